@@ -1,0 +1,25 @@
+# sakimori — the two commands a newcomer needs are `make demo` and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= build/demo
+
+.PHONY: setup demo test lint bench clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(BIN)/sakimori demo --out $(DEMO_DIR)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build .pytest_cache

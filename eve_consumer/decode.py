@@ -1,0 +1,197 @@
+"""Decode stage: one EVE JSON line → one typed record (or a counted, explained rejection).
+
+Shared by the consumer and by ``sakimori learn`` so both read EVE the same way. Only the event
+types sakimori uses are decoded (flow, http, tls, dns, alert, drop, smtp); others are counted
+as ``ignored`` without a full JSON parse. A bad line never raises: :meth:`Decoder.decode`
+returns None and records the reason with the file and line in :class:`DecodeStats`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+WANTED = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
+_ET_KEY = b'"event_type":'
+MAX_EXAMPLES = 5
+
+
+@dataclass(slots=True)
+class Event:
+    """Fields common to every decoded event; ``raw`` keeps the original line."""
+
+    kind: str
+    ts: float
+    flow_id: int
+    src_ip: str
+    src_port: int
+    dest_ip: str
+    dest_port: int
+    proto: str
+    data: dict[str, Any]
+    raw: bytes = b""
+    where: str = ""
+
+
+@dataclass
+class DecodeStats:
+    """Counts of what was read; bad lines are explained with file:line examples."""
+
+    lines: int = 0
+    decoded: Counter[str] = field(default_factory=Counter)
+    ignored: Counter[str] = field(default_factory=Counter)
+    bad: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def bad_total(self) -> int:
+        return sum(self.bad.values())
+
+    def reject(self, where: str, reason: str) -> None:
+        self.bad[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{where}: {reason}")
+
+    def summary(self) -> str:
+        good = sum(self.decoded.values())
+        text = (f"{self.lines} lines: {good} events used, {sum(self.ignored.values())} "
+                f"ignored, {self.bad_total} bad")
+        if self.examples:
+            text += f" (first: {self.examples[0]})"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lines": self.lines, "decoded": dict(self.decoded),
+                "ignored": dict(self.ignored), "bad": dict(self.bad),
+                "examples": list(self.examples)}
+
+
+_TS_CACHE: dict[str, float] = {}
+
+
+def parse_ts(text: str) -> float:
+    """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad."""
+    head, dot, rest = text.partition(".")
+    if not dot:
+        parsed = datetime.fromisoformat(text)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    n = 0
+    while n < len(rest) and rest[n].isdigit():
+        n += 1
+    if n == 0:
+        raise ValueError(text)
+    key = head + rest[n:]
+    # Cache the whole-second part: EVE streams repeat the same second many times.
+    base = _TS_CACHE.get(key)
+    if base is None:
+        parsed = datetime.fromisoformat(key)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        base = parsed.timestamp()
+        if len(_TS_CACHE) > 100_000:
+            _TS_CACHE.clear()
+        _TS_CACHE[key] = base
+    return base + int(rest[:n]) / 10 ** n
+
+
+def _event_type(line: bytes) -> str | None:
+    i = line.find(_ET_KEY)
+    if i < 0:
+        return None
+    j = line.find(b'"', i + len(_ET_KEY))
+    k = line.find(b'"', j + 1)
+    if j < 0 or k < 0:
+        return None
+    return line[j + 1:k].decode("ascii", "replace")
+
+
+class Decoder:
+    """Turns raw EVE lines into :class:`Event` records, counting everything."""
+
+    def __init__(self, wanted: frozenset[str] = WANTED, keep_raw: bool = False) -> None:
+        self.wanted = wanted
+        self.keep_raw = keep_raw
+        self.stats = DecodeStats()
+
+    def decode(self, line: bytes, where: str) -> Event | None:
+        self.stats.lines += 1
+        line = line.strip()
+        if not line:
+            self.stats.reject(where, "empty line")
+            return None
+        et = _event_type(line)
+        if et is not None and et not in self.wanted:
+            self.stats.ignored[et] += 1
+            return None
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.stats.reject(where, "not valid JSON (truncated or garbage line)")
+            return None
+        if not isinstance(obj, dict):
+            self.stats.reject(where, "not a JSON object")
+            return None
+        et = obj.get("event_type")
+        if not isinstance(et, str):
+            self.stats.reject(where, "field 'event_type' missing or not a string")
+            return None
+        if et not in self.wanted:
+            self.stats.ignored[et] += 1
+            return None
+        return self._build(obj, et, line, where)
+
+    def _build(self, obj: dict[str, Any], et: str, line: bytes, where: str) -> Event | None:
+        ts_text = obj.get("timestamp")
+        if not isinstance(ts_text, str):
+            self.stats.reject(where, "field 'timestamp' missing or not a string")
+            return None
+        try:
+            ts = parse_ts(ts_text)
+        except ValueError:
+            self.stats.reject(where, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
+            return None
+        src, dst = obj.get("src_ip"), obj.get("dest_ip")
+        if not isinstance(src, str) or not isinstance(dst, str):
+            self.stats.reject(where, "field 'src_ip'/'dest_ip' missing or not a string")
+            return None
+        data = obj.get(et)
+        if et == "flow" or et == "drop":
+            data = obj  # flow/drop details are spread over several top-level objects
+        elif not isinstance(data, dict):
+            self.stats.reject(where, f"field '{et}' missing or not an object")
+            return None
+        flow_id = obj.get("flow_id", 0)
+        sport, dport = obj.get("src_port", 0), obj.get("dest_port", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool)
+                   for v in (flow_id, sport, dport)):
+            self.stats.reject(where, "field 'flow_id'/'src_port'/'dest_port' not an integer")
+            return None
+        proto = obj.get("proto")
+        self.stats.decoded[et] += 1
+        return Event(et, ts, flow_id, src, sport, dst, dport,
+                     proto if isinstance(proto, str) else "", data,
+                     line if self.keep_raw else b"", where)
+
+
+def flow_times(ev: Event) -> tuple[float, float] | None:
+    """(start, end) epoch seconds of a flow event, from ``flow.start``/``flow.end``.
+
+    The top-level timestamp of a flow event is when it was logged, not the flow's time.
+    Returns None when the fields are missing or malformed.
+    """
+    flow = ev.data.get("flow")
+    if not isinstance(flow, dict):
+        return None
+    start, end = flow.get("start"), flow.get("end")
+    try:
+        s = parse_ts(start) if isinstance(start, str) else None
+        e = parse_ts(end) if isinstance(end, str) else None
+    except ValueError:
+        return None
+    if s is None:
+        return None
+    return s, (e if e is not None else s)

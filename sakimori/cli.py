@@ -1,0 +1,54 @@
+"""The ``sakimori`` command line: one sub-command per verb (see design.md §2).
+
+Each verb lives in ``sakimori/commands/<verb>.py`` with ``register(subparsers)`` and
+``run(args) -> int``. Only :func:`main` exits. Exit codes: 0 ok, 1 operational error,
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from sakimori import __version__
+from sakimori.errors import SakimoriError
+
+VERBS = ("learn", "generate", "analyze", "consume", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sakimori", description="Early warning against targeted attacks.")
+    parser.add_argument("--version", action="version", version=f"sakimori {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (repeat for debug)")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    sub.required = True
+    for verb in VERBS:
+        module = importlib.import_module(f"sakimori.commands.{verb}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = args.func(args)
+    except SakimoriError as exc:
+        print(f"sakimori {args.verb}: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)

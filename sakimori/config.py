@@ -1,0 +1,381 @@
+"""Operator configuration (sakimori.yaml): defaults → YAML → environment → CLI, merged once.
+
+The result is a frozen :class:`Config` passed explicitly to every component. Unknown keys and
+wrongly typed values are :class:`~sakimori.errors.ConfigError` naming the file and dotted key.
+
+Environment overrides use ``SAKIMORI_<SECTION>__<KEY>`` (value parsed as YAML), e.g.
+``SAKIMORI_ALERTS__SMTP=127.0.0.1:2525``.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sakimori.errors import ConfigError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The schema: section -> key -> default. A default of None means "learned" (or "unset").
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "networks": {
+        "home": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        "mail_relays": [],
+    },
+    "mail": {
+        "internal_domains": [],
+        "domestic_country": "JP",
+        "domestic_tlds": ["jp"],
+    },
+    "whitelist": {
+        "destinations": [],
+    },
+    "alerts": {
+        "smtp": "127.0.0.1:25",
+        "sender": "sakimori@localhost",
+        "admins": [],
+        "notify_recipient": False,
+        "language": "en",
+        "enabled": True,
+    },
+    "traffic": {
+        "http_ports": [80, 8080, 3128, 8000],
+        "url_length_threshold": None,
+        "url_length_k": 6.0,
+        "long_url_min_events": 2,
+        "long_session_seconds": None,
+        "long_session_k": 6.0,
+        "fw_blocked_min_failures": None,
+        "beacon_min_connections": 8,
+        "beacon_threshold": 0.7,
+        "beacon_prevalence_fraction": 0.25,
+    },
+    "anonymizer": {
+        "tor_relays": [],
+        "tor_cert_pattern": True,
+    },
+    "suricata": {
+        "binary": "suricata",
+        "sid_base": 9300000,
+    },
+    "consumer": {
+        "state_dir": "/var/lib/sakimori",
+        "queue_size": 10000,
+    },
+}
+
+_ENV_PREFIX = "SAKIMORI_"
+
+
+@dataclass(frozen=True)
+class NetworksConfig:
+    home: tuple[IPNetwork, ...]
+    mail_relays: tuple[IPNetwork, ...]
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    internal_domains: tuple[str, ...]
+    domestic_country: str
+    domestic_tlds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WhitelistConfig:
+    destinations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    smtp_host: str
+    smtp_port: int
+    sender: str
+    admins: tuple[str, ...]
+    notify_recipient: bool
+    language: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    http_ports: tuple[int, ...]
+    url_length_threshold: int | None
+    url_length_k: float
+    long_url_min_events: int
+    long_session_seconds: int | None
+    long_session_k: float
+    fw_blocked_min_failures: int | None
+    beacon_min_connections: int
+    beacon_threshold: float
+    beacon_prevalence_fraction: float
+
+
+@dataclass(frozen=True)
+class AnonymizerConfig:
+    tor_relays: tuple[str, ...]
+    tor_cert_pattern: bool
+
+
+@dataclass(frozen=True)
+class SuricataConfig:
+    binary: str
+    sid_base: int
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    state_dir: Path
+    queue_size: int
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    networks: NetworksConfig
+    mail: MailConfig
+    whitelist: WhitelistConfig
+    alerts: AlertsConfig
+    traffic: TrafficConfig
+    anonymizer: AnonymizerConfig
+    suricata: SuricataConfig
+    consumer: ConsumerConfig
+
+    def is_home(self, ip: str) -> bool:
+        """True when *ip* belongs to one of ``networks.home``."""
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.networks.home)
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load *path* (or only defaults when None), apply environment and CLI overrides."""
+    source = str(path) if path is not None else "<defaults>"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(source, "", f"cannot read: {exc.strerror or exc}") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")\
+                from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(source, "", "top level must be a mapping of sections")
+        raw = loaded
+    merged = _merge(copy.deepcopy(DEFAULTS), raw, source)
+    merged = _apply_env(merged, os.environ if env is None else env, source)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        _check_known(section, key, source)
+        merged[section][key] = value
+    return _build(merged, source)
+
+
+def _check_known(section: str, key: str, source: str) -> None:
+    if section not in DEFAULTS:
+        raise ConfigError(source, section, f"unknown section (known: {', '.join(DEFAULTS)})")
+    if key and key not in DEFAULTS[section]:
+        known = ", ".join(DEFAULTS[section])
+        raise ConfigError(source, f"{section}.{key}", f"unknown key (known: {known})")
+
+
+def _merge(base: dict[str, dict[str, Any]], raw: dict[str, Any], source: str) -> dict:
+    for section, values in raw.items():
+        _check_known(str(section), "", source)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(source, str(section), "must be a mapping")
+        for key, value in values.items():
+            _check_known(str(section), str(key), source)
+            base[section][key] = value
+    return base
+
+
+def _apply_env(merged: dict, env: Mapping[str, str], source: str) -> dict:
+    for name, text in env.items():
+        if not name.startswith(_ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(_ENV_PREFIX):].lower().partition("__")
+        _check_known(section, key, f"environment {name}")
+        try:
+            merged[section][key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment {name}", f"{section}.{key}", "not valid YAML")\
+                from exc
+    return merged
+
+
+# --- typed readers: each names the dotted key on error -------------------------------------
+
+def _list(value: Any, source: str, key: str) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str | int | float):
+        raise ConfigError(source, key, "must be a list")
+    if not isinstance(value, list):
+        raise ConfigError(source, key, "must be a list")
+    return value
+
+
+def _str_list(value: Any, source: str, key: str) -> tuple[str, ...]:
+    items = _list(value, source, key)
+    for i, item in enumerate(items):
+        if not isinstance(item, str | int | float) or isinstance(item, bool):
+            raise ConfigError(source, f"{key}[{i}]", "must be a string")
+    return tuple(str(item).strip() for item in items)
+
+
+def _networks(value: Any, source: str, key: str) -> tuple[IPNetwork, ...]:
+    nets = []
+    for i, item in enumerate(_str_list(value, source, key)):
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ConfigError(source, f"{key}[{i}]", f"not an IP network: {item!r}") from exc
+    return tuple(nets)
+
+
+def _int(value: Any, source: str, key: str, *, optional: bool = False,
+         minimum: int | None = None, maximum: int | None = None) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(source, key, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(source, key, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(source, key, f"must be <= {maximum}, got {value}")
+    return value
+
+
+def _req_int(value: Any, source: str, key: str, minimum: int | None = None,
+             maximum: int | None = None) -> int:
+    result = _int(value, source, key, minimum=minimum, maximum=maximum)
+    assert result is not None
+    return result
+
+
+def _float(value: Any, source: str, key: str, minimum: float = 0.0,
+           maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(source, key, f"must be a number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(source, key, f"must be {bound}, got {value}")
+    return float(value)
+
+
+def _bool(value: Any, source: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(source, key, f"must be true or false, got {value!r}")
+    return value
+
+
+def _str(value: Any, source: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(source, key, f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _hostport(value: Any, source: str, key: str) -> tuple[str, int]:
+    text = _str(value, source, key)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(source, key, f"must be host:port, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _build(m: dict, src: str) -> Config:
+    net, mail, wl, al, tr, an, su, co = (m[s] for s in (
+        "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "suricata",
+        "consumer"))
+    smtp_host, smtp_port = _hostport(al["smtp"], src, "alerts.smtp")
+    country = _str(mail["domestic_country"], src, "mail.domestic_country").upper()
+    if len(country) != 2 or not country.isalpha():
+        raise ConfigError(src, "mail.domestic_country", f"must be ISO 3166-1 alpha-2: {country}")
+    language = _str(al["language"], src, "alerts.language")
+    if language not in ("en", "ja"):
+        raise ConfigError(src, "alerts.language", f"must be 'en' or 'ja', got {language!r}")
+    http_ports = tuple(_req_int(p, src, f"traffic.http_ports[{i}]", 1, 65535)
+                       for i, p in enumerate(_list(tr["http_ports"], src, "traffic.http_ports")))
+    if not http_ports:
+        raise ConfigError(src, "traffic.http_ports", "must list at least one port")
+    from sakimori.whitelist import Whitelist  # local import: whitelist imports nothing of ours
+
+    destinations = _str_list(wl["destinations"], src, "whitelist.destinations")
+    for i, entry in enumerate(destinations):
+        problem = Whitelist.entry_problem(entry)
+        if problem:
+            raise ConfigError(src, f"whitelist.destinations[{i}]", problem)
+    return Config(
+        source=src,
+        networks=NetworksConfig(
+            home=_networks(net["home"], src, "networks.home"),
+            mail_relays=_networks(net["mail_relays"], src, "networks.mail_relays"),
+        ),
+        mail=MailConfig(
+            internal_domains=tuple(d.lower() for d in _str_list(
+                mail["internal_domains"], src, "mail.internal_domains")),
+            domestic_country=country,
+            domestic_tlds=tuple(t.lower().lstrip(".") for t in _str_list(
+                mail["domestic_tlds"], src, "mail.domestic_tlds")),
+        ),
+        whitelist=WhitelistConfig(destinations=destinations),
+        alerts=AlertsConfig(
+            smtp_host=smtp_host, smtp_port=smtp_port,
+            sender=_str(al["sender"], src, "alerts.sender"),
+            admins=_str_list(al["admins"], src, "alerts.admins"),
+            notify_recipient=_bool(al["notify_recipient"], src, "alerts.notify_recipient"),
+            language=language,
+            enabled=_bool(al["enabled"], src, "alerts.enabled"),
+        ),
+        traffic=TrafficConfig(
+            http_ports=http_ports,
+            url_length_threshold=_int(tr["url_length_threshold"], src,
+                                      "traffic.url_length_threshold", optional=True, minimum=1),
+            url_length_k=_float(tr["url_length_k"], src, "traffic.url_length_k", 0.5, 50),
+            long_url_min_events=_req_int(tr["long_url_min_events"], src,
+                                         "traffic.long_url_min_events", 1),
+            long_session_seconds=_int(tr["long_session_seconds"], src,
+                                      "traffic.long_session_seconds", optional=True, minimum=60),
+            long_session_k=_float(tr["long_session_k"], src, "traffic.long_session_k", 0.5, 50),
+            fw_blocked_min_failures=_int(tr["fw_blocked_min_failures"], src,
+                                         "traffic.fw_blocked_min_failures", optional=True,
+                                         minimum=1),
+            beacon_min_connections=_req_int(tr["beacon_min_connections"], src,
+                                            "traffic.beacon_min_connections", 4),
+            beacon_threshold=_float(tr["beacon_threshold"], src, "traffic.beacon_threshold",
+                                    0.0, 1.0),
+            beacon_prevalence_fraction=_float(tr["beacon_prevalence_fraction"], src,
+                                              "traffic.beacon_prevalence_fraction", 0.0, 1.0),
+        ),
+        anonymizer=AnonymizerConfig(
+            tor_relays=_str_list(an["tor_relays"], src, "anonymizer.tor_relays"),
+            tor_cert_pattern=_bool(an["tor_cert_pattern"], src, "anonymizer.tor_cert_pattern"),
+        ),
+        suricata=SuricataConfig(
+            binary=_str(su["binary"], src, "suricata.binary"),
+            sid_base=_req_int(su["sid_base"], src, "suricata.sid_base", 1, 4_000_000_000),
+        ),
+        consumer=ConsumerConfig(
+            state_dir=Path(_str(co["state_dir"], src, "consumer.state_dir")),
+            queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
+        ),
+    )

@@ -1,0 +1,111 @@
+"""Run the real Suricata 7 offline: validate rules (``-T``) and read captures (``-r``).
+
+sakimori never re-implements Suricata; ``learn --pcap`` and ``analyze`` call :func:`read_pcaps`,
+tests call :func:`validate_rules`. The configuration is project-owned (rendered from
+``suricata_rules/offline.yaml.j2``) so results do not depend on the host's suricata.yaml.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from sakimori.config import Config
+from sakimori.errors import InputError, ToolFailedError, ToolMissingError
+from suricata_rules import CLASSIFICATION, OFFLINE_YAML_TEMPLATE
+
+# Longer than the keep-alive gap of any session we want to see as one flow (see platform.md:
+# a gap beyond tcp.established splits a flow into pieces).
+TCP_ESTABLISHED_TIMEOUT_S = 3600
+
+
+def find_binary(cfg: Config | None = None, binary: str | None = None) -> str:
+    """Absolute path of the Suricata binary, or ToolMissingError with a hint."""
+    name = binary or (cfg.suricata.binary if cfg else "suricata")
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissingError(name, "install Suricata 7 with `make setup`, or set "
+                                     "suricata.binary in sakimori.yaml")
+    return path
+
+
+def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path]) -> str:
+    """The offline Suricata configuration for *cfg* (HOME_NET, HTTP ports, rules)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    template = env.from_string(OFFLINE_YAML_TEMPLATE.read_text(encoding="utf-8"))
+    return template.render(
+        home_net=[str(n) for n in cfg.networks.home] or ["10.0.0.0/8"],
+        http_ports=list(cfg.traffic.http_ports),
+        log_dir=str(log_dir),
+        rule_dir=str(log_dir),
+        rule_files=[str(Path(r).resolve()) for r in rule_files],
+        classification=str(CLASSIFICATION),
+        tcp_established_timeout=TCP_ESTABLISHED_TIMEOUT_S,
+    )
+
+
+def _first_error(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith("E:") or " E: " in line or "<Error>" in line:
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False,
+                              timeout=3600)
+    except FileNotFoundError as exc:
+        raise ToolMissingError(argv[0]) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolFailedError(Path(argv[0]).name, "did not finish within an hour") from exc
+
+
+def validate_rules(cfg: Config, rule_files: Sequence[Path], work_dir: Path) -> None:
+    """``suricata -T`` over *rule_files*; raises ToolFailedError with the first ``E:`` line."""
+    binary = find_binary(cfg)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    conf = work_dir / "suricata-test.yaml"
+    conf.write_text(render_offline_yaml(cfg, work_dir, rule_files), encoding="utf-8")
+    proc = _run([binary, "-T", "-c", str(conf), "-l", str(work_dir)], cwd=work_dir)
+    if proc.returncode != 0:
+        raise ToolFailedError("suricata -T", _first_error(proc.stdout + proc.stderr))
+
+
+def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
+               rule_files: Sequence[Path] = ()) -> Path:
+    """Run Suricata over each capture in turn; return one concatenated ``out_dir/eve.json``.
+
+    Each capture is read in its own run (``--runmode single`` for deterministic output) in a
+    sub-directory; the EVE files are concatenated in the order given.
+    """
+    binary = find_binary(cfg)
+    for pcap in pcaps:
+        if not Path(pcap).is_file():
+            raise InputError(str(pcap), None, "capture not found")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    eve_out = out_dir / "eve.json"
+    with eve_out.open("wb") as combined:
+        for i, pcap in enumerate(pcaps):
+            run_dir = out_dir / "suricata" / f"{i:03d}-{Path(pcap).stem}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            eve = run_dir / "eve.json"
+            eve.unlink(missing_ok=True)
+            conf = run_dir / "suricata.yaml"
+            conf.write_text(render_offline_yaml(cfg, run_dir, rule_files), encoding="utf-8")
+            proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()),
+                         "-l", str(run_dir), "-k", "none", "--runmode", "single"], cwd=run_dir)
+            (run_dir / "suricata.stdout").write_text(proc.stdout + proc.stderr, "utf-8")
+            if proc.returncode != 0:
+                raise ToolFailedError("suricata", f"{pcap}: "
+                                      f"{_first_error(proc.stdout + proc.stderr)}")
+            if eve.exists():
+                with eve.open("rb") as part:
+                    shutil.copyfileobj(part, combined)
+    return eve_out

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Idempotent set-up for Debian 12 (run as root): Suricata 7 from bookworm-backports, tools used
+# by the tests, and the Python virtualenv .venv/ with sakimori installed in editable mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: must run as root to install Debian packages (try: sudo make setup)" >&2
+        exit 1
+    fi
+}
+
+stamp_dir=.venv/.stamps
+apt_pkgs="suricata python3-venv python3-dev gcc tshark"
+
+missing=""
+for p in $apt_pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    need_root
+    export DEBIAN_FRONTEND=noninteractive
+    src=/etc/apt/sources.list.d/bookworm-backports.sources
+    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        cat > "$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    apt-get update -qq
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get install -y -qq -t bookworm-backports suricata >/dev/null
+    apt-get install -y -qq python3-venv python3-dev gcc tshark >/dev/null
+fi
+
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)
+if [ ! -x .venv/bin/python ]; then
+    "$py" -m venv .venv
+fi
+mkdir -p "$stamp_dir"
+hash=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp_dir/pip-$hash" ]; then
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e '.[dev]'
+    rm -f "$stamp_dir"/pip-*
+    touch "$stamp_dir/pip-$hash"
+fi
+.venv/bin/sakimori --version >/dev/null
+echo "setup: ok ($(suricata -V 2>/dev/null | head -1))"
