@@ -34,7 +34,7 @@ class Event:
     proto: str
     data: dict[str, Any]
     raw: bytes = b""
-    where: str = ""
+    lineno: int = 0
 
 
 @dataclass
@@ -112,16 +112,19 @@ def _event_type(line: bytes) -> str | None:
 class Decoder:
     """Turns raw EVE lines into :class:`Event` records, counting everything."""
 
-    def __init__(self, wanted: frozenset[str] = WANTED, keep_raw: bool = False) -> None:
+    def __init__(self, wanted: frozenset[str] = WANTED, keep_raw: bool = False,
+                 source: str = "<eve>") -> None:
         self.wanted = wanted
+        self.source = source
         self.keep_raw = keep_raw
         self.stats = DecodeStats()
 
-    def decode(self, line: bytes, where: str) -> Event | None:
+    def decode(self, line: bytes, lineno: int = 0) -> Event | None:
+        """Decode one line; *lineno* (with ``self.source``) names it in rejections."""
         self.stats.lines += 1
         line = line.strip()
         if not line:
-            self.stats.reject(where, "empty line")
+            self._reject(lineno, "empty line")
             return None
         et = _event_type(line)
         if et is not None and et not in self.wanted:
@@ -130,51 +133,54 @@ class Decoder:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
-            self.stats.reject(where, "not valid JSON (truncated or garbage line)")
+            self._reject(lineno, "not valid JSON (truncated or garbage line)")
             return None
         if not isinstance(obj, dict):
-            self.stats.reject(where, "not a JSON object")
+            self._reject(lineno, "not a JSON object")
             return None
         et = obj.get("event_type")
         if not isinstance(et, str):
-            self.stats.reject(where, "field 'event_type' missing or not a string")
+            self._reject(lineno, "field 'event_type' missing or not a string")
             return None
         if et not in self.wanted:
             self.stats.ignored[et] += 1
             return None
-        return self._build(obj, et, line, where)
+        return self._build(obj, et, line, lineno)
 
-    def _build(self, obj: dict[str, Any], et: str, line: bytes, where: str) -> Event | None:
+    def _reject(self, lineno: int, reason: str) -> None:
+        self.stats.reject(f"{self.source}:{lineno}", reason)
+
+    def _build(self, obj: dict[str, Any], et: str, line: bytes, lineno: int) -> Event | None:
         ts_text = obj.get("timestamp")
         if not isinstance(ts_text, str):
-            self.stats.reject(where, "field 'timestamp' missing or not a string")
+            self._reject(lineno, "field 'timestamp' missing or not a string")
             return None
         try:
             ts = parse_ts(ts_text)
         except ValueError:
-            self.stats.reject(where, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
+            self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
             return None
         src, dst = obj.get("src_ip"), obj.get("dest_ip")
         if not isinstance(src, str) or not isinstance(dst, str):
-            self.stats.reject(where, "field 'src_ip'/'dest_ip' missing or not a string")
+            self._reject(lineno, "field 'src_ip'/'dest_ip' missing or not a string")
             return None
         data = obj.get(et)
         if et == "flow" or et == "drop":
             data = obj  # flow/drop details are spread over several top-level objects
         elif not isinstance(data, dict):
-            self.stats.reject(where, f"field '{et}' missing or not an object")
+            self._reject(lineno, f"field '{et}' missing or not an object")
             return None
         flow_id = obj.get("flow_id", 0)
         sport, dport = obj.get("src_port", 0), obj.get("dest_port", 0)
         if not all(isinstance(v, int) and not isinstance(v, bool)
                    for v in (flow_id, sport, dport)):
-            self.stats.reject(where, "field 'flow_id'/'src_port'/'dest_port' not an integer")
+            self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
             return None
         proto = obj.get("proto")
         self.stats.decoded[et] += 1
         return Event(et, ts, flow_id, src, sport, dst, dport,
                      proto if isinstance(proto, str) else "", data,
-                     line if self.keep_raw else b"", where)
+                     line if self.keep_raw else b"", lineno)
 
 
 def flow_times(ev: Event) -> tuple[float, float] | None:

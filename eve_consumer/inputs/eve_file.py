@@ -16,9 +16,10 @@ def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
         fh = open(path, "rb")  # noqa: SIM115 - closed in finally, generator may stop early
     except OSError as exc:
         raise InputError(name, None, f"cannot read EVE file: {exc.strerror or exc}") from exc
+    decoder.source = name
     try:
         for lineno, line in enumerate(fh, 1):
-            event = decoder.decode(line, f"{name}:{lineno}")
+            event = decoder.decode(line, lineno)
             if event is not None:
                 yield event
     finally:
