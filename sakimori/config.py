@@ -3,6 +3,8 @@
 The result is a frozen :class:`Config` passed explicitly to every component. Unknown keys and
 wrongly typed values are :class:`~sakimori.errors.ConfigError` naming the file and dotted key.
 
+Relative file paths in the file are resolved against the file's directory.
+
 Environment overrides use ``SAKIMORI_<SECTION>__<KEY>`` (value parsed as YAML), e.g.
 ``SAKIMORI_ALERTS__SMTP=127.0.0.1:2525``.
 """
@@ -184,7 +186,8 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None,
         section, _, key = dotted.partition(".")
         _check_known(section, key, source)
         merged[section][key] = value
-    return _build(merged, source)
+    base_dir = Path(path).resolve().parent if path is not None else Path.cwd()
+    return _build(merged, source, base_dir)
 
 
 def _check_known(section: str, key: str, source: str) -> None:
@@ -302,7 +305,14 @@ def _hostport(value: Any, source: str, key: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _build(m: dict, src: str) -> Config:
+def _resolve(entry: str, base_dir: Path) -> str:
+    """A relative file path is taken relative to the config file; URLs stay as they are."""
+    if "://" in entry or Path(entry).is_absolute():
+        return entry
+    return str(base_dir / entry)
+
+
+def _build(m: dict, src: str, base_dir: Path) -> Config:
     net, mail, wl, al, tr, an, su, co = (m[s] for s in (
         "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "suricata",
         "consumer"))
@@ -367,7 +377,8 @@ def _build(m: dict, src: str) -> Config:
                                               "traffic.beacon_prevalence_fraction", 0.0, 1.0),
         ),
         anonymizer=AnonymizerConfig(
-            tor_relays=_str_list(an["tor_relays"], src, "anonymizer.tor_relays"),
+            tor_relays=tuple(_resolve(e, base_dir) for e in _str_list(
+                an["tor_relays"], src, "anonymizer.tor_relays")),
             tor_cert_pattern=_bool(an["tor_cert_pattern"], src, "anonymizer.tor_cert_pattern"),
         ),
         suricata=SuricataConfig(
@@ -375,7 +386,7 @@ def _build(m: dict, src: str) -> Config:
             sid_base=_req_int(su["sid_base"], src, "suricata.sid_base", 1, 4_000_000_000),
         ),
         consumer=ConsumerConfig(
-            state_dir=Path(_str(co["state_dir"], src, "consumer.state_dir")),
+            state_dir=Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir)),
             queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
         ),
     )
