@@ -1,14 +1,112 @@
-"""The ``sakimori demo``verb (placeholder until implemented)."""
+"""The ``sakimori demo`` verb: the whole backdoor-traffic pipeline on bundled example data.
+
+Steps: simulate an office network (clean baseline day + incident day with infected hosts and a
+ground truth), ``learn`` from the baseline capture and proxy log, ``generate`` the Suricata
+rules, ``analyze`` the incident capture with real Suricata, send the alert mail to a loopback
+SMTP sink, and compare the report with the ground truth. Ends by printing the hosts.csv path.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from sakimori import groundtruth
+from sakimori.errors import SakimoriError
+from sakimori.smtpsink import SmtpSink
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "sakimori.yaml"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="demo")
+    p = sub.add_parser("demo", help="run the whole pipeline on simulated example data")
+    p.add_argument("--out", type=Path, default=Path("build/demo"),
+                   help="output directory (default: build/demo)")
+    p.add_argument("--config", type=Path, default=EXAMPLE_CONFIG,
+                   help="configuration to start from (default: examples/sakimori.yaml)")
+    p.add_argument("--seed", type=int, default=2026, help="simulation seed")
+    p.add_argument("--hours", type=float, default=26.0, help="simulated hours (>= 24)")
     p.set_defaults(func=run)
 
 
+def _say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def _simulate(data_dir: Path, seed: int, hours: float) -> None:
+    from sakimori.officesim import SimParams, generate
+
+    truth = data_dir / "ground_truth.json"
+    if truth.is_file():
+        params = json.loads(truth.read_text(encoding="utf-8")).get("params", {})
+        if params.get("seed") == seed and params.get("hours") == hours:
+            _say(f"using simulated captures in {data_dir} (delete it to regenerate)")
+            return
+    _say(f"simulating {hours:g} h of an office network (seed {seed}) into {data_dir}")
+    generate(data_dir, SimParams(seed=seed, hours=hours))
+
+
+def _demo_config(base: Path, out: Path, data_dir: Path, smtp_port: int) -> Path:
+    doc = yaml.safe_load(base.read_text(encoding="utf-8")) or {}
+    doc.setdefault("anonymizer", {})["tor_relays"] = [str(data_dir / "tor-relays.txt")]
+    doc.setdefault("consumer", {})["state_dir"] = str(out / "state")
+    doc.setdefault("alerts", {})["smtp"] = f"127.0.0.1:{smtp_port}"
+    path = out / "sakimori.yaml"
+    path.write_text("# Demo configuration derived from examples/sakimori.yaml by "
+                    "`sakimori demo`.\n" + yaml.safe_dump(doc, sort_keys=False), "utf-8")
+    return path
+
+
+def _verb(argv: list[str]) -> None:
+    from sakimori.cli import build_parser
+
+    _say("sakimori " + " ".join(argv))
+    args = build_parser().parse_args(argv)
+    code = args.func(args)
+    if code != 0:
+        raise SakimoriError(f"step `sakimori {argv[0]}` failed with exit code {code}")
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("demo")
+    out: Path = args.out.resolve()
+    data_dir = out / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    _simulate(data_dir, args.seed, args.hours)
+    for stale in ("state", "report", "build", "mail", "baselines.json"):
+        target = out / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    with SmtpSink(out / "mail") as sink:
+        cfg = str(_demo_config(args.config, out, data_dir, sink.port))
+        baselines = str(out / "baselines.json")
+        _verb(["learn", "--config", cfg, "--pcap", str(data_dir / "baseline.pcap"),
+               "--proxy-log", str(data_dir / "squid-access.log"), "--out", baselines])
+        _verb(["generate", "--config", cfg, "--baselines", baselines, "--out",
+               str(out / "build")])
+        _verb(["analyze", "--config", cfg, "--baselines", baselines, "--pcap",
+               str(data_dir / "office.pcap"), "--out", str(out / "report")])
+        mails = sink.messages()
+    report = out / "report" / "hosts.csv"
+    verdicts = groundtruth.compare(report, data_dir / "ground_truth.json")
+    print()
+    print(groundtruth.format_table(verdicts))
+    print()
+    for i, msg in enumerate(mails, 1):
+        attachments = [p.get_filename() for p in msg.iter_attachments()]
+        print(f"alert mail {i}: to {msg['To']} — {msg['Subject']} "
+              f"(attachments: {', '.join(filter(None, attachments)) or 'none'}); "
+              f"saved in {out / 'mail'}")
+    if not mails:
+        print("no alert mail was sent")
+    wrong = [v for v in verdicts if not v.ok]
+    if wrong:
+        print(f"{len(wrong)} host(s) differ from the ground truth", file=sys.stderr)
+    print(f"\nreport: {report}")
+    return 1 if wrong else 0

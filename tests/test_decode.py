@@ -1,0 +1,86 @@
+"""eve_consumer.decode: real EVE decodes; every kind of bad line is skipped, counted, explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eve_consumer.decode import Decoder, flow_times, parse_ts
+from eve_consumer.inputs.eve_file import read_events
+from sakimori.errors import InputError
+
+
+def test_real_eve_decodes_without_rejections(slips_eve: Path) -> None:
+    decoder = Decoder()
+    events = list(read_events(slips_eve, decoder))
+    assert decoder.stats.bad_total == 0
+    kinds = {e.kind for e in events}
+    assert {"flow", "alert", "http", "dns"} <= kinds
+    flows = [e for e in events if e.kind == "flow"]
+    times = [flow_times(f) for f in flows]
+    assert all(t is not None and t[0] <= t[1] for t in times)
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b'{"timestamp":"2021-06-06T15:59:46.457984+0200","event_type":"flo', "not valid JSON"),
+    (b"\x00\xff garbage", "not valid JSON"),
+    (b"[1,2]", "not a JSON object"),
+    (b'{"timestamp":"2021-06-06T15:59:46+0200"}', "'event_type' missing"),
+    (b'{"event_type":"flow","timestamp":null,"src_ip":"1.1.1.1","dest_ip":"2.2.2.2"}',
+     "'timestamp' missing"),
+    (b'{"event_type":"flow","timestamp":"yesterday","src_ip":"1.1.1.1","dest_ip":"2.2.2.2"}',
+     "not ISO 8601"),
+    (b'{"event_type":"http","timestamp":"2021-06-06T15:59:46.1+0200","src_ip":null,'
+     b'"dest_ip":"2.2.2.2","http":{}}', "'src_ip'/'dest_ip'"),
+    (b'{"event_type":"http","timestamp":"2021-06-06T15:59:46.1+0200","src_ip":"1.1.1.1",'
+     b'"dest_ip":"2.2.2.2","http":null}', "'http' missing"),
+    (b'{"event_type":"flow","timestamp":"2021-06-06T15:59:46.1+0200","src_ip":"1.1.1.1",'
+     b'"dest_ip":"2.2.2.2","src_port":"80"}', "not an integer"),
+    (b"   ", "empty line"),
+])
+def test_bad_lines_are_rejected_with_reason(line: bytes, reason: str) -> None:
+    decoder = Decoder(source="eve.json")
+    assert decoder.decode(line, 42) is None
+    assert decoder.stats.bad_total == 1
+    assert decoder.stats.examples[0].startswith("eve.json:42: ")
+    assert reason in decoder.stats.examples[0]
+
+
+def test_garbage_mixed_into_real_eve_loses_nothing(slips_eve: Path, tmp_path: Path) -> None:
+    lines = slips_eve.read_bytes().splitlines(keepends=True)
+    broken = tmp_path / "eve.json"
+    garbage = [b'{"event_type":"flow","timest\n', b"\xde\xad\n", b"null\n"]
+    with broken.open("wb") as fh:
+        for i, line in enumerate(lines):
+            fh.write(line)
+            if i % 1000 == 0:
+                fh.write(garbage[i // 1000 % 3])
+    clean = Decoder()
+    n_clean = len(list(read_events(slips_eve, clean)))
+    dirty = Decoder()
+    n_dirty = len(list(read_events(broken, dirty)))
+    assert n_dirty == n_clean
+    assert dirty.stats.bad_total == (len(lines) - 1) // 1000 + 1
+    assert f"{broken}:2:" in dirty.stats.examples[0]
+    assert "bad" in dirty.stats.summary()
+
+
+def test_ignored_types_are_counted_not_parsed() -> None:
+    decoder = Decoder()
+    assert decoder.decode(b'{"event_type":"stats","stats":{} broken json', 1) is None
+    assert decoder.stats.ignored["stats"] == 1
+    assert decoder.stats.bad_total == 0
+
+
+def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read EVE file"):
+        list(read_events(tmp_path / "none.json", Decoder()))
+
+
+def test_parse_ts_forms() -> None:
+    assert parse_ts("2026-11-02T00:00:01.500000+0000") == pytest.approx(1793577601.5)
+    assert parse_ts("2026-11-02T09:00:01.5+0900") == pytest.approx(1793577601.5)
+    assert parse_ts("2026-11-02T00:00:01Z") == 1793577601.0
+    with pytest.raises(ValueError):
+        parse_ts("2026-11-02T00:00:01.+0000")
