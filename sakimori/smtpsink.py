@@ -30,7 +30,7 @@ class _Store:
         self.lock = threading.Lock()
         self.count = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.count += 1
             path = self.directory / f"{self.count:04d}.eml"
