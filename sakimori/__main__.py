@@ -1,0 +1,5 @@
+"""``python -m sakimori`` runs the CLI."""
+
+from sakimori.cli import main
+
+main()

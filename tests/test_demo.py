@@ -1,0 +1,35 @@
+"""End to end: `sakimori demo` on the simulated office finds every infected host with the right
+detections, reports no benign host, and mails the report once to a real loopback SMTP sink."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sakimori import groundtruth
+
+pytestmark = [pytest.mark.suricata, pytest.mark.slow]
+
+
+def test_demo_matches_ground_truth(tmp_path: Path, require_suricata: str) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "sakimori", "demo", "--out", str(out)],
+                          capture_output=True, text=True, check=False, timeout=1800)
+    report = out / "report" / "hosts.csv"
+    assert proc.stdout.strip().splitlines()[-1] == f"report: {report}", proc.stdout[-3000:]
+    verdicts = groundtruth.compare(report, out / "data" / "ground_truth.json")
+    wrong = [v for v in verdicts if not v.ok]
+    assert not wrong, groundtruth.format_table(verdicts, only_interesting=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    infected = {v.host for v in verdicts if v.role == "infected"}
+    with report.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["host"] for r in rows} == infected
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    mails = sorted((out / "mail").glob("*.eml"))
+    assert mails, "no alert mail reached the SMTP sink"
