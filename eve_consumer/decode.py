@@ -22,7 +22,12 @@ MAX_EXAMPLES = 5
 
 @dataclass(slots=True)
 class Event:
-    """Fields common to every decoded event; ``raw`` keeps the original line."""
+    """Fields common to every decoded event; ``raw`` keeps the original line.
+
+    ``data`` is the event type's own object (the whole record for ``flow``/``drop``);
+    ``record`` is always the whole decoded record, for top-level fields such as ``tx_id``,
+    ``app_proto`` or the ``http``/``tls``/``flow`` objects an ``alert`` carries.
+    """
 
     kind: str
     ts: float
@@ -35,6 +40,7 @@ class Event:
     data: dict[str, Any]
     raw: bytes = b""
     lineno: int = 0
+    record: dict[str, Any] | None = None  # the whole decoded object (tx_id, app-layer, flow)
 
 
 @dataclass
@@ -71,10 +77,35 @@ class DecodeStats:
 
 
 _TS_CACHE: dict[str, float] = {}
+_MINUTE_CACHE: dict[str, float] = {}
+
+
+def _minute_base(key: str) -> float:
+    """Epoch seconds of ``YYYY-MM-DDTHH:MM`` + zone suffix (cached: EVE repeats minutes)."""
+    parsed = datetime.fromisoformat(key[:16] + ":00" + key[16:])
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    base = parsed.timestamp()
+    if len(_MINUTE_CACHE) > 100_000:
+        _MINUTE_CACHE.clear()
+    _MINUTE_CACHE[key] = base
+    return base
 
 
 def parse_ts(text: str) -> float:
     """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad."""
+    # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone.
+    if (len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":"
+            and text[17:19].isdigit() and text[20:26].isdigit()):
+        key = text[:16] + text[26:]
+        base = _MINUTE_CACHE.get(key)
+        if base is None:
+            base = _minute_base(key)
+        return base + int(text[17:19]) + int(text[20:26]) / 1_000_000
+    return _parse_ts_slow(text)
+
+
+def _parse_ts_slow(text: str) -> float:
     head, dot, rest = text.partition(".")
     if not dot:
         parsed = datetime.fromisoformat(text)
@@ -98,17 +129,6 @@ def parse_ts(text: str) -> float:
     return base + int(rest[:n]) / 10 ** n
 
 
-def _event_type(line: bytes) -> str | None:
-    i = line.find(_ET_KEY)
-    if i < 0:
-        return None
-    j = line.find(b'"', i + len(_ET_KEY))
-    k = line.find(b'"', j + 1)
-    if j < 0 or k < 0:
-        return None
-    return line[j + 1:k].decode("ascii", "replace")
-
-
 class Decoder:
     """Turns raw EVE lines into :class:`Event` records, counting everything."""
 
@@ -122,24 +142,30 @@ class Decoder:
     def decode(self, line: bytes, lineno: int = 0) -> Event | None:
         """Decode one line; *lineno* (with ``self.source``) names it in rejections."""
         self.stats.lines += 1
-        line = line.strip()
-        if not line:
-            self._reject(lineno, "empty line")
-            return None
-        et = _event_type(line)
-        if et is not None and et not in self.wanted:
-            self.stats.ignored[et] += 1
-            return None
+        if line[:1] != b"{":
+            line = line.strip()
+            if not line:
+                self._reject(lineno, "empty line")
+                return None
+        i = line.find(_ET_KEY)
+        if i >= 0:  # peek at the type: unwanted events are counted without a full parse
+            j = line.find(b'"', i + 13)
+            k = line.find(b'"', j + 1)
+            if j >= 0 and k >= 0:
+                et_peek = line[j + 1:k].decode("ascii", "replace")
+                if et_peek not in self.wanted:
+                    self.stats.ignored[et_peek] += 1
+                    return None
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
             self._reject(lineno, "not valid JSON (truncated or garbage line)")
             return None
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             self._reject(lineno, "not a JSON object")
             return None
         et = obj.get("event_type")
-        if not isinstance(et, str):
+        if type(et) is not str:
             self._reject(lineno, "field 'event_type' missing or not a string")
             return None
         if et not in self.wanted:
@@ -152,7 +178,7 @@ class Decoder:
 
     def _build(self, obj: dict[str, Any], et: str, line: bytes, lineno: int) -> Event | None:
         ts_text = obj.get("timestamp")
-        if not isinstance(ts_text, str):
+        if type(ts_text) is not str:
             self._reject(lineno, "field 'timestamp' missing or not a string")
             return None
         try:
@@ -161,26 +187,26 @@ class Decoder:
             self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
             return None
         src, dst = obj.get("src_ip"), obj.get("dest_ip")
-        if not isinstance(src, str) or not isinstance(dst, str):
+        if type(src) is not str or type(dst) is not str:
             self._reject(lineno, "field 'src_ip'/'dest_ip' missing or not a string")
             return None
-        data = obj.get(et)
         if et == "flow" or et == "drop":
             data = obj  # flow/drop details are spread over several top-level objects
-        elif not isinstance(data, dict):
-            self._reject(lineno, f"field '{et}' missing or not an object")
-            return None
+        else:
+            data = obj.get(et)
+            if type(data) is not dict:
+                self._reject(lineno, f"field '{et}' missing or not an object")
+                return None
         flow_id = obj.get("flow_id", 0)
         sport, dport = obj.get("src_port", 0), obj.get("dest_port", 0)
-        if not all(isinstance(v, int) and not isinstance(v, bool)
-                   for v in (flow_id, sport, dport)):
+        if type(flow_id) is not int or type(sport) is not int or type(dport) is not int:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
             return None
         proto = obj.get("proto")
         self.stats.decoded[et] += 1
         return Event(et, ts, flow_id, src, sport, dst, dport,
-                     proto if isinstance(proto, str) else "", data,
-                     line if self.keep_raw else b"", lineno)
+                     proto if type(proto) is str else "", data,
+                     line.rstrip() if self.keep_raw else b"", lineno, obj)
 
 
 def flow_times(ev: Event) -> tuple[float, float] | None:
