@@ -1,0 +1,181 @@
+"""Render the Suricata side of sakimori: generated rules, static rules, data files, package.
+
+:func:`write_suricata` is the API ``generate`` and ``analyze`` call. It writes into
+``BUILD_DIR/suricata/``:
+
+- ``static.rules``   — copied from ``suricata_rules/static.rules`` (SIDs re-based when
+  ``suricata.sid_base`` is not the default),
+- ``sakimori.rules`` — rendered from ``generator/templates/sakimori.rules.j2`` with the
+  effective thresholds (:func:`sakimori.baselines.effective_traffic`: config overrides win),
+- ``tor-relays-ipv4.lst`` / ``tor-relays-ipv6.lst`` — Suricata dataset files (when relays are
+  configured); rules name them relative to the rule file, which Suricata 7 resolves against the
+  rule file's directory and suricata-update rewrites when it installs the package,
+- the suricata-update source package (:mod:`generator.package`).
+
+Output is deterministic: same config + same baselines → byte-identical rule files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.package import build_package
+from generator.tor import RelaySet, load_relays
+from sakimori.baselines import Threshold, effective_traffic
+from sakimori.config import Config
+from sakimori.errors import InputError
+from sakimori.whitelist import Whitelist
+from suricata_rules import STATIC_RULES
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+DEFAULT_SID_BASE = 9300000
+FIXED_CREATED_AT = "2026_01_01"  # used when there are no baselines (no learned date)
+TOR_IPV4_FILE = "tor-relays-ipv4.lst"
+TOR_IPV6_FILE = "tor-relays-ipv6.lst"
+STATIC_FILE = "static.rules"
+GENERATED_FILE = "sakimori.rules"
+
+# Fixed SID offsets (relative to suricata.sid_base) per rule kind: stable across re-learns.
+SID_OFFSETS: dict[str, int] = {
+    "whitelist_http_host": 1000, "whitelist_tls_sni": 1001,
+    "long_url": 1100, "long_url_no_host": 1101,
+    "non_http_tls": 1200, "non_http_failed": 1201, "non_http_other": 1202,
+    "long_session": 1300,
+    "tor_relay_ipv4": 1400, "tor_relay_ipv6": 1401,
+    "tor_sni_helper": 1410, "tor_cert_helper": 1411, "tor_cert": 1412,
+    # 1500-1599 fw_blocked and 1600-1699 beacon are reserved: the consumer detects them.
+}
+
+
+@dataclass(frozen=True)
+class RuleValue:
+    """An integer rule parameter and where it came from (learned|config|fallback)."""
+
+    value: int
+    source: str
+
+
+def _rule_value(th: Threshold) -> RuleValue:
+    return RuleValue(round(th.value), th.origin)
+
+
+def host_pcre(wl: Whitelist) -> str | None:
+    """One PCRE matching every whitelisted host name (exact or dot-suffix), or None.
+
+    Case-insensitive and tolerant of a trailing dot: ``tls.sni`` is raw, and ``http.host`` is
+    lower-cased by Suricata 7.0.10 only when the Host header has no port (``NTP.nict.jp:80``
+    arrives as ``NTP.nict.jp``). The port itself is stripped from ``http.host``.
+    """
+    alternatives = []
+    for text, exact in wl.host_suffixes():
+        escaped = re.escape(text)
+        alternatives.append(escaped if exact else ".*" + escaped)
+    if not alternatives:
+        return None
+    return "/^(?:" + "|".join(alternatives) + r")\.?$/i"
+
+
+def dest_group(wl: Whitelist) -> str:
+    """Destination address of every rule: outside $HOME_NET and outside whitelisted blocks."""
+    nets = sorted(wl.networks, key=lambda n: (n.version, n.network_address, n.prefixlen))
+    if not nets:
+        return "!$HOME_NET"
+    return "[" + ",".join(["!$HOME_NET", *(f"!{n}" for n in nets)]) + "]"
+
+
+def created_at(doc: dict[str, Any] | None) -> str:
+    stamp = (doc or {}).get("generated_at")
+    if isinstance(stamp, str) and re.match(r"^\d{4}-\d{2}-\d{2}", stamp):
+        return stamp[:10].replace("-", "_")
+    return FIXED_CREATED_AT
+
+
+def _explain(cfg: Config, url: Threshold, session: Threshold, wl: Whitelist,
+             relays: RelaySet | None) -> list[str]:
+    lines = [f"long_url: urilen > {round(url.value)} — {url.explain()}",
+             f"long_session: flow.age > {round(session.value)} s — {session.explain()}",
+             f"non_http_on_http_port: ports {', '.join(map(str, sorted(cfg.traffic.http_ports)))}"]
+    names = sorted(cfg.whitelist.destinations)
+    lines.append("whitelist: " + (", ".join(names) if names else "(empty)"))
+    if relays is not None:
+        srcs = ", ".join(f"{s['source']} ({s['addresses']})" for s in relays.sources)
+        lines.append(f"tor relays: {len(relays.ipv4)} IPv4, {len(relays.ipv6)} IPv6 "
+                     f"from {srcs or 'no source'}")
+    lines.append(f"tor certificate pattern: {'on' if cfg.anonymizer.tor_cert_pattern else 'off'}")
+    return lines
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                              undefined=jinja2.StrictUndefined, autoescape=False,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def render_rules(cfg: Config, doc: dict[str, Any] | None,
+                 relays: RelaySet | None = None) -> str:
+    """The text of ``sakimori.rules`` (deterministic)."""
+    eff = effective_traffic(cfg, doc)
+    wl = Whitelist.from_entries(cfg.whitelist.destinations)
+    context = {
+        "base": cfg.suricata.sid_base,
+        "created_at": created_at(doc),
+        "generated_at": (doc or {}).get("generated_at") or "none (no baselines: fallbacks)",
+        "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
+        "dst": dest_group(wl),
+        "wl_pcre": host_pcre(wl),
+        "http_ports": "[" + ",".join(map(str, sorted(set(cfg.traffic.http_ports)))) + "]",
+        "url": _rule_value(eff.url_length),
+        "session": _rule_value(eff.long_session_s),
+        "tor_ipv4": TOR_IPV4_FILE if relays is not None and relays.ipv4 else None,
+        "tor_ipv6": TOR_IPV6_FILE if relays is not None and relays.ipv6 else None,
+        "tor_cert": cfg.anonymizer.tor_cert_pattern,
+    }
+    return _environment().get_template("sakimori.rules.j2").render(**context)
+
+
+def static_rules_text(cfg: Config, source: Path = STATIC_RULES) -> str:
+    """``static.rules`` with SIDs moved from the default base to ``suricata.sid_base``."""
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(source), None, f"cannot read static rules: {exc.strerror or exc}") \
+            from exc
+    shift = cfg.suricata.sid_base - DEFAULT_SID_BASE
+
+    def rebase(m: re.Match[str]) -> str:
+        return f"sid:{int(m.group(1)) + shift};"
+
+    return text if shift == 0 else re.sub(r"\bsid:\s*(\d+)\s*;", rebase, text)
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write only when the content differs (keeps mtimes stable for unchanged files)."""
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_suricata(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
+                   package: bool = True) -> list[Path]:
+    """Write ``build_dir/suricata/`` and return the rule files to load, static first."""
+    out = Path(build_dir) / "suricata"
+    out.mkdir(parents=True, exist_ok=True)
+    relays = load_relays(cfg.anonymizer.tor_relays) if cfg.anonymizer.tor_relays else None
+    data_files: list[Path] = []
+    for name, addrs in ((TOR_IPV4_FILE, relays.sorted_ipv4() if relays else []),
+                        (TOR_IPV6_FILE, relays.sorted_ipv6() if relays else [])):
+        target = out / name
+        if addrs:
+            data_files.append(_write(target, "\n".join(addrs) + "\n"))
+        else:
+            target.unlink(missing_ok=True)
+    static = _write(out / STATIC_FILE, static_rules_text(cfg))
+    generated = _write(out / GENERATED_FILE, render_rules(cfg, doc, relays))
+    if package:
+        build_package(out, [generated, static, *data_files])
+    return [static, generated]
