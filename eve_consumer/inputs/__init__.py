@@ -1,1 +1,50 @@
-"""Input stage: where EVE lines come from (files one-shot or followed; more by name)."""
+"""Input stage: where EVE lines come from, registered by name in :data:`INPUTS`.
+
+Every input hands out :class:`Batch` es of complete lines with their line numbers and the file
+they came from (so a rejected line is reported as ``file:line``), bounded by ``max_bytes`` per
+call. ``read_batch()`` returns None when a one-shot input is exhausted and an empty batch when
+a followed file has nothing new yet. ``checkpoint()`` says where to resume.
+
+- ``file``   — :class:`~eve_consumer.inputs.eve_file.FileInput`: one pass, start to end.
+- ``follow`` — :class:`~eve_consumer.inputs.eve_follow.FollowInput`: tail with a persisted
+  checkpoint, rotation and truncation handling, partial last lines held back.
+
+File inputs are pull-based: the file itself is the buffer, so reading never drops a line.
+An unknown input name is a configuration error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sakimori.errors import ConfigError
+
+DEFAULT_MAX_BYTES = 4 << 20
+
+
+@dataclass
+class Batch:
+    """Complete lines read in one call: ``(line, lineno)`` pairs from ``source``."""
+
+    source: str
+    lines: list[tuple[bytes, int]] = field(default_factory=list)
+
+
+def _registry() -> dict[str, Any]:
+    from eve_consumer.inputs.eve_file import FileInput
+    from eve_consumer.inputs.eve_follow import FollowInput
+
+    return {"file": FileInput, "follow": FollowInput}
+
+
+INPUT_NAMES = ("file", "follow")
+
+
+def get_input(name: str, source: str = "<config>") -> Any:
+    """The input class registered as *name*; ConfigError (exit 2) for an unknown name."""
+    registry = _registry()
+    if name not in registry:
+        raise ConfigError(source, "consumer.input",
+                          f"unknown input {name!r} (known: {', '.join(registry)})")
+    return registry[name]

@@ -1,4 +1,4 @@
-"""Read an EVE JSON file once, start to end, as decoded events with file:line positions."""
+"""Read an EVE JSON file once, start to end, as decoded events or as batches of lines."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eve_consumer.decode import Decoder, Event
+from eve_consumer.inputs import DEFAULT_MAX_BYTES, Batch
+from eve_consumer.store import Checkpoint
 from sakimori.errors import InputError
 
 
@@ -24,3 +26,45 @@ def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
                 yield event
     finally:
         fh.close()
+
+
+class FileInput:
+    """One pass over *path* in batches of complete lines (the ``file`` input)."""
+
+    name = "file"
+
+    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.path = str(path)
+        self.max_bytes = max_bytes
+        try:
+            self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()/exhaustion
+        except OSError as exc:
+            raise InputError(self.path, None,
+                             f"cannot read EVE file: {exc.strerror or exc}") from exc
+        self._rest = b""
+        self._lineno = 0
+        self._done = False
+
+    def read_batch(self) -> Batch | None:
+        """The next complete lines, or None at the end (a final line without \\n included)."""
+        if self._done:
+            return None
+        data = self._fh.read(self.max_bytes)
+        if not data:
+            self._done = True
+            self._fh.close()
+            if self._rest:
+                self._lineno += 1
+                return Batch(self.path, [(self._rest, self._lineno)])
+            return None
+        parts = (self._rest + data).split(b"\n")
+        self._rest = parts.pop()
+        start = self._lineno + 1
+        self._lineno += len(parts)
+        return Batch(self.path, list(zip(parts, range(start, start + len(parts)), strict=True)))
+
+    def checkpoint(self) -> Checkpoint | None:
+        return None
+
+    def close(self) -> None:
+        self._fh.close()

@@ -1,0 +1,142 @@
+"""What every handler shares: configuration, effective thresholds, whitelist, joins, counters.
+
+- ``home(ip)`` / ``whitelisted(ip, name)`` are cached per address (no ipaddress parsing per
+  event). The caches are cleared when they grow past a bound.
+- ``flow_names``: flow_id → the name the flow talked to (HTTP Host, TLS SNI), filled from
+  ``http``/``tls`` events and dropped when the flow's own ``flow`` event has been handled.
+  Bounded: when full, the oldest entries are evicted and counted (``flow_names_evicted``).
+- ``dns_names``: IP → names seen resolving to it in DNS answers of the same EVE (bounded);
+  a destination without its own Host/SNI is whitelisted when one of those names is.
+- ``counters``: every skip, drop and eviction, written to stats.json.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+
+from eve_consumer.decode import Event
+from sakimori.baselines import TrafficThresholds, effective_traffic
+from sakimori.config import Config
+from sakimori.whitelist import Whitelist, normalise_host
+
+CACHE_LIMIT = 200_000
+FLOW_NAMES_LIMIT = 200_000
+DNS_LIMIT = 100_000
+NAMES_PER_IP = 4
+
+
+class _Notes(list[str]):
+    """A list that keeps only its first ``limit`` entries (and counts the rest)."""
+
+    limit = 50
+
+    def append(self, text: str) -> None:
+        if len(self) < self.limit and text not in self:
+            super().append(text)
+
+
+class Context:
+    """Shared state of one consumer run (or one follow-mode service)."""
+
+    def __init__(self, cfg: Config, baselines: dict[str, Any] | None) -> None:
+        self.cfg = cfg
+        self.thresholds: TrafficThresholds = effective_traffic(cfg, baselines)
+        self.whitelist = Whitelist.from_entries(cfg.whitelist.destinations)
+        self.counters: Counter[str] = Counter()
+        self.notes = _Notes()  # a few human-readable explanations for stats.json
+        self.sid_range = (cfg.suricata.sid_base, cfg.suricata.sid_base + 9999)
+        self.http_ports = frozenset(cfg.traffic.http_ports)
+        self._home: dict[str, bool] = {}
+        self._wl_ip: dict[str, bool] = {}
+        self._wl_name: dict[str, bool] = {}
+        self.flow_names: dict[int, str] = {}
+        self.dns_names: dict[str, list[str]] = {}
+        self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
+
+    # --- address facts -----------------------------------------------------------------------
+    def home(self, ip: str) -> bool:
+        """True when *ip* is internal (``networks.home``); cached."""
+        known = self._home.get(ip)
+        if known is None:
+            if len(self._home) > CACHE_LIMIT:
+                self._home.clear()
+            known = self._home[ip] = self.cfg.is_home(ip)
+        return known
+
+    def whitelisted(self, ip: str, name: str | None) -> bool:
+        """Whitelist by IP and by name; without a name, by DNS names seen for *ip*."""
+        if not self.whitelist:
+            return False
+        if self._cached(self._wl_ip, ip, self.whitelist.matches_ip):
+            return True
+        if name:
+            return self._cached(self._wl_name, name, self.whitelist.matches_host)
+        return any(self._cached(self._wl_name, n, self.whitelist.matches_host)
+                   for n in self.dns_names.get(ip, ()))
+
+    @staticmethod
+    def _cached(cache: dict[str, bool], key: str, check: Any) -> bool:
+        known = cache.get(key)
+        if known is None:
+            if len(cache) > CACHE_LIMIT:
+                cache.clear()
+            known = cache[key] = bool(check(key))
+        return known
+
+    # --- joins ---------------------------------------------------------------------------------
+    def note_name(self, flow_id: int, name: Any) -> None:
+        """Remember the Host/SNI of *flow_id* until its flow event arrives."""
+        if not flow_id or type(name) is not str or not name:
+            return
+        names = self.flow_names
+        if flow_id not in names and len(names) >= FLOW_NAMES_LIMIT:
+            del names[next(iter(names))]
+            self.counters["flow_names_evicted"] += 1
+        names[flow_id] = normalise_host(name)
+
+    def name_of(self, flow_id: int) -> str | None:
+        return self.flow_names.get(flow_id)
+
+    def on_dns(self, ev: Event) -> None:
+        """Learn IP → name from a DNS answer (v2 ``answers``/``grouped`` or v1 ``rdata``)."""
+        dns = ev.data
+        if dns.get("type") != "answer":
+            return
+        qname = dns.get("rrname")
+        answers = dns.get("answers")
+        if type(answers) is list:
+            for ans in answers:
+                if type(ans) is dict and ans.get("rrtype") in ("A", "AAAA"):
+                    self._add_dns(ans.get("rdata"), qname, ans.get("rrname"))
+        elif dns.get("rrtype") in ("A", "AAAA"):  # EVE dns v1: one answer per event
+            self._add_dns(dns.get("rdata"), qname, None)
+
+    def _add_dns(self, ip: Any, qname: Any, rrname: Any) -> None:
+        if type(ip) is not str:
+            return
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            self.counters["dns_bad_rdata"] += 1
+            return
+        names = self.dns_names.get(ip)
+        if names is None:
+            if len(self.dns_names) >= DNS_LIMIT:
+                del self.dns_names[next(iter(self.dns_names))]
+                self.counters["dns_names_evicted"] += 1
+            names = self.dns_names[ip] = []
+        for n in (qname, rrname):
+            if type(n) is str and n:
+                n = normalise_host(n)
+                if n not in names and len(names) < NAMES_PER_IP:
+                    names.append(n)
+
+    def home_side(self, ev: Event) -> tuple[str, str, int] | None:
+        """(internal host, other side's IP, other side's port), preferring the source."""
+        if self.home(ev.src_ip):
+            return ev.src_ip, ev.dest_ip, ev.dest_port
+        if self.home(ev.dest_ip):
+            return ev.dest_ip, ev.src_ip, ev.src_port
+        return None

@@ -1,0 +1,93 @@
+"""Routing of decoded events to handlers (between the decode and handler stages).
+
+- ``dns`` answers feed the IP → name map; ``http`` (Host) and ``tls`` (SNI) feed the
+  flow_id → name join before any handler sees them; a ``flow`` event is handled and then its
+  join entry is dropped.
+- ``alert``: an alert with ``sakimori_detection`` metadata goes to the handler owning that
+  detection (an unknown word is counted, ``alerts_unknown_detection``); a sakimori SID without
+  that metadata is counted (``alerts_sakimori_without_metadata``) and classified like any
+  other; other alerts are mapped by :func:`~eve_consumer.handlers.signatures.classify` or
+  counted as ``alerts_ignored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eve_consumer.context import Context
+from eve_consumer.decode import Event
+from eve_consumer.handlers import Handler
+from eve_consumer.handlers.signatures import classify
+from eve_consumer.model import VOCABULARY_SET
+
+
+class Dispatcher:
+    """Send each event to the handlers that want it."""
+
+    def __init__(self, ctx: Context, handlers: list[Handler]) -> None:
+        self.ctx = ctx
+        self.handlers = handlers
+        self.routes: dict[str, list[Callable[[Event], None]]] = {}
+        for h in handlers:
+            for kind in h.kinds:
+                self.routes.setdefault(kind, []).append(h.handle)
+        self.owners: dict[str, Handler] = {d: h for h in handlers for d in h.detections}
+
+    def dispatch(self, ev: Event) -> None:
+        kind = ev.kind
+        ctx = self.ctx
+        if kind == "alert":
+            self._alert(ev)
+            return
+        if kind == "http":
+            ctx.note_name(ev.flow_id, ev.data.get("hostname"))
+        elif kind == "tls":
+            ctx.note_name(ev.flow_id, ev.data.get("sni"))
+        elif kind == "dns":
+            ctx.on_dns(ev)
+            return
+        if ev.ts > ctx.latest_ts:
+            ctx.latest_ts = ev.ts
+        for handle in self.routes.get(kind, ()):
+            handle(ev)
+        if kind == "flow" and ctx.flow_names:
+            ctx.flow_names.pop(ev.flow_id, None)
+
+    def _alert(self, ev: Event) -> None:
+        ctx = self.ctx
+        alert = ev.data
+        rec = ev.record or {}
+        app = rec.get("http")
+        if type(app) is dict:
+            ctx.note_name(ev.flow_id, app.get("hostname"))
+        else:
+            app = rec.get("tls")
+            if type(app) is dict:
+                ctx.note_name(ev.flow_id, app.get("sni"))
+        meta = alert.get("metadata")
+        meta = meta if type(meta) is dict else {}
+        detections = meta.get("sakimori_detection")
+        if type(detections) is list and detections:
+            self._sakimori(ev, detections, meta)
+            return
+        sid = alert.get("signature_id")
+        if type(sid) is int and ctx.sid_range[0] <= sid <= ctx.sid_range[1]:
+            ctx.counters["alerts_sakimori_without_metadata"] += 1
+        detection = classify(alert)
+        owner = self.owners.get(detection) if detection else None
+        if owner is None:
+            ctx.counters["alerts_ignored"] += 1
+            return
+        ctx.counters[f"alerts_{detection}"] += 1
+        owner.on_alert(ev, detection, meta)
+
+    def _sakimori(self, ev: Event, detections: list[Any], meta: dict[str, Any]) -> None:
+        ctx = self.ctx
+        for detection in detections:
+            owner = self.owners.get(detection) if detection in VOCABULARY_SET else None
+            if owner is None:
+                ctx.counters["alerts_unknown_detection"] += 1
+                continue
+            ctx.counters[f"alerts_{detection}"] += 1
+            owner.on_alert(ev, detection, meta)

@@ -1,0 +1,98 @@
+"""Handler stage: one module per detection, registered by name in :data:`HANDLERS`.
+
+A handler receives the decoded events of the kinds it lists in ``kinds`` (``handle``) and the
+sakimori alerts whose ``sakimori_detection`` it owns (``on_alert``); ``findings()`` turns what
+it accumulated into at most one :class:`~eve_consumer.model.Finding` per internal host.
+``snapshot()``/``restore()`` carry its bounded state through the state store, so a follow-mode
+restart continues where it stopped. An unknown handler name is a configuration error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from eve_consumer.context import Context
+from eve_consumer.decode import Event
+from eve_consumer.model import Finding
+from sakimori.errors import ConfigError
+
+
+class Handler:
+    """Base class; subclasses set ``name``, ``detections`` and ``kinds``."""
+
+    name: ClassVar[str] = ""
+    detections: ClassVar[tuple[str, ...]] = ()
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def handle(self, ev: Event) -> None:
+        """One decoded event of a kind in ``kinds``."""
+
+    def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
+        """One alert whose rule metadata names *detection* (one of ``detections``)."""
+
+    def findings(self) -> list[Finding]:
+        return []
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state for the store (bounded)."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`snapshot` returned."""
+
+    def prune(self, now: float) -> None:
+        """Forget state older than the handler's window (follow mode)."""
+
+
+HANDLERS: dict[str, type[Handler]] = {}
+
+
+def register(cls: type[Handler]) -> type[Handler]:
+    """Class decorator adding a handler to :data:`HANDLERS` under ``cls.name``."""
+    HANDLERS[cls.name] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    # Imported for their @register side effect.
+    from eve_consumer.handlers import (  # noqa: F401
+        anonymizer,
+        beacon,
+        fw_blocked,
+        long_session,
+        long_url,
+        non_http,
+        signatures,
+    )
+
+
+def build_handlers(ctx: Context, names: Iterable[str] | None = None,
+                   source: str = "<config>") -> list[Handler]:
+    """Instantiate the named handlers (all when *names* is None), in registry order."""
+    _load_builtin()
+    if names is None:
+        return [cls(ctx) for cls in HANDLERS.values()]
+    out = []
+    for name in names:
+        cls = HANDLERS.get(name)
+        if cls is None:
+            raise ConfigError(source, "consumer.handlers",
+                              f"unknown handler {name!r} (known: {', '.join(HANDLERS)})")
+        out.append(cls(ctx))
+    return out
+
+
+def rule_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The sakimori_* keys of an alert's metadata as scalars (EVE gives lists)."""
+    out: dict[str, Any] = {}
+    for key in ("sakimori_threshold", "sakimori_source"):
+        value = meta.get(key)
+        if type(value) is list and value:
+            value = value[0]
+        if value is not None:
+            out[key[len("sakimori_"):]] = value
+    return out

@@ -1,0 +1,71 @@
+"""``anonymizer``: traffic to anonymising networks (Tor), as tagged by sakimori rules.
+
+The generated rules carry the knowledge (Tor relay/guard lists as IP reputation, Tor's
+certificate/SNI pattern, see docs/rules.md); the consumer collects every alert tagged
+``sakimori_detection anonymizer`` per internal host. One alert is enough. Whitelisted
+destinations are skipped. Confidence 0.9; evidence: rule threshold/source, signatures, SNIs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eve_consumer.decode import Event
+from eve_consumer.handlers import Handler, register, rule_meta
+from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+
+CONFIDENCE = 0.9
+MAX_SIGNATURES = 10
+
+
+@register
+class AnonymizerHandler(Handler):
+    name = "anonymizer"
+    detections = ("anonymizer",)
+    kinds = ()
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.hosts: dict[str, Tally] = {}
+        self.signatures: dict[str, list[str]] = {}
+        self.meta: dict[str, Any] = {}
+
+    def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
+        side = self.ctx.home_side(ev)
+        if side is None:
+            return
+        host, other, port = side
+        rec = ev.record or {}
+        tls = rec.get("tls")
+        sni = tls.get("sni") if type(tls) is dict else None
+        sni = sni if type(sni) is str else None
+        if self.ctx.whitelisted(other, sni):
+            self.ctx.counters["anonymizer_whitelisted"] += 1
+            return
+        dest = f"{sni} ({other}:{port})" if sni else f"{other}:{port}"
+        self.hosts.setdefault(host, Tally()).add(ev.ts, dest, ev.flow_id)
+        sig = ev.data.get("signature")
+        sigs = self.signatures.setdefault(host, [])
+        if type(sig) is str and sig not in sigs and len(sigs) < MAX_SIGNATURES:
+            sigs.append(sig)
+        if not self.meta:
+            self.meta = rule_meta(meta)
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for host, t in sorted(self.hosts.items()):
+            out.append(Finding(host, "anonymizer", CONFIDENCE, t.first, t.last,
+                               t.top_destinations(), t.flow_ids,
+                               {"alerts": t.count, "signatures": self.signatures.get(host, []),
+                                "rule": self.meta},
+                               f"{t.count} anonymizer rule alert(s)"))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"hosts": tallies_to_state(self.hosts), "signatures": self.signatures,
+                "meta": self.meta}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.hosts = tallies_from_state(state.get("hosts", {}))
+        self.signatures = dict(state.get("signatures", {}))
+        self.meta = dict(state.get("meta", {}))

@@ -1,0 +1,138 @@
+"""Records shared by the consumer stages: the detection vocabulary, findings, bounded tallies.
+
+A :class:`Finding` is one detection for one internal host (handlers merge every destination
+of that host into it), with a confidence in [0, 1], first/last seen times (epoch seconds,
+rendered ISO 8601 UTC), destinations, flow ids and JSON-able evidence. A :class:`Tally` is the
+bounded per-host accumulator most handlers use; its lists never grow past their caps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# The fixed vocabulary of design.md §2, in report order.
+VOCABULARY: tuple[str, ...] = (
+    "beacon", "long_url", "non_http_on_http_port", "long_session", "fw_blocked",
+    "anonymizer", "malware_signature", "web_attack",
+)
+VOCABULARY_SET = frozenset(VOCABULARY)
+
+MAX_DESTINATIONS = 20
+MAX_FLOW_IDS = 20
+
+
+def iso(ts: float | None) -> str:
+    """Epoch seconds → ``2026-11-02T10:00:00Z`` (ISO 8601 UTC, whole seconds); '' for None."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ratio_confidence(observed: float, threshold: float, floor: float = 0.6) -> float:
+    """Confidence for a threshold crossing: *floor* at the threshold, +0.2 per doubling."""
+    if threshold <= 0 or observed <= 0:
+        return floor
+    return max(floor, min(1.0, floor + 0.2 * math.log2(max(1.0, observed / threshold))))
+
+
+@dataclass
+class Finding:
+    """One detection for one internal host."""
+
+    host: str
+    detection: str
+    confidence: float
+    first_seen: float
+    last_seen: float
+    destinations: list[str] = field(default_factory=list)
+    flow_ids: list[int] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.host, self.detection
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (findings.jsonl, the state store); times as ISO 8601 UTC."""
+        return {
+            "host": self.host, "detection": self.detection,
+            "confidence": round(self.confidence, 3),
+            "first_seen": iso(self.first_seen), "last_seen": iso(self.last_seen),
+            "first_seen_epoch": self.first_seen, "last_seen_epoch": self.last_seen,
+            "destinations": list(self.destinations), "flow_ids": list(self.flow_ids),
+            "summary": self.summary, "evidence": self.evidence,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        return cls(host=d["host"], detection=d["detection"], confidence=d["confidence"],
+                   first_seen=d["first_seen_epoch"], last_seen=d["last_seen_epoch"],
+                   destinations=list(d.get("destinations", [])),
+                   flow_ids=list(d.get("flow_ids", [])), evidence=d.get("evidence", {}),
+                   summary=d.get("summary", ""))
+
+
+class Tally:
+    """Bounded per-host accumulator: count, time span, top destinations, sample flow ids."""
+
+    __slots__ = ("count", "dests", "first", "flow_ids", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = math.inf
+        self.last = -math.inf
+        self.dests: dict[str, int] = {}
+        self.flow_ids: list[int] = []
+
+    def add(self, ts: float, dest: str | None, flow_id: int = 0, n: int = 1) -> None:
+        self.count += n
+        if ts < self.first:
+            self.first = ts
+        if ts > self.last:
+            self.last = ts
+        if dest:
+            if dest in self.dests:
+                self.dests[dest] += n
+            elif len(self.dests) < MAX_DESTINATIONS * 5:
+                self.dests[dest] = n
+        if flow_id and len(self.flow_ids) < MAX_FLOW_IDS and flow_id not in self.flow_ids:
+            self.flow_ids.append(flow_id)
+
+    def merge(self, other: Tally) -> None:
+        """Add *other* into this tally (same caps)."""
+        self.count += other.count
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
+        for dest, n in other.dests.items():
+            self.dests[dest] = self.dests.get(dest, 0) + n
+        for flow_id in other.flow_ids:
+            if flow_id not in self.flow_ids and len(self.flow_ids) < MAX_FLOW_IDS:
+                self.flow_ids.append(flow_id)
+
+    def top_destinations(self) -> list[str]:
+        ranked = sorted(self.dests.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [d for d, _ in ranked[:MAX_DESTINATIONS]]
+
+    def to_state(self) -> list[Any]:
+        return [self.count, self.first, self.last, self.dests, self.flow_ids]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> Tally:
+        t = cls()
+        t.count, t.first, t.last, t.dests, t.flow_ids = state
+        t.first = float(t.first) if t.first is not None else math.inf
+        t.last = float(t.last) if t.last is not None else -math.inf
+        return t
+
+
+def tallies_to_state(tallies: dict[str, Tally]) -> dict[str, Any]:
+    """JSON-able form of ``host -> Tally`` (inf is not JSON: empty tallies are dropped)."""
+    return {h: t.to_state() for h, t in tallies.items() if t.count}
+
+
+def tallies_from_state(state: dict[str, Any]) -> dict[str, Tally]:
+    return {h: Tally.from_state(s) for h, s in state.items()}

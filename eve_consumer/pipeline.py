@@ -1,0 +1,219 @@
+"""The consumer: input → decode → dispatch/handlers → correlate → store → outputs.
+
+:meth:`Consumer.run_once` reads one EVE file to its end and writes the reports (``consume``
+without ``--follow``, ``analyze``). :meth:`Consumer.follow` tails a file as a service: after
+each evaluation (every ``interval_s`` while new lines arrive, and on stop) it commits the
+checkpoint, every handler's snapshot and the findings in one store transaction, then writes
+the reports and sends the mails. A restart restores the snapshots and resumes at the
+checkpoint, so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from eve_consumer.context import Context
+from eve_consumer.correlate import HostReport, correlate
+from eve_consumer.decode import Decoder
+from eve_consumer.dispatch import Dispatcher
+from eve_consumer.handlers import build_handlers
+from eve_consumer.handlers.fw_blocked import FwBlockedHandler
+from eve_consumer.inputs import Batch
+from eve_consumer.inputs.eve_file import FileInput
+from eve_consumer.inputs.eve_follow import FollowInput
+from eve_consumer.inputs.fwlog import read_fw_log
+from eve_consumer.model import Finding
+from eve_consumer.outputs import Report, build_outputs
+from eve_consumer.prefilter import make_prefilter
+from eve_consumer.store import StateStore
+from sakimori.config import Config
+
+CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop"})
+MAIL_RETRY_S = 60.0
+_CONSUMER_STATE = "_consumer"
+
+
+class Consumer:
+    """One configured consumer; use as a context manager (closes the store)."""
+
+    def __init__(self, cfg: Config, baselines: dict[str, Any] | None, out_dir: Path,
+                 state_dir: Path, *, mail: bool = True,
+                 handler_names: list[str] | None = None,
+                 output_names: tuple[str, ...] | None = None) -> None:
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.ctx = Context(cfg, baselines)
+        self.handlers = build_handlers(self.ctx, handler_names, cfg.source)
+        self.dispatcher = Dispatcher(self.ctx, self.handlers)
+        wl = self.ctx.whitelist
+        kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
+            else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
+        self.decoder = Decoder(wanted=kinds)
+        self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
+        self.store = StateStore(state_dir)
+        self.outputs = build_outputs(cfg, self.store, output_names, mail)
+        self.input_stats: dict[str, Any] = {}
+        self.busy_s = 0.0
+        self.last_rows: list[HostReport] = []
+        self.last_stats: dict[str, Any] = {}
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- feeding -----------------------------------------------------------------------------
+    def feed(self, batch: Batch) -> None:
+        """Decode and dispatch one batch of lines."""
+        t0 = time.perf_counter()
+        decoder = self.decoder
+        decoder.source = batch.source
+        decode, dispatch = decoder.decode, self.dispatcher.dispatch
+        for line, lineno in batch.lines:
+            ev = decode(line, lineno)
+            if ev is not None:
+                dispatch(ev)
+        self.busy_s += time.perf_counter() - t0
+
+    def add_fw_log(self, path: str | Path) -> int:
+        """Count the blocked attempts logged in an iptables/nftables LOG file."""
+        fw = next((h for h in self.handlers if isinstance(h, FwBlockedHandler)), None)
+        n = 0
+        for rec in read_fw_log(path, self.decoder.stats):
+            n += 1
+            if fw is not None and self.ctx.home(rec.src):
+                fw.add(rec.src, rec.ts, rec.dst, rec.dport, rec.key, "logged")
+        self.input_stats["fw_log_records"] = self.input_stats.get("fw_log_records", 0) + n
+        return n
+
+    # --- one-shot ----------------------------------------------------------------------------
+    def run_once(self, eve: str | Path) -> list[HostReport]:
+        """Read *eve* to its end, evaluate, write every output."""
+        inp = FileInput(eve)
+        self.input_stats.update(input="file", source=str(eve))
+        while (batch := inp.read_batch()) is not None:
+            self.feed(batch)
+        return self.evaluate(follow=False)
+
+    # --- evaluation ------------------------------------------------------------------------
+    def findings(self) -> list[Finding]:
+        return [f for h in self.handlers for f in h.findings()]
+
+    def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None
+                 ) -> list[HostReport]:
+        """Findings → rows; commit state (follow mode: with snapshots); write outputs."""
+        t0 = time.perf_counter()
+        if follow and self.ctx.latest_ts:
+            for h in self.handlers:
+                h.prune(self.ctx.latest_ts)
+        findings = self.findings()
+        rows = correlate(findings, self.ctx.home)
+        states = None
+        if follow:
+            states = {h.name: h.snapshot() for h in self.handlers}
+            states[_CONSUMER_STATE] = self._own_state()
+        self.store.commit(checkpoints=checkpoints, handler_states=states, findings=findings)
+        self.busy_s += time.perf_counter() - t0
+        report = Report(self.out_dir, rows, findings, self.stats(rows, findings), follow)
+        for out in self.outputs:
+            out.write(report)
+        self.last_rows, self.last_stats = rows, report.stats
+        return rows
+
+    def stats(self, rows: list[HostReport], findings: list[Finding]) -> dict[str, Any]:
+        th = self.ctx.thresholds
+        lines = self.decoder.stats.lines
+        return {
+            "input": dict(self.input_stats),
+            "decode": self.decoder.stats.as_dict(),
+            "counters": dict(sorted(self.ctx.counters.items())),
+            "notes": list(self.ctx.notes),
+            "handlers": [h.name for h in self.handlers],
+            "thresholds": {"url_length": th.url_length.explain(),
+                           "long_session_s": th.long_session_s.explain(),
+                           "fw_failures": th.fw_failures.explain(),
+                           "beacon_score": self.cfg.traffic.beacon_threshold,
+                           "beacon_min_connections": self.cfg.traffic.beacon_min_connections},
+            "hosts_reported": len(rows),
+            "findings": len(findings),
+            "timing": {"busy_s": round(self.busy_s, 3),
+                       "lines_per_s": round(lines / self.busy_s) if self.busy_s else None},
+        }
+
+    def summary(self) -> str:
+        """One line for stderr: what was read, what was bad, what was found, mail."""
+        text = f"{self.decoder.stats.summary()}; {len(self.last_rows)} host(s) reported"
+        mail = self.last_stats.get("mail", {})
+        if mail.get("skipped"):
+            text += f"; mail skipped ({mail['skipped']})"
+        elif mail:
+            text += f"; mail: {mail.get('sent', 0)} sent, {mail.get('failed', 0)} failed"
+        return text
+
+    # --- follow mode -----------------------------------------------------------------------
+    def _own_state(self) -> dict[str, Any]:
+        return {"latest_ts": self.ctx.latest_ts, "counters": dict(self.ctx.counters),
+                "flow_names": {str(k): v for k, v in self.ctx.flow_names.items()},
+                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict()}
+
+    def restore(self) -> None:
+        """Load every handler's snapshot (and the joins and counters) from the store."""
+        states = self.store.handler_states()
+        for h in self.handlers:
+            if h.name in states:
+                h.restore(states[h.name])
+        own = states.get(_CONSUMER_STATE)
+        if own:
+            self.ctx.latest_ts = float(own.get("latest_ts", 0.0))
+            self.ctx.counters.update(own.get("counters", {}))
+            self.ctx.flow_names.update({int(k): v for k, v in own.get("flow_names", {}).items()})
+            self.ctx.dns_names.update(own.get("dns_names", {}))
+            dec = own.get("decode", {})
+            st = self.decoder.stats
+            st.lines = int(dec.get("lines", 0))
+            st.decoded.update(dec.get("decoded", {}))
+            st.ignored.update(dec.get("ignored", {}))
+            st.bad.update(dec.get("bad", {}))
+            st.examples.extend(dec.get("examples", [])[:5])
+
+    def follow(self, eve: str | Path, stop: threading.Event, *, poll_s: float = 0.5,
+               interval_s: float = 5.0, rotate_grace: float = 1.0) -> None:
+        """Tail *eve* until *stop* is set; evaluate and commit regularly and on stop."""
+        path = Path(eve).resolve()
+        key = f"follow:{path}"
+        self.restore()
+        inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace)
+        self.input_stats.update(input="follow", source=str(path))
+        dirty, last_eval = True, 0.0
+        try:
+            while True:
+                stopping = stop.is_set()
+                batch = inp.read_batch()
+                if batch.lines:
+                    self.feed(batch)
+                    dirty = True
+                now = time.monotonic()
+                retry = self._mail_pending() and now - last_eval >= MAIL_RETRY_S
+                if (dirty and now - last_eval >= interval_s) or retry or \
+                        (stopping and dirty and not batch.lines):
+                    self.input_stats.update(dict(inp.stats))
+                    cp = inp.checkpoint()
+                    self.evaluate(follow=True, checkpoints={key: cp} if cp else None)
+                    dirty, last_eval = False, now
+                if stopping and not batch.lines and not dirty:
+                    return
+                if not batch.lines:
+                    stop.wait(poll_s)
+        finally:
+            inp.close()
+
+    def _mail_pending(self) -> bool:
+        mail = self.last_stats.get("mail", {})
+        return bool(mail.get("failed") or mail.get("deferred"))
