@@ -12,7 +12,9 @@ external destination):
 - ``tls``: destination name (SNI).
 - ``flow`` (TCP): internal host activity; outbound attempts and failures per host-day;
   durations of established outbound sessions; the app-layer protocol per server port
-  (internal clients, answered sessions); destination IP when no name was seen for the flow.
+  (internal clients, answered sessions); destination IP when no name was seen for the flow
+  (established TCP sessions and answered UDP flows only: scans and refusals are not
+  "talking to" a destination).
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ class TrafficLearner:
                 s.durations.add(end - start)
         if ev.flow_id in seen_names:
             seen_names.discard(ev.flow_id)
-        elif answered:
+        elif established or (answered and not is_tcp):
             s.see_destination(ev.dest_ip, ev.src_ip)
 
     def _proxy_record(self, rec: ProxyRecord, span: _Span) -> None:

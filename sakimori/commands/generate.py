@@ -1,14 +1,60 @@
-"""The ``sakimori generate``verb (placeholder until implemented)."""
+"""The ``sakimori generate`` verb: render Suricata rules, data files and the
+suricata-update source package into ``BUILD_DIR/suricata/`` (see docs/rules.md).
+
+Thresholds come from the baselines with sakimori.yaml overrides winning; without
+``--baselines`` the documented fallbacks are used. The result is checked with ``suricata -T``
+when Suricata is installed (``--no-validate`` skips it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+from generator.render_suricata import write_suricata
+from sakimori.baselines import load_document
+from sakimori.config import Config, load_config
+from sakimori.errors import ToolMissingError
+from sakimori.suricata import find_binary, validate_rules
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="generate")
+    p = sub.add_parser("generate", help="render Suricata rules from the baselines",
+                       description="Render sakimori.rules, static.rules, dataset files and a "
+                                   "suricata-update source into BUILD_DIR/suricata/.")
+    p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
+    p.add_argument("--baselines", type=Path, default=None,
+                   help="baselines.json from `sakimori learn` (omit: fallback thresholds)")
+    p.add_argument("--out", required=True, type=Path, metavar="BUILD_DIR",
+                   help="build directory (suricata/ is written inside)")
+    p.add_argument("--no-validate", action="store_true",
+                   help="do not check the rules with `suricata -T`")
     p.set_defaults(func=run)
 
 
+def _validate(cfg: Config, files: list[Path]) -> str:
+    try:
+        find_binary(cfg)
+    except ToolMissingError as exc:
+        log.warning("rules not validated: %s", exc)
+        return "not validated (suricata missing)"
+    with tempfile.TemporaryDirectory(prefix="sakimori-validate-") as tmp:
+        validate_rules(cfg, files, Path(tmp))
+    return "valid (suricata -T)"
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("generate")
+    cfg = load_config(args.config)
+    doc = load_document(args.baselines) if args.baselines is not None else None
+    files = write_suricata(cfg, doc, args.out)
+    status = "not validated (--no-validate)" if args.no_validate else _validate(cfg, files)
+    out = args.out / "suricata"
+    for path in sorted(out.iterdir()):
+        if path.is_file():
+            print(f"wrote {path}")
+    print(f"rules: {', '.join(str(f) for f in files)} — {status}")
+    return 0
