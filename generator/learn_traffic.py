@@ -19,6 +19,7 @@ external destination):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -73,6 +74,8 @@ class TrafficLearner:
     def __init__(self, cfg: Config, doc: dict[str, Any] | None = None,
                  source: str = "<new>") -> None:
         self.cfg = cfg
+        # is_home parses the address each call: cache it, EVE repeats the same few hosts.
+        self.is_home = functools.lru_cache(maxsize=65536)(cfg.is_home)
         self.doc = doc if doc is not None else empty_document()
         try:
             self.summary = TrafficSummary.from_traffic(self.doc.get("traffic") or {})
@@ -140,7 +143,7 @@ class TrafficLearner:
     # --- per record ----------------------------------------------------------------------
 
     def _outbound(self, ev: Event) -> bool:
-        return self.cfg.is_home(ev.src_ip) and not self.cfg.is_home(ev.dest_ip)
+        return self.is_home(ev.src_ip) and not self.is_home(ev.dest_ip)
 
     def _eve_event(self, ev: Event, span: _Span, seen_names: set[int]) -> None:
         if ev.kind == "flow":
@@ -166,7 +169,7 @@ class TrafficLearner:
             return
         start, end = times
         span.see(start, end)
-        if not self.cfg.is_home(ev.src_ip):
+        if not self.is_home(ev.src_ip):
             return
         s = self.summary
         s.see_host(ev.src_ip, start, end)
@@ -177,7 +180,7 @@ class TrafficLearner:
         established = is_tcp and state in ESTABLISHED and answered
         if established:
             s.see_port(ev.dest_port, str(ev.data.get("app_proto") or "null"))
-        if self.cfg.is_home(ev.dest_ip):
+        if self.is_home(ev.dest_ip):
             return
         if is_tcp:
             tcp = ev.data.get("tcp") if isinstance(ev.data.get("tcp"), dict) else None
@@ -196,10 +199,10 @@ class TrafficLearner:
         span.see(rec.ts)
         if rec.url_length is not None:
             self.summary.url_lengths.add(rec.url_length)
-        if not self.cfg.is_home(rec.client):
+        if not self.is_home(rec.client):
             return
         self.summary.see_host(rec.client, rec.ts)
-        if rec.host and not self.cfg.is_home(rec.host):
+        if rec.host and not self.is_home(rec.host):
             self.summary.see_destination(rec.host, rec.client)
 
     # --- output --------------------------------------------------------------------------
