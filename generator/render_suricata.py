@@ -17,6 +17,7 @@ Output is deterministic: same config + same baselines → byte-identical rule fi
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from sakimori.config import Config
 from sakimori.errors import InputError
 from sakimori.whitelist import Whitelist
 from suricata_rules import STATIC_RULES
+
+log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SID_BASE = 9300000
@@ -166,6 +169,9 @@ def write_suricata(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
     out = Path(build_dir) / "suricata"
     out.mkdir(parents=True, exist_ok=True)
     relays = load_relays(cfg.anonymizer.tor_relays) if cfg.anonymizer.tor_relays else None
+    if relays is not None and not (relays.ipv4 or relays.ipv6):
+        log.warning("anonymizer.tor_relays: no relay address in %s — no relay rule rendered",
+                    ", ".join(cfg.anonymizer.tor_relays))
     data_files: list[Path] = []
     for name, addrs in ((TOR_IPV4_FILE, relays.sorted_ipv4() if relays else []),
                         (TOR_IPV6_FILE, relays.sorted_ipv6() if relays else [])):

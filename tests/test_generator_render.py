@@ -146,3 +146,12 @@ def test_rules_pass_suricata_T(tmp_path: Path, extra: str, require_suricata: str
     cfg = _cfg(tmp_path, extra, relays="192.0.2.1\n2001:db8::1\n" if extra else None)
     files = write_suricata(cfg, LEARNED, tmp_path / "build")
     validate_rules(cfg, files, tmp_path / "validate")
+
+
+def test_relay_list_without_addresses_warns(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    cfg = _cfg(tmp_path, relays="# nothing listed yet\n")
+    files = write_suricata(cfg, None, tmp_path / "build")
+    assert "dataset:" not in files[1].read_text()
+    assert not (tmp_path / "build" / "suricata" / "tor-relays-ipv4.lst").exists()
+    assert "no relay address" in caplog.text
