@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from typing import Any
 
@@ -69,12 +68,19 @@ class Context:
         """Whitelist by IP and by name; without a name, by DNS names seen for *ip*."""
         if not self.whitelist:
             return False
-        if self._cached(self._wl_ip, ip, self.whitelist.matches_ip):
+        hit = self._wl_ip.get(ip)
+        if hit is None:
+            hit = self._cached(self._wl_ip, ip, self.whitelist.matches_ip)
+        if hit:
             return True
         if name:
-            return self._cached(self._wl_name, name, self.whitelist.matches_host)
-        return any(self._cached(self._wl_name, n, self.whitelist.matches_host)
-                   for n in self.dns_names.get(ip, ()))
+            hit = self._wl_name.get(name)
+            if hit is None:
+                hit = self._cached(self._wl_name, name, self.whitelist.matches_host)
+            return hit
+        names = self.dns_names.get(ip)
+        return bool(names) and any(
+            self._cached(self._wl_name, n, self.whitelist.matches_host) for n in names)
 
     @staticmethod
     def _cached(cache: dict[str, bool], key: str, check: Any) -> bool:
@@ -91,10 +97,13 @@ class Context:
         if not flow_id or type(name) is not str or not name:
             return
         names = self.flow_names
-        if flow_id not in names and len(names) >= FLOW_NAMES_LIMIT:
+        if len(names) >= FLOW_NAMES_LIMIT and flow_id not in names:
             del names[next(iter(names))]
             self.counters["flow_names_evicted"] += 1
-        names[flow_id] = normalise_host(name)
+        low = name.lower()
+        if ":" in low or low[-1] == "." or " " in low:
+            low = normalise_host(low)
+        names[flow_id] = low
 
     def name_of(self, flow_id: int) -> str | None:
         return self.flow_names.get(flow_id)
@@ -114,12 +123,7 @@ class Context:
             self._add_dns(dns.get("rdata"), qname, None)
 
     def _add_dns(self, ip: Any, qname: Any, rrname: Any) -> None:
-        if type(ip) is not str:
-            return
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            self.counters["dns_bad_rdata"] += 1
+        if type(ip) is not str or not ip:
             return
         names = self.dns_names.get(ip)
         if names is None:

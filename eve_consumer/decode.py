@@ -18,7 +18,13 @@ import orjson
 
 WANTED = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 _ET_KEY = b'"event_type":'
+_ET_FAST = b'"event_type":"'
+_KINDS = {k.encode(): k for k in ("flow", "http", "tls", "dns", "alert", "drop", "smtp",
+                                   "fileinfo", "anomaly", "stats", "netflow", "ssh")}
 _ENDS = (b"}", b"}\n", b"}\r\n")
+PARSE: str | None = None  # prefilter verdicts
+SKIP = "skip"
+USED = "used"
 MAX_EXAMPLES = 5
 
 
@@ -54,6 +60,7 @@ class DecodeStats:
     ignored: Counter[str] = field(default_factory=Counter)
     bad: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    fast: Counter[str] = field(default_factory=Counter)  # used straight from the bytes
 
     @property
     def bad_total(self) -> int:
@@ -65,7 +72,7 @@ class DecodeStats:
             self.examples.append(f"{where}: {reason}")
 
     def summary(self) -> str:
-        good = sum(self.decoded.values())
+        good = sum(self.decoded.values()) + sum(self.fast.values())
         text = (f"{self.lines} lines: {good} events used, {sum(self.ignored.values())} "
                 f"ignored, {self.bad_total} bad")
         if self.examples:
@@ -75,7 +82,7 @@ class DecodeStats:
     def as_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "decoded": dict(self.decoded),
                 "ignored": dict(self.ignored), "bad": dict(self.bad),
-                "examples": list(self.examples)}
+                "examples": list(self.examples), "fast": dict(self.fast)}
 
 
 _TS_CACHE: dict[str, float] = {}
@@ -96,14 +103,16 @@ def _minute_base(key: str) -> float:
 
 def parse_ts(text: str) -> float:
     """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad."""
-    # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone.
-    if (len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":"
-            and text[17:19].isdigit() and text[20:26].isdigit()):
+    # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone;
+    # the minute (with its zone) is cached, "SS.ffffff" is one float.
+    if len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
         key = text[:16] + text[26:]
         base = _MINUTE_CACHE.get(key)
         if base is None:
             base = _minute_base(key)
-        return base + int(text[17:19]) + int(text[20:26]) / 1_000_000
+        sec = float(text[17:26])
+        if 0.0 <= sec < 61.0:
+            return base + sec
     return _parse_ts_slow(text)
 
 
@@ -140,31 +149,37 @@ class Decoder:
         self.source = source
         self.keep_raw = keep_raw
         self.stats = DecodeStats()
-        # Optional relevance test on the raw bytes of a complete-looking line (starts with
-        # "{", ends with "}", no null value): False skips the JSON parse; counted as ignored
-        # "<type> (prefiltered)". Used by the consumer to skip events no handler can use.
-        self.prefilter: Callable[[bytes, str], bool] | None = None
+        # Optional hook on the raw bytes of a complete-looking line (starts with "{", ends
+        # with "}", no null value) of a kind in prefilter_kinds, called before the JSON parse.
+        # It returns PARSE (None: decode normally), SKIP (no use: counted as ignored
+        # "<kind> (prefiltered)") or USED (the hook used the fields it needed straight from
+        # the bytes: counted in stats.fast). The consumer uses it to save the parse.
+        self.prefilter: Callable[[bytes, str], str | None] | None = None
+        self.prefilter_kinds: frozenset[str] = frozenset({"flow", "dns", "alert"})
 
     def decode(self, line: bytes, lineno: int = 0) -> Event | None:
         """Decode one line; *lineno* (with ``self.source``) names it in rejections."""
-        self.stats.lines += 1
+        stats = self.stats
+        stats.lines += 1
         if line[:1] != b"{":
             line = line.strip()
             if not line:
                 self._reject(lineno, "empty line")
                 return None
-        i = line.find(_ET_KEY)
-        if i >= 0:  # peek at the type: unwanted events are counted without a full parse
-            j = line.find(b'"', i + 13)
-            k = line.find(b'"', j + 1)
-            if j >= 0 and k >= 0:
-                et_peek = line[j + 1:k].decode("ascii", "replace")
-                if et_peek not in self.wanted:
-                    self.stats.ignored[et_peek] += 1
-                    return None
-                if (self.prefilter is not None and line.endswith(_ENDS) and b":null" not in line
-                        and not self.prefilter(line, et_peek)):
-                    self.stats.ignored[et_peek + " (prefiltered)"] += 1
+        peek = self._peek(line)
+        if peek is not None:  # unwanted events are counted without a full parse
+            if peek not in self.wanted:
+                stats.ignored[peek] += 1
+                return None
+            if self.prefilter is not None and peek in self.prefilter_kinds:
+                verdict = self.prefilter(line, peek)
+                # Only lines that look complete and carry no null may bypass the parse:
+                # anything odd is parsed, so bad lines are still counted as bad.
+                if verdict is not None and line.endswith(_ENDS) and b":null" not in line:
+                    if verdict is USED:
+                        stats.fast[peek] += 1
+                    else:
+                        stats.ignored[peek + " (prefiltered)"] += 1
                     return None
         try:
             obj = orjson.loads(line)
@@ -174,49 +189,66 @@ class Decoder:
         if type(obj) is not dict:
             self._reject(lineno, "not a JSON object")
             return None
-        et = obj.get("event_type")
+        get = obj.get
+        et = get("event_type")
         if type(et) is not str:
             self._reject(lineno, "field 'event_type' missing or not a string")
             return None
         if et not in self.wanted:
-            self.stats.ignored[et] += 1
+            stats.ignored[et] += 1
             return None
-        return self._build(obj, et, line, lineno)
-
-    def _reject(self, lineno: int, reason: str) -> None:
-        self.stats.reject(f"{self.source}:{lineno}", reason)
-
-    def _build(self, obj: dict[str, Any], et: str, line: bytes, lineno: int) -> Event | None:
-        ts_text = obj.get("timestamp")
-        if type(ts_text) is not str:
-            self._reject(lineno, "field 'timestamp' missing or not a string")
-            return None
+        ts_text = get("timestamp")
         try:
-            ts = parse_ts(ts_text)
-        except ValueError:
-            self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
+            ts = parse_ts(ts_text)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            if type(ts_text) is not str:
+                self._reject(lineno, "field 'timestamp' missing or not a string")
+            else:
+                self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
             return None
-        src, dst = obj.get("src_ip"), obj.get("dest_ip")
+        src, dst = get("src_ip"), get("dest_ip")
         if type(src) is not str or type(dst) is not str:
             self._reject(lineno, "field 'src_ip'/'dest_ip' missing or not a string")
             return None
         if et == "flow" or et == "drop":
             data = obj  # flow/drop details are spread over several top-level objects
         else:
-            data = obj.get(et)
+            data = get(et)
             if type(data) is not dict:
                 self._reject(lineno, f"field '{et}' missing or not an object")
                 return None
-        flow_id = obj.get("flow_id", 0)
-        sport, dport = obj.get("src_port", 0), obj.get("dest_port", 0)
+        flow_id, sport, dport = get("flow_id", 0), get("src_port", 0), get("dest_port", 0)
         if type(flow_id) is not int or type(sport) is not int or type(dport) is not int:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
             return None
-        proto = obj.get("proto")
-        self.stats.decoded[et] += 1
+        proto = get("proto")
+        stats.decoded[et] += 1
         return Event(et, ts, flow_id, src, sport, dst, dport,
                      proto if type(proto) is str else "", data,
                      line.rstrip() if self.keep_raw else b"", lineno, obj)
+
+    @staticmethod
+    def _peek(line: bytes) -> str | None:
+        """The event type read from the bytes (Suricata's compact layout), or None."""
+        i = line.find(_ET_FAST)
+        if i < 0:
+            i = line.find(_ET_KEY)  # tolerate '"event_type": "x"'
+            if i < 0:
+                return None
+            i = line.find(b'"', i + 13) + 1
+            if i <= 0:
+                return None
+        else:
+            i += 14
+        j = line.find(b'"', i)
+        if j < 0:
+            return None
+        kind = line[i:j]
+        known = _KINDS.get(kind)
+        return known if known is not None else kind.decode("ascii", "replace")
+
+    def _reject(self, lineno: int, reason: str) -> None:
+        self.stats.reject(f"{self.source}:{lineno}", reason)
 
 
 def flow_times(ev: Event) -> tuple[float, float] | None:

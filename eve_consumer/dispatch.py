@@ -1,8 +1,9 @@
 """Routing of decoded events to handlers (between the decode and handler stages).
 
 - ``dns`` answers feed the IP → name map; ``http`` (Host) and ``tls`` (SNI) feed the
-  flow_id → name join before any handler sees them; a ``flow`` event is handled and then its
-  join entry is dropped.
+  flow_id → name join before any handler sees them; a ``flow`` event goes to the handlers
+  whose ``flow_scope`` it fits (the internal/external test is made once here), then its join
+  entry is dropped.
 - ``alert``: an alert with ``sakimori_detection`` metadata goes to the handler owning that
   detection (an unknown word is counted, ``alerts_unknown_detection``); a sakimori SID without
   that metadata is counted (``alerts_sakimori_without_metadata``) and classified like any
@@ -29,14 +30,25 @@ class Dispatcher:
         self.ctx = ctx
         self.handlers = handlers
         self.routes: dict[str, list[Callable[[Event], None]]] = {}
+        scopes: dict[str, list[Callable[[Event], None]]] = {
+            "any": [], "internal_src": [], "outbound": []}
         for h in handlers:
             for kind in h.kinds:
-                self.routes.setdefault(kind, []).append(h.handle)
+                if kind == "flow":
+                    scopes[h.flow_scope].append(h.handle)
+                else:
+                    self.routes.setdefault(kind, []).append(h.handle)
+        self.flow_any = tuple(scopes["any"])
+        self.flow_internal = tuple(scopes["internal_src"])
+        self.flow_outbound = tuple(scopes["outbound"])
         self.owners: dict[str, Handler] = {d: h for h in handlers for d in h.detections}
 
     def dispatch(self, ev: Event) -> None:
         kind = ev.kind
         ctx = self.ctx
+        if kind == "flow":
+            self._flow(ev)
+            return
         if kind == "alert":
             self._alert(ev)
             return
@@ -51,7 +63,20 @@ class Dispatcher:
             ctx.latest_ts = ev.ts
         for handle in self.routes.get(kind, ()):
             handle(ev)
-        if kind == "flow" and ctx.flow_names:
+
+    def _flow(self, ev: Event) -> None:
+        ctx = self.ctx
+        if ev.ts > ctx.latest_ts:
+            ctx.latest_ts = ev.ts
+        if ctx.home(ev.src_ip):
+            for handle in self.flow_internal:
+                handle(ev)
+            if not ctx.home(ev.dest_ip):
+                for handle in self.flow_outbound:
+                    handle(ev)
+        for handle in self.flow_any:
+            handle(ev)
+        if ctx.flow_names:
             ctx.flow_names.pop(ev.flow_id, None)
 
     def _alert(self, ev: Event) -> None:

@@ -27,7 +27,7 @@ from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.inputs.fwlog import read_fw_log
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
-from eve_consumer.prefilter import make_prefilter
+from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
 from eve_consumer.store import StateStore
 from sakimori.config import Config
 
@@ -53,6 +53,7 @@ class Consumer:
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
         self.decoder = Decoder(wanted=kinds)
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
+        self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
         self.input_stats: dict[str, Any] = {}
@@ -76,7 +77,7 @@ class Consumer:
         decoder = self.decoder
         decoder.source = batch.source
         decode, dispatch = decoder.decode, self.dispatcher.dispatch
-        for line, lineno in batch.lines:
+        for lineno, line in enumerate(batch.lines, batch.first):
             ev = decode(line, lineno)
             if ev is not None:
                 dispatch(ev)

@@ -24,6 +24,9 @@ class Handler:
     name: ClassVar[str] = ""
     detections: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[tuple[str, ...]] = ()
+    # Which flow events reach handle(): "any", "internal_src" (source internal) or
+    # "outbound" (source internal, destination external). The dispatcher checks it once.
+    flow_scope: ClassVar[str] = "any"
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -39,7 +39,7 @@ class _Pair:
     def __init__(self, dest_ip: str, dest_port: int) -> None:
         self.dest_ip = dest_ip
         self.dest_port = dest_port
-        self.times: list[float] = []
+        self.times: list[float | str] = []  # flow.start: text until first judged
         self.sizes: list[int] = []
         self.flow_ids: list[int] = []
 
@@ -49,6 +49,7 @@ class BeaconHandler(Handler):
     name = "beacon"
     detections = ("beacon",)
     kinds = ("flow",)
+    flow_scope = "outbound"
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -61,48 +62,64 @@ class BeaconHandler(Handler):
     def handle(self, ev: Event) -> None:
         ctx = self.ctx
         src = ev.src_ip
-        if not ctx.home(src) or ctx.home(ev.dest_ip):
+        if ev.proto != "TCP" and ev.proto != "UDP":
             return
         rec = ev.data
         flow = rec.get("flow")
-        if type(flow) is not dict or ev.proto not in ("TCP", "UDP"):
+        if type(flow) is not dict:
             return
         self.hosts.add(src)
         if not flow.get("pkts_toclient") or rec.get("app_proto") == "dns":
             return
         tcp = rec.get("tcp")
-        if type(tcp) is dict and tcp.get("rst") and "syn" not in _server_flags(tcp):
+        if tcp is not None and tcp.get("rst") and "syn" not in _server_flags(tcp):
             return  # refused: the server only answered with RST
-        name = ctx.name_of(ev.flow_id)
+        name = ctx.flow_names.get(ev.flow_id)
         if ctx.whitelisted(ev.dest_ip, name):
             ctx.counters["beacon_whitelisted_flows"] += 1
             return
         start = flow.get("start")
-        try:
-            ts = parse_ts(start) if type(start) is str else ev.ts
-        except ValueError:
-            ctx.counters["beacon_bad_flow_start"] += 1
-            return
-        self._add(src, name or f"{ev.dest_ip}:{ev.dest_port}", ev, ts, flow)
-
-    def _add(self, src: str, key: str, ev: Event, ts: float, flow: dict[str, Any]) -> None:
+        if type(start) is not str:
+            start = ev.ts
+        key = name or f"{ev.dest_ip}:{ev.dest_port}"
         pair = self.pairs.get((src, key))
         if pair is None:
-            if len(self.pairs) >= MAX_PAIRS:
-                self.ctx.counters["beacon_pairs_dropped"] += 1
+            pair = self._new_pair(src, key, ev)
+            if pair is None:
                 return
-            pair = self.pairs[(src, key)] = _Pair(ev.dest_ip, ev.dest_port)
-            hosts = self.dest_hosts.setdefault(key, set())
-            if len(hosts) < MAX_HOSTS_PER_DEST:
-                hosts.add(src)
-        pair.times.append(ts)
+        # flow.start kept as text; parsed once, when the pair is first judged (findings)
+        pair.times.append(start)
         size = flow.get("bytes_toserver")
         pair.sizes.append(size if type(size) is int else 0)
         if len(pair.times) > MAX_TIMES:
             del pair.times[0], pair.sizes[0]
-            self.ctx.counters["beacon_times_dropped"] += 1
+            ctx.counters["beacon_times_dropped"] += 1
         if len(pair.flow_ids) < 10:
             pair.flow_ids.append(ev.flow_id)
+
+    def _new_pair(self, src: str, key: str, ev: Event) -> _Pair | None:
+        if len(self.pairs) >= MAX_PAIRS:
+            self.ctx.counters["beacon_pairs_dropped"] += 1
+            return None
+        pair = self.pairs[(src, key)] = _Pair(ev.dest_ip, ev.dest_port)
+        hosts = self.dest_hosts.setdefault(key, set())
+        if len(hosts) < MAX_HOSTS_PER_DEST:
+            hosts.add(src)
+        return pair
+
+    def _times(self, pair: _Pair) -> list[float]:
+        """The pair's start times as floats (texts are parsed once, in place; bad ones go)."""
+        times = pair.times
+        if all(type(t) is float for t in times):
+            return times  # type: ignore[return-value]
+        parsed: list[float] = []
+        for t in times:
+            try:
+                parsed.append(t if type(t) is float else parse_ts(t))  # type: ignore[arg-type]
+            except (ValueError, TypeError):
+                self.ctx.counters["beacon_bad_flow_start"] += 1
+        pair.times = parsed  # type: ignore[assignment]
+        return parsed
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
         side = self.ctx.home_side(ev)
@@ -134,7 +151,7 @@ class BeaconHandler(Handler):
         for (host, key), pair in self.pairs.items():
             if len(pair.times) < cfg.beacon_min_connections:
                 continue
-            verdict = score_beacon(pair.times, cfg.beacon_min_connections, pair.sizes)
+            verdict = score_beacon(self._times(pair), cfg.beacon_min_connections, pair.sizes)
             if verdict is None or verdict.score < cfg.beacon_threshold:
                 continue
             common, why = self.prevalent(key, pair.dest_ip)
@@ -160,8 +177,8 @@ class BeaconHandler(Handler):
             ev = verdict.evidence()
             ev.update(destination=key, dest_ip=pair.dest_ip, dest_port=pair.dest_port)
             pairs.append(ev)
-        first = min(min(p.times) for _, p, _ in items)
-        last = max(max(p.times) for _, p, _ in items)
+        first = min(min(self._times(p)) for _, p, _ in items)
+        last = max(max(self._times(p)) for _, p, _ in items)
         flow_ids = [f for _, p, _ in items for f in p.flow_ids][:20]
         key0 = items[0][0]
         summary = (f"{key0} every ~{best.period_s:.0f}s (jitter ±{best.jitter:.0%}, "
@@ -195,7 +212,8 @@ class BeaconHandler(Handler):
         self.rule_meta = dict(state.get("rule_meta", {}))
 
     def prune(self, now: float) -> None:
-        stale = [k for k, p in self.pairs.items() if p.times and p.times[-1] < now - STALE_AFTER_S]
+        stale = [k for k, p in self.pairs.items()
+                 if p.times and (self._times(p) or [now])[-1] < now - STALE_AFTER_S]
         for k in stale:
             del self.pairs[k]
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)

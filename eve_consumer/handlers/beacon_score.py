@@ -29,8 +29,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def _numpy() -> Any:
+    """numpy, imported on first use (it costs ~75 ms; most runs judge pairs only at the end)."""
+    import numpy
+
+    return numpy
 
 MERGE_S = 2.0
 MIN_PERIOD_S = 5.0
@@ -68,12 +77,21 @@ class BeaconScore:
         return out
 
 
+def _median(a: np.ndarray) -> float:
+    """Median without np.median (whose first call imports numpy.ma: ~30 ms)."""
+    s = _numpy().sort(a)
+    n = s.size
+    mid = n // 2
+    return float(s[mid]) if n % 2 else float(s[mid - 1] + s[mid]) / 2.0
+
+
 def _clip(x: float) -> float:
     return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
 
 
 def merge_beats(times: Sequence[float] | np.ndarray) -> np.ndarray:
     """Sorted start times with near-simultaneous starts (< MERGE_S apart) merged."""
+    np = _numpy()
     t = np.sort(np.asarray(times, dtype=float))
     if t.size < 2:
         return t
@@ -86,18 +104,19 @@ def merge_beats(times: Sequence[float] | np.ndarray) -> np.ndarray:
 def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 8,
                  sizes: Sequence[int] | None = None) -> BeaconScore | None:
     """Score the start times of one pair; None when there is too little to judge."""
+    np = _numpy()
     t = merge_beats(times)
     beats = int(t.size)
     if beats < max(3, min_beats):
         return None
     d = np.diff(t)
-    p0 = float(np.median(d))
+    p0 = _median(d)
     if p0 < MIN_PERIOD_S:
         return None
     k = np.maximum(1.0, np.rint(d / p0))
     folded = d / k
-    period = float(np.median(folded))
-    dispersion = float(np.median(np.abs(folded - period)) / period)
+    period = _median(folded)
+    dispersion = _median(np.abs(folded - period)) / period
     short = float(np.mean(d < SHORT_RATIO * period))
     missing = float((k - 1.0).sum() / k.sum())
     subs = {
@@ -111,8 +130,8 @@ def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 8,
     size_disp = None
     if sizes is not None and len(sizes) >= 3:
         s = np.asarray(sizes, dtype=float)
-        med = float(np.median(s))
-        size_disp = float(np.median(np.abs(s - med)) / med) if med > 0 else None
+        med = _median(s)
+        size_disp = _median(np.abs(s - med)) / med if med > 0 else None
     return BeaconScore(score=float(score), period_s=period, dispersion=dispersion, beats=beats,
                        missing_fraction=missing, short_fraction=short, sub_scores=subs,
                        size_dispersion=size_disp)

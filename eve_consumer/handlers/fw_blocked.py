@@ -45,13 +45,18 @@ def _hex(value: Any) -> int:
         return 0
 
 
+# tcp_flags_ts values of a client that sent nothing but SYN (with or without ECN bits)
+_SYN_ONLY = frozenset({"02", "42", "82", "c2", "C2"})
+
+
 def classify_flow(rec: dict[str, Any]) -> str | None:
     """'unanswered', 'refused' or None for one EVE flow record."""
-    tcp, flow = rec.get("tcp"), rec.get("flow")
-    if type(tcp) is not dict or type(flow) is not dict:
-        return None
-    if _hex(tcp.get("tcp_flags_ts")) & 0x3F != 0x02:
+    tcp = rec.get("tcp")
+    if tcp is None or type(tcp) is not dict or tcp.get("tcp_flags_ts") not in _SYN_ONLY:
         return None  # the client did more than SYN: the connection got somewhere
+    flow = rec.get("flow")
+    if type(flow) is not dict:
+        return None
     if not flow.get("pkts_toclient"):
         return "unanswered"
     tc = _hex(tcp.get("tcp_flags_tc"))
@@ -65,6 +70,7 @@ class FwBlockedHandler(Handler):
     name = "fw_blocked"
     detections = ("fw_blocked",)
     kinds = ("flow", "drop")
+    flow_scope = "internal_src"
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -74,10 +80,10 @@ class FwBlockedHandler(Handler):
     def handle(self, ev: Event) -> None:
         if ev.kind == "drop":
             kind = "dropped"
+            if not self.ctx.home(ev.src_ip):
+                return
         elif ev.proto != "TCP" or (kind := classify_flow(ev.data)) is None:
-            return
-        if not self.ctx.home(ev.src_ip):
-            return
+            return  # flows arrive here only from internal sources (flow_scope)
         ts = ev.ts if kind == "dropped" else flow_start(ev)
         self.add(ev.src_ip, ts, ev.dest_ip, ev.dest_port, str(ev.flow_id), kind, ev.flow_id)
 

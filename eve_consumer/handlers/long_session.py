@@ -39,6 +39,7 @@ class LongSessionHandler(Handler):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.threshold = ctx.thresholds.long_session_s
+        self.limit = self.threshold.value
         self.flows: dict[str, Tally] = {}
         self.max_age: dict[str, float] = {}
         self.alerts: dict[str, Tally] = {}
@@ -49,6 +50,8 @@ class LongSessionHandler(Handler):
         if type(flow) is not dict:
             return
         age = flow.get("age")
+        if type(age) is int and age < self.limit:
+            return
         if type(age) is not int:
             span = flow_times(ev)  # age missing: fall back to end - start
             if span is None:

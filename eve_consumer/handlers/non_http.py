@@ -38,6 +38,7 @@ class NonHttpHandler(Handler):
     name = "non_http_on_http_port"
     detections = ("non_http_on_http_port",)
     kinds = ("flow",)
+    flow_scope = "internal_src"
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -50,7 +51,7 @@ class NonHttpHandler(Handler):
             return
         rec = ev.data
         proto = rec.get("app_proto")
-        if type(proto) is not str or proto in HTTP_PROTOS or not ctx.home(ev.src_ip):
+        if type(proto) is not str or proto in HTTP_PROTOS:
             return
         flow = rec.get("flow")
         if type(flow) is not dict or not flow.get("pkts_toclient"):

@@ -1,9 +1,10 @@
 """Input stage: where EVE lines come from, registered by name in :data:`INPUTS`.
 
-Every input hands out :class:`Batch` es of complete lines with their line numbers and the file
-they came from (so a rejected line is reported as ``file:line``), bounded by ``max_bytes`` per
-call. ``read_batch()`` returns None when a one-shot input is exhausted and an empty batch when
-a followed file has nothing new yet. ``checkpoint()`` says where to resume.
+Every input hands out :class:`Batch` es of complete lines, the line number of the first one
+and the file they came from (so a rejected line is reported as ``file:line``), bounded by
+``max_bytes`` per call. ``read_batch()`` returns None when a one-shot input is exhausted and
+an empty batch when a followed file has nothing new yet. ``checkpoint()`` says where to
+resume.
 
 - ``file``   — :class:`~eve_consumer.inputs.eve_file.FileInput`: one pass, start to end.
 - ``follow`` — :class:`~eve_consumer.inputs.eve_follow.FollowInput`: tail with a persisted
@@ -25,10 +26,11 @@ DEFAULT_MAX_BYTES = 4 << 20
 
 @dataclass
 class Batch:
-    """Complete lines read in one call: ``(line, lineno)`` pairs from ``source``."""
+    """Complete lines read in one call from ``source``; ``lines[i]`` is line ``first + i``."""
 
     source: str
-    lines: list[tuple[bytes, int]] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+    first: int = 1
 
 
 def _registry() -> dict[str, Any]:

@@ -55,13 +55,13 @@ class FileInput:
             self._fh.close()
             if self._rest:
                 self._lineno += 1
-                return Batch(self.path, [(self._rest, self._lineno)])
+                return Batch(self.path, [self._rest], self._lineno)
             return None
         parts = (self._rest + data).split(b"\n")
         self._rest = parts.pop()
         start = self._lineno + 1
         self._lineno += len(parts)
-        return Batch(self.path, list(zip(parts, range(start, start + len(parts)), strict=True)))
+        return Batch(self.path, parts, start)
 
     def checkpoint(self) -> Checkpoint | None:
         return None

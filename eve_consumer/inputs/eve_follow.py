@@ -117,8 +117,7 @@ class FollowInput:
         start = self._lineno + 1
         self._lineno += len(parts)
         self._offset += sum(len(p) for p in parts) + len(parts)
-        return Batch(self._name, list(zip(parts, range(start, start + len(parts)),
-                                          strict=True)))
+        return Batch(self._name, parts, start)
 
     def _at_end(self) -> Batch:
         """Nothing new in the open file: check for rotation or truncation."""
@@ -135,7 +134,7 @@ class FollowInput:
             tail = Batch(self._name)
             if self._buf:  # an unfinished last line of the old file: let the decoder judge it
                 self._lineno += 1
-                tail.lines.append((self._buf, self._lineno))
+                tail = Batch(self._name, [self._buf], self._lineno)
             self.stats["rotations"] += 1
             self._open(self.path, 0, 0)
             return tail

@@ -15,11 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eve_consumer.pipeline import Consumer
-from sakimori.baselines import load_document
-from sakimori.config import load_config
 from sakimori.errors import SakimoriError
-from sakimori.suricata import find_binary, read_pcaps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +43,12 @@ def rule_writer() -> Callable[..., list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: building the CLI parser must stay cheap for every other verb.
+    from eve_consumer.pipeline import Consumer
+    from sakimori.baselines import load_document
+    from sakimori.config import load_config
+    from sakimori.suricata import find_binary, read_pcaps
+
     cfg = load_config(args.config)
     doc: dict[str, Any] = load_document(args.baselines)
     find_binary(cfg)  # fail fast, before rendering anything

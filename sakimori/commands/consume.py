@@ -14,10 +14,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from eve_consumer.pipeline import Consumer
-from sakimori.baselines import load_document
-from sakimori.config import load_config
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("consume", help="correlate an EVE file into the per-host report",
@@ -52,6 +48,11 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: building the CLI parser must stay cheap for every other verb.
+    from eve_consumer.pipeline import Consumer
+    from sakimori.baselines import load_document
+    from sakimori.config import load_config
+
     cfg = load_config(args.config)
     doc = load_document(args.baselines) if args.baselines else None
     state_dir = args.state_dir or cfg.consumer.state_dir
