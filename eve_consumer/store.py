@@ -64,7 +64,8 @@ class StateStore:
         self.path = Path(state_dir) / self.FILENAME
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
+                                      check_same_thread=False)  # one user at a time
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)

@@ -1,0 +1,124 @@
+"""eve_consumer.handlers.beacon_score on synthetic timestamp series (pure function).
+
+Clean and jittered timers (up to ±50 %, with missing beats) are found with a period close to
+the truth; Poisson arrivals, human browsing bursts and failed-retry strobes are not.
+Each property is checked over many seeds, so the test is about rates, not one lucky draw.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from eve_consumer.handlers.beacon_score import merge_beats, score_beacon
+
+THRESHOLD = 0.7
+
+
+def timer(rng: random.Random, period: float, jitter: float, n: int, missing: float = 0.0,
+          symmetric: bool = True) -> list[float]:
+    t, out = 1_700_000_000.0, []
+    for _ in range(n):
+        if rng.random() >= missing:
+            out.append(t)
+        u = rng.uniform(-1, 1) if symmetric else -rng.random()
+        t += period * (1 + jitter * u)
+    return out
+
+
+def poisson(rng: random.Random, mean: float, n: int) -> list[float]:
+    t, out = 1_700_000_000.0, []
+    for _ in range(n):
+        t += rng.expovariate(1 / mean)
+        out.append(t)
+    return out
+
+
+def human(rng: random.Random, n: int) -> list[float]:
+    t, out = 1_700_000_000.0, []
+    while len(out) < n:
+        t += rng.expovariate(1 / 1800)
+        for _ in range(rng.randint(1, 7)):
+            t += rng.lognormvariate(3.0, 1.0)
+            out.append(t)
+    return out[:n]
+
+
+def rate(series: list[list[float]]) -> float:
+    scores = [score_beacon(s) for s in series]
+    return sum(1 for s in scores if s is not None and s.score >= THRESHOLD) / len(series)
+
+
+def test_clean_beacon_is_found_with_its_period() -> None:
+    verdict = score_beacon([1_700_000_000.0 + 60 * i for i in range(50)])
+    assert verdict is not None
+    assert verdict.score > 0.99
+    assert verdict.period_s == pytest.approx(60)
+    assert verdict.jitter == 0 and verdict.beats == 50 and verdict.missing_fraction == 0
+
+
+@pytest.mark.parametrize(("jitter", "missing", "symmetric", "min_rate"), [
+    (0.2, 0.0, False, 1.0),   # Cobalt Strike style sleep·(1 − 0.2·U)
+    (0.5, 0.0, True, 0.95),   # ±50 % symmetric
+    (0.3, 0.15, False, 0.95),  # 30 %, 15 % of beats missing
+    (0.5, 0.15, True, 0.90),  # ±50 % and missing beats
+])
+def test_jittered_beacons_are_found(jitter: float, missing: float, symmetric: bool,
+                                    min_rate: float) -> None:
+    rng = random.Random(7)
+    series = [timer(rng, 300, jitter, 40, missing, symmetric) for _ in range(200)]
+    assert rate(series) >= min_rate
+    verdict = score_beacon(series[0])
+    assert verdict is not None and abs(verdict.period_s - 300) / 300 < 0.3
+
+
+def test_jitter_estimate_tracks_the_true_jitter() -> None:
+    rng = random.Random(3)
+    low = score_beacon(timer(rng, 120, 0.1, 200))
+    high = score_beacon(timer(rng, 120, 0.5, 200))
+    assert low is not None and high is not None
+    assert low.jitter == pytest.approx(0.1, abs=0.05)
+    assert high.jitter == pytest.approx(0.5, abs=0.1)
+
+
+@pytest.mark.parametrize("n", [10, 30, 100])
+def test_poisson_arrivals_are_not_beacons(n: int) -> None:
+    rng = random.Random(11)
+    assert rate([poisson(rng, 300, n) for _ in range(300)]) <= (0.06 if n == 10 else 0.01)
+
+
+def test_human_browsing_bursts_are_not_beacons() -> None:
+    rng = random.Random(5)
+    assert rate([human(rng, n) for n in (10, 30, 100) for _ in range(100)]) <= 0.01
+
+
+def test_failed_retries_and_strobes_are_not_judged() -> None:
+    # SYN retries 1 s, 2 s, 4 s apart, repeated: merged or too fast to be a beacon period
+    t0 = 1_700_000_000.0
+    retries = [t0 + k * 30 + d for k in range(20) for d in (0, 1, 3, 7)]
+    verdict = score_beacon(retries)
+    assert verdict is None or verdict.score < THRESHOLD
+    assert score_beacon([t0 + i * 0.5 for i in range(100)]) is None  # strobe: one merged beat
+
+
+def test_too_few_beats_are_not_judged() -> None:
+    assert score_beacon([1.0, 61.0, 121.0], min_beats=8) is None
+    assert score_beacon([60.0 * i for i in range(7)], min_beats=8) is None
+    assert score_beacon([60.0 * i for i in range(8)], min_beats=8) is not None
+
+
+def test_near_simultaneous_starts_are_one_beat() -> None:
+    beats = merge_beats([0.0, 0.5, 1.2, 60.0, 60.1, 120.0])
+    assert list(beats) == [0.0, 60.0, 120.0]
+
+
+def test_evidence_is_json_ready() -> None:
+    verdict = score_beacon([1_700_000_000.0 + 60 * i for i in range(20)],
+                           sizes=[300] * 19 + [310])
+    assert verdict is not None
+    ev = verdict.evidence()
+    assert set(ev) >= {"score", "period_s", "jitter", "beats", "missing_fraction",
+                       "sub_regularity", "sub_no_short", "sub_few_missing", "sub_count",
+                       "size_dispersion"}
+    assert all(isinstance(v, int | float) for v in ev.values())
