@@ -82,6 +82,11 @@ class Context:
         return bool(names) and any(
             self._cached(self._wl_name, n, self.whitelist.matches_host) for n in names)
 
+    def whitelisted_peer(self, ev: Event, other: str, name: str | None) -> bool:
+        """The whitelist for the other side of *ev* — only when it is the destination: the
+        whitelist lists destinations our hosts contact, not who connects to them."""
+        return other == ev.dest_ip and self.whitelisted(other, name)
+
     @staticmethod
     def _cached(cache: dict[str, bool], key: str, check: Any) -> bool:
         known = cache.get(key)
@@ -137,10 +142,12 @@ class Context:
                 if n not in names and len(names) < NAMES_PER_IP:
                     names.append(n)
 
-    def home_side(self, ev: Event) -> tuple[str, str, int] | None:
-        """(internal host, other side's IP, other side's port), preferring the source."""
+    def home_side(self, ev: Event) -> tuple[str, str, str] | None:
+        """(internal host, other side's IP, display label of the other side), preferring the
+        source as the host. The label names the service port: ``ip:port`` for an outgoing
+        connection, ``ip -> :port`` for one coming in to the internal host."""
         if self.home(ev.src_ip):
-            return ev.src_ip, ev.dest_ip, ev.dest_port
+            return ev.src_ip, ev.dest_ip, f"{ev.dest_ip}:{ev.dest_port}"
         if self.home(ev.dest_ip):
-            return ev.dest_ip, ev.src_ip, ev.src_port
+            return ev.dest_ip, ev.src_ip, f"{ev.src_ip} -> :{ev.dest_port}"
         return None

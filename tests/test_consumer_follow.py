@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config

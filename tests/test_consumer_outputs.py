@@ -51,7 +51,8 @@ def test_hosts_csv_keeps_hostile_text_as_data() -> None:
     assert row["destinations"].startswith("'=cmd")
     assert "\r" not in row["destinations"] and "\n" not in row["destinations"]
     assert row["detections"] == "long_url"
-    assert row["first_seen"] == "2026-11-02T00:00:00Z" and row["last_seen"] == "2026-11-02T01:00:00Z"
+    assert row["first_seen"] == "2026-11-02T00:00:00Z"
+    assert row["last_seen"] == "2026-11-02T01:00:00Z"
 
 
 def test_score_grows_with_distinct_detections_and_confidence() -> None:

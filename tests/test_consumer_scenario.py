@@ -66,11 +66,18 @@ anonymizer:
 BASELINES = {"schema_version": 1, "generated_at": "2026-11-01T00:00:00Z", "provenance": {},
              "mail": {}, "traffic": {"url_length": {"threshold": 300, "method": "median+k*MAD",
                                                     "n": 5000}}}
-THIRD_PARTY_RULES = """\
-alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"ET MALWARE Test Trojan CnC Checkin"; flow:established,to_server; http.uri; content:"/gate.php?bot="; startswith; classtype:trojan-activity; sid:2999001; rev:1;)
-alert http $EXTERNAL_NET any -> $HOME_NET any (msg:"ET WEB_SERVER Possible SQL Injection UNION SELECT"; flow:established,to_server; http.uri; content:"UNION"; nocase; content:"SELECT"; nocase; distance:0; classtype:web-application-attack; sid:2999002; rev:1;)
-alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"ET INFO Test Misc Activity"; flow:established,to_server; http.uri; content:"/robots.txt"; classtype:misc-activity; sid:2999003; rev:1;)
-"""
+THIRD_PARTY_RULES = "\n".join([
+    'alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"ET MALWARE Test Trojan CnC Checkin"; '
+    'flow:established,to_server; http.uri; content:"/gate.php?bot="; startswith; '
+    'classtype:trojan-activity; sid:2999001; rev:1;)',
+    'alert http $EXTERNAL_NET any -> $HOME_NET any (msg:"ET WEB_SERVER Possible SQL Injection '
+    'UNION SELECT"; flow:established,to_server; http.uri; content:"UNION"; nocase; '
+    'content:"SELECT"; nocase; distance:0; classtype:web-application-attack; sid:2999002; '
+    'rev:1;)',
+    'alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"ET INFO Test Misc Activity"; '
+    'flow:established,to_server; http.uri; content:"/robots.txt"; classtype:misc-activity; '
+    'sid:2999003; rev:1;)',
+]) + "\n"
 
 
 class _Ports:

@@ -34,15 +34,15 @@ class AnonymizerHandler(Handler):
         side = self.ctx.home_side(ev)
         if side is None:
             return
-        host, other, port = side
+        host, other, label = side
         rec = ev.record or {}
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
         sni = sni if type(sni) is str else None
-        if self.ctx.whitelisted(other, sni):
+        if self.ctx.whitelisted_peer(ev, other, sni):
             self.ctx.counters["anonymizer_whitelisted"] += 1
             return
-        dest = f"{sni} ({other}:{port})" if sni else f"{other}:{port}"
+        dest = f"{sni} ({label})" if sni else label
         self.hosts.setdefault(host, Tally()).add(ev.ts, dest, ev.flow_id)
         sig = ev.data.get("signature")
         sigs = self.signatures.setdefault(host, [])

@@ -125,8 +125,10 @@ class BeaconHandler(Handler):
         side = self.ctx.home_side(ev)
         if side is None:
             return
-        host, other, port = side
-        self.rule_hits.setdefault(host, Tally()).add(ev.ts, f"{other}:{port}", ev.flow_id)
+        host, other, label = side
+        if self.ctx.whitelisted_peer(ev, other, self.ctx.name_of(ev.flow_id)):
+            return
+        self.rule_hits.setdefault(host, Tally()).add(ev.ts, label, ev.flow_id)
         self.rule_meta.setdefault(host, rule_meta(meta))
 
     # --- verdicts --------------------------------------------------------------------------

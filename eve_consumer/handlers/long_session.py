@@ -62,32 +62,31 @@ class LongSessionHandler(Handler):
         side = self.ctx.home_side(ev)
         if side is None:
             return
-        host, other, port = side
-        if self.ctx.whitelisted(other, self.ctx.name_of(ev.flow_id)):
+        host, other, label = side
+        if self.ctx.whitelisted_peer(ev, other, self.ctx.name_of(ev.flow_id)):
             self.ctx.counters["long_session_whitelisted"] += 1
             return
         times = flow_times(ev)
         start, end = times if times else (ev.ts, ev.ts)
         tally = self.flows.setdefault(host, Tally())
-        tally.add(start, self._dest(ev.flow_id, other, port), ev.flow_id)
+        tally.add(start, self._dest(ev.flow_id, label), ev.flow_id)
         tally.last = max(tally.last, end)
         self.max_age[host] = max(self.max_age.get(host, 0.0), float(age))
 
-    def _dest(self, flow_id: int, ip: str, port: int) -> str:
+    def _dest(self, flow_id: int, label: str) -> str:
         name = self.ctx.name_of(flow_id)
-        return f"{name} ({ip}:{port})" if name else f"{ip}:{port}"
+        return f"{name} ({label})" if name else label
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
         side = self.ctx.home_side(ev)
         if side is None:
             return
-        host, other, port = side
-        rec = ev.record or {}
-        tls = rec.get("tls")
-        name = tls.get("sni") if type(tls) is dict else None
-        if self.ctx.whitelisted(other, name if type(name) is str else None):
+        host, other, label = side
+        name = self.ctx.name_of(ev.flow_id)  # the dispatcher noted the alert's SNI/Host
+        if self.ctx.whitelisted_peer(ev, other, name):
             return
-        self.alerts.setdefault(host, Tally()).add(ev.ts, f"{other}:{port}", ev.flow_id)
+        self.alerts.setdefault(host, Tally()).add(ev.ts, self._dest(ev.flow_id, label),
+                                                  ev.flow_id)
         self.meta.setdefault(host, rule_meta(meta))
 
     def findings(self) -> list[Finding]:

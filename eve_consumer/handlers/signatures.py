@@ -10,7 +10,8 @@ Alerts without ``sakimori_detection`` metadata are mapped by :func:`classify`:
 - anything else is ignored and counted (``alerts_ignored``) — scans and reputation hits are
   not evidence of a backdoor on an internal host.
 
-The host is the internal side of the alert (source preferred). Confidence by alert severity:
+The host is the internal side of the alert (source preferred); alerts whose other side is a
+whitelisted destination (IP, or the flow's Host/SNI) are skipped. Confidence by severity:
 1 → 1.0, 2 → 0.8, 3 or more → 0.6.
 """
 
@@ -63,9 +64,12 @@ class SignaturesHandler(Handler):
         if side is None:
             self.ctx.counters["alerts_without_internal_host"] += 1
             return
-        host, other, port = side
+        host, other, label = side
+        if self.ctx.whitelisted_peer(ev, other, self.ctx.name_of(ev.flow_id)):
+            self.ctx.counters["signatures_whitelisted"] += 1
+            return
         key = f"{host} {detection}"
-        self.tallies.setdefault(key, Tally()).add(ev.ts, f"{other}:{port}", ev.flow_id)
+        self.tallies.setdefault(key, Tally()).add(ev.ts, label, ev.flow_id)
         alert = ev.data
         sig = f"{alert.get('signature_id')}: {alert.get('signature')}"
         sigs = self.sigs.setdefault(key, {})
