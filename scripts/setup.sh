@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for Debian 12 (run as root): Suricata 7 from bookworm-backports, tools used
+# Idempotent set-up for Debian 12 (run as root): Suricata 7 from bookworm-backports, Rspamd 3.4
+# and Redis from bookworm, tools used
 # by the tests, and the Python virtualenv .venv/ with sakimori installed in editable mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ need_root() {
 }
 
 stamp_dir=.venv/.stamps
-apt_pkgs="suricata python3-venv python3-dev gcc tshark"
+apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark"
 
 missing=""
 for p in $apt_pkgs; do
@@ -34,7 +35,7 @@ SRC
     apt-get update -qq
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get install -y -qq -t bookworm-backports suricata >/dev/null
-    apt-get install -y -qq python3-venv python3-dev gcc tshark >/dev/null
+    apt-get install -y -qq rspamd redis-server python3-venv python3-dev gcc tshark >/dev/null
 fi
 
 py=/usr/bin/python3

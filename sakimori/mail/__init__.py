@@ -1,0 +1,1 @@
+"""Mail-side shared code: normalisation, country data and the Python reference checks."""
