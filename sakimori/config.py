@@ -35,6 +35,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "internal_domains": [],
         "domestic_country": "JP",
         "domestic_tlds": ["jp"],
+        "new_infra_min_history": 5,
+        "frequent_min_messages": 3,
+        "display_name_min_length": 3,
+        "lookalike_max_distance": 1,
+        "tag_subject": "",
+        "tag_header": True,
     },
     "whitelist": {
         "destinations": [],
@@ -44,6 +50,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sender": "sakimori@localhost",
         "admins": [],
         "notify_recipient": False,
+        "recipient_checks": [],
         "language": "en",
         "enabled": True,
     },
@@ -62,6 +69,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "anonymizer": {
         "tor_relays": [],
         "tor_cert_pattern": True,
+    },
+    "rspamd": {
+        "binary": "rspamd",
+        "url": None,
+        "listen": "127.0.0.1:11339",
     },
     "suricata": {
         "binary": "suricata",
@@ -87,6 +99,12 @@ class MailConfig:
     internal_domains: tuple[str, ...]
     domestic_country: str
     domestic_tlds: tuple[str, ...]
+    new_infra_min_history: int
+    frequent_min_messages: int
+    display_name_min_length: int
+    lookalike_max_distance: int
+    tag_subject: str
+    tag_header: bool
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,7 @@ class AlertsConfig:
     sender: str
     admins: tuple[str, ...]
     notify_recipient: bool
+    recipient_checks: tuple[str, ...]
     language: str
     enabled: bool
 
@@ -126,6 +145,14 @@ class AnonymizerConfig:
 
 
 @dataclass(frozen=True)
+class RspamdConfig:
+    binary: str
+    url: str | None
+    listen_host: str
+    listen_port: int
+
+
+@dataclass(frozen=True)
 class SuricataConfig:
     binary: str
     sid_base: int
@@ -146,6 +173,7 @@ class Config:
     alerts: AlertsConfig
     traffic: TrafficConfig
     anonymizer: AnonymizerConfig
+    rspamd: RspamdConfig
     suricata: SuricataConfig
     consumer: ConsumerConfig
 
@@ -297,6 +325,16 @@ def _str(value: Any, source: str, key: str) -> str:
     return value.strip()
 
 
+def _opt_str(value: Any, source: str, key: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(source, key, f"must be a string, got {value!r}")
+    if any(ch in value for ch in "\r\n\0"):
+        raise ConfigError(source, key, "must not contain line breaks")
+    return value
+
+
 def _hostport(value: Any, source: str, key: str) -> tuple[str, int]:
     text = _str(value, source, key)
     host, sep, port = text.rpartition(":")
@@ -313,10 +351,11 @@ def _resolve(entry: str, base_dir: Path) -> str:
 
 
 def _build(m: dict, src: str, base_dir: Path) -> Config:
-    net, mail, wl, al, tr, an, su, co = (m[s] for s in (
-        "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "suricata",
-        "consumer"))
+    net, mail, wl, al, tr, an, rs, su, co = (m[s] for s in (
+        "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "rspamd",
+        "suricata", "consumer"))
     smtp_host, smtp_port = _hostport(al["smtp"], src, "alerts.smtp")
+    listen = _hostport(rs["listen"], src, "rspamd.listen")
     country = _str(mail["domestic_country"], src, "mail.domestic_country").upper()
     if len(country) != 2 or not country.isalpha():
         raise ConfigError(src, "mail.domestic_country", f"must be ISO 3166-1 alpha-2: {country}")
@@ -346,6 +385,16 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             domestic_country=country,
             domestic_tlds=tuple(t.lower().lstrip(".") for t in _str_list(
                 mail["domestic_tlds"], src, "mail.domestic_tlds")),
+            new_infra_min_history=_req_int(mail["new_infra_min_history"], src,
+                                           "mail.new_infra_min_history", 1),
+            frequent_min_messages=_req_int(mail["frequent_min_messages"], src,
+                                           "mail.frequent_min_messages", 1),
+            display_name_min_length=_req_int(mail["display_name_min_length"], src,
+                                             "mail.display_name_min_length", 1),
+            lookalike_max_distance=_req_int(mail["lookalike_max_distance"], src,
+                                            "mail.lookalike_max_distance", 0, 3),
+            tag_subject=_opt_str(mail["tag_subject"], src, "mail.tag_subject"),
+            tag_header=_bool(mail["tag_header"], src, "mail.tag_header"),
         ),
         whitelist=WhitelistConfig(destinations=destinations),
         alerts=AlertsConfig(
@@ -353,6 +402,7 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             sender=_str(al["sender"], src, "alerts.sender"),
             admins=_str_list(al["admins"], src, "alerts.admins"),
             notify_recipient=_bool(al["notify_recipient"], src, "alerts.notify_recipient"),
+            recipient_checks=_str_list(al["recipient_checks"], src, "alerts.recipient_checks"),
             language=language,
             enabled=_bool(al["enabled"], src, "alerts.enabled"),
         ),
@@ -380,6 +430,11 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             tor_relays=tuple(_resolve(e, base_dir) for e in _str_list(
                 an["tor_relays"], src, "anonymizer.tor_relays")),
             tor_cert_pattern=_bool(an["tor_cert_pattern"], src, "anonymizer.tor_cert_pattern"),
+        ),
+        rspamd=RspamdConfig(
+            binary=_str(rs["binary"], src, "rspamd.binary"),
+            url=_opt_str(rs["url"], src, "rspamd.url") or None,
+            listen_host=listen[0], listen_port=listen[1],
         ),
         suricata=SuricataConfig(
             binary=_str(su["binary"], src, "suricata.binary"),
