@@ -250,7 +250,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         csv_rows = list(csv.DictReader(fh))
     findings = [json.loads(x) for x in (out / "findings.jsonl").read_text().splitlines()]
     stats = json.loads((out / "stats.json").read_text())
-    return {"rows": rows, "csv": csv_rows, "findings": findings, "stats": stats, "eve": eve}
+    return {"rows": rows, "csv": csv_rows, "findings": findings, "stats": stats, "eve": eve,
+            "cfg": cfg, "doc": doc, "tmp": tmp}
 
 
 def test_every_infected_host_has_exactly_its_detection(run: dict) -> None:
@@ -319,3 +320,14 @@ def test_report_rows_sorted_scored_and_timed(run: dict) -> None:
         assert r["first_seen"].endswith("Z") and r["first_seen"] <= r["last_seen"]
         assert r["first_seen"] >= "2026-11-02T00:00:00Z"
         assert r["evidence"] and r["destinations"]
+
+
+def test_byte_fast_path_changes_nothing(run: dict) -> None:
+    """The same findings when every line is fully parsed (prefilter and fast path off)."""
+    tmp = run["tmp"]
+    with Consumer(run["cfg"], run["doc"], tmp / "slow", tmp / "slow-state", mail=False) as c:
+        c.decoder.prefilter = None
+        c.run_once(run["eve"])
+    slow = [json.loads(x) for x in (tmp / "slow" / "findings.jsonl").read_text().splitlines()]
+    assert slow == run["findings"]
+    assert sum(run["stats"]["decode"]["fast"].values()) > 500  # the fast path was used

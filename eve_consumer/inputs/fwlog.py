@@ -1,7 +1,8 @@
 """Firewall LOG lines (iptables ``-j LOG`` / nftables ``log``) as blocked-attempt records.
 
-Only lines carrying ``SRC=``, ``DST=`` and ``DPT=`` are used; every such line is one blocked
-packet (log only what the firewall drops or rejects). Retransmissions of one attempt share
+Only lines carrying ``SRC=``, ``DST=`` and ``DPT=`` are used (lines of port-less protocols
+such as ICMP are passed over); every such line is one blocked packet (log only what the
+firewall drops or rejects). Retransmissions of one attempt share
 (SRC, SPT, DST, DPT, PROTO) and count once (the key). Time of a line:
 
 - an ISO 8601 prefix (rsyslog high-precision, journalctl ``-o short-iso``), or
@@ -79,6 +80,9 @@ def read_fw_log(path: str | Path, stats: DecodeStats | None = None) -> Iterator[
             if "SRC=" not in line or "DST=" not in line:
                 continue
             f = _fields(line)
+            proto = f.get("PROTO", "?")
+            if "DPT" not in f and proto not in ("TCP", "UDP", "SCTP"):
+                continue  # ICMP and friends: no port, not a connection attempt we count
             ts = _timestamp(line, year)
             dport = f.get("DPT", "")
             if ts is None or not dport.isdigit() or "SRC" not in f or "DST" not in f:
@@ -86,6 +90,5 @@ def read_fw_log(path: str | Path, stats: DecodeStats | None = None) -> Iterator[
                     stats.reject(f"{name}:{lineno}", "firewall LOG line without a time, "
                                                      "SRC=, DST= or DPT=")
                 continue
-            proto = f.get("PROTO", "?")
             key = f"fw:{f['SRC']}:{f.get('SPT', '?')}:{f['DST']}:{dport}:{proto}"
             yield FwRecord(ts, f["SRC"], f["DST"], int(dport), proto, key)
