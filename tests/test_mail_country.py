@@ -1,0 +1,128 @@
+"""sakimori.mail.country: lookups, the swept CIDR → country ranges, the cache and the radix map.
+
+The full ranges come from the on-disk cache (the first run of the suite pays the ~30 s sweep);
+determinism and cache-equals-sweep are checked on a partial sweep (a few /8s and one IPv6 /16).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from pathlib import Path
+
+import iptocc
+import pytest
+
+from sakimori.mail import country
+
+
+@pytest.fixture(scope="module")
+def all_ranges() -> list[tuple[str, str]]:
+    return country.ranges()
+
+
+@pytest.mark.parametrize(("ip", "cc"), [
+    ("133.0.0.1", "JP"), ("1.0.16.1", "JP"), ("8.8.8.8", "US"), ("2001:200::1", "JP"),
+    ("::ffff:8.8.8.8", "US"), ("[1.0.16.1]", "JP"), (" 133.0.0.1 ", "JP"),
+    ("10.0.0.1", None), ("192.0.2.10", None), ("127.0.0.1", None), ("2001:db8::1", None),
+    ("", None), (None, None), ("not an ip", None), ("1.2.3.4\r\nX: y", None), ("9" * 500, None),
+])
+def test_lookup_known_addresses(ip: str | None, cc: str | None) -> None:
+    assert country.lookup(ip) == cc
+
+
+def test_data_version_names_the_package() -> None:
+    assert country.data_version().startswith("iptocc 3.")
+
+
+@pytest.mark.slow
+def test_every_range_agrees_with_lookup_at_both_ends(all_ranges: list[tuple[str, str]]) -> None:
+    firsts, lasts, ccs = [], [], []
+    for cidr, cc in all_ranges:
+        net = ipaddress.ip_network(cidr)
+        firsts.append(str(net.network_address))
+        lasts.append(str(net.broadcast_address))
+        ccs.append(cc)
+    assert iptocc.country_code(firsts) == ccs
+    assert iptocc.country_code(lasts) == ccs
+
+
+@pytest.mark.slow
+def test_ranges_are_sorted_disjoint_and_cover_known_blocks(
+        all_ranges: list[tuple[str, str]]) -> None:
+    nets = [(ipaddress.ip_network(c), cc) for c, cc in all_ranges]
+    v4 = [n for n in nets if n[0].version == 4]
+    v6 = [n for n in nets if n[0].version == 6]
+    assert len(v4) + len(v6) == len(nets) and nets[: len(v4)] == v4  # IPv4 first
+    for family in (v4, v6):
+        for (a, _), (b, _) in itertools.pairwise(family):
+            assert a.broadcast_address < b.network_address
+    jp = [n for n, cc in v4 if cc == "JP"]
+    assert any(ipaddress.ip_address("133.0.0.1") in n for n in jp)
+    assert all(len(cc) == 2 and cc.isupper() for _, cc in nets)
+
+
+@pytest.mark.slow
+def test_partial_sweep_is_deterministic_and_matches_full(
+        all_ranges: list[tuple[str, str]]) -> None:
+    one = country.sweep(v4_octets=[1, 133], v6_blocks=["2001::/16"])
+    two = country.sweep(v4_octets=[1, 133], v6_blocks=["2001::/16"])
+    assert one == two and len(one) > 100
+    block = ipaddress.ip_network("133.0.0.0/8")
+
+    def in_133(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(c, cc) for c, cc in rows
+                if ":" not in c and ipaddress.ip_network(c).subnet_of(block)]
+
+    assert in_133(one) == in_133(all_ranges) and in_133(one)
+    # adjacent ranges of the same country are merged: no CIDR pair could be joined
+    v4 = [(ipaddress.ip_network(c), cc) for c, cc in one if ":" not in c]
+    for (a, ca), (b, cb) in itertools.pairwise(v4):
+        if ca == cb and a.prefixlen == b.prefixlen and int(a.broadcast_address) + 1 == int(
+                b.network_address):
+            assert a.supernet() != b.supernet()
+
+
+def test_cache_is_written_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def fake_sweep() -> list[tuple[str, str]]:
+        calls.append(1)
+        return [("1.0.16.0/20", "JP"), ("8.8.8.0/24", "US")]
+
+    monkeypatch.setattr(country, "sweep", fake_sweep)
+    monkeypatch.setattr(country, "_MEMO", {})
+    first = country.ranges(tmp_path)
+    files = list(tmp_path.glob("country-iptocc-*.txt"))
+    assert len(files) == 1 and country.data_version().split()[1] in files[0].name
+    monkeypatch.setattr(country, "_MEMO", {})
+    assert country.ranges(tmp_path) == first and len(calls) == 1
+    # a corrupt cache is rebuilt, not trusted
+    files[0].write_text("garbage\n")
+    monkeypatch.setattr(country, "_MEMO", {})
+    assert country.ranges(tmp_path) == first and len(calls) == 2
+
+
+def test_unwritable_cache_still_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setattr(country, "sweep", lambda: [("8.8.8.0/24", "US")])
+    monkeypatch.setattr(country, "_MEMO", {})
+    assert country.ranges(blocker / "sub") == [("8.8.8.0/24", "US")]
+
+
+def test_write_radix_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(country, "sweep", lambda: [("1.0.16.0/20", "JP"), ("2001:200::/23", "JP")])
+    monkeypatch.setattr(country, "_MEMO", {})
+    path = tmp_path / "maps" / "sakimori_country.map"
+    assert country.write_radix_map(path, cache_dir=tmp_path / "cache") == 2
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# generated by sakimori") and country.data_version() in lines[0]
+    assert lines[1:] == ["1.0.16.0/20 JP", "2001:200::/23 JP"]
+
+
+@pytest.mark.slow
+def test_real_radix_map_line_count(tmp_path: Path, all_ranges: list[tuple[str, str]]) -> None:
+    path = tmp_path / "country.map"
+    assert country.write_radix_map(path) == len(all_ranges)
+    assert sum(1 for _ in path.open()) == len(all_ranges) + 1
