@@ -189,14 +189,18 @@ class Decoder:
         if type(obj) is not dict:
             self._reject(lineno, "not a JSON object")
             return None
-        get = obj.get
-        et = get("event_type")
+        et = obj.get("event_type")
         if type(et) is not str:
             self._reject(lineno, "field 'event_type' missing or not a string")
             return None
         if et not in self.wanted:
             stats.ignored[et] += 1
             return None
+        return self._build(obj, et, line, lineno)
+
+    def _build(self, obj: dict[str, Any], et: str, line: bytes, lineno: int) -> Event | None:
+        """Validate the common fields of a wanted event and make its :class:`Event`."""
+        get = obj.get
         ts_text = get("timestamp")
         try:
             ts = parse_ts(ts_text)  # type: ignore[arg-type]
@@ -222,7 +226,7 @@ class Decoder:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
             return None
         proto = get("proto")
-        stats.decoded[et] += 1
+        self.stats.decoded[et] += 1
         return Event(et, ts, flow_id, src, sport, dst, dport,
                      proto if type(proto) is str else "", data,
                      line.rstrip() if self.keep_raw else b"", lineno, obj)

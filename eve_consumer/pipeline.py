@@ -97,7 +97,7 @@ class Consumer:
     # --- one-shot ----------------------------------------------------------------------------
     def run_once(self, eve: str | Path) -> list[HostReport]:
         """Read *eve* to its end, evaluate, write every output."""
-        inp = FileInput(eve)
+        inp = FileInput(eve, max_lines=self.cfg.consumer.queue_size)
         self.input_stats.update(input="file", source=str(eve))
         while (batch := inp.read_batch()) is not None:
             self.feed(batch)
@@ -190,7 +190,8 @@ class Consumer:
         path = Path(eve).resolve()
         key = f"follow:{path}"
         self.restore()
-        inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace)
+        inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
+                          max_lines=self.cfg.consumer.queue_size)
         self.input_stats.update(input="follow", source=str(path))
         dirty, last_eval = True, 0.0
         try:

@@ -73,61 +73,78 @@ def _int_after(line: bytes, key: bytes) -> int | None:
         return None
 
 
-def make_prefilter(ctx: Context, handlers: Collection[str]
-                   ) -> Callable[[bytes, str], str | None]:
-    """The hook for *ctx* with the named handlers enabled."""
-    home, note_name = ctx.home, ctx.note_name
-    long_s = ctx.thresholds.long_session_s.value if "long_session" in handlers else None
-    url_limit = int(ctx.thresholds.url_length.value) if "long_url" in handlers else 1 << 30
-    want_sigs = "signatures" in handlers
-    sid_lo, sid_hi = ctx.sid_range
-    classified: dict[tuple[str, str], bool] = {}
+def _cached(cache: dict, key: object, compute: Callable[[], bool], limit: int) -> bool:
+    known = cache.get(key)
+    if known is None:
+        if len(cache) > limit:
+            cache.clear()
+        known = cache[key] = compute()
+    return known
 
-    home_b: dict[bytes, bool] = {}
 
-    def is_home(ip: bytes) -> bool:
-        known = home_b.get(ip)
+class Prefilter:
+    """The decoder hook for one :class:`Context` with the named handlers enabled."""
+
+    def __init__(self, ctx: Context, handlers: Collection[str]) -> None:
+        self.ctx = ctx
+        self.long_s = ctx.thresholds.long_session_s.value if "long_session" in handlers \
+            else None
+        self.url_limit = int(ctx.thresholds.url_length.value) if "long_url" in handlers \
+            else 1 << 30
+        self.want_sigs = "signatures" in handlers
+        wl = ctx.whitelist
+        self.wl_names = bool(wl.exact or wl.subdomain_of or wl.apex_and_subdomains)
+        self._home: dict[bytes, bool] = {}
+        self._wl: dict[bytes, bool] = {}
+        self._classified: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, line: bytes, kind: str) -> str | None:
+        if kind == "flow":
+            return self.flow(line)
+        if kind == "tls":
+            return self.join(line, _SNI, None)
+        if kind == "http":
+            return self.join(line, _HOST, self.url_limit)
+        if kind == "dns":
+            return self.dns(line)
+        if kind == "alert":
+            return self.alert(line)
+        return PARSE
+
+    def is_home(self, ip: bytes) -> bool:
+        known = self._home.get(ip)
         if known is None:
-            if len(home_b) > 200_000:
-                home_b.clear()
-            known = home_b[ip] = home(ip.decode("ascii", "replace"))
+            known = _cached(self._home, ip,
+                            lambda: self.ctx.home(ip.decode("ascii", "replace")), 200_000)
         return known
 
-    def flow(line: bytes) -> str | None:
+    def flow(self, line: bytes) -> str | None:
         src = _raw(line, _SRC)
-        if src is None or is_home(src):
+        if src is None or self.is_home(src):
             return PARSE
         dst = _raw(line, _DST)
         if dst is None:
             return PARSE
-        if not is_home(dst) or long_s is None:
+        if not self.is_home(dst) or self.long_s is None:
             return SKIP
         age = _int_after(line, _AGE)
-        return PARSE if age is None or age >= long_s else SKIP
+        return PARSE if age is None or age >= self.long_s else SKIP
 
-    wl = ctx.whitelist
-    wl_names = bool(wl.exact or wl.subdomain_of or wl.apex_and_subdomains)
-    wl_cache: dict[bytes, bool] = {}
-
-    def dns(line: bytes) -> str | None:
-        if b'"type":"query"' in line or not wl_names:
+    def dns(self, line: bytes) -> str | None:
+        if b'"type":"query"' in line or not self.wl_names:
             return SKIP
+        matches = self.ctx.whitelist.matches_host
         i = line.find(_RRNAME)
         while i >= 0:
             j = line.find(b'"', i + len(_RRNAME))
             name = line[i + len(_RRNAME):j]
-            hit = wl_cache.get(name)
-            if hit is None:
-                if len(wl_cache) > 100_000:
-                    wl_cache.clear()
-                text = name.decode("utf-8", "replace")
-                hit = wl_cache[name] = b"\\" in name or wl.matches_host(text)
-            if hit:
+            if _cached(self._wl, name, lambda n=name: b"\\" in n or matches(
+                    n.decode("utf-8", "replace")), 100_000):
                 return PARSE
             i = line.find(_RRNAME, j)
         return SKIP
 
-    def join(line: bytes, key: bytes, url_limit: int | None) -> str | None:
+    def join(self, line: bytes, key: bytes, url_limit: int | None) -> str | None:
         fid = _int_after(line, _FID)
         name = _raw(line, key)
         if fid is None or (name is not None and b"\\" in name):
@@ -137,42 +154,30 @@ def make_prefilter(ctx: Context, handlers: Collection[str]
             if url is None or b"\\" in url or len(url) > url_limit:
                 return PARSE
         if name:
-            note_name(fid, name.decode("utf-8", "replace"))
+            self.ctx.note_name(fid, name.decode("utf-8", "replace"))
         return USED
 
-    def alert(line: bytes) -> str | None:
+    def alert(self, line: bytes) -> str | None:
         if b'"sakimori_detection"' in line:
             return PARSE
         sid = _int_after(line, _SID)
-        if sid is None or sid_lo <= sid <= sid_hi:
+        lo, hi = self.ctx.sid_range
+        if sid is None or lo <= sid <= hi:
             return PARSE  # a sakimori SID without metadata is counted by the dispatcher
-        if not want_sigs:
+        if not self.want_sigs:
             return SKIP
         cat, sig = _field(line, _CAT), _field(line, _SIG)
         if cat is None or sig is None:
             return PARSE
-        known = classified.get((cat, sig))
-        if known is None:
-            if len(classified) > 50_000:
-                classified.clear()
-            known = classified[(cat, sig)] = classify({"category": cat, "signature": sig}) \
-                is not None
+        known = _cached(self._classified, (cat, sig), lambda: classify(
+            {"category": cat, "signature": sig}) is not None, 50_000)
         return PARSE if known else SKIP
 
-    def hook(line: bytes, kind: str) -> str | None:
-        if kind == "flow":
-            return flow(line)
-        if kind == "tls":
-            return join(line, _SNI, None)
-        if kind == "http":
-            return join(line, _HOST, url_limit)
-        if kind == "dns":
-            return dns(line)
-        if kind == "alert":
-            return alert(line)
-        return PARSE
 
-    return hook
+def make_prefilter(ctx: Context, handlers: Collection[str]
+                   ) -> Callable[[bytes, str], str | None]:
+    """The hook for *ctx* with the named handlers enabled."""
+    return Prefilter(ctx, handlers)
 
 
 PREFILTER_KINDS = frozenset({"flow", "tls", "http", "dns", "alert"})

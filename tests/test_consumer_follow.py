@@ -211,3 +211,20 @@ def test_consume_follow_cli_stops_cleanly_on_sigterm(tmp_path: Path, slips_eve: 
     assert proc.returncode == 0, stderr
     assert stdout.strip().splitlines()[-1] == str(out / "hosts.csv")
     assert "192.168.1.129" in (out / "hosts.csv").read_text()
+
+
+def test_batches_are_bounded_and_lose_nothing(tmp_path: Path) -> None:
+    from eve_consumer.inputs.eve_file import FileInput
+
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(b"".join(b"line%d\n" % i for i in range(1, 26)) + b"tail")
+    follow = FollowInput(eve, rotate_grace=0, max_lines=10)
+    sizes = [len(follow.read_batch().lines) for _ in range(4)]
+    assert sizes == [10, 10, 5, 0]
+    assert follow.checkpoint().lineno == 25
+    once = FileInput(eve, max_lines=10)
+    got: list[tuple[bytes, int]] = []
+    while (batch := once.read_batch()) is not None:
+        assert len(batch.lines) <= 10
+        got += [(line, batch.first + i) for i, line in enumerate(batch.lines)]
+    assert got == [(b"line%d" % i, i) for i in range(1, 26)] + [(b"tail", 26)]

@@ -2,7 +2,8 @@
 
 Every input hands out :class:`Batch` es of complete lines, the line number of the first one
 and the file they came from (so a rejected line is reported as ``file:line``), bounded by
-``max_bytes`` per call. ``read_batch()`` returns None when a one-shot input is exhausted and
+``max_bytes`` and ``max_lines`` (``consumer.queue_size``) per call — the bounded queue between
+input and decode. ``read_batch()`` returns None when a one-shot input is exhausted and
 an empty batch when a followed file has nothing new yet. ``checkpoint()`` says where to
 resume.
 
@@ -10,7 +11,8 @@ resume.
 - ``follow`` — :class:`~eve_consumer.inputs.eve_follow.FollowInput`: tail with a persisted
   checkpoint, rotation and truncation handling, partial last lines held back.
 
-File inputs are pull-based: the file itself is the buffer, so reading never drops a line.
+File inputs are pull-based: the file itself is the buffer, so a full batch is never a drop —
+the rest is read on the next call.
 An unknown input name is a configuration error.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 from sakimori.errors import ConfigError
 
 DEFAULT_MAX_BYTES = 4 << 20
+DEFAULT_MAX_LINES = 10_000  # the consumer passes consumer.queue_size
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eve_consumer.decode import Decoder, Event
-from eve_consumer.inputs import DEFAULT_MAX_BYTES, Batch
+from eve_consumer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, Batch
 from eve_consumer.store import Checkpoint
 from sakimori.errors import InputError
 
@@ -33,9 +33,11 @@ class FileInput:
 
     name = "file"
 
-    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES,
+                 max_lines: int = DEFAULT_MAX_LINES) -> None:
         self.path = str(path)
         self.max_bytes = max_bytes
+        self.max_lines = max_lines
         try:
             self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()/exhaustion
         except OSError as exc:
@@ -43,6 +45,7 @@ class FileInput:
                              f"cannot read EVE file: {exc.strerror or exc}") from exc
         self._rest = b""
         self._lineno = 0
+        self._offset = 0  # of the next line not handed out
         self._done = False
 
     def read_batch(self) -> Batch | None:
@@ -59,6 +62,11 @@ class FileInput:
             return None
         parts = (self._rest + data).split(b"\n")
         self._rest = parts.pop()
+        if len(parts) > self.max_lines:  # bounded batch: re-read the rest next time
+            parts = parts[:self.max_lines]
+            self._rest = b""
+            self._fh.seek(self._offset + sum(map(len, parts)) + len(parts))
+        self._offset += sum(map(len, parts)) + len(parts)
         start = self._lineno + 1
         self._lineno += len(parts)
         return Batch(self.path, parts, start)

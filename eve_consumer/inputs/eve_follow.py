@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
-from eve_consumer.inputs import DEFAULT_MAX_BYTES, Batch
+from eve_consumer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, Batch
 from eve_consumer.store import Checkpoint
 
 
@@ -37,9 +37,11 @@ class FollowInput:
     name = "follow"
 
     def __init__(self, path: str | Path, checkpoint: Checkpoint | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES, rotate_grace: float = 1.0) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, rotate_grace: float = 1.0,
+                 max_lines: int = DEFAULT_MAX_LINES) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self.max_lines = max_lines
         self.rotate_grace = rotate_grace
         self.stats: Counter[str] = Counter()
         self._fh: BinaryIO | None = None
@@ -114,6 +116,11 @@ class FollowInput:
     def _split(self, data: bytes) -> Batch:
         parts = (self._buf + data).split(b"\n")
         self._buf = parts.pop()
+        if len(parts) > self.max_lines:  # bounded batch: re-read the rest next time
+            assert self._fh is not None
+            parts = parts[:self.max_lines]
+            self._buf = b""
+            self._fh.seek(self._offset + sum(map(len, parts)) + len(parts))
         start = self._lineno + 1
         self._lineno += len(parts)
         self._offset += sum(len(p) for p in parts) + len(parts)
