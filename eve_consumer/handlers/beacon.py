@@ -22,7 +22,7 @@ from typing import Any
 
 from eve_consumer.decode import Event, parse_ts
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.handlers.beacon_score import score_beacon
+from eve_consumer.handlers.beacon_score import preload_numpy, score_beacon
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 
 MAX_TIMES = 4096
@@ -53,6 +53,7 @@ class BeaconHandler(Handler):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
+        preload_numpy()  # set-up cost, not in the middle of the first evaluation
         self.pairs: dict[tuple[str, str], _Pair] = {}
         self.dest_hosts: dict[str, set[str]] = {}
         self.hosts: set[str] = set()
