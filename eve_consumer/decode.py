@@ -202,13 +202,13 @@ class Decoder:
         """Validate the common fields of a wanted event and make its :class:`Event`."""
         get = obj.get
         ts_text = get("timestamp")
+        if type(ts_text) is not str:
+            self._reject(lineno, "field 'timestamp' missing or not a string")
+            return None
         try:
-            ts = parse_ts(ts_text)  # type: ignore[arg-type]
-        except (ValueError, TypeError):
-            if type(ts_text) is not str:
-                self._reject(lineno, "field 'timestamp' missing or not a string")
-            else:
-                self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
+            ts = parse_ts(ts_text)
+        except ValueError:
+            self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
             return None
         src, dst = get("src_ip"), get("dest_ip")
         if type(src) is not str or type(dst) is not str:

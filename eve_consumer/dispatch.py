@@ -110,7 +110,8 @@ class Dispatcher:
     def _sakimori(self, ev: Event, detections: list[Any], meta: dict[str, Any]) -> None:
         ctx = self.ctx
         for detection in detections:
-            owner = self.owners.get(detection) if detection in VOCABULARY_SET else None
+            known = type(detection) is str and detection in VOCABULARY_SET
+            owner = self.owners.get(detection) if known else None
             if owner is None:
                 ctx.counters["alerts_unknown_detection"] += 1
                 continue

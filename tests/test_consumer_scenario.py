@@ -331,3 +331,39 @@ def test_byte_fast_path_changes_nothing(run: dict) -> None:
     slow = [json.loads(x) for x in (tmp / "slow" / "findings.jsonl").read_text().splitlines()]
     assert slow == run["findings"]
     assert sum(run["stats"]["decode"]["fast"].values()) > 500  # the fast path was used
+
+
+_WEIRD = [None, [], {}, "x", -1, 1.5, True, "99999999999999999999999", {"a": 1}, [1, 2], "", 0]
+
+
+def _mutate(obj: object, rng: random.Random) -> object:
+    """Replace ~10 % of the values, at any depth, with values of the wrong type."""
+    if isinstance(obj, dict):
+        for key in list(obj):
+            obj[key] = rng.choice(_WEIRD) if rng.random() < 0.1 else _mutate(obj[key], rng)
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            obj[i] = rng.choice(_WEIRD) if rng.random() < 0.1 else _mutate(item, rng)
+    return obj
+
+
+def test_wrong_types_anywhere_never_crash_the_consumer(run: dict) -> None:
+    """Real EVE lines (flows, http, tls, dns, sakimori and third-party alerts) with values of
+    the wrong type at any depth: every line is either used, ignored or counted as bad."""
+    lines = run["eve"].read_bytes().splitlines()
+    tmp = run["tmp"]
+    for seed in range(4):  # even seeds: Suricata's compact layout (the byte fast path)
+        rng = random.Random(seed)
+        seps = (",", ":") if seed % 2 == 0 else None
+        fuzzed = tmp / f"fuzz{seed}.json"
+        fuzzed.write_bytes(b"\n".join(
+            json.dumps(_mutate(json.loads(x), rng), separators=seps).encode()
+            for x in lines) + b"\n")
+        with Consumer(run["cfg"], run["doc"], tmp / f"fz{seed}", tmp / f"fzs{seed}",
+                      mail=False) as consumer:
+            consumer.run_once(fuzzed)
+        st = consumer.decoder.stats
+        assert st.lines == len(lines)
+        assert sum(st.decoded.values()) + sum(st.fast.values()) + sum(st.ignored.values()) \
+            + st.bad_total == len(lines)
+        assert st.bad_total > 0

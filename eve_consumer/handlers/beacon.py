@@ -73,7 +73,7 @@ class BeaconHandler(Handler):
         if not flow.get("pkts_toclient") or rec.get("app_proto") == "dns":
             return
         tcp = rec.get("tcp")
-        if tcp is not None and tcp.get("rst") and "syn" not in _server_flags(tcp):
+        if type(tcp) is dict and tcp.get("rst") and "syn" not in _server_flags(tcp):
             return  # refused: the server only answered with RST
         name = ctx.flow_names.get(ev.flow_id)
         if ctx.whitelisted(ev.dest_ip, name):

@@ -52,7 +52,10 @@ _SYN_ONLY = frozenset({"02", "42", "82", "c2", "C2"})
 def classify_flow(rec: dict[str, Any]) -> str | None:
     """'unanswered', 'refused' or None for one EVE flow record."""
     tcp = rec.get("tcp")
-    if tcp is None or type(tcp) is not dict or tcp.get("tcp_flags_ts") not in _SYN_ONLY:
+    if type(tcp) is not dict:
+        return None
+    flags = tcp.get("tcp_flags_ts")
+    if type(flags) is not str or flags not in _SYN_ONLY:
         return None  # the client did more than SYN: the connection got somewhere
     flow = rec.get("flow")
     if type(flow) is not dict:
