@@ -12,6 +12,8 @@ One meaning per concept, so learned keys and looked-up keys always agree:
   ``net:<IPv4 /24>`` or ``net:<IPv6 /48>``, plus ``ptr:<registrable domain of the PTR/HELO
   name>`` when the name is known and resolves to a registrable domain.
 - :func:`is_domestic_tld` — whether a domain ends in one of ``mail.domestic_tlds``.
+- :func:`normalise_address` — an e-mail address as learned and looked up: local part
+  lower-cased, domain normalised (IDNA); '' when it is not a usable ``local@domain``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,18 @@ def domain_of(address: str | None) -> str:
     if not address or "@" not in address:
         return ""
     return normalise_domain(address.rsplit("@", 1)[1].strip(">").strip())
+
+
+def normalise_address(address: str | None) -> str:
+    """``local@domain`` lower-cased with an IDNA domain; '' when not usable (see module doc)."""
+    if not address or len(address) > 320:
+        return ""
+    text = address.strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or any(ch.isspace() or ch < " " or ch in "<>\\,@" for ch in local):
+        return ""
+    domain = normalise_domain(domain)
+    return f"{local.lower()}@{domain}" if domain and "." in domain else ""
 
 
 def is_domestic_tld(domain: str, domestic_tlds: tuple[str, ...] | list[str]) -> bool:

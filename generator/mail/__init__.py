@@ -1,0 +1,1 @@
+"""Mail learning: read stored mail, extract per-message features, learn the ``mail`` baselines."""

@@ -1,0 +1,201 @@
+"""Per-message features for mail learning, in the terms of docs/mail-checks.md.
+
+:func:`extract` turns the parsed headers of one message into :class:`MailFeatures`: header
+From (address, display name), envelope From (``Return-Path``), Reply-To, To/Cc names, the
+Received hops (newest first, :mod:`generator.mail.received`), the external sender and the
+external chain relative to the trusted addresses, its infrastructure keys and countries, and
+the date.
+
+Header values may be hostile: they are read raw (never through the ``policy.default`` header
+classes, which are slow and can raise), 8-bit bytes decoded as UTF-8 with replacement, RFC
+2047 words decoded where possible, control characters and CR/LF removed, lengths capped.
+:func:`extract` never raises on message content.
+
+Stored mail has no SMTP session, so "authenticated" is read from the external sender's hop:
+that header was written by a trusted relay, and an authenticated protocol there (``ESMTPA``,
+``ESMTPSA``, ``LMTPA``…) means the session was authenticated.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from generator.mail.received import Hop, clean_ip, parse_received, unfold
+from sakimori.config import Config
+from sakimori.mail import country
+from sakimori.mail.norm import infrastructure_keys, is_public_ip, normalise_address
+
+MAX_HOPS = 64  # Received headers looked at per message
+MAX_ADDRESS_HEADER = 4096  # characters of an address header parsed
+MAX_NAME = 200  # characters of a display name kept
+MAX_RECIPIENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class MailFeatures:
+    """What learning (and the test-set tooling) needs from one message."""
+
+    from_addr: str
+    from_name: str
+    envelope_from: str
+    reply_to: str
+    recipients: tuple[tuple[str, str], ...]  # (display name, address) of To and Cc
+    hops: tuple[Hop, ...]
+    sender_ip: str  # external sender ('' when the mail is internal)
+    sender_host: str
+    chain: tuple[str, ...]  # external chain, sender first
+    countries: tuple[str | None, ...]  # country per chain IP (None: unknown)
+    infra: tuple[str, ...]
+    authenticated: bool
+    date: float | None
+    message_id: str
+
+    @property
+    def from_domain(self) -> str:
+        return self.from_addr.rpartition("@")[2]
+
+    @property
+    def envelope_domain(self) -> str:
+        return self.envelope_from.rpartition("@")[2]
+
+    @property
+    def sender_domain(self) -> str:
+        """Header-From domain, else envelope-From domain (docs/mail-checks.md)."""
+        return self.from_domain or self.envelope_domain
+
+    @property
+    def external(self) -> bool:
+        return bool(self.sender_ip)
+
+
+class Trust:
+    """Trusted addresses: ``networks.mail_relays``, ``networks.home``, non-global."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.nets = tuple(cfg.networks.mail_relays) + tuple(cfg.networks.home)
+        self.is_trusted: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
+            self._trusted)
+
+    def _trusted(self, ip: str) -> bool:
+        if not is_public_ip(ip):
+            return True
+        addr = ipaddress.ip_address(ip)
+        return any(addr in net for net in self.nets)
+
+
+# --- raw header access ---------------------------------------------------------------------
+
+def raw_values(msg: Message, name: str) -> list[str]:
+    """All values of header *name*, raw, 8-bit bytes decoded as UTF-8 (never raises)."""
+    wanted = name.lower()
+    out = []
+    for key, value in msg.raw_items():
+        if str(key).lower() == wanted:
+            text = str(value)
+            try:
+                text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+            except UnicodeError:
+                text = text.encode("utf-8", "replace").decode("utf-8", "replace")
+            out.append(text)
+    return out
+
+
+def clean_text(text: str, limit: int = MAX_NAME) -> str:
+    """Printable one-line text: control characters (CR/LF included) dropped, spaces collapsed."""
+    kept = "".join(ch if ch.isprintable() else " " for ch in text[: limit * 4])
+    return " ".join(kept.split())[:limit]
+
+
+def decode_words(text: str) -> str:
+    """RFC 2047 encoded words decoded (also inside quotes); the input when that fails."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:  # HeaderParseError, LookupError, UnicodeError…: keep the raw text
+        return text
+
+
+def addresses(values: Iterable[str], limit: int = MAX_RECIPIENTS) -> list[tuple[str, str]]:
+    """(clean display name, normalised address) pairs; unusable addresses are dropped."""
+    out = []
+    for value in values:
+        text = unfold(value, MAX_ADDRESS_HEADER)
+        try:
+            pairs = getaddresses([text])
+        except Exception:  # hostile input must not stop learning
+            continue
+        for name, addr in pairs:
+            address = normalise_address(addr)
+            if address:
+                out.append((clean_text(decode_words(name)), address))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def _envelope(msg: Message) -> str:
+    for value in raw_values(msg, "Return-Path")[:1]:
+        text = unfold(value, 512)
+        inner = text[text.find("<") + 1:text.rfind(">")] if "<" in text else text
+        return normalise_address(inner)
+    return ""
+
+
+def _date(msg: Message, hops: tuple[Hop, ...]) -> float | None:
+    """Delivery time (newest Received with a time), else the Date header."""
+    for hop in hops:
+        if hop.ts is not None:
+            return hop.ts
+    for value in raw_values(msg, "Date")[:1]:
+        try:
+            return parsedate_to_datetime(unfold(value, 256)).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return None
+
+
+# --- the external sender -------------------------------------------------------------------
+
+def external_sender(hops: tuple[Hop, ...], trusted: Callable[[str], bool],
+                    connect_ip: str = "", connect_host: str = ""
+                    ) -> tuple[str, str, tuple[str, ...], bool]:
+    """(sender IP, hostname, external chain, authenticated) — docs/mail-checks.md terms.
+
+    With a connecting IP that is not trusted, it is the sender and every hop is older. Without
+    one (stored mail), hops are walked newest → oldest to the first untrusted ``from_ip``.
+    """
+    connect_ip = clean_ip(connect_ip) if connect_ip else ""
+    if connect_ip and not trusted(connect_ip):
+        older = [h.ip for h in hops if is_public_ip(h.ip)]
+        return connect_ip, connect_host, (connect_ip, *older), False
+    for i, hop in enumerate(hops):
+        if hop.ip and not trusted(hop.ip):
+            older = [h.ip for h in hops[i + 1:] if is_public_ip(h.ip)]
+            return hop.ip, hop.hostname, (hop.ip, *older), hop.authenticated
+    return "", "", (), False
+
+
+def extract(msg: Message, trust: Trust, connect_ip: str = "",
+            connect_host: str = "") -> MailFeatures:
+    """Features of one message (see the module docstring). Never raises on content."""
+    hops = tuple(parse_received(v) for v in raw_values(msg, "Received")[:MAX_HOPS])
+    sender = addresses(raw_values(msg, "From"), limit=1)
+    name, addr = sender[0] if sender else ("", "")
+    reply = addresses(raw_values(msg, "Reply-To"), limit=1)
+    ip, host, chain, auth = external_sender(hops, trust.is_trusted, connect_ip, connect_host)
+    message_id = clean_text(unfold((raw_values(msg, "Message-ID") or [""])[0], 998), 998)
+    return MailFeatures(
+        from_addr=addr, from_name=name, envelope_from=_envelope(msg),
+        reply_to=reply[0][1] if reply else "",
+        recipients=tuple(addresses(raw_values(msg, "To") + raw_values(msg, "Cc"))),
+        hops=hops, sender_ip=ip, sender_host=host, chain=chain,
+        countries=tuple(country.lookup(i) for i in chain),
+        infra=tuple(infrastructure_keys(ip, host)) if ip else (),
+        authenticated=auth, date=_date(msg, hops), message_id=message_id)
