@@ -46,6 +46,10 @@ class Consumer:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.ctx = Context(cfg, baselines)
+        if handler_names is None and cfg.consumer.handlers is not None:
+            handler_names = list(cfg.consumer.handlers)
+        if output_names is None:
+            output_names = cfg.consumer.outputs
         self.handlers = build_handlers(self.ctx, handler_names, cfg.source)
         self.dispatcher = Dispatcher(self.ctx, self.handlers)
         wl = self.ctx.whitelist

@@ -82,6 +82,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "consumer": {
         "state_dir": "/var/lib/sakimori",
         "queue_size": 10000,
+        "handlers": None,
+        "outputs": None,
     },
 }
 
@@ -162,6 +164,8 @@ class SuricataConfig:
 class ConsumerConfig:
     state_dir: Path
     queue_size: int
+    handlers: tuple[str, ...] | None
+    outputs: tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -443,5 +447,9 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         consumer=ConsumerConfig(
             state_dir=Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir)),
             queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
+            handlers=None if co["handlers"] is None
+            else _str_list(co["handlers"], src, "consumer.handlers"),
+            outputs=None if co["outputs"] is None
+            else _str_list(co["outputs"], src, "consumer.outputs"),
         ),
     )

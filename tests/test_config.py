@@ -76,3 +76,18 @@ def test_precedence_file_env_override(tmp_path: Path) -> None:
 def test_unknown_environment_key_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SAKIMORI_ALERTS__SMTPP"):
         load_config(None, env={"SAKIMORI_ALERTS__SMTPP": "x"})
+
+
+def test_consumer_registries_are_checked_by_name(tmp_path: Path) -> None:
+    from eve_consumer.pipeline import Consumer
+
+    path = write(tmp_path, "consumer:\n  handlers: [beacon, becaon]\n")
+    cfg = load_config(path, env={})
+    assert cfg.consumer.handlers == ("beacon", "becaon")
+    with pytest.raises(ConfigError) as err:
+        Consumer(cfg, None, tmp_path / "out", tmp_path / "state")
+    assert err.value.key == "consumer.handlers"
+    assert "becaon" in str(err.value)
+    cfg = load_config(write(tmp_path, "consumer:\n  outputs: [hosts_csv, pdf]\n"), env={})
+    with pytest.raises(ConfigError, match=r"consumer\.outputs"):
+        Consumer(cfg, None, tmp_path / "out", tmp_path / "state")
