@@ -1,0 +1,194 @@
+"""Child process of the benchmark: one measured task in a fresh interpreter.
+
+``bench/run.py`` starts ``python bench/child.py MODE ...`` so that imports and interpreter
+start-up are outside the timed section, and so that the child's peak RSS (``os.wait4`` in the
+parent, ``VmHWM`` here) is the consumer's own. The result is one JSON object written to
+``--result``. Modes:
+
+- ``consume`` — the whole consumer as ``consume``/``analyze`` run it
+  (:meth:`eve_consumer.pipeline.Consumer.run_once`: input, decode, handlers, correlation,
+  outputs; mail off); timed from construction to ``close()`` (after an untimed construction
+  that loads the handlers' modules), ``run_s`` is ``run_once`` alone;
+- ``decode``  — the same consumer with every handler's ``handle``/``on_alert`` a no-op: input,
+  decode with the same prefilter, routing, shared joins — the decoding share of its time;
+- ``parse``   — the same input and ``orjson.loads`` on every line: the JSON-parser floor;
+- ``learn``   — :class:`generator.learn_traffic.TrafficLearner` over an EVE file (and a proxy
+  log), writing the baselines document.
+
+``--cpu N`` pins the process to one core (``os.sched_setaffinity``) before any work;
+``--profile FILE`` runs the timed section under cProfile and dumps the stats to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import resource
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from eve_consumer.inputs.eve_file import FileInput
+from eve_consumer.pipeline import Consumer
+from sakimori.baselines import empty_document, load_document, save_document
+from sakimori.config import Config, load_config
+
+
+def vm_hwm_kb() -> int:
+    """Peak resident set size of this process in KiB (``VmHWM``; ru_maxrss as a fallback)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _lines(eve: Path) -> Iterator[list[bytes]]:
+    """The raw lines of *eve*, batch by batch, read by the consumer's own file input
+    (``Batch.lines`` holds bytes, or ``(bytes, lineno)`` pairs in older versions)."""
+    inp = FileInput(eve)
+    while (batch := inp.read_batch()) is not None:
+        lines = batch.lines
+        if lines and type(lines[0]) is tuple:
+            lines = [item[0] for item in lines]
+        yield lines
+
+
+def _fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def run_consume(cfg: Config, args: argparse.Namespace, timed: Callable) -> dict[str, Any]:
+    doc = load_document(args.baselines)
+    # A first, untimed construction imports what the handlers import (numpy, ...): module
+    # loading is start-up, paid once per process, and stays outside the timed section.
+    Consumer(cfg, doc, _fresh(args.out.with_name("warm")),
+             _fresh(args.out.with_name("warm-state")), mail=False).close()
+    t0 = time.perf_counter()
+    consumer = Consumer(cfg, doc, _fresh(args.out), _fresh(args.out.with_name("state")),
+                        mail=False)
+    t1 = time.perf_counter()
+    rows = timed(consumer.run_once, args.eve)
+    t2 = time.perf_counter()
+    consumer.close()
+    t3 = time.perf_counter()
+    st = consumer.decoder.stats
+    return {"setup_s": t1 - t0, "run_s": t2 - t1, "total_s": t3 - t0, "lines": st.lines,
+            "parsed": sum(st.decoded.values()), "ignored": sum(st.ignored.values()),
+            "bad": st.bad_total, "hosts": len(rows), "decode_stats": st.as_dict()}
+
+
+def _noop(*args: Any) -> None:
+    return None
+
+
+def run_decode(cfg: Config, args: argparse.Namespace, timed: Callable) -> dict[str, Any]:
+    """The consumer's feed loop with every handler a no-op: input, decode (with the relevance
+    prefilter and its byte fast path), routing and the dispatcher's shared joins — no handler
+    work, no correlation, no outputs."""
+    consumer = Consumer(cfg, load_document(args.baselines), _fresh(args.out),
+                        _fresh(args.out.with_name("state")), mail=False)
+    for handler in consumer.handlers:  # every handler entry point becomes a no-op ...
+        handler.handle = _noop  # type: ignore[method-assign]
+        handler.on_alert = _noop  # type: ignore[method-assign]
+    # ... and the dispatcher is rebuilt so that its routes hold the no-ops
+    consumer.dispatcher = type(consumer.dispatcher)(consumer.ctx, consumer.handlers)
+
+    def loop() -> None:
+        inp = FileInput(args.eve)
+        while (batch := inp.read_batch()) is not None:
+            consumer.feed(batch)
+
+    t0 = time.perf_counter()
+    timed(loop)
+    t1 = time.perf_counter()
+    consumer.close()
+    st = consumer.decoder.stats
+    return {"run_s": t1 - t0, "lines": st.lines, "parsed": sum(st.decoded.values()),
+            "ignored": sum(st.ignored.values()), "bad": st.bad_total}
+
+
+def run_parse(cfg: Config, args: argparse.Namespace, timed: Callable) -> dict[str, Any]:
+    def loop() -> int:
+        loads = orjson.loads
+        n = 0
+        for lines in _lines(args.eve):
+            for line in lines:
+                loads(line)
+            n += len(lines)
+        return n
+
+    t0 = time.perf_counter()
+    n = timed(loop)
+    return {"run_s": time.perf_counter() - t0, "lines": n}
+
+
+def run_learn(cfg: Config, args: argparse.Namespace, timed: Callable) -> dict[str, Any]:
+    from generator.learn_traffic import TrafficLearner  # the learn verb's own code
+
+    target = args.out_file or args.out / "baselines.json"
+    learner = TrafficLearner(cfg, empty_document(), source=str(target))
+    t0 = time.perf_counter()
+    entry = timed(learner.add_eve, args.eve) or {}
+    t1 = time.perf_counter()
+    proxy = learner.add_proxy_log(args.proxy_log) if args.proxy_log else None
+    t2 = time.perf_counter()
+    save_document(learner.document(), target)
+    return {"run_s": t1 - t0, "records": entry.get("records", 0),
+            "lines": entry.get("lines", 0), "proxy_s": t2 - t1,
+            "proxy_records": (proxy or {}).get("records", 0)}
+
+
+MODES: dict[str, Callable[[Config, argparse.Namespace, Callable], dict[str, Any]]] = {
+    "consume": run_consume, "decode": run_decode, "parse": run_parse, "learn": run_learn}
+
+
+def _timer(profile: Path | None) -> Callable:
+    """Call a function plainly, or under cProfile when *profile* is set."""
+    if profile is None:
+        return lambda fn, *a: fn(*a)
+
+    def timed(fn: Callable, *a: Any) -> Any:
+        prof = cProfile.Profile()
+        try:
+            return prof.runcall(fn, *a)
+        finally:
+            prof.dump_stats(str(profile))
+
+    return timed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", choices=sorted(MODES))
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--eve", required=True, type=Path)
+    p.add_argument("--baselines", type=Path)
+    p.add_argument("--proxy-log", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="report directory")
+    p.add_argument("--out-file", type=Path, help="learn: where to write the baselines")
+    p.add_argument("--result", required=True, type=Path)
+    p.add_argument("--cpu", type=int)
+    p.add_argument("--profile", type=Path)
+    args = p.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    cfg = load_config(args.config)
+    result = MODES[args.mode](cfg, args, _timer(args.profile))
+    result.update(mode=args.mode, cpu=args.cpu, vm_hwm_kb=vm_hwm_kb(),
+                  affinity=sorted(os.sched_getaffinity(0)))
+    args.result.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
