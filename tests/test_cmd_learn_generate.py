@@ -100,7 +100,6 @@ def test_proxy_log_with_garbage_lines(capsys: pytest.CaptureFixture[str], cfg: P
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--mail", "maildir"], "mail learning not implemented yet"),
     ([], "nothing to learn from"),
 ])
 def test_learn_usage_errors(capsys: pytest.CaptureFixture[str], cfg: Path, tmp_path: Path,

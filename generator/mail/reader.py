@@ -10,7 +10,10 @@ What a path means:
   :class:`mailbox.mbox`), any other file is one message.
 
 Only the header section is parsed (``email`` with ``policy.default``, headers only): learning
-needs nothing from bodies, so broken MIME cannot hurt it. A message is *broken* — counted with
+needs nothing from bodies, so broken MIME cannot hurt it. The policy's header factory is
+replaced by one that keeps the raw value: the features read raw values anyway (hostile
+headers must never raise), and building the structured header objects took ~70 % of the
+reading time. A message is *broken* — counted with
 ``file[:index]: reason`` and skipped, never fatal — when it cannot be read, has no header
 section, has a header section over :data:`HEADER_LIMIT` bytes, or the parser raises.
 """
@@ -34,7 +37,8 @@ HEADER_LIMIT = 256 * 1024  # bytes of header section; larger is "huge headers"
 EXAMPLES_KEPT = 20
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")  # RFC 5322 field name then colon
-_PARSER = BytesHeaderParser(policy=policy.default)
+_POLICY = policy.default.clone(header_factory=lambda name, value: value)
+_PARSER = BytesHeaderParser(policy=_POLICY)
 
 
 @dataclass

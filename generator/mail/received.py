@@ -20,6 +20,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from sakimori.mail.norm import normalise_domain
 
@@ -29,6 +30,7 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62}\.)+[a-z0-9-]
 _BRACKET_IP = re.compile(r"\[(?:ipv6:)?([0-9a-f:.]+)(?:%[^\]]*)?\]", re.IGNORECASE)
 _WITH = re.compile(r"\bwith\s+([A-Za-z0-9_]+)", re.IGNORECASE)
 _AUTH_PROTO = re.compile(r"^(?:utf8)?(?:e?smtp|lmtp)s?a$", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _COMMENT = re.compile(r"\([^()]*\)")
 _HELO_EQ = re.compile(r"\bhelo=(\[[^\]\s]*\]|[^\s)\]]+)", re.IGNORECASE)
 
@@ -47,12 +49,11 @@ class Hop:
 
 
 def unfold(value: str, limit: int = MAX_RECEIVED) -> str:
-    """One line: folding and stray CR/LF become spaces, control characters go, capped."""
-    text = value[: limit * 2]
-    text = "".join(" " if ch in "\r\n\t" else ch for ch in text if ch >= " " or ch in "\r\n\t")
-    return " ".join(text.split())[:limit]
+    """One line: folding, CR/LF and other control characters become spaces, capped."""
+    return " ".join(_CONTROL.sub(" ", value[: limit * 2]).split())[:limit]
 
 
+@lru_cache(maxsize=65536)
 def clean_ip(text: str) -> str:
     """Canonical text of an IP literal (``IPv6:`` prefix, brackets, zone removed); '' if none."""
     text = text.strip().strip("[]")
@@ -68,6 +69,7 @@ def clean_ip(text: str) -> str:
     return str(addr)
 
 
+@lru_cache(maxsize=65536)
 def clean_hostname(text: str) -> str:
     """A plausible DNS host name (normalised) or ''; ``unknown``/``localhost`` are not names."""
     name = normalise_domain(text.strip().strip("[]()<>").rstrip("."))

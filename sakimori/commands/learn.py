@@ -1,10 +1,13 @@
-"""The ``sakimori learn`` verb: learn traffic baselines from EVE, captures and proxy logs.
+"""The ``sakimori learn`` verb: learn traffic baselines from EVE, captures and proxy logs,
+and mail baselines from stored mail.
 
 ``--out`` is updated incrementally when it exists: the new inputs are merged into its
 summaries and every threshold is recomputed (an input already learned — same sha256 — is
 skipped). ``--pcap`` runs Suricata over the capture and learns from the EVE it wrote.
-``--mail`` is reserved for mail learning, which is not implemented yet: it is refused with
-exit code 2 rather than pretending to learn. See docs/baselines.md.
+``--mail`` learns the ``mail`` section from EML files/directories, mbox files and Maildirs
+(:mod:`generator.mail.learn`); traffic learning runs only when traffic inputs are given, so
+a mail-only learn leaves the ``traffic`` section as it was. See docs/baselines.md and
+docs/mail-learning.md.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import tempfile
 from pathlib import Path
 
 from generator.learn_traffic import TrafficLearner
+from generator.mail.learn import MailLearner
 from sakimori.baselines import effective_traffic, empty_document, load_document, save_document
-from sakimori.config import load_config
+from sakimori.config import Config, load_config
 from sakimori.errors import InputError, UsageError
 from sakimori.suricata import read_pcaps
 
@@ -24,10 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("learn", help="learn baselines from past traffic",
+    p = sub.add_parser("learn", help="learn baselines from past traffic and mail",
                        description="Learn traffic baselines (URL lengths, session durations, "
                                    "failed connections, port protocols, destination "
-                                   "prevalence) from EVE, captures and proxy logs.")
+                                   "prevalence) from EVE, captures and proxy logs, and mail "
+                                   "baselines (sender infrastructure, domestic and frequent "
+                                   "domains, display names) from stored mail.")
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
     p.add_argument("--eve", action="extend", nargs="+", type=Path, default=[], metavar="F",
                    help="Suricata EVE JSON file(s)")
@@ -36,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--proxy-log", action="extend", nargs="+", type=Path, default=[],
                    metavar="F", help="proxy access log(s): Squid native or Apache combined")
     p.add_argument("--mail", action="extend", nargs="+", type=Path, default=[],
-                   metavar="PATH", help="mail (not implemented yet: refused)")
+                   metavar="PATH",
+                   help="stored mail: .eml file or directory (recursive), mbox, Maildir")
     p.add_argument("--out", required=True, type=Path,
                    help="baselines.json (updated incrementally when it exists)")
     p.add_argument("--state-dir", type=Path, default=None, metavar="D",
@@ -45,15 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
-    if args.mail:
-        raise UsageError("mail learning not implemented yet")
-    if not (args.eve or args.pcap or args.proxy_log):
-        raise UsageError("nothing to learn from: give --eve, --pcap or --proxy-log")
+    if not (args.eve or args.pcap or args.proxy_log or args.mail):
+        raise UsageError("nothing to learn from: give --eve, --pcap, --proxy-log or --mail")
     for kind, paths in (("EVE file", args.eve), ("capture", args.pcap),
                         ("proxy log", args.proxy_log)):
         for path in paths:
             if not path.is_file():
                 raise InputError(str(path), None, f"{kind} not found")
+    for path in args.mail:
+        if not path.exists():
+            raise InputError(str(path), None, "mail input not found")
 
 
 def _learn_pcaps(learner: TrafficLearner, args: argparse.Namespace, work: Path) -> None:
@@ -75,10 +83,34 @@ def _report(entry: dict | None) -> None:
                     "; ".join(entry["bad_examples"][:3]))
 
 
+def _learn_mail(cfg: Config, doc: dict, args: argparse.Namespace) -> dict:
+    learner = MailLearner(cfg, doc, source=str(args.out))
+    for path in args.mail:
+        entry = learner.add_path(path)
+        if entry is not None:
+            print(f"learned mail {entry['path']} ({entry['format'] or 'nothing'}): "
+                  f"{entry['records']} messages, {entry['bad']} broken"
+                  + (f", {entry['already_learned']} already learned"
+                     if entry["already_learned"] else "")
+                  + f", {entry['first'] or '-'} .. {entry['last'] or '-'}")
+    new_doc = learner.document()
+    mail = new_doc["mail"]
+    print(f"mail: {mail['messages']} messages ({mail['broken']} broken), "
+          f"{len(mail['domains'])} sender domains, {len(mail['frequent_domains'])} frequent, "
+          f"{len(mail['domestic_domains'])} domestic, {len(mail['names'])} names; "
+          f"country data {mail['country_data']['source']} {mail['country_data']['version']}")
+    return new_doc
+
+
 def run(args: argparse.Namespace) -> int:
     _check_inputs(args)
     cfg = load_config(args.config)
     doc = load_document(args.out) if args.out.exists() else empty_document()
+    if not (args.eve or args.pcap or args.proxy_log):
+        new_doc = _learn_mail(cfg, doc, args)
+        save_document(new_doc, args.out)
+        print(f"wrote {args.out}")
+        return 0
     learner = TrafficLearner(cfg, doc, source=str(args.out))
     for eve in args.eve:
         _report(learner.add_eve(eve))
@@ -91,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     for proxy_log in args.proxy_log:
         _report(learner.add_proxy_log(proxy_log))
     new_doc = learner.document()
+    if args.mail:
+        new_doc = _learn_mail(cfg, new_doc, args)
     save_document(new_doc, args.out)
     eff = effective_traffic(cfg, new_doc)
     print(f"wrote {args.out}: url_length {eff.url_length.explain()}; "

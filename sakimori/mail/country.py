@@ -6,7 +6,8 @@ ranges are compiled by sweeping it:
 
 - **IPv4**: every /24 of the unicast space (1–223 except 10/8 and 127/8) is probed at ``.0``,
   ``.64``, ``.128``, ``.192`` and ``.255``; a /24 whose probes disagree (RIR assignments
-  smaller than a /24 exist: 69 such /24s in iptocc 3.3.170) is resolved address by address.
+  smaller than a /24 exist: 69 such /24s in iptocc 3.3.170, 68 of them caught by these
+  probes) is resolved address by address.
   An assignment lying wholly between two probes of an otherwise uniform /24 is missed.
 - **IPv6**: every /32 of the blocks IANA gave the RIRs (:data:`V6_SWEEP`) is probed at its
   first and last address; a /32 whose two probes disagree is bisected down to /48. Blocks
