@@ -1,0 +1,395 @@
+"""A private Rspamd 3.4 on loopback: start, scan, reload maps, stop — never the system one.
+
+:class:`RspamdInstance` runs ``rspamd -f`` with a configuration directory it writes: the stock
+``common.conf`` (so the stock modules and rules load), ``LOCAL_CONFDIR`` = a copy of a
+``BUILD_DIR/rspamd`` (the sakimori plugin, settings, maps) plus the harness's own ``override.d``
+(offline profile: network modules off, loopback-only ``local_addrs``, DNS pointed at an
+in-process stub that answers NXDOMAIN at once, quick map checks). ``DBDIR`` is kept between
+runs (the hyperscan cache makes the second start ~1 s instead of ~15 s); each live instance
+holds a lock on its DBDIR slot, so concurrent instances never share one.
+
+Leftovers of a crashed run (an owner process that is gone, its rspamd still running) are found
+by the run directory's ``owner.json`` and stopped by PID after checking that the process is an
+rspamd started in that very directory. Ports are free loopback ports; a port taken meanwhile
+makes the start retry on others. :meth:`RspamdInstance.lua_errors` lists the log lines that are
+Lua failures, so tests can require none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import requests
+
+from sakimori.errors import ToolFailedError, ToolMissingError
+from sakimori.rspamd_stubs import DnsStub, EventSink, free_port
+
+RSPAMD_USER = "_rspamd"
+DEFAULT_BASE = Path(os.environ.get("SAKIMORI_RSPAMD_DIR", "/var/tmp/sakimori-rspamd"))
+OFFLINE_DISABLED = ("rbl", "asn", "hfilter", "fuzzy_check", "neural", "reputation",
+                    "url_redirector", "replies", "emails", "phishing", "history_redis",
+                    "mx_check", "dcc", "greylist", "ratelimit", "rspamd_update")
+# error lines from Lua code: module "lua", lua_* C glue, or the plugin's own files/prefix
+_LUA_ERROR = re.compile(r"\[(?:error|critical)\].*(?:; lua;|\blua_\w+:|sakimori\.lua|"
+                        r"plugins/sakimori/|\bsakimori: )")
+_EXPORT_URL = re.compile(r'^(\s*url\s*=\s*)"[^"]*"(\s*;)', re.M)
+
+PRIVATE_TEMPLATES = Path(__file__).resolve().parents[1] / "generator" / "templates" / "rspamd" \
+    / "private"
+
+
+def _render(name: str, **context: Any) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PRIVATE_TEMPLATES)),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    return env.get_template(name).render(**context)
+
+
+def find_binary(binary: str = "rspamd") -> str:
+    """Absolute path of the rspamd binary, or ToolMissingError with a hint."""
+    path = shutil.which(binary)
+    if path is None:
+        raise ToolMissingError(binary, "install Rspamd 3.4 with `make setup`, or set "
+                                       "rspamd.binary in sakimori.yaml")
+    return path
+
+
+def copy_tree(src: Path, dst: Path) -> list[Path]:
+    """Mirror the files of *src* into *dst*: changed files only, each replaced atomically
+    (Rspamd reloads a map when it changes and must never read a half-written one)."""
+    changed = []
+    for path in sorted(Path(src).rglob("*")):
+        if not path.is_file():
+            continue
+        target = Path(dst) / path.relative_to(src)
+        data = path.read_bytes()
+        if target.exists() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        changed.append(target)
+    return changed
+
+
+def _rspamd_ids() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pw = pwd.getpwnam(RSPAMD_USER)
+    except KeyError:
+        return None
+    return pw.pw_uid, pw.pw_gid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_our_rspamd(pid: int, run_dir: Path) -> bool:
+    """True when *pid* is an rspamd process whose working directory is *run_dir*."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return Path(exe).name.startswith("rspamd") and Path(cwd) == run_dir
+
+
+def _signal(pid: int, sig: int) -> None:
+    """*sig* to the process group led by *pid* (rspamd and its workers), else to *pid*."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    """TERM the process group of *pid*, then KILL what is left after *grace* seconds."""
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    _signal(pid, signal.SIGKILL)
+
+
+def reap_leftovers(base: Path) -> list[int]:
+    """Stop rspamd processes of earlier runs whose owner is gone; returns their PIDs."""
+    stopped = []
+    for run_dir in sorted(base.glob("run-*")):
+        try:
+            owner = json.loads((run_dir / "owner.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = {}
+        if owner.get("owner_pid") and _alive(int(owner["owner_pid"])):
+            continue
+        pid = int(owner.get("rspamd_pid") or 0)
+        if pid and _alive(pid) and _is_our_rspamd(pid, run_dir):
+            _terminate(pid)
+            stopped.append(pid)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return stopped
+
+
+class RspamdInstance:
+    """A private Rspamd; use as a context manager or call :meth:`start`/:meth:`stop`."""
+
+    def __init__(self, build_dir: Path | None = None, *, binary: str = "rspamd",
+                 base_dir: Path | None = None, map_watch_s: float = 1.0,
+                 start_timeout: float = 120.0, workers: int = 1) -> None:
+        self.binary = find_binary(binary)
+        self.base = Path(base_dir or DEFAULT_BASE)
+        self.build_dir = Path(build_dir) if build_dir else None
+        self.map_watch_s = map_watch_s
+        self.workers = workers
+        self.start_timeout = start_timeout
+        self.port = self.controller_port = 0
+        self.pid: int | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.run_dir: Path | None = None
+        self.db_dir: Path | None = None
+        self._lock_fh: Any = None
+        self.dns: DnsStub | None = None
+        self.sink: EventSink | None = None
+        self.session = requests.Session()
+
+    # -- layout --------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def etc(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "etc"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "log" / "rspamd.log"
+
+    def _own(self, path: Path) -> None:
+        ids = _rspamd_ids()
+        if ids:
+            os.chown(path, *ids)
+
+    def _claim_db(self) -> None:
+        for slot in range(64):
+            fh = (self.base / f"db-{slot}.lock").open("a")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            self._lock_fh, self.db_dir = fh, self.base / f"db-{slot}"
+            self.db_dir.mkdir(exist_ok=True)
+            self._own(self.db_dir)
+            return
+        raise ToolFailedError("rspamd", f"no free DBDIR slot in {self.base}")
+
+    def _write_config(self) -> None:
+        assert self.dns is not None and self.sink is not None
+        etc = self.etc
+        if self.build_dir is not None:
+            self.sync(self.build_dir)
+        override = etc / "override.d"
+        override.mkdir(parents=True, exist_ok=True)
+        (etc / "rspamd.conf").write_text(_render(
+            "rspamd.conf.j2", port=self.port, controller_port=self.controller_port,
+            workers=self.workers), encoding="utf-8")
+        (override / "options.inc").write_text(_render(
+            "options.inc.j2", dns_port=self.dns.port, map_watch=self.map_watch_s),
+            encoding="utf-8")
+        (override / "logging.inc").write_text('level = "info";\nlog_severity = true;\n',
+                                              encoding="utf-8")
+        for module in OFFLINE_DISABLED:
+            (override / f"{module}.conf").write_text("enabled = false;\n", encoding="utf-8")
+
+    def sync(self, build_dir: Path) -> list[Path]:
+        """Copy ``build_dir/rspamd`` into the instance (changed files only, atomically);
+        the exporter posts to this harness's event sink. Returns the files that changed."""
+        src = Path(build_dir) / "rspamd"
+        if not (src / "rspamd.conf.local").is_file():
+            raise ToolFailedError("rspamd", f"{src}: not a rendered sakimori build "
+                                            "(run `sakimori generate` first)")
+        self.build_dir = Path(build_dir)
+        changed = copy_tree(src, self.etc)
+        exporter = self.etc / "local.d" / "metadata_exporter.conf"
+        if exporter.is_file() and self.sink is not None:
+            text = exporter.read_text(encoding="utf-8")
+            new = _EXPORT_URL.sub(lambda m: f'{m.group(1)}"{self.sink.url}"{m.group(2)}', text)
+            if new != text:
+                exporter.write_text(new, encoding="utf-8")
+        return changed
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> RspamdInstance:
+        self.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        reap_leftovers(self.base)
+        self._claim_db()
+        self.dns, self.sink = DnsStub(), EventSink()
+        last = ""
+        for _attempt in range(3):
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=self.base))
+            os.chmod(self.run_dir, 0o755)
+            for sub in ("run", "log"):
+                (self.run_dir / sub).mkdir()
+                self._own(self.run_dir / sub)
+            self.port, self.controller_port = free_port(), free_port()
+            self._write_config()
+            self._spawn()
+            last = self._wait_ready()
+            if not last:
+                return self
+            self._kill()
+            if "bind" not in last and "listen" not in last:
+                break
+        self.stop()
+        raise ToolFailedError("rspamd", last or "did not start")
+
+    def _spawn(self) -> None:
+        assert self.run_dir is not None and self.db_dir is not None
+        argv = [self.binary, "-f", "-c", str(self.etc / "rspamd.conf"),
+                f"--var=LOCAL_CONFDIR={self.etc}", f"--var=DBDIR={self.db_dir}",
+                f"--var=RUNDIR={self.run_dir / 'run'}", f"--var=LOGDIR={self.run_dir / 'log'}"]
+        if _rspamd_ids():
+            argv += ["-u", RSPAMD_USER, "-g", RSPAMD_USER]
+        self.proc = subprocess.Popen(argv, cwd=self.run_dir, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+        (self.run_dir / "owner.json").write_text(json.dumps(
+            {"owner_pid": os.getpid(), "rspamd_pid": self.pid}), encoding="utf-8")
+
+    def _wait_ready(self) -> str:
+        """'' when /ping answers; otherwise the reason (last error line of the log)."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                return self._last_error() or f"exited with code {self.proc.returncode}"
+            if self.ping():
+                return ""
+            time.sleep(0.1)
+        return f"no answer on {self.url}/ping after {self.start_timeout:.0f} s"
+
+    def _last_error(self) -> str:
+        lines = [ln for ln in self.log_text().splitlines() if "[error]" in ln
+                 or "[critical]" in ln or "cannot" in ln]
+        return lines[-1].strip() if lines else ""
+
+    def ping(self) -> bool:
+        try:
+            return self.session.get(self.url + "/ping", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def restart(self) -> None:
+        """Stop and start the daemon again (after a settings change; maps need no restart)."""
+        self._kill()
+        self.port, self.controller_port = free_port(), free_port()
+        self._write_config()
+        self._spawn()
+        reason = self._wait_ready()
+        if reason:
+            raise ToolFailedError("rspamd", reason)
+
+    def _kill(self) -> None:
+        if self.pid is not None:
+            _terminate(self.pid)
+            if self.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=5)
+        self.pid = self.proc = None
+
+    def stop(self) -> None:
+        self._kill()
+        for closer in (self.dns, self.sink):
+            if closer is not None:
+                closer.close()
+        self.dns = self.sink = None
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+        self.session.close()
+
+    def __enter__(self) -> RspamdInstance:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- use -------------------------------------------------------------------------------------
+    def scan(self, message: bytes, **envelope: Any) -> dict[str, Any]:
+        """Scan one message; see :func:`scan_url` for the envelope keywords."""
+        return scan_url(self.url, message, session=self.session, **envelope)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except (OSError, AssertionError):
+            return ""
+
+    def lua_errors(self) -> list[str]:
+        """Log lines that are Lua failures (error/critical lines naming lua or sakimori)."""
+        return [ln for ln in self.log_text().splitlines() if _LUA_ERROR.search(ln)]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.sink.events if self.sink is not None else []
+
+
+def scan_url(url: str, message: bytes, *, ip: str | None = None, mail_from: str | None = None,
+             rcpt: list[str] | tuple[str, ...] = (), helo: str | None = None,
+             hostname: str | None = None, user: str | None = None, timeout: float = 30.0,
+             session: requests.Session | None = None) -> dict[str, Any]:
+    """POST *message* to ``{url}/checkv2`` with the envelope as Rspamd protocol headers
+    (``IP``, ``From``, ``Rcpt`` — comma-separated, ``Helo``, ``Hostname``, ``User``)."""
+    headers = {"IP": ip, "From": mail_from, "Helo": helo, "Hostname": hostname, "User": user,
+               "Rcpt": ", ".join(f"<{r}>" for r in rcpt) if rcpt else None}
+    clean = {k: _header_value(v) for k, v in headers.items() if v}
+    try:
+        reply = (session or requests).post(url.rstrip("/") + "/checkv2", data=message,
+                                           headers=clean, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ToolFailedError("rspamd", f"{url}: {exc}") from exc
+    if reply.status_code != 200:
+        raise ToolFailedError("rspamd", f"{url}/checkv2 answered HTTP {reply.status_code}")
+    try:
+        return reply.json()
+    except ValueError as exc:
+        raise ToolFailedError("rspamd", f"{url}/checkv2: reply is not JSON") from exc
+
+
+def _header_value(value: str) -> str:
+    """Protocol headers are one line of printable ASCII/UTF-8 (no CR/LF injection)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "", str(value))
+    return text.encode("utf-8").decode("latin-1")
