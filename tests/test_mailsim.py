@@ -116,7 +116,8 @@ def _oracle(f: MailFeatures, case: dict, mail: dict, cfg: Config) -> set[str]:
     fired = set()
     if (domain in internal or envelope in internal) and f.external and not case["user"]:
         fired.add("SAKIMORI_INTERNAL_SPOOF")
-    domestic = domain in mail["domestic_domains"] or is_domestic_tld(domain, ("jp",))
+    domestic = domain in mail["domestic_domains"] or (
+        domain not in mail["domains"] and is_domestic_tld(domain, ("jp",)))
     if domestic and domain not in internal and any(c and c != "JP" for c in f.countries):
         fired.add("SAKIMORI_DOMESTIC_VIA_OVERSEAS")
     history = mail["domains"].get(domain)
@@ -129,9 +130,9 @@ def _oracle(f: MailFeatures, case: dict, mail: dict, cfg: Config) -> set[str]:
     fired |= {"SAKIMORI_LOOKALIKE_DOMAIN"} & set(case["expected_symbols"])
     reg = registrable_domain(domain)
     protected = {registrable_domain(d) for d in (*internal, *mail["frequent_domains"])}
-    differs = (f.reply_to and registrable_domain(f.reply_to.rpartition("@")[2]) != reg) or \
-        (envelope and registrable_domain(envelope) != reg)
-    if differs and (fired or reg in protected):
+    reply_differs = bool(f.reply_to) and registrable_domain(f.reply_to.rpartition("@")[2]) != reg
+    envelope_differs = bool(envelope) and registrable_domain(envelope) != reg
+    if (reply_differs and (fired or reg in protected)) or (envelope_differs and fired):
         fired.add("SAKIMORI_HEADER_MISMATCH")
     return fired
 

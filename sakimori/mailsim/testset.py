@@ -113,16 +113,16 @@ CASES = (
     Case("07-legit-jp-newsletter-via-overseas-esp", "legitimate",
          ("ショップ通信", "news@mag.kaimono-club.jp"), **_relay("mag.kaimono-club.jp"),
          envelope="bounces+1234567-taro.yamada=example.co.jp@em123.esp-mailer.net",
-         expected=(DVO, MISMATCH), legitimate=True,
-         note=FP + "a .jp sender is domestic by mail.domestic_tlds even though its learned "
-              "history is all overseas (US mail-service provider), and its envelope "
-              "domain (the provider's) differs from a protected (frequent) From domain"),
+         legitimate=True,
+         note="a .jp sender whose learned history is all overseas (US mail-service provider) "
+              "is not domestic: learning overrides the TLD presumption; its provider's "
+              "envelope domain alone is no header mismatch"),
     Case("08-legit-cloud-partner-ipv6", "legitimate",
          ("藤井 真一", "m.fujii@osaka-trading.co.jp"), **_relay("osaka-trading.co.jp"),
-         expected=(DVO,), legitimate=True,
+         legitimate=True,
          hops=(("TYCP286MB2345.JPNP286.PROD.OUTLOOK.COM", "", "2603:1096:400:1a2::9"),),
-         note=FP + "a .co.jp company on a global cloud mail service (IPv6 relays registered "
-                   "in GB/US) is domestic by TLD although its learned history is not"),
+         note="a .co.jp company on a global cloud mail service (IPv6 relays registered in "
+              "GB/US) has learned history abroad, so the TLD presumption does not apply"),
     Case("10-spoof-internal-ceo-from-outside", "spoofed",
          ("高橋 健", "ken.takahashi@example.co.jp"), **_us(10), expected=(INTERNAL,),
          check=INTERNAL, subject="至急：振込のお願い", rcpt="keiri@example.co.jp"),
