@@ -228,7 +228,7 @@ local function facts_of(task)
       if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end
       f.hops[#f.hops + 1] = {
         ip = hip,
-        host = real_name(h.real_hostname) or real_name(h.from_hostname),
+        host = real_name(h.real_hostname), -- the receiving MTA's PTR, never the HELO
       }
     end
   end

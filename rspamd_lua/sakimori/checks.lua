@@ -37,7 +37,7 @@ return function(need)
     local ip = N.parse_ip(f.ip)
     local ext, older
     if ip and not trusted(ip, cfg) then
-      ext = {ip = ip:to_string(), obj = ip, host = f.hostname or f.helo}
+      ext = {ip = ip:to_string(), obj = ip, host = f.hostname} -- never the HELO
       older = 1
     else
       for i, h in ipairs(f.hops or {}) do
@@ -69,7 +69,10 @@ return function(need)
   local function domestic_via_overseas(ctx)
     local d, cfg = ctx.sender, ctx.cfg
     if not ctx.ext or d == '' or ctx.sender_internal then return nil end
-    if not (ctx.data.domestic(d) or N.is_domestic_tld(d, cfg.domestic_tlds)) then return nil end
+    -- the TLD presumption holds only for a domain without learned history
+    local domestic = ctx.data.domestic(d)
+        or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))
+    if not domestic then return nil end
     for _, ip in ipairs(ctx.chain) do
       local cc = ctx.data.country(ip)
       if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
@@ -115,16 +118,22 @@ return function(need)
     if like then return {'domain=' .. d, 'like=' .. like, 'how=' .. how} end
   end
 
+  -- registrable domain, or the domain itself when it has no public suffix
+  local function org(domain)
+    if domain == '' then return '' end
+    local reg = N.registrable_domain(domain)
+    return reg ~= '' and reg or domain
+  end
+
   local function header_mismatch(ctx, fired)
-    local from = N.registrable_domain(ctx.d_hdr)
+    local from = org(ctx.d_hdr)
     if from == '' then return nil end
     local opts = {}
-    local rt = N.registrable_domain(N.domain_of(ctx.facts.reply_to))
+    local rt = org(N.domain_of(ctx.facts.reply_to))
     if rt ~= '' and rt ~= from then opts[#opts + 1] = 'reply_to=' .. rt end
-    local env = N.registrable_domain(ctx.d_env)
+    local env = org(ctx.d_env)
     if env ~= '' and env ~= from then opts[#opts + 1] = 'envelope=' .. env end
-    if #opts == 0 then return nil end
-    if not (fired or ctx.data.protected(from)) then return nil end
+    if #opts == 0 or not fired then return nil end -- alone it is everyday mail
     table.insert(opts, 1, 'from=' .. from)
     return opts
   end
