@@ -125,15 +125,19 @@ return function(need)
     return reg ~= '' and reg or domain
   end
 
+  -- Reply-To divergence counts for a protected From or with another finding; envelope
+  -- divergence only with another finding (alone it is everyday mail: bounce domains).
   local function header_mismatch(ctx, fired)
     local from = org(ctx.d_hdr)
     if from == '' then return nil end
     local opts = {}
     local rt = org(N.domain_of(ctx.facts.reply_to))
-    if rt ~= '' and rt ~= from then opts[#opts + 1] = 'reply_to=' .. rt end
+    if rt ~= '' and rt ~= from and (fired or ctx.data.protected(from)) then
+      opts[#opts + 1] = 'reply_to=' .. rt
+    end
     local env = org(ctx.d_env)
-    if env ~= '' and env ~= from then opts[#opts + 1] = 'envelope=' .. env end
-    if #opts == 0 or not fired then return nil end -- alone it is everyday mail
+    if env ~= '' and env ~= from and fired then opts[#opts + 1] = 'envelope=' .. env end
+    if #opts == 0 then return nil end
     table.insert(opts, 1, 'from=' .. from)
     return opts
   end
