@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sakimori import __version__
 from sakimori.errors import SakimoriError
 
-VERBS = ("learn", "generate", "analyze", "consume", "demo")
+VERBS = ("learn", "generate", "analyze", "consume", "scan-mail", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
     for verb in VERBS:
-        module = importlib.import_module(f"sakimori.commands.{verb}")
+        module = importlib.import_module(f"sakimori.commands.{verb.replace('-', '_')}")
         module.register(sub)
     return parser
 

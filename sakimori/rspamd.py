@@ -5,14 +5,15 @@
 ``BUILD_DIR/rspamd`` (the sakimori plugin, settings, maps) plus the harness's own ``override.d``
 (offline profile: network modules off, loopback-only ``local_addrs``, DNS pointed at an
 in-process stub that answers NXDOMAIN at once, quick map checks). ``DBDIR`` is kept between
-runs (the hyperscan cache makes the second start ~1 s instead of ~15 s); each live instance
-holds a lock on its DBDIR slot, so concurrent instances never share one.
+runs and the hyperscan cache is shared by all slots (a start takes ~1 s instead of ~15 s);
+each live instance holds a lock on its DBDIR slot, so concurrent instances never share one.
 
 Leftovers of a crashed run (an owner process that is gone, its rspamd still running) are found
 by the run directory's ``owner.json`` and stopped by PID after checking that the process is an
-rspamd started in that very directory. Ports are free loopback ports; a port taken meanwhile
-makes the start retry on others. :meth:`RspamdInstance.lua_errors` lists the log lines that are
-Lua failures, so tests can require none.
+rspamd started in that very directory (:mod:`sakimori.rspamd_local`). :func:`configtest` runs
+``rspamadm configtest`` on a build inside the same offline profile. Ports are free loopback
+ports; a port taken meanwhile makes the start retry on others. :meth:`RspamdInstance.lua_errors`
+lists the log lines that are Lua failures, so tests can require none.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ import contextlib
 import fcntl
 import json
 import os
-import pwd
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -35,9 +34,16 @@ import jinja2
 import requests
 
 from sakimori.errors import ToolFailedError, ToolMissingError
-from sakimori.rspamd_stubs import DnsStub, EventSink, free_port
+from sakimori.rspamd_local import (
+    RSPAMD_USER,
+    DnsStub,
+    EventSink,
+    free_port,
+    reap_leftovers,
+    rspamd_ids,
+    terminate,
+)
 
-RSPAMD_USER = "_rspamd"
 DEFAULT_BASE = Path(os.environ.get("SAKIMORI_RSPAMD_DIR", "/var/tmp/sakimori-rspamd"))
 OFFLINE_DISABLED = ("rbl", "asn", "hfilter", "fuzzy_check", "neural", "reputation",
                     "url_redirector", "replies", "emails", "phishing", "history_redis",
@@ -88,72 +94,51 @@ def copy_tree(src: Path, dst: Path) -> list[Path]:
     return changed
 
 
-def _rspamd_ids() -> tuple[int, int] | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pw = pwd.getpwnam(RSPAMD_USER)
-    except KeyError:
-        return None
-    return pw.pw_uid, pw.pw_gid
+def write_private_config(etc: Path, *, port: int, controller_port: int, dns_port: int,
+                         map_watch_s: float = 1.0, workers: int = 1,
+                         hs_cache_dir: Path | None = None) -> Path:
+    """``etc/rspamd.conf`` and ``etc/override.d/`` of a private instance (offline profile)."""
+    override = etc / "override.d"
+    override.mkdir(parents=True, exist_ok=True)
+    (etc / "rspamd.conf").write_text(_render(
+        "rspamd.conf.j2", port=port, controller_port=controller_port, workers=workers),
+        encoding="utf-8")
+    (override / "options.inc").write_text(_render(
+        "options.inc.j2", dns_port=dns_port, map_watch=map_watch_s,
+        hs_cache_dir=str(hs_cache_dir) if hs_cache_dir else ""), encoding="utf-8")
+    (override / "logging.inc").write_text('level = "info";\nlog_severity = true;\n',
+                                          encoding="utf-8")
+    for module in OFFLINE_DISABLED:
+        (override / f"{module}.conf").write_text("enabled = false;\n", encoding="utf-8")
+    return etc / "rspamd.conf"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_our_rspamd(pid: int, run_dir: Path) -> bool:
-    """True when *pid* is an rspamd process whose working directory is *run_dir*."""
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return False
-    return Path(exe).name.startswith("rspamd") and Path(cwd) == run_dir
-
-
-def _signal(pid: int, sig: int) -> None:
-    """*sig* to the process group led by *pid* (rspamd and its workers), else to *pid*."""
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _terminate(pid: int, grace: float = 10.0) -> None:
-    """TERM the process group of *pid*, then KILL what is left after *grace* seconds."""
-    _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    _signal(pid, signal.SIGKILL)
-
-
-def reap_leftovers(base: Path) -> list[int]:
-    """Stop rspamd processes of earlier runs whose owner is gone; returns their PIDs."""
-    stopped = []
-    for run_dir in sorted(base.glob("run-*")):
-        try:
-            owner = json.loads((run_dir / "owner.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            owner = {}
-        if owner.get("owner_pid") and _alive(int(owner["owner_pid"])):
-            continue
-        pid = int(owner.get("rspamd_pid") or 0)
-        if pid and _alive(pid) and _is_our_rspamd(pid, run_dir):
-            _terminate(pid)
-            stopped.append(pid)
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return stopped
+def configtest(build_dir: Path, binary: str = "rspamd") -> str:
+    """``rspamadm configtest -s`` of ``build_dir/rspamd`` inside the offline profile (the stock
+    configuration needs the network for fuzzy servers). Returns rspamadm's output; raises
+    ToolFailedError naming the first problem (a sakimori line first)."""
+    rspamadm = shutil.which("rspamadm") or str(Path(find_binary(binary)).with_name("rspamadm"))
+    if not Path(rspamadm).exists():
+        raise ToolMissingError("rspamadm", "it comes with the rspamd package")
+    src = Path(build_dir) / "rspamd"
+    with tempfile.TemporaryDirectory(prefix="sakimori-configtest-") as tmp:
+        etc = Path(tmp) / "etc"
+        copy_tree(src, etc)
+        conf = write_private_config(etc, port=free_port(), controller_port=free_port(),
+                                    dns_port=53)
+        for sub in ("db", "run", "log"):
+            (Path(tmp) / sub).mkdir()
+        argv = [rspamadm, f"--var=LOCAL_CONFDIR={etc}", f"--var=DBDIR={Path(tmp) / 'db'}",
+                f"--var=RUNDIR={Path(tmp) / 'run'}", f"--var=LOGDIR={Path(tmp) / 'log'}",
+                "configtest", "-s", "-c", str(conf)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    output = (proc.stdout + proc.stderr).strip()
+    problems = [ln for ln in output.splitlines()
+                if ln.strip() and ln.strip() not in ("syntax OK",)]
+    ours = [ln for ln in problems if "sakimori" in ln.lower()]
+    if proc.returncode != 0 or ours:
+        raise ToolFailedError("rspamadm configtest", (ours or problems or ["syntax BAD"])[0])
+    return output
 
 
 class RspamdInstance:
@@ -194,7 +179,7 @@ class RspamdInstance:
         return self.run_dir / "log" / "rspamd.log"
 
     def _own(self, path: Path) -> None:
-        ids = _rspamd_ids()
+        ids = rspamd_ids()
         if ids:
             os.chown(path, *ids)
 
@@ -207,28 +192,19 @@ class RspamdInstance:
                 fh.close()
                 continue
             self._lock_fh, self.db_dir = fh, self.base / f"db-{slot}"
-            self.db_dir.mkdir(exist_ok=True)
-            self._own(self.db_dir)
+            for shared in (self.db_dir, self.base / "hs"):
+                shared.mkdir(exist_ok=True)
+                self._own(shared)
             return
         raise ToolFailedError("rspamd", f"no free DBDIR slot in {self.base}")
 
     def _write_config(self) -> None:
         assert self.dns is not None and self.sink is not None
-        etc = self.etc
         if self.build_dir is not None:
             self.sync(self.build_dir)
-        override = etc / "override.d"
-        override.mkdir(parents=True, exist_ok=True)
-        (etc / "rspamd.conf").write_text(_render(
-            "rspamd.conf.j2", port=self.port, controller_port=self.controller_port,
-            workers=self.workers), encoding="utf-8")
-        (override / "options.inc").write_text(_render(
-            "options.inc.j2", dns_port=self.dns.port, map_watch=self.map_watch_s),
-            encoding="utf-8")
-        (override / "logging.inc").write_text('level = "info";\nlog_severity = true;\n',
-                                              encoding="utf-8")
-        for module in OFFLINE_DISABLED:
-            (override / f"{module}.conf").write_text("enabled = false;\n", encoding="utf-8")
+        write_private_config(self.etc, port=self.port, controller_port=self.controller_port,
+                             dns_port=self.dns.port, map_watch_s=self.map_watch_s,
+                             workers=self.workers, hs_cache_dir=self.base / "hs")
 
     def sync(self, build_dir: Path) -> list[Path]:
         """Copy ``build_dir/rspamd`` into the instance (changed files only, atomically);
@@ -267,9 +243,12 @@ class RspamdInstance:
             last = self._wait_ready()
             if not last:
                 return self
+            port_taken = any(re.search(r"bind|listen|in use", ln, re.I)
+                             for ln in self._error_lines())
             self._kill()
-            if "bind" not in last and "listen" not in last:
+            if not port_taken:
                 break
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         self.stop()
         raise ToolFailedError("rspamd", last or "did not start")
 
@@ -278,7 +257,7 @@ class RspamdInstance:
         argv = [self.binary, "-f", "-c", str(self.etc / "rspamd.conf"),
                 f"--var=LOCAL_CONFDIR={self.etc}", f"--var=DBDIR={self.db_dir}",
                 f"--var=RUNDIR={self.run_dir / 'run'}", f"--var=LOGDIR={self.run_dir / 'log'}"]
-        if _rspamd_ids():
+        if rspamd_ids():
             argv += ["-u", RSPAMD_USER, "-g", RSPAMD_USER]
         self.proc = subprocess.Popen(argv, cwd=self.run_dir, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -298,10 +277,16 @@ class RspamdInstance:
             time.sleep(0.1)
         return f"no answer on {self.url}/ping after {self.start_timeout:.0f} s"
 
+    def _error_lines(self) -> list[str]:
+        return [ln.strip() for ln in self.log_text().splitlines()
+                if "[error]" in ln or "[critical]" in ln]
+
     def _last_error(self) -> str:
-        lines = [ln for ln in self.log_text().splitlines() if "[error]" in ln
-                 or "[critical]" in ln or "cannot" in ln]
-        return lines[-1].strip() if lines else ""
+        lines = self._error_lines()
+        first = [ln for ln in lines if re.search(r"bind|listen|sakimori|lua", ln, re.I)]
+        if first:
+            return first[0]
+        return lines[-1] if lines else ""
 
     def ping(self) -> bool:
         try:
@@ -321,7 +306,7 @@ class RspamdInstance:
 
     def _kill(self) -> None:
         if self.pid is not None:
-            _terminate(self.pid)
+            terminate(self.pid)
             if self.proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(timeout=5)

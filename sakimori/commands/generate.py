@@ -1,9 +1,11 @@
 """The ``sakimori generate`` verb: render Suricata rules, data files and the
-suricata-update source package into ``BUILD_DIR/suricata/`` (see docs/rules.md).
+suricata-update source package into ``BUILD_DIR/suricata/`` (see docs/rules.md), and the
+Rspamd plugin, settings and maps into ``BUILD_DIR/rspamd/`` (see docs/rspamd.md).
 
 Thresholds come from the baselines with sakimori.yaml overrides winning; without
-``--baselines`` the documented fallbacks are used. The result is checked with ``suricata -T``
-when Suricata is installed (``--no-validate`` skips it).
+``--baselines`` the documented fallbacks are used. The rules are checked with ``suricata -T``
+and the Rspamd configuration with ``rspamadm configtest`` when the tools are installed
+(``--no-validate`` skips both).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import logging
 import tempfile
 from pathlib import Path
 
+from generator.render_rspamd import write_rspamd
 from generator.render_suricata import write_suricata
+from sakimori import rspamd
 from sakimori.baselines import load_document
 from sakimori.config import Config, load_config
 from sakimori.errors import ToolMissingError
@@ -23,16 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="render Suricata rules from the baselines",
+    p = sub.add_parser("generate", help="render Suricata rules and the Rspamd plugin",
                        description="Render sakimori.rules, static.rules, dataset files and a "
-                                   "suricata-update source into BUILD_DIR/suricata/.")
+                                   "suricata-update source into BUILD_DIR/suricata/, and the "
+                                   "Rspamd plugin, settings and maps into BUILD_DIR/rspamd/.")
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
     p.add_argument("--baselines", type=Path, default=None,
                    help="baselines.json from `sakimori learn` (omit: fallback thresholds)")
     p.add_argument("--out", required=True, type=Path, metavar="BUILD_DIR",
-                   help="build directory (suricata/ is written inside)")
+                   help="build directory (suricata/ and rspamd/ are written inside)")
     p.add_argument("--no-validate", action="store_true",
-                   help="do not check the rules with `suricata -T`")
+                   help="do not check with `suricata -T` and `rspamadm configtest`")
     p.set_defaults(func=run)
 
 
@@ -47,14 +52,29 @@ def _validate(cfg: Config, files: list[Path]) -> str:
     return "valid (suricata -T)"
 
 
+def _validate_rspamd(cfg: Config, build_dir: Path) -> str:
+    try:
+        rspamd.find_binary(cfg.rspamd.binary)
+    except ToolMissingError as exc:
+        log.warning("Rspamd configuration not validated: %s", exc)
+        return "not validated (rspamd missing)"
+    rspamd.configtest(build_dir, cfg.rspamd.binary)
+    return "valid (rspamadm configtest)"
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     doc = load_document(args.baselines) if args.baselines is not None else None
     files = write_suricata(cfg, doc, args.out)
     status = "not validated (--no-validate)" if args.no_validate else _validate(cfg, files)
+    rspamd_dir = write_rspamd(cfg, doc, args.out)
+    rspamd_status = ("not validated (--no-validate)" if args.no_validate
+                     else _validate_rspamd(cfg, args.out))
     out = args.out / "suricata"
     for path in sorted(out.iterdir()):
         if path.is_file():
             print(f"wrote {path}")
     print(f"rules: {', '.join(str(f) for f in files)} — {status}")
+    print(f"rspamd: {rspamd_dir} (plugin, settings, {len(list(rspamd_dir.glob('maps/*.map')))} "
+          f"maps) — {rspamd_status}")
     return 0

@@ -1,20 +1,31 @@
-"""Loopback stand-ins a private Rspamd needs: a DNS server and a metadata_exporter receiver.
+"""What a private Rspamd needs around it on loopback (used by :mod:`sakimori.rspamd`).
 
 - :class:`DnsStub` answers every UDP query with NXDOMAIN at once. Rspamd with no answering
   resolver waits for its task timeout (8 s) on every scan; a closed port still costs ~0.3 s.
 - :class:`EventSink` accepts the JSON that Rspamd's ``metadata_exporter`` posts for flagged
   mail, standing in for the sakimori consumer (tests read :attr:`EventSink.events`).
+- Process control: :func:`terminate` (TERM to the process group, KILL after a grace period)
+  and :func:`reap_leftovers`, which stops the daemon of an earlier run whose owner is gone —
+  only after checking that the PID is an rspamd whose working directory is that run's own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pwd
+import shutil
+import signal
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+RSPAMD_USER = "_rspamd"
 
 
 def free_port() -> int:
@@ -88,3 +99,71 @@ class EventSink:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def rspamd_ids() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pw = pwd.getpwnam(RSPAMD_USER)
+    except KeyError:
+        return None
+    return pw.pw_uid, pw.pw_gid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_our_rspamd(pid: int, run_dir: Path) -> bool:
+    """True when *pid* is an rspamd process whose working directory is *run_dir*."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return Path(exe).name.startswith("rspamd") and Path(cwd) == run_dir
+
+
+def _signal(pid: int, sig: int) -> None:
+    """*sig* to the process group led by *pid* (rspamd and its workers), else to *pid*."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def terminate(pid: int, grace: float = 10.0) -> None:
+    """TERM the process group of *pid*, then KILL what is left after *grace* seconds."""
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    _signal(pid, signal.SIGKILL)
+
+
+def reap_leftovers(base: Path) -> list[int]:
+    """Stop rspamd processes of earlier runs whose owner is gone; returns their PIDs."""
+    stopped = []
+    for run_dir in sorted(base.glob("run-*")):
+        try:
+            owner = json.loads((run_dir / "owner.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = {}
+        if owner.get("owner_pid") and _alive(int(owner["owner_pid"])):
+            continue
+        pid = int(owner.get("rspamd_pid") or 0)
+        if pid and _alive(pid) and _is_our_rspamd(pid, run_dir):
+            terminate(pid)
+            stopped.append(pid)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return stopped
