@@ -7,7 +7,8 @@ One meaning per concept, so learned keys and looked-up keys always agree:
   match; the Lua plugin folds names the same way before looking them up (the generator writes
   already-folded keys into the map).
 - :func:`registrable_domain` — the registrable part (eTLD+1) from the bundled Public Suffix List
-  snapshot (``tldextract`` offline, never fetched).
+  snapshot (``tldextract`` offline, never fetched); :func:`split_domain` also gives its label
+  and public suffix (the look-alike check compares them).
 - :func:`infrastructure_keys` — what "sending infrastructure" means for the pair check:
   ``net:<IPv4 /24>`` or ``net:<IPv6 /48>``, plus ``ptr:<registrable domain of the PTR/HELO
   name>`` when the name is known and resolves to a registrable domain.
@@ -62,6 +63,19 @@ def registrable_domain(domain: str | None) -> str:
     if top is None:  # older tldextract
         top = result.registered_domain
     return top or ""
+
+
+@lru_cache(maxsize=65536)
+def split_domain(domain: str | None) -> tuple[str, str, str]:
+    """(registrable domain, its label, its public suffix): ``mail.example.co.jp`` →
+    ``("example.co.jp", "example", "co.jp")``; ``("", "", "")`` when there is none."""
+    text = normalise_domain(domain)
+    if not text:
+        return "", "", ""
+    result = _EXTRACT(text)
+    if not result.domain or not result.suffix:
+        return "", "", ""
+    return f"{result.domain}.{result.suffix}", result.domain, result.suffix
 
 
 def domain_of(address: str | None) -> str:

@@ -1,0 +1,447 @@
+"""The spoofed-mail checks in Python — the passive twin of the Rspamd plugin.
+
+Checks 1–6 exactly as docs/mail-checks.md defines them (the Lua plugin in ``rspamd_lua/``
+implements the same text; ``tests/vectors/*.yaml`` drive both). API:
+
+- :class:`MailFacts` — what one mail tells: connecting IP, PTR hostname, HELO, SMTP AUTH user,
+  envelope From and recipients, header From (display name and address), Reply-To, and the
+  ``Received`` hops newest first (:class:`generator.mail.received.Hop`, parsed by the learning
+  code so learned and judged hops agree). :func:`facts_from_message` builds it from raw bytes;
+  :func:`parse_from` / :func:`parse_reply_to` / :func:`parse_hops` from header values (the
+  passive handler uses them on Suricata ``smtp`` events).
+- :func:`run_checks` ``(facts, cfg, mail_baseline) -> list[Hit]`` — ``Hit(symbol, options)``
+  in check order; options are sanitised like the plugin does (control, C1 and bidi characters
+  removed, at most 128 UTF-8 bytes).
+
+Pure and never raising on hostile input: every value is capped before it is parsed, and a
+last-resort guard turns an unexpected error into "no hit" (logged), as the plugin's pcall
+does. The learned data is prepared once per baselines object (treat it as read-only).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.policy import compat32
+from email.utils import getaddresses
+from functools import lru_cache
+from typing import Any
+
+from generator.mail.features import MAX_HOPS, clean_text, decode_words, raw_headers
+from generator.mail.received import Hop, clean_ip, parse_received, unfold
+from sakimori.config import Config
+from sakimori.mail import country, norm
+
+log = logging.getLogger("sakimori.mail.checks")
+
+SYMBOLS = ("SAKIMORI_INTERNAL_SPOOF", "SAKIMORI_DOMESTIC_VIA_OVERSEAS",
+           "SAKIMORI_NEW_INFRASTRUCTURE", "SAKIMORI_DISPLAY_NAME_SPOOF",
+           "SAKIMORI_LOOKALIKE_DOMAIN", "SAKIMORI_HEADER_MISMATCH")
+MAX_OPTION_BYTES = 128  # the plugin's max_option_length
+MAX_FIELD = 4096  # characters of one address header, HELO, hostname or address looked at
+MAX_NAME = 200  # display-name characters kept (as learning keeps them)
+
+# Look-alikes mapped to Latin (docs/mail-checks.md; rspamd_lua/sakimori/lookalike.lua):
+# Cyrillic, Greek, Latin, digits — one character of the first string → the one below it.
+CONFUSABLES = str.maketrans("аеёһіїјкӏорсѕухԁԛԝѡь" "αγικνορτυχω" "ıɑɡɩʏ" "01",
+                            "aeehiijklopcsyxdqwwb" "ayikvoptuxw" "iagiy" "ol")
+# What the plugin's sanitise() drops: C0, DEL, C1, line/paragraph separators, bidi controls.
+_OPTION_DROP = dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029,
+                              *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+@dataclass(frozen=True, slots=True)
+class MailFacts:
+    """What the checks look at (docs/mail-checks.md "Terms"). Strings may be hostile."""
+
+    ip: str | None = None  # connecting IP (None: unknown)
+    hostname: str | None = None  # verified PTR name the MTA saw (None/'unknown': none)
+    helo: str | None = None
+    user: str | None = None  # SMTP AUTH user (passive mode never knows it)
+    envelope_from: str | None = None  # None: none; '': the null sender <>
+    rcpt: tuple[str, ...] = ()
+    from_name: str = ""  # decoded header-From display name
+    from_addr: str = ""  # header-From address as written ('' when none)
+    reply_to: str = ""  # first Reply-To address as written
+    hops: tuple[Hop, ...] = ()  # Received, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One fired check: its symbol and its evidence."""
+
+    symbol: str
+    options: list[str] = field(default_factory=list)
+
+
+# --- building facts ------------------------------------------------------------------------
+
+def _text(value: Any, limit: int = MAX_FIELD) -> str:
+    return unfold(value, limit).strip() if isinstance(value, str) else ""
+
+
+def _mailboxes(values: Iterable[str]) -> Iterator[tuple[str, str]]:
+    for value in list(values)[:8]:
+        try:
+            yield from getaddresses([_text(value)])
+        except Exception:  # email.utils on hostile input: no mailbox in this value
+            continue
+
+
+def parse_from(values: Iterable[str]) -> tuple[str, str]:
+    """(display name, address) of the first mailbox in the From header value(s)."""
+    for name, addr in _mailboxes(values):
+        if name or addr:
+            return clean_text(decode_words(name), MAX_NAME), addr.strip()[:320]
+    return "", ""
+
+
+def parse_reply_to(values: Iterable[str]) -> str:
+    """The first Reply-To address ('' when none)."""
+    return next((a.strip()[:320] for _n, a in _mailboxes(values) if a), "")
+
+
+def parse_hops(values_newest_first: Iterable[str]) -> tuple[Hop, ...]:
+    """Received header values (newest first) → hops; unparsable ones keep no IP."""
+    return tuple(parse_received(v) for v in list(values_newest_first)[:MAX_HOPS]
+                 if isinstance(v, str))
+
+
+def facts_from_message(raw: bytes, *, ip: str | None = None, hostname: str | None = None,
+                       helo: str | None = None, user: str | None = None,
+                       envelope_from: str | None = None, rcpt: Iterable[str] = ()
+                       ) -> MailFacts:
+    """:class:`MailFacts` from a raw message and its SMTP envelope (never raises)."""
+    try:
+        heads = raw_headers(message_from_bytes(raw, policy=compat32))
+    except Exception:  # the stdlib parser on garbage: a mail without headers
+        heads = {}
+    name, addr = parse_from(heads.get("from", []))
+    return MailFacts(ip=ip, hostname=hostname, helo=helo, user=user,
+                     envelope_from=envelope_from, rcpt=tuple(rcpt), from_name=name,
+                     from_addr=addr, reply_to=parse_reply_to(heads.get("reply-to", [])),
+                     hops=parse_hops(heads.get("received", [])))
+
+
+# --- learned data, prepared once ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Protected:
+    reg: str
+    label: str
+    suffix: str
+    skel: str
+    dashed: str
+
+
+@dataclass
+class _Data:
+    internal: tuple[str, ...]
+    trusted_nets: tuple[Any, ...]
+    protected: dict[str, _Protected]
+    ordered: list[_Protected]
+    known: frozenset[str]
+    domestic: frozenset[str]
+    history: dict[str, int]
+    infra: dict[str, frozenset[str]]
+    names: dict[str, frozenset[str]]
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _prepare(cfg: Config, mail: dict[str, Any]) -> _Data:
+    internal = tuple(sorted({d for d in map(norm.normalise_domain, cfg.mail.internal_domains)
+                             if d}))
+    protected: dict[str, _Protected] = {}
+    for d in [*(mail.get("frequent_domains") or []), *internal]:
+        reg, label, suffix = norm.split_domain(str(d))
+        if reg and reg not in protected:
+            protected[reg] = _Protected(reg, label, suffix, skeleton(reg),
+                                        reg.replace(".", "-"))
+    domains = _dict(mail.get("domains"))
+    names = {}
+    for folded, rec in _dict(mail.get("names")).items():
+        addrs = frozenset(str(a).lower() for a in _dict(_dict(rec).get("addresses"))
+                          if a and not any(c.isspace() or c == "," for c in str(a)))
+        if addrs and folded:
+            names[str(folded)] = addrs
+    return _Data(
+        internal=internal,
+        trusted_nets=(*cfg.networks.mail_relays, *cfg.networks.home),
+        protected=protected, ordered=[protected[k] for k in sorted(protected)],
+        known=frozenset(r for r in map(norm.registrable_domain, map(str, domains)) if r),
+        domestic=frozenset(str(d) for d in mail.get("domestic_domains") or []),
+        history={str(d): _int(_dict(r).get("messages")) for d, r in domains.items()},
+        infra={str(d): frozenset(map(str, _dict(_dict(r).get("infra"))))
+               for d, r in domains.items()},
+        names=names)
+
+
+_PREPARED: dict[tuple[int, int], tuple[Config, dict, _Data]] = {}
+
+
+def _data(cfg: Config, mail: dict[str, Any]) -> _Data:
+    key = (id(cfg), id(mail))
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0] is cfg and hit[1] is mail:
+        return hit[2]
+    if len(_PREPARED) >= 8:
+        _PREPARED.clear()
+    data = _prepare(cfg, mail)
+    _PREPARED[key] = (cfg, mail, data)
+    return data
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def sanitise_option(text: str, limit: int = MAX_OPTION_BYTES) -> str:
+    """An option as the plugin writes it: no control/C1/bidi characters, ≤ *limit* bytes."""
+    out, size = [], 0
+    for ch in str(text)[:limit * 2].translate(_OPTION_DROP):
+        n = len(ch.encode("utf-8", "replace"))
+        if size + n > limit:
+            break
+        out.append(ch)
+        size += n
+    return "".join(out)
+
+
+def _unpuny(label: str) -> str:
+    if label.startswith("xn--"):
+        try:
+            return label[4:].encode("ascii").decode("punycode")
+        except Exception:  # invalid punycode: the label as written
+            return label
+    return label
+
+
+@lru_cache(maxsize=16384)
+def skeleton(domain: str) -> str:
+    """``xn--`` labels decoded, NFKD without combining marks, confusables mapped, rn→m vv→w."""
+    text = unicodedata.normalize("NFKD", ".".join(map(_unpuny, domain.split("."))))
+    out = "".join(ch for ch in text if not unicodedata.combining(ch)).translate(CONFUSABLES)
+    return out.replace("rn", "m").replace("vv", "w")
+
+
+def osa_distance(a: str, b: str) -> int:
+    """Optimal string alignment (restricted Damerau-Levenshtein) distance."""
+    if not a or not b:
+        return len(a) or len(b)
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                v = min(v, prev2[j - 2] + 1)
+            cur[j] = v
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
+def _is_internal(domain: str, internal: tuple[str, ...]) -> bool:
+    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in internal)
+
+
+def _trusted_fn(nets: tuple[Any, ...]) -> Callable[[str], bool]:
+    def trusted(ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return True  # not an address: never the external sender
+        return not addr.is_global or any(addr in net for net in nets)
+    return trusted
+
+
+def _real_name(name: str | None) -> str:
+    text = _text(name, 255)
+    return "" if text.lower() == "unknown" else text
+
+
+def _external(facts: MailFacts, trusted: Callable[[str], bool]
+              ) -> tuple[str, str, tuple[str, ...]]:
+    """(external sender IP, its verified name, external chain); ('', '', ()) when internal.
+
+    The verified name is the MTA's PTR name for the connecting IP, the PTR in parentheses for
+    a hop — never the HELO (docs/mail-checks.md).
+    """
+    hops = facts.hops[:MAX_HOPS]
+    connect = clean_ip(_text(facts.ip, 64)) if facts.ip else ""
+    if connect and not trusted(connect):
+        older = [h.ip for h in hops if norm.is_public_ip(h.ip)]
+        return connect, _real_name(facts.hostname), (connect, *older)
+    for i, hop in enumerate(hops):
+        if hop.ip and not trusted(hop.ip):
+            older = [h.ip for h in hops[i + 1:] if norm.is_public_ip(h.ip)]
+            return hop.ip, hop.ptr, (hop.ip, *older)
+    return "", "", ()
+
+
+def _lookalike_match(domain: str, ordered: list[_Protected], max_distance: int
+                     ) -> tuple[str, str] | None:
+    reg, label, suffix = norm.split_domain(domain)
+    if not reg:
+        return None
+    skel = skeleton(reg)
+    left = domain[:len(domain) - len(suffix) - 1]
+    tokens = {t for t in left.replace("-", ".").split(".") if t}
+    dotted = f".{domain}."
+    for p in ordered:
+        if suffix == p.suffix and len(p.label) >= 4 and \
+                abs(len(label) - len(p.label)) <= max_distance and \
+                0 < osa_distance(label, p.label) <= max_distance:
+            return p.reg, "edit"
+        if skel == p.skel and reg != p.reg:
+            return p.reg, "homoglyph"
+        if label == p.label and suffix != p.suffix:
+            return p.reg, "suffix"
+        if (len(p.label) >= 4 and p.label in tokens) or p.dashed in left or \
+                f".{p.reg}." in dotted:
+            return p.reg, "hyphen"
+    return None
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+@dataclass
+class _Ctx:
+    facts: MailFacts
+    cfg: Config
+    data: _Data
+    ext_ip: str
+    ext_host: str
+    chain: tuple[str, ...]
+    authenticated: bool
+    d_hdr: str
+    d_env: str
+    sender: str
+    sender_internal: bool
+
+
+def _context(facts: MailFacts, cfg: Config, data: _Data) -> _Ctx:
+    d_hdr = norm.domain_of(_text(facts.from_addr, 320))
+    d_env = norm.domain_of(_text(facts.envelope_from, 320))
+    sender = d_hdr or d_env
+    ip, host, chain = _external(facts, _trusted_fn(data.trusted_nets))
+    return _Ctx(facts=facts, cfg=cfg, data=data, ext_ip=ip, ext_host=host, chain=chain,
+                authenticated=bool(_text(facts.user, 255)), d_hdr=d_hdr, d_env=d_env,
+                sender=sender, sender_internal=_is_internal(sender, data.internal))
+
+
+def _internal_spoof(c: _Ctx) -> list[str] | None:
+    if not c.ext_ip or c.authenticated:
+        return None
+    for dom in (c.d_hdr, c.d_env):
+        if _is_internal(dom, c.data.internal):
+            return [f"from={dom}", f"ip={c.ext_ip}"]
+    return None
+
+
+def _domestic_via_overseas(c: _Ctx) -> list[str] | None:
+    d, mail = c.sender, c.cfg.mail
+    if not c.ext_ip or not d or c.sender_internal:
+        return None
+    presumed = d not in c.data.history and norm.is_domestic_tld(d, mail.domestic_tlds)
+    if d not in c.data.domestic and not presumed:  # learning overrides the TLD
+        return None
+    for ip in c.chain:
+        cc = country.lookup(ip)
+        if cc and cc.upper() != mail.domestic_country:
+            return [f"domain={d}", f"ip={ip}", f"country={cc.upper()}"]
+    return None
+
+
+def _new_infrastructure(c: _Ctx) -> list[str] | None:
+    d = c.sender
+    if not c.ext_ip or not d or c.sender_internal:
+        return None
+    if c.data.history.get(d, 0) < c.cfg.mail.new_infra_min_history:
+        return None
+    keys = norm.infrastructure_keys(c.ext_ip, c.ext_host)
+    seen = c.data.infra.get(d, frozenset())
+    if not keys or any(k in seen for k in keys):
+        return None
+    return [f"domain={d}", *(f"infra={k}" for k in keys)]
+
+
+def _display_name_spoof(c: _Ctx) -> list[str] | None:
+    folded = norm.fold_name(c.facts.from_name)
+    if not folded or len(folded) < c.cfg.mail.display_name_min_length:
+        return None
+    addrs = c.data.names.get(folded)
+    if addrs is None:
+        return None
+    addr = norm.normalise_address(_text(c.facts.from_addr, 320))
+    return None if addr in addrs else [f"name={folded}", f"addr={addr}"]
+
+
+def _lookalike(c: _Ctx) -> list[str] | None:
+    d = c.sender
+    reg = norm.registrable_domain(d) if d else ""
+    if not reg or reg in c.data.protected or reg in c.data.known:
+        return None
+    hit = _lookalike_match(d, c.data.ordered, c.cfg.mail.lookalike_max_distance)
+    return [f"domain={d}", f"like={hit[0]}", f"how={hit[1]}"] if hit else None
+
+
+def _org(domain: str) -> str:
+    """The registrable domain, or the domain itself when it has none."""
+    return (norm.registrable_domain(domain) or domain) if domain else ""
+
+
+def _header_mismatch(c: _Ctx, fired: bool) -> list[str] | None:
+    from_org = _org(c.d_hdr)
+    if not from_org:
+        return None
+    opts = []
+    reply = _org(norm.domain_of(_text(c.facts.reply_to, 320)))
+    if reply and reply != from_org and (fired or from_org in c.data.protected):
+        opts.append(f"reply_to={reply}")
+    env = _org(c.d_env)
+    if env and env != from_org and fired:  # alone: everyday mail (bounce domains)
+        opts.append(f"envelope={env}")
+    return [f"from={from_org}", *opts] if opts else None
+
+
+_CHECKS: tuple[tuple[str, Callable[[_Ctx], list[str] | None]], ...] = (
+    ("SAKIMORI_INTERNAL_SPOOF", _internal_spoof),
+    ("SAKIMORI_DOMESTIC_VIA_OVERSEAS", _domestic_via_overseas),
+    ("SAKIMORI_NEW_INFRASTRUCTURE", _new_infrastructure),
+    ("SAKIMORI_DISPLAY_NAME_SPOOF", _display_name_spoof),
+    ("SAKIMORI_LOOKALIKE_DOMAIN", _lookalike),
+)
+
+
+def run_checks(facts: MailFacts, cfg: Config, mail_baseline: dict[str, Any] | None
+               ) -> list[Hit]:
+    """Checks 1–6 of docs/mail-checks.md over *facts*; hits in check order. Never raises."""
+    try:
+        c = _context(facts, cfg, _data(cfg, mail_baseline if isinstance(mail_baseline, dict)
+                                       else {}))
+        hits = []
+        for symbol, check in _CHECKS:
+            opts = check(c)
+            if opts is not None:
+                hits.append(Hit(symbol, [sanitise_option(o) for o in opts]))
+        opts = _header_mismatch(c, bool(hits))
+        if opts is not None:
+            hits.append(Hit("SAKIMORI_HEADER_MISMATCH", [sanitise_option(o) for o in opts]))
+        return hits
+    except Exception:  # last resort, like the plugin's pcall: the mail is passed unjudged
+        log.exception("mail checks failed on one message (no verdict)")
+        return []
