@@ -17,6 +17,16 @@ from sakimori import __version__
 from sakimori.errors import SakimoriError
 
 VERBS = ("learn", "generate", "analyze", "consume", "scan-mail", "demo")
+# One-line help of each verb for the top-level listing; the full parser of a verb is built
+# only when that verb runs, so `consume` does not pay for importing the generator.
+SUMMARIES = {
+    "learn": "learn baselines from past traffic and mail",
+    "generate": "render Suricata rules and the Rspamd plugin",
+    "analyze": "run Suricata with the generated rules over captures and report per host",
+    "consume": "correlate an EVE file into the per-host report",
+    "scan-mail": "judge .eml files with Rspamd and the sakimori plugin",
+    "demo": "run the whole pipeline on simulated example data",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +36,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with *only*, the other verbs are listed but not imported."""
     parser = _Parser(prog="sakimori", description="Early warning against targeted attacks.")
     parser.add_argument("--version", action="version", version=f"sakimori {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
@@ -34,13 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
     for verb in VERBS:
+        if only is not None and verb != only:
+            sub.add_parser(verb, help=SUMMARIES[verb])
+            continue
         module = importlib.import_module(f"sakimori.commands.{verb.replace('-', '_')}")
         module.register(sub)
     return parser
 
 
+def _chosen_verb(argv: Sequence[str]) -> str | None:
+    """The verb on the command line (top-level options take no values), if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in VERBS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen_verb(argv))
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

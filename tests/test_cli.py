@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sakimori.cli import VERBS, build_parser
+from sakimori.cli import SUMMARIES, VERBS, build_parser
 
 
 def sakimori(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -44,3 +44,18 @@ def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert "traffic.beacon_treshold: unknown key" in lines[0]
+
+
+def test_top_level_summaries_match_the_verbs() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "verb")
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    assert helps == SUMMARIES
+
+
+def test_a_verb_run_imports_only_its_own_module() -> None:
+    code = ("import sys; from sakimori.cli import build_parser; build_parser('consume'); "
+            "print(any(m.startswith('generator') for m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == "False"

@@ -66,7 +66,7 @@ def _verb(argv: list[str]) -> None:
     from sakimori.cli import build_parser
 
     _say("sakimori " + " ".join(argv))
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0]).parse_args(argv)
     code = args.func(args)
     if code != 0:
         raise SakimoriError(f"step `sakimori {argv[0]}` failed with exit code {code}")
