@@ -91,6 +91,14 @@ def build_message(cfg: Any, row: HostReport, new: list[Finding]) -> EmailMessage
     return msg
 
 
+def smtp_send(alerts: Any, msg: EmailMessage, to_addrs: list[str]) -> dict[str, Any]:
+    """Send *msg* from ``alerts.sender`` to *to_addrs* through ``alerts.smtp``; returns the
+    recipients the server refused (the rest were accepted). Raises OSError/SMTPException.
+    Shared with the spoofed-mail warnings (:mod:`eve_consumer.mailwarn`)."""
+    with smtplib.SMTP(alerts.smtp_host, alerts.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
+        return dict(smtp.send_message(msg, from_addr=alerts.sender, to_addrs=to_addrs))
+
+
 class AlertMail(Output):
     name = "mail"
 
@@ -122,9 +130,7 @@ class AlertMail(Output):
             log.error("mail for %r not sent: not an IP address", clean(row.host, 60))
             return True
         try:
-            with smtplib.SMTP(alerts.smtp_host, alerts.smtp_port,
-                              timeout=SMTP_TIMEOUT_S) as smtp:
-                smtp.send_message(msg, from_addr=alerts.sender, to_addrs=list(alerts.admins))
+            smtp_send(alerts, msg, list(alerts.admins))
         except (OSError, smtplib.SMTPException) as exc:
             stats["failed"] += 1
             if self.store is not None:
