@@ -1,0 +1,163 @@
+"""Spoofed-mail warnings: receive flagged mail, warn once per message, record it.
+
+Sources: Rspamd's ``metadata_exporter`` (HTTP receiver, :mod:`.receiver`, or a JSON-lines file,
+:mod:`.rspamd_events`) and the passive checks on Suricata ``smtp`` events
+(:mod:`eve_consumer.handlers.mail_spoof`). All go through :meth:`MailWarnings.submit` →
+the outbox in the consumer's state store (:mod:`.outbox`: dedupe by Message-ID, else a hash)
+→ :mod:`.send` (compose, SMTP straight to ``alerts.smtp``, ``OUT_DIR/mail_warnings.jsonl``).
+
+A mail that is sakimori's own warning (envelope sender ``alerts.sender`` arriving from a
+trusted address) is never warned about: with the warnings sent around Rspamd this cannot
+happen, the rule only stops a loop if the relay were misconfigured. Details:
+docs/mail-warnings.md.
+
+:class:`MailWarnings` is used one-shot (``submit`` …, then :meth:`~MailWarnings.drain`) or as a
+service (:meth:`~MailWarnings.start`: a worker thread sends at once and retries every
+``RETRY_S`` seconds after an SMTP failure).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from eve_consumer.mailwarn.outbox import Outbox
+from eve_consumer.mailwarn.receiver import Receiver
+from eve_consumer.mailwarn.rspamd_events import FileStats, read_events_file
+from eve_consumer.mailwarn.send import MAX_MAILS_PER_ROUND, WarningSender
+from sakimori.config import Config
+from sakimori.mail import norm
+from sakimori.mail.warnings import FlaggedMail
+
+RETRY_S = 60.0
+MAX_ROUNDS = 1000  # drain(): rounds of MAX_MAILS_PER_ROUND at most
+
+
+class MailWarnings:
+    """Outbox + sender (+ optional worker thread and HTTP receiver) of one consumer."""
+
+    def __init__(self, cfg: Config, db_path: Path, out_dir: Path, mail: bool = True) -> None:
+        self.cfg = cfg
+        self.outbox = Outbox(db_path)
+        self.sender = WarningSender(cfg, self.outbox, out_dir, mail)
+        self.counts: Counter[str] = Counter()
+        self.files: list[FileStats] = []
+        self.receiver: Receiver | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- intake ------------------------------------------------------------------------------
+    def own_warning(self, mail: FlaggedMail) -> bool:
+        """True for sakimori's own warning coming back (see the module docstring)."""
+        sender = norm.normalise_address(self.cfg.alerts.sender)
+        if not sender or norm.normalise_address(mail.envelope_from) != sender:
+            return False
+        try:
+            addr = ipaddress.ip_address(mail.ip.strip("[]"))
+        except ValueError:
+            return False
+        nets = (*self.cfg.networks.mail_relays, *self.cfg.networks.home)
+        return not addr.is_global or any(addr in net for net in nets)
+
+    def submit(self, mail: FlaggedMail) -> str:
+        """Record *mail*: ``new``, ``duplicate`` or ``own_warning``. OutboxFull when full."""
+        if self.own_warning(mail):
+            outcome = "own_warning"
+        else:
+            _key, new = self.outbox.add(mail)
+            outcome = "new" if new else "duplicate"
+        with self._lock:
+            self.counts[outcome] += 1
+        if outcome == "new":
+            self._wake.set()
+        return outcome
+
+    def read_file(self, path: str | Path) -> FileStats:
+        """File mode: every flagged mail of a JSON-lines events file (bad lines counted)."""
+        stats = read_events_file(path, self.submit)
+        self.files.append(stats)
+        return stats
+
+    def listen(self, host: str | None = None, port: int | None = None) -> Receiver:
+        """Start the HTTP receiver (and the worker, so warnings leave at once)."""
+        self.receiver = Receiver(self.cfg, self.submit, host, port).start()
+        self.start()
+        return self.receiver
+
+    # --- sending -----------------------------------------------------------------------------
+    def drain(self) -> bool:
+        """Send everything pending now; False when an SMTP failure deferred some."""
+        for _ in range(MAX_ROUNDS):
+            taken, completed = self.sender.drain(MAX_MAILS_PER_ROUND)
+            if not completed:
+                return False
+            if taken < MAX_MAILS_PER_ROUND:
+                return True
+        return True
+
+    def start(self) -> None:
+        """Worker thread: drain when something new arrives, retry after failures."""
+        if self._worker is not None:
+            return
+        self._worker = threading.Thread(target=self._run, name="sakimori-mailwarn",
+                                        daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(RETRY_S)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.drain()
+
+    def close(self) -> None:
+        """Stop the receiver and the worker, send what is pending, close the outbox."""
+        if self.receiver is not None:
+            self.receiver.stop()
+            self.receiver = None
+        if self._worker is not None:
+            self._stop.set()
+            self._wake.set()
+            self._worker.join(timeout=60)
+            self._worker = None
+        self.drain()
+        self.outbox.close()
+
+    # --- reporting ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"submitted": dict(self.counts), "mail": dict(self.sender.stats),
+                               "outbox": self.outbox.counts()}
+        if self.receiver is not None:
+            out["receiver"] = {"url": self.receiver.url, **self.receiver.stats}
+        if self.files:
+            out["files"] = [vars(f) for f in self.files]
+        return out
+
+    def summary(self) -> str:
+        """One line: what came in, how many warnings went out."""
+        c, s = self.counts, self.sender.stats
+        text = (f"mail warnings: {c['new']} new, {c['duplicate']} duplicate(s); "
+                f"{s['sent']} sent, {s['skipped']} recorded without mail, {s['failed']} "
+                f"SMTP failure(s)")
+        bad = sum(f.bad for f in self.files)
+        if bad:
+            first = next(e for f in self.files for e in f.examples)
+            text += f"; {bad} bad event line(s) (first: {first})"
+        return text
+
+
+def attach(consumer: Any, baselines: dict[str, Any] | None, mail: bool) -> MailWarnings:
+    """The mail warnings of a :class:`~eve_consumer.pipeline.Consumer`: an outbox in its state
+    store, records in its OUT_DIR, and the passive ``mail_spoof`` handler wired to it."""
+    warnings = MailWarnings(consumer.cfg, consumer.store.path, consumer.out_dir, mail)
+    section = (baselines or {}).get("mail") if isinstance(baselines, dict) else None
+    for handler in consumer.handlers:
+        if handler.name == "mail_spoof":
+            handler.mail_baseline = section if isinstance(section, dict) else {}
+            handler.sink = warnings.submit
+    return warnings

@@ -1,0 +1,129 @@
+"""The warning outbox: one row per flagged message, in the consumer's state store.
+
+Table ``mail_warnings`` in ``STATE_DIR/state.sqlite`` (the file of
+:class:`eve_consumer.store.StateStore`, through a connection of its own so the HTTP receiver's
+thread never shares a transaction with the EVE pipeline):
+
+``key`` (:func:`sakimori.mail.warnings.dedupe_key`, primary key) · ``first_seen`` · ``source``
+· ``data`` (the :class:`~sakimori.mail.warnings.FlaggedMail` as JSON) · ``state``
+(``pending`` → ``sent`` | ``skipped`` | ``failed``) · ``attempts`` · ``last_error`` ·
+``done_at`` · ``duplicates`` (how often the same message came again: Rspamd retries, the
+sensor seeing a relay hop, inline and passive both judging it).
+
+**One warning per message** follows from the primary key: a second report of the same key is
+only counted. The row is written before the HTTP receiver answers, so a flagged mail accepted
+from Rspamd survives a crash; a warning is marked ``sent`` after the SMTP server accepted it
+(at-least-once across a crash in between, never lost). Bounded: at most ``MAX_PENDING``
+pending rows; a warning failing ``MAX_ATTEMPTS`` times is given up (``failed``, logged).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sakimori.errors import SakimoriError
+from sakimori.mail.warnings import FlaggedMail, dedupe_key
+
+MAX_PENDING = 10_000
+MAX_ATTEMPTS = 20
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mail_warnings (
+    key TEXT PRIMARY KEY, first_seen REAL NOT NULL, source TEXT NOT NULL,
+    data BLOB NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT, done_at REAL, duplicates INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS mail_warnings_state ON mail_warnings (state, first_seen);
+"""
+
+
+class OutboxFull(SakimoriError):
+    """More than MAX_PENDING warnings wait for SMTP."""
+
+
+class Outbox:
+    """Thread-safe access to the ``mail_warnings`` table (see the module docstring)."""
+
+    def __init__(self, db_path: Path, max_pending: int = MAX_PENDING) -> None:
+        self.path = Path(db_path)
+        self.max_pending = max_pending
+        self.lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise SakimoriError(f"{self.path}: cannot open the warning outbox: {exc}") from exc
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def add(self, mail: FlaggedMail) -> tuple[str, bool]:
+        """(key, new?) — records *mail* once; a known key only counts a duplicate."""
+        key = dedupe_key(mail)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM mail_warnings WHERE key=?", (key,)).fetchone():
+                db.execute("UPDATE mail_warnings SET duplicates=duplicates+1 WHERE key=?",
+                           (key,))
+                return key, False
+            (waiting,) = db.execute(
+                "SELECT COUNT(*) FROM mail_warnings WHERE state='pending'").fetchone()
+            if waiting >= self.max_pending:
+                raise OutboxFull(f"{self.path}: {waiting} warnings wait for SMTP; "
+                                 "new ones are refused until the relay accepts mail")
+            db.execute("INSERT INTO mail_warnings (key, first_seen, source, data, state) "
+                       "VALUES (?,?,?,?, 'pending')",
+                       (key, time.time(), mail.source, orjson.dumps(mail.as_dict())))
+        return key, True
+
+    def pending(self, limit: int) -> list[tuple[str, FlaggedMail, int]]:
+        """(key, mail, attempts) of the oldest pending warnings."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT key, data, attempts FROM mail_warnings WHERE state='pending' "
+                "ORDER BY first_seen LIMIT ?", (limit,)).fetchall()
+        return [(k, FlaggedMail.from_dict(orjson.loads(d)), int(a)) for k, d, a in rows]
+
+    def finish(self, key: str, state: str, error: str | None = None) -> None:
+        """Mark *key* ``sent``, ``skipped`` or ``failed`` (given up)."""
+        with self._tx() as db:
+            db.execute("UPDATE mail_warnings SET state=?, done_at=?, last_error=? "
+                       "WHERE key=?", (state, time.time(), error, key))
+
+    def failed_attempt(self, key: str, error: str) -> int:
+        """Count one failed SMTP attempt; returns the attempts so far."""
+        with self._tx() as db:
+            db.execute("UPDATE mail_warnings SET attempts=attempts+1, last_error=? WHERE key=?",
+                       (error, key))
+            row = db.execute("SELECT attempts FROM mail_warnings WHERE key=?",
+                             (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def counts(self) -> dict[str, Any]:
+        """Rows by state, and the duplicates seen."""
+        with self.lock:
+            by_state = dict(self.db.execute(
+                "SELECT state, COUNT(*) FROM mail_warnings GROUP BY state").fetchall())
+            (dups,) = self.db.execute(
+                "SELECT COALESCE(SUM(duplicates), 0) FROM mail_warnings").fetchone()
+        return {"by_state": by_state, "duplicates": int(dups)}
