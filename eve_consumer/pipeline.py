@@ -25,13 +25,14 @@ from eve_consumer.inputs import Batch
 from eve_consumer.inputs.eve_file import FileInput
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.inputs.fwlog import read_fw_log
+from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
 from eve_consumer.store import StateStore
 from sakimori.config import Config
 
-CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop"})
+CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 MAIL_RETRY_S = 60.0
 _CONSUMER_STATE = "_consumer"
 
@@ -60,6 +61,7 @@ class Consumer:
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
+        self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
         self.busy_s = 0.0
         self.last_rows: list[HostReport] = []
@@ -72,6 +74,7 @@ class Consumer:
         self.close()
 
     def close(self) -> None:
+        self.mail_warnings.close()
         self.store.close()
 
     # --- feeding -----------------------------------------------------------------------------
@@ -126,6 +129,7 @@ class Consumer:
             states[_CONSUMER_STATE] = self._own_state()
         self.store.commit(checkpoints=checkpoints, handler_states=states, findings=findings)
         self.busy_s += time.perf_counter() - t0
+        self.mail_warnings.drain()
         report = Report(self.out_dir, rows, findings, self.stats(rows, findings), follow)
         for out in self.outputs:
             out.write(report)
@@ -146,6 +150,7 @@ class Consumer:
                            "fw_failures": th.fw_failures.explain(),
                            "beacon_score": self.cfg.traffic.beacon_threshold,
                            "beacon_min_connections": self.cfg.traffic.beacon_min_connections},
+            "mail_warnings": self.mail_warnings.stats(),
             "hosts_reported": len(rows),
             "findings": len(findings),
             "timing": {"busy_s": round(self.busy_s, 3),

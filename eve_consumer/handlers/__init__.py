@@ -68,6 +68,7 @@ def _load_builtin() -> None:
         fw_blocked,
         long_session,
         long_url,
+        mail_spoof,
         non_http,
         signatures,
     )
