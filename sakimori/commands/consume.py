@@ -3,6 +3,12 @@
 Without ``--follow`` it reads the file to its end, writes OUT_DIR/hosts.csv, findings.jsonl
 and stats.json, sends the alert mails and exits. With ``--follow`` it tails the file (rotation
 and restarts handled through the state store) until SIGTERM/SIGINT. See docs/consumer.md.
+
+Spoofed-mail warnings (docs/mail-warnings.md): Suricata ``smtp`` events in the EVE are judged
+by the passive checks; ``--rspamd-events FILE`` reads Rspamd ``metadata_exporter`` JSON lines;
+``--rspamd-listen`` runs the HTTP receiver for the exporter (``rspamd.listen``, or the
+HOST:PORT given) alongside ``--follow``, or alone until SIGTERM/SIGINT when no ``--eve`` is
+given.
 """
 
 from __future__ import annotations
@@ -14,12 +20,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sakimori.errors import UsageError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("consume", help="correlate an EVE file into the per-host report",
                        description="Run the EVE consumer over an EVE JSON file.")
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
-    p.add_argument("--eve", required=True, type=Path, help="EVE JSON file to read or follow")
+    p.add_argument("--eve", type=Path,
+                   help="EVE JSON file to read or follow (optional with --rspamd-events or "
+                        "--rspamd-listen)")
     p.add_argument("--baselines", type=Path,
                    help="baselines.json (optional: fallback thresholds without it)")
     p.add_argument("--follow", action="store_true",
@@ -36,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="follow mode: evaluate and commit at most every S seconds (5)")
     p.add_argument("--poll", type=float, default=0.5, metavar="S",
                    help="follow mode: wait S seconds when the file has nothing new (0.5)")
+    p.add_argument("--rspamd-events", type=Path, action="append", default=[], metavar="FILE",
+                   help="Rspamd metadata_exporter JSON lines to warn about (repeatable)")
+    p.add_argument("--rspamd-listen", nargs="?", const="", default=None, metavar="HOST:PORT",
+                   help="receive Rspamd metadata_exporter posts over HTTP (default: "
+                        "rspamd.listen of the config) while following, or alone")
     p.set_defaults(func=run)
 
 
@@ -47,25 +62,69 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _listen_address(text: str) -> tuple[str | None, int | None]:
+    if not text:
+        return None, None  # rspamd.listen of the config
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--rspamd-listen: expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    if args.eve is None and not args.rspamd_events and args.rspamd_listen is None:
+        raise UsageError("--eve is required (unless --rspamd-events or --rspamd-listen is "
+                         "given)")
+    if args.rspamd_listen is not None and args.eve is not None and not args.follow:
+        raise UsageError("--rspamd-listen with --eve needs --follow (the receiver runs "
+                         "as long as the service)")
+    if args.follow and args.eve is None:
+        raise UsageError("--follow needs --eve")
+
+
+def _serve(consumer: Any, args: argparse.Namespace) -> None:
+    """The long-running part: follow the EVE file and/or receive Rspamd events."""
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    warnings = consumer.mail_warnings
+    if args.rspamd_listen is not None:
+        receiver = warnings.listen(*_listen_address(args.rspamd_listen))
+        print(f"sakimori consume: receiving Rspamd events on {receiver.url}", file=sys.stderr)
+    warnings.start()
+    if args.eve is not None:
+        consumer.follow(args.eve, stop, poll_s=args.poll, interval_s=args.interval)
+    else:
+        stop.wait()
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here: building the CLI parser must stay cheap for every other verb.
     from eve_consumer.pipeline import Consumer
     from sakimori.baselines import load_document
     from sakimori.config import load_config
 
+    _check_usage(args)
+    if args.rspamd_listen:
+        _listen_address(args.rspamd_listen)  # a bad address is a usage error before start-up
     cfg = load_config(args.config)
     doc = load_document(args.baselines) if args.baselines else None
     state_dir = args.state_dir or cfg.consumer.state_dir
     out = args.out or state_dir / "report"
     with Consumer(cfg, doc, out, state_dir, mail=not args.no_mail) as consumer:
+        for events in args.rspamd_events:
+            consumer.mail_warnings.read_file(events)
         for fw_log in args.fw_log:
             consumer.add_fw_log(fw_log)
-        if args.follow:
-            stop = threading.Event()
-            _stop_on_signals(stop)
-            consumer.follow(args.eve, stop, poll_s=args.poll, interval_s=args.interval)
-        else:
+        if args.follow or args.rspamd_listen is not None:
+            _serve(consumer, args)
+        elif args.eve is not None:
             consumer.run_once(args.eve)
-        print(f"sakimori consume: {consumer.summary()}", file=sys.stderr)
-    print(out / "hosts.csv")
+        else:
+            consumer.mail_warnings.drain()
+        if args.eve is not None:
+            print(f"sakimori consume: {consumer.summary()}", file=sys.stderr)
+    warnings = consumer.mail_warnings  # after close(): the last pending ones have been sent
+    if args.rspamd_events or args.rspamd_listen is not None or warnings.counts:
+        print(f"sakimori consume: {warnings.summary()}", file=sys.stderr)
+    print(out / "hosts.csv" if args.eve is not None else out / "mail_warnings.jsonl")
     return 0
