@@ -75,8 +75,9 @@ _UNSAFE_KEY = re.compile(r"[\s#\"\\\x00-\x1f\x7f]")
 
 
 def ucl_string(value: Any) -> str:
-    """A UCL (JSON-compatible) string literal; '$' doubled so UCL does not expand it."""
-    return json.dumps(str(value), ensure_ascii=True).replace("$", "$$")
+    """A UCL (JSON-compatible) string literal. UCL has no escape for '$': a value naming one
+    of Rspamd's variables (``$CONFDIR``...) would be expanded, any other '$' stays as it is."""
+    return json.dumps(str(value), ensure_ascii=True)
 
 
 def _environment() -> jinja2.Environment:
@@ -202,13 +203,8 @@ def write_country_map(path: Path) -> str:
     return country.data_version()
 
 
-def _explain(cfg: Config, doc: dict[str, Any] | None, country_source: str) -> list[str]:
-    mail = _mail(doc)
+def _explain(cfg: Config, country_source: str) -> list[str]:
     return [
-        f"learned: {len(mail.get('domains') or {})} sender domains, "
-        f"{len(mail.get('domestic_domains') or [])} domestic, "
-        f"{len(mail.get('frequent_domains') or [])} frequent, {len(mail.get('names') or {})} "
-        f"display names, from {mail.get('messages', 0)} messages",
         f"country data: {country_source}",
         f"thresholds (sakimori.yaml mail.*): new_infra_min_history="
         f"{cfg.mail.new_infra_min_history}, display_name_min_length="
@@ -217,11 +213,10 @@ def _explain(cfg: Config, doc: dict[str, Any] | None, country_source: str) -> li
     ]
 
 
-def render_settings(cfg: Config, doc: dict[str, Any] | None,
-                    country_source: str = "see maps/sakimori_country.map") -> str:
-    """Text of ``local.d/sakimori.conf``."""
+def render_settings(cfg: Config, country_source: str = "see maps/sakimori_country.map") -> str:
+    """Text of ``local.d/sakimori.conf`` (sakimori.yaml only: a re-learn changes maps alone)."""
     return _environment().get_template("sakimori.conf.j2").render(
-        generated_at=_stamp(doc), explain=_explain(cfg, doc, country_source),
+        explain=_explain(cfg, country_source),
         internal_domains=internal_domains(cfg), trusted_networks=trusted_networks(cfg),
         domestic_country=cfg.mail.domestic_country,
         domestic_tlds=sorted(set(cfg.mail.domestic_tlds)),
@@ -281,7 +276,7 @@ def write_rspamd(cfg: Config, doc: dict[str, Any] | None, build_dir: Path) -> Pa
         if name != "country":
             _write(maps / file, texts[name])
     _copy_plugin(out)
-    _write(out / "local.d" / "sakimori.conf", render_settings(cfg, doc, country_source))
+    _write(out / "local.d" / "sakimori.conf", render_settings(cfg, country_source))
     _write(out / "local.d" / "metadata_exporter.conf", render_exporter(cfg))
     _write(out / "scores.d" / "sakimori_group.conf", render_group())
     _write(out / "rspamd.conf.local", render_loader())

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +74,19 @@ def find_binary(binary: str = "rspamd") -> str:
     return path
 
 
-def copy_tree(src: Path, dst: Path) -> list[Path]:
+def copy_tree(src: Path, dst: Path,
+              transform: Callable[[Path, bytes], bytes] | None = None) -> list[Path]:
     """Mirror the files of *src* into *dst*: changed files only, each replaced atomically
-    (Rspamd reloads a map when it changes and must never read a half-written one)."""
+    (Rspamd reloads a map when it changes and must never read a half-written one).
+    *transform(relative path, data)* may rewrite a file on the way."""
     changed = []
     for path in sorted(Path(src).rglob("*")):
         if not path.is_file():
             continue
         target = Path(dst) / path.relative_to(src)
         data = path.read_bytes()
+        if transform is not None:
+            data = transform(path.relative_to(src), data)
         if target.exists() and target.read_bytes() == data:
             continue
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
@@ -214,14 +219,15 @@ class RspamdInstance:
             raise ToolFailedError("rspamd", f"{src}: not a rendered sakimori build "
                                             "(run `sakimori generate` first)")
         self.build_dir = Path(build_dir)
-        changed = copy_tree(src, self.etc)
-        exporter = self.etc / "local.d" / "metadata_exporter.conf"
-        if exporter.is_file() and self.sink is not None:
-            text = exporter.read_text(encoding="utf-8")
-            new = _EXPORT_URL.sub(lambda m: f'{m.group(1)}"{self.sink.url}"{m.group(2)}', text)
-            if new != text:
-                exporter.write_text(new, encoding="utf-8")
-        return changed
+        return copy_tree(src, self.etc, self._to_sink)
+
+    def _to_sink(self, rel: Path, data: bytes) -> bytes:
+        """The exporter posts to this harness's event sink instead of ``rspamd.listen``."""
+        if rel != Path("local.d/metadata_exporter.conf") or self.sink is None:
+            return data
+        url = self.sink.url
+        return _EXPORT_URL.sub(lambda m: f'{m.group(1)}"{url}"{m.group(2)}',
+                               data.decode("utf-8")).encode("utf-8")
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> RspamdInstance:

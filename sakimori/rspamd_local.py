@@ -54,16 +54,22 @@ class DnsStub:
                 return
             if len(data) < 12:
                 continue
-            qid, flags, qdcount = struct.unpack("!HHH", data[:6])
+            qid, flags, qdcount, _, _, arcount = struct.unpack("!HHHHHH", data[:12])
             end = 12
             while end < len(data) and data[end] != 0:  # first question's name
                 end += data[end] + 1
             question = data[12:end + 5] if qdcount else b""
+            # Echo the EDNS0 OPT record: Rspamd 3.4 drops an answer to an EDNS query that
+            # lacks it when the packet is short (names under ~10 characters), and then waits
+            # for its DNS timeout (R_SPF_DNSFAIL after 0.3 s for gmail.com, yahoo.com ...).
+            rest = data[end + 5:]
+            opt = rest if arcount == 1 and rest[:3] == b"\x00\x00\x29" else b""
             rflags = 0x8000 | (flags & 0x7900) | 0x0080 | 3  # response, RD copied, RA, NXDOMAIN
-            reply = struct.pack("!HHHHHH", qid, rflags, 1 if question else 0, 0, 0, 0)
+            reply = struct.pack("!HHHHHH", qid, rflags, 1 if question else 0, 0, 0,
+                                1 if opt else 0)
             self.queries += 1
             with contextlib.suppress(OSError):
-                self.sock.sendto(reply + question, peer)
+                self.sock.sendto(reply + question + opt, peer)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
