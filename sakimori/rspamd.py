@@ -151,7 +151,8 @@ class RspamdInstance:
 
     def __init__(self, build_dir: Path | None = None, *, binary: str = "rspamd",
                  base_dir: Path | None = None, map_watch_s: float = 1.0,
-                 start_timeout: float = 120.0, workers: int = 1) -> None:
+                 start_timeout: float = 120.0, workers: int = 1,
+                 export_to: str | None = None) -> None:
         self.binary = find_binary(binary)
         self.base = Path(base_dir or DEFAULT_BASE)
         self.build_dir = Path(build_dir) if build_dir else None
@@ -166,6 +167,7 @@ class RspamdInstance:
         self._lock_fh: Any = None
         self.dns: DnsStub | None = None
         self.sink: EventSink | None = None
+        self.export_to = export_to  # None: the exporter posts to this harness's EventSink
         self.session = requests.Session()
 
     # -- layout --------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ class RspamdInstance:
         raise ToolFailedError("rspamd", f"no free DBDIR slot in {self.base}")
 
     def _write_config(self) -> None:
-        assert self.dns is not None and self.sink is not None
+        assert self.dns is not None
         if self.build_dir is not None:
             self.sync(self.build_dir)
         write_private_config(self.etc, port=self.port, controller_port=self.controller_port,
@@ -222,10 +224,11 @@ class RspamdInstance:
         return copy_tree(src, self.etc, self._to_sink)
 
     def _to_sink(self, rel: Path, data: bytes) -> bytes:
-        """The exporter posts to this harness's event sink instead of ``rspamd.listen``."""
-        if rel != Path("local.d/metadata_exporter.conf") or self.sink is None:
+        """The exporter posts to *export_to*, else to this harness's event sink — never to
+        the rendered ``rspamd.listen`` (a consumer of the real site could be there)."""
+        url = self.export_to or (self.sink.url if self.sink is not None else None)
+        if rel != Path("local.d/metadata_exporter.conf") or url is None:
             return data
-        url = self.sink.url
         return _EXPORT_URL.sub(lambda m: f'{m.group(1)}"{url}"{m.group(2)}',
                                data.decode("utf-8")).encode("utf-8")
 
@@ -235,7 +238,8 @@ class RspamdInstance:
         os.chmod(self.base, 0o755)
         reap_leftovers(self.base)
         self._claim_db()
-        self.dns, self.sink = DnsStub(), EventSink()
+        self.dns = DnsStub()
+        self.sink = EventSink() if self.export_to is None else None
         last = ""
         for _attempt in range(3):
             self.run_dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=self.base))
