@@ -152,19 +152,24 @@ MODES: dict[str, Callable[[Config, argparse.Namespace, Callable], dict[str, Any]
     "consume": run_consume, "decode": run_decode, "parse": run_parse, "learn": run_learn}
 
 
-def _timer(profile: Path | None) -> Callable:
-    """Call a function plainly, or under cProfile when *profile* is set."""
-    if profile is None:
-        return lambda fn, *a: fn(*a)
+class Timed:
+    """Calls the timed section (under cProfile when *profile* is set) and keeps the CPU
+    seconds it took (``time.process_time``: unlike wall time, not inflated when another
+    process shares the core)."""
 
-    def timed(fn: Callable, *a: Any) -> Any:
-        prof = cProfile.Profile()
+    def __init__(self, profile: Path | None) -> None:
+        self.profile = profile
+        self.cpu_s = 0.0
+
+    def __call__(self, fn: Callable, *a: Any) -> Any:
+        prof = cProfile.Profile() if self.profile is not None else None
+        c0 = time.process_time()
         try:
-            return prof.runcall(fn, *a)
+            return fn(*a) if prof is None else prof.runcall(fn, *a)
         finally:
-            prof.dump_stats(str(profile))
-
-    return timed
+            self.cpu_s += time.process_time() - c0
+            if prof is not None:
+                prof.dump_stats(str(self.profile))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     cfg = load_config(args.config)
-    result = MODES[args.mode](cfg, args, _timer(args.profile))
-    result.update(mode=args.mode, cpu=args.cpu, vm_hwm_kb=vm_hwm_kb(),
+    timed = Timed(args.profile)
+    result = MODES[args.mode](cfg, args, timed)
+    result.update(run_cpu_s=timed.cpu_s, mode=args.mode, cpu=args.cpu, vm_hwm_kb=vm_hwm_kb(),
                   affinity=sorted(os.sched_getaffinity(0)))
     args.result.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0

@@ -244,7 +244,8 @@ def throughput(b: Bench, eve: Path) -> None:
                     mode, b.out / f"big-{mode}", config=b.cfg_path, eve=big_path, cpu=b.cpu,
                     extra=["--baselines", str(b.out / "baselines.json")])
                 results.append({**res, "maxrss_kb": run.maxrss_kb,
-                                "events_per_s": ratio(res["lines"], res["run_s"])})
+                                "events_per_s": ratio(res["lines"], res["run_s"]),
+                                "events_per_cpu_s": ratio(res["lines"], res["run_cpu_s"])})
     if not b.args.keep:
         big_path.unlink(missing_ok=True)
     b.raw["throughput"] = runs
@@ -280,6 +281,10 @@ def throughput_figures(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> None:
                    f"handlers+correlation+outputs {1 - share:.0%}; JSON parsing alone "
                    f"{ratio(ev, rate['parse']):.0%}; k events/s ranges: consume "
                    f"{spread['consume']}, decode {spread['decode']}, parse {spread['parse']}")
+    cpu = {m: median([r["events_per_cpu_s"] for r in rs]) for m, rs in runs.items()}
+    b.notes.append(f"per CPU-second of the pinned child (robust to a shared core), medians: "
+                   f"consume {fmt(cpu['consume'])}, decode {fmt(cpu['decode'])}, parse "
+                   f"{fmt(cpu['parse'])} events/s")
     c = res["consume"]
     b.notes.append(f"consumer on the large file: {c['lines']:,} lines, {c['parsed']:,} parsed, "
                    f"{c['ignored']:,} skipped unparsed (prefilter/unwanted types), "
