@@ -171,3 +171,17 @@ def test_speed(cfg) -> None:
     per_mail = (time.perf_counter() - t0) / 500
     assert "SAKIMORI_LOOKALIKE_DOMAIN" in symbols(hits)
     assert per_mail < 0.005, f"{per_mail * 1000:.2f} ms per mail"
+
+
+@pytest.mark.parametrize(("received", "ptr"), [
+    ("from helo.x (vps12.cheap-hosting.net [133.0.1.5]) by relay (Postfix)",
+     "vps12.cheap-hosting.net"),
+    ("from x (user@ident.example.net [133.0.9.9]) by y with ESMTP", "ident.example.net"),
+    ("from mail.partner.co.jp (unknown [133.0.9.9]) by relay", ""),
+    ("from vps7.cheap-hosting.net ([133.0.9.9] helo=mail.partner.co.jp) by relay", ""),  # Exim
+    ("from unknown (HELO mail.partner.co.jp) (133.0.9.9) by relay with SMTP", ""),  # qmail
+    ("from a (b) by relay.example (relay.example [192.0.2.10])", ""),  # only the sending part
+])
+def test_verified_hop_name_is_the_ptr_in_parentheses(received: str, ptr: str) -> None:
+    (hop,) = checks.parse_hops([received])
+    assert hop.ptr == ptr

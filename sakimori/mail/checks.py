@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.policy import compat32
 from email.utils import getaddresses
@@ -32,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from generator.mail.features import MAX_HOPS, clean_text, decode_words, raw_headers
-from generator.mail.received import Hop, clean_ip, parse_received, unfold
+from generator.mail.received import Hop, clean_hostname, clean_ip, parse_received, unfold
 from sakimori.config import Config
 from sakimori.mail import country, norm
 
@@ -105,10 +106,22 @@ def parse_reply_to(values: Iterable[str]) -> str:
     return next((a.strip()[:320] for _n, a in _mailboxes(values) if a), "")
 
 
+# "(name [IP])" or "(user@name [IP])" in the sending part of a Received header
+_PTR_COMMENT = re.compile(r"\(\s*(?:[^()\s@]*@)?([A-Za-z0-9._-]+)\s+\[(?:IPv6:)?[0-9A-Fa-f:.]+\]")
+
+
+def _verified_name(value: str) -> str:
+    """The PTR name in parentheses before ``by`` (docs/mail-checks.md: a hop's verified
+    name) — not Exim's looked-up name in front of ``([IP] helo=…)``, not the HELO."""
+    match = _PTR_COMMENT.search(unfold(value).split(" by ", 1)[0])
+    return clean_hostname(match.group(1)) if match else ""
+
+
 def parse_hops(values_newest_first: Iterable[str]) -> tuple[Hop, ...]:
-    """Received header values (newest first) → hops; unparsable ones keep no IP."""
-    return tuple(parse_received(v) for v in list(values_newest_first)[:MAX_HOPS]
-                 if isinstance(v, str))
+    """Received header values (newest first) → hops (``ptr``: the verified name only);
+    unparsable ones keep no IP."""
+    return tuple(replace(parse_received(v), ptr=_verified_name(v))
+                 for v in list(values_newest_first)[:MAX_HOPS] if isinstance(v, str))
 
 
 def facts_from_message(raw: bytes, *, ip: str | None = None, hostname: str | None = None,
