@@ -184,7 +184,7 @@ def _prepare(cfg: Config, mail: dict[str, Any]) -> _Data:
         if reg and reg not in protected:
             protected[reg] = _Protected(reg, label, suffix, skeleton(reg),
                                         reg.replace(".", "-"))
-    domains = _dict(mail.get("domains"))
+    domains = {str(d): r for d, r in _dict(mail.get("domains")).items() if isinstance(r, dict)}
     names = {}
     for folded, rec in _dict(mail.get("names")).items():
         addrs = frozenset(str(a).lower() for a in _dict(_dict(rec).get("addresses"))
@@ -195,11 +195,10 @@ def _prepare(cfg: Config, mail: dict[str, Any]) -> _Data:
         internal=internal,
         trusted_nets=(*cfg.networks.mail_relays, *cfg.networks.home),
         protected=protected, ordered=[protected[k] for k in sorted(protected)],
-        known=frozenset(r for r in map(norm.registrable_domain, map(str, domains)) if r),
+        known=frozenset(r for r in map(norm.registrable_domain, domains) if r),
         domestic=frozenset(str(d) for d in mail.get("domestic_domains") or []),
-        history={str(d): _int(_dict(r).get("messages")) for d, r in domains.items()},
-        infra={str(d): frozenset(map(str, _dict(_dict(r).get("infra"))))
-               for d, r in domains.items()},
+        history={d: _int(r.get("messages")) for d, r in domains.items()},
+        infra={d: frozenset(map(str, _dict(r.get("infra")))) for d, r in domains.items()},
         names=names)
 
 
