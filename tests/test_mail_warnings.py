@@ -368,3 +368,28 @@ def test_receiver_port_taken_is_one_line_error(tmp_path, free_port) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_receiver_survives_stalled_and_garbage_clients(tmp_path, monkeypatch, capfd) -> None:
+    import socket
+
+    from eve_consumer.mailwarn import receiver as rec_mod
+
+    monkeypatch.setattr(rec_mod._Handler, "timeout", 0.3)
+    warnings = MailWarnings(make_cfg(tmp_path, listen=other_port()), tmp_path / "s.sqlite",
+                            tmp_path / "o", mail=False)
+    receiver = warnings.listen()
+    try:
+        stalled = socket.create_connection(("127.0.0.1", receiver.port))
+        stalled.sendall(b"POST /rspamd/events HTTP/1.0\r\nContent-Length: 1000\r\n\r\n{")
+        garbage = socket.create_connection(("127.0.0.1", receiver.port))
+        garbage.sendall(b"\x00\xff GARBAGE\r\n\r\n")
+        time.sleep(0.8)
+        stalled.close()
+        garbage.close()
+        ok = requests.post(receiver.url, data=json.dumps(RSPAMD_EVENT), timeout=5)
+        assert ok.status_code == 200
+    finally:
+        warnings.close()
+    assert receiver.stats["client_error"] == 2 and receiver.stats["new"] == 1
+    assert "Traceback" not in capfd.readouterr().err

@@ -47,6 +47,10 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(addr, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that stalls or drops mid-request: counted, no traceback on stderr."""
+        self.owner.count("client_error", 0)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -56,6 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the stdlib would log raw request lines; outcomes are counted instead
+
+    def log_error(self, format: str, *args: Any) -> None:
+        self.server.owner.count("client_error", 0)  # timed out, malformed request line
 
     def _answer(self, code: int, outcome: str) -> None:
         self.server.owner.count(outcome, code)
