@@ -50,7 +50,7 @@ SID_OFFSETS: dict[str, int] = {
     "non_http_tls": 1200, "non_http_failed": 1201, "non_http_other": 1202,
     "long_session": 1300,
     "tor_relay_ipv4": 1400, "tor_relay_ipv6": 1401,
-    "tor_sni_helper": 1410, "tor_cert_helper": 1411, "tor_cert": 1412,
+    "tor_sni_helper": 1410, "tor_cert": 1411,  # 1412 retired (was a per-packet tcp rule)
     # 1500-1599 fw_blocked and 1600-1699 beacon are reserved: the consumer detects them.
 }
 

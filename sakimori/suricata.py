@@ -70,6 +70,7 @@ def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
 def validate_rules(cfg: Config, rule_files: Sequence[Path], work_dir: Path) -> None:
     """``suricata -T`` over *rule_files*; raises ToolFailedError with the first ``E:`` line."""
     binary = find_binary(cfg)
+    work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     conf = work_dir / "suricata-test.yaml"
     conf.write_text(render_offline_yaml(cfg, work_dir, rule_files), encoding="utf-8")
@@ -86,6 +87,7 @@ def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
     sub-directory; the EVE files are concatenated in the order given.
     """
     binary = find_binary(cfg)
+    out_dir = Path(out_dir).resolve()  # Suricata runs in run_dir: relative paths would move
     for pcap in pcaps:
         if not Path(pcap).is_file():
             raise InputError(str(pcap), None, "capture not found")

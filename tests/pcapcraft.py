@@ -113,12 +113,12 @@ def syn_rst(client: str, server: str, sport: int, dport: int, t0: float = T0) ->
 
 
 def http_request(host: str | None, path: str = "/", method: str = "GET",
-                 version: str = "HTTP/1.1") -> bytes:
+                 version: str = "HTTP/1.1", user_agent: str = "pcapcraft/1.0") -> bytes:
     """Request bytes; ``host=None`` sends no Host header."""
     head = f"{method} {path} {version}\r\n"
     if host is not None:
         head += f"Host: {host}\r\n"
-    return (head + "User-Agent: pcapcraft/1.0\r\nAccept: */*\r\n\r\n").encode()
+    return (head + f"User-Agent: {user_agent}\r\nAccept: */*\r\n\r\n").encode()
 
 
 def http_response(status: int = 200, body: bytes = b"ok",

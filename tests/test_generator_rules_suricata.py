@@ -175,7 +175,7 @@ def test_long_session(alerts: Counter, port: int, expected: set[int]) -> None:
     (43001, {1400}),          # listed relay (IPv4 dataset)
     (43002, set()),           # not a relay
     (43003, {1401}),          # listed relay (IPv6 dataset)
-    (43004, {1412}),          # Tor SNI + certificate pattern
+    (43004, {1411}),          # Tor SNI + certificate pattern
     (43005, set()),           # Tor-like SNI, ordinary issuer
     (43006, set()),           # Tor-like certificate, ordinary SNI
     (43007, set()),           # relay inside the whitelisted network
@@ -201,7 +201,7 @@ def test_alert_metadata_carries_detection_threshold_and_source(alerts: Counter) 
 
 
 def test_no_helper_rule_ever_alerts(alerts: Counter) -> None:
-    helpers = {1000, 1001, 1410, 1411}
+    helpers = {1000, 1001, 1410}
     assert not {sid for sid, _ in alerts} & helpers
 
 

@@ -54,6 +54,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
                      t0=T0)
     p += http_get(C, "198.51.100.9", "198.51.100.9", "/readme.txt", sport=44008, t0=T0,
                   body=b"hello " * 50)
+    ps_ua = "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.1"
+    p += tcp_session(C, "198.51.100.10", 44009, 80,
+                     [("c", http_request("dl.example.net", "/a.ps1", user_agent=ps_ua)),
+                      ("s", http_response(200, b"x"))], t0=T0)
     pcap = write_pcap(tmp / "static.pcap", p)
     eve = read_pcaps(cfg, [pcap], tmp / "run", [STATIC_RULES])
     counts: Counter = Counter()
@@ -72,9 +76,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
     (44003, {}),         # internal server
     (44004, {1: 1}),     # cleartext HTTP to external port 443: three requests, one alert
     (44005, {}),         # HTTP on another port
-    (44006, {2: 1}),     # PE executable from a bare-IP host
-    (44007, {}),         # same executable from a named host
+    (44006, {}),         # PE executable from a bare-IP host: no static rule (its file.data
+    (44007, {}),         # inspection cost ~24 % of Suricata's time, see docs/rules.md)
     (44008, {}),         # text from a bare-IP host
+    (44009, {3: 1}),     # PowerShell's own HTTP client
 ])
 def test_static_rule_fires_only_on_its_case(alerts: Counter, port: int,
                                             expected: dict[int, int]) -> None:
