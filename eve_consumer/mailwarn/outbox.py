@@ -59,6 +59,7 @@ class Outbox:
             self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                       check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # as the StateStore: survives a crash
             self.db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise SakimoriError(f"{self.path}: cannot open the warning outbox: {exc}") from exc
