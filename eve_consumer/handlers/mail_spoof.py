@@ -24,6 +24,7 @@ from typing import Any
 from eve_consumer.context import Context
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register
+from generator.mail.features import MAX_HOPS
 from sakimori.mail.checks import MailFacts, parse_from, parse_hops, parse_reply_to, run_checks
 from sakimori.mail.warnings import FlaggedMail, cap
 
@@ -62,7 +63,12 @@ def facts_from_eve(record: dict[str, Any]) -> MailFacts:
         rcpt=tuple(_unbracket(r) for r in _strs(smtp.get("rcpt_to"))),
         from_name=name, from_addr=addr,
         reply_to=parse_reply_to(_strs(mail.get("reply_to"), 4)),
-        hops=parse_hops(list(reversed(_strs(mail.get("received"), 256)))))
+        hops=parse_hops(reversed(_strs(_newest(mail.get("received"))))))
+
+
+def _newest(received: Any) -> Any:
+    """The newest MAX_HOPS entries of ``email.received`` (Suricata lists bottom-most first)."""
+    return received[-MAX_HOPS:] if isinstance(received, list) else received
 
 
 def flagged_from_eve(record: dict[str, Any], facts: MailFacts, hits: list) -> FlaggedMail:
