@@ -2,9 +2,9 @@
 --rspamd-listen`` (the real CLI service) → a real SMTP server on loopback.
 
 The Rspamd build is rendered by ``generator.render_rspamd.write_rspamd`` with ``rspamd.listen``
-pointing at the consumer; the private instance of ``sakimori.rspamd`` (the harness) normally
-posts to its own event sink, so the test gives it a stand-in whose URL is the consumer's —
-the exporter then posts exactly where the rendered config says. Proven: a spoofed mail scanned
+pointing at the consumer; the private instance of ``sakimori.rspamd`` (the harness) is told
+``export_to=`` that same URL, so the exporter posts exactly where the rendered config says
+instead of to the harness's own sink. Proven: a spoofed mail scanned
 twice (an MTA retry) gives one warning, parsed back; a mail without Message-ID scanned twice
 gives one warning (hash key); a legitimate mail gives none.
 """
@@ -68,17 +68,6 @@ LEGIT = (b"Received: from mail.partner.co.jp (mail.partner.co.jp [133.0.0.1]) by
 ENVELOPE = {"rcpt": ["hanako@example.co.jp"]}
 
 
-class _ConsumerAsSink:
-    """Stands in for the harness's event sink: the exporter posts to the consumer."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.events: list[dict[str, Any]] = []
-
-    def close(self) -> None:
-        pass
-
-
 def _wait(predicate, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,7 +88,7 @@ def _start_consumer(cfg: Path, tmp: Path) -> subprocess.Popen:
     return proc
 
 
-def test_rspamd_flagged_mail_is_warned_once(tmp_path, monkeypatch) -> None:
+def test_rspamd_flagged_mail_is_warned_once(tmp_path) -> None:
     sink = Sink()
     smtp_port, listen = free_port(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
@@ -111,10 +100,9 @@ def test_rspamd_flagged_mail_is_warned_once(tmp_path, monkeypatch) -> None:
            "mail": MAIL}
     render.write_rspamd(cfg, doc, tmp_path / "build")
     consumer = _start_consumer(cfg_path, tmp_path)
-    monkeypatch.setattr(rspamd_harness, "EventSink",
-                        lambda: _ConsumerAsSink(render.exporter_url(cfg)))
     try:
-        with rspamd_harness.RspamdInstance(tmp_path / "build") as inst:
+        with rspamd_harness.RspamdInstance(tmp_path / "build",
+                                           export_to=render.exporter_url(cfg)) as inst:
             _scan_all(inst, tmp_path)
             assert inst.lua_errors() == []
     finally:
