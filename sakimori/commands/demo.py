@@ -1,9 +1,11 @@
 """The ``sakimori demo`` verb: the whole backdoor-traffic pipeline on bundled example data.
 
 Steps: simulate an office network (clean baseline day + incident day with infected hosts and a
-ground truth), ``learn`` from the baseline capture and proxy log, ``generate`` the Suricata
-rules, ``analyze`` the incident capture with real Suricata, send the alert mail to a loopback
-SMTP sink, and compare the report with the ground truth. Ends by printing the hosts.csv path.
+ground truth) and a mail history with a test set of legitimate and spoofed mails; ``learn``
+from the baseline capture, proxy log and past mail; ``generate`` the Suricata rules and the
+Rspamd plugin; ``analyze`` the incident capture with real Suricata (alert mail to a loopback
+SMTP sink); scan the test mails with a real Rspamd whose warnings go through the consumer to
+the same sink; compare both with their ground truth. Ends by printing the hosts.csv path.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 import yaml
 
 from sakimori import groundtruth
+from sakimori.config import load_config
+from sakimori.demo_mail import format_mail_table, run_mail_demo, warning_summaries
 from sakimori.errors import SakimoriError
-from sakimori.smtpsink import SmtpSink
+from sakimori.smtpsink import SmtpSink, free_port
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "sakimori.yaml"
 
@@ -51,11 +55,24 @@ def _simulate(data_dir: Path, seed: int, hours: float) -> None:
     generate(data_dir, SimParams(seed=seed, hours=hours))
 
 
+def _mail_corpus(mail_dir: Path, seed: int) -> dict:
+    from sakimori.mailsim import generate_corpus
+
+    truth = mail_dir / "truth.json"
+    if truth.is_file():
+        doc = json.loads(truth.read_text(encoding="utf-8"))
+        if doc.get("seed") == seed:
+            return doc
+    _say(f"simulating past mail and a test set of new mails into {mail_dir}")
+    return generate_corpus(mail_dir, seed=seed)
+
+
 def _demo_config(base: Path, out: Path, data_dir: Path, smtp_port: int) -> Path:
     doc = yaml.safe_load(base.read_text(encoding="utf-8")) or {}
     doc.setdefault("anonymizer", {})["tor_relays"] = [str(data_dir / "tor-relays.txt")]
     doc.setdefault("consumer", {})["state_dir"] = str(out / "state")
     doc.setdefault("alerts", {})["smtp"] = f"127.0.0.1:{smtp_port}"
+    doc.setdefault("rspamd", {})["listen"] = f"127.0.0.1:{free_port()}"
     path = out / "sakimori.yaml"
     path.write_text("# Demo configuration derived from examples/sakimori.yaml by "
                     "`sakimori demo`.\n" + yaml.safe_dump(doc, sort_keys=False), "utf-8")
@@ -77,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     data_dir = out / "data"
     out.mkdir(parents=True, exist_ok=True)
     _simulate(data_dir, args.seed, args.hours)
-    for stale in ("state", "report", "build", "mail", "baselines.json"):
+    corpus = _mail_corpus(data_dir / "mail", args.seed)
+    for stale in ("state", "state-mail", "report", "mail-report", "build", "mail",
+                  "baselines.json"):
         target = out / stale
         if target.is_dir():
             shutil.rmtree(target)
@@ -87,26 +106,40 @@ def run(args: argparse.Namespace) -> int:
         cfg = str(_demo_config(args.config, out, data_dir, sink.port))
         baselines = str(out / "baselines.json")
         _verb(["learn", "--config", cfg, "--pcap", str(data_dir / "baseline.pcap"),
-               "--proxy-log", str(data_dir / "squid-access.log"), "--out", baselines])
+               "--proxy-log", str(data_dir / "squid-access.log"),
+               "--mail", corpus["past"]["maildir"], "--out", baselines])
         _verb(["generate", "--config", cfg, "--baselines", baselines, "--out",
                str(out / "build")])
         _verb(["analyze", "--config", cfg, "--baselines", baselines, "--pcap",
                str(data_dir / "office.pcap"), "--out", str(out / "report")])
+        alerts = len(sink.messages())
+        mail_verdicts = run_mail_demo(load_config(cfg), Path(cfg), out / "build",
+                                      corpus["testset"], out)
         mails = sink.messages()
     report = out / "report" / "hosts.csv"
     verdicts = groundtruth.compare(report, data_dir / "ground_truth.json")
     print()
     print(groundtruth.format_table(verdicts))
     print()
-    for i, msg in enumerate(mails, 1):
+    for i, msg in enumerate(mails[:alerts], 1):
         attachments = [p.get_filename() for p in msg.iter_attachments()]
         print(f"alert mail {i}: to {msg['To']} — {msg['Subject']} "
-              f"(attachments: {', '.join(filter(None, attachments)) or 'none'}); "
-              f"saved in {out / 'mail'}")
-    if not mails:
+              f"(attachments: {', '.join(filter(None, attachments)) or 'none'})")
+    if not alerts:
         print("no alert mail was sent")
+    print()
+    print(format_mail_table(mail_verdicts))
+    print()
+    for line in warning_summaries(out / "mail-report"):
+        print(line)
+    print(f"\n{len(mails) - alerts} warning mail(s) and {alerts} host alert mail(s) reached "
+          f"the SMTP sink; saved in {out / 'mail'}")
     wrong = [v for v in verdicts if not v.ok]
     if wrong:
         print(f"{len(wrong)} host(s) differ from the ground truth", file=sys.stderr)
+    wrong_mail = [v for v in mail_verdicts if not v.ok]
+    if wrong_mail:
+        print(f"{len(wrong_mail)} mail(s) judged differently from the ground truth",
+              file=sys.stderr)
     print(f"\nreport: {report}")
-    return 1 if wrong else 0
+    return 1 if wrong or wrong_mail else 0
