@@ -1,9 +1,12 @@
 """End to end: `sakimori demo` on the simulated office finds every infected host with the right
-detections, reports no benign host, and mails the report once to a real loopback SMTP sink."""
+detections, reports no benign host, and mails the report once to a real loopback SMTP sink;
+real Rspamd judges every example test mail as its ground truth says, and exactly one warning
+per flagged mail reaches the sink through the consumer's receiver."""
 
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,4 +35,12 @@ def test_demo_matches_ground_truth(tmp_path: Path, require_suricata: str) -> Non
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
     mails = sorted((out / "mail").glob("*.eml"))
-    assert mails, "no alert mail reached the SMTP sink"
+    truth = json.loads((out / "data" / "mail" / "truth.json").read_text(encoding="utf-8"))
+    flagged = [c for c in truth["testset"]["cases"] if c["expected_symbols"]]
+    assert flagged and len(flagged) < len(truth["testset"]["cases"])
+    warnings = [json.loads(line) for line in
+                (out / "mail-report" / "mail_warnings.jsonl").read_text().splitlines()]
+    assert len(warnings) == len(flagged)
+    assert all(w["mailed"] for w in warnings)
+    assert len(mails) == len(infected) + len(flagged)
+    assert "WRONG" not in proc.stdout
