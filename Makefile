@@ -20,6 +20,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/mail.py
 
 clean:
 	rm -rf build .pytest_cache
