@@ -189,7 +189,10 @@ def _date(heads: dict[str, list[str]], hops: tuple[Hop, ...]) -> float | None:
 def external_sender(hops: tuple[Hop, ...], trusted: Callable[[str], bool],
                     connect_ip: str = "", connect_host: str = ""
                     ) -> tuple[str, str, tuple[str, ...], bool]:
-    """(sender IP, hostname, external chain, authenticated) — docs/mail-checks.md terms.
+    """(sender IP, verified name, external chain, authenticated) — docs/mail-checks.md terms.
+
+    The name is the hop's PTR (never its HELO: a forged HELO must not make infrastructure look
+    known), as the checks use it.
 
     With a connecting IP that is not trusted, it is the sender and every hop is older. Without
     one (stored mail), hops are walked newest → oldest to the first untrusted ``from_ip``.
@@ -201,7 +204,7 @@ def external_sender(hops: tuple[Hop, ...], trusted: Callable[[str], bool],
     for i, hop in enumerate(hops):
         if hop.ip and not trusted(hop.ip):
             older = [h.ip for h in hops[i + 1:] if is_public_ip(h.ip)]
-            return hop.ip, hop.hostname, (hop.ip, *older), hop.authenticated
+            return hop.ip, hop.ptr, (hop.ip, *older), hop.authenticated
     return "", "", (), False
 
 
