@@ -27,9 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from eve_consumer.context import Context
+from eve_consumer.context import FLOW_NAMES_LIMIT, Context
 from eve_consumer.decode import PARSE, SKIP, USED
 from eve_consumer.handlers.signatures import classify
+from sakimori.whitelist import normalise_host
 
 _SRC = b'"src_ip":"'
 _DST = b'"dest_ip":"'
@@ -97,19 +98,17 @@ class Prefilter:
         self._home: dict[bytes, bool] = {}
         self._wl: dict[bytes, bool] = {}
         self._classified: dict[tuple[str, str], bool] = {}
+        self._by_kind: dict[str, Callable[[bytes], str | None]] = {
+            "flow": self.flow, "tls": self.tls, "http": self.http, "dns": self.dns,
+            "alert": self.alert}
 
     def __call__(self, line: bytes, kind: str) -> str | None:
-        if kind == "flow":
-            return self.flow(line)
-        if kind == "tls":
-            return self.join(line, _SNI, None)
-        if kind == "http":
-            return self.join(line, _HOST, self.url_limit)
-        if kind == "dns":
-            return self.dns(line)
-        if kind == "alert":
-            return self.alert(line)
-        return PARSE
+        hook = self._by_kind.get(kind)
+        return hook(line) if hook is not None else PARSE
+
+    def by_kind(self) -> dict[str, Callable[[bytes], str | None]]:
+        """{kind: hook(line) -> verdict}: the decoder calls these directly."""
+        return dict(self._by_kind)
 
     def is_home(self, ip: bytes) -> bool:
         known = self._home.get(ip)
@@ -119,13 +118,31 @@ class Prefilter:
         return known
 
     def flow(self, line: bytes) -> str | None:
-        src = _raw(line, _SRC)
-        if src is None or self.is_home(src):
+        i = line.find(_SRC)
+        if i < 0:
             return PARSE
-        dst = _raw(line, _DST)
-        if dst is None:
+        i += 10
+        j = line.find(b'"', i)
+        if j < 0:
             return PARSE
-        if not self.is_home(dst) or self.long_s is None:
+        src = line[i:j]
+        home = self._home.get(src)
+        if home is None:
+            home = self.is_home(src)
+        if home:
+            return PARSE
+        i = line.find(_DST)
+        if i < 0:
+            return PARSE
+        i += 11
+        j = line.find(b'"', i)
+        if j < 0:
+            return PARSE
+        dst = line[i:j]
+        home = self._home.get(dst)
+        if home is None:
+            home = self.is_home(dst)
+        if not home or self.long_s is None:
             return SKIP
         age = _int_after(line, _AGE)
         return PARSE if age is None or age >= self.long_s else SKIP
@@ -134,15 +151,61 @@ class Prefilter:
         if b'"type":"query"' in line or not self.wl_names:
             return SKIP
         matches = self.ctx.whitelist.matches_host
+        cache = self._wl
         i = line.find(_RRNAME)
         while i >= 0:
-            j = line.find(b'"', i + len(_RRNAME))
-            name = line[i + len(_RRNAME):j]
-            if _cached(self._wl, name, lambda n=name: b"\\" in n or matches(
-                    n.decode("utf-8", "replace")), 100_000):
+            i += 10
+            j = line.find(b'"', i)
+            name = line[i:j]
+            hit = cache.get(name)
+            if hit is None:
+                hit = _cached(cache, name, lambda n=name: b"\\" in n or matches(
+                    n.decode("utf-8", "replace")), 100_000)
+            if hit:
                 return PARSE
             i = line.find(_RRNAME, j)
         return SKIP
+
+    def tls(self, line: bytes) -> str | None:
+        # flow_id (Suricata writes it second, after the timestamp)
+        i = line.find(_FID)
+        if i < 0:
+            return PARSE
+        i += 10
+        j = line.find(b",", i)
+        if j < 0:
+            j = line.find(b"}", i)
+        try:
+            fid = int(line[i:j])
+        except ValueError:
+            return PARSE
+        i = line.find(_SNI)
+        if i < 0:
+            return USED  # no SNI: nothing to join
+        i += 7
+        j = line.find(b'"', i)
+        if j < 0:
+            return USED  # as _raw: no name
+        name = line[i:j]
+        if b"\\" in name:
+            return PARSE
+        if name:
+            self._note(fid, name)
+        return USED
+
+    def http(self, line: bytes) -> str | None:
+        return self.join(line, _HOST, self.url_limit)
+
+    def _note(self, fid: int, raw: bytes) -> None:
+        """ctx.note_name for a plain, non-empty name from the bytes (common case inline)."""
+        names = self.ctx.flow_names
+        if not fid or (len(names) >= FLOW_NAMES_LIMIT and fid not in names):
+            self.ctx.note_name(fid, raw.decode("utf-8", "replace"))
+            return
+        low = raw.decode("utf-8", "replace").lower()
+        if ":" in low or low[-1] == "." or " " in low:
+            low = normalise_host(low)
+        names[fid] = low
 
     def join(self, line: bytes, key: bytes, url_limit: int | None) -> str | None:
         fid = _int_after(line, _FID)
