@@ -8,8 +8,10 @@ the line is parsed as usual. Verdicts (see :mod:`eve_consumer.decode`):
 
 ``SKIP`` — no enabled handler can use the event (``ignored["<kind> (prefiltered)"]``):
 
-- ``flow`` events with no internal side; inbound flows (only the destination internal) when
-  the ``long_session`` handler is off or the flow is younger than its threshold;
+- ``flow`` events with no internal side; inbound flows (only the destination internal), and
+  non-TCP flows between two internal hosts (DNS to the internal resolver: fw_blocked and
+  non_http judge TCP alone, beacon outbound flows alone), when the ``long_session`` handler is
+  off or the flow is younger than its threshold;
 - ``dns`` queries, and answers none of whose names is whitelisted (the IP → name map only
   serves the whitelist of destinations seen without their own Host/SNI);
 - ``alert`` events without ``sakimori_detection`` metadata, outside sakimori's SID range,
@@ -43,6 +45,11 @@ _HOST = b'"hostname":"'
 _URL = b'"url":"'
 _SID = b'"signature_id":'
 _RRNAME = b'"rrname":"'
+_PROTO = b'"proto":"'
+# Handlers that take no flow events, or only TCP or outbound ones (see Prefilter.flow).
+_TCP_OR_OUTBOUND_FLOWS = frozenset({
+    "anonymizer", "beacon", "fw_blocked", "long_session", "long_url", "mail_spoof",
+    "non_http_on_http_port", "signatures"})
 
 
 def _raw(line: bytes, key: bytes) -> bytes | None:
@@ -93,6 +100,10 @@ class Prefilter:
         self.url_limit = int(ctx.thresholds.url_length.value) if "long_url" in handlers \
             else 1 << 30
         self.want_sigs = "signatures" in handlers
+        # Flows between two internal hosts over anything but TCP reach only long_session
+        # (fw_blocked and non_http judge TCP alone, beacon outbound flows alone) — when no
+        # other handler takes flow events.
+        self.internal_non_tcp = set(handlers) <= _TCP_OR_OUTBOUND_FLOWS
         wl = ctx.whitelist
         self.wl_names = bool(wl.exact or wl.subdomain_of or wl.apex_and_subdomains)
         self._home: dict[bytes, bool] = {}
@@ -126,10 +137,10 @@ class Prefilter:
         if j < 0:
             return PARSE
         src = line[i:j]
-        home = self._home.get(src)
-        if home is None:
-            home = self.is_home(src)
-        if home:
+        src_home = self._home.get(src)
+        if src_home is None:
+            src_home = self.is_home(src)
+        if src_home and not self.internal_non_tcp:
             return PARSE
         i = line.find(_DST)
         if i < 0:
@@ -142,7 +153,13 @@ class Prefilter:
         home = self._home.get(dst)
         if home is None:
             home = self.is_home(dst)
-        if not home or self.long_s is None:
+        if not home:
+            return PARSE if src_home else SKIP
+        if src_home:  # both internal: only long_session may want it, unless TCP
+            proto = _raw(line, _PROTO)
+            if proto is None or proto == b"TCP" or b"\\" in proto:
+                return PARSE
+        if self.long_s is None:
             return SKIP
         age = _int_after(line, _AGE)
         return PARSE if age is None or age >= self.long_s else SKIP

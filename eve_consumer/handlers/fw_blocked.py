@@ -85,8 +85,17 @@ class FwBlockedHandler(Handler):
             kind = "dropped"
             if not self.ctx.home(ev.src_ip):
                 return
-        elif ev.proto != "TCP" or (kind := classify_flow(ev.data)) is None:
-            return  # flows arrive here only from internal sources (flow_scope)
+        else:  # flows arrive here only from internal sources (flow_scope)
+            if ev.proto != "TCP":
+                return
+            tcp = ev.data.get("tcp")  # classify_flow's first test, inline: most flows stop
+            if type(tcp) is not dict:
+                return
+            flags = tcp.get("tcp_flags_ts")
+            if type(flags) is not str or flags not in _SYN_ONLY:
+                return
+            if (kind := classify_flow(ev.data)) is None:
+                return
         ts = ev.ts if kind == "dropped" else flow_start(ev)
         self.add(ev.src_ip, ts, ev.dest_ip, ev.dest_port, str(ev.flow_id), kind, ev.flow_id)
 
