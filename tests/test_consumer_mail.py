@@ -15,14 +15,13 @@ import json
 import logging
 import re
 import shutil
-import threading
-from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from pcapcraft import http_get, tls_session, write_pcap
+from test_mail_warnings import Sink  # one loopback SMTP sink for all mail tests
 
 from eve_consumer.pipeline import Consumer
 from generator.render_suricata import write_suricata
@@ -43,22 +42,6 @@ alerts:
   admins: [soc@example.co.jp, ciso@example.co.jp]
   language: {language}
 """
-
-
-class Sink:
-    """aiosmtpd handler keeping every message (parsed) and its envelope."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.original_content,
-                                                    policy=policy.default))
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 OK"
 
 
 @pytest.fixture(scope="module")
