@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from mailsink import Sink
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -46,3 +48,14 @@ def require_suricata() -> str:
     if path is None:
         pytest.skip("suricata not installed (run `make setup`)")
     return path
+
+
+@pytest.fixture
+def smtp(free_port: int):
+    """A real SMTP server (aiosmtpd) on loopback; the sink carries its ``port``."""
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port)
+    controller.start()
+    sink.port = free_port
+    yield sink
+    controller.stop()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from test_consumer_mail import Sink
+from mailsink import Sink
 from test_consumer_scenario import EXPECTED, build_scenario
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from mailsink import Sink
 from pcapcraft import http_get, tls_session, write_pcap
-from test_mail_warnings import Sink  # one loopback SMTP sink for all mail tests
 
 from eve_consumer.pipeline import Consumer
 from generator.render_suricata import write_suricata
@@ -71,18 +71,9 @@ def _run(eve: Path, tmp: Path, port: int, state: Path, language: str = "en") -> 
     return consumer
 
 
-@pytest.fixture
-def smtp(free_port: int) -> Any:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port)
-    controller.start()
-    yield sink, free_port
-    controller.stop()
-
-
 def test_one_mail_per_host_parsed_back_and_sent_once(eve: Path, tmp_path: Path,
                                                      smtp: Any) -> None:
-    sink, port = smtp
+    sink, port = smtp, smtp.port
     _run(eve, tmp_path, port, tmp_path / "state")
     assert len(sink.messages) == 2
     by_host = {m["Subject"].split()[1].rstrip(":"): m for m in sink.messages}
@@ -104,7 +95,7 @@ def test_one_mail_per_host_parsed_back_and_sent_once(eve: Path, tmp_path: Path,
 
 def test_hostile_strings_never_reach_headers_and_stay_data(eve: Path, tmp_path: Path,
                                                            smtp: Any) -> None:
-    sink, port = smtp
+    sink, port = smtp, smtp.port
     _run(eve, tmp_path, port, tmp_path / "state")
     for msg in sink.messages:
         for key, value in msg.items():
@@ -125,7 +116,7 @@ def test_hostile_strings_never_reach_headers_and_stay_data(eve: Path, tmp_path: 
 
 
 def test_japanese_mail(eve: Path, tmp_path: Path, smtp: Any) -> None:
-    sink, port = smtp
+    sink, port = smtp, smtp.port
     _run(eve, tmp_path, port, tmp_path / "state", language="ja")
     subjects = sorted(m["Subject"] for m in sink.messages)
     assert re.fullmatch(r"\[sakimori\] 10\.1\.20\.14: 新しい検知 1 件 \(スコア \d+, \w+\)",
@@ -155,7 +146,7 @@ def test_smtp_failure_is_logged_counted_and_retried(eve: Path, tmp_path: Path, f
 
 
 def test_no_mail_flag_and_disabled_alerts(eve: Path, tmp_path: Path, smtp: Any) -> None:
-    sink, port = smtp
+    sink, port = smtp, smtp.port
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(CONFIG.format(port=port, language="en"))
     with Consumer(load_config(cfg_path), None, tmp_path / "out", tmp_path / "s1",

@@ -22,10 +22,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from conftest import SHARED_DATA
 from pcapcraft import tcp_session, write_pcap
-from test_mail_warnings import Sink
 
 from sakimori.config import load_config
 from sakimori.suricata import read_pcaps
@@ -51,17 +49,6 @@ BASELINES = {"schema_version": 1, "generated_at": "2026-11-01T00:00:00Z", "traff
                  "domestic_domains": ["partner.co.jp"], "frequent_domains": ["partner.co.jp"],
                  "names": {"山田太郎": {"display": "山田 太郎",
                                         "addresses": {"taro@example.co.jp": 12}}}}}
-
-
-@pytest.fixture
-def smtp(free_port: int):
-    """A real SMTP server (aiosmtpd) on loopback."""
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port)
-    controller.start()
-    sink.port = free_port  # type: ignore[attr-defined]
-    yield sink
-    controller.stop()
 
 
 def smtp_session(client: str, sport: int, helo: str, mail_from: str, rcpts: list[str],

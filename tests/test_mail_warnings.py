@@ -5,7 +5,6 @@ across restarts, SMTP through a real aiosmtpd server on loopback, and the HTTP r
 from __future__ import annotations
 
 import json
-import threading
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 from aiosmtpd.controller import Controller
+from mailsink import Sink
 
 from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.outbox import Outbox, OutboxFull
@@ -80,37 +80,6 @@ def flagged(**over: Any) -> FlaggedMail:
         score=8.4, action="add header")
     base.update(over)
     return FlaggedMail(**base)
-
-
-class Sink:
-    """A real SMTP server on loopback (aiosmtpd) keeping messages and envelopes."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.original_content,
-                                                    policy=policy.default))
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 OK"
-
-    def wait(self, n: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-@pytest.fixture
-def smtp(free_port: int):
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port)
-    controller.start()
-    sink.port = free_port  # type: ignore[attr-defined]
-    yield sink
-    controller.stop()
 
 
 # --- composition -------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 from aiosmtpd.controller import Controller
-from test_mail_warnings import RSPAMD_EVENT, Sink
+from mailsink import Sink
+from test_mail_warnings import RSPAMD_EVENT
 
 from sakimori.smtpsink import free_port
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from test_mail_warnings import Sink
+from mailsink import Sink
 
 from eve_consumer.mailwarn.outbox import Outbox
 from sakimori.config import load_config
