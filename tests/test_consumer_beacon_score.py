@@ -1,17 +1,24 @@
 """eve_consumer.handlers.beacon_score on synthetic timestamp series (pure function).
 
-Clean and jittered timers (up to ±50 %, with missing beats) are found with a period close to
-the truth; Poisson arrivals, human browsing bursts and failed-retry strobes are not.
-Each property is checked over many seeds, so the test is about rates, not one lucky draw.
+Clean and jittered timers (up to ±90 %, with missing beats, a changed sleep, nights off) are
+found with a period close to the truth; Poisson arrivals, human browsing bursts and
+failed-retry strobes are not. Each property is checked over many seeds, so the test is about
+rates, not one lucky draw. The committed null table is checked against a fresh simulation.
 """
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
-from eve_consumer.handlers.beacon_score import merge_beats, score_beacon
+from eve_consumer.handlers.beacon_score import (
+    NULL_TABLE,
+    merge_beats,
+    score_beacon,
+    simulate_null,
+)
 
 THRESHOLD = 0.7
 
@@ -55,7 +62,7 @@ def test_clean_beacon_is_found_with_its_period() -> None:
     assert verdict is not None
     assert verdict.score > 0.99
     assert verdict.period_s == pytest.approx(60)
-    assert verdict.jitter == 0 and verdict.beats == 50 and verdict.missing_fraction == 0
+    assert verdict.jitter == 0 and verdict.beats == 50 and verdict.gaps == 0
 
 
 @pytest.mark.parametrize(("jitter", "missing", "symmetric", "min_rate"), [
@@ -118,7 +125,43 @@ def test_evidence_is_json_ready() -> None:
                            sizes=[300] * 19 + [310])
     assert verdict is not None
     ev = verdict.evidence()
-    assert set(ev) >= {"score", "period_s", "jitter", "beats", "missing_fraction",
-                       "sub_regularity", "sub_no_short", "sub_few_missing", "sub_count",
-                       "size_dispersion"}
-    assert all(isinstance(v, int | float) for v in ev.values())
+    assert set(ev) >= {"score", "z", "period_s", "jitter", "beats", "gaps", "sub_z_shape",
+                       "sub_z_local", "sub_size_regularity", "size_dispersion", "intervals_s"}
+    assert ev["intervals_s"] == [60.0] * 19
+    assert all(isinstance(v, int | float) for k, v in ev.items() if k != "intervals_s")
+    json.dumps(ev)
+
+
+@pytest.mark.parametrize(("jitter", "symmetric"), [(0.9, False), (0.9, True), (0.75, True)])
+def test_heavily_jittered_beacons_are_found_given_enough_beats(jitter: float,
+                                                               symmetric: bool) -> None:
+    rng = random.Random(17)
+    series = [timer(rng, 120, jitter, 300, 0.2, symmetric) for _ in range(100)]
+    assert rate(series) >= 0.95
+
+
+def test_a_changed_sleep_and_nights_off_do_not_hide_a_beacon() -> None:
+    rng = random.Random(23)
+    found = 0
+    for _ in range(100):
+        first = timer(rng, 600, 0.3, 40)
+        second = [first[-1] + 43_200 + t - first[0] for t in timer(rng, 150, 0.3, 120)]
+        found += rate([first + second]) == 1.0  # sleep 600 s → 150 s after a 12 h night
+    assert found >= 95
+
+
+def test_sub_second_timestamps_keep_their_precision() -> None:
+    t0 = 1_700_000_000.123456
+    verdict = score_beacon([t0 + 10.25 * i for i in range(100)])
+    assert verdict is not None and verdict.period_s == pytest.approx(10.25)
+    assert verdict.score > 0.99
+
+
+def test_committed_null_table_matches_a_fresh_simulation() -> None:
+    rows = [NULL_TABLE[i] for i in (8, 15, 22)]
+    fresh = simulate_null([r[0] for r in rows], runs=600, seed=99)
+    for ref, row in zip(rows, fresh, strict=True):
+        assert row[1] == pytest.approx(ref[1], abs=0.1)
+        assert row[3] == pytest.approx(ref[3], abs=0.1)
+        assert row[2] == pytest.approx(ref[2], rel=0.2)
+        assert row[4] == pytest.approx(ref[4], rel=0.2)

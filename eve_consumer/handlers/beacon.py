@@ -4,43 +4,49 @@ Per (internal host, destination key) pair the handler keeps the ``flow.start`` t
 flow event's top-level timestamp) of answered TCP/UDP flows to external, non-whitelisted
 destinations. The key is the TLS SNI or HTTP Host of the flow (joined by flow_id) when known,
 else ``dest_ip:port``. Excluded from timing: unanswered or refused flows (failed retries look
-like 1-second beacons), DNS flows, internal destinations. Memory is bounded: at most
-``MAX_TIMES`` most recent starts per pair and ``MAX_PAIRS`` pairs (drops counted).
+like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal destinations.
 
-At the end each pair with ≥ ``traffic.beacon_min_connections`` beats is scored by
-:func:`~eve_consumer.handlers.beacon_score.score_beacon`; a pair is reported when its score
-reaches ``traffic.beacon_threshold`` and its destination is not *prevalent*: contacted by at
-least max(``MIN_PREVALENT_HOSTS``, ``traffic.beacon_prevalence_fraction`` × internal hosts)
-internal hosts, in the current data or in the baselines' ``destinations`` prevalence.
-A sakimori rule tagged ``beacon`` counts as a finding of its own (confidence 0.8).
+Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
+*pending* list; each evaluation (end of a one-shot run, every ``--interval`` in follow mode)
+folds the pending starts into the pair's bounded
+:class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 beats) and scores again only
+pairs that received beats. A pending list over ``MAX_PENDING`` is folded at once; at most
+``MAX_PAIRS`` pairs (drops counted).
+
+A pair with ≥ ``traffic.beacon_min_connections`` beats is reported when its
+:func:`~eve_consumer.handlers.beacon_score.score_beacon` score reaches
+``traffic.beacon_threshold`` and its destination is not *prevalent*: contacted by at least
+max(3, ``traffic.beacon_prevalence_fraction`` × internal hosts) internal hosts, in the current
+data or in the baselines' ``destinations`` prevalence. A sakimori rule tagged ``beacon``
+counts as a finding of its own (confidence 0.8). See docs/beacon.md.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from eve_consumer.decode import Event, parse_ts
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.handlers.beacon_score import preload_numpy, score_beacon
+from eve_consumer.handlers.beacon_score import BeaconScore, preload_numpy
+from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 
-MAX_TIMES = 4096
+MAX_PENDING = 4096
 MAX_PAIRS = 300_000
 MAX_HOSTS_PER_DEST = 64
-MIN_PREVALENT_HOSTS = 3
 STALE_AFTER_S = 2 * 86400.0
 RULE_CONFIDENCE = 0.8
 
 
 class _Pair:
-    __slots__ = ("dest_ip", "dest_port", "flow_ids", "sizes", "times")
+    __slots__ = ("dest_ip", "dest_port", "flow_ids", "pending", "series", "sizes")
 
     def __init__(self, dest_ip: str, dest_port: int) -> None:
         self.dest_ip = dest_ip
         self.dest_port = dest_port
-        self.times: list[float | str] = []  # flow.start: text until first judged
-        self.sizes: list[int] = []
+        self.pending: list[str] = []  # flow.start texts since the last evaluation
+        self.sizes: list[int] = []    # their request sizes
+        self.series = PairSeries()
         self.flow_ids: list[int] = []
 
 
@@ -88,13 +94,12 @@ class BeaconHandler(Handler):
             pair = self._new_pair(src, key, ev)
             if pair is None:
                 return
-        # flow.start kept as text; parsed once, when the pair is first judged (findings)
-        pair.times.append(start)
+        # flow.start kept as text; parsed when the pair is folded (each evaluation)
+        pair.pending.append(start)
         size = flow.get("bytes_toserver")
         pair.sizes.append(size if type(size) is int else 0)
-        if len(pair.times) > MAX_TIMES:
-            del pair.times[0], pair.sizes[0]
-            ctx.counters["beacon_times_dropped"] += 1
+        if len(pair.pending) >= MAX_PENDING:
+            self._fold(pair)
         if len(pair.flow_ids) < 10:
             pair.flow_ids.append(ev.flow_id)
 
@@ -108,19 +113,21 @@ class BeaconHandler(Handler):
             hosts.add(src)
         return pair
 
-    def _times(self, pair: _Pair) -> list[float]:
-        """The pair's start times as floats (texts are parsed once, in place; bad ones go)."""
-        times = pair.times
-        if all(type(t) is float for t in times):
-            return times  # type: ignore[return-value]
-        parsed: list[float] = []
-        for t in times:
-            try:
-                parsed.append(t if type(t) is float else parse_ts(t))  # type: ignore[arg-type]
+    def _fold(self, pair: _Pair) -> None:
+        """Parse the pair's pending starts (bad ones counted) into its bounded series."""
+        if not pair.pending:
+            return
+        times: list[float] = []
+        sizes: list[int] = []
+        for text, size in zip(pair.pending, pair.sizes, strict=True):
+            try:  # (a number: a start already parsed, from an older state snapshot)
+                times.append(float(text) if type(text) is float else parse_ts(text))
             except (ValueError, TypeError):
                 self.ctx.counters["beacon_bad_flow_start"] += 1
-        pair.times = parsed  # type: ignore[assignment]
-        return parsed
+                continue
+            sizes.append(size)
+        pair.series.add(times, sizes)
+        pair.pending, pair.sizes = [], []
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
         side = self.ctx.home_side(ev)
@@ -138,23 +145,24 @@ class BeaconHandler(Handler):
         frac = self.ctx.cfg.traffic.beacon_prevalence_fraction
         n_now = len(self.hosts)
         seen = len(self.dest_hosts.get(key, ()))
-        if n_now and seen >= max(MIN_PREVALENT_HOSTS, math.ceil(frac * n_now)):
+        if n_now and seen >= prevalence_cutoff(n_now, frac):
             return True, f"{seen}/{n_now} internal hosts in this data"
         th = self.ctx.thresholds
         if th.n_internal_hosts:
             for k in (key, dest_ip):
                 count = th.prevalence.get(k, 0)
-                if count >= max(MIN_PREVALENT_HOSTS, math.ceil(frac * th.n_internal_hosts)):
+                if count >= prevalence_cutoff(th.n_internal_hosts, frac):
                     return True, f"{count}/{th.n_internal_hosts} internal hosts in the baselines"
         return False, ""
 
     def findings(self) -> list[Finding]:
         cfg = self.ctx.cfg.traffic
-        per_host: dict[str, list[tuple[str, _Pair, Any]]] = {}
+        per_host: dict[str, list[tuple[str, _Pair, BeaconScore]]] = {}
         for (host, key), pair in self.pairs.items():
-            if len(pair.times) < cfg.beacon_min_connections:
+            self._fold(pair)
+            if len(pair.series) < cfg.beacon_min_connections:
                 continue
-            verdict = score_beacon(self._times(pair), cfg.beacon_min_connections, pair.sizes)
+            verdict = pair.series.verdict(cfg.beacon_min_connections)
             if verdict is None or verdict.score < cfg.beacon_threshold:
                 continue
             common, why = self.prevalent(key, pair.dest_ip)
@@ -172,7 +180,7 @@ class BeaconHandler(Handler):
                                    f"{tally.count} beacon rule alert(s)"))
         return out
 
-    def _finding(self, host: str, items: list[tuple[str, _Pair, Any]]) -> Finding:
+    def _finding(self, host: str, items: list[tuple[str, _Pair, BeaconScore]]) -> Finding:
         items.sort(key=lambda it: -it[2].score)
         best = items[0][2]
         pairs = []
@@ -180,8 +188,8 @@ class BeaconHandler(Handler):
             ev = verdict.evidence()
             ev.update(destination=key, dest_ip=pair.dest_ip, dest_port=pair.dest_port)
             pairs.append(ev)
-        first = min(min(self._times(p)) for _, p, _ in items)
-        last = max(max(self._times(p)) for _, p, _ in items)
+        first = min(p.series.first() or 0.0 for _, p, _ in items)
+        last = max(p.series.last() or 0.0 for _, p, _ in items)
         flow_ids = [f for _, p, _ in items for f in p.flow_ids][:20]
         key0 = items[0][0]
         summary = (f"{key0} every ~{best.period_s:.0f}s (jitter ±{best.jitter:.0%}, "
@@ -198,25 +206,29 @@ class BeaconHandler(Handler):
     # --- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "pairs": [[h, k, p.dest_ip, p.dest_port, p.times, p.sizes, p.flow_ids]
-                      for (h, k), p in self.pairs.items()],
+            "pairs": [[h, k, p.dest_ip, p.dest_port, p.pending, p.sizes, p.flow_ids,
+                       p.series.to_state()] for (h, k), p in self.pairs.items()],
             "dest_hosts": {k: sorted(v) for k, v in self.dest_hosts.items()},
             "hosts": sorted(self.hosts),
             "rule_hits": tallies_to_state(self.rule_hits), "rule_meta": self.rule_meta,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        for h, k, ip, port, times, sizes, flow_ids in state.get("pairs", []):
+        for h, k, ip, port, pending, sizes, flow_ids, *series in state.get("pairs", []):
             pair = self.pairs[(h, k)] = _Pair(ip, port)
-            pair.times, pair.sizes, pair.flow_ids = list(times), list(sizes), list(flow_ids)
+            pair.pending, pair.sizes, pair.flow_ids = list(pending), list(sizes), list(flow_ids)
+            if series:
+                pair.series = PairSeries.from_state(series[0])
         self.dest_hosts = {k: set(v) for k, v in state.get("dest_hosts", {}).items()}
         self.hosts = set(state.get("hosts", []))
         self.rule_hits = tallies_from_state(state.get("rule_hits", {}))
         self.rule_meta = dict(state.get("rule_meta", {}))
 
     def prune(self, now: float) -> None:
+        for pair in self.pairs.values():
+            self._fold(pair)
         stale = [k for k, p in self.pairs.items()
-                 if p.times and (self._times(p) or [now])[-1] < now - STALE_AFTER_S]
+                 if (p.series.last() or now) < now - STALE_AFTER_S]
         for k in stale:
             del self.pairs[k]
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)
