@@ -21,6 +21,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/mail.py
+	$(BIN)/python bench/beacon/run.py
 
 clean:
 	rm -rf build .pytest_cache

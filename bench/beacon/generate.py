@@ -14,7 +14,8 @@ Malicious (label 1):
 
 Benign (label 0):
 - **human** — browsing sessions: diurnal (office hours, lunch dip), each session a burst of
-  connections seconds apart, sessions Poisson within the day, sizes lognormal;
+  connections seconds apart (exponential or, for half the pairs, lognormal think times —
+  more regular than random), sessions Poisson within the day, sizes lognormal;
 - **poisson** — random arrivals at a rate from one a day to one every 5 minutes; sizes lognormal, or
   near-constant for 30 % of them (telemetry-like: size cannot carry the decision);
 - **popular_periodic** — update/heartbeat services on a timer, contacted by half of the hosts
@@ -43,7 +44,7 @@ class Mix:
 
     hosts: int = 500
     beacons: int = 360
-    human: int = 4600
+    human: int = 4660
     poisson: int = 2800
     popular_periodic: int = 1800
     failed_retries: int = 380
@@ -151,9 +152,14 @@ def _human(b: _Builder, host: int, dest: str) -> None:
     rng = b.rng
     starts = _diurnal_times(rng, b.span, float(np.exp(rng.uniform(0.0, np.log(25.0)))))
     chunks = []
+    think = rng.uniform(0.5, 20.0)
+    lognormal = rng.random() < 0.5  # think times: exponential, or lognormal (σ 0.7–1.2)
+    sigma = rng.uniform(0.7, 1.2)
     for s in starts:
         k = 1 + rng.geometric(0.15)
-        chunks.append(s + np.cumsum(rng.exponential(rng.uniform(0.5, 20.0), k)))
+        gaps = (np.exp(rng.normal(np.log(think), sigma, k)) if lognormal
+                else rng.exponential(think, k))
+        chunks.append(s + np.cumsum(gaps))
     times = np.concatenate(chunks) if chunks else np.empty(0)
     sizes = np.exp(rng.normal(np.log(800), 1.0, times.size))
     b.add(host, dest, "human", 0, times, sizes)
@@ -200,7 +206,7 @@ def generate(seed: int, mix: Mix | None = None) -> Dataset:
         jitter = JITTER_LEVELS[i % len(JITTER_LEVELS)]
         jkind = JITTER_KINDS[(i // len(JITTER_LEVELS)) % 2]
         _beacon(b, int(hosts[i % mix.hosts]), f"c2-{seed}-{i}.example.net", jitter, jkind)
-    for i in range(mix.human):
+    for _ in range(mix.human):
         _human(b, int(rng.integers(mix.hosts)), f"site-{rng.zipf(1.3) % 5000}.example.com")
     for i in range(mix.poisson):
         _poisson(b, int(rng.integers(mix.hosts)), f"api-{seed}-{i}.example.org")

@@ -1,0 +1,174 @@
+"""Beacon benchmark: sakimori's beacon detector against the RITA v5 reference, same data.
+
+``python bench/beacon/run.py`` (part of ``make bench``):
+
+1. generates one day of flows per seed (``generate.py``: ~1.2M flows, 10,000 pairs, beacons
+   with sleep 10 s–1 h, jitter 0–90 %, missing beats, sleep changes, nights off; benign human,
+   Poisson, popular periodic services and failed retries);
+2. scores every pair with both detectors (``detectors.py``; the same prevalence rule for both);
+3. picks each detector's threshold on the **training seeds** at ≤ 1 false positive per 1,000
+   benign pairs, and reports on the **test seeds** (never used for tuning): recall per jitter
+   level and false positives per 1,000 benign pairs — for sakimori also at its shipped default
+   threshold (``traffic.beacon_threshold``);
+4. writes ``recall_vs_jitter.png`` and ``results.json`` into ``--out``;
+5. times each detector on one day of the first test seed in its own process on one core
+   (``timing.py``): analysis time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parents[1])]
+
+import detectors  # noqa: E402
+import numpy as np  # noqa: E402
+from evaluate import FP_BUDGET, Scored, fp_per_1000, recall_by_jitter, threshold_at_budget  # noqa: E402
+from generate import JITTER_LEVELS, generate  # noqa: E402
+
+from sakimori.config import DEFAULTS  # noqa: E402
+
+GOALS = {"recall_le_50": 0.95, "recall_90": 0.85, "fp_per_1000": 1.0,
+         "time_s": 15.0, "rss_mib": 1024.0}
+
+
+def score_seed(seed: int) -> dict[str, Scored]:
+    data = generate(seed)
+    common = detectors.prevalent_pairs(data)
+    out = {}
+    for name, scores in (("sakimori", detectors.sakimori_scores(data, hourly=False)),
+                         ("rita", detectors.rita_scores(data))):
+        out[name] = Scored(np.where(common, 0.0, scores), data.label, data.jitter)
+    return out
+
+
+def timing(mode: str, seed: int) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, str(HERE / "timing.py"), mode, "--seed", str(seed)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    x = [100 * j for j in JITTER_LEVELS]
+    for key, label, style in (
+            ("sakimori_default", "sakimori (shipped threshold)", "o-"),
+            ("sakimori_budget", "sakimori (threshold at budget)", "s--"),
+            ("rita_budget", "RITA v5 reference (threshold at budget)", "^-")):
+        rec = results["detectors"][key]
+        ax.plot(x, [rec["recall"][str(j)] for j in JITTER_LEVELS], style,
+                label=f"{label}: {rec['fp_per_1000']:.2f} FP/1000")
+    ax.axhline(0.95, color="grey", lw=0.8, ls=":")
+    ax.axhline(0.85, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("beacon jitter (%)")
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Beacon recall vs jitter, test seeds {results['test_seeds']} "
+                 f"(≤ {1000 * FP_BUDGET:g} FP/1000 benign pairs on training seeds)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate(train: list[dict[str, Scored]], test: list[dict[str, Scored]]) -> dict[str, Any]:
+    default = float(DEFAULTS["traffic"]["beacon_threshold"])
+    out: dict[str, Any] = {}
+    for name in ("sakimori", "rita"):
+        thr = threshold_at_budget([r[name] for r in train])
+        choices = [("budget", thr)] + ([("default", default)] if name == "sakimori"
+                                       else [("at_its_0.7", 0.7)])
+        for tag, t in choices:
+            runs = [r[name] for r in test]
+            fp, n_fp, n_benign = fp_per_1000(runs, t)
+            out[f"{name}_{tag}"] = {
+                "threshold": round(t, 4),
+                "recall": {str(j): round(v, 4)
+                           for j, v in recall_by_jitter(runs, t, JITTER_LEVELS).items()},
+                "fp_per_1000": round(fp, 3), "false_positives": n_fp,
+                "benign_pairs": n_benign,
+                "train_fp_per_1000": round(fp_per_1000([r[name] for r in train], t)[0], 3),
+            }
+    return out
+
+
+def print_table(res: dict[str, Any]) -> None:
+    levels = [str(j) for j in JITTER_LEVELS]
+    head = f"{'detector':34s} {'thr':>7s} " + " ".join(f"{float(j):>6.0%}" for j in levels)
+    print(head + f" {'FP/1000':>8s}")
+    for key, rec in res["detectors"].items():
+        row = " ".join(f"{rec['recall'][j]:6.3f}" for j in levels)
+        print(f"{key:34s} {rec['threshold']:7.3f} {row} {rec['fp_per_1000']:8.2f}")
+
+
+def goals(res: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    sak = res["detectors"]["sakimori_default"]
+    rita = res["detectors"]["rita_budget"]
+    low = min(sak["recall"][str(j)] for j in JITTER_LEVELS if j <= 0.5)
+    out = [(f"recall >= 0.95 at jitter <= 50 % (min {low:.3f})", "", low >= GOALS["recall_le_50"]),
+           (f"recall >= 0.85 at 90 % ({sak['recall']['0.9']:.3f})", "",
+            sak["recall"]["0.9"] >= GOALS["recall_90"]),
+           (f"<= 1 FP per 1,000 benign pairs ({sak['fp_per_1000']:.2f})", "",
+            sak["fp_per_1000"] <= GOALS["fp_per_1000"])]
+    ahead = all(sak["recall"][str(j)] >= rita["recall"][str(j)] for j in JITTER_LEVELS)
+    fair = sak["fp_per_1000"] <= max(rita["fp_per_1000"], 1000 * FP_BUDGET)
+    out.append(("ahead of RITA at every jitter level at the same FP budget", "", ahead and fair))
+    t = res.get("timing", {}).get("sakimori")
+    if t:
+        out.append((f"{t['flows']:,} flows / {t['pairs']:,} pairs in < 15 s "
+                    f"({t['wall_s']:.1f} s)", "", t["wall_s"] < GOALS["time_s"]))
+        out.append((f"peak RSS < 1 GB ({t['peak_rss_mib']:.0f} MiB)", "",
+                    t["peak_rss_mib"] < GOALS["rss_mib"]))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="beacon benchmark: sakimori vs RITA v5 reference")
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--test-seeds", type=int, nargs="+", default=[11, 12, 13])
+    ap.add_argument("--out", type=Path, default=HERE.parent / "out" / "beacon")
+    ap.add_argument("--no-timing", action="store_true", help="skip the timed runs")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"beacon bench: training seeds {args.train_seeds}, test seeds {args.test_seeds}",
+          flush=True)
+    train = [score_seed(s) for s in args.train_seeds]
+    test = [score_seed(s) for s in args.test_seeds]
+    res: dict[str, Any] = {"train_seeds": args.train_seeds, "test_seeds": args.test_seeds,
+                           "fp_budget_per_1000": 1000 * FP_BUDGET,
+                           "detectors": evaluate(train, test)}
+    if not args.no_timing:
+        res["timing"] = {name: timing(mode, args.test_seeds[0]) for name, mode in
+                         (("sakimori", "sakimori"), ("sakimori_hourly", "sakimori-hourly"),
+                          ("rita", "rita"))}
+    print_table(res)
+    for name, t in res.get("timing", {}).items():
+        print(f"time {name:16s} {t['flows']:,} flows / {t['pairs']:,} pairs: "
+              f"{t['wall_s']:.2f} s wall, {t['cpu_s']:.2f} s CPU, peak RSS "
+              f"{t['peak_rss_mib']:.0f} MiB")
+    if "timing" in res:
+        sak, rita = res["timing"]["sakimori"], res["timing"]["rita"]
+        print(f"ratio sakimori / RITA reference time: {sak['wall_s'] / rita['wall_s']:.2f}")
+    res["goals"] = [{"goal": g, "pass": ok} for g, _, ok in goals(res)]
+    for g in res["goals"]:
+        print(f"{'PASS' if g['pass'] else 'MISS'}  {g['goal']}")
+    plot(res, args.out / "recall_vs_jitter.png")
+    (args.out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    print(f"plot: {args.out / 'recall_vs_jitter.png'}\nresults: {args.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
