@@ -12,16 +12,8 @@ import pytest
 from generator.mail.received import Hop
 from sakimori.config import load_config
 from sakimori.mail import checks
-from sakimori.mail.checks import (
-    Hit,
-    MailFacts,
-    facts_from_message,
-    osa_distance,
-    parse_from,
-    run_checks,
-    sanitise_option,
-    skeleton,
-)
+from sakimori.mail.checks import Hit, osa_distance, run_checks, sanitise_option, skeleton
+from sakimori.mail.facts import MailFacts, facts_from_message, parse_from, parse_hops
 
 CONFIG = """\
 networks: {home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}
@@ -183,5 +175,5 @@ def test_speed(cfg) -> None:
     ("from a (b) by relay.example (relay.example [192.0.2.10])", ""),  # only the sending part
 ])
 def test_verified_hop_name_is_the_ptr_in_parentheses(received: str, ptr: str) -> None:
-    (hop,) = checks.parse_hops([received])
+    (hop,) = parse_hops([received])
     assert hop.ptr == ptr

@@ -12,7 +12,8 @@ import pytest
 
 from generator.mail.learn import MailLearner
 from sakimori.config import Config, load_config
-from sakimori.mail.checks import facts_from_message, run_checks
+from sakimori.mail.checks import run_checks
+from sakimori.mail.facts import facts_from_message
 from sakimori.mailsim import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,8 @@ import pytest
 from test_rspamd_support import build_message, check_expect, load_vectors, make_config
 
 from eve_consumer.handlers.mail_spoof import facts_from_eve
-from sakimori.mail.checks import MailFacts, facts_from_message, run_checks
+from sakimori.mail.checks import run_checks
+from sakimori.mail.facts import MailFacts, facts_from_message
 
 VECTORS = load_vectors("passive")
 

@@ -6,7 +6,7 @@ A sensor in front of the MTA sees each SMTP transaction; Suricata logs it as an 
 ``email.message_id``, ``email.date``, ``email.received[]`` bottom-most first). The flow's
 ``src_ip`` is the connecting IP; passive mode never knows the PTR name or SMTP AUTH.
 
-:func:`facts_from_eve` turns one event into :class:`~sakimori.mail.checks.MailFacts` (Received
+:func:`facts_from_eve` turns one event into :class:`~sakimori.mail.facts.MailFacts` (Received
 reversed to newest first, header values parsed with the stdlib), the checks of
 :func:`~sakimori.mail.checks.run_checks` run with the baselines' ``mail`` section, and each
 flagged mail goes to ``self.sink`` — the consumer's mail-warning path
@@ -25,7 +25,8 @@ from eve_consumer.context import Context
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register
 from generator.mail.features import MAX_HOPS
-from sakimori.mail.checks import MailFacts, parse_from, parse_hops, parse_reply_to, run_checks
+from sakimori.mail.checks import run_checks
+from sakimori.mail.facts import MailFacts, parse_from, parse_hops, parse_reply_to
 from sakimori.mail.warnings import FlaggedMail, cap
 
 MAX_PENDING = 1000

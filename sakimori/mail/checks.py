@@ -3,12 +3,9 @@
 Checks 1–6 exactly as docs/mail-checks.md defines them (the Lua plugin in ``rspamd_lua/``
 implements the same text; ``tests/vectors/*.yaml`` drive both). API:
 
-- :class:`MailFacts` — what one mail tells: connecting IP, PTR hostname, HELO, SMTP AUTH user,
-  envelope From and recipients, header From (display name and address), Reply-To, and the
-  ``Received`` hops newest first (:class:`generator.mail.received.Hop`, parsed by the learning
-  code so learned and judged hops agree). :func:`facts_from_message` builds it from raw bytes;
-  :func:`parse_from` / :func:`parse_reply_to` / :func:`parse_hops` from header values (the
-  passive handler uses them on Suricata ``smtp`` events).
+- :class:`~sakimori.mail.facts.MailFacts` — what one mail tells (connecting IP, PTR hostname,
+  HELO, SMTP AUTH user, envelope, header From, Reply-To, ``Received`` hops newest first), and
+  its builders, live in :mod:`sakimori.mail.facts`.
 - :func:`run_checks` ``(facts, cfg, mail_baseline) -> list[Hit]`` — ``Hit(symbol, options)``
   in check order; options are sanitised like the plugin does (control, C1 and bidi characters
   removed, at most 128 UTF-8 bytes).
@@ -22,20 +19,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from email import message_from_bytes
-from email.policy import compat32
-from email.utils import getaddresses
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from generator.mail.features import MAX_HOPS, clean_text, decode_words, raw_headers
-from generator.mail.received import Hop, clean_hostname, clean_ip, parse_received, unfold
+from generator.mail.features import MAX_HOPS
+from generator.mail.received import clean_ip
 from sakimori.config import Config
 from sakimori.mail import country, norm
+from sakimori.mail.facts import MailFacts, text_value
 
 log = logging.getLogger("sakimori.mail.checks")
 
@@ -43,8 +37,6 @@ SYMBOLS = ("SAKIMORI_INTERNAL_SPOOF", "SAKIMORI_DOMESTIC_VIA_OVERSEAS",
            "SAKIMORI_NEW_INFRASTRUCTURE", "SAKIMORI_DISPLAY_NAME_SPOOF",
            "SAKIMORI_LOOKALIKE_DOMAIN", "SAKIMORI_HEADER_MISMATCH")
 MAX_OPTION_BYTES = 128  # the plugin's max_option_length
-MAX_FIELD = 4096  # characters of one address header, HELO, hostname or address looked at
-MAX_NAME = 200  # display-name characters kept (as learning keeps them)
 
 # Look-alikes mapped to Latin (docs/mail-checks.md; rspamd_lua/sakimori/lookalike.lua):
 # Cyrillic, Greek, Latin, digits — one character of the first string → the one below it.
@@ -56,88 +48,11 @@ _OPTION_DROP = dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x
 
 
 @dataclass(frozen=True, slots=True)
-class MailFacts:
-    """What the checks look at (docs/mail-checks.md "Terms"). Strings may be hostile."""
-
-    ip: str | None = None  # connecting IP (None: unknown)
-    hostname: str | None = None  # verified PTR name the MTA saw (None/'unknown': none)
-    helo: str | None = None
-    user: str | None = None  # SMTP AUTH user (passive mode never knows it)
-    envelope_from: str | None = None  # None: none; '': the null sender <>
-    rcpt: tuple[str, ...] = ()
-    from_name: str = ""  # decoded header-From display name
-    from_addr: str = ""  # header-From address as written ('' when none)
-    reply_to: str = ""  # first Reply-To address as written
-    hops: tuple[Hop, ...] = ()  # Received, newest first
-
-
-@dataclass(frozen=True, slots=True)
 class Hit:
     """One fired check: its symbol and its evidence."""
 
     symbol: str
     options: list[str] = field(default_factory=list)
-
-
-# --- building facts ------------------------------------------------------------------------
-
-def _text(value: Any, limit: int = MAX_FIELD) -> str:
-    return unfold(value, limit).strip() if isinstance(value, str) else ""
-
-
-def _mailboxes(values: Iterable[str]) -> Iterator[tuple[str, str]]:
-    for value in list(values)[:8]:
-        try:
-            yield from getaddresses([_text(value)])
-        except Exception:  # email.utils on hostile input: no mailbox in this value
-            continue
-
-
-def parse_from(values: Iterable[str]) -> tuple[str, str]:
-    """(display name, address) of the first mailbox in the From header value(s)."""
-    for name, addr in _mailboxes(values):
-        if name or addr:
-            return clean_text(decode_words(name), MAX_NAME), addr.strip()[:320]
-    return "", ""
-
-
-def parse_reply_to(values: Iterable[str]) -> str:
-    """The first Reply-To address ('' when none)."""
-    return next((a.strip()[:320] for _n, a in _mailboxes(values) if a), "")
-
-
-# "(name [IP])" or "(user@name [IP])" in the sending part of a Received header
-_PTR_COMMENT = re.compile(r"\(\s*(?:[^()\s@]*@)?([A-Za-z0-9._-]+)\s+\[(?:IPv6:)?[0-9A-Fa-f:.]+\]")
-
-
-def _verified_name(value: str) -> str:
-    """The PTR name in parentheses before ``by`` (docs/mail-checks.md: a hop's verified
-    name) — not Exim's looked-up name in front of ``([IP] helo=…)``, not the HELO."""
-    match = _PTR_COMMENT.search(unfold(value).split(" by ", 1)[0])
-    return clean_hostname(match.group(1)) if match else ""
-
-
-def parse_hops(values_newest_first: Iterable[str]) -> tuple[Hop, ...]:
-    """Received header values (newest first) → hops (``ptr``: the verified name only);
-    unparsable ones keep no IP."""
-    return tuple(replace(parse_received(v), ptr=_verified_name(v))
-                 for v in list(values_newest_first)[:MAX_HOPS] if isinstance(v, str))
-
-
-def facts_from_message(raw: bytes, *, ip: str | None = None, hostname: str | None = None,
-                       helo: str | None = None, user: str | None = None,
-                       envelope_from: str | None = None, rcpt: Iterable[str] = ()
-                       ) -> MailFacts:
-    """:class:`MailFacts` from a raw message and its SMTP envelope (never raises)."""
-    try:
-        heads = raw_headers(message_from_bytes(raw, policy=compat32))
-    except Exception:  # the stdlib parser on garbage: a mail without headers
-        heads = {}
-    name, addr = parse_from(heads.get("from", []))
-    return MailFacts(ip=ip, hostname=hostname, helo=helo, user=user,
-                     envelope_from=envelope_from, rcpt=tuple(rcpt), from_name=name,
-                     from_addr=addr, reply_to=parse_reply_to(heads.get("reply-to", [])),
-                     hops=parse_hops(heads.get("received", [])))
 
 
 # --- learned data, prepared once ----------------------------------------------------------
@@ -281,7 +196,7 @@ def _trusted_fn(nets: tuple[Any, ...]) -> Callable[[str], bool]:
 
 
 def _real_name(name: str | None) -> str:
-    text = _text(name, 255)
+    text = text_value(name, 255)
     return "" if text.lower() == "unknown" else text
 
 
@@ -293,7 +208,7 @@ def _external(facts: MailFacts, trusted: Callable[[str], bool]
     a hop — never the HELO (docs/mail-checks.md).
     """
     hops = facts.hops[:MAX_HOPS]
-    connect = clean_ip(_text(facts.ip, 64)) if facts.ip else ""
+    connect = clean_ip(text_value(facts.ip, 64)) if facts.ip else ""
     if connect and not trusted(connect):
         older = [h.ip for h in hops if norm.is_public_ip(h.ip)]
         return connect, _real_name(facts.hostname), (connect, *older)
@@ -346,12 +261,12 @@ class _Ctx:
 
 
 def _context(facts: MailFacts, cfg: Config, data: _Data) -> _Ctx:
-    d_hdr = norm.domain_of(_text(facts.from_addr, 320))
-    d_env = norm.domain_of(_text(facts.envelope_from, 320))
+    d_hdr = norm.domain_of(text_value(facts.from_addr, 320))
+    d_env = norm.domain_of(text_value(facts.envelope_from, 320))
     sender = d_hdr or d_env
     ip, host, chain = _external(facts, _trusted_fn(data.trusted_nets))
     return _Ctx(facts=facts, cfg=cfg, data=data, ext_ip=ip, ext_host=host, chain=chain,
-                authenticated=bool(_text(facts.user, 255)), d_hdr=d_hdr, d_env=d_env,
+                authenticated=bool(text_value(facts.user, 255)), d_hdr=d_hdr, d_env=d_env,
                 sender=sender, sender_internal=_is_internal(sender, data.internal))
 
 
@@ -398,7 +313,7 @@ def _display_name_spoof(c: _Ctx) -> list[str] | None:
     addrs = c.data.names.get(folded)
     if addrs is None:
         return None
-    addr = norm.normalise_address(_text(c.facts.from_addr, 320))
+    addr = norm.normalise_address(text_value(c.facts.from_addr, 320))
     return None if addr in addrs else [f"name={folded}", f"addr={addr}"]
 
 
@@ -421,7 +336,7 @@ def _header_mismatch(c: _Ctx, fired: bool) -> list[str] | None:
     if not from_org:
         return None
     opts = []
-    reply = _org(norm.domain_of(_text(c.facts.reply_to, 320)))
+    reply = _org(norm.domain_of(text_value(c.facts.reply_to, 320)))
     if reply and reply != from_org and (fired or from_org in c.data.protected):
         opts.append(f"reply_to={reply}")
     env = _org(c.d_env)

@@ -31,7 +31,8 @@ from eve_consumer.outputs import clean
 from generator.mail.features import decode_words
 from sakimori.config import Config
 from sakimori.mail import norm
-from sakimori.mail.checks import SYMBOLS, Hit, parse_from
+from sakimori.mail.checks import SYMBOLS, Hit
+from sakimori.mail.facts import parse_from
 
 MAX_VALUE = 300  # characters of one original header value shown
 MAX_OPTION = 200

@@ -1,0 +1,100 @@
+"""What one mail tells the spoofed-mail checks: :class:`MailFacts` and how to build it.
+
+:func:`facts_from_message` builds the facts from raw bytes and the SMTP envelope;
+:func:`parse_from` / :func:`parse_reply_to` / :func:`parse_hops` from header values (the
+passive handler uses them on Suricata ``smtp`` events). ``Received`` hops are parsed by the
+learning code (:mod:`generator.mail.received`) so learned and judged hops agree. Every value
+is capped before it is parsed; nothing here raises on hostile input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from email import message_from_bytes
+from email.policy import compat32
+from email.utils import getaddresses
+from typing import Any
+
+from generator.mail.features import MAX_HOPS, clean_text, decode_words, raw_headers
+from generator.mail.received import Hop, clean_hostname, parse_received, unfold
+
+MAX_FIELD = 4096  # characters of one address header, HELO, hostname or address looked at
+MAX_NAME = 200  # display-name characters kept (as learning keeps them)
+
+
+@dataclass(frozen=True, slots=True)
+class MailFacts:
+    """What the checks look at (docs/mail-checks.md "Terms"). Strings may be hostile."""
+
+    ip: str | None = None  # connecting IP (None: unknown)
+    hostname: str | None = None  # verified PTR name the MTA saw (None/'unknown': none)
+    helo: str | None = None
+    user: str | None = None  # SMTP AUTH user (passive mode never knows it)
+    envelope_from: str | None = None  # None: none; '': the null sender <>
+    rcpt: tuple[str, ...] = ()
+    from_name: str = ""  # decoded header-From display name
+    from_addr: str = ""  # header-From address as written ('' when none)
+    reply_to: str = ""  # first Reply-To address as written
+    hops: tuple[Hop, ...] = ()  # Received, newest first
+
+
+def text_value(value: Any, limit: int = MAX_FIELD) -> str:
+    """A header value unfolded, capped and stripped ('' when not a string)."""
+    return unfold(value, limit).strip() if isinstance(value, str) else ""
+
+
+def _mailboxes(values: Iterable[str]) -> Iterator[tuple[str, str]]:
+    for value in list(values)[:8]:
+        try:
+            yield from getaddresses([text_value(value)])
+        except Exception:  # email.utils on hostile input: no mailbox in this value
+            continue
+
+
+def parse_from(values: Iterable[str]) -> tuple[str, str]:
+    """(display name, address) of the first mailbox in the From header value(s)."""
+    for name, addr in _mailboxes(values):
+        if name or addr:
+            return clean_text(decode_words(name), MAX_NAME), addr.strip()[:320]
+    return "", ""
+
+
+def parse_reply_to(values: Iterable[str]) -> str:
+    """The first Reply-To address ('' when none)."""
+    return next((a.strip()[:320] for _n, a in _mailboxes(values) if a), "")
+
+
+# "(name [IP])" or "(user@name [IP])" in the sending part of a Received header
+_PTR_COMMENT = re.compile(r"\(\s*(?:[^()\s@]*@)?([A-Za-z0-9._-]+)\s+\[(?:IPv6:)?[0-9A-Fa-f:.]+\]")
+
+
+def _verified_name(value: str) -> str:
+    """The PTR name in parentheses before ``by`` (docs/mail-checks.md: a hop's verified
+    name) — not Exim's looked-up name in front of ``([IP] helo=…)``, not the HELO."""
+    match = _PTR_COMMENT.search(unfold(value).split(" by ", 1)[0])
+    return clean_hostname(match.group(1)) if match else ""
+
+
+def parse_hops(values_newest_first: Iterable[str]) -> tuple[Hop, ...]:
+    """Received header values (newest first) → hops (``ptr``: the verified name only);
+    unparsable ones keep no IP."""
+    return tuple(replace(parse_received(v), ptr=_verified_name(v))
+                 for v in list(values_newest_first)[:MAX_HOPS] if isinstance(v, str))
+
+
+def facts_from_message(raw: bytes, *, ip: str | None = None, hostname: str | None = None,
+                       helo: str | None = None, user: str | None = None,
+                       envelope_from: str | None = None, rcpt: Iterable[str] = ()
+                       ) -> MailFacts:
+    """:class:`MailFacts` from a raw message and its SMTP envelope (never raises)."""
+    try:
+        heads = raw_headers(message_from_bytes(raw, policy=compat32))
+    except Exception:  # the stdlib parser on garbage: a mail without headers
+        heads = {}
+    name, addr = parse_from(heads.get("from", []))
+    return MailFacts(ip=ip, hostname=hostname, helo=helo, user=user,
+                     envelope_from=envelope_from, rcpt=tuple(rcpt), from_name=name,
+                     from_addr=addr, reply_to=parse_reply_to(heads.get("reply-to", [])),
+                     hops=parse_hops(heads.get("received", [])))
