@@ -92,6 +92,16 @@ def _read_head(path: Path) -> bytes:
         return fh.read(HEADER_LIMIT + 8)
 
 
+def _counted(label: str, data: bytes, stats: ReadStats) -> EmailMessage | None:
+    """Parse one message's headers and count it as read or broken."""
+    msg, reason = parse_headers(data)
+    if msg is None:
+        stats.bad(label, reason)
+        return None
+    stats.messages += 1
+    return msg
+
+
 def _one_file(path: Path, stats: ReadStats) -> Iterator[tuple[str, EmailMessage]]:
     label = str(path)
     try:
@@ -99,12 +109,9 @@ def _one_file(path: Path, stats: ReadStats) -> Iterator[tuple[str, EmailMessage]
     except OSError as exc:
         stats.bad(label, f"cannot read: {exc.strerror or exc}")
         return
-    msg, reason = parse_headers(data)
-    if msg is None:
-        stats.bad(label, reason)
-        return
-    stats.messages += 1
-    yield label, msg
+    msg = _counted(label, data, stats)
+    if msg is not None:
+        yield label, msg
 
 
 def _mbox(path: Path, stats: ReadStats) -> Iterator[tuple[str, EmailMessage]]:
@@ -123,12 +130,9 @@ def _mbox(path: Path, stats: ReadStats) -> Iterator[tuple[str, EmailMessage]]:
             except (OSError, mailbox.Error, KeyError) as exc:
                 stats.bad(label, f"cannot read: {exc}")
                 continue
-            msg, reason = parse_headers(data)
-            if msg is None:
-                stats.bad(label, reason)
-                continue
-            stats.messages += 1
-            yield label, msg
+            msg = _counted(label, data, stats)
+            if msg is not None:
+                yield label, msg
     finally:
         box.close()
 
