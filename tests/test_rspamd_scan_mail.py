@@ -71,11 +71,13 @@ def test_scan_mail_private_instance(files: dict[str, Path], tmp_path: Path, caps
     spoof = by_name["spoof"]
     assert spoof["symbols"]["SAKIMORI_INTERNAL_SPOOF"] == ["from=example.co.jp", "ip=8.8.8.8"]
     assert isinstance(spoof["score"], float) and spoof["action"]
-    assert spoof["warnings"] == [{"to": "admins", "checks": ["SAKIMORI_INTERNAL_SPOOF"]}]
+    assert [(w["to"], w["checks"]) for w in spoof["warnings"]] == [
+        ("admins", ["SAKIMORI_INTERNAL_SPOOF"])]
     name = by_name["name"]  # sidecar <file>.json: ip 8.8.4.4
     assert name["symbols"]["SAKIMORI_DISPLAY_NAME_SPOOF"] == [
         "name=山田太郎", "addr=taro.yamada@gmail.com"]
-    assert {"to": "recipient", "checks": ["SAKIMORI_DISPLAY_NAME_SPOOF"]} in name["warnings"]
+    assert {"to": "recipient", "addresses": ["hanako@example.co.jp"],
+            "checks": ["SAKIMORI_DISPLAY_NAME_SPOOF"]} in name["warnings"]
     legit = by_name["legit"]  # sidecar <stem>.json: domestic relay
     assert not [s for s in legit["symbols"] if s.startswith("SAKIMORI_")]
     assert legit["warnings"] == []
@@ -104,16 +106,22 @@ def test_missing_rspamd_is_a_one_line_error(files: dict[str, Path], capsys) -> N
     assert err.count("\n") == 1 and "/nonexistent/rspamd: not found" in err
 
 
-def test_planned_warnings(tmp_path: Path) -> None:
+def test_planned_warnings_follow_the_consumers_recipient_policy(tmp_path: Path) -> None:
     checks = ["SAKIMORI_DISPLAY_NAME_SPOOF", "SAKIMORI_INTERNAL_SPOOF"]
+    rcpt = ["hanako@example.co.jp", "partner@elsewhere.example"]
     admins_only = make_config({"alerts": {"admins": ["soc@x.jp"]}}, tmp_path)
-    assert planned_warnings(admins_only, checks) == [{"to": "admins", "checks": checks}]
-    assert planned_warnings(admins_only, []) == []
-    everyone = make_config({"alerts": {"notify_recipient": True}}, tmp_path)
-    assert planned_warnings(everyone, checks)[1] == {"to": "recipient", "checks": checks}
+    assert planned_warnings(admins_only, checks, rcpt) == [
+        {"to": "admins", "addresses": ["soc@x.jp"], "checks": checks}]
+    assert planned_warnings(admins_only, [], rcpt) == []
+    everyone = make_config({"alerts": {"notify_recipient": True},
+                            "mail": {"internal_domains": ["example.co.jp"]}}, tmp_path)
+    # only internal recipients are warned, as the consumer does
+    assert planned_warnings(everyone, checks, rcpt)[1] == {
+        "to": "recipient", "addresses": ["hanako@example.co.jp"], "checks": checks}
+    assert len(planned_warnings(everyone, checks, ["x@elsewhere.example"])) == 1
     narrow = make_config({"alerts": {"notify_recipient": True,
-                                     "recipient_checks": ["SAKIMORI_LOOKALIKE_DOMAIN"]}},
-                         tmp_path)
-    assert planned_warnings(narrow, checks) == [{"to": "admins", "checks": checks}]
+                                     "recipient_checks": ["SAKIMORI_LOOKALIKE_DOMAIN"]},
+                          "mail": {"internal_domains": ["example.co.jp"]}}, tmp_path)
+    assert [w["to"] for w in planned_warnings(narrow, checks, rcpt)] == ["admins"]
     off = make_config({"alerts": {"enabled": False}}, tmp_path)
-    assert planned_warnings(off, checks) == []
+    assert planned_warnings(off, checks, rcpt) == []

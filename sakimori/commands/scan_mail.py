@@ -9,7 +9,8 @@ with ``ip``, ``helo``, ``hostname``, ``envelope_from``, ``rcpt``, ``user`` overr
 
 One JSON object per message on stdout: ``file``, ``symbols`` (SAKIMORI_* and the notable Rspamd
 symbols, name → options), ``score``, ``action``, ``warnings`` (the warning mails sakimori would
-send: ``{"to": "admins"|"recipient", "checks": [...]}``) — or ``file`` and ``error`` when the
+send: ``{"to": "admins"|"recipient", "addresses": [...], "checks": [...]}``, by the consumer's
+recipient policy) — or ``file`` and ``error`` when the
 file cannot be read or scanned. A broken mail is scanned like any other.
 """
 
@@ -27,6 +28,8 @@ from generator.render_rspamd import write_rspamd
 from sakimori.baselines import load_document
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
+from sakimori.mail.checks import Hit
+from sakimori.mail.warnings import FlaggedMail, notified_recipients
 from sakimori.rspamd import RspamdInstance, find_binary, scan_url
 
 log = logging.getLogger(__name__)
@@ -58,16 +61,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def planned_warnings(cfg: Config, checks: list[str]) -> list[dict[str, Any]]:
-    """The warning mails for a message whose SAKIMORI_* symbols are *checks*."""
+def planned_warnings(cfg: Config, checks: list[str],
+                     rcpt: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The warning mails the consumer would send for a message whose SAKIMORI_* symbols are
+    *checks* and whose envelope recipients are *rcpt*: the same recipient policy
+    (:func:`sakimori.mail.warnings.notified_recipients`), not a copy of it."""
     if not checks or not cfg.alerts.enabled:
         return []
-    out: list[dict[str, Any]] = [{"to": "admins", "checks": checks}]
-    if cfg.alerts.notify_recipient:
-        wanted = set(cfg.alerts.recipient_checks)
-        mine = [c for c in checks if not wanted or c in wanted]
-        if mine:
-            out.append({"to": "recipient", "checks": mine})
+    out: list[dict[str, Any]] = [{"to": "admins", "addresses": list(cfg.alerts.admins),
+                                  "checks": checks}]
+    mail = FlaggedMail(source="scan", hits=tuple(Hit(c, []) for c in checks),
+                       recipients=tuple(rcpt))
+    notified = notified_recipients(cfg, mail)
+    if notified:
+        out.append({"to": "recipient", "addresses": notified, "checks": checks})
     return out
 
 
@@ -95,14 +102,15 @@ def _envelope(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             "rcpt": [rcpt] if isinstance(rcpt, str) else [str(r) for r in rcpt]}
 
 
-def judge(cfg: Config, reply: dict[str, Any]) -> dict[str, Any]:
+def judge(cfg: Config, reply: dict[str, Any],
+          rcpt: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """``symbols``, ``score``, ``action`` and ``warnings`` of one Rspamd reply."""
     symbols = {name: list(sym.get("options") or [])
                for name, sym in sorted((reply.get("symbols") or {}).items())
                if (name.startswith("SAKIMORI_") and name != "SAKIMORI_CHECK") or name in NOTABLE}
     checks = sorted(n for n in symbols if n.startswith("SAKIMORI_"))
     return {"symbols": symbols, "score": reply.get("score"), "action": reply.get("action"),
-            "warnings": planned_warnings(cfg, checks)}
+            "warnings": planned_warnings(cfg, checks, rcpt)}
 
 
 def _scan_all(args: argparse.Namespace, cfg: Config, scan) -> int:
@@ -116,7 +124,8 @@ def _scan_all(args: argparse.Namespace, cfg: Config, scan) -> int:
             code = 1
         else:
             try:
-                result.update(judge(cfg, scan(message, **_envelope(args, path))))
+                envelope = _envelope(args, path)
+                result.update(judge(cfg, scan(message, **envelope), envelope["rcpt"]))
             except SakimoriError as exc:
                 result["error"] = str(exc)
                 code = 1
