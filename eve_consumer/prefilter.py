@@ -22,7 +22,9 @@ the line is parsed as usual. Verdicts (see :mod:`eve_consumer.decode`):
 
 - ``tls`` events: flow_id and SNI;
 - ``http`` events whose raw URL is not longer than the long-URL threshold (JSON escapes only
-  lengthen the raw text, so the decoded URL is not longer either): flow_id and Host.
+  lengthen the raw text, so the decoded URL is not longer either) and, when ``beacon`` is on,
+  whose ``tx_id`` is 0 (later transactions of a kept-alive connection are beacon beats):
+  flow_id and Host.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ _URL = b'"url":"'
 _SID = b'"signature_id":'
 _RRNAME = b'"rrname":"'
 _PROTO = b'"proto":"'
+_TXID = b'"tx_id":'
 # Handlers that take no flow events, or only TCP or outbound ones (see Prefilter.flow).
 _TCP_OR_OUTBOUND_FLOWS = frozenset({
     "anonymizer", "beacon", "fw_blocked", "long_session", "long_url", "mail_spoof",
@@ -100,6 +103,7 @@ class Prefilter:
         self.url_limit = int(ctx.thresholds.url_length.value) if "long_url" in handlers \
             else 1 << 30
         self.want_sigs = "signatures" in handlers
+        self.want_keepalive = "beacon" in handlers
         # Flows between two internal hosts over anything but TCP reach only long_session
         # (fw_blocked and non_http judge TCP alone, beacon outbound flows alone) — when no
         # other handler takes flow events.
@@ -211,6 +215,10 @@ class Prefilter:
         return USED
 
     def http(self, line: bytes) -> str | None:
+        if self.want_keepalive:
+            tx_id = _int_after(line, _TXID)
+            if tx_id is None or tx_id > 0:  # a later request on a kept-alive connection
+                return PARSE
         return self.join(line, _HOST, self.url_limit)
 
     def _note(self, fid: int, raw: bytes) -> None:

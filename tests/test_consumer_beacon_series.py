@@ -5,7 +5,8 @@
 - Real Suricata on a crafted capture: a host reaching a live C2 on a jittered timer is a
   beacon; a host whose connection attempts to a dead C2 go unanswered on the same timer (SYN
   and its retransmissions 1 s and 3 s later) is not — it is ``fw_blocked`` — and the beacon
-  finding's evidence carries the period, jitter, beats, sub-scores and intervals.
+  finding's evidence carries the period, jitter, beats, sub-scores and intervals. Check-ins
+  that reuse one kept-alive HTTP connection (one flow event) are a beacon too.
 """
 
 from __future__ import annotations
@@ -95,3 +96,28 @@ def test_unanswered_retries_on_a_timer_are_not_a_beacon(tmp_path: Path,
     assert 60 <= pair["period_s"] <= 120 and pair["beats"] >= 80
     assert {"z", "jitter", "sub_z_shape", "sub_z_local"} <= set(pair)
     assert len(pair["intervals_s"]) == min(200, pair["beats"] - 1)
+
+
+@pytest.mark.suricata
+def test_check_ins_on_one_kept_alive_http_connection_are_a_beacon(
+        tmp_path: Path, require_suricata: str) -> None:
+    from pcapcraft import http_request, http_response, tcp_session
+
+    exchange = [("c", http_request("c2.keepalive-example.net", "/poll")),
+                ("s", http_response())]
+    # one connection, a request every ~120 s for 2 h (4 packets 30 s apart per exchange)
+    pkts = tcp_session("10.1.20.11", "198.51.100.20", 41000, 80, exchange * 60, t0=T0, gap=30)
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text("networks:\n  home: [10.1.0.0/16]\n")
+    cfg = load_config(cfg_path)
+    eve = read_pcaps(cfg, [write_pcap(tmp_path / "ka.pcap", pkts)], tmp_path / "run", [])
+    with Consumer(cfg, None, tmp_path / "out", tmp_path / "state", mail=False) as consumer:
+        rows = consumer.run_once(eve)
+        requests = consumer.ctx.counters["beacon_keepalive_requests"]
+    assert requests == 59  # every transaction but the first, which is the flow's start
+    # (the 2-hour connection is also a long session)
+    assert [r.host for r in rows] == ["10.1.20.11"] and "beacon" in rows[0].detections
+    beacon = next(f for f in rows[0].findings if f.detection == "beacon")
+    pair = beacon.evidence["pairs"][0]
+    assert pair["destination"] == "c2.keepalive-example.net"
+    assert pair["period_s"] == pytest.approx(120, abs=1) and pair["beats"] == 60

@@ -3,7 +3,9 @@
 Per (internal host, destination key) pair the handler keeps the ``flow.start`` times (never the
 flow event's top-level timestamp) of answered TCP/UDP flows to external, non-whitelisted
 destinations. The key is the TLS SNI or HTTP Host of the flow (joined by flow_id) when known,
-else ``dest_ip:port``. Excluded from timing: unanswered or refused flows (failed retries look
+else ``dest_ip:port``. A check-in that reuses a kept-alive HTTP connection leaves one flow
+event: the ``http`` events of its later transactions (``tx_id`` ≥ 1, answered) are beats too.
+Excluded from timing: unanswered or refused flows (failed retries look
 like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal destinations.
 
 Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
@@ -44,8 +46,8 @@ class _Pair:
     def __init__(self, dest_ip: str, dest_port: int) -> None:
         self.dest_ip = dest_ip
         self.dest_port = dest_port
-        self.pending: list[str] = []  # flow.start texts since the last evaluation
-        self.sizes: list[int] = []    # their request sizes
+        self.pending: list[str | float] = []  # flow.start texts (request times: floats)
+        self.sizes: list[int] = []    # their request sizes (-1: none)
         self.series = PairSeries()
         self.flow_ids: list[int] = []
 
@@ -54,7 +56,7 @@ class _Pair:
 class BeaconHandler(Handler):
     name = "beacon"
     detections = ("beacon",)
-    kinds = ("flow",)
+    kinds = ("flow", "http")
     flow_scope = "outbound"
 
     def __init__(self, ctx: Any) -> None:
@@ -67,6 +69,9 @@ class BeaconHandler(Handler):
         self.rule_meta: dict[str, dict[str, Any]] = {}
 
     def handle(self, ev: Event) -> None:
+        if ev.kind == "http":
+            self._keepalive_request(ev)
+            return
         ctx = self.ctx
         src = ev.src_ip
         if ev.proto != "TCP" and ev.proto != "UDP":
@@ -103,6 +108,32 @@ class BeaconHandler(Handler):
         if len(pair.flow_ids) < 10:
             pair.flow_ids.append(ev.flow_id)
 
+    def _keepalive_request(self, ev: Event) -> None:
+        """A later request on a kept-alive HTTP connection is a beat of its own (a check-in
+        that reuses its connection leaves one flow event); the first request of a flow is
+        the flow's start. Answered requests only; no size (the flow has it)."""
+        rec = ev.record or {}
+        tx_id = rec.get("tx_id")
+        if type(tx_id) is not int or tx_id < 1 or not ev.data.get("status"):
+            return
+        ctx = self.ctx
+        if not ctx.home(ev.src_ip) or ctx.home(ev.dest_ip):
+            return
+        name = ctx.flow_names.get(ev.flow_id)
+        if ctx.whitelisted(ev.dest_ip, name):
+            return
+        key = name or f"{ev.dest_ip}:{ev.dest_port}"
+        pair = self.pairs.get((ev.src_ip, key))
+        if pair is None:
+            pair = self._new_pair(ev.src_ip, key, ev)
+            if pair is None:
+                return
+        pair.pending.append(ev.ts)
+        pair.sizes.append(-1)
+        ctx.counters["beacon_keepalive_requests"] += 1
+        if len(pair.pending) >= MAX_PENDING:
+            self._fold(pair)
+
     def _new_pair(self, src: str, key: str, ev: Event) -> _Pair | None:
         if len(self.pairs) >= MAX_PAIRS:
             self.ctx.counters["beacon_pairs_dropped"] += 1
@@ -125,7 +156,8 @@ class BeaconHandler(Handler):
             except (ValueError, TypeError):
                 self.ctx.counters["beacon_bad_flow_start"] += 1
                 continue
-            sizes.append(size)
+            if size >= 0:  # -1: a kept-alive request, no size of its own
+                sizes.append(size)
         pair.series.add(times, sizes)
         pair.pending, pair.sizes = [], []
 
