@@ -14,7 +14,8 @@ need_root() {
 }
 
 stamp_dir=.venv/.stamps
-apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark chromium chromium-driver"
+apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark chromium chromium-driver
+    fonts-ipafont-gothic"
 
 missing=""
 for p in $apt_pkgs; do
@@ -38,9 +39,10 @@ SRC
     $apt update -qq
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     $apt install -y -qq -t bookworm-backports suricata >/dev/null
-    # chromium + chromium-driver: the admin screen's browser test (headless, system browser)
+    # chromium + chromium-driver: the admin screen's browser test (headless, system browser);
+    # a Japanese font so its screenshots show Japanese subjects and names
     $apt install -y -qq rspamd redis-server python3-venv python3-dev gcc tshark \
-        chromium chromium-driver >/dev/null
+        chromium chromium-driver fonts-ipafont-gothic >/dev/null
 fi
 
 py=/usr/bin/python3

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from sakimori.errors import SakimoriError, UsageError
@@ -73,8 +75,13 @@ def run(args: argparse.Namespace) -> int:
     return serve(cfg, host, port, args.threads)
 
 
-def serve(cfg: object, host: str, port: int, threads: int = 4) -> int:
-    """Serve the admin screen of *cfg* on host:port until interrupted."""
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(cfg: object, host: str, port: int, threads: int = 4, quiet: bool = False) -> int:
+    """Serve the admin screen of *cfg* on host:port until interrupted (*quiet*: print
+    nothing, the caller already told where)."""
     import waitress
 
     from sakimori.web.app import create_app
@@ -82,17 +89,20 @@ def serve(cfg: object, host: str, port: int, threads: int = 4) -> int:
 
     app = create_app(cfg)  # type: ignore[arg-type]
     web = cfg.web  # type: ignore[attr-defined]
-    if web.auth == "local" and not load_users(web.users_file):
+    if web.auth == "local" and not load_users(web.users_file) and not quiet:
         print(f"sakimori serve: no user yet — add one with `sakimori serve --config "
               f"{cfg.source} --add-user NAME`", file=sys.stderr)  # type: ignore[attr-defined]
     shown = f"[{host}]" if ":" in host else host
-    print(f"sakimori serve: admin screen on http://{shown}:{port}/ (auth: {web.auth})",
-          file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"sakimori serve: admin screen on http://{shown}:{port}/ (auth: {web.auth})",
+              file=sys.stderr, flush=True)
     try:
         server = waitress.create_server(app, host=host, port=port, threads=threads,
                                         ident="sakimori", clear_untrusted_proxy_headers=True)
     except OSError as exc:
         raise SakimoriError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
         server.run()
     except KeyboardInterrupt:
