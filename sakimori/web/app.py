@@ -31,7 +31,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-PUBLIC_ENDPOINTS = frozenset({"static", "login", "logout"})
+PUBLIC_ENDPOINTS = frozenset({"static", "login", "logout", "favicon"})
 HERE = Path(__file__).resolve().parent
 
 

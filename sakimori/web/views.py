@@ -67,6 +67,12 @@ def _beacon_pairs(finding: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _crossed(finding: Any) -> list[tuple[str, Any]]:
+    """The evidence entries naming the learned or configured value that was crossed."""
+    return [(k, v) for k, v in finding.evidence.items()
+            if ("threshold" in k or "baseline" in k) and not isinstance(v, dict | list)]
+
+
 def host(address: str) -> str:
     try:
         address = str(ipaddress.ip_address(address))
@@ -79,7 +85,7 @@ def host(address: str) -> str:
     findings = sorted(row.findings, key=lambda f: f.first_seen)
     return render_template(
         "host.html", user=current_user(), row=row,
-        findings=[(f, _beacon_pairs(f)) for f in findings],
+        findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
         chain=[e for e in chain if e.host == address],
         suggest=wledit.suggest)
 
@@ -150,6 +156,7 @@ def register(app: Flask) -> None:
     app.add_url_rule("/report.csv", "report_csv", report_csv)
     app.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     app.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    app.add_url_rule("/favicon.ico", "favicon", lambda: Response(status=204))
     app.jinja_env.filters["iso"] = _iso
 
 
