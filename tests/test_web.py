@@ -264,3 +264,40 @@ def test_secret_key_created_private(tmp_path: Path) -> None:
     key = auth.secret_key(tmp_path / "k" / "secret")
     assert len(key) >= 32 and (tmp_path / "k" / "secret").stat().st_mode & 0o777 == 0o600
     assert auth.secret_key(tmp_path / "k" / "secret") == key
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("web:\n  auth: ldap\n", "web.auth"),
+    ("web:\n  colour: red\n", "web.colour"),
+    ("web:\n  listen: nohostport\n", "web.listen"),
+    ("web:\n  session_minutes: 0\n", "web.session_minutes"),
+    ("web:\n  base_url: 'javascript:alert(1)'\n", "web.base_url"),
+    ("web:\n  trusted_proxies: [10.0.0.0/33]\n", "web.trusted_proxies[0]"),
+    ("web:\n  user_hosts: {a@b.jp: [not-an-ip]}\n", "web.user_hosts.a@b.jp"),
+    ("web:\n  reload_commands: ['unbalanced \"quote']\n", "web.reload_commands[0]"),
+    ("whitelist:\n  file: ''\n", "whitelist.file"),
+])
+def test_web_config_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    from sakimori.errors import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert err.value.key == key
+
+
+def test_alert_mail_links_to_the_host_page(tmp_path: Path) -> None:
+    from eve_consumer.correlate import correlate
+    from eve_consumer.outputs.mail import build_message
+
+    cfg_path = wf.write_config(tmp_path, report_dirs=[tmp_path],
+                               extra_web={"base_url": "https://soc.example.co.jp/sakimori/"})
+    cfg = load_config(cfg_path, env={})
+    row = correlate(wf.findings())[0]
+    body = build_message(cfg, row, row.findings).get_body(("plain",)).get_content()
+    assert f"https://soc.example.co.jp/sakimori/hosts/{row.host}" in body
+    (tmp_path / "x").mkdir()
+    plain = load_config(wf.write_config(tmp_path / "x", report_dirs=[tmp_path]), env={})
+    assert "/hosts/" not in build_message(plain, row, row.findings).get_body(
+        ("plain",)).get_content()
