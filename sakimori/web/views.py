@@ -48,9 +48,27 @@ def index() -> str:
     report, chain = _context()
     escalated = {e.host for e in chain}
     hosts = sorted(report.hosts, key=lambda h: (h.host not in escalated, -h.score, h.host))
-    return render_template("index.html", user=current_user(), hosts=hosts, chain=chain,
+    return render_template("index.html", user=current_user(), hosts=hosts,
+                           chain=_group(chain),
                            escalated=escalated, problems=report.problems,
                            warnings=len(report.warnings))
+
+
+def _group(chain: list[killchain.Escalation]) -> list[dict[str, Any]]:
+    """One kill-chain row per host: its recipients, the spoofed mails and their checks."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in chain:
+        row = rows.setdefault(e.host, {"host": e.host, "score": e.score,
+                                       "detections": e.detections, "recipients": {},
+                                       "checks": {}, "mails": set(), "first": e.mail_time,
+                                       "subjects": {}})
+        row["recipients"][e.recipient] = e.mapping
+        row["checks"].update(dict.fromkeys(e.warning.get("symbols") or []))
+        row["mails"].add(str(e.warning.get("key")))
+        row["first"] = min(row["first"], e.mail_time)
+        if len(row["subjects"]) < 3:
+            row["subjects"][str(e.warning.get("subject", ""))] = None
+    return list(rows.values())
 
 
 def _beacon_pairs(finding: Any) -> list[dict[str, Any]]:
