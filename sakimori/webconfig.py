@@ -33,6 +33,7 @@ WEB_DEFAULTS: dict[str, Any] = {
     "secret_key_file": None,
     "base_url": "",
     "report_dirs": None,
+    "state_dirs": None,
     "baselines": None,
     "build_dir": None,
     "reload_commands": [],
@@ -56,6 +57,7 @@ class WebConfig:
     secret_key_file: Path
     base_url: str
     report_dirs: tuple[Path, ...]
+    state_dirs: tuple[Path, ...]
     baselines: Path | None
     build_dir: Path | None
     reload_commands: tuple[tuple[str, ...], ...]
@@ -169,6 +171,8 @@ def build_web(w: dict[str, Any], src: str, base_dir: Path, state_dir: Path) -> W
         secret_key_file=_path(w["secret_key_file"], src, "web.secret_key_file", base_dir)
         or state_dir / "web-secret.key",
         base_url=base_url.rstrip("/"), report_dirs=reports,
+        state_dirs=_paths(w["state_dirs"], src, "web.state_dirs", base_dir)
+        if w["state_dirs"] is not None else (state_dir,),
         baselines=_path(w["baselines"], src, "web.baselines", base_dir),
         build_dir=_path(w["build_dir"], src, "web.build_dir", base_dir),
         reload_commands=_commands(w["reload_commands"], src, "web.reload_commands"),

@@ -226,7 +226,7 @@ def test_kill_chain_mapping_learned_from_proxy_log(tmp_path: Path) -> None:
     assert learned == {"tanaka": "10.1.20.14"}  # 8.8.8.8 is not an internal client
     from sakimori.web import data
 
-    report = data.load(cfg.web.report_dirs)
+    report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
     chain = killchain.escalations(cfg, report.hosts, report.warnings, learned)
     assert {(e.host, e.recipient, e.mapping) for e in chain} == {
         (wf.BEACON_HOST, "keiri@example.co.jp", "config"),
@@ -301,3 +301,26 @@ def test_alert_mail_links_to_the_host_page(tmp_path: Path) -> None:
     plain = load_config(wf.write_config(tmp_path / "x", report_dirs=[tmp_path]), env={})
     assert "/hosts/" not in build_message(plain, row, row.findings).get_body(
         ("plain",)).get_content()
+
+
+def test_mail_page_shows_outbox_warnings_not_yet_or_never_mailed(site, tmp_path: Path) -> None:
+    from eve_consumer.mailwarn.outbox import Outbox
+    from sakimori.mail.checks import Hit
+    from sakimori.mail.warnings import FlaggedMail
+
+    _, client = site
+    outbox = Outbox(tmp_path / "state" / "state.sqlite")  # consumer.state_dir of the config
+    waiting = FlaggedMail("suricata", (Hit("SAKIMORI_LOOKALIKE_DOMAIN", ["d=examp1e"]),),
+                          subject=f"pending {wf.XSS_SCRIPT}", message_id="<p1@x>")
+    given_up = FlaggedMail("rspamd", (Hit("SAKIMORI_INTERNAL_SPOOF", []),),
+                           subject="given up", message_id="<p2@x>")
+    outbox.add(waiting)
+    key, _ = outbox.add(given_up)
+    outbox.failed_attempt(key, "421 try later")
+    outbox.finish(key, "failed", "421 try later")
+    outbox.close()
+    login(client)
+    page = client.get("/mail").get_data(as_text=True)
+    _inert(page)
+    assert "pending after 0 SMTP attempt(s)" in page
+    assert "failed after 1 SMTP attempt(s): 421 try later" in page

@@ -95,6 +95,7 @@ def _demo_config(base: Path, out: Path, data_dir: Path, smtp_port: int) -> Path:
     doc["web"] = {
         "listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}",
         "report_dirs": [str(out / "report"), str(out / "mail-report")],
+        "state_dirs": [str(out / "state-mail")],
         "baselines": str(out / "baselines.json"), "build_dir": str(out / "build"),
         "users_file": str(out / "web-users.json"),
         "secret_key_file": str(out / "web-secret.key"),

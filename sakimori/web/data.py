@@ -9,6 +9,10 @@ For each directory of ``web.report_dirs`` (a consumer's OUT_DIR):
   told, mailed or why not);
 - ``stats.json`` — the consumer's counters (shown as is).
 
+and, for each directory of ``web.state_dirs`` (default ``consumer.state_dir``), the warning
+outbox in ``state.sqlite`` (opened read-only): warnings still waiting for SMTP or given up
+after SMTP failures, which mail_warnings.jsonl does not hold yet (or ever).
+
 Rows become :class:`eve_consumer.correlate.HostReport` holding
 :class:`eve_consumer.model.Finding` objects, so the CSV download is rendered by the consumer's
 own :func:`eve_consumer.outputs.hosts_csv.render_csv` (formula neutralisation included).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,8 +159,44 @@ def _read_warnings(path: Path, data: ReportData) -> None:
         data.problems.append(f"{path}: {bad} unreadable line(s) skipped")
 
 
-def load(report_dirs: tuple[Path, ...] | list[Path]) -> ReportData:
-    """Read every report directory; a host in several keeps its highest-scoring row."""
+def _read_outbox(state_dir: Path, data: ReportData) -> None:
+    """Warnings pending or given up in a consumer's outbox, as records like the JSONL's."""
+    from eve_consumer.mailwarn.send import record
+    from sakimori.mail.warnings import FlaggedMail
+
+    path = Path(state_dir) / "state.sqlite"
+    if not path.is_file():
+        return
+    known = {w.get("key") for w in data.warnings}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT key, first_seen, data, state, attempts, last_error FROM "
+                              "mail_warnings WHERE state IN ('pending', 'failed') "
+                              "ORDER BY first_seen DESC LIMIT ?", (MAX_WARNINGS,)).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return  # no outbox table yet (no mail consumer ran here)
+    for key, first_seen, blob, state, attempts, error in rows:
+        try:
+            mail = FlaggedMail.from_dict(json.loads(blob))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        rec = record(str(key), mail, [], mailed=False,
+                     reason=f"{state} after {attempts} SMTP attempt(s)"
+                            + (f": {error}" if error else ""))
+        if rec["key"] in known:
+            continue
+        rec["time"] = datetime.fromtimestamp(float(first_seen), UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        data.warnings.append(rec)
+
+
+def load(report_dirs: tuple[Path, ...] | list[Path],
+         state_dirs: tuple[Path, ...] | list[Path] = ()) -> ReportData:
+    """Read every report directory (a host in several keeps its highest-scoring row) and the
+    outboxes of *state_dirs*."""
     data = ReportData()
     best: dict[str, HostReport] = {}
     for d in report_dirs:
@@ -171,6 +212,8 @@ def load(report_dirs: tuple[Path, ...] | list[Path]) -> ReportData:
                 data.stats[str(d)] = stats
         except (OSError, ValueError):
             pass
+    for d in state_dirs:
+        _read_outbox(Path(d), data)
     data.hosts = sorted(best.values(), key=lambda r: (-r.score, r.host))
     data.warnings.sort(key=lambda w: str(w.get("time", "")), reverse=True)
     return data

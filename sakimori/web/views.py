@@ -39,7 +39,7 @@ def _learned() -> dict[str, str]:
 
 def _context() -> tuple[data.ReportData, list[killchain.Escalation]]:
     cfg = config()
-    report = data.load(cfg.web.report_dirs)
+    report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
     chain = killchain.escalations(cfg, report.hosts, report.warnings, _learned())
     return report, chain
 
