@@ -109,3 +109,15 @@ def test_editor_refuses_bad_input_and_changes_nothing(tmp_path: Path, entry: str
     assert not (tmp_path / "whitelist.txt").exists()
     assert not (tmp_path / "audit.jsonl").exists()
     assert (build / "suricata" / "sakimori.rules").read_text() == before
+
+
+def test_editor_with_a_broken_whitelist_file_reports_it(tmp_path: Path) -> None:
+    _, _, client, tok = _client(tmp_path, [])
+    (tmp_path / "whitelist.txt").write_text("*bad*.example\n", encoding="utf-8")
+    page = client.get("/whitelist").get_data(as_text=True)
+    assert "does not load now" in page and "line 1" in page
+    resp = client.post("/whitelist", data={"entry": "ok.example.net", "reason": "x",
+                                           "csrf_token": tok})
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "not changed: the configuration does not load now" in page
+    assert (tmp_path / "whitelist.txt").read_text() == "*bad*.example\n"

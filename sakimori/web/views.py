@@ -14,6 +14,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, se
 
 from eve_consumer.outputs.hosts_csv import render_csv
 from sakimori.config import load_config
+from sakimori.errors import SakimoriError
 from sakimori.web import auth, data, killchain, wledit
 from sakimori.web.app import config, current_user, login_user, safe_next
 from sakimori.web.svgplot import interval_plot
@@ -117,13 +118,18 @@ def mail() -> str:
 
 def whitelist() -> str:
     cfg = config()
-    fresh = load_config(cfg.source) if cfg.source != "<defaults>" else cfg
+    error = session.pop("wl_error", None)
+    try:
+        fresh = load_config(cfg.source) if cfg.source != "<defaults>" else cfg
+    except SakimoriError as exc:  # e.g. the whitelist file was broken by hand
+        problem = f"the configuration does not load now: {exc}"
+        fresh, error = cfg, f"{error} — {problem}" if error else problem
     audit = wledit.read_audit(cfg)
     done = request.args.get("done", "")
     last = next((a for a in audit if a.get("id") == done), None) if done else None
     return render_template("whitelist.html", user=current_user(), wl=fresh.whitelist,
                            audit=audit, last=last, entry=request.args.get("entry", ""),
-                           error=session.pop("wl_error", None),
+                           error=error,
                            editable=fresh.whitelist.file is not None, web=cfg.web)
 
 

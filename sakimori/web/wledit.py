@@ -174,7 +174,11 @@ def add_entry(cfg: Config, entry: str, user: str, reason: str) -> EditResult:
 
 
 def _apply(cfg: Config, path: Path, entry: str, result: EditResult) -> EditResult:
-    fresh = load_config(cfg.source) if Path(cfg.source).is_file() else cfg
+    try:
+        fresh = load_config(cfg.source) if Path(cfg.source).is_file() else cfg
+    except SakimoriError as exc:
+        result.message = f"not changed: the configuration does not load now: {exc}"
+        return result
     if entry.lower() in {e.lower() for e in fresh.whitelist.destinations}:
         result.message = f"not changed: {entry} is already whitelisted"
         return result
