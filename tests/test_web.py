@@ -67,9 +67,11 @@ def test_login_logout(site) -> None:
     assert client.get("/").status_code == 302
 
 
-def test_login_never_redirects_off_site(site) -> None:
+@pytest.mark.parametrize("target", ["//evil.example/", "/%09/evil.example/",
+                                    "https://evil.example/", "/\\evil.example"])
+def test_login_never_redirects_off_site(site, target: str) -> None:
     _, client = site
-    resp = login(client, next_="//evil.example/")
+    resp = login(client, next_=target)
     assert resp.headers["Location"] == "/"
 
 
@@ -324,3 +326,24 @@ def test_mail_page_shows_outbox_warnings_not_yet_or_never_mailed(site, tmp_path:
     _inert(page)
     assert "pending after 0 SMTP attempt(s)" in page
     assert "failed after 1 SMTP attempt(s): 421 try later" in page
+
+
+def test_hosts_csv_alone_is_enough(tmp_path: Path) -> None:
+    """Without findings.jsonl (output disabled) the screen shows hosts.csv's evidence text,
+    and the kill chain still works from the row's times."""
+    from sakimori.web import data
+
+    reports = wf.write_reports(tmp_path / "report")
+    (reports / "findings.jsonl").unlink()
+    cfg = load_config(wf.write_config(tmp_path, report_dirs=[reports]), env={})
+    report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
+    beacon = report.host(wf.BEACON_HOST)
+    assert beacon is not None and beacon.findings[0].summary.startswith(wf.C2)
+    chain = killchain.escalations(cfg, report.hosts, report.warnings, {})
+    assert [e.host for e in chain] == [wf.BEACON_HOST]
+    auth.add_user(cfg.web.users_file, "alice", PASSWORD)
+    client = create_app(cfg, testing=True).test_client()
+    login(client)
+    page = client.get(f"/hosts/{wf.BEACON_HOST}").get_data(as_text=True)
+    _inert(page)
+    assert wf.C2 in page

@@ -18,7 +18,7 @@ from sakimori.config import load_config
 from sakimori.errors import ConfigError
 from sakimori.web import auth
 from sakimori.web.app import create_app
-from sakimori.web.wledit import suggest
+from sakimori.web.wledit import offer, suggest
 from sakimori.whitelist import Whitelist
 
 PASSWORD = "correct horse battery"
@@ -51,6 +51,9 @@ def test_suggest_strips_ports() -> None:
     assert suggest("176.58.115.27:9001") == "176.58.115.27"
     assert suggest("[2001:db8::1]:443") == "2001:db8::1"
     assert suggest("Evil.Example.COM.") == "evil.example.com"
+    assert suggest("cdn.example.net (198.51.100.7:443)") == "cdn.example.net"
+    assert offer('x.test"><img src=x onerror=alert(1)>') is None
+    assert offer("198.51.100.7:443") == "198.51.100.7"
 
 
 def _client(tmp_path: Path, reloads: list[str]):

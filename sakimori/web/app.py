@@ -109,8 +109,9 @@ def _headers(resp: Response) -> Response:
 
 def safe_next(target: str | None) -> str:
     """A local path to go to after login (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
+    if not target or not target.startswith("/") or target.startswith("//") or any(
+            c == "\\" or not c.isprintable() or c.isspace() for c in target):
+        return "/"  # browsers drop tabs and newlines: "/\t/evil" would become "//evil"
     return target
 
 

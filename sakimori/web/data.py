@@ -126,13 +126,14 @@ def _read_hosts(path: Path, findings: dict[tuple[str, str], Finding],
             score = 0
         detections = [d for d in (r.get("detections") or "").split(";") if d]
         mine = [findings[(host, d)] for d in detections if (host, d) in findings]
+        first = parse_iso(r.get("first_seen")) or 0.0
+        last = parse_iso(r.get("last_seen")) or first
+        dests = [d for d in (r.get("destinations") or "").split(";") if d]
         rows.append(HostReport(
             host=host, score=score, severity=(r.get("severity") or "").strip(),
-            detections=detections, first_seen=parse_iso(r.get("first_seen")) or 0.0,
-            last_seen=parse_iso(r.get("last_seen")) or 0.0,
-            destinations=[d for d in (r.get("destinations") or "").split(";") if d],
-            findings=mine or [Finding(host, d, 0.0, 0.0, 0.0, summary=_csv_summary(r, d))
-                              for d in detections]))
+            detections=detections, first_seen=first, last_seen=last, destinations=dests,
+            findings=mine or [Finding(host, d, 0.0, first, last, dests[:5],
+                                      summary=_csv_summary(r, d)) for d in detections]))
     return rows
 
 

@@ -106,7 +106,7 @@ def host(address: str) -> str:
         "host.html", user=current_user(), row=row,
         findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
         chain=[e for e in chain if e.host == address],
-        suggest=wledit.suggest)
+        offer=wledit.offer)
 
 
 def mail() -> str:

@@ -20,6 +20,7 @@ A destination shown with a port (``203.0.113.7:9001``) is offered without it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -56,13 +57,20 @@ class EditResult:
 
 
 def suggest(destination: str) -> str:
-    """The whitelist entry offered for a report destination (port and brackets removed)."""
-    text = destination.strip()
+    """The whitelist entry offered for a report destination (port, brackets and a trailing
+    ``(ip:port)`` removed)."""
+    text = (destination.strip().split() or [""])[0]
     if text.startswith("[") and "]" in text:
         return text[1:text.index("]")]
     if text.count(":") == 1:
         return text.split(":", 1)[0]
     return normalise_host(text) if text.count(":") == 0 else text
+
+
+def offer(destination: str) -> str | None:
+    """:func:`suggest`, or None when that is no valid whitelist entry (no button then)."""
+    entry = suggest(destination)
+    return None if not entry or Whitelist.entry_problem(entry) else entry
 
 
 def _write_file(path: Path, entries: list[str], header: str) -> None:
@@ -169,7 +177,9 @@ def add_entry(cfg: Config, entry: str, user: str, reason: str) -> EditResult:
     if path is None:
         result.message = "not changed: whitelist.file is not set in the configuration"
         return result
-    with _LOCK:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _LOCK, path.with_name(f".{path.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # other `sakimori serve` processes on the same file
         return _apply(cfg, path, entry, result)
 
 
