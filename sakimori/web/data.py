@@ -86,22 +86,29 @@ class ReportData:
         return next((h for h in self.hosts if h.host == address), None)
 
 
-def _read_findings(path: Path, data: ReportData) -> dict[tuple[str, str], Finding]:
-    found: dict[tuple[str, str], Finding] = {}
-    bad = 0
+def _json_objects(path: Path, data: ReportData) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; other lines are counted in ``data.problems``."""
+    out, bad = [], 0
     for line in _read_lines(path):
         try:
-            d = json.loads(line)
+            obj = json.loads(line)
         except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            out.append(obj)
+        else:
             bad += 1
-            continue
-        f = _finding(d) if isinstance(d, dict) else None
-        if f is None:
-            bad += 1
-            continue
-        found[f.key] = f  # the last record of a (host, detection) wins
     if bad:
         data.problems.append(f"{path}: {bad} unreadable line(s) skipped")
+    return out
+
+
+def _read_findings(path: Path, data: ReportData) -> dict[tuple[str, str], Finding]:
+    found: dict[tuple[str, str], Finding] = {}
+    for d in _json_objects(path, data):
+        f = _finding(d)
+        if f is not None:
+            found[f.key] = f  # the last record of a (host, detection) wins
     return found
 
 
@@ -146,18 +153,9 @@ def _csv_summary(row: dict[str, str], detection: str) -> str:
 
 
 def _read_warnings(path: Path, data: ReportData) -> None:
-    bad = 0
-    for line in _read_lines(path):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        if isinstance(rec, dict) and len(data.warnings) < MAX_WARNINGS:
-            rec["_dir"] = str(path.parent)
-            data.warnings.append(rec)
-    if bad:
-        data.problems.append(f"{path}: {bad} unreadable line(s) skipped")
+    for rec in _json_objects(path, data)[:max(0, MAX_WARNINGS - len(data.warnings))]:
+        rec["_dir"] = str(path.parent)
+        data.warnings.append(rec)
 
 
 def _read_outbox(state_dir: Path, data: ReportData) -> None:
