@@ -347,3 +347,18 @@ def test_hosts_csv_alone_is_enough(tmp_path: Path) -> None:
     page = client.get(f"/hosts/{wf.BEACON_HOST}").get_data(as_text=True)
     _inert(page)
     assert wf.C2 in page
+
+
+def test_failed_logins_are_throttled_per_client(site, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sakimori.web import views
+
+    monkeypatch.setattr(views, "THROTTLE", auth.LoginThrottle(limit=3, window_s=60))
+    _, client = site
+    codes = [login(client, "wrong").status_code for _ in range(3)]
+    assert codes == [401, 401, 401]
+    assert login(client).status_code == 429  # even the right password, for a while
+    other = auth.LoginThrottle(limit=2, window_s=10)
+    other.failed("a", now=0)
+    other.failed("a", now=1)
+    assert other.blocked("a", now=5) and not other.blocked("b", now=5)
+    assert not other.blocked("a", now=11.5)

@@ -7,6 +7,9 @@
 - **header** (``web.auth: header``): the user name comes from ``web.header_name`` (e.g.
   ``X-Remote-User``) set by an authenticating reverse proxy, and is accepted **only** when the
   TCP peer is in ``web.trusted_proxies``; from anyone else the request is refused (401).
+- Failed logins are throttled per client address: after ``MAX_FAILURES`` within
+  ``FAILURE_WINDOW_S`` the login answers 429 until the window has passed (in memory, per
+  process).
 - Sessions are Flask's signed cookies (secret from ``web.secret_key_file``, created 0600 when
   missing), ``HttpOnly``, ``SameSite=Strict`` (``Secure`` when ``web.base_url`` is https), and
   expire ``web.session_minutes`` after login whatever the activity.
@@ -19,7 +22,9 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -29,6 +34,8 @@ from sakimori.webconfig import WebConfig
 
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 300.0
 _DUMMY_HASH = generate_password_hash("not a password " + secrets.token_hex(8), "scrypt")
 
 
@@ -73,6 +80,36 @@ def add_user(path: Path, name: str, password: str) -> bool:
     users[name] = generate_password_hash(password, "scrypt")
     _write_private(path, (json.dumps(users, indent=1, sort_keys=True) + "\n").encode())
     return new
+
+
+class LoginThrottle:
+    """Failed logins per client address in a sliding window (bounded memory)."""
+
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
+        self.limit, self.window_s = limit, window_s
+        self.failures: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self.failures.get(client, deque())
+        while times and times[0] < now - self.window_s:
+            times.popleft()
+        return times
+
+    def blocked(self, client: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        with self.lock:
+            return len(self._recent(client, now)) >= self.limit
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.lock:
+            if client not in self.failures and len(self.failures) >= self.MAX_CLIENTS:
+                self.failures.pop(next(iter(self.failures)))
+            times = self.failures[client] = self._recent(client, now)
+            times.append(now)
 
 
 def check_login(users: dict[str, str], name: str, password: str) -> bool:

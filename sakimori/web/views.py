@@ -20,6 +20,7 @@ from sakimori.web.app import config, current_user, login_user, safe_next
 from sakimori.web.svgplot import interval_plot
 
 _LEARNED: dict[str, Any] = {}
+THROTTLE = auth.LoginThrottle()
 
 
 def _learned() -> dict[str, str]:
@@ -155,6 +156,10 @@ def login() -> Any:
     if cfg.web.auth == "header":
         abort(404)
     error = None
+    client = request.remote_addr or "?"
+    if request.method == "POST" and THROTTLE.blocked(client):
+        return render_template("login.html", user=None,
+                               error="Too many failed logins: wait a few minutes."), 429
     if request.method == "POST":
         name = request.form.get("username", "")[:64]
         password = request.form.get("password", "")[:1024]
@@ -162,6 +167,7 @@ def login() -> Any:
         if auth.valid_user_name(name) and auth.check_login(users, name, password):
             login_user(name)
             return redirect(safe_next(request.args.get("next")))
+        THROTTLE.failed(client)
         error = "Wrong user name or password."
     return render_template("login.html", user=None, error=error), 200 if error is None else 401
 
