@@ -92,15 +92,15 @@ def serve(cfg: object, host: str, port: int, threads: int = 4, quiet: bool = Fal
     if web.auth == "local" and not load_users(web.users_file) and not quiet:
         print(f"sakimori serve: no user yet — add one with `sakimori serve --config "
               f"{cfg.source} --add-user NAME`", file=sys.stderr)  # type: ignore[attr-defined]
-    shown = f"[{host}]" if ":" in host else host
-    if not quiet:
-        print(f"sakimori serve: admin screen on http://{shown}:{port}/ (auth: {web.auth})",
-              file=sys.stderr, flush=True)
     try:
         server = waitress.create_server(app, host=host, port=port, threads=threads,
                                         ident="sakimori", clear_untrusted_proxy_headers=True)
     except OSError as exc:
         raise SakimoriError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    shown = f"[{host}]" if ":" in host else host
+    if not quiet:
+        print(f"sakimori serve: admin screen on http://{shown}:{port}/ (auth: {web.auth})",
+              file=sys.stderr, flush=True)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
