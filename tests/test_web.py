@@ -362,3 +362,21 @@ def test_failed_logins_are_throttled_per_client(site, monkeypatch: pytest.Monkey
     other.failed("a", now=1)
     assert other.blocked("a", now=5) and not other.blocked("b", now=5)
     assert not other.blocked("a", now=11.5)
+
+
+def test_serve_errors_are_one_line(tmp_path: Path) -> None:
+    import socket
+
+    cfg_path = wf.write_config(tmp_path, report_dirs=[tmp_path])
+    cmd = [sys.executable, "-m", "sakimori", "serve", "--config", str(cfg_path), "--listen"]
+    bad = subprocess.run([*cmd, "nohostport"], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert bad.returncode == 2 and "--listen: expected HOST:PORT" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run([*cmd, f"127.0.0.1:{port}"], capture_output=True, text=True,
+                              timeout=60, check=False)
+    assert busy.returncode == 1 and "cannot listen on" in busy.stderr
+    assert "Traceback" not in busy.stderr + bad.stderr
