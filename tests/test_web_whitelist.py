@@ -124,3 +124,26 @@ def test_editor_with_a_broken_whitelist_file_reports_it(tmp_path: Path) -> None:
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "not changed: the configuration does not load now" in page
     assert (tmp_path / "whitelist.txt").read_text() == "*bad*.example\n"
+
+
+def test_header_mode_audits_the_proxy_user(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    cfg_path = wf.write_config(tmp_path, report_dirs=[wf.write_reports(tmp_path / "report")],
+                               build_dir=build, auth="header")
+    cfg = load_config(cfg_path)
+    render_build(cfg, None, build, validate=False)
+    client = create_app(cfg, testing=True).test_client()
+    env, who = {"REMOTE_ADDR": "127.0.0.1"}, {"X-Remote-User": "bob@soc"}
+    page = client.get("/whitelist", headers=who, environ_overrides=env).get_data(as_text=True)
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    resp = client.post("/whitelist", data={"entry": "*.cdn.example.net", "reason": "CDN",
+                                           "csrf_token": tok},
+                       headers=who, environ_overrides=env)
+    assert resp.status_code == 302
+    (audit,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert audit["user"] == "bob@soc" and audit["ok"]
+    untrusted = client.post("/whitelist", data={"entry": "x.example.net", "reason": "x",
+                                                "csrf_token": tok},
+                            headers=who, environ_overrides={"REMOTE_ADDR": "10.9.9.9"})
+    assert untrusted.status_code == 401
+    assert "x.example.net" not in (tmp_path / "whitelist.txt").read_text()
