@@ -160,6 +160,8 @@ def test_login_top_host_evidence_whitelist(server) -> None:
             assert "suricata reload requested" in result
             assert "alice" in page.inner_text("#audit")
             _shot(page, tmp_path, "3-whitelisted.png")
+            page.goto(base + f"/hosts/{BEACON}")
+            assert "whitelisted — reports change" in page.inner_text("#finding-beacon")
             page.goto(base + f"/hosts/{HOSTILE}")
             _shot(page, tmp_path, "4-hostile.png")
         finally:

@@ -91,6 +91,9 @@ def test_editor_regenerates_reloads_and_audits(tmp_path: Path) -> None:
     assert audit["user"] == "alice" and audit["reason"] == "vendor CDN, ticket 42"
     assert audit["entry"] == wf.C2 and audit["ok"] and audit["time"].endswith("Z")
     assert [r["ok"] for r in audit["reloads"]] == [True, False, False]
+    host_page = client.get(f"/hosts/{wf.BEACON_HOST}").get_data(as_text=True)
+    assert "whitelisted — reports change at the next analysis" in host_page
+    assert f'name="entry" value="{wf.C2}"' not in host_page
     assert audit["reloads"][2]["returncode"] is None  # missing command: reported, no crash
 
 

@@ -13,11 +13,12 @@ from typing import Any
 from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
 
 from eve_consumer.outputs.hosts_csv import render_csv
-from sakimori.config import load_config
+from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
 from sakimori.web import auth, data, killchain, wledit
 from sakimori.web.app import config, current_user, login_user, safe_next
 from sakimori.web.svgplot import interval_plot
+from sakimori.whitelist import Whitelist
 
 _LEARNED: dict[str, Any] = {}
 THROTTLE = auth.LoginThrottle()
@@ -103,11 +104,16 @@ def host(address: str) -> str:
     if row is None:
         abort(404)
     findings = sorted(row.findings, key=lambda f: f.first_seen)
+    try:
+        current = Whitelist.from_entries(_fresh().whitelist.destinations)
+    except (SakimoriError, ValueError):
+        current = Whitelist()
     return render_template(
         "host.html", user=current_user(), row=row,
         findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
         chain=[e for e in chain if e.host == address],
-        offer=wledit.offer)
+        offer=wledit.offer,
+        listed=lambda e: current.matches_ip(e) or current.matches_host(e))
 
 
 def mail() -> str:
@@ -117,11 +123,17 @@ def mail() -> str:
                            chain=chain, admins=admins)
 
 
+def _fresh() -> Config:
+    """The configuration as it is on disk now (the whitelist file may have changed)."""
+    cfg = config()
+    return load_config(cfg.source) if cfg.source != "<defaults>" else cfg
+
+
 def whitelist() -> str:
     cfg = config()
     error = session.pop("wl_error", None)
     try:
-        fresh = load_config(cfg.source) if cfg.source != "<defaults>" else cfg
+        fresh = _fresh()
     except SakimoriError as exc:  # e.g. the whitelist file was broken by hand
         problem = f"the configuration does not load now: {exc}"
         fresh, error = cfg, f"{error} — {problem}" if error else problem
