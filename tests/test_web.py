@@ -380,3 +380,14 @@ def test_serve_errors_are_one_line(tmp_path: Path) -> None:
                               timeout=60, check=False)
     assert busy.returncode == 1 and "cannot listen on" in busy.stderr
     assert "Traceback" not in busy.stderr + bad.stderr
+
+
+def test_index_shows_the_consumer_statistics(site, tmp_path: Path) -> None:
+    _, client = site
+    (tmp_path / "report" / "stats.json").write_text(
+        '{"hosts_reported": 4, "decode": {"bad_lines": 2, "examples": ["<script>x</script>"]}}',
+        encoding="utf-8")
+    login(client)
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="stats"' in page and "bad_lines" in page
+    _inert(page)

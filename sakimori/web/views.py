@@ -54,7 +54,7 @@ def index() -> str:
     return render_template("index.html", user=current_user(), hosts=hosts,
                            chain=_group(chain),
                            escalated=escalated, problems=report.problems,
-                           warnings=len(report.warnings))
+                           warnings=len(report.warnings), stats=report.stats)
 
 
 def _group(chain: list[killchain.Escalation]) -> list[dict[str, Any]]:
