@@ -1,10 +1,11 @@
 """Read web-proxy access logs: Squid native ``access.log`` and Apache common/combined format.
 
 Each usable line becomes a :class:`ProxyRecord` (client IP, time, method, URL, destination
-host/port, and the URL length as Suricata's ``urilen`` would see it on a direct request:
-the path-and-query part of an absolute URL). A line that fits neither format is counted as
-malformed and skipped; the first few are kept as ``file:line: reason`` examples. Lines that are
-well-formed but carry no request (Squid ``NONE error:…``, Apache ``"-"``) are counted as ignored.
+host/port, the authenticated user name when the log has one, and the URL length as Suricata's
+``urilen`` would see it on a direct request: the path-and-query part of an absolute URL). A line
+that fits neither format is counted as malformed and skipped; the first few are kept as
+``file:line: reason`` examples. Lines that are well-formed but carry no request (Squid
+``NONE error:…``, Apache ``"-"``) are counted as ignored.
 Files ending in ``.gz`` are decompressed on the fly.
 """
 
@@ -26,9 +27,11 @@ MAX_EXAMPLES = 5
 
 _SQUID = re.compile(
     r"^(?P<ts>\d{9,}(?:\.\d+)?)\s+(?P<elapsed>-?\d+)\s+(?P<client>\S+)\s+(?P<action>[^\s/]+)/"
-    r"(?P<status>\d{3})\s+(?P<size>\d+|-)\s+(?P<method>\S+)\s+(?P<url>\S+)(?:\s+\S+){0,3}\s*$")
+    r"(?P<status>\d{3})\s+(?P<size>\d+|-)\s+(?P<method>\S+)\s+(?P<url>\S+)(?:\s+(?P<user>\S+))?"
+    r"(?:\s+\S+){0,2}\s*$")
 _COMBINED = re.compile(
-    r'^(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}|-) '
+    r'^(?P<client>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" '
+    r'(?P<status>\d{3}|-) '
     r'(?P<size>\d+|-)(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*")?\s*$')
 
 
@@ -43,6 +46,7 @@ class ProxyRecord:
     host: str | None
     port: int | None
     url_length: int | None  # None for CONNECT (no URL is visible)
+    user: str | None = None  # the authenticated user name (Squid rfc931/user column), if any
 
 
 @dataclass
@@ -129,7 +133,8 @@ def parse_line(line: str) -> ProxyRecord | None:
     if not _valid_ip(client):
         raise ValueError(f"client is not an IP address: {client[:40]!r}")
     host, port, length = _split_url(method, url)
-    return ProxyRecord(client, ts, method.upper(), url, host, port, length)
+    user = m["user"] if m["user"] not in (None, "-") else None
+    return ProxyRecord(client, ts, method.upper(), url, host, port, length, user)
 
 
 def _open(path: Path) -> IO[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from sakimori.errors import ConfigError
+from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "whitelist": {
         "destinations": [],
+        "file": None,
     },
     "alerts": {
         "smtp": "127.0.0.1:25",
@@ -85,6 +87,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "handlers": None,
         "outputs": None,
     },
+    "web": WEB_DEFAULTS,
 }
 
 _ENV_PREFIX = "SAKIMORI_"
@@ -111,7 +114,12 @@ class MailConfig:
 
 @dataclass(frozen=True)
 class WhitelistConfig:
+    """``destinations`` is the one effective list (configured entries, then the file's)."""
+
     destinations: tuple[str, ...]
+    file: Path | None = None
+    configured: tuple[str, ...] = ()
+    from_file: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,7 @@ class Config:
     rspamd: RspamdConfig
     suricata: SuricataConfig
     consumer: ConsumerConfig
+    web: WebConfig
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -355,9 +364,9 @@ def _resolve(entry: str, base_dir: Path) -> str:
 
 
 def _build(m: dict, src: str, base_dir: Path) -> Config:
-    net, mail, wl, al, tr, an, rs, su, co = (m[s] for s in (
+    net, mail, wl, al, tr, an, rs, su, co, web = (m[s] for s in (
         "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "rspamd",
-        "suricata", "consumer"))
+        "suricata", "consumer", "web"))
     smtp_host, smtp_port = _hostport(al["smtp"], src, "alerts.smtp")
     listen = _hostport(rs["listen"], src, "rspamd.listen")
     country = _str(mail["domestic_country"], src, "mail.domestic_country").upper()
@@ -377,6 +386,10 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         problem = Whitelist.entry_problem(entry)
         if problem:
             raise ConfigError(src, f"whitelist.destinations[{i}]", problem)
+    wl_file = Path(_resolve(_str(wl["file"], src, "whitelist.file"), base_dir)) \
+        if wl["file"] is not None else None
+    from_file = read_whitelist_file(wl_file) if wl_file is not None else ()
+    state_dir = Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir))
     return Config(
         source=src,
         networks=NetworksConfig(
@@ -400,7 +413,9 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             tag_subject=_opt_str(mail["tag_subject"], src, "mail.tag_subject"),
             tag_header=_bool(mail["tag_header"], src, "mail.tag_header"),
         ),
-        whitelist=WhitelistConfig(destinations=destinations),
+        whitelist=WhitelistConfig(
+            destinations=tuple(dict.fromkeys((*destinations, *from_file))), file=wl_file,
+            configured=destinations, from_file=from_file),
         alerts=AlertsConfig(
             smtp_host=smtp_host, smtp_port=smtp_port,
             sender=_str(al["sender"], src, "alerts.sender"),
@@ -445,11 +460,12 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             sid_base=_req_int(su["sid_base"], src, "suricata.sid_base", 1, 4_000_000_000),
         ),
         consumer=ConsumerConfig(
-            state_dir=Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir)),
+            state_dir=state_dir,
             queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
             handlers=None if co["handlers"] is None
             else _str_list(co["handlers"], src, "consumer.handlers"),
             outputs=None if co["outputs"] is None
             else _str_list(co["outputs"], src, "consumer.outputs"),
         ),
+        web=build_web(web, src, base_dir, state_dir),
     )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for Debian 12 (run as root): Suricata 7 from bookworm-backports, Rspamd 3.4
-# and Redis from bookworm, tools used
-# by the tests, and the Python virtualenv .venv/ with sakimori installed in editable mode.
+# and Redis from bookworm, tools used by the tests (tshark; Chromium and ChromeDriver for the
+# admin screen's browser test), and the Python virtualenv .venv/ with sakimori installed in
+# editable mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,8 @@ need_root() {
 }
 
 stamp_dir=.venv/.stamps
-apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark"
+apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark chromium chromium-driver
+    fonts-ipafont-gothic"
 
 missing=""
 for p in $apt_pkgs; do
@@ -32,10 +34,15 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     fi
-    apt-get update -qq
+    # Another job may run apt on a shared machine: wait for its lock instead of failing.
+    apt="apt-get -o DPkg::Lock::Timeout=600"
+    $apt update -qq
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-    apt-get install -y -qq -t bookworm-backports suricata >/dev/null
-    apt-get install -y -qq rspamd redis-server python3-venv python3-dev gcc tshark >/dev/null
+    $apt install -y -qq -t bookworm-backports suricata >/dev/null
+    # chromium + chromium-driver: the admin screen's browser test (headless, system browser);
+    # a Japanese font so its screenshots show Japanese subjects and names
+    $apt install -y -qq rspamd redis-server python3-venv python3-dev gcc tshark \
+        chromium chromium-driver fonts-ipafont-gothic >/dev/null
 fi
 
 py=/usr/bin/python3

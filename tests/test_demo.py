@@ -1,11 +1,14 @@
 """End to end: `sakimori demo` on the simulated office finds every infected host with the right
 detections, reports no benign host, and mails the report once to a real loopback SMTP sink;
 real Rspamd judges every example test mail as its ground truth says, and exactly one warning
-per flagged mail reaches the sink through the consumer's receiver."""
+per flagged mail reaches the sink through the consumer's receiver. With ``--no-serve`` it ends
+by printing the admin screen's URL and the demo login, and that login works."""
 
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import json
 import subprocess
 import sys
@@ -20,10 +23,15 @@ pytestmark = [pytest.mark.suricata, pytest.mark.slow]
 
 def test_demo_matches_ground_truth(tmp_path: Path, require_suricata: str) -> None:
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "sakimori", "demo", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "sakimori", "demo", "--out", str(out),
+                           "--no-serve"],
                           capture_output=True, text=True, check=False, timeout=1800)
     report = out / "report" / "hosts.csv"
-    assert proc.stdout.strip().splitlines()[-1] == f"report: {report}", proc.stdout[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert f"report: {report}" in lines, proc.stdout[-3000:]
+    assert lines[-2].startswith("URL:   http://127.0.0.1:"), lines[-4:]
+    assert lines[-1].startswith("login: analyst / "), lines[-4:]
+    _check_login(out, lines[-1].split(" / ", 1)[1])
     verdicts = groundtruth.compare(report, out / "data" / "ground_truth.json")
     wrong = [v for v in verdicts if not v.ok]
     assert not wrong, groundtruth.format_table(verdicts, only_interesting=False)
@@ -44,3 +52,18 @@ def test_demo_matches_ground_truth(tmp_path: Path, require_suricata: str) -> Non
     assert all(w["mailed"] for w in warnings)
     assert len(mails) == len(infected) + len(flagged)
     assert "WRONG" not in proc.stdout
+
+
+def _check_login(out: Path, password: str) -> None:
+    """The printed password logs the demo user in to the demo's admin screen."""
+    from sakimori.config import load_config
+    from sakimori.web.auth import check_login, load_users
+
+    cfg = load_config(out / "sakimori.yaml")
+    assert check_login(load_users(cfg.web.users_file), "analyst", password)
+    assert not check_login(load_users(cfg.web.users_file), "analyst", password + "x")
+    assert cfg.whitelist.file == out / "whitelist.txt"
+    bodies = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+              for p in (out / "mail").glob("*.eml")]
+    texts = [m.get_body(("plain",)).get_content() for m in bodies]
+    assert any(f"{cfg.web.base_url}/hosts/10.1.20." in t for t in texts)  # host alert mails

@@ -6,6 +6,8 @@
 - **Never twice per host and finding**: (host, detection) pairs are recorded in the state
   store after the server accepted the mail; pairs already recorded are not mailed again, across
   runs and restarts. A host mail carries only its new detections (the attachment shows all).
+- With ``web.base_url`` set, the body ends with a link to the host's page on the admin screen
+  (built from the configuration and the validated host address only).
 - **Headers carry no network-derived text**: the subject is built from the host address
   (validated as an IP), counts, the score and the severity word only. Destinations and evidence
   go into the body, with control characters escaped.
@@ -46,6 +48,7 @@ _TEXT = {
         "dests": "Destinations:",
         "attach": "The host's report row is attached (CSV, same columns as hosts.csv).",
         "footer": "This mail is sent once per host and finding.",
+        "screen": "Admin screen (evidence, whitelist): {url}",
     },
     "ja": {
         "subject": "[sakimori] {host}: 新しい検知 {n} 件 (スコア {score}, {severity})",
@@ -57,6 +60,7 @@ _TEXT = {
         "dests": "通信先:",
         "attach": "このホストの報告行を CSV で添付します (hosts.csv と同じ列)。",
         "footer": "このメールはホストと検知の組ごとに一度だけ送信されます。",
+        "screen": "管理画面 (根拠、ホワイトリスト): {url}",
     },
 }
 
@@ -85,6 +89,9 @@ def build_message(cfg: Any, row: HostReport, new: list[Finding]) -> EmailMessage
     lines += ["", text["all"].format(detections=", ".join(row.detections)), "", text["dests"]]
     lines += [f"  - {clean(d, 200)}" for d in row.destinations[:20]]
     lines += ["", text["attach"], text["footer"]]
+    base_url = getattr(getattr(cfg, "web", None), "base_url", "")
+    if base_url:  # from the configuration only; the host part is a validated IP
+        lines.append(text["screen"].format(url=f"{base_url}/hosts/{host}"))
     msg.set_content("\n".join(lines) + "\n", charset="utf-8")
     msg.add_attachment(render_csv([row]), maintype="text", subtype="csv",
                        filename=f"sakimori-{host.replace(':', '_')}.csv")

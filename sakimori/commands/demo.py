@@ -5,14 +5,20 @@ ground truth) and a mail history with a test set of legitimate and spoofed mails
 from the baseline capture, proxy log and past mail; ``generate`` the Suricata rules and the
 Rspamd plugin; ``analyze`` the incident capture with real Suricata (alert mail to a loopback
 SMTP sink); scan the test mails with a real Rspamd whose warnings go through the consumer to
-the same sink; compare both with their ground truth. Ends by printing the hosts.csv path.
+the same sink; compare both with their ground truth; print the hosts.csv path. Then the admin
+screen: a demo user ``analyst`` with a random password (printed once), and the screen served in
+the foreground on 127.0.0.1:8080 (another free port when 8080 is taken) until Ctrl-C — the last
+two lines printed are its URL and the login. ``--no-serve`` prints them (and the serve
+command) and exits instead (tests, CI).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -35,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="configuration to start from (default: examples/sakimori.yaml)")
     p.add_argument("--seed", type=int, default=2026, help="simulation seed")
     p.add_argument("--hours", type=float, default=26.0, help="simulated hours (>= 24)")
+    p.add_argument("--no-serve", action="store_true",
+                   help="do not serve the admin screen at the end; print how to start it")
     p.set_defaults(func=run)
 
 
@@ -67,12 +75,36 @@ def _mail_corpus(mail_dir: Path, seed: int) -> dict:
     return generate_corpus(mail_dir, seed=seed)
 
 
+def _web_port(preferred: int = 8080) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
 def _demo_config(base: Path, out: Path, data_dir: Path, smtp_port: int) -> Path:
     doc = yaml.safe_load(base.read_text(encoding="utf-8")) or {}
     doc.setdefault("anonymizer", {})["tor_relays"] = [str(data_dir / "tor-relays.txt")]
     doc.setdefault("consumer", {})["state_dir"] = str(out / "state")
     doc.setdefault("alerts", {})["smtp"] = f"127.0.0.1:{smtp_port}"
     doc.setdefault("rspamd", {})["listen"] = f"127.0.0.1:{free_port()}"
+    doc.setdefault("whitelist", {})["file"] = str(out / "whitelist.txt")
+    port = _web_port()
+    doc["web"] = {
+        "listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}",
+        "report_dirs": [str(out / "report"), str(out / "mail-report")],
+        "state_dirs": [str(out / "state-mail")],
+        "baselines": str(out / "baselines.json"), "build_dir": str(out / "build"),
+        "users_file": str(out / "web-users.json"),
+        "secret_key_file": str(out / "web-secret.key"),
+        "audit_log": str(out / "whitelist-audit.jsonl"),
+        # The simulated office's inventory: who uses which PC (kill-chain view).
+        "user_hosts": {"keiri@example.co.jp": ["10.1.20.11"],
+                       "taro.yamada@example.co.jp": ["10.1.20.14"]},
+        "proxy_logs": [str(data_dir / "squid-access.log")],
+    }
     path = out / "sakimori.yaml"
     path.write_text("# Demo configuration derived from examples/sakimori.yaml by "
                     "`sakimori demo`.\n" + yaml.safe_dump(doc, sort_keys=False), "utf-8")
@@ -96,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     _simulate(data_dir, args.seed, args.hours)
     corpus = _mail_corpus(data_dir / "mail", args.seed)
     for stale in ("state", "state-mail", "report", "mail-report", "build", "mail",
-                  "baselines.json"):
+                  "baselines.json", "whitelist.txt", "whitelist-audit.jsonl",
+                  "web-users.json"):
         target = out / stale
         if target.is_dir():
             shutil.rmtree(target)
@@ -142,4 +175,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(wrong_mail)} mail(s) judged differently from the ground truth",
               file=sys.stderr)
     print(f"\nreport: {report}")
-    return 1 if wrong or wrong_mail else 0
+    code = 1 if wrong or wrong_mail else 0
+    return _admin_screen(Path(cfg), args.no_serve, code)
+
+
+def _admin_screen(cfg_path: Path, no_serve: bool, code: int) -> int:
+    """Create the demo user, then print the URL and login last (and serve unless no_serve)."""
+    from sakimori.commands.serve import add_user, serve
+
+    password = secrets.token_urlsafe(12)
+    add_user(cfg_path, "analyst", password)
+    cfg = load_config(cfg_path)
+    url = f"http://{cfg.web.listen_host}:{cfg.web.listen_port}/"
+    print()
+    if no_serve:
+        print(f"admin screen (not started: --no-serve): .venv/bin/sakimori serve --config "
+              f"{cfg_path}")
+    else:
+        print("admin screen: serving until Ctrl-C (demo user's password is random, shown once)")
+    print(f"URL:   {url}")
+    print(f"login: analyst / {password}", flush=True)
+    if no_serve:
+        return code
+    serve(cfg, cfg.web.listen_host, cfg.web.listen_port, quiet=True)
+    return code

@@ -62,14 +62,24 @@ def _validate_rspamd(cfg: Config, build_dir: Path) -> str:
     return "valid (rspamadm configtest)"
 
 
+def render_build(cfg: Config, doc: dict | None, build_dir: Path,
+                 validate: bool = True) -> tuple[list[Path], str, Path, str]:
+    """Write BUILD_DIR/suricata/ and BUILD_DIR/rspamd/ (and validate them): the one
+    regeneration path, used by this verb and by the admin screen's whitelist editor.
+    Returns (rule files, their status, the Rspamd directory, its status)."""
+    files = write_suricata(cfg, doc, build_dir)
+    status = _validate(cfg, files) if validate else "not validated (--no-validate)"
+    rspamd_dir = write_rspamd(cfg, doc, build_dir)
+    rspamd_status = (_validate_rspamd(cfg, build_dir) if validate
+                     else "not validated (--no-validate)")
+    return files, status, rspamd_dir, rspamd_status
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     doc = load_document(args.baselines) if args.baselines is not None else None
-    files = write_suricata(cfg, doc, args.out)
-    status = "not validated (--no-validate)" if args.no_validate else _validate(cfg, files)
-    rspamd_dir = write_rspamd(cfg, doc, args.out)
-    rspamd_status = ("not validated (--no-validate)" if args.no_validate
-                     else _validate_rspamd(cfg, args.out))
+    files, status, rspamd_dir, rspamd_status = render_build(cfg, doc, args.out,
+                                                            not args.no_validate)
     out = args.out / "suricata"
     for path in sorted(out.iterdir()):
         if path.is_file():

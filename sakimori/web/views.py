@@ -1,0 +1,208 @@
+"""The admin screen's pages: hosts (with the kill chain first), a host's evidence, mail
+warnings, the whitelist editor, the CSV download, login and logout.
+
+Views only read (:mod:`sakimori.web.data`, :mod:`sakimori.web.killchain`) and hand values to
+autoescaped templates; the whitelist editor's work is in :mod:`sakimori.web.wledit`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
+
+from eve_consumer.outputs.hosts_csv import render_csv
+from sakimori.config import Config, load_config
+from sakimori.errors import SakimoriError
+from sakimori.web import auth, data, killchain, wledit
+from sakimori.web.app import config, current_user, login_user, safe_next
+from sakimori.web.svgplot import interval_plot
+from sakimori.whitelist import Whitelist
+
+_LEARNED: dict[str, Any] = {}
+THROTTLE = auth.LoginThrottle()
+
+
+def _learned() -> dict[str, str]:
+    """The proxy-log mapping, re-learned when a log changed (mtime and size)."""
+    cfg = config()
+    stamp = []
+    for p in cfg.web.proxy_logs:
+        try:
+            st = p.stat()
+            stamp.append((str(p), st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamp.append((str(p), 0, 0))
+    if _LEARNED.get("stamp") != stamp:
+        _LEARNED["map"] = killchain.learn_from_proxy_logs(cfg, cfg.web.proxy_logs)
+        _LEARNED["stamp"] = stamp
+    return _LEARNED["map"]
+
+
+def _context() -> tuple[data.ReportData, list[killchain.Escalation]]:
+    cfg = config()
+    report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
+    chain = killchain.escalations(cfg, report.hosts, report.warnings, _learned())
+    return report, chain
+
+
+def index() -> str:
+    report, chain = _context()
+    escalated = {e.host for e in chain}
+    hosts = sorted(report.hosts, key=lambda h: (h.host not in escalated, -h.score, h.host))
+    return render_template("index.html", user=current_user(), hosts=hosts,
+                           chain=_group(chain),
+                           escalated=escalated, problems=report.problems,
+                           warnings=len(report.warnings), stats=report.stats)
+
+
+def _group(chain: list[killchain.Escalation]) -> list[dict[str, Any]]:
+    """One kill-chain row per host: its recipients, the spoofed mails and their checks."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in chain:
+        row = rows.setdefault(e.host, {"host": e.host, "score": e.score,
+                                       "detections": e.detections, "recipients": {},
+                                       "checks": {}, "mails": set(), "first": e.mail_time,
+                                       "subjects": {}})
+        row["recipients"][e.recipient] = e.mapping
+        row["checks"].update(dict.fromkeys(e.warning.get("symbols") or []))
+        row["mails"].add(str(e.warning.get("key")))
+        row["first"] = min(row["first"], e.mail_time)
+        if len(row["subjects"]) < 3:
+            row["subjects"][str(e.warning.get("subject", ""))] = None
+    return list(rows.values())
+
+
+def _beacon_pairs(finding: Any) -> list[dict[str, Any]]:
+    pairs = finding.evidence.get("pairs") if finding.detection == "beacon" else None
+    out = []
+    for pair in pairs if isinstance(pairs, list) else []:
+        if not isinstance(pair, dict):
+            continue
+        label = f"beacon intervals to {pair.get('destination', '?')}"
+        out.append({"pair": pair,
+                     "subs": {k: v for k, v in pair.items() if str(k).startswith("sub_")},
+                     "plot": interval_plot(pair.get("intervals_s"), pair.get("period_s"),
+                                           label)})
+    return out
+
+
+def _crossed(finding: Any) -> list[tuple[str, Any]]:
+    """The evidence entries naming the learned or configured value that was crossed."""
+    return [(k, v) for k, v in finding.evidence.items()
+            if ("threshold" in k or "baseline" in k) and not isinstance(v, dict | list)]
+
+
+def host(address: str) -> str:
+    try:
+        address = str(ipaddress.ip_address(address))
+    except ValueError:
+        abort(404)
+    report, chain = _context()
+    row = report.host(address)
+    if row is None:
+        abort(404)
+    findings = sorted(row.findings, key=lambda f: f.first_seen)
+    try:
+        current = Whitelist.from_entries(_fresh().whitelist.destinations)
+    except (SakimoriError, ValueError):
+        current = Whitelist()
+    return render_template(
+        "host.html", user=current_user(), row=row,
+        findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
+        chain=[e for e in chain if e.host == address],
+        offer=wledit.offer,
+        listed=lambda e: current.matches_ip(e) or current.matches_host(e))
+
+
+def mail() -> str:
+    report, chain = _context()
+    admins = set(config().alerts.admins)
+    return render_template("mail.html", user=current_user(), warnings=report.warnings,
+                           chain=chain, admins=admins)
+
+
+def _fresh() -> Config:
+    """The configuration as it is on disk now (the whitelist file may have changed)."""
+    cfg = config()
+    return load_config(cfg.source) if cfg.source != "<defaults>" else cfg
+
+
+def whitelist() -> str:
+    cfg = config()
+    error = session.pop("wl_error", None)
+    try:
+        fresh = _fresh()
+    except SakimoriError as exc:  # e.g. the whitelist file was broken by hand
+        problem = f"the configuration does not load now: {exc}"
+        fresh, error = cfg, f"{error} — {problem}" if error else problem
+    audit = wledit.read_audit(cfg)
+    done = request.args.get("done", "")
+    last = next((a for a in audit if a.get("id") == done), None) if done else None
+    return render_template("whitelist.html", user=current_user(), wl=fresh.whitelist,
+                           audit=audit, last=last, entry=request.args.get("entry", ""),
+                           error=error,
+                           editable=fresh.whitelist.file is not None, web=cfg.web)
+
+
+def whitelist_add() -> Response:
+    cfg = config()
+    result = wledit.add_entry(cfg, request.form.get("entry", ""), current_user() or "?",
+                              request.form.get("reason", ""))
+    if not result.ok and not result.regenerated:
+        session["wl_error"] = result.message[:300]
+        return redirect(url_for("whitelist", entry=result.entry[:300]))
+    return redirect(url_for("whitelist", done=result.id))
+
+
+def report_csv() -> Response:
+    report, _ = _context()
+    return Response(render_csv(report.hosts), 200, {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": 'attachment; filename="sakimori-hosts.csv"'})
+
+
+def login() -> Any:
+    cfg = config()
+    if cfg.web.auth == "header":
+        abort(404)
+    error = None
+    client = request.remote_addr or "?"
+    if request.method == "POST" and THROTTLE.blocked(client):
+        return render_template("login.html", user=None,
+                               error="Too many failed logins: wait a few minutes."), 429
+    if request.method == "POST":
+        name = request.form.get("username", "")[:64]
+        password = request.form.get("password", "")[:1024]
+        users = auth.load_users(cfg.web.users_file)
+        if auth.valid_user_name(name) and auth.check_login(users, name, password):
+            login_user(name)
+            return redirect(safe_next(request.args.get("next")))
+        THROTTLE.failed(client)
+        error = "Wrong user name or password."
+    return render_template("login.html", user=None, error=error), 200 if error is None else 401
+
+
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("login"))
+
+
+def register(app: Flask) -> None:
+    app.add_url_rule("/", "index", index)
+    app.add_url_rule("/hosts/<address>", "host", host)
+    app.add_url_rule("/mail", "mail", mail)
+    app.add_url_rule("/whitelist", "whitelist", whitelist)
+    app.add_url_rule("/whitelist", "whitelist_add", whitelist_add, methods=["POST"])
+    app.add_url_rule("/report.csv", "report_csv", report_csv)
+    app.add_url_rule("/login", "login", login, methods=["GET", "POST"])
+    app.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    app.add_url_rule("/favicon.ico", "favicon", lambda: Response(status=204))
+    app.jinja_env.filters["iso"] = _iso
+
+
+def _iso(ts: Any) -> str:
+    from eve_consumer.model import iso
+
+    return iso(ts) if isinstance(ts, int | float) and ts > 0 else "-"

@@ -1,0 +1,172 @@
+"""The admin screen in a real browser: Debian's headless Chromium driven by Playwright (the
+system browser, no download) against ``sakimori serve`` running as its own process.
+
+Data: a crafted capture (two beaconing hosts, one with an HTML payload as HTTP Host) learned
+from and analysed by the real CLI (``sakimori learn`` and ``analyze``: real Suricata, then the
+consumer); the build directory comes from ``sakimori generate``. The browser logs in, opens
+the top host, sees its evidence, whitelists the C2 destination and sees the regenerated rule;
+the rule file on disk changed.
+No JavaScript dialog may open (an XSS payload that ran would open one). Screenshots are saved
+in the test's tmp directory (and copied to ``$SAKIMORI_SCREENSHOT_DIR`` when it is set).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import webfixtures as wf
+from pcapcraft import T0, http_get, write_pcap
+
+pytestmark = [pytest.mark.browser, pytest.mark.suricata, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PASSWORD = "browser-test-password"
+BEACON = "10.1.20.50"
+HOSTILE = "10.1.20.51"
+HOSTILE_HOST = 'x.test"><img src=x onerror=alert(1)>'
+
+
+def _cli(*args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run([sys.executable, "-m", "sakimori", *args], input=stdin,
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 0, f"sakimori {args[0]}: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def _capture(path: Path) -> Path:
+    packets = []
+    for i in range(24):  # one beacon a minute, ±2 s
+        t = T0 + 60 * i + (i % 5) - 2
+        packets += http_get(BEACON, "198.51.100.9", wf.C2, "/gate.php", sport=41000 + i, t0=t)
+        packets += http_get(HOSTILE, "198.51.100.10", HOSTILE_HOST, "/p", sport=42000 + i,
+                            t0=t + 7 + 300 * (i % 2))
+    return write_pcap(path, packets)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "sakimori serve exited early"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"sakimori serve did not listen on {port}")
+
+
+@pytest.fixture
+def server(tmp_path: Path, require_suricata: str):
+    if not CHROMIUM.is_file():
+        pytest.skip("/usr/bin/chromium missing: `make setup` installs Debian's chromium")
+    pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
+    report, build = tmp_path / "report", tmp_path / "build"
+    cfg = wf.write_config(tmp_path, report_dirs=[report], build_dir=build,
+                          reload_commands=["echo suricata reload requested"])
+    pcap, baselines = str(_capture(tmp_path / "c.pcap")), str(tmp_path / "baselines.json")
+    _cli("learn", "--config", str(cfg), "--pcap", pcap, "--out", baselines)
+    _cli("analyze", "--config", str(cfg), "--baselines", baselines, "--pcap", pcap, "--out",
+         str(report), "--no-mail")
+    _cli("generate", "--config", str(cfg), "--baselines", baselines, "--out", str(build),
+         "--no-validate")
+    _cli("serve", "--config", str(cfg), "--add-user", "alice", stdin=PASSWORD + "\n")
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "sakimori", "serve", "--config", str(cfg),
+                             "--listen", f"127.0.0.1:{port}"], stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        _wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}", build, tmp_path
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _shot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / "screenshots" / name
+    page.screenshot(path=str(path), full_page=True)
+    extra = os.environ.get("SAKIMORI_SCREENSHOT_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / name)
+
+
+def test_login_top_host_evidence_whitelist(server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, build, tmp_path = server
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS, headless=True, viewport={"width": 1280, "height": 900})
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(base + "/")
+            assert "/login" in page.url
+            page.fill("#username", "alice")
+            page.fill("#password", "wrong password")
+            page.click("#login-submit")
+            assert page.locator("#login-error").is_visible()
+            page.fill("#username", "alice")
+            page.fill("#password", PASSWORD)
+            page.click("#login-submit")
+            page.wait_for_selector("#hosts")
+            _shot(page, tmp_path, "1-hosts.png")
+            top = page.locator("#hosts a.host-link").first
+            assert top.inner_text() == BEACON
+            top.click()
+            page.wait_for_selector("#finding-beacon")
+            body = page.inner_text("body")
+            assert f"Host {BEACON}" in body and wf.C2 in body and "flow_ids" in body
+            assert "sub_regularity" in body
+            assert page.locator("#finding-beacon svg").count() == 1 or \
+                "no interval data" in body
+            _shot(page, tmp_path, "2-host.png")
+            form = page.locator("form.wl-form", has=page.locator(
+                f'input[name="entry"][value="{wf.C2}"]'))
+            form.locator('input[name="reason"]').fill("our vendor's CDN (browser test)")
+            form.locator("button").click()
+            page.wait_for_selector("#wl-result")
+            result = page.inner_text("#wl-result")
+            assert f"{wf.C2} whitelisted and rules regenerated" in result
+            assert re.escape(wf.C2) in page.inner_text("#rule-lines")
+            assert "suricata reload requested" in result
+            assert "alice" in page.inner_text("#audit")
+            _shot(page, tmp_path, "3-whitelisted.png")
+            page.goto(base + f"/hosts/{BEACON}")
+            assert "whitelisted — reports change" in page.inner_text("#finding-beacon")
+            page.goto(base + f"/hosts/{HOSTILE}")
+            _shot(page, tmp_path, "4-hostile.png")
+        finally:
+            browser.close()
+    assert not dialogs, f"a script ran in the page: {dialogs}"
+    rules = (build / "suricata" / "sakimori.rules").read_text(encoding="utf-8")
+    assert re.escape(wf.C2) in rules
+    assert wf.C2 in (tmp_path / "whitelist.txt").read_text(encoding="utf-8")

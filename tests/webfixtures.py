@@ -1,0 +1,119 @@
+"""Admin-screen test data written by the consumer's own output code, with hostile strings.
+
+:func:`write_reports` writes OUT_DIR/hosts.csv, findings.jsonl (through the consumer's
+``hosts_csv`` and ``findings_jsonl`` outputs and ``correlate``) and mail_warnings.jsonl
+(through the warning sender's ``record``). :func:`write_config` writes a sakimori.yaml whose
+``web`` section points at them. The payloads stand for what an attacker controls: URLs, Host
+headers, SNI, mail subjects and display names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eve_consumer.correlate import correlate
+from eve_consumer.mailwarn.send import record
+from eve_consumer.model import Finding
+from eve_consumer.outputs import Report
+from eve_consumer.outputs.findings_jsonl import FindingsJsonl
+from eve_consumer.outputs.hosts_csv import HostsCsv
+from sakimori.config import load_config
+from sakimori.mail.checks import Hit
+from sakimori.mail.warnings import FlaggedMail
+
+XSS_SCRIPT = "<script>alert('xss')</script>"
+XSS_IMG = '"><img src=x onerror=alert(1)>'
+XSS_JS = "javascript:alert(document.cookie)"
+PAYLOADS = (XSS_SCRIPT, XSS_IMG)
+T0 = 1_793_491_200.0  # 2026-11-01T00:00:00Z
+BEACON_HOST = "10.1.20.11"
+C2 = "c2.evil-cdn.test"
+
+
+def findings() -> list[Finding]:
+    intervals = [60.0 + (i % 7) - 3 for i in range(150)]
+    beacon = Finding(
+        BEACON_HOST, "beacon", 0.95, T0 + 3600, T0 + 90000, [C2, f"evil.test{XSS_SCRIPT}"],
+        [1111, 2222],
+        {"pairs": [{"score": 0.95, "period_s": 60.0, "jitter": 0.05, "beats": 151,
+                    "sub_regularity": 0.97, "sub_no_short": 1.0, "sub_few_missing": 0.9,
+                    "sub_count": 1.0, "intervals_s": intervals, "destination": C2,
+                    "dest_ip": "198.51.100.9", "dest_port": 443},
+                   {"score": 0.8, "period_s": 300.0, "jitter": 0.2, "beats": 40,
+                    "sub_regularity": 0.8, "destination": f"evil.test{XSS_SCRIPT}",
+                    "dest_ip": "198.51.100.10", "dest_port": 80}],
+         "threshold": 0.7, "min_connections": 8},
+        f"{C2} every ~60s (jitter ±5%, 151 beats, score 0.95 >= 0.7)")
+    long_url = Finding(
+        "10.1.20.14", "long_url", 0.8, T0 + 7200, T0 + 8000, [f"x.test{XSS_IMG}", XSS_JS],
+        [3333], {"requests": 3, "longest": 2400, "threshold": "urilen > 180 (learned)",
+                 "url": f"http://x.test/{XSS_IMG}{XSS_SCRIPT}"},
+        f"3 URL(s) longer than 180, e.g. http://x.test/{XSS_IMG}")
+    tor = Finding(
+        "10.1.20.18", "anonymizer", 0.9, T0 + 100, T0 + 200, ["176.58.115.27:9001"], [4444],
+        {"alerts": 2, "snis": [f"www.{XSS_SCRIPT}.com"], "signatures": [XSS_IMG]},
+        f"Tor TLS, SNI www.{XSS_SCRIPT}.com")
+    formula = Finding(
+        "10.1.20.19", "fw_blocked", 0.7, T0 + 10, T0 + 20, ["=HYPERLINK(\"http://x\")"], [],
+        {"failures": 40, "threshold": 20}, "=cmd|' /C calc'!A0")
+    return [beacon, long_url, tor, formula]
+
+
+def warnings() -> list[dict[str, Any]]:
+    spoof = FlaggedMail(
+        source="rspamd", hits=(Hit("SAKIMORI_DISPLAY_NAME_SPOOF", [f"name={XSS_IMG}"]),),
+        header_from=f'"{XSS_IMG}" <ceo@examp1e.co.jp>', envelope_from="x@examp1e.co.jp",
+        recipients=("keiri@example.co.jp", "tanaka@example.co.jp"), subject=XSS_SCRIPT,
+        date="Sun, 01 Nov 2026 00:30:00 +0000", message_id="<m1@examp1e.co.jp>",
+        ip="45.77.0.10", score=9.0, action="add header")
+    other = FlaggedMail(
+        source="suricata", hits=(Hit("SAKIMORI_INTERNAL_SPOOF", ["from=example.co.jp"]),),
+        header_from="総務 <soumu@example.co.jp>", recipients=("sato@example.co.jp",),
+        subject="お打ち合わせの件", date="Sun, 01 Nov 2026 01:00:00 +0000",
+        message_id="<m2@x>", ip="45.77.0.11")
+    return [record("mid:m1@examp1e.co.jp", spoof, ["soc@example.co.jp"], mailed=True),
+            record("mid:m2@x", other, [], mailed=False, reason="--no-mail")]
+
+
+def write_reports(out: Path) -> Path:
+    """The consumer's report files for the crafted findings and warnings, in *out*."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(None, env={})
+    rows = correlate(findings())
+    report = Report(out_dir=out, rows=rows, findings=[f for r in rows for f in r.findings])
+    HostsCsv(cfg, None).write(report)
+    FindingsJsonl(cfg, None).write(report)
+    with (out / "mail_warnings.jsonl").open("w", encoding="utf-8") as fh:
+        for w in warnings():
+            fh.write(json.dumps(w, ensure_ascii=False) + "\n")
+    (out / "stats.json").write_text("{}\n", encoding="utf-8")
+    return out
+
+
+def write_config(tmp: Path, *, report_dirs: list[Path], build_dir: Path | None = None,
+                 auth: str = "local", reload_commands: list[str] | None = None,
+                 extra_web: dict[str, Any] | None = None) -> Path:
+    doc: dict[str, Any] = {
+        "networks": {"home": ["10.1.0.0/16"]},
+        "mail": {"internal_domains": ["example.co.jp"]},
+        "whitelist": {"destinations": ["ntp.nict.jp"], "file": str(tmp / "whitelist.txt")},
+        "alerts": {"admins": ["soc@example.co.jp"], "sender": "sakimori@example.co.jp"},
+        "consumer": {"state_dir": str(tmp / "state")},
+        "web": {
+            "auth": auth, "report_dirs": [str(d) for d in report_dirs],
+            "users_file": str(tmp / "users.json"), "secret_key_file": str(tmp / "secret.key"),
+            "audit_log": str(tmp / "audit.jsonl"), "session_minutes": 30,
+            "reload_commands": reload_commands or [],
+            "user_hosts": {"keiri@example.co.jp": [BEACON_HOST]},
+            **(extra_web or {}),
+        },
+    }
+    if build_dir is not None:
+        doc["web"]["build_dir"] = str(build_dir)
+    path = tmp / "sakimori.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
