@@ -191,7 +191,7 @@ def test_host_page_shows_evidence_and_beacon_plot(site) -> None:
     _, client = site
     login(client)
     page = client.get("/hosts/10.1.20.11").get_data(as_text=True)
-    assert wf.C2 in page and "1111" in page and "sub_regularity" in page
+    assert wf.C2 in page and "1111" in page and "sub_z_shape" in page
     assert page.count("<svg") == 1 and page.count("<circle") == 150
     assert "no interval data" in page  # the second pair has no intervals_s
     assert 'class="baseline"' in page  # the threshold crossed is marked

@@ -39,12 +39,12 @@ def findings() -> list[Finding]:
     beacon = Finding(
         BEACON_HOST, "beacon", 0.95, T0 + 3600, T0 + 90000, [C2, f"evil.test{XSS_SCRIPT}"],
         [1111, 2222],
-        {"pairs": [{"score": 0.95, "period_s": 60.0, "jitter": 0.05, "beats": 151,
-                    "sub_regularity": 0.97, "sub_no_short": 1.0, "sub_few_missing": 0.9,
-                    "sub_count": 1.0, "intervals_s": intervals, "destination": C2,
+        {"pairs": [{"score": 0.95, "z": 8.6, "period_s": 60.0, "jitter": 0.05, "beats": 151,
+                    "gaps": 0, "sub_z_shape": 9.1, "sub_z_local": 8.1,
+                    "sub_size_regularity": 1.0, "intervals_s": intervals, "destination": C2,
                     "dest_ip": "198.51.100.9", "dest_port": 443},
                    {"score": 0.8, "period_s": 300.0, "jitter": 0.2, "beats": 40,
-                    "sub_regularity": 0.8, "destination": f"evil.test{XSS_SCRIPT}",
+                    "sub_z_shape": 4.4, "destination": f"evil.test{XSS_SCRIPT}",
                     "dest_ip": "198.51.100.10", "dest_port": 80}],
          "threshold": 0.7, "min_connections": 8},
         f"{C2} every ~60s (jitter ±5%, 151 beats, score 0.95 >= 0.7)")
