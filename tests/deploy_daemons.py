@@ -36,7 +36,7 @@ def ansible_bin(name: str) -> str | None:
 
 
 def converge(inventory: Path, extra_vars: Path, log: Path) -> tuple[int, int, str]:
-    """(return code, changed count, output) of one ``ansible-playbook site.yml`` run."""
+    """(return code, changed count summed over hosts, output) of one ``site.yml`` run."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_RETRY_FILES_ENABLED="0", PYTHONUNBUFFERED="1")
     proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", str(inventory),
@@ -44,8 +44,8 @@ def converge(inventory: Path, extra_vars: Path, log: Path) -> tuple[int, int, st
                           capture_output=True, text=True, env=env, check=False, timeout=3000)
     out = proc.stdout + proc.stderr
     log.write_text(out, encoding="utf-8")
-    found = re.search(r"^localhost\s*:.*\bchanged=(\d+)", out, re.M)
-    return proc.returncode, int(found.group(1)) if found else -1, out
+    found = re.findall(r"^\S+\s*:\s*ok=\d+\s+changed=(\d+)", out, re.M)
+    return proc.returncode, sum(map(int, found)) if found else -1, out
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -128,6 +128,8 @@ class Daemons:
     def start_postfix(self, port: int, timeout: float = 60) -> None:
         if postfix_running():
             subprocess.run(["postfix", "stop"], capture_output=True, check=False)
+        # mail an earlier, killed run left queued (its sink is gone) must not reach this one
+        subprocess.run(["postsuper", "-d", "ALL"], capture_output=True, check=False)
         proc = subprocess.run(["postfix", "start"], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"postfix start: {proc.stdout}{proc.stderr}")

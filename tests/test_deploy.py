@@ -16,6 +16,9 @@ deployed files, on free loopback ports:
 3. Traffic: the crafted office capture of tests/test_consumer_scenario.py read by Suricata with
    the deployed suricata.yaml and the rules suricata-update installed → the deployed consumer
    → hosts.csv with every expected host and detection.
+4. The three-host layout on the same machine (three inventory names, ``connection: local``):
+   the build travels correlator → controller → sensor and mail gateway; again ``changed=0``
+   the second time.
 """
 
 from __future__ import annotations
@@ -205,10 +208,13 @@ def test_spoofed_mail_through_postfix_and_rspamd_raises_a_warning_mail(running: 
                                       to_addrs=["hanako@example.co.jp"])
         assert refused == {}
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and len(sink.messages) < 2:
+    while time.monotonic() < deadline:
+        warnings = [m for m in sink.messages if m["X-Sakimori-Warning"] == "spoofed-mail"
+                    and message_id.strip("<>") in m.get_content()]
+        passed = [m for m in sink.messages if m["Message-ID"] == message_id]
+        if warnings and passed:
+            break
         time.sleep(0.2)
-    warnings = [m for m in sink.messages if m["X-Sakimori-Warning"] == "spoofed-mail"]
-    passed = [m for m in sink.messages if m["Message-ID"] == message_id]
     assert len(warnings) == 1, [m["Subject"] for m in sink.messages]
     assert "SAKIMORI_INTERNAL_SPOOF" in warnings[0]["Subject"]
     body = warnings[0].get_content()
@@ -244,3 +250,26 @@ def test_capture_through_deployed_suricata_and_consumer_gives_hosts_csv(running:
     # suricata-update installed our rules only (no ET Open): the web attack has no rule
     expected = {h: d for h, d in EXPECTED.items() if h != "10.1.20.20"}
     assert rows == expected
+
+
+def test_three_host_layout_moves_the_build_through_the_controller(deployed: dict) -> None:
+    assert deployed["first"][0] == 0, "converge failed"
+    run = deployed["run"]
+    inventory = run / "three-hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"},
+        "children": {"sakimori_correlator": {"hosts": {"correlator1": None}},
+                     "sakimori_sensor": {"hosts": {"sensor1": None}},
+                     "sakimori_mailgw": {"hosts": {"mx1": None}}}}}), encoding="utf-8")
+    extra = yaml.safe_load((run / "extra-vars.yml").read_text(encoding="utf-8"))
+    extra["sakimori_build_fetch_dir"] = str(run / "fetched")
+    extra_file = run / "extra-vars-three.yml"
+    extra_file.write_text(yaml.safe_dump(extra), encoding="utf-8")
+    rc, _, out = converge(inventory, extra_file, run / "converge-three-1.log")
+    assert rc == 0, out[-4000:]
+    for name in ("suricata/sakimori-rules.tar.gz", "rspamd/plugins/sakimori.lua",
+                 "rspamd/local.d/metadata_exporter.conf"):
+        assert (run / "fetched" / name).is_file(), name
+    rc, changed, out = converge(inventory, extra_file, run / "converge-three-2.log")
+    assert rc == 0, out[-4000:]
+    assert changed == 0, out[-3000:]
