@@ -1,0 +1,66 @@
+"""The Ansible roles and playbook, statically (fast; every ``make test`` runs it).
+
+- ``ansible-playbook --syntax-check`` of ``ansible/site.yml`` with both example inventories
+  (one host, three hosts);
+- ``ansible-lint`` with the production profile, offline;
+- every variable in a role's ``defaults/main.yml`` is prefixed with the role name (hence
+  ``sakimori_``) and has a comment above it or above its block.
+
+The converge on a real host is tests/test_deploy.py (opt-in).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from deploy_daemons import ANSIBLE_DIR, ansible_bin
+
+ROLES = ["sakimori_correlator", "sakimori_mailgw", "sakimori_sensor"]
+INVENTORIES = sorted((ANSIBLE_DIR / "inventory").glob("*/hosts.yml"))
+ENV = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_LOCAL_TEMP="/tmp")
+
+
+def _tool(name: str) -> str:
+    path = ansible_bin(name)
+    if path is None:
+        pytest.skip(f"{name} not installed (run `make setup`: it is in the dev extra)")
+    return path
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES, ids=lambda p: p.parent.name)
+def test_site_yml_syntax(inventory: Path) -> None:
+    proc = subprocess.run([_tool("ansible-playbook"), "--syntax-check", "-i", str(inventory),
+                           str(ANSIBLE_DIR / "site.yml")], capture_output=True, text=True,
+                          env=ENV, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_two_example_inventories() -> None:
+    assert {p.parent.name for p in INVENTORIES} == {"one-host", "three-hosts"}
+
+
+@pytest.mark.slow
+def test_ansible_lint_production_profile() -> None:
+    proc = subprocess.run([_tool("ansible-lint"), "--profile", "production", "--offline",
+                           "--nocolor", "site.yml"], cwd=ANSIBLE_DIR, capture_output=True,
+                          text=True, env=ENV, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_defaults_are_prefixed_and_documented(role: str) -> None:
+    lines = (ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text().splitlines()
+    commented = False
+    for line in lines:
+        if line.startswith("#"):
+            commented = True
+        elif not line.strip():
+            commented = False
+        elif found := re.match(r"^([A-Za-z_][A-Za-z0-9_]*):", line):
+            assert found.group(1).startswith(role + "_"), found.group(1)
+            assert commented, f"{role}: {found.group(1)} has no comment above its block"
