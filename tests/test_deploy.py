@@ -16,7 +16,10 @@ deployed files, on free loopback ports:
 3. Traffic: the crafted office capture of tests/test_consumer_scenario.py read by Suricata with
    the deployed suricata.yaml and the rules suricata-update installed → the deployed consumer
    → hosts.csv with every expected host and detection.
-4. The three-host layout on the same machine (three inventory names, ``connection: local``):
+4. Admin screen: the deployed ``sakimori-serve`` unit's command, started by hand as its user
+   with a user added by ``serve --add-user``: login with the CSRF token, the hosts page, and the
+   mail warnings page showing the warning the deployed consumer sent in step 2.
+5. The three-host layout on the same machine (three inventory names, ``connection: local``):
    the build travels correlator → controller → sensor and mail gateway; again ``changed=0``
    the second time.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import smtplib
 import subprocess
@@ -34,6 +38,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from aiosmtpd.controller import Controller
 from deploy_daemons import Daemons, converge, stop_leftovers, unit_exec_start, unit_user
@@ -83,6 +88,7 @@ def _write_inputs(run: Path, repo: Path, ports: dict[str, int], dns_port: int) -
         "sakimori_correlator_tor_relays": [str(data / "relays.txt")],
         "sakimori_correlator_alerts_admins": ["soc@example.co.jp"],
         "sakimori_correlator_alerts_smtp": f"127.0.0.1:{ports['alert']}",
+        "sakimori_correlator_web_listen": f"127.0.0.1:{ports['web']}",
         "sakimori_mailgw_rspamd_dns_servers": [f"127.0.0.1:{dns_port}"],
         "sakimori_mailgw_rspamd_dns_timeout": "0.3s",
         "sakimori_mailgw_rspamd_dns_retransmits": 1,
@@ -120,7 +126,8 @@ def deployed():
     run.mkdir(parents=True)
     for d in (RUN_BASE, run):
         d.chmod(0o755)  # the consumer runs as the unit's user and reads the test data
-    names = ("smtpd", "alert", "proxy", "normal", "controller", "redis", "consumer", "sink")
+    names = ("smtpd", "alert", "proxy", "normal", "controller", "redis", "consumer", "sink",
+             "web")
     ports = {name: free_port() for name in names}
     dns = DnsStub()
     sink = Sink()
@@ -195,7 +202,9 @@ def _spoof(message_id: str) -> EmailMessage:
     return msg
 
 
-def test_spoofed_mail_through_postfix_and_rspamd_raises_a_warning_mail(running: dict) -> None:
+@pytest.fixture(scope="module")
+def spoofed(running: dict) -> dict:
+    """Submit one spoofed mail to the deployed Postfix; wait for the warning and the mail."""
     sink, ports = running["sink"], running["ports"]
     message_id = f"<{uuid.uuid4().hex}@evil.example>"
     with smtplib.SMTP("127.0.0.1", ports["smtpd"], timeout=60) as client:
@@ -208,6 +217,8 @@ def test_spoofed_mail_through_postfix_and_rspamd_raises_a_warning_mail(running: 
                                       to_addrs=["hanako@example.co.jp"])
         assert refused == {}
     deadline = time.monotonic() + 90
+    warnings: list = []
+    passed: list = []
     while time.monotonic() < deadline:
         warnings = [m for m in sink.messages if m["X-Sakimori-Warning"] == "spoofed-mail"
                     and message_id.strip("<>") in m.get_content()]
@@ -215,6 +226,12 @@ def test_spoofed_mail_through_postfix_and_rspamd_raises_a_warning_mail(running: 
         if warnings and passed:
             break
         time.sleep(0.2)
+    return {**running, "message_id": message_id, "warnings": warnings, "passed": passed}
+
+
+def test_spoofed_mail_through_postfix_and_rspamd_raises_a_warning_mail(spoofed: dict) -> None:
+    sink, message_id = spoofed["sink"], spoofed["message_id"]
+    warnings, passed = spoofed["warnings"], spoofed["passed"]
     assert len(warnings) == 1, [m["Subject"] for m in sink.messages]
     assert "SAKIMORI_INTERNAL_SPOOF" in warnings[0]["Subject"]
     body = warnings[0].get_content()
@@ -223,6 +240,35 @@ def test_spoofed_mail_through_postfix_and_rspamd_raises_a_warning_mail(running: 
     # the spoofed mail itself passed the milter, tagged by the plugin
     assert len(passed) == 1
     assert "SAKIMORI_INTERNAL_SPOOF" in (passed[0]["X-Sakimori"] or "")
+
+
+def test_admin_screen_shows_the_deployed_consumers_warning(spoofed: dict) -> None:
+    assert len(spoofed["warnings"]) == 1, "no warning mail to show"
+    unit = Path("/etc/systemd/system/sakimori-serve.service")
+    user = unit_user(unit)
+    proc = subprocess.run(["runuser", "-u", user, "--", "/opt/sakimori/venv/bin/sakimori",
+                           "serve", "--config", "/etc/sakimori/sakimori.yaml", "--add-user",
+                           "soc"], input="deploy-test-password\n", capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    port = spoofed["ports"]["web"]
+    spoofed["daemons"].start("serve", ["runuser", "-u", user, "--", *unit_exec_start(unit)],
+                             port)
+    base = f"http://127.0.0.1:{port}"
+    web = requests.Session()
+    first = web.get(f"{base}/", allow_redirects=False, timeout=30)
+    assert first.status_code == 302 and "/login" in first.headers["Location"]
+    assert "script-src 'none'" in first.headers["Content-Security-Policy"]
+    form = web.get(f"{base}/login", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    done = web.post(f"{base}/login", data={"username": "soc", "password": "deploy-test-password",
+                                           "csrf_token": token},
+                    allow_redirects=False, timeout=30)
+    assert done.status_code == 302, done.text[:500]
+    assert web.get(f"{base}/", timeout=30).status_code == 200
+    mail = web.get(f"{base}/mail", timeout=30)
+    assert mail.status_code == 200
+    assert "SAKIMORI_INTERNAL_SPOOF" in mail.text and "invoice" in mail.text
 
 
 def test_capture_through_deployed_suricata_and_consumer_gives_hosts_csv(running: dict) -> None:
