@@ -151,7 +151,7 @@ class BeaconHandler(Handler):
         times: list[float] = []
         sizes: list[int] = []
         for text, size in zip(pair.pending, pair.sizes, strict=True):
-            try:  # (a number: a start already parsed, from an older state snapshot)
+            try:  # a float: a kept-alive request's time (or a start from an old snapshot)
                 times.append(float(text) if type(text) is float else parse_ts(text))
             except (ValueError, TypeError):
                 self.ctx.counters["beacon_bad_flow_start"] += 1
