@@ -93,19 +93,10 @@ class BeaconHandler(Handler):
         start = flow.get("start")
         if type(start) is not str:
             start = ev.ts
-        key = name or f"{ev.dest_ip}:{ev.dest_port}"
-        pair = self.pairs.get((src, key))
-        if pair is None:
-            pair = self._new_pair(src, key, ev)
-            if pair is None:
-                return
-        # flow.start kept as text; parsed when the pair is folded (each evaluation)
-        pair.pending.append(start)
         size = flow.get("bytes_toserver")
-        pair.sizes.append(size if type(size) is int else 0)
-        if len(pair.pending) >= MAX_PENDING:
-            self._fold(pair)
-        if len(pair.flow_ids) < 10:
+        # flow.start kept as text; parsed when the pair is folded (each evaluation)
+        pair = self._beat(src, name, ev, start, size if type(size) is int else 0)
+        if pair is not None and len(pair.flow_ids) < 10:
             pair.flow_ids.append(ev.flow_id)
 
     def _keepalive_request(self, ev: Event) -> None:
@@ -122,17 +113,24 @@ class BeaconHandler(Handler):
         name = ctx.flow_names.get(ev.flow_id)
         if ctx.whitelisted(ev.dest_ip, name):
             return
+        if self._beat(ev.src_ip, name, ev, ev.ts, -1) is not None:
+            ctx.counters["beacon_keepalive_requests"] += 1
+
+    def _beat(self, src: str, name: str | None, ev: Event, start: str | float,
+              size: int) -> _Pair | None:
+        """Queue one start (and its size, -1: none) on the pair of *src* and the destination
+        key (*name*, else ``dest_ip:port``); None when the pair table is full."""
         key = name or f"{ev.dest_ip}:{ev.dest_port}"
-        pair = self.pairs.get((ev.src_ip, key))
+        pair = self.pairs.get((src, key))
         if pair is None:
-            pair = self._new_pair(ev.src_ip, key, ev)
+            pair = self._new_pair(src, key, ev)
             if pair is None:
-                return
-        pair.pending.append(ev.ts)
-        pair.sizes.append(-1)
-        ctx.counters["beacon_keepalive_requests"] += 1
+                return None
+        pair.pending.append(start)
+        pair.sizes.append(size)
         if len(pair.pending) >= MAX_PENDING:
             self._fold(pair)
+        return pair
 
     def _new_pair(self, src: str, key: str, ev: Event) -> _Pair | None:
         if len(self.pairs) >= MAX_PAIRS:
