@@ -17,18 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
 import detectors  # noqa: E402
 from generate import generate  # noqa: E402
-
-
-def vm_hwm_mib() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+from launch import vm_hwm_kb  # noqa: E402
 
 
 def main() -> int:
@@ -52,7 +46,7 @@ def main() -> int:
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     print(json.dumps({"mode": args.mode, "flows": int(data.ts.size), "pairs": data.n_pairs,
                       "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-                      "peak_rss_mib": round(vm_hwm_mib(), 1)}))
+                      "peak_rss_mib": round(vm_hwm_kb() / 1024.0, 1)}))
     return 0
 
 
