@@ -63,6 +63,17 @@ class Capture:
     hosts: tuple[HostTruth, ...]
 
 
+def data_problem(captures: list[Capture], where: Path) -> str | None:
+    """Why the captures of *captures* cannot be read from *where* (None when they can)."""
+    hint = f"(set {ENV_SHARED_DATA} to the shared/data directory)"
+    if not where.is_dir():
+        return f"real captures: directory {where} not found {hint}"
+    missing = [c.file for c in captures if not (where / c.file).is_file()]
+    if missing:
+        return f"real captures not found in {where}: {', '.join(missing)} {hint}"
+    return None
+
+
 def load_truth(path: Path = TRUTH) -> list[Capture]:
     """The ground-truth table; a malformed entry is a one-line error naming it."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))

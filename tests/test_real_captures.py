@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from realdata import MODES, Outcome, load_truth, real_data_dir, run_capture
+from realdata import MODES, Outcome, data_problem, load_truth, real_data_dir, run_capture
 
 TRUTH = load_truth()
 BY_FILE = {c.file: c for c in TRUTH}
@@ -44,11 +44,9 @@ pytestmark = [pytest.mark.suricata]
 def require_real_data() -> Path:
     """The data dir with every capture of the truth; skip without it, fail in CI."""
     where = real_data_dir()
-    missing = [c.file for c in TRUTH if not (where / c.file).is_file()]
-    if not missing:
+    why = data_problem(TRUTH, where)
+    if why is None:
         return where
-    why = (f"real captures not found in {where}: {', '.join(missing)} (set "
-           f"SAKIMORI_SHARED_DATA to the shared/data directory)")
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(why)
     pytest.skip(why)
@@ -137,10 +135,10 @@ def test_missing_data_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.Monkey
                                                       tmp_path: Path) -> None:
     monkeypatch.setenv("SAKIMORI_SHARED_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="real captures not found"):
+    with pytest.raises(pytest.fail.Exception, match=r"real captures: directory .* not found"):
         require_real_data()
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="real captures not found"):
+    with pytest.raises(pytest.skip.Exception, match=r"real captures: directory .* not found"):
         require_real_data()
 
 
