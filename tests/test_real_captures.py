@@ -12,6 +12,11 @@ through the real CLI and real Suricata 7 in both modes of tests/realdata.py — 
   no row; Meterpreter's TLS on 8080 is ``non_http_on_http_port`` and not ``beacon``;
 - no host outside the truth is reported.
 
+The sandbox gateways (192.168.100.2) and the domain controller (192.168.1.4) start no flow of
+their own in these captures: their "quiet" guards attribution (an alert or a failed
+connection must be charged to the host that made it); the Hide'n'Seek router (192.168.2.1:
+DHCP, SSH to the Pi, ICMP, unanswered UDP) is the quiet host with traffic of its own.
+
 Labels whose detector is still being built elsewhere are strict xfails (``PENDING``), removed
 when that work lands. The data dir is located by realdata.real_data_dir(); when it is missing
 the tests skip, except in CI (``CI=true``), where that is a failure. One learn/analyze per
