@@ -96,6 +96,9 @@ def output(args: argparse.Namespace, results: list[tuple[Outcome, list[Verdict]]
     header = [f"sakimori on real captures — {datetime.now(UTC):%Y-%m-%d %H:%M UTC} — truth: "
               f"tests/real_truth.yaml; data: {realdata.real_data_dir()}", ""]
     print(columns(HEAD, rows, header))
+    extra = realdata.untruthed(realdata.load_truth(), realdata.real_data_dir())
+    if extra:
+        print(f"\nnot judged (no ground truth in tests/real_truth.yaml): {', '.join(extra)}")
     verdicts = [v for _, vs in results for v in vs]
     failed = sum(not v.passed for v in verdicts)
     captures = {o.capture.file for o, _ in results}

@@ -57,6 +57,8 @@ class HostTruth:
 
 @dataclass(frozen=True)
 class Capture:
+    """One capture file of the data dir, its home network and its hosts' truth."""
+
     file: str
     what: str
     home: tuple[str, ...]
@@ -74,13 +76,28 @@ def data_problem(captures: list[Capture], where: Path) -> str | None:
     return None
 
 
+def untruthed(captures: list[Capture], where: Path) -> list[str]:
+    """Captures in *where* that the truth does not describe (reported, never judged)."""
+    known = {c.file for c in captures}
+    return sorted(p.name for p in where.iterdir()
+                  if p.suffix in {".pcap", ".pcapng"} and p.name not in known)
+
+
+def _labels(value: object) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("labels must be a list of strings")
+    return frozenset(value)
+
+
 def load_truth(path: Path = TRUTH) -> list[Capture]:
     """The ground-truth table; a malformed entry is a one-line error naming it."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("captures"), list):
+        raise ValueError(f"{path}: 'captures' must be a list")
     captures = []
     for i, c in enumerate(doc["captures"]):
         try:
-            hosts = tuple(HostTruth(str(h["host"]), str(h["role"]), frozenset(h["labels"]))
+            hosts = tuple(HostTruth(str(h["host"]), str(h["role"]), _labels(h["labels"]))
                           for h in c["hosts"])
             captures.append(Capture(str(c["file"]), str(c["what"]),
                                     tuple(str(n) for n in c["home"]), hosts))

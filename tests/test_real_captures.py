@@ -129,13 +129,6 @@ def test_no_host_outside_the_truth_is_reported(outcome: Callable[[str, str], Out
         f"{file} ({mode}): unlisted hosts reported: { {h: sorted(got[h]) for h in got} }"
 
 
-def test_truth_covers_every_capture_of_the_data_dir() -> None:
-    """A capture added to shared/data/real without ground truth here would go untested."""
-    where = require_real_data()
-    on_disk = {p.name for p in where.iterdir() if p.suffix in {".pcap", ".pcapng"}}
-    assert on_disk == set(BY_FILE)
-
-
 def test_missing_data_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
     monkeypatch.setenv("SAKIMORI_SHARED_DATA", str(tmp_path / "nowhere"))
@@ -156,6 +149,9 @@ def test_truth_is_well_formed(tmp_path: Path) -> None:
     labels = {label for c in TRUTH for h in c.hosts for label in h.labels}
     assert labels and labels <= known, labels - known
     bad = tmp_path / "truth.yaml"
-    bad.write_text("captures:\n  - file: x.pcap\n    home: [10.0.0.0/8]\n")
-    with pytest.raises(ValueError, match=r"captures\[0\]"):
-        load_truth(bad)
+    for text in ("captures:\n  - file: x.pcap\n    home: [10.0.0.0/8]\n",
+                 "captures:\n  - {file: x.pcap, what: w, home: [10.0.0.0/8], hosts: "
+                 "[{host: 10.0.0.1, role: r, labels: beacon}]}\n"):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=r"captures\[0\]"):
+            load_truth(bad)
