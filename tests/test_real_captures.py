@@ -25,6 +25,7 @@ capture and mode is shared by the module (about 1 s each).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -127,6 +128,19 @@ def test_no_host_outside_the_truth_is_reported(outcome: Callable[[str, str], Out
     listed = {h.host for h in BY_FILE[file].hosts}
     assert set(got) <= listed, \
         f"{file} ({mode}): unlisted hosts reported: { {h: sorted(got[h]) for h in got} }"
+
+
+@pytest.mark.parametrize("file", [c.file for c in TRUTH], ids=lambda f: Path(f).stem)
+def test_modes_are_what_they_claim(outcome: Callable[[str, str], Outcome], file: str) -> None:
+    """first-day learned nothing; learned-on-capture learned exactly that capture."""
+    first = outcome(file, "first-day")
+    assert not (first.out.parent / "baselines.json").exists()
+    stats = json.loads((first.out / "stats.json").read_text())
+    assert stats["thresholds"]["url_length"] == "512 (fallback)"
+    learned = outcome(file, "learned-on-capture")
+    doc = json.loads((learned.out.parent / "baselines.json").read_text())
+    assert [i["path"] for i in doc["provenance"]["inputs"]] == [str(real_data_dir() / file)]
+    assert doc["traffic"]["n_internal_hosts"] >= 1
 
 
 def test_missing_data_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch,
