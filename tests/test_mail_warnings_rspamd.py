@@ -27,6 +27,7 @@ from mailsink import Sink
 
 from eve_consumer.mailwarn.outbox import Outbox
 from sakimori.config import load_config
+from sakimori.listen_secret import ensure_secret
 from sakimori.smtpsink import free_port
 
 rspamd_harness = pytest.importorskip(
@@ -98,7 +99,7 @@ def test_rspamd_flagged_mail_is_warned_once(tmp_path) -> None:
     cfg = load_config(cfg_path, env={})
     doc = {"schema_version": 1, "generated_at": "2026-11-01T00:00:00Z", "traffic": {},
            "mail": MAIL}
-    render.write_rspamd(cfg, doc, tmp_path / "build")
+    render.write_rspamd(cfg, doc, tmp_path / "build", ensure_secret(cfg))
     consumer = _start_consumer(cfg_path, tmp_path)
     try:
         with rspamd_harness.RspamdInstance(tmp_path / "build",

@@ -102,11 +102,14 @@ def run(args: argparse.Namespace) -> int:
     from eve_consumer.pipeline import Consumer
     from sakimori.baselines import load_document
     from sakimori.config import load_config
+    from sakimori.listen_secret import read_secret
 
     _check_usage(args)
     if args.rspamd_listen:
         _listen_address(args.rspamd_listen)  # a bad address is a usage error before start-up
     cfg = load_config(args.config)
+    if args.rspamd_listen is not None:
+        read_secret(cfg)  # no receiver without its secret: a config error before start-up
     doc = load_document(args.baselines) if args.baselines else None
     state_dir = args.state_dir or cfg.consumer.state_dir
     out = args.out or state_dir / "report"
