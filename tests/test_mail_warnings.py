@@ -149,6 +149,22 @@ def test_recipients_policy(tmp_path) -> None:
                                                      "boss@sub.example.co.jp"]
 
 
+def test_recipients_policy_caps_and_lists(tmp_path) -> None:
+    """A forged or real mass mailing never makes sakimori a mass mailer: more internal
+    recipients than alerts.notify_max (20) → the admins alone; alerts.notify_exclude keeps
+    distribution lists and role addresses out."""
+    many = flagged(recipients=tuple(f"u{i}@example.co.jp" for i in range(21)))
+    cfg = make_cfg(tmp_path, notify=True)
+    assert warning_recipients(cfg, many) == ["soc@example.co.jp"]
+    twenty = flagged(recipients=tuple(f"u{i}@example.co.jp" for i in range(20)))
+    assert len(warning_recipients(cfg, twenty)) == 21
+    listy = make_cfg(tmp_path, notify=True, port=27, extra=(
+        '  notify_exclude: ["all-*@example.co.jp", "*-list@*"]\n  notify_max: 2\n'))
+    mail = flagged(recipients=("All-Staff@example.co.jp", "sales-list@example.co.jp",
+                               "hanako@example.co.jp"))
+    assert notified_recipients(listy, mail) == ["hanako@example.co.jp"]
+
+
 # --- dedupe key ----------------------------------------------------------------------------------
 
 def test_dedupe_key_message_id_else_hash() -> None:

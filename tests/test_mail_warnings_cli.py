@@ -136,3 +136,28 @@ def test_follow_with_receiver(env, tmp_path) -> None:
     assert "mail warnings: 2 new, 0 duplicate(s); 2 sent" in err
     time.sleep(0.2)
     assert len(sink.messages) == 2
+
+
+def test_resend_failed(env, tmp_path) -> None:
+    """A warning given up after SMTP failures is re-sent by `consume --resend-failed`."""
+    from test_mail_warnings import flagged
+
+    from eve_consumer.mailwarn.outbox import Outbox
+
+    sink, cfg, _ = env
+    outbox = Outbox(tmp_path / "s" / "state.sqlite")
+    key, _new = outbox.add(flagged())
+    outbox.finish(key, "failed", "[Errno 111] Connection refused")
+    outbox.close()
+    proc = sakimori("consume", "--config", cfg, "--resend-failed", "--state-dir",
+                    tmp_path / "s", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 given-up warning(s) queued again" in proc.stderr
+    assert "1 sent" in proc.stderr
+    sink.wait(1)
+    assert len(sink.messages) == 1
+    again = sakimori("consume", "--config", cfg, "--resend-failed", "--state-dir",
+                     tmp_path / "s", "--out", tmp_path / "o")
+    assert "0 given-up warning(s) queued again" in again.stderr
+    time.sleep(0.3)
+    assert len(sink.messages) == 1
