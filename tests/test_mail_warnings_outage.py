@@ -142,3 +142,23 @@ def test_flood_is_rate_limited_not_dropped(tmp_path: Path, smtp, clock) -> None:
     warnings.close()
     assert len(smtp.messages) == 300
     assert warnings.sender.stats["rate_limited"] == 290  # each counted once, none dropped
+
+
+def test_rate_limiter_overall_and_per_recipient_windows() -> None:
+    """Both limits, sliding one-minute windows, and the wait until a slot frees."""
+    from eve_consumer.mailwarn.ratelimit import RateLimiter
+
+    limiter = RateLimiter(per_minute=3, per_recipient=2)
+    t = 1000.0
+    for rcpts in (["a@x", "soc@x"], ["b@x"], ["a@x"]):
+        assert limiter.allow(rcpts, t)
+        limiter.record(rcpts, t)
+        t += 1
+    assert not limiter.allow(["c@x"], t)  # 3 a minute in all
+    assert limiter.next_free(t) == pytest.approx(57.0)
+    t = 1060.5  # the first send left the window; a@x still has one send in it
+    assert limiter.allow(["c@x"], t) and limiter.allow(["a@x"], t)
+    limiter.record(["a@x"], t)
+    assert not limiter.allow(["a@x"], t)  # 2 a minute to a@x (and 3 in all again)
+    assert not limiter.allow(["soc@x"], t)
+    assert limiter.allow(["soc@x"], 1061.5)  # b@x's send at 1001 left the window
