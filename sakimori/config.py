@@ -55,6 +55,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "recipient_checks": [],
         "language": "en",
         "enabled": True,
+        "notify_max": 20,
+        "notify_exclude": [],
+        "max_per_minute": 30,
+        "max_per_recipient_per_minute": 10,
     },
     "traffic": {
         "http_ports": [80, 8080, 3128, 8000],
@@ -76,6 +80,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "binary": "rspamd",
         "url": None,
         "listen": "127.0.0.1:11339",
+        "listen_secret_file": "rspamd-listen.secret",
     },
     "suricata": {
         "binary": "suricata",
@@ -132,6 +137,10 @@ class AlertsConfig:
     recipient_checks: tuple[str, ...]
     language: str
     enabled: bool
+    notify_max: int = 20
+    notify_exclude: tuple[str, ...] = ()
+    max_per_minute: int = 30
+    max_per_recipient_per_minute: int = 10
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,7 @@ class RspamdConfig:
     url: str | None
     listen_host: str
     listen_port: int
+    listen_secret_file: Path = Path("rspamd-listen.secret")
 
 
 @dataclass(frozen=True)
@@ -424,6 +434,13 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             recipient_checks=_str_list(al["recipient_checks"], src, "alerts.recipient_checks"),
             language=language,
             enabled=_bool(al["enabled"], src, "alerts.enabled"),
+            notify_max=_req_int(al["notify_max"], src, "alerts.notify_max", 0, 1000),
+            notify_exclude=tuple(p.lower() for p in _str_list(
+                al["notify_exclude"], src, "alerts.notify_exclude")),
+            max_per_minute=_req_int(al["max_per_minute"], src, "alerts.max_per_minute", 1),
+            max_per_recipient_per_minute=_req_int(
+                al["max_per_recipient_per_minute"], src, "alerts.max_per_recipient_per_minute",
+                1),
         ),
         traffic=TrafficConfig(
             http_ports=http_ports,
@@ -454,6 +471,8 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             binary=_str(rs["binary"], src, "rspamd.binary"),
             url=_opt_str(rs["url"], src, "rspamd.url") or None,
             listen_host=listen[0], listen_port=listen[1],
+            listen_secret_file=Path(_resolve(_str(rs["listen_secret_file"], src,
+                                                  "rspamd.listen_secret_file"), base_dir)),
         ),
         suricata=SuricataConfig(
             binary=_str(su["binary"], src, "suricata.binary"),

@@ -5,7 +5,8 @@ Rspamd plugin, settings and maps into ``BUILD_DIR/rspamd/`` (see docs/rspamd.md)
 Thresholds come from the baselines with sakimori.yaml overrides winning; without
 ``--baselines`` the documented fallbacks are used. The rules are checked with ``suricata -T``
 and the Rspamd configuration with ``rspamadm configtest`` when the tools are installed
-(``--no-validate`` skips both).
+(``--no-validate`` skips both). The exporter configuration carries the consumer's listener
+secret (``rspamd.listen_secret_file``), created here when absent (:mod:`sakimori.listen_secret`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sakimori import rspamd
 from sakimori.baselines import load_document
 from sakimori.config import Config, load_config
 from sakimori.errors import ToolMissingError
+from sakimori.listen_secret import ensure_secret
 from sakimori.suricata import find_binary, validate_rules
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ def render_build(cfg: Config, doc: dict | None, build_dir: Path,
     Returns (rule files, their status, the Rspamd directory, its status)."""
     files = write_suricata(cfg, doc, build_dir)
     status = _validate(cfg, files) if validate else "not validated (--no-validate)"
-    rspamd_dir = write_rspamd(cfg, doc, build_dir)
+    rspamd_dir = write_rspamd(cfg, doc, build_dir, ensure_secret(cfg))
     rspamd_status = (_validate_rspamd(cfg, build_dir) if validate
                      else "not validated (--no-validate)")
     return files, status, rspamd_dir, rspamd_status
