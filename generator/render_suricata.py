@@ -123,7 +123,7 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
                  relays: RelaySet | None = None) -> str:
     """The text of ``sakimori.rules`` (deterministic)."""
     eff = effective_traffic(cfg, doc)
-    wl = Whitelist.from_entries(cfg.whitelist.destinations)
+    wl = Whitelist.from_entries(cfg.whitelist.destinations, cfg.whitelist.policy)
     context = {
         "base": cfg.suricata.sid_base,
         "created_at": created_at(doc),
