@@ -9,8 +9,8 @@
    with ``whitelist.destinations`` wherever the whitelist is built — one meaning;
 3. reloads the configuration from its file and regenerates ``web.build_dir`` with
    :func:`sakimori.commands.generate.render_build`, the very code of ``sakimori generate``
-   (``web.baselines`` for the thresholds). If that fails, the file is restored and the build
-   re-rendered from the old list;
+   (``web.baselines`` for the thresholds), which deploys a build only when all of it passed
+   its checks. If that fails, the file is restored; the deployed build was never touched;
 4. runs each of ``web.reload_commands`` (argv, no shell, 60 s timeout) — output captured and
    shown; a failing or missing command is reported, never raised;
 5. appends a JSON line to ``web.audit_log``: who, when, why, entry, result, rule lines.
@@ -23,7 +23,6 @@ by the analyst.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import ipaddress
 import json
@@ -246,12 +245,10 @@ def _apply(cfg: Config, path: Path, entry: str, result: EditResult) -> EditResul
         new_cfg = load_config(cfg.source)
         result.regenerated = _regenerate(new_cfg)
     except SakimoriError as exc:
-        if old is None:
+        if old is None:  # the deployed build was never touched (render_build is atomic)
             path.unlink(missing_ok=True)
         else:
             path.write_bytes(old)
-        with contextlib.suppress(SakimoriError):
-            _regenerate(load_config(cfg.source))
         result.message = f"not changed (restored): regeneration failed: {exc}"
         _audit(cfg, result)
         return result
