@@ -15,7 +15,9 @@ passed is each part swapped into place:
 The deployed paths stay real directories (``BUILD_DIR/suricata``, ``BUILD_DIR/rspamd``), as
 the Ansible roles, ``sakimori analyze`` and the admin screen expect. Any failure before the swap
 removes the staging directory and leaves the deployed build byte-identical. Staging
-directories left by a killed run are removed when older than an hour.
+directories left by a killed run are removed when older than an hour. The swap happens between
+``BUILD_DIR/<part>`` and a staged sibling, so it needs write access to ``BUILD_DIR`` only (the
+Ansible role gives the whole build to the sakimori user).
 """
 
 from __future__ import annotations
@@ -93,8 +95,16 @@ def staging(build_dir: Path, parts: Sequence[str]) -> Iterator[Path]:
 
 
 def publish(stage: Path, build_dir: Path, parts: Sequence[str]) -> None:
-    """Swap each staged part into ``build_dir`` (see the module docstring)."""
+    """Swap each staged part into ``build_dir`` (see the module docstring). The staged part is
+    first moved beside its target (``BUILD_DIR/.sakimori-build-XXXXXX-<part>``), so the swap
+    itself happens inside one directory and needs write access to ``BUILD_DIR`` only."""
     for part in parts:
         staged = stage / part  # made by mkdir (umask) or copied with the deployed modes
-        if staged.is_dir():
-            exchange(staged, Path(build_dir) / part)
+        if not staged.is_dir():
+            continue
+        beside = Path(build_dir) / f"{stage.name}-{part}"
+        os.rename(staged, beside)
+        try:
+            exchange(beside, Path(build_dir) / part)
+        finally:
+            shutil.rmtree(beside, ignore_errors=True)  # now the previous build (or a failure)
