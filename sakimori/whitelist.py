@@ -99,15 +99,27 @@ def parse_network(text: str) -> IPNetwork | None:
     return net
 
 
+def _ipv4_mapped(net: IPNetwork) -> ipaddress.IPv4Network | None:
+    """The IPv4 part of an IPv4-mapped IPv6 network (``::ffff:10.1.0.0/112``), else None."""
+    if net.version != 6 or net.prefixlen < 96:
+        return None
+    v4 = net.network_address.ipv4_mapped  # type: ignore[union-attr]
+    return None if v4 is None else ipaddress.ip_network(f"{v4}/{net.prefixlen - 96}",
+                                                        strict=False)
+
+
 def _network_problem(entry: str, net: IPNetwork, policy: EntryPolicy) -> str | None:
     minimum, key = ((policy.min_prefix_v4, "whitelist.min_prefix_v4") if net.version == 4
                     else (policy.min_prefix_v6, "whitelist.min_prefix_v6"))
     if net.prefixlen < minimum:
         return (f"whitelist entry {entry!r} is a /{net.prefixlen} network: wider than the "
                 f"minimum /{minimum} ({key})")
+    mapped = _ipv4_mapped(net)
     for home in policy.home:
-        if home.version == net.version and net.overlaps(home):  # type: ignore[arg-type]
-            return f"whitelist entry {entry!r} overlaps networks.home {home}"
+        for candidate in (net, mapped):
+            if candidate is not None and home.version == candidate.version \
+                    and candidate.overlaps(home):  # type: ignore[arg-type]
+                return f"whitelist entry {entry!r} overlaps networks.home {home}"
     return None
 
 

@@ -145,7 +145,7 @@ def test_good_build_swaps_in_whole_and_keeps_unchanged_mtimes(tmp_path: Path,
     assert _snapshot(build) == before
 
 
-def test_editor_regeneration_failure_keeps_the_build(tmp_path: Path) -> None:
+def test_editor_regeneration_failure_keeps_the_build(tmp_path: Path, monkeypatch) -> None:
     build = tmp_path / "build"
     cfg_path = wf.write_config(tmp_path, report_dirs=[tmp_path], build_dir=build)
     render_build(load_config(cfg_path, env={}), None, build, validate=False)
@@ -157,6 +157,15 @@ def test_editor_regeneration_failure_keeps_the_build(tmp_path: Path) -> None:
     assert "fake failure" in result.message
     assert _snapshot(build) == before
     assert not (tmp_path / "whitelist.txt").exists()
+
+    def dies(*_args: object) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generate, "write_rspamd", dies)
+    cfg_path.write_text(text.replace(str(_fake_suricata(tmp_path)), "no-such-suricata"))
+    result = add_entry(load_config(cfg_path, env={}), "updates.example.net", "alice", "CDN")
+    assert not result.ok and "No space left" in result.message
+    assert _snapshot(build) == before and not (tmp_path / "whitelist.txt").exists()
 
 
 @pytest.mark.suricata

@@ -49,6 +49,7 @@ REFUSED = [
     ("10.1.20.0/24", f"overlaps networks.home {HOME}"),
     ("10.1.0.0/16", f"overlaps networks.home {HOME}"),
     ("10.1.20.11", f"overlaps networks.home {HOME}"),
+    ("::ffff:10.1.20.11", f"overlaps networks.home {HOME}"),  # IPv4-mapped
     ("ｅｘａｍｐｌｅ.com", "not a host name"),
     ("a.example.com\nalert", "not a host name"),
 ]

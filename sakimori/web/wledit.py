@@ -244,7 +244,7 @@ def _apply(cfg: Config, path: Path, entry: str, result: EditResult) -> EditResul
     try:
         new_cfg = load_config(cfg.source)
         result.regenerated = _regenerate(new_cfg)
-    except SakimoriError as exc:
+    except (SakimoriError, OSError) as exc:  # e.g. a full disk while staging the build
         if old is None:  # the deployed build was never touched (render_build is atomic)
             path.unlink(missing_ok=True)
         else:
