@@ -128,7 +128,7 @@ def _name_problem(entry: str, text: str) -> str | None:
     name = text[2:] if wild else text[1:] if apex else text
     if "*" in name:
         return f"wildcard only allowed as a leading '*.': {entry!r}"
-    if not text.isascii() or not _valid_name(name):
+    if not _valid_name(name):
         return f"not a host name, wildcard, apex or CIDR: {entry!r}"
     if is_public_suffix(name) or ((wild or apex) and is_public_suffix(f"{_PROBE}.{name}")):
         return (f"whitelist entry {entry!r} is a public suffix or TLD (anyone can register "
@@ -146,6 +146,8 @@ def entry_problem(entry: str, policy: EntryPolicy = DEFAULT_POLICY) -> str | Non
     text = entry.strip().lower().rstrip(".")
     if not text:
         return "empty entry"
+    if not entry.strip(" \t\r\n").isascii():  # e.g. U+212A KELVIN SIGN lower-cases to "k"
+        return f"not a host name, wildcard, apex or CIDR (non-ASCII): {entry!r}"
     net = parse_network(text)
     if net is not None:
         return _network_problem(entry, net, policy)

@@ -51,6 +51,7 @@ REFUSED = [
     ("10.1.20.11", f"overlaps networks.home {HOME}"),
     ("::ffff:10.1.20.11", f"overlaps networks.home {HOME}"),  # IPv4-mapped
     ("ｅｘａｍｐｌｅ.com", "not a host name"),
+    ("\u212aawasaki.example", "non-ASCII"),  # KELVIN SIGN lower-cases to an ASCII "k"
     ("a.example.com\nalert", "not a host name"),
 ]
 ACCEPTED = ["*.windowsupdate.com", ".corp.example", "ntp.nict.jp", "intranet",
