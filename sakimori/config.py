@@ -23,6 +23,7 @@ import yaml
 
 from sakimori.errors import ConfigError
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
+from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -46,6 +47,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "whitelist": {
         "destinations": [],
         "file": None,
+        "min_prefix_v4": 16,
+        "min_prefix_v6": 32,
     },
     "alerts": {
         "smtp": "127.0.0.1:25",
@@ -125,6 +128,7 @@ class WhitelistConfig:
     file: Path | None = None
     configured: tuple[str, ...] = ()
     from_file: tuple[str, ...] = ()
+    policy: EntryPolicy = DEFAULT_POLICY  # min_prefix_v4/_v6 and networks.home
 
 
 @dataclass(frozen=True)
@@ -389,21 +393,24 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
                        for i, p in enumerate(_list(tr["http_ports"], src, "traffic.http_ports")))
     if not http_ports:
         raise ConfigError(src, "traffic.http_ports", "must list at least one port")
-    from sakimori.whitelist import Whitelist  # local import: whitelist imports nothing of ours
-
+    home = _networks(net["home"], src, "networks.home")
+    policy = EntryPolicy(
+        min_prefix_v4=_req_int(wl["min_prefix_v4"], src, "whitelist.min_prefix_v4", 0, 32),
+        min_prefix_v6=_req_int(wl["min_prefix_v6"], src, "whitelist.min_prefix_v6", 0, 128),
+        home=home)
     destinations = _str_list(wl["destinations"], src, "whitelist.destinations")
     for i, entry in enumerate(destinations):
-        problem = Whitelist.entry_problem(entry)
+        problem = entry_problem(entry, policy)
         if problem:
             raise ConfigError(src, f"whitelist.destinations[{i}]", problem)
     wl_file = Path(_resolve(_str(wl["file"], src, "whitelist.file"), base_dir)) \
         if wl["file"] is not None else None
-    from_file = read_whitelist_file(wl_file) if wl_file is not None else ()
+    from_file = read_whitelist_file(wl_file, policy) if wl_file is not None else ()
     state_dir = Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir))
     return Config(
         source=src,
         networks=NetworksConfig(
-            home=_networks(net["home"], src, "networks.home"),
+            home=home,
             mail_relays=_networks(net["mail_relays"], src, "networks.mail_relays"),
         ),
         mail=MailConfig(
@@ -425,7 +432,7 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         ),
         whitelist=WhitelistConfig(
             destinations=tuple(dict.fromkeys((*destinations, *from_file))), file=wl_file,
-            configured=destinations, from_file=from_file),
+            configured=destinations, from_file=from_file, policy=policy),
         alerts=AlertsConfig(
             smtp_host=smtp_host, smtp_port=smtp_port,
             sender=_str(al["sender"], src, "alerts.sender"),
