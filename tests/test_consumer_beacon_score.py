@@ -100,24 +100,43 @@ def test_human_browsing_bursts_are_not_beacons() -> None:
     assert rate([human(rng, n) for n in (10, 30, 100) for _ in range(100)]) <= 0.01
 
 
-def test_failed_retries_and_strobes_are_not_judged() -> None:
-    # SYN retries 1 s, 2 s, 4 s apart, repeated: merged or too fast to be a beacon period
+def test_retry_bursts_are_not_beacons_and_sub_second_strobes_not_judged() -> None:
+    # answered retries 1 s, 3 s, 7 s after a first try, repeated every ~30 s: not a timer
     t0 = 1_700_000_000.0
     retries = [t0 + k * 30 + d for k in range(20) for d in (0, 1, 3, 7)]
     verdict = score_beacon(retries)
     assert verdict is None or verdict.score < THRESHOLD
-    assert score_beacon([t0 + i * 0.5 for i in range(100)]) is None  # strobe: one merged beat
+    assert score_beacon([t0 + i * 0.2 for i in range(500)]) is None  # under MIN_PERIOD_S
+
+
+@pytest.mark.parametrize("period", [0.5, 1.0, 2.0, 3.5, 8.0])
+def test_fast_loops_are_found_down_to_half_a_second(period: float) -> None:
+    rng = random.Random(int(period * 10))
+    loops = [timer(rng, period, 0.25, 200, 0.1) for _ in range(50)]
+    assert rate(loops) >= 0.95
+    for s in loops[:5]:  # the period is the loop's, not a merged multiple
+        verdict = score_beacon(s)
+        assert verdict is not None
+        assert verdict.period_s == pytest.approx(period, rel=0.3)
+
+
+@pytest.mark.parametrize("mean", [0.6, 1.5, 4.0])
+def test_fast_random_streams_are_not_beacons(mean: float) -> None:
+    rng = random.Random(int(mean * 10))
+    assert rate([poisson(rng, mean, 300) for _ in range(200)]) <= 0.01
 
 
 def test_too_few_beats_are_not_judged() -> None:
-    assert score_beacon([1.0, 61.0, 121.0], min_beats=8) is None
-    assert score_beacon([60.0 * i for i in range(7)], min_beats=8) is None
-    assert score_beacon([60.0 * i for i in range(8)], min_beats=8) is not None
+    assert score_beacon([1.0, 901.0, 1801.0, 2701.0], min_beats=5) is None
+    assert score_beacon([900.0 * i for i in range(7)], min_beats=8) is None
+    assert score_beacon([900.0 * i for i in range(5)], min_beats=5) is not None
 
 
 def test_near_simultaneous_starts_are_one_beat() -> None:
-    beats = merge_beats([0.0, 0.5, 1.2, 60.0, 60.1, 120.0])
-    assert list(beats) == [0.0, 60.0, 120.0]
+    beats = merge_beats([0.0, 0.5, 1.2, 60.0, 60.1, 120.0, 180.0, 240.0])
+    assert list(beats) == [0.0, 1.2, 60.0, 120.0, 180.0, 240.0]  # not chained: 1.2 is new
+    fast = merge_beats([0.0, 0.05, 0.5, 1.0, 1.04, 1.5, 2.0, 2.5])  # a 0.5 s loop
+    assert list(fast) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
 
 
 def test_evidence_is_json_ready() -> None:

@@ -32,10 +32,10 @@ from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.handlers.beacon_score import BeaconScore, preload_numpy
 from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from sakimori.distinct import DistinctCount
 
 MAX_PENDING = 4096
 MAX_PAIRS = 300_000
-MAX_HOSTS_PER_DEST = 64
 STALE_AFTER_S = 2 * 86400.0
 RULE_CONFIDENCE = 0.8
 
@@ -63,8 +63,8 @@ class BeaconHandler(Handler):
         super().__init__(ctx)
         preload_numpy()  # set-up cost, not in the middle of the first evaluation
         self.pairs: dict[tuple[str, str], _Pair] = {}
-        self.dest_hosts: dict[str, set[str]] = {}
-        self.hosts: set[str] = set()
+        self.dest_hosts: dict[str, DistinctCount] = {}  # exact, then HyperLogLog: any scale
+        self.hosts = DistinctCount()
         self.rule_hits: dict[str, Tally] = {}
         self.rule_meta: dict[str, dict[str, Any]] = {}
 
@@ -123,6 +123,7 @@ class BeaconHandler(Handler):
         key = name or f"{ev.dest_ip}:{ev.dest_port}"
         pair = self.pairs.get((src, key))
         if pair is None:
+            self._count_host(key, src)
             pair = self._new_pair(src, key, ev)
             if pair is None:
                 return None
@@ -137,10 +138,17 @@ class BeaconHandler(Handler):
             self.ctx.counters["beacon_pairs_dropped"] += 1
             return None
         pair = self.pairs[(src, key)] = _Pair(ev.dest_ip, ev.dest_port)
-        hosts = self.dest_hosts.setdefault(key, set())
-        if len(hosts) < MAX_HOSTS_PER_DEST:
-            hosts.add(src)
         return pair
+
+    def _count_host(self, key: str, src: str) -> None:
+        """Prevalence: *src* reached *key* (counted even when the pair table is full; at most
+        ``MAX_PAIRS`` destinations, each exact to 4,096 hosts and a 16 KiB sketch past that)."""
+        hosts = self.dest_hosts.get(key)
+        if hosts is None:
+            if len(self.dest_hosts) >= MAX_PAIRS:
+                return
+            hosts = self.dest_hosts[key] = DistinctCount()
+        hosts.add(src)
 
     def _fold(self, pair: _Pair) -> None:
         """Parse the pair's pending starts (bad ones counted) into its bounded series."""
@@ -238,8 +246,8 @@ class BeaconHandler(Handler):
         return {
             "pairs": [[h, k, p.dest_ip, p.dest_port, p.pending, p.sizes, p.flow_ids,
                        p.series.to_state()] for (h, k), p in self.pairs.items()],
-            "dest_hosts": {k: sorted(v) for k, v in self.dest_hosts.items()},
-            "hosts": sorted(self.hosts),
+            "dest_hosts": {k: v.to_state() for k, v in self.dest_hosts.items()},
+            "hosts": self.hosts.to_state(),
             "rule_hits": tallies_to_state(self.rule_hits), "rule_meta": self.rule_meta,
         }
 
@@ -249,8 +257,9 @@ class BeaconHandler(Handler):
             pair.pending, pair.sizes, pair.flow_ids = list(pending), list(sizes), list(flow_ids)
             if series:
                 pair.series = PairSeries.from_state(series[0])
-        self.dest_hosts = {k: set(v) for k, v in state.get("dest_hosts", {}).items()}
-        self.hosts = set(state.get("hosts", []))
+        self.dest_hosts = {k: DistinctCount.from_state(v, f"beacon dest_hosts.{k}")
+                           for k, v in state.get("dest_hosts", {}).items()}
+        self.hosts = DistinctCount.from_state(state.get("hosts", []), "beacon hosts")
         self.rule_hits = tallies_from_state(state.get("rule_hits", {}))
         self.rule_meta = dict(state.get("rule_meta", {}))
 
