@@ -230,7 +230,8 @@ class BeaconHandler(Handler):
         last = max(p.series.last() or 0.0 for _, p, _ in items)
         flow_ids = [f for _, p, _ in items for f in p.flow_ids][:20]
         key0 = items[0][0]
-        summary = (f"{key0} every ~{best.period_s:.0f}s (jitter ±{best.jitter:.0%}, "
+        period = f"{best.period_s:.1f}" if best.period_s < 10 else f"{best.period_s:.0f}"
+        summary = (f"{key0} every ~{period}s (jitter ±{best.jitter:.0%}, "
                    f"{best.beats} beats, score {best.score:.2f} >= "
                    f"{self.ctx.cfg.traffic.beacon_threshold:g})")
         if len(items) > 1:
