@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CANDIDATES = [REPO.parent / "shared" / "data" / "real", REPO.parents[1] / "shared" / "data" / "real"]
+CANDIDATES = [p / "shared" / "data" / "real" for p in (REPO.parent, REPO.parents[1])]
 QUASAR = next((d / "anyrun_quasarrat_09ffabf7.pcap" for d in CANDIDATES
                if (d / "anyrun_quasarrat_09ffabf7.pcap").is_file()), None)
 
