@@ -225,3 +225,22 @@ def test_one_browsing_burst_is_not_a_beacon() -> None:
     t0 = 1_700_000_000.0
     assert rate([burst(rng, t0) + burst(rng, t0 + 7200) + burst(rng, t0 + 20_000)
                  for _ in range(300)]) == 0.0
+
+
+def test_merging_is_a_non_chained_dead_time() -> None:
+    # each beat absorbs the starts within the window after *its first start*, never chained:
+    # the vectorised merge equals the plain walk on random series of any density
+    import numpy as np
+
+    def walk(t: list[float], w: float) -> list[float]:
+        out: list[float] = []
+        for x in sorted(t):
+            if not out or x > out[-1] + w:
+                out.append(x)
+        return out
+
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        t = np.cumsum(rng.exponential(rng.uniform(0.1, 3.0), rng.integers(2, 200)))
+        w = float(rng.uniform(0.05, 1.0))
+        assert list(merge_beats(t, w)) == walk(list(t), w)

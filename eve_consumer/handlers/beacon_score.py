@@ -180,13 +180,24 @@ def merge_beats(times: Sequence[float] | np.ndarray,
     if t.size < 2:
         return t
     w = merge_window(t) if window is None else window
-    if float(np.diff(t).min()) > w:
+    first = np.empty(t.size, dtype=bool)
+    first[0] = True
+    first[1:] = np.diff(t) > w  # chained clusters: starts ≤ w apart
+    if first.all():
         return t
-    out, i, n = [], 0, t.size
-    while i < n:
-        out.append(t[i])
-        i = int(np.searchsorted(t, t[i] + w, side="right"))
-    return np.asarray(out)
+    lo = np.flatnonzero(first)
+    hi = np.append(lo[1:], t.size) - 1
+    long_ = np.flatnonzero(t[hi] - t[lo] > w)
+    if long_.size == 0:  # every cluster within w of its first start: one beat each
+        return t[first]
+    extra = []  # a cluster longer than w is several beats: walk it
+    for k in long_.tolist():
+        a, b = int(lo[k]), int(hi[k]) + 1
+        i = a + int(np.searchsorted(t[a:b], t[a] + w, side="right"))
+        while i < b:
+            extra.append(t[i])
+            i += int(np.searchsorted(t[i:b], t[i] + w, side="right"))
+    return np.sort(np.concatenate([t[first], np.asarray(extra, dtype=float)]))
 
 
 def regularity_stats(intervals: np.ndarray,
