@@ -118,3 +118,55 @@ def test_prevalence_past_the_exact_set_is_within_two_percent_and_survives_a_rest
     merged = DistinctCount(f"192.168.0.{i}" for i in range(10))
     merged.update(again.dest_hosts["cdn.example.com"])
     assert abs(len(merged) - (n + 10)) <= 0.02 * n
+
+
+def _ip(i: int) -> str:
+    return f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
+
+
+def test_learned_prevalence_is_exact_at_thousands_of_hosts_and_merges_exactly() -> None:
+    from generator.traffic_summary import TrafficSummary
+    from sakimori.baselines import effective_traffic
+
+    n = 2400
+    first, second, both = TrafficSummary(), TrafficSummary(), TrafficSummary()
+    for i in range(n):  # two learning runs, each seeing half of the hosts
+        part = first if i % 2 else second
+        for s in (part, both):
+            s.see_host(_ip(i), T0)
+            s.see_destination(f"site-{i}.example.com", _ip(i))
+            if i % 3 == 0:
+                s.see_destination("agent.saas.example.com", _ip(i))
+    merged = TrafficSummary.from_traffic(first.to_traffic())  # learn A, then B on top
+    for key, hosts in second.destinations.items():
+        merged.destinations.setdefault(key, DistinctCount()).update(hosts)
+    merged.hosts.update(second.hosts)
+    doc = {"traffic": merged.to_traffic()}
+    assert doc["traffic"]["destinations"] == both.to_traffic()["destinations"]
+    eff = effective_traffic(load_config(None), doc)
+    assert eff.n_internal_hosts == n and eff.prevalence["agent.saas.example.com"] == 800
+    handler = _handler()
+    handler.ctx.thresholds = eff
+    common, why = handler.prevalent("agent.saas.example.com", "203.0.113.9")
+    assert common and why == "800/2400 internal hosts in the baselines"
+
+
+def test_learned_prevalence_past_the_exact_set_is_a_sketch_within_two_percent() -> None:
+    import json
+
+    from generator.traffic_summary import TrafficSummary
+    from sakimori.baselines import effective_traffic
+
+    n = 3 * EXACT_MAX
+    a, b = TrafficSummary(), TrafficSummary()
+    for i in range(n):
+        (a if i < n // 2 else b).see_destination("cdn.example.com", _ip(i))
+        a.see_host(_ip(i), T0)
+    state = json.loads(json.dumps(a.to_traffic()))  # through JSON, as baselines.json
+    merged = TrafficSummary.from_traffic(state)
+    merged.destinations["cdn.example.com"].update(b.destinations["cdn.example.com"])
+    doc = {"traffic": merged.to_traffic()}
+    assert set(doc["traffic"]["destinations"]["cdn.example.com"]) == {"hll_p", "registers",
+                                                                     "estimate"}
+    count = effective_traffic(load_config(None), doc).prevalence["cdn.example.com"]
+    assert abs(count - n) <= 0.02 * n

@@ -11,7 +11,7 @@ like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal desti
 Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
 *pending* list; each evaluation (end of a one-shot run, every ``--interval`` in follow mode)
 folds the pending starts into the pair's bounded
-:class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 beats) and scores again only
+:class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 starts) and scores again only
 pairs that received beats. A pending list over ``MAX_PENDING`` is folded at once; at most
 ``MAX_PAIRS`` pairs (drops counted).
 
@@ -19,7 +19,9 @@ A pair with ≥ ``traffic.beacon_min_connections`` beats is reported when its
 :func:`~eve_consumer.handlers.beacon_score.score_beacon` score reaches
 ``traffic.beacon_threshold`` and its destination is not *prevalent*: contacted by at least
 max(3, ``traffic.beacon_prevalence_fraction`` × internal hosts) internal hosts, in the current
-data or in the baselines' ``destinations`` prevalence. A sakimori rule tagged ``beacon``
+data or in the baselines' ``destinations`` prevalence (hosts counted exactly, then by a
+HyperLogLog sketch: :mod:`sakimori.distinct`, right at any number of hosts). Periods from
+0.4 s (reconnect loops) to hours are judged. A sakimori rule tagged ``beacon``
 counts as a finding of its own (confidence 0.8). See docs/beacon.md.
 """
 

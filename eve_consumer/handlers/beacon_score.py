@@ -9,10 +9,12 @@ measured against the exponential **null** and expressed in standard deviations o
 (z), calibrated for the number of intervals (:data:`NULL_TABLE`, made by
 :func:`simulate_null`). Steps:
 
-1. **Beats** — sort; a start within ``MERGE_S`` (1 s) of the previous one is the same beat
-   (a page load, or a beacon opening two connections at once).
-2. **Dead time** — merging makes every interval ≥ ``MERGE_S``: the statistics use the
-   *excess* ``d − MERGE_S``, which stays exponential for random arrivals at any rate.
+1. **Beats** — sort; each beat absorbs the starts within the merge window *w* after its first
+   start (never chained): *w* is ``MERGE_S`` (1 s), or ``MERGE_FRACTION`` × the 75th
+   percentile of the raw intervals when shorter, so a 0.5 s loop keeps its beats while a page
+   load or a second connection is one beat.
+2. **Dead time** — the statistics use the *excess* ``d − w``, which stays exponential for
+   random arrivals at any rate (a non-paralysable dead time).
 3. **Gaps** — intervals over ``GAP_FACTOR`` (8) × the median are gaps (host off at night,
    C2 down) and are left out: office-hours-only beacons are judged on their working hours.
    Only a few are: at most 2 + one per day spanned + 1 % of the intervals. More gaps than
@@ -24,15 +26,19 @@ measured against the exponential **null** and expressed in standard deviations o
    below the null its log lies.
 5. **Local** — the mean squared log-ratio of consecutive intervals (the highest 5 % left out:
    a stray extra connection or missing beat), robust to sleep changes; ``z_local``.
-6. **Size** — ``size_regularity`` = 1 when the request sizes' MAD/median ≤ 0.1 (a check-in
-   with nothing to say), 0 from 0.3; it adds at most ``SIZE_WEIGHT`` (1) to z. Timing decides.
-7. ``z = (z_shape + z_local) / 2 + SIZE_WEIGHT · size_regularity``;
-   ``score = 1 − 2^(−z / Z_HALF)`` (0 for z ≤ 0): z = 3.5 gives 0.70 (the default
+6. **Few intervals** — the timing z ``(z_shape + z_local) / 2`` is scaled by
+   min(1, ``TAIL_REF`` / the null's 99.9th percentile at n): the null's tail is heavier
+   with 4–8 intervals, and every n gets the same false-alarm rate (:func:`timing_z`).
+7. **Size** — ``size_regularity`` = 1 when the request sizes' MAD/median ≤ 0.1 (a check-in
+   with nothing to say), 0 from 0.3; it adds at most ``SIZE_WEIGHT`` (1) × min(1, n/16) to
+   z. Timing decides.
+8. ``score = 1 − 2^(−z / Z_HALF)`` (0 for z ≤ 0): z = 3.9 gives 0.74 (the default
    ``traffic.beacon_threshold``), z = 7 gives 0.91.
 
-Pairs with fewer than ``min_beats`` beats, or a median interval under ``MIN_PERIOD_S``
-(strobes), are not judged (None). Everything here is scale-free: the same rule for a 10-second
-and a one-hour sleep. The benchmark (``bench/beacon/``) chose the weights and the default
+Pairs with fewer than ``min_beats`` beats, a median interval under ``MIN_PERIOD_S``
+(strobes), or no stretch of activity without a gap that lasts ``MIN_EPISODE_S`` (10 min) or
+``MANY_BEATS`` (32) beats — one browsing burst — are not judged (None). Everything here
+is scale-free: the same rule for a 1-second and a one-hour sleep. The benchmark (``bench/beacon/``) chose the weights and the default
 threshold on its training seeds and reports on others; ``docs/beacon.md`` explains the design.
 """
 
@@ -73,7 +79,7 @@ MAX_INTERVALS_SHOWN = 200
 MIN_EPISODE_S = 600.0  # a judged series has an episode (no gap) of 10 min ...
 MANY_BEATS = 32        # ... or of this many beats: one browsing burst is neither
 TAIL_REF = 3.3         # null 99.9th percentile of z at n >= 16: small n are scaled to it
-NULL_MEAN_S = 600.0  # null intervals' mean: far above FLOOR_S, as for any judged pair
+NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 
 # Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
 # and standard deviation, and the 99.9th percentile of the mean of both z (heavier than a
