@@ -38,8 +38,9 @@ measured against the exponential **null** and expressed in standard deviations o
 Pairs with fewer than ``min_beats`` beats, a median interval under ``MIN_PERIOD_S``
 (strobes), or no stretch of activity without a gap that lasts ``MIN_EPISODE_S`` (10 min) or
 ``MANY_BEATS`` (32) beats — one browsing burst — are not judged (None). Everything here
-is scale-free: the same rule for a 1-second and a one-hour sleep. The benchmark (``bench/beacon/``) chose the weights and the default
-threshold on its training seeds and reports on others; ``docs/beacon.md`` explains the design.
+is scale-free: the same rule for a 1-second and a one-hour sleep. The benchmark
+(``bench/beacon/``) chose the weights and the default threshold on its training seeds and
+reports on others; ``docs/beacon.md`` explains the design.
 """
 
 from __future__ import annotations
