@@ -30,8 +30,8 @@ measured against the exponential **null** and expressed in standard deviations o
    min(1, ``TAIL_REF`` / the null's 99.9th percentile at n): the null's tail is heavier
    with 4–8 intervals, and every n gets the same false-alarm rate (:func:`timing_z`).
 7. **Size** — ``size_regularity`` = 1 when the request sizes' MAD/median ≤ 0.1 (a check-in
-   with nothing to say), 0 from 0.3; it adds at most ``SIZE_WEIGHT`` (1) × min(1, n/16) to
-   z. Timing decides.
+   with nothing to say), 0 from 0.3; it adds at most ``SIZE_WEIGHT`` (1) to z. Timing
+   decides.
 8. ``score = 1 − 2^(−z / Z_HALF)`` (0 for z ≤ 0): z = 3.9 gives 0.74 (the default
    ``traffic.beacon_threshold``), z = 7 gives 0.91.
 
@@ -334,7 +334,7 @@ def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 5,
     z_shape, z_local = z_scores(n, shape, local)
     size_disp = size_dispersion(sizes) if sizes is not None else None
     size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
-    z = timing_z(n, shape, local) + SIZE_WEIGHT * min(1.0, n / BLOCK) * size_reg
+    z = timing_z(n, shape, local) + SIZE_WEIGHT * size_reg
     body = ds[: int(np.searchsorted(ds, GAP_FACTOR * med, side="right"))]
     q10, q50, q90 = (float(body[int(q * (body.size - 1))]) for q in (0.1, 0.5, 0.9))
     return BeaconScore(
