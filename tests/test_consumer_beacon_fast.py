@@ -1,7 +1,8 @@
 """Fast loops, short series, bursts and prevalence at scale in the beacon handler.
 
 - Real Suricata on a crafted capture: a reconnect loop (a short TLS connection every ~3.5 s
-  for 5 minutes) is a beacon with its own period; a dashboard polled every ~3 s by many
+  for 5 minutes) is a beacon with its own period; so are 5 check-ins a minute apart, which
+  span most of this short capture (the episode rule scales with the capture); a dashboard polled every ~3 s by many
   hosts of the same network is silenced by prevalence (counted and explained); one user's
   browsing burst (15 requests at random gaps of a few seconds) is not judged.
 - Prevalence is exact at 2,400 internal hosts with an agent on a third of them, and a
@@ -40,13 +41,17 @@ def test_fast_loop_found_dashboard_silenced_burst_quiet(tmp_path: Path,
         pkts += tls_session("10.1.20.11", "198.51.100.20", "c2.loop-example.net", sport=port,
                             t0=t, app_data=1)
         t += rng.uniform(3.3, 3.8)
-    for h in range(1, 7):  # six of the ten hosts poll one dashboard every ~3 s
+    for h in range(1, 7):  # six of the eleven hosts poll one dashboard every ~3 s
         t = T0 + rng.random()
         while t < T0 + 300:
             port += 1
             pkts += http_get(f"10.1.30.{h}", "198.51.100.30", "dash.example.com", "/status",
                              sport=port, t0=t)
             t += 3.0 * (1 + 0.05 * rng.uniform(-1, 1))
+    for k in range(5):  # a check-in every ~60 s: 5 beats, most of this 5-minute capture
+        port += 1
+        pkts += tls_session("10.1.20.12", "198.51.100.21", "c2.slow-example.net", sport=port,
+                            t0=T0 + 20 + 60 * k + rng.uniform(-1, 1), app_data=1)
     t = T0 + 60
     for _ in range(15):  # one browsing burst: 15 requests at random gaps of 1-6 s
         port += 1
@@ -63,13 +68,15 @@ def test_fast_loop_found_dashboard_silenced_burst_quiet(tmp_path: Path,
         rows = {r.host: r for r in consumer.run_once(eve)}
         suppressed = consumer.ctx.counters["beacon_suppressed_prevalent"]
         notes = list(consumer.ctx.notes)
-    assert set(rows) == {"10.1.20.11"}
+    assert set(rows) == {"10.1.20.11", "10.1.20.12"}
     assert rows["10.1.20.11"].detections == ["beacon"]
     pair = rows["10.1.20.11"].findings[0].evidence["pairs"][0]
     assert pair["destination"] == "c2.loop-example.net"
     assert 3.2 <= pair["period_s"] <= 3.9 and pair["beats"] >= 75
+    slow = rows["10.1.20.12"].findings[0].evidence["pairs"][0]
+    assert slow["destination"] == "c2.slow-example.net" and slow["beats"] == 5
     assert suppressed == 6
-    assert any("dash.example.com suppressed: prevalent (6/10 internal hosts" in n for n in notes)
+    assert any("dash.example.com suppressed: prevalent (6/11 internal hosts" in n for n in notes)
 
 
 def _flow(src: str, dest: str, start: float) -> Event:

@@ -244,3 +244,17 @@ def test_merging_is_a_non_chained_dead_time() -> None:
         t = np.cumsum(rng.exponential(rng.uniform(0.1, 3.0), rng.integers(2, 200)))
         w = float(rng.uniform(0.05, 1.0))
         assert list(merge_beats(t, w)) == walk(list(t), w)
+
+
+def test_a_short_capture_is_judged_on_the_span_it_offers() -> None:
+    # a sandbox run of 5 minutes: 5 check-ins a minute apart span 4 of them; the same series
+    # in a day of data is one short cluster (not judged), and a burst in a fraction of the
+    # capture is not judged either
+    t0 = 1_700_000_000.0
+    checkins = [t0 + 20 + 60 * k for k in range(5)]
+    assert score_beacon(checkins) is None
+    verdict = score_beacon(checkins, observed_s=300.0)
+    assert verdict is not None and verdict.score >= THRESHOLD
+    rng = random.Random(3)
+    bursts = [burst(rng, t0) for _ in range(100)]
+    assert all(score_beacon(b, observed_s=max(b) - min(b) + 600) is None for b in bursts)

@@ -27,11 +27,12 @@ counts as a finding of its own (confidence 0.8). See docs/beacon.md.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from eve_consumer.decode import Event, parse_ts
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.handlers.beacon_score import BeaconScore, preload_numpy
+from eve_consumer.handlers.beacon_score import COVER, MIN_EPISODE_S, BeaconScore, preload_numpy
 from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 from sakimori.distinct import DistinctCount
@@ -198,11 +199,11 @@ class BeaconHandler(Handler):
     def findings(self) -> list[Finding]:
         cfg = self.ctx.cfg.traffic
         per_host: dict[str, list[tuple[str, _Pair, BeaconScore]]] = {}
+        observed = self._short_window()
         for (host, key), pair in self.pairs.items():
-            self._fold(pair)
             if len(pair.series) < cfg.beacon_min_connections:
                 continue
-            verdict = pair.series.verdict(cfg.beacon_min_connections)
+            verdict = pair.series.verdict(cfg.beacon_min_connections, observed)
             if verdict is None or verdict.score < cfg.beacon_threshold:
                 continue
             common, why = self.prevalent(key, pair.dest_ip)
@@ -219,6 +220,18 @@ class BeaconHandler(Handler):
                                    {"rule": self.rule_meta.get(host, {}), "alerts": tally.count},
                                    f"{tally.count} beacon rule alert(s)"))
         return out
+
+    def _short_window(self) -> float | None:
+        """Fold every pair; the data's window (first to last start) when it is short enough
+        for the episode rule to depend on it (a capture of minutes), else None."""
+        first, last = math.inf, -math.inf
+        for pair in self.pairs.values():
+            self._fold(pair)
+            if len(pair.series):
+                first = min(first, pair.series.first() or 0.0)
+                last = max(last, pair.series.last() or 0.0)
+        window = last - first
+        return window if 0 < window < MIN_EPISODE_S / COVER else None
 
     def _finding(self, host: str, items: list[tuple[str, _Pair, BeaconScore]]) -> Finding:
         items.sort(key=lambda it: -it[2].score)

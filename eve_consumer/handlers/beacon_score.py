@@ -36,8 +36,9 @@ measured against the exponential **null** and expressed in standard deviations o
    ``traffic.beacon_threshold``), z = 7 gives 0.91.
 
 Pairs with fewer than ``min_beats`` beats, a median interval under ``MIN_PERIOD_S``
-(strobes), or no stretch of activity without a gap that lasts ``MIN_EPISODE_S`` (10 min) or
-``MANY_BEATS`` (32) beats — one browsing burst — are not judged (None). Everything here
+(strobes), or no stretch of activity without a gap that lasts ``MIN_EPISODE_S`` (10 min; in a
+shorter capture 60 % of it) or ``MANY_BEATS`` (32) beats — one browsing burst — are not
+judged (None). Everything here
 is scale-free: the same rule for a 1-second and a one-hour sleep. The benchmark
 (``bench/beacon/``) chose the weights and the default threshold on its training seeds and
 reports on others; ``docs/beacon.md`` explains the design.
@@ -79,6 +80,7 @@ Z_HALF = 2.0
 MAX_INTERVALS_SHOWN = 200
 MIN_EPISODE_S = 600.0  # a judged series has an episode (no gap) of 10 min ...
 MANY_BEATS = 32        # ... or of this many beats: one browsing burst is neither
+COVER = 0.6            # in a short capture: ... or 60 % of the observed window
 TAIL_REF = 3.3         # null 99.9th percentile of z at n >= 16: small n are scaled to it
 NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 
@@ -307,11 +309,19 @@ def size_dispersion(sizes: Sequence[int] | np.ndarray) -> float | None:
     return float(np.partition(dev, dev.size // 2)[dev.size // 2]) / med
 
 
+def min_episode_s(observed_s: float | None) -> float:
+    """The stretch of activity a judged series needs: ``MIN_EPISODE_S``, or ``COVER`` × the
+    observed window (*observed_s*: all the data's starts, first to last) when that is
+    shorter — a sandbox run of a few minutes is judged on the span it offers."""
+    return MIN_EPISODE_S if observed_s is None else min(MIN_EPISODE_S, COVER * observed_s)
+
+
 def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 5,
-                 sizes: Sequence[int] | np.ndarray | None = None) -> BeaconScore | None:
+                 sizes: Sequence[int] | np.ndarray | None = None,
+                 observed_s: float | None = None) -> BeaconScore | None:
     """Score the connection start times of one pair (any order, not merged); None when there
     is too little to judge: fewer than *min_beats* beats, a median interval under
-    ``MIN_PERIOD_S``, or no stretch of activity of ``MIN_EPISODE_S`` or ``MANY_BEATS``."""
+    ``MIN_PERIOD_S``, or no stretch of activity of :func:`min_episode_s` or ``MANY_BEATS``."""
     np = _numpy()
     t = np.sort(np.asarray(times, dtype=float))
     w = merge_window(t)
@@ -325,7 +335,7 @@ def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 5,
     if med < MIN_PERIOD_S:
         return None
     most, longest = longest_episode(t, d, GAP_FACTOR * med)
-    if most < MANY_BEATS and longest < MIN_EPISODE_S:
+    if most < MANY_BEATS and longest < min_episode_s(observed_s):
         return None  # one burst or session: a beacon is regular across a longer stretch
     stats = regularity_stats(d, w)
     if stats is None:

@@ -33,7 +33,7 @@ class PairSeries:
     rhythm (:func:`~eve_consumer.handlers.beacon_score.merge_window`) and is applied when
     the pair is scored."""
 
-    __slots__ = ("_cached", "_dirty", "sizes", "starts")
+    __slots__ = ("_cached", "_dirty", "_observed", "sizes", "starts")
 
     def __init__(self) -> None:
         np = _numpy()
@@ -41,6 +41,7 @@ class PairSeries:
         self.sizes: Any = np.empty(0, dtype=np.int64)
         self._dirty = False
         self._cached: BeaconScore | None = None
+        self._observed: float | None = None
 
     def __len__(self) -> int:
         return int(self.starts.size)
@@ -61,11 +62,13 @@ class PairSeries:
         self.sizes = np.concatenate([self.sizes, s])[-MAX_SIZES:] if s.size else self.sizes
         self._dirty = True
 
-    def verdict(self, min_beats: int) -> BeaconScore | None:
-        """The pair's score, computed again only when starts arrived since the last call."""
-        if self._dirty:
-            self._cached = score_beacon(self.starts, min_beats, self.sizes)
+    def verdict(self, min_beats: int, observed_s: float | None = None) -> BeaconScore | None:
+        """The pair's score, computed again only when starts arrived since the last call (or
+        the observed window of a short capture changed: see ``score_beacon``)."""
+        if self._dirty or observed_s != self._observed:
+            self._cached = score_beacon(self.starts, min_beats, self.sizes, observed_s)
             self._dirty = False
+            self._observed = observed_s
         return self._cached
 
     def last(self) -> float | None:
