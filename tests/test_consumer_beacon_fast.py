@@ -2,12 +2,14 @@
 
 - Real Suricata on a crafted capture: a reconnect loop (a short TLS connection every ~3.5 s
   for 5 minutes) is a beacon with its own period; so are 5 check-ins a minute apart, which
-  span most of this short capture (the episode rule scales with the capture); a dashboard polled every ~3 s by many
-  hosts of the same network is silenced by prevalence (counted and explained); one user's
-  browsing burst (15 requests at random gaps of a few seconds) is not judged.
+  span most of this short capture (the episode rule scales with the capture); a dashboard
+  polled every ~3 s by many hosts of the same network is silenced by prevalence (counted
+  and explained); one user's browsing burst (15 requests at random gaps of a few seconds)
+  is not judged.
 - Prevalence is exact at 2,400 internal hosts with an agent on a third of them, and a
   destination reached by more hosts than the exact set holds is still counted within 2 %
-  (the checkpoint keeps it).
+  (the checkpoint keeps it) — in the consumer and in the learned baselines (merged
+  exactly, through JSON).
 """
 
 from __future__ import annotations
