@@ -81,7 +81,7 @@ MAX_INTERVALS_SHOWN = 200
 MIN_EPISODE_S = 600.0  # a judged series has an episode (no gap) of 10 min ...
 MANY_BEATS = 32        # ... or of this many beats: one browsing burst is neither
 COVER = 0.6            # in a short capture: ... or 60 % of the observed window
-TAIL_REF = 3.3         # null 99.9th percentile of z at n >= 16: small n are scaled to it
+TAIL_REF = 3.3         # null 99.9th percentile of z at n ≈ 26–50: fewer intervals scaled to it
 NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 
 # Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
