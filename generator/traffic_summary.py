@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from generator.stats import LogHistogram
+from sakimori.distinct import EXACT_MAX, DistinctCount
 
 URL_BINS_PER_OCTAVE = 32
 DURATION_BINS_PER_OCTAVE = 32
-DEST_HOSTS_CAP = 1000  # internal hosts kept per destination (the numerically smallest)
 FW_RETENTION_DAYS = 90  # per-host-day failure counts older than this (vs newest day) dropped
 MAX_SERVER_PORT = 49151  # server ports in the IANA dynamic range (P2P, RPC) are not kept
 
@@ -67,7 +67,8 @@ class TrafficSummary:
     # host -> day -> [outbound TCP attempts, failed attempts]
     fw: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     ports: dict[int, dict[str, int]] = field(default_factory=dict)
-    destinations: dict[str, set[str]] = field(default_factory=dict)
+    # destination key -> distinct internal hosts (exact to EXACT_MAX, then a HyperLogLog)
+    destinations: dict[str, DistinctCount] = field(default_factory=dict)
     hosts: dict[str, HostSeen] = field(default_factory=dict)
 
     # --- recording ---------------------------------------------------------------------
@@ -76,7 +77,10 @@ class TrafficSummary:
         self.hosts.setdefault(ip, HostSeen()).see(start, end)
 
     def see_destination(self, key: str, host: str) -> None:
-        self.destinations.setdefault(key, set()).add(host)
+        hosts = self.destinations.get(key)
+        if hosts is None:
+            hosts = self.destinations[key] = DistinctCount()
+        hosts.add(host)
 
     def see_port(self, port: int, app_proto: str) -> None:
         if 0 < port <= MAX_SERVER_PORT:
@@ -90,9 +94,6 @@ class TrafficSummary:
 
     def prune(self) -> None:
         """Apply the documented caps (merge-consistent: applied to merged data too)."""
-        for key, hosts in self.destinations.items():
-            if len(hosts) > DEST_HOSTS_CAP:
-                self.destinations[key] = set(sorted(hosts, key=_ip_key)[:DEST_HOSTS_CAP])
         days = [d for per in self.fw.values() for d in per]
         if days:
             newest = datetime.strptime(max(days), "%Y-%m-%d")
@@ -112,9 +113,8 @@ class TrafficSummary:
         return {
             "port_protocols": {str(p): dict(sorted(self.ports[p].items()))
                                for p in sorted(self.ports)},
-            "destinations": {k: sorted(v, key=_ip_key)
-                             for k, v in sorted(self.destinations.items())},
-            "destinations_hosts_cap": DEST_HOSTS_CAP,
+            "destinations": {k: _hosts_state(v) for k, v in sorted(self.destinations.items())},
+            "destinations_exact_max": EXACT_MAX,
             "n_internal_hosts": len(self.hosts),
             "internal_hosts": {
                 ip: {"flows": h.flows, "first": iso(h.first) if h.first is not None else None,
@@ -145,9 +145,7 @@ class TrafficSummary:
             s.ports[int(port)] = {str(k): int(v) for k, v in
                                   _mapping(counts, f"port_protocols.{port}").items()}
         for key, hosts in _mapping(traffic.get("destinations") or {}, "destinations").items():
-            if not isinstance(hosts, list):
-                raise ValueError(f"destinations.{key} must be a list of hosts")
-            s.destinations[key] = {str(h) for h in hosts}
+            s.destinations[key] = DistinctCount.from_state(hosts, f"destinations.{key}")
         for ip, seen in _mapping(traffic.get("internal_hosts") or {},
                                  "internal_hosts").items():
             first, last = seen.get("first"), seen.get("last")
@@ -155,6 +153,12 @@ class TrafficSummary:
                                    from_iso(first) if first else None,
                                    from_iso(last) if last else None)
         return s
+
+
+def _hosts_state(hosts: DistinctCount) -> list[str] | dict[str, Any]:
+    """A destination's hosts as JSON: the list (in address order) while exact, else the sketch."""
+    state = hosts.to_state()
+    return sorted(state, key=_ip_key) if isinstance(state, list) else state
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

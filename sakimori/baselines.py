@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sakimori.config import Config
+from sakimori.distinct import state_count
 from sakimori.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -115,8 +116,7 @@ def effective_traffic(cfg: Config, doc: dict[str, Any] | None) -> TrafficThresho
     for port, counts in (traffic.get("port_protocols") or {}).items():
         if isinstance(counts, dict) and counts and str(port).isdigit():
             protocols[int(port)] = max(sorted(counts), key=lambda k: counts[k])
-    prevalence = {str(k): len(v) if isinstance(v, list) else int(v)
-                  for k, v in (traffic.get("destinations") or {}).items()}
+    prevalence = {str(k): state_count(v) for k, v in (traffic.get("destinations") or {}).items()}
     return TrafficThresholds(
         url_length=_pick(cfg.traffic.url_length_threshold, traffic.get("url_length"),
                          FALLBACK_URL_LENGTH),

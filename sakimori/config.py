@@ -71,8 +71,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "long_session_seconds": None,
         "long_session_k": 6.0,
         "fw_blocked_min_failures": None,
-        "beacon_min_connections": 8,
-        "beacon_threshold": 0.7,
+        "beacon_min_connections": 5,
+        "beacon_threshold": 0.74,
         "beacon_prevalence_fraction": 0.25,
     },
     "anonymizer": {

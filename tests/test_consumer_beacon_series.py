@@ -1,6 +1,7 @@
 """eve_consumer.handlers.beacon_series and the beacon handler end to end.
 
-- A pair's series fed in chunks (hour by hour) equals the batch merge; memory stays bounded;
+- A pair's series fed in chunks (hour by hour, late chunks too) holds the same sorted starts as
+  one batch, and so the same verdict; memory stays bounded;
   the verdict is computed again only when beats arrived; state survives a round trip.
 - Real Suricata on a crafted capture: a host reaching a live C2 on a jittered timer is a
   beacon; a host whose connection attempts to a dead C2 go unanswered on the same timer (SYN
@@ -18,8 +19,8 @@ import numpy as np
 import pytest
 from pcapcraft import http_get, syn_only, write_pcap
 
-from eve_consumer.handlers.beacon_score import merge_beats
-from eve_consumer.handlers.beacon_series import MAX_BEATS, PairSeries, prevalence_cutoff
+from eve_consumer.handlers.beacon_score import score_beacon
+from eve_consumer.handlers.beacon_series import MAX_STARTS, PairSeries, prevalence_cutoff
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
 from sakimori.suricata import read_pcaps
@@ -27,7 +28,7 @@ from sakimori.suricata import read_pcaps
 T0 = 1793577600.0
 
 
-def test_chunks_in_order_equal_the_batch_merge() -> None:
+def test_chunks_in_order_equal_the_batch() -> None:
     rng = np.random.default_rng(3)
     for _ in range(50):
         t = np.sort(rng.random(rng.integers(1, 400)) * 20_000)
@@ -35,14 +36,15 @@ def test_chunks_in_order_equal_the_batch_merge() -> None:
         series = PairSeries()
         for chunk in np.array_split(t, rng.integers(1, 8)):
             series.add(chunk, np.ones(chunk.size, dtype=int))
-        assert np.array_equal(series.beats, merge_beats(t)[-MAX_BEATS:])
+        assert np.array_equal(series.starts, t[-MAX_STARTS:])
+        assert series.verdict(5) == score_beacon(t[-MAX_STARTS:], 5, np.ones(t.size)[-256:])
 
 
-def test_a_late_chunk_is_merged_into_the_tail() -> None:
+def test_a_late_chunk_is_sorted_into_the_tail() -> None:
     series = PairSeries()
     series.add([0.0, 60.0, 120.0], [1, 1, 1])
-    series.add([60.5, 180.0], [1, 1])  # 60.5 arrives late: the same beat as 60.0
-    assert list(series.beats) == [0.0, 60.0, 120.0, 180.0]
+    series.add([60.5, 180.0], [1, 1])  # 60.5 arrives late: merged with 60.0 when scored
+    assert list(series.starts) == [0.0, 60.0, 60.5, 120.0, 180.0]
 
 
 def test_memory_is_bounded_and_verdicts_are_cached() -> None:
@@ -50,11 +52,11 @@ def test_memory_is_bounded_and_verdicts_are_cached() -> None:
     for hour in range(48):  # a 10 s timer for two days: 17,280 beats offered
         t = T0 + hour * 3600 + 10.0 * np.arange(360)
         series.add(t, np.full(t.size, 300))
-    assert len(series) == MAX_BEATS and series.sizes.size <= 256
+    assert len(series) == MAX_STARTS and series.sizes.size <= 256
     first = series.verdict(8)
     assert first is not None and first.score > 0.99
     assert series.verdict(8) is first  # nothing new: not scored again
-    series.add([float(series.beats[-1]) + 10.0], [300])
+    series.add([float(series.starts[-1]) + 10.0], [300])
     assert series.verdict(8) is not first
 
 
@@ -62,7 +64,7 @@ def test_state_round_trip() -> None:
     series = PairSeries()
     series.add(T0 + 60.0 * np.arange(30), np.full(30, 200))
     back = PairSeries.from_state(series.to_state())
-    assert np.array_equal(back.beats, series.beats)
+    assert np.array_equal(back.starts, series.starts)
     assert back.verdict(8) == series.verdict(8)
 
 

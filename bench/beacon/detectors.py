@@ -21,21 +21,25 @@ from rita import rita_scores as _rita_scores
 
 from eve_consumer.handlers.beacon_score import preload_numpy
 from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
+from sakimori.distinct import DistinctCount
 
 PREVALENCE_FRACTION = 0.25  # traffic.beacon_prevalence_fraction's default
 
 
 def prevalent_pairs(data: Dataset, fraction: float = PREVALENCE_FRACTION) -> np.ndarray:
-    """Boolean per pair: is its destination contacted by enough distinct internal hosts?"""
-    dest_ids = {d: i for i, d in enumerate(dict.fromkeys(data.dest))}
-    dest = np.fromiter((dest_ids[d] for d in data.dest), np.int64, data.n_pairs)
-    seen = np.unique(dest * (data.host.max() + 1) + data.host)  # distinct (dest, host)
-    hosts_per_dest = np.bincount(seen // (data.host.max() + 1), minlength=len(dest_ids))
-    cutoff = prevalence_cutoff(int(np.unique(data.host).size), fraction)
-    return hosts_per_dest[dest] >= cutoff
+    """Boolean per pair: is its destination contacted by enough distinct internal hosts?
+    Counted with the consumer's :class:`~sakimori.distinct.DistinctCount` (exact, then a
+    sketch), so a fleet over hundreds or thousands of hosts is counted as the consumer does."""
+    per_dest: dict[str, DistinctCount] = {}
+    hosts = DistinctCount()
+    for h, d in zip(data.host.tolist(), data.dest, strict=True):
+        per_dest.setdefault(d, DistinctCount()).add(str(h))
+        hosts.add(str(h))
+    cutoff = prevalence_cutoff(len(hosts), fraction)
+    return np.fromiter((len(per_dest[d]) >= cutoff for d in data.dest), bool, data.n_pairs)
 
 
-def sakimori_scores(data: Dataset, min_beats: int = 8, hourly: bool = True) -> np.ndarray:
+def sakimori_scores(data: Dataset, min_beats: int = 5, hourly: bool = True) -> np.ndarray:
     """sakimori's score per pair (0 where it cannot judge)."""
     preload_numpy()
     series = [PairSeries() for _ in range(data.n_pairs)]

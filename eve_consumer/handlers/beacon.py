@@ -11,7 +11,7 @@ like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal desti
 Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
 *pending* list; each evaluation (end of a one-shot run, every ``--interval`` in follow mode)
 folds the pending starts into the pair's bounded
-:class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 beats) and scores again only
+:class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 starts) and scores again only
 pairs that received beats. A pending list over ``MAX_PENDING`` is folded at once; at most
 ``MAX_PAIRS`` pairs (drops counted).
 
@@ -19,23 +19,26 @@ A pair with ≥ ``traffic.beacon_min_connections`` beats is reported when its
 :func:`~eve_consumer.handlers.beacon_score.score_beacon` score reaches
 ``traffic.beacon_threshold`` and its destination is not *prevalent*: contacted by at least
 max(3, ``traffic.beacon_prevalence_fraction`` × internal hosts) internal hosts, in the current
-data or in the baselines' ``destinations`` prevalence. A sakimori rule tagged ``beacon``
+data or in the baselines' ``destinations`` prevalence (hosts counted exactly, then by a
+HyperLogLog sketch: :mod:`sakimori.distinct`, right at any number of hosts). Periods from
+0.4 s (reconnect loops) to hours are judged. A sakimori rule tagged ``beacon``
 counts as a finding of its own (confidence 0.8). See docs/beacon.md.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from eve_consumer.decode import Event, parse_ts
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.handlers.beacon_score import BeaconScore, preload_numpy
+from eve_consumer.handlers.beacon_score import COVER, MIN_EPISODE_S, BeaconScore, preload_numpy
 from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from sakimori.distinct import DistinctCount
 
 MAX_PENDING = 4096
 MAX_PAIRS = 300_000
-MAX_HOSTS_PER_DEST = 64
 STALE_AFTER_S = 2 * 86400.0
 RULE_CONFIDENCE = 0.8
 
@@ -63,8 +66,8 @@ class BeaconHandler(Handler):
         super().__init__(ctx)
         preload_numpy()  # set-up cost, not in the middle of the first evaluation
         self.pairs: dict[tuple[str, str], _Pair] = {}
-        self.dest_hosts: dict[str, set[str]] = {}
-        self.hosts: set[str] = set()
+        self.dest_hosts: dict[str, DistinctCount] = {}  # exact, then HyperLogLog: any scale
+        self.hosts = DistinctCount()
         self.rule_hits: dict[str, Tally] = {}
         self.rule_meta: dict[str, dict[str, Any]] = {}
 
@@ -123,6 +126,7 @@ class BeaconHandler(Handler):
         key = name or f"{ev.dest_ip}:{ev.dest_port}"
         pair = self.pairs.get((src, key))
         if pair is None:
+            self._count_host(key, src)
             pair = self._new_pair(src, key, ev)
             if pair is None:
                 return None
@@ -137,10 +141,17 @@ class BeaconHandler(Handler):
             self.ctx.counters["beacon_pairs_dropped"] += 1
             return None
         pair = self.pairs[(src, key)] = _Pair(ev.dest_ip, ev.dest_port)
-        hosts = self.dest_hosts.setdefault(key, set())
-        if len(hosts) < MAX_HOSTS_PER_DEST:
-            hosts.add(src)
         return pair
+
+    def _count_host(self, key: str, src: str) -> None:
+        """Prevalence: *src* reached *key* (counted even when the pair table is full; at most
+        ``MAX_PAIRS`` destinations, each exact to 4,096 hosts and a 16 KiB sketch past that)."""
+        hosts = self.dest_hosts.get(key)
+        if hosts is None:
+            if len(self.dest_hosts) >= MAX_PAIRS:
+                return
+            hosts = self.dest_hosts[key] = DistinctCount()
+        hosts.add(src)
 
     def _fold(self, pair: _Pair) -> None:
         """Parse the pair's pending starts (bad ones counted) into its bounded series."""
@@ -188,11 +199,11 @@ class BeaconHandler(Handler):
     def findings(self) -> list[Finding]:
         cfg = self.ctx.cfg.traffic
         per_host: dict[str, list[tuple[str, _Pair, BeaconScore]]] = {}
+        observed = self._short_window()
         for (host, key), pair in self.pairs.items():
-            self._fold(pair)
             if len(pair.series) < cfg.beacon_min_connections:
                 continue
-            verdict = pair.series.verdict(cfg.beacon_min_connections)
+            verdict = pair.series.verdict(cfg.beacon_min_connections, observed)
             if verdict is None or verdict.score < cfg.beacon_threshold:
                 continue
             common, why = self.prevalent(key, pair.dest_ip)
@@ -210,6 +221,18 @@ class BeaconHandler(Handler):
                                    f"{tally.count} beacon rule alert(s)"))
         return out
 
+    def _short_window(self) -> float | None:
+        """Fold every pair; the data's window (first to last start) when it is short enough
+        for the episode rule to depend on it (a capture of minutes), else None."""
+        first, last = math.inf, -math.inf
+        for pair in self.pairs.values():
+            self._fold(pair)
+            if len(pair.series):
+                first = min(first, pair.series.first() or 0.0)
+                last = max(last, pair.series.last() or 0.0)
+        window = last - first
+        return window if 0 < window < MIN_EPISODE_S / COVER else None
+
     def _finding(self, host: str, items: list[tuple[str, _Pair, BeaconScore]]) -> Finding:
         items.sort(key=lambda it: -it[2].score)
         best = items[0][2]
@@ -222,7 +245,8 @@ class BeaconHandler(Handler):
         last = max(p.series.last() or 0.0 for _, p, _ in items)
         flow_ids = [f for _, p, _ in items for f in p.flow_ids][:20]
         key0 = items[0][0]
-        summary = (f"{key0} every ~{best.period_s:.0f}s (jitter ±{best.jitter:.0%}, "
+        period = f"{best.period_s:.1f}" if best.period_s < 10 else f"{best.period_s:.0f}"
+        summary = (f"{key0} every ~{period}s (jitter ±{best.jitter:.0%}, "
                    f"{best.beats} beats, score {best.score:.2f} >= "
                    f"{self.ctx.cfg.traffic.beacon_threshold:g})")
         if len(items) > 1:
@@ -238,8 +262,8 @@ class BeaconHandler(Handler):
         return {
             "pairs": [[h, k, p.dest_ip, p.dest_port, p.pending, p.sizes, p.flow_ids,
                        p.series.to_state()] for (h, k), p in self.pairs.items()],
-            "dest_hosts": {k: sorted(v) for k, v in self.dest_hosts.items()},
-            "hosts": sorted(self.hosts),
+            "dest_hosts": {k: v.to_state() for k, v in self.dest_hosts.items()},
+            "hosts": self.hosts.to_state(),
             "rule_hits": tallies_to_state(self.rule_hits), "rule_meta": self.rule_meta,
         }
 
@@ -249,8 +273,9 @@ class BeaconHandler(Handler):
             pair.pending, pair.sizes, pair.flow_ids = list(pending), list(sizes), list(flow_ids)
             if series:
                 pair.series = PairSeries.from_state(series[0])
-        self.dest_hosts = {k: set(v) for k, v in state.get("dest_hosts", {}).items()}
-        self.hosts = set(state.get("hosts", []))
+        self.dest_hosts = {k: DistinctCount.from_state(v, f"beacon dest_hosts.{k}")
+                           for k, v in state.get("dest_hosts", {}).items()}
+        self.hosts = DistinctCount.from_state(state.get("hosts", []), "beacon hosts")
         self.rule_hits = tallies_from_state(state.get("rule_hits", {}))
         self.rule_meta = dict(state.get("rule_meta", {}))
 

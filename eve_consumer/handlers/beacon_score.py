@@ -9,10 +9,12 @@ measured against the exponential **null** and expressed in standard deviations o
 (z), calibrated for the number of intervals (:data:`NULL_TABLE`, made by
 :func:`simulate_null`). Steps:
 
-1. **Beats** — sort; a start within ``MERGE_S`` (1 s) of the previous one is the same beat
-   (a page load, or a beacon opening two connections at once).
-2. **Dead time** — merging makes every interval ≥ ``MERGE_S``: the statistics use the
-   *excess* ``d − MERGE_S``, which stays exponential for random arrivals at any rate.
+1. **Beats** — sort; each beat absorbs the starts within the merge window *w* after its first
+   start (never chained): *w* is ``MERGE_S`` (1 s), or ``MERGE_FRACTION`` × the 75th
+   percentile of the raw intervals when shorter, so a 0.5 s loop keeps its beats while a page
+   load or a second connection is one beat.
+2. **Dead time** — the statistics use the *excess* ``d − w``, which stays exponential for
+   random arrivals at any rate (a non-paralysable dead time).
 3. **Gaps** — intervals over ``GAP_FACTOR`` (8) × the median are gaps (host off at night,
    C2 down) and are left out: office-hours-only beacons are judged on their working hours.
    Only a few are: at most 2 + one per day spanned + 1 % of the intervals. More gaps than
@@ -24,16 +26,22 @@ measured against the exponential **null** and expressed in standard deviations o
    below the null its log lies.
 5. **Local** — the mean squared log-ratio of consecutive intervals (the highest 5 % left out:
    a stray extra connection or missing beat), robust to sleep changes; ``z_local``.
-6. **Size** — ``size_regularity`` = 1 when the request sizes' MAD/median ≤ 0.1 (a check-in
-   with nothing to say), 0 from 0.3; it adds at most ``SIZE_WEIGHT`` (1) to z. Timing decides.
-7. ``z = (z_shape + z_local) / 2 + SIZE_WEIGHT · size_regularity``;
-   ``score = 1 − 2^(−z / Z_HALF)`` (0 for z ≤ 0): z = 3.5 gives 0.70 (the default
+6. **Few intervals** — the timing z ``(z_shape + z_local) / 2`` is scaled by
+   min(1, ``TAIL_REF`` / the null's 99.9th percentile at n): the null's tail is heavier
+   with 4–8 intervals, and every n gets the same false-alarm rate (:func:`timing_z`).
+7. **Size** — ``size_regularity`` = 1 when the request sizes' MAD/median ≤ 0.1 (a check-in
+   with nothing to say), 0 from 0.3; it adds at most ``SIZE_WEIGHT`` (1) to z. Timing
+   decides.
+8. ``score = 1 − 2^(−z / Z_HALF)`` (0 for z ≤ 0): z = 3.9 gives 0.74 (the default
    ``traffic.beacon_threshold``), z = 7 gives 0.91.
 
-Pairs with fewer than ``min_beats`` beats, or a median interval under ``MIN_PERIOD_S``
-(strobes), are not judged (None). Everything here is scale-free: the same rule for a 10-second
-and a one-hour sleep. The benchmark (``bench/beacon/``) chose the weights and the default
-threshold on its training seeds and reports on others; ``docs/beacon.md`` explains the design.
+Pairs with fewer than ``min_beats`` beats, a median interval under ``MIN_PERIOD_S``
+(strobes), or no stretch of activity without a gap that lasts ``MIN_EPISODE_S`` (10 min; in a
+shorter capture 60 % of it) or ``MANY_BEATS`` (32) beats — one browsing burst — are not
+judged (None). Everything here
+is scale-free: the same rule for a 1-second and a one-hour sleep. The benchmark
+(``bench/beacon/``) chose the weights and the default threshold on its training seeds and
+reports on others; ``docs/beacon.md`` explains the design.
 """
 
 from __future__ import annotations
@@ -60,49 +68,56 @@ def preload_numpy() -> None:
     _numpy()
 
 
-MERGE_S = 1.0
-MIN_PERIOD_S = 5.0
+MERGE_S = 1.0          # the widest dead time: starts this close to a beat's first are one beat
+MERGE_FRACTION = 0.3   # ... and never wider than 0.3 × the 75th percentile of raw intervals
+MIN_PERIOD_S = 0.4     # median interval under this: not judged (sub-second strobes)
 GAP_FACTOR = 8.0
 BLOCK = 16
 LOCAL_KEEP = 0.95
-FLOOR_S = 0.05
+FLOOR_FRACTION = 0.01  # excess intervals floored at 1 % of their median (timestamp noise)
 SIZE_WEIGHT = 1.0
 Z_HALF = 2.0
 MAX_INTERVALS_SHOWN = 200
-NULL_MEAN_S = 600.0  # null intervals' mean: far above FLOOR_S, as for any judged pair
+MIN_EPISODE_S = 600.0  # a judged series has an episode (no gap) of 10 min ...
+MANY_BEATS = 32        # ... or of this many beats: one browsing burst is neither
+COVER = 0.6            # in a short capture: ... or 60 % of the observed window
+TAIL_REF = 3.3         # null 99.9th percentile of z at n ≈ 26–50: fewer intervals scaled to it
+NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 
-# Null distribution (exponential intervals) of ln(shape) and ln(local) by number of intervals
-# n: mean and standard deviation. Made by simulate_null(runs=4000, seed=7); checked by
-# tests/test_consumer_beacon_score.py against a fresh, smaller simulation.
-NULL_TABLE: tuple[tuple[int, float, float, float, float], ...] = (
-    (3, -1.5815, 1.2222, -1.4392, 2.4357),
-    (4, -1.2347, 0.9951, -0.4872, 1.6193),
-    (5, -1.0991, 0.7831, -0.129, 1.2844),
-    (6, -0.9791, 0.6919, 0.11, 1.0427),
-    (7, -0.9113, 0.613, 0.2656, 0.9257),
-    (9, -0.8267, 0.5044, 0.4314, 0.7703),
-    (11, -0.7686, 0.4672, 0.5483, 0.707),
-    (14, -0.7293, 0.3888, 0.6433, 0.603),
-    (17, -0.6931, 0.3498, 0.7303, 0.5464),
-    (21, -0.6728, 0.3055, 0.7894, 0.4858),
-    (26, -0.6468, 0.272, 0.6454, 0.429),
-    (32, -0.6667, 0.2494, 0.7081, 0.3821),
-    (40, -0.642, 0.2226, 0.7912, 0.3458),
-    (50, -0.6422, 0.2006, 0.7495, 0.306),
-    (62, -0.6298, 0.1795, 0.7433, 0.2824),
-    (77, -0.6282, 0.1586, 0.7896, 0.245),
-    (95, -0.6292, 0.1418, 0.7867, 0.2212),
-    (118, -0.6308, 0.1288, 0.7965, 0.1977),
-    (147, -0.6335, 0.1147, 0.7753, 0.1755),
-    (182, -0.6302, 0.1044, 0.7883, 0.1616),
-    (226, -0.63, 0.0932, 0.7831, 0.1443),
-    (280, -0.627, 0.085, 0.8007, 0.1308),
-    (348, -0.6275, 0.0741, 0.7901, 0.1155),
-    (432, -0.6251, 0.0667, 0.7971, 0.1038),
-    (536, -0.6259, 0.0607, 0.799, 0.0927),
-    (665, -0.6264, 0.0538, 0.797, 0.0834),
-    (825, -0.6267, 0.0485, 0.7992, 0.0744),
-    (1024, -0.6259, 0.0437, 0.8001, 0.0676),
+# Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
+# and standard deviation, and the 99.9th percentile of the mean of both z (heavier than a
+# normal's at small n: timing_z scales it to TAIL_REF). Made by simulate_null(runs=40000,
+# seed=7); checked by tests/test_consumer_beacon_score.py against a fresh simulation.
+NULL_TABLE: tuple[tuple[int, float, float, float, float, float], ...] = (
+    (3, -1.5927, 1.2412, -1.4567, 2.4479, 3.936),
+    (4, -1.2312, 0.969, -0.462, 1.5919, 4.209),
+    (5, -1.1024, 0.7867, -0.1378, 1.2414, 4.28),
+    (6, -0.9636, 0.6775, 0.1233, 1.0315, 3.912),
+    (7, -0.9158, 0.5984, 0.2382, 0.9169, 3.836),
+    (8, -0.8533, 0.5469, 0.3571, 0.828, 3.692),
+    (9, -0.8338, 0.5018, 0.4187, 0.764, 3.699),
+    (11, -0.7777, 0.4344, 0.5316, 0.668, 3.532),
+    (14, -0.7274, 0.3799, 0.6438, 0.5812, 3.438),
+    (17, -0.7068, 0.338, 0.7082, 0.5218, 3.549),
+    (21, -0.6823, 0.3004, 0.7732, 0.4655, 3.419),
+    (26, -0.6574, 0.2669, 0.6429, 0.4228, 3.304),
+    (32, -0.6684, 0.2442, 0.7144, 0.3796, 3.234),
+    (40, -0.6522, 0.2142, 0.7848, 0.3346, 3.276),
+    (50, -0.6576, 0.1923, 0.7371, 0.3018, 3.217),
+    (62, -0.6416, 0.1709, 0.7417, 0.2736, 3.12),
+    (77, -0.6441, 0.1536, 0.7799, 0.2427, 3.166),
+    (95, -0.6409, 0.1398, 0.7777, 0.2198, 3.196),
+    (118, -0.6443, 0.1246, 0.7897, 0.1956, 3.168),
+    (147, -0.6448, 0.1114, 0.771, 0.1754, 3.11),
+    (182, -0.6411, 0.1001, 0.7891, 0.1586, 3.123),
+    (226, -0.6415, 0.09, 0.7802, 0.1416, 3.077),
+    (280, -0.64, 0.0807, 0.7957, 0.1271, 3.065),
+    (348, -0.639, 0.0719, 0.7867, 0.1138, 3.102),
+    (432, -0.6386, 0.0646, 0.7916, 0.1019, 3.017),
+    (536, -0.6394, 0.0577, 0.7941, 0.0916, 2.978),
+    (665, -0.6387, 0.0522, 0.7945, 0.0825, 2.947),
+    (825, -0.6387, 0.0467, 0.7959, 0.074, 3.092),
+    (1024, -0.6383, 0.0418, 0.797, 0.0664, 3.048),
 )
 
 
@@ -152,24 +167,56 @@ def _clip(x: float) -> float:
     return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
 
 
-def merge_beats(times: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Sorted start times with near-simultaneous starts (≤ MERGE_S apart) merged."""
+def merge_window(t: np.ndarray) -> float:
+    """The dead time of sorted starts *t*: ``MERGE_S``, or ``MERGE_FRACTION`` × the 75th
+    percentile of their raw intervals when that is shorter (a sub-second loop keeps its
+    beats apart; a page load or a beacon's second connection is still one beat)."""
+    np = _numpy()
+    if t.size < 2:
+        return MERGE_S
+    d = np.diff(t)
+    k = int(0.75 * (d.size - 1))
+    return min(MERGE_S, MERGE_FRACTION * float(np.partition(d, k)[k]))
+
+
+def merge_beats(times: Sequence[float] | np.ndarray,
+                window: float | None = None) -> np.ndarray:
+    """Sorted beat times: every start within *window* (default :func:`merge_window`) after
+    a beat's first start belongs to that beat. Not chained: a beat lasts at most *window*,
+    so for random arrivals the interval minus the window stays exponential (dead time)."""
     np = _numpy()
     t = np.sort(np.asarray(times, dtype=float))
     if t.size < 2:
         return t
-    keep = np.empty(t.size, dtype=bool)
-    keep[0] = True
-    keep[1:] = np.diff(t) > MERGE_S
-    return t[keep]
+    w = merge_window(t) if window is None else window
+    first = np.empty(t.size, dtype=bool)
+    first[0] = True
+    first[1:] = np.diff(t) > w  # chained clusters: starts ≤ w apart
+    if first.all():
+        return t
+    lo = np.flatnonzero(first)
+    hi = np.append(lo[1:], t.size) - 1
+    long_ = np.flatnonzero(t[hi] - t[lo] > w)
+    if long_.size == 0:  # every cluster within w of its first start: one beat each
+        return t[first]
+    extra = []  # a cluster longer than w is several beats: walk it
+    for k in long_.tolist():
+        a, b = int(lo[k]), int(hi[k]) + 1
+        i = a + int(np.searchsorted(t[a:b], t[a] + w, side="right"))
+        while i < b:
+            extra.append(t[i])
+            i += int(np.searchsorted(t[i:b], t[i] + w, side="right"))
+    return np.sort(np.concatenate([t[first], np.asarray(extra, dtype=float)]))
 
 
-def regularity_stats(intervals: np.ndarray) -> tuple[int, float, float] | None:
-    """(n used, shape statistic, local statistic) of inter-beat intervals (all > MERGE_S);
-    None when fewer than 3 remain once gaps are left out."""
+def regularity_stats(intervals: np.ndarray,
+                     window: float = MERGE_S) -> tuple[int, float, float] | None:
+    """(n used, shape statistic, local statistic) of inter-beat intervals (all > *window*,
+    the merge window); None when fewer than 3 remain once gaps are left out."""
     np = _numpy()
-    d = intervals - MERGE_S
-    np.maximum(d, FLOOR_S, out=d)
+    d = intervals - window
+    ds = np.sort(d)
+    np.maximum(d, max(1e-6, FLOOR_FRACTION * float(ds[ds.size // 2])), out=d)
     ds = np.sort(d)
     limit = GAP_FACTOR * float(ds[ds.size // 2])
     if ds[-1] > limit:
@@ -199,14 +246,26 @@ def regularity_stats(intervals: np.ndarray) -> tuple[int, float, float] | None:
     return n, shape, float(r2.mean())
 
 
+def longest_episode(t: np.ndarray, d: np.ndarray, limit: float) -> tuple[int, float]:
+    """(most beats, longest span in seconds) over the runs of beats *t* (intervals *d*)
+    without an interval over *limit*: a series' stretches of continuous activity."""
+    np = _numpy()
+    cuts = np.flatnonzero(d > limit)
+    if cuts.size == 0:
+        return int(t.size), float(t[-1] - t[0])
+    lo = np.concatenate([[0], cuts + 1])
+    hi = np.concatenate([cuts, [t.size - 1]])
+    return int((hi - lo).max()) + 1, float((t[hi] - t[lo]).max())
+
+
 _NULL_COLUMNS: list[list[float]] = []
 
 
-def _null_at(n: int) -> tuple[float, float, float, float]:
-    """Null means and sds at *n* intervals, linear in ln n between table rows."""
+def _null_at(n: int) -> tuple[float, float, float, float, float]:
+    """Null means, sds and z tail at *n* intervals, linear in ln n between table rows."""
     if not _NULL_COLUMNS:
         _NULL_COLUMNS.extend([[math.log(r[0]) for r in NULL_TABLE]]
-                             + [[r[c] for r in NULL_TABLE] for c in (1, 2, 3, 4)])
+                             + [[r[c] for r in NULL_TABLE] for c in (1, 2, 3, 4, 5)])
     xs = _NULL_COLUMNS[0]
     x = math.log(n)
     i = bisect.bisect_right(xs, x)
@@ -221,8 +280,16 @@ def _null_at(n: int) -> tuple[float, float, float, float]:
 
 def z_scores(n: int, shape: float, local: float) -> tuple[float, float]:
     """How many null standard deviations more regular than random arrivals (positive = more)."""
-    m_s, sd_s, m_l, sd_l = _null_at(n)
+    m_s, sd_s, m_l, sd_l, _ = _null_at(n)
     return ((m_s - math.log(shape + 1e-12)) / sd_s, (m_l - math.log(local + 1e-12)) / sd_l)
+
+
+def timing_z(n: int, shape: float, local: float) -> float:
+    """The timing z of *n* intervals: the mean of both z, scaled down where the null's tail is
+    heavier than at large n (few intervals) so that every n has the same false-alarm rate."""
+    z_shape, z_local = z_scores(n, shape, local)
+    tail = _null_at(n)[4]
+    return (z_shape + z_local) / 2.0 * min(1.0, TAIL_REF / tail)
 
 
 def score_from_z(z: float) -> float:
@@ -242,13 +309,23 @@ def size_dispersion(sizes: Sequence[int] | np.ndarray) -> float | None:
     return float(np.partition(dev, dev.size // 2)[dev.size // 2]) / med
 
 
-def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 8,
+def min_episode_s(observed_s: float | None) -> float:
+    """The stretch of activity a judged series needs: ``MIN_EPISODE_S``, or ``COVER`` × the
+    observed window (*observed_s*: all the data's starts, first to last) when that is
+    shorter — a sandbox run of a few minutes is judged on the span it offers."""
+    return MIN_EPISODE_S if observed_s is None else min(MIN_EPISODE_S, COVER * observed_s)
+
+
+def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 5,
                  sizes: Sequence[int] | np.ndarray | None = None,
-                 merged: bool = False) -> BeaconScore | None:
-    """Score the start times of one pair (``merged``: already :func:`merge_beats` output);
-    None when there is too little to judge."""
+                 observed_s: float | None = None) -> BeaconScore | None:
+    """Score the connection start times of one pair (any order, not merged); None when there
+    is too little to judge: fewer than *min_beats* beats, a median interval under
+    ``MIN_PERIOD_S``, or no stretch of activity of :func:`min_episode_s` or ``MANY_BEATS``."""
     np = _numpy()
-    t = np.asarray(times, dtype=float) if merged else merge_beats(times)
+    t = np.sort(np.asarray(times, dtype=float))
+    w = merge_window(t)
+    t = merge_beats(t, w)
     beats = int(t.size)
     if beats < max(4, min_beats):
         return None
@@ -257,38 +334,48 @@ def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 8,
     med = float(ds[ds.size // 2])
     if med < MIN_PERIOD_S:
         return None
-    stats = regularity_stats(d)
+    most, longest = longest_episode(t, d, GAP_FACTOR * med)
+    if most < MANY_BEATS and longest < min_episode_s(observed_s):
+        return None  # one burst or session: a beacon is regular across a longer stretch
+    stats = regularity_stats(d, w)
     if stats is None:
         return None
     n, shape, local = stats
     z_shape, z_local = z_scores(n, shape, local)
     size_disp = size_dispersion(sizes) if sizes is not None else None
     size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
-    z = (z_shape + z_local) / 2.0 + SIZE_WEIGHT * size_reg
+    z = timing_z(n, shape, local) + SIZE_WEIGHT * size_reg
     body = ds[: int(np.searchsorted(ds, GAP_FACTOR * med, side="right"))]
     q10, q50, q90 = (float(body[int(q * (body.size - 1))]) for q in (0.1, 0.5, 0.9))
     return BeaconScore(
         score=score_from_z(z), z=z, period_s=q50, jitter=min(1.0, (q90 - q10) / 1.6 / q50),
         beats=beats, gaps=int(d.size - body.size),
         sub_scores={"z_shape": z_shape, "z_local": z_local, "size_regularity": size_reg,
-                    "shape": shape, "local": local},
+                    "shape": shape, "local": local, "merge_window_s": w},
         size_dispersion=size_disp, intervals=d)
 
 
 def simulate_null(ns: Sequence[int], runs: int = 4000,
-                  seed: int = 7) -> list[tuple[int, float, float, float, float]]:
-    """Null table rows (n, mean and sd of ln shape, mean and sd of ln local) from *runs*
-    series of n exponential intervals each (plus the dead time, as merging leaves them)."""
+                  seed: int = 7) -> list[tuple[int, float, float, float, float, float]]:
+    """Null table rows (n; mean and sd of ln shape; mean and sd of ln local; the 99.9th
+    percentile of the mean of both z) from *runs* series of random (Poisson) connection
+    starts with n intervals, put through the same merging and statistics as a pair."""
     np = _numpy()
     rng = np.random.default_rng(seed)
     rows = []
     for n in ns:
         shapes, locals_ = [], []
         for _ in range(runs):
-            stats = regularity_stats(MERGE_S + rng.exponential(NULL_MEAN_S, n))
-            if stats is not None and stats[0] >= 3:
-                shapes.append(np.log(stats[1] + 1e-12))
-                locals_.append(np.log(stats[2] + 1e-12))
-        rows.append((int(n), round(float(np.mean(shapes)), 4), round(float(np.std(shapes)), 4),
-                     round(float(np.mean(locals_)), 4), round(float(np.std(locals_)), 4)))
+            t = np.cumsum(rng.exponential(NULL_MEAN_S, n + 1))
+            w = merge_window(t)
+            t = merge_beats(t, w)
+            stats = regularity_stats(t[1:] - t[:-1], w) if t.size > 3 else None
+            if stats is not None:
+                shapes.append(math.log(stats[1] + 1e-12))
+                locals_.append(math.log(stats[2] + 1e-12))
+        ls, ll = np.asarray(shapes), np.asarray(locals_)
+        m_s, sd_s, m_l, sd_l = float(ls.mean()), float(ls.std()), float(ll.mean()), float(ll.std())
+        z = ((m_s - ls) / sd_s + (m_l - ll) / sd_l) / 2.0
+        rows.append((int(n), round(m_s, 4), round(sd_s, 4), round(m_l, 4), round(sd_l, 4),
+                     round(float(np.quantile(z, 0.999)), 3)))
     return rows
