@@ -38,11 +38,7 @@ TRUTH = load_truth()
 BY_FILE = {c.file: c for c in TRUTH}
 QUASAR = "anyrun_quasarrat_09ffabf7.pcap"
 # (capture, host, label) → why it cannot pass yet. Strict: an unexpected pass fails the run.
-PENDING = {
-    (QUASAR, "192.168.100.7", "beacon"):
-        "issue 10 part 1: fast reconnect loops (Quasar's ~3.5 s) are not judged yet "
-        "(median interval under MIN_PERIOD_S = 5 s)",
-}
+PENDING: dict[tuple[str, str, str], str] = {}
 
 pytestmark = [pytest.mark.suricata]
 
