@@ -92,7 +92,7 @@ local function need(name)
 end
 
 local ok_load, err_load = pcall(function()
-  need('checks'); need('lookalike'); need('norm')
+  need('checks'); need('lookalike'); need('norm'); need('from')
 end)
 if not ok_load then
   rspamd_logger.errx(rspamd_config, 'cannot load %s/sakimori/*.lua: %s; disabling %s',
@@ -101,7 +101,7 @@ if not ok_load then
   return
 end
 local checks, norm, lookalike = need('checks'), need('norm'), need('lookalike')
-local unicode = need('unicode')
+local unicode, from_hdr = need('unicode'), need('from')
 
 local function number(key, lo, hi)
   local v = tonumber(settings[key])
@@ -236,6 +236,20 @@ local function facts_of(task)
   if from then
     f.from_addr = from.addr
     f.from_name = from.name
+  end
+  f.from_others = {}
+  local heads = task:get_header_full('From') or {}
+  for k = 1, math.min(#heads, 8) do -- the first non-blank From, as the reader sees it
+    local raw = from_hdr.one_line(heads[k].value)
+    if raw ~= '' then
+      local others
+      f.from_shown, others = from_hdr.displayed(raw, from_hdr.one_line(heads[k].decoded))
+      local strict = from_hdr.lower(tostring(f.from_addr or ''))
+      for _, o in ipairs(others) do
+        if from_hdr.lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
+      end
+      break
+    end
   end
   local env = (task:get_from({'smtp', 'orig'}) or {})[1]
   if env then f.env_from = env.addr end
