@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from functools import lru_cache
 
-from generator.mail.features import clean_text, decode_words
+from generator.mail import features  # attribute access at call time: features imports us
 from sakimori.mail import norm
 
 MAX_FROM = 4096  # characters of the first From value looked at
@@ -217,7 +217,8 @@ def read_from(values: Iterable[str]) -> FromView:
     if not raw:
         return FromView()
     name, strict = _strict(raw)
-    shown, others = displayed(raw, decode_words(raw))
+    shown, others = displayed(raw, features.decode_words(raw))
     strict_key = strict.lower()
-    return FromView(name=clean_text(decode_words(name), MAX_NAME), strict=strict,
+    return FromView(name=features.clean_text(features.decode_words(name), MAX_NAME),
+                    strict=strict,
                     shown=shown, others=tuple(o for o in others if o.lower() != strict_key))
