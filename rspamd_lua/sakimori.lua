@@ -42,6 +42,9 @@ local settings = {
   header_name = 'X-Sakimori',
   tag_subject = '',
   max_option_length = 128,
+  -- diagnostics for tests (override.d/sakimori.conf): SAKIMORI_FROM, score 0, with options
+  -- shown=<displayed From domain> strict=<strict From domain> name=<folded name> other=<d>...
+  expose_from = false,
   maps = {}, -- country infra history domestic protected known names → file paths
   scores = {
     SAKIMORI_INTERNAL_SPOOF = 6.0,
@@ -299,7 +302,15 @@ end
 
 local function sakimori_cb(task)
   local ok, err = pcall(function()
-    local results = checks.evaluate(facts_of(task), cfg, data)
+    local f = facts_of(task)
+    if settings.expose_from then
+      local o = {sanitise('shown=' .. norm.domain_of(f.from_shown)),
+                 sanitise('strict=' .. norm.domain_of(f.from_addr)),
+                 sanitise('name=' .. (unicode.fold_name(f.from_name or '')))}
+      for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
+      task:insert_result('SAKIMORI_FROM', 0.0, o)
+    end
+    local results = checks.evaluate(f, cfg, data)
     local fired = {}
     for _, r in ipairs(results) do
       local options = {}
@@ -323,6 +334,10 @@ local id = rspamd_config:register_symbol({
   flags = 'empty',
   description = 'sakimori spoofed-mail checks',
 })
+if settings.expose_from then
+  rspamd_config:register_symbol({name = 'SAKIMORI_FROM', type = 'virtual', parent = id,
+    group = N, score = 0.0, description = 'sakimori diagnostics: the From domains judged'})
+end
 for sym, score in pairs(settings.scores) do
   rspamd_config:register_symbol({
     name = sym, type = 'virtual', parent = id, group = N,

@@ -191,8 +191,8 @@ return function(need)
   local function lower(s) return U.encode(U.lower(U.decode(s))) end
   M.lower = lower
 
-  -- The displayed address and the other address-like texts of one From value (raw as
-  -- written; decoded: RFC 2047 words decoded, searched for address-like text only).
+  -- The displayed address (from raw, as written, alone) and the other address-like texts of
+  -- one From value (decoded: RFC 2047 words decoded, searched for address-like text only).
   function M.displayed(raw, decoded)
     local rc = U.decode(tostring(raw or ''):sub(1, MAX_FROM * 4))
     if #rc > MAX_FROM then rc = sub(rc, 1, MAX_FROM) end
@@ -202,15 +202,15 @@ return function(need)
       if shown ~= '' then break end
     end
     local found = address_like_cps(rc, {}, MAX_OTHERS * 2)
+    if shown == '' and #found > 0 then shown = found[1] end
+    local sc = U.decode(shown)
+    if #sc > MAX_ADDR then shown = U.encode(sub(sc, 1, MAX_ADDR)) end
     local dc = U.decode(tostring(decoded or ''):sub(1, MAX_FROM * 4))
     if #dc > MAX_FROM then dc = sub(dc, 1, MAX_FROM) end
     if U.encode(dc) ~= U.encode(rc) then
       local more = address_like_cps(dc, {}, MAX_OTHERS * 2)
       for _, t in ipairs(more) do found[#found + 1] = t end
     end
-    if shown == '' and #found > 0 then shown = found[1] end
-    local sc = U.decode(shown)
-    if #sc > MAX_ADDR then shown = U.encode(sub(sc, 1, MAX_ADDR)) end
     local seen, others = {[lower(shown)] = true}, {}
     for _, t in ipairs(found) do
       local key = lower(t)

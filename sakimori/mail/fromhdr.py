@@ -175,15 +175,17 @@ def _mailbox_address(angle: str | None, words: list[str]) -> str:
 def displayed(raw: str, decoded: str = "") -> tuple[str, tuple[str, ...]]:
     """(displayed address, other address-like texts) of one From value (see module doc).
 
-    *raw* is the header value as written; *decoded* the same with RFC 2047 words decoded
-    (searched for address-like text only: decoded words never make structure).
+    *raw* is the header value as written and alone gives the displayed address; *decoded*,
+    the same with RFC 2047 words decoded, is searched for further address-like text only
+    (decoded words never make structure).
     """
     raw, decoded = raw[:MAX_FROM], decoded[:MAX_FROM]
     shown = next((a for a in (_mailbox_address(*s) for s in _segments(raw)) if a), "")
-    found = address_like(raw) + (address_like(decoded) if decoded != raw else [])
+    found = address_like(raw)
     if not shown and found:
         shown = found[0]
     shown = shown[:MAX_ADDR]
+    found += address_like(decoded) if decoded != raw else []
     seen = {shown.lower()}
     others = []
     for text in found:
