@@ -18,6 +18,7 @@ return function(need)
   local N = need('norm')
   local U = need('unicode')
   local L = need('lookalike')
+  local F = need('from')
   local M = {}
 
   local function is_internal(domain, internal)
@@ -63,19 +64,6 @@ return function(need)
   local function with(opts, evidence)
     if evidence ~= '' then opts[#opts + 1] = evidence end
     return opts
-  end
-
-  -- The displayed and the strict header-From domain; both (with evidence saying which) when
-  -- they differ (docs/mail-checks.md "Displayed From"). {{domain, evidence}, ...}
-  local function from_domains(f)
-    local shown = N.domain_of(f.from_shown)
-    local strict = N.domain_of(f.from_addr)
-    if shown ~= '' and strict ~= '' and shown ~= strict then
-      return {{shown, 'parse=displayed'}, {strict, 'parse=strict'}}
-    end
-    local d = shown ~= '' and shown or strict
-    if d ~= '' then return {{d, ''}} end
-    return {}
   end
 
   local function internal_spoof(ctx)
@@ -221,7 +209,7 @@ return function(need)
   M.HEADER_MISMATCH = 'SAKIMORI_HEADER_MISMATCH'
 
   function M.evaluate(f, cfg, data)
-    local froms = from_domains(f)
+    local froms = F.from_domains(f.from_shown, f.from_addr)
     local d_env = N.domain_of(f.env_from)
     local senders = froms
     if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end

@@ -7,6 +7,7 @@ From"); the Lua twin of sakimori/mail/fromhdr.py (same vectors, same fuzz corpus
   M.one_line(value)          → first 4096 code points, controls/white space as ' ', stripped
   M.displayed(raw, decoded)  → displayed address, {other address-like text...}
   M.address_like(text)       → every local@domain in free text, in order
+  M.from_domains(shown, strict) → the From domains the checks judge, with their evidence
 
 Works on code points (sakimori/unicode.lua); structural characters are ASCII. Never raises on
 strings; bounded (MAX_FROM code points, MAX_OTHERS results).
@@ -220,6 +221,18 @@ return function(need)
       end
     end
     return shown, others
+  end
+
+  -- The From domains the checks judge, each with its evidence (Python fromhdr.from_domains):
+  -- {{domain, evidence}, ...}; both, with parse=displayed/parse=strict, when they differ.
+  function M.from_domains(shown, strict)
+    local ds, dt = N.domain_of(shown), N.domain_of(strict)
+    if ds ~= '' and dt ~= '' and ds ~= dt then
+      return {{ds, 'parse=displayed'}, {dt, 'parse=strict'}}
+    end
+    local d = ds ~= '' and ds or dt
+    if d ~= '' then return {{d, ''}} end
+    return {}
   end
 
   return M

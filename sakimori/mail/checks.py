@@ -30,6 +30,7 @@ from generator.mail.received import clean_ip
 from sakimori.config import Config
 from sakimori.mail import country, norm
 from sakimori.mail.facts import MailFacts, text_value
+from sakimori.mail.fromhdr import from_domains
 
 log = logging.getLogger("sakimori.mail.checks")
 
@@ -259,18 +260,8 @@ class _Ctx:
     senders: tuple[tuple[str, str], ...]  # the sender domain(s) with their evidence
 
 
-def _from_domains(facts: MailFacts) -> tuple[tuple[str, str], ...]:
-    """The displayed and the strict header-From domain; both (with evidence saying which)
-    when they differ (docs/mail-checks.md "Displayed From")."""
-    shown = norm.domain_of(text_value(facts.from_shown, 320))
-    strict = norm.domain_of(text_value(facts.from_addr, 320))
-    if shown and strict and shown != strict:
-        return (shown, "parse=displayed"), (strict, "parse=strict")
-    return ((shown or strict, ""),) if shown or strict else ()
-
-
 def _context(facts: MailFacts, cfg: Config, data: _Data) -> _Ctx:
-    froms = _from_domains(facts)
+    froms = from_domains(text_value(facts.from_shown, 320), text_value(facts.from_addr, 320))
     d_env = norm.domain_of(text_value(facts.envelope_from, 320))
     ip, host, chain = _external(facts, _trusted_fn(data.trusted_nets))
     return _Ctx(facts=facts, cfg=cfg, data=data, ext_ip=ip, ext_host=host, chain=chain,

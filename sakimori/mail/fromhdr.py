@@ -11,7 +11,8 @@ client: ``Name,(<user@domain>)``, ``"Name"<"user@domain">``, ``a@b@domain``,
   comments, further mailboxes; RFC 2047 words decoded);
 - :func:`read_from` — what the mail checks, the passive handler and learning take from the
   From header value(s): :class:`FromView` (strict name and address from :mod:`email.utils`,
-  plus the displayed reading).
+  plus the displayed reading);
+- :func:`from_domains` — the From domain(s) every check judges, with their evidence.
 
 Pure, bounded (:data:`MAX_FROM` characters looked at) and never raising on hostile input.
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import getaddresses
-from functools import lru_cache
 
 from generator.mail import features  # attribute access at call time: features imports us
 from sakimori.mail import norm
@@ -171,7 +171,6 @@ def _mailbox_address(angle: str | None, words: list[str]) -> str:
     return next((w for w in words if usable(w)), "")
 
 
-@lru_cache(maxsize=16384)
 def displayed(raw: str, decoded: str = "") -> tuple[str, tuple[str, ...]]:
     """(displayed address, other address-like texts) of one From value (see module doc).
 
@@ -193,6 +192,15 @@ def displayed(raw: str, decoded: str = "") -> tuple[str, tuple[str, ...]]:
             seen.add(text.lower())
             others.append(text)
     return shown, tuple(others)
+
+
+def from_domains(shown: str, strict: str) -> tuple[tuple[str, str], ...]:
+    """The From domains the checks judge, each with its evidence: the displayed and the strict
+    address's domain — both, with ``parse=displayed``/``parse=strict``, when they differ."""
+    d_shown, d_strict = norm.domain_of(shown), norm.domain_of(strict)
+    if d_shown and d_strict and d_shown != d_strict:
+        return (d_shown, "parse=displayed"), (d_strict, "parse=strict")
+    return ((d_shown or d_strict, ""),) if d_shown or d_strict else ()
 
 
 def _strict(value: str) -> tuple[str, str]:
