@@ -39,7 +39,14 @@ from sakimori.mail.facts import facts_from_message
 from sakimori.mail.fromhdr import displayed, one_line
 from sakimori.rspamd import RspamdInstance, scan_url
 
-VALUES = corpus(12_000)
+# Edge cases the generator may not reach: the cap, runs of specials, unterminated everything.
+CURATED = ["", " ", '"', "(", "<", ">", "@", "@@@", "a@", "@b.jp", "a@b", "a@.jp", "a@b.jp.",
+           "\\", '"\\', "((((a@b.jp", "(a@b.jp))))", "<<<<a@b.jp", '""""<a@b.jp>',
+           "a@b.jp" * 2000, "@" * 9000, "x" * 5000 + "@b.jp", "<" + "a" * 4090 + "@b.jp>",
+           "a@b.jp@", "\u3000a@b.jp\u3000", "「a@b.jp」", "“a@b.jp”", "(a@b.jp)",
+           "=?UTF-8?B?YUBiLmpw?=", ",,,,;;;;::::", "Group:;, a@b.jp", "\u202ea@b.jp",
+           "a@b.jp\u200b.evil.example", "ａ@ｂ.jp", "a@xn--.jp", "a@[1.2.3.4]", "<@a:b@c.jp>"]
+VALUES = list(dict.fromkeys([*corpus(12_000), *CURATED]))
 CONFIG = {"mail": {"internal_domains": ["example.co.jp"], "domestic_country": "JP",
                    "domestic_tlds": ["jp"]},
           "networks": {"home": ["10.0.0.0/8"], "mail_relays": ["192.0.2.10/32"]}}
