@@ -42,6 +42,9 @@ local settings = {
   header_name = 'X-Sakimori',
   tag_subject = '',
   max_option_length = 128,
+  -- diagnostics for tests (override.d/sakimori.conf): SAKIMORI_FROM, score 0, with options
+  -- shown=<displayed From domain> strict=<strict From domain> name=<folded name> other=<d>...
+  expose_from = false,
   maps = {}, -- country infra history domestic protected known names → file paths
   scores = {
     SAKIMORI_INTERNAL_SPOOF = 6.0,
@@ -92,7 +95,7 @@ local function need(name)
 end
 
 local ok_load, err_load = pcall(function()
-  need('checks'); need('lookalike'); need('norm')
+  need('checks'); need('lookalike'); need('norm'); need('from')
 end)
 if not ok_load then
   rspamd_logger.errx(rspamd_config, 'cannot load %s/sakimori/*.lua: %s; disabling %s',
@@ -101,7 +104,7 @@ if not ok_load then
   return
 end
 local checks, norm, lookalike = need('checks'), need('norm'), need('lookalike')
-local unicode = need('unicode')
+local unicode, from_hdr = need('unicode'), need('from')
 
 local function number(key, lo, hi)
   local v = tonumber(settings[key])
@@ -237,6 +240,20 @@ local function facts_of(task)
     f.from_addr = from.addr
     f.from_name = from.name
   end
+  f.from_others = {}
+  local heads = task:get_header_full('From') or {}
+  for k = 1, math.min(#heads, 8) do -- the first non-blank From, as the reader sees it
+    local raw = from_hdr.one_line(heads[k].value)
+    if raw ~= '' then
+      local others
+      f.from_shown, others = from_hdr.displayed(raw, from_hdr.one_line(heads[k].decoded))
+      local strict = from_hdr.lower(tostring(f.from_addr or ''))
+      for _, o in ipairs(others) do
+        if from_hdr.lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
+      end
+      break
+    end
+  end
   local env = (task:get_from({'smtp', 'orig'}) or {})[1]
   if env then f.env_from = env.addr end
   local rt = ((task:get_header_full('Reply-To') or {})[1] or {}).value
@@ -285,7 +302,15 @@ end
 
 local function sakimori_cb(task)
   local ok, err = pcall(function()
-    local results = checks.evaluate(facts_of(task), cfg, data)
+    local f = facts_of(task)
+    if settings.expose_from then
+      local o = {sanitise('shown=' .. norm.domain_of(f.from_shown)),
+                 sanitise('strict=' .. norm.domain_of(f.from_addr)),
+                 sanitise('name=' .. (unicode.fold_name(f.from_name or '')))}
+      for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
+      task:insert_result('SAKIMORI_FROM', 0.0, o)
+    end
+    local results = checks.evaluate(f, cfg, data)
     local fired = {}
     for _, r in ipairs(results) do
       local options = {}
@@ -309,6 +334,10 @@ local id = rspamd_config:register_symbol({
   flags = 'empty',
   description = 'sakimori spoofed-mail checks',
 })
+if settings.expose_from then
+  rspamd_config:register_symbol({name = 'SAKIMORI_FROM', type = 'virtual', parent = id,
+    group = N, score = 0.0, description = 'sakimori diagnostics: the From domains judged'})
+end
 for sym, score in pairs(settings.scores) do
   rspamd_config:register_symbol({
     name = sym, type = 'virtual', parent = id, group = N,

@@ -189,3 +189,17 @@ def test_missing_from_falls_back_to_envelope(trust: Trust) -> None:
 ])
 def test_normalise_address(raw: str, norm: str) -> None:
     assert normalise_address(raw) == norm
+
+
+@pytest.mark.parametrize(("header", "addr"), [
+    ("Yamada, Taro <taro@partner.co.jp>", "taro@partner.co.jp"),
+    ("CEO <ceo@partner.co.jp>>", "ceo@partner.co.jp"),
+    ("Sales,(<sales@partner.co.jp>)", "sales@partner.co.jp"),
+    ('"Info"<"info@partner.co.jp">', "info@partner.co.jp"),
+    ("Desk <desk>, Taro <taro@partner.co.jp>", "taro@partner.co.jp"),
+])
+def test_learning_takes_the_displayed_from(trust: Trust, header: str, addr: str) -> None:
+    """Learning reads From as the checks judge it (sakimori.mail.fromhdr): learned and judged
+    senders agree on the forms a strict parser misreads."""
+    f = _features(trust, _msg(f"From: {header}"))
+    assert f.from_addr == addr and f.from_domain == "partner.co.jp"

@@ -55,7 +55,7 @@ def test_layout(out: Path) -> None:
     assert files == sorted([
         "rspamd.conf.local", "local.d/sakimori.conf", "local.d/metadata_exporter.conf",
         "scores.d/sakimori_group.conf", "plugins/sakimori.lua",
-        *(f"plugins/sakimori/{n}.lua" for n in ("checks", "idna", "lookalike", "norm",
+        *(f"plugins/sakimori/{n}.lua" for n in ("checks", "from", "idna", "lookalike", "norm",
                                                  "unicode", "unidata", "psl")),
         *(f"maps/{f}" for _, f in rr.MAP_FILES)])
     loader = (out / "rspamd.conf.local").read_text()

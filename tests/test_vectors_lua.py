@@ -26,7 +26,7 @@ VECTORS = sorted(load_vectors("inline"), key=lambda v: (repr(v[1]), repr(v[2]), 
 def test_vectors_exist() -> None:
     names = {v[0].split(":")[0] for v in VECTORS}
     assert {"internal_spoof", "domestic_via_overseas", "new_infrastructure", "display_name",
-            "lookalike", "header_mismatch", "hostile"} <= names
+            "lookalike", "header_mismatch", "hostile", "displayed_from"} <= names
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v[0] for v in VECTORS])

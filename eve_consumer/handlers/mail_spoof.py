@@ -26,7 +26,7 @@ from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register
 from generator.mail.features import MAX_HOPS
 from sakimori.mail.checks import run_checks
-from sakimori.mail.facts import MailFacts, parse_from, parse_hops, parse_reply_to
+from sakimori.mail.facts import MailFacts, from_facts, parse_hops, parse_reply_to
 from sakimori.mail.warnings import FlaggedMail, cap
 
 MAX_PENDING = 1000
@@ -56,13 +56,12 @@ def facts_from_eve(record: dict[str, Any]) -> MailFacts:
     mail = record.get("email")
     mail = mail if isinstance(mail, dict) else {}
     mail_from = smtp.get("mail_from")
-    name, addr = parse_from(_strs(mail.get("from"), 4))
     return MailFacts(
         ip=_str(record.get("src_ip")) or None,
         helo=_str(smtp.get("helo")) or None,
         envelope_from=_unbracket(mail_from) if isinstance(mail_from, str) else None,
         rcpt=tuple(_unbracket(r) for r in _strs(smtp.get("rcpt_to"))),
-        from_name=name, from_addr=addr,
+        **from_facts(_strs(mail.get("from"), 4)),
         reply_to=parse_reply_to(_strs(mail.get("reply_to"), 4)),
         hops=parse_hops(reversed(_strs(_newest(mail.get("received"))))))
 

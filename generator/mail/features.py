@@ -29,7 +29,9 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from generator.mail.received import Hop, clean_ip, parse_received, unfold
 from sakimori.config import Config
-from sakimori.mail import country
+
+# fromhdr imports this module: use its functions as attributes at call time
+from sakimori.mail import country, fromhdr
 from sakimori.mail.norm import infrastructure_keys, is_public_ip, normalise_address
 
 MAX_HOPS = 64  # Received headers looked at per message
@@ -213,8 +215,8 @@ def extract(msg: Message, trust: Trust, connect_ip: str = "",
     """Features of one message (see the module docstring). Never raises on content."""
     heads = raw_headers(msg)
     hops = tuple(parse_received(v) for v in heads.get("received", [])[:MAX_HOPS])
-    sender = addresses(heads.get("from", []), limit=1)
-    name, addr = sender[0] if sender else ("", "")
+    view = fromhdr.read_from(heads.get("from", []))  # the From as judged (mail-checks.md)
+    name, addr = view.name, normalise_address(view.shown or view.strict)
     reply = addresses(heads.get("reply-to", []), limit=1)
     ip, host, chain, auth = external_sender(hops, trust.is_trusted, connect_ip, connect_host)
     message_id = clean_text(unfold((heads.get("message-id") or [""])[0], 998), 998)

@@ -6,7 +6,8 @@ the same code runs in the plugin and in `rspamadm lua` tests.
 
 facts = {ip = 'a.b.c.d'|nil, hostname = str|nil, helo = str|nil, user = str|nil,
          hops = {{ip = str|nil, host = str|nil}, ...} (Received, newest first, no artificial),
-         from_addr = str|nil, from_name = str|nil, env_from = str|nil, reply_to = str|nil}
+         from_addr = str|nil (strict), from_shown = str|nil (displayed),
+         from_others = {str...}, from_name = str|nil, env_from = str|nil, reply_to = str|nil}
 cfg   = the plugin settings (internal_domains, trusted networks, thresholds ...)
 data  = lookups over the maps: country(ip) history(domain) infra(domain, key) domestic(domain)
         known(reg) protected(reg) protected_list() names(folded) → list of addresses
@@ -17,6 +18,7 @@ return function(need)
   local N = need('norm')
   local U = need('unicode')
   local L = need('lookalike')
+  local F = need('from')
   local M = {}
 
   local function is_internal(domain, internal)
@@ -59,63 +61,60 @@ return function(need)
     return ext, chain
   end
 
+  local function with(opts, evidence)
+    if evidence ~= '' then opts[#opts + 1] = evidence end
+    return opts
+  end
+
   local function internal_spoof(ctx)
     if not ctx.ext or ctx.authenticated then return nil end
-    local dom = is_internal(ctx.d_hdr, ctx.cfg.internal_domains) and ctx.d_hdr
-        or (is_internal(ctx.d_env, ctx.cfg.internal_domains) and ctx.d_env)
-    if dom then return {'from=' .. dom, 'ip=' .. ctx.ext.ip} end
+    local cands = {}
+    for _, c in ipairs(ctx.froms) do cands[#cands + 1] = c end
+    cands[#cands + 1] = {ctx.d_env, ''}
+    for _, c in ipairs(cands) do
+      if is_internal(c[1], ctx.cfg.internal_domains) then
+        return with({'from=' .. c[1], 'ip=' .. ctx.ext.ip}, c[2])
+      end
+    end
   end
 
   local function domestic_via_overseas(ctx)
-    local d, cfg = ctx.sender, ctx.cfg
-    if not ctx.ext or d == '' or ctx.sender_internal then return nil end
-    -- the TLD presumption holds only for a domain without learned history
-    local domestic = ctx.data.domestic(d)
-        or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))
-    if not domestic then return nil end
-    for _, ip in ipairs(ctx.chain) do
-      local cc = ctx.data.country(ip)
-      if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
-        return {'domain=' .. d, 'ip=' .. ip, 'country=' .. cc:upper()}
+    local cfg = ctx.cfg
+    if not ctx.ext then return nil end
+    for _, c in ipairs(ctx.senders) do
+      local d = c[1]
+      -- the TLD presumption holds only for a domain without learned history
+      if not is_internal(d, cfg.internal_domains) and (ctx.data.domestic(d)
+          or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))) then
+        for _, ip in ipairs(ctx.chain) do
+          local cc = ctx.data.country(ip)
+          if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
+            return with({'domain=' .. d, 'ip=' .. ip, 'country=' .. cc:upper()}, c[2])
+          end
+        end
       end
     end
   end
 
   local function new_infrastructure(ctx)
-    local d = ctx.sender
-    if not ctx.ext or d == '' or ctx.sender_internal then return nil end
-    if (ctx.data.history(d) or 0) < ctx.cfg.new_infra_min_history then return nil end
+    if not ctx.ext then return nil end
     local keys = N.infrastructure_keys(ctx.ext.obj, ctx.ext.host)
     if #keys == 0 then return nil end
-    for _, k in ipairs(keys) do
-      if ctx.data.infra(d, k) then return nil end
+    for _, c in ipairs(ctx.senders) do
+      local d = c[1]
+      if not is_internal(d, ctx.cfg.internal_domains)
+          and (ctx.data.history(d) or 0) >= ctx.cfg.new_infra_min_history then
+        local seen = false
+        for _, k in ipairs(keys) do
+          if ctx.data.infra(d, k) then seen = true; break end
+        end
+        if not seen then
+          local opts = {'domain=' .. d}
+          for _, k in ipairs(keys) do opts[#opts + 1] = 'infra=' .. k end
+          return with(opts, c[2])
+        end
+      end
     end
-    local opts = {'domain=' .. d}
-    for _, k in ipairs(keys) do opts[#opts + 1] = 'infra=' .. k end
-    return opts
-  end
-
-  local function display_name_spoof(ctx)
-    local f = ctx.facts
-    if not f.from_name or f.from_name == '' then return nil end
-    local folded, n = U.fold_name(f.from_name)
-    if n < ctx.cfg.display_name_min_length then return nil end
-    local addrs = ctx.data.names(folded)
-    if not addrs then return nil end
-    local addr = N.normalise_address(f.from_addr)
-    for _, a in ipairs(addrs) do
-      if a == addr then return nil end
-    end
-    return {'name=' .. folded, 'addr=' .. addr}
-  end
-
-  local function lookalike(ctx)
-    local d = ctx.sender
-    if d == '' then return nil end
-    local reg = N.registrable_domain(d)
-    if reg == '' or ctx.data.protected(reg) or ctx.data.known(reg) then return nil end
-    local like, how = L.match(d, ctx.data.protected_list(), ctx.cfg.lookalike_max_distance)
-    if like then return {'domain=' .. d, 'like=' .. like, 'how=' .. how} end
   end
 
   -- registrable domain, or the domain itself when it has no public suffix
@@ -125,20 +124,78 @@ return function(need)
     return reg ~= '' and reg or domain
   end
 
+  -- Other address-like text of the From header naming a protected domain not its own.
+  local function shows_protected(ctx)
+    local own = {}
+    for _, c in ipairs(ctx.froms) do own[org(c[1])] = true end
+    local others = ctx.facts.from_others or {}
+    for k = 1, math.min(#others, 8) do
+      local dom = N.domain_of(others[k])
+      local o = org(dom)
+      if o ~= '' and ctx.data.protected(o) and not own[o] then
+        local shows = N.normalise_address(others[k])
+        return {'shows=' .. (shows ~= '' and shows or dom),
+                'addr=' .. N.normalise_address(ctx.facts.from_shown)}
+      end
+    end
+  end
+
+  local function display_name_spoof(ctx)
+    local f = ctx.facts
+    if f.from_name and f.from_name ~= '' then
+      local folded, n = U.fold_name(f.from_name)
+      local addrs = n >= ctx.cfg.display_name_min_length and ctx.data.names(folded) or nil
+      if addrs then
+        local judged, seen = {}, {}
+        for _, x in ipairs({f.from_shown or '', f.from_addr or ''}) do
+          local a = N.normalise_address(x)
+          if a ~= '' and not seen[a] then seen[a] = true; judged[#judged + 1] = a end
+        end
+        if #judged == 0 then judged = {''} end
+        for _, addr in ipairs(judged) do
+          local known = false
+          for _, a in ipairs(addrs) do
+            if a == addr then known = true; break end
+          end
+          if not known then return {'name=' .. folded, 'addr=' .. addr} end
+        end
+      end
+    end
+    return shows_protected(ctx)
+  end
+
+  local function lookalike(ctx)
+    for _, c in ipairs(ctx.senders) do
+      local d = c[1]
+      local reg = N.registrable_domain(d)
+      if reg ~= '' and not ctx.data.protected(reg) and not ctx.data.known(reg) then
+        local like, how = L.match(d, ctx.data.protected_list(), ctx.cfg.lookalike_max_distance)
+        if like then return with({'domain=' .. d, 'like=' .. like, 'how=' .. how}, c[2]) end
+      end
+    end
+  end
+
   -- Reply-To divergence counts for a protected From or with another finding; envelope
   -- divergence only with another finding (alone it is everyday mail: bounce domains).
   local function header_mismatch(ctx, fired)
-    local from = org(ctx.d_hdr)
-    if from == '' then return nil end
+    local orgs, is_from, protected = {}, {}, false
+    for _, c in ipairs(ctx.froms) do
+      local o = org(c[1])
+      if o ~= '' and not is_from[o] then
+        is_from[o] = true; orgs[#orgs + 1] = o
+        protected = protected or ctx.data.protected(o)
+      end
+    end
+    if #orgs == 0 then return nil end
     local opts = {}
     local rt = org(N.domain_of(ctx.facts.reply_to))
-    if rt ~= '' and rt ~= from and (fired or ctx.data.protected(from)) then
+    if rt ~= '' and not is_from[rt] and (fired or protected) then
       opts[#opts + 1] = 'reply_to=' .. rt
     end
     local env = org(ctx.d_env)
-    if env ~= '' and env ~= from and fired then opts[#opts + 1] = 'envelope=' .. env end
+    if env ~= '' and not is_from[env] and fired then opts[#opts + 1] = 'envelope=' .. env end
     if #opts == 0 then return nil end
-    table.insert(opts, 1, 'from=' .. from)
+    table.insert(opts, 1, 'from=' .. orgs[1])
     return opts
   end
 
@@ -152,15 +209,15 @@ return function(need)
   M.HEADER_MISMATCH = 'SAKIMORI_HEADER_MISMATCH'
 
   function M.evaluate(f, cfg, data)
-    local d_hdr = N.domain_of(f.from_addr)
+    local froms = F.from_domains(f.from_shown, f.from_addr)
     local d_env = N.domain_of(f.env_from)
-    local sender = d_hdr ~= '' and d_hdr or d_env
+    local senders = froms
+    if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
     local ext, chain = M.external(f, cfg)
     local ctx = {
       facts = f, cfg = cfg, data = data, ext = ext, chain = chain or {},
       authenticated = f.user ~= nil and f.user ~= '',
-      d_hdr = d_hdr, d_env = d_env, sender = sender,
-      sender_internal = is_internal(sender, cfg.internal_domains),
+      froms = froms, d_env = d_env, senders = senders,
     }
     local results, fired = {}, false
     for _, c in ipairs(M.CHECKS) do

@@ -30,6 +30,7 @@ from generator.mail.received import clean_ip
 from sakimori.config import Config
 from sakimori.mail import country, norm
 from sakimori.mail.facts import MailFacts, text_value
+from sakimori.mail.fromhdr import from_domains
 
 log = logging.getLogger("sakimori.mail.checks")
 
@@ -254,76 +255,100 @@ class _Ctx:
     ext_host: str
     chain: tuple[str, ...]
     authenticated: bool
-    d_hdr: str
+    froms: tuple[tuple[str, str], ...]  # (header-From domain, evidence) displayed, strict
     d_env: str
-    sender: str
-    sender_internal: bool
+    senders: tuple[tuple[str, str], ...]  # the sender domain(s) with their evidence
 
 
 def _context(facts: MailFacts, cfg: Config, data: _Data) -> _Ctx:
-    d_hdr = norm.domain_of(text_value(facts.from_addr, 320))
+    froms = from_domains(text_value(facts.from_shown, 320), text_value(facts.from_addr, 320))
     d_env = norm.domain_of(text_value(facts.envelope_from, 320))
-    sender = d_hdr or d_env
     ip, host, chain = _external(facts, _trusted_fn(data.trusted_nets))
     return _Ctx(facts=facts, cfg=cfg, data=data, ext_ip=ip, ext_host=host, chain=chain,
-                authenticated=bool(text_value(facts.user, 255)), d_hdr=d_hdr, d_env=d_env,
-                sender=sender, sender_internal=_is_internal(sender, data.internal))
+                authenticated=bool(text_value(facts.user, 255)), froms=froms, d_env=d_env,
+                senders=froms or (((d_env, ""),) if d_env else ()))
+
+
+def _with(opts: list[str], evidence: str) -> list[str]:
+    return [*opts, evidence] if evidence else opts
 
 
 def _internal_spoof(c: _Ctx) -> list[str] | None:
     if not c.ext_ip or c.authenticated:
         return None
-    for dom in (c.d_hdr, c.d_env):
+    for dom, evidence in (*c.froms, (c.d_env, "")):
         if _is_internal(dom, c.data.internal):
-            return [f"from={dom}", f"ip={c.ext_ip}"]
+            return _with([f"from={dom}", f"ip={c.ext_ip}"], evidence)
     return None
 
 
 def _domestic_via_overseas(c: _Ctx) -> list[str] | None:
-    d, mail = c.sender, c.cfg.mail
-    if not c.ext_ip or not d or c.sender_internal:
+    if not c.ext_ip:
         return None
-    presumed = d not in c.data.history and norm.is_domestic_tld(d, mail.domestic_tlds)
-    if d not in c.data.domestic and not presumed:  # learning overrides the TLD
-        return None
-    for ip in c.chain:
-        cc = country.lookup(ip)
-        if cc and cc.upper() != mail.domestic_country:
-            return [f"domain={d}", f"ip={ip}", f"country={cc.upper()}"]
+    mail = c.cfg.mail
+    for d, evidence in c.senders:
+        if _is_internal(d, c.data.internal):
+            continue
+        presumed = d not in c.data.history and norm.is_domestic_tld(d, mail.domestic_tlds)
+        if d not in c.data.domestic and not presumed:  # learning overrides the TLD
+            continue
+        for ip in c.chain:
+            cc = country.lookup(ip)
+            if cc and cc.upper() != mail.domestic_country:
+                return _with([f"domain={d}", f"ip={ip}", f"country={cc.upper()}"], evidence)
     return None
 
 
 def _new_infrastructure(c: _Ctx) -> list[str] | None:
-    d = c.sender
-    if not c.ext_ip or not d or c.sender_internal:
-        return None
-    if c.data.history.get(d, 0) < c.cfg.mail.new_infra_min_history:
+    if not c.ext_ip:
         return None
     keys = norm.infrastructure_keys(c.ext_ip, c.ext_host)
-    seen = c.data.infra.get(d, frozenset())
-    if not keys or any(k in seen for k in keys):
-        return None
-    return [f"domain={d}", *(f"infra={k}" for k in keys)]
+    for d, evidence in c.senders:
+        if _is_internal(d, c.data.internal) or \
+                c.data.history.get(d, 0) < c.cfg.mail.new_infra_min_history:
+            continue
+        seen = c.data.infra.get(d, frozenset())
+        if keys and not any(k in seen for k in keys):
+            return _with([f"domain={d}", *(f"infra={k}" for k in keys)], evidence)
+    return None
 
 
 def _display_name_spoof(c: _Ctx) -> list[str] | None:
-    folded = norm.fold_name(c.facts.from_name)
-    if not folded or len(folded) < c.cfg.mail.display_name_min_length:
-        return None
-    addrs = c.data.names.get(folded)
-    if addrs is None:
-        return None
-    addr = norm.normalise_address(text_value(c.facts.from_addr, 320))
-    return None if addr in addrs else [f"name={folded}", f"addr={addr}"]
+    f = c.facts
+    folded = norm.fold_name(f.from_name)
+    addrs = c.data.names.get(folded) if len(folded) >= c.cfg.mail.display_name_min_length \
+        else None
+    if addrs is not None:
+        judged = [a for a in dict.fromkeys(norm.normalise_address(text_value(x, 320))
+                                           for x in (f.from_shown, f.from_addr)) if a]
+        for addr in judged or [""]:
+            if addr not in addrs:
+                return [f"name={folded}", f"addr={addr}"]
+    return _shows_protected(c)
+
+
+def _shows_protected(c: _Ctx) -> list[str] | None:
+    """Other address-like text of the From header (display name, comment, further mailbox)
+    naming a protected domain that is not the From's own."""
+    own = {_org(d) for d, _ in c.froms}
+    for text in c.facts.from_others[:8]:
+        dom = norm.domain_of(text_value(text, 320))
+        org = _org(dom)
+        if org and org in c.data.protected and org not in own:
+            shown = norm.normalise_address(text_value(c.facts.from_shown, 320))
+            return [f"shows={norm.normalise_address(text) or dom}", f"addr={shown}"]
+    return None
 
 
 def _lookalike(c: _Ctx) -> list[str] | None:
-    d = c.sender
-    reg = norm.registrable_domain(d) if d else ""
-    if not reg or reg in c.data.protected or reg in c.data.known:
-        return None
-    hit = _lookalike_match(d, c.data.ordered, c.cfg.mail.lookalike_max_distance)
-    return [f"domain={d}", f"like={hit[0]}", f"how={hit[1]}"] if hit else None
+    for d, evidence in c.senders:
+        reg = norm.registrable_domain(d) if d else ""
+        if not reg or reg in c.data.protected or reg in c.data.known:
+            continue
+        hit = _lookalike_match(d, c.data.ordered, c.cfg.mail.lookalike_max_distance)
+        if hit:
+            return _with([f"domain={d}", f"like={hit[0]}", f"how={hit[1]}"], evidence)
+    return None
 
 
 def _org(domain: str) -> str:
@@ -332,17 +357,18 @@ def _org(domain: str) -> str:
 
 
 def _header_mismatch(c: _Ctx, fired: bool) -> list[str] | None:
-    from_org = _org(c.d_hdr)
-    if not from_org:
+    orgs = [o for o in dict.fromkeys(_org(d) for d, _ in c.froms) if o]
+    if not orgs:
         return None
     opts = []
     reply = _org(norm.domain_of(text_value(c.facts.reply_to, 320)))
-    if reply and reply != from_org and (fired or from_org in c.data.protected):
+    if reply and reply not in orgs and \
+            (fired or any(o in c.data.protected for o in orgs)):
         opts.append(f"reply_to={reply}")
     env = _org(c.d_env)
-    if env and env != from_org and fired:  # alone: everyday mail (bounce domains)
+    if env and env not in orgs and fired:  # alone: everyday mail (bounce domains)
         opts.append(f"envelope={env}")
-    return [f"from={from_org}", *opts] if opts else None
+    return [f"from={orgs[0]}", *opts] if opts else None
 
 
 _CHECKS: tuple[tuple[str, Callable[[_Ctx], list[str] | None]], ...] = (

@@ -1,10 +1,12 @@
 """What one mail tells the spoofed-mail checks: :class:`MailFacts` and how to build it.
 
 :func:`facts_from_message` builds the facts from raw bytes and the SMTP envelope;
-:func:`parse_from` / :func:`parse_reply_to` / :func:`parse_hops` from header values (the
-passive handler uses them on Suricata ``smtp`` events). ``Received`` hops are parsed by the
-learning code (:mod:`generator.mail.received`) so learned and judged hops agree. Every value
-is capped before it is parsed; nothing here raises on hostile input.
+:func:`from_facts` / :func:`parse_reply_to` / :func:`parse_hops` from header values (the
+passive handler uses them on Suricata ``smtp`` events). The From header is read once, by
+:func:`sakimori.mail.fromhdr.read_from` (strict and displayed, docs/mail-checks.md).
+``Received`` hops are parsed by the learning code (:mod:`generator.mail.received`) so learned
+and judged hops agree. Every value is capped before it is parsed; nothing here raises on
+hostile input.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Any
 
-from generator.mail.features import MAX_HOPS, clean_text, decode_words, raw_headers
+from generator.mail.features import MAX_HOPS, raw_headers
 from generator.mail.received import Hop, clean_hostname, parse_received, unfold
+from sakimori.mail.fromhdr import read_from
 
 MAX_FIELD = 4096  # characters of one address header, HELO, hostname or address looked at
-MAX_NAME = 200  # display-name characters kept (as learning keeps them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,9 @@ class MailFacts:
     envelope_from: str | None = None  # None: none; '': the null sender <>
     rcpt: tuple[str, ...] = ()
     from_name: str = ""  # decoded header-From display name
-    from_addr: str = ""  # header-From address as written ('' when none)
+    from_addr: str = ""  # header-From address of the strict parse ('' when none)
+    from_shown: str = ""  # the displayed From address (docs/mail-checks.md "Displayed From")
+    from_others: tuple[str, ...] = ()  # other address-like text of the From header
     reply_to: str = ""  # first Reply-To address as written
     hops: tuple[Hop, ...] = ()  # Received, newest first
 
@@ -54,11 +58,16 @@ def _mailboxes(values: Iterable[str]) -> Iterator[tuple[str, str]]:
 
 
 def parse_from(values: Iterable[str]) -> tuple[str, str]:
-    """(display name, address) of the first mailbox in the From header value(s)."""
-    for name, addr in _mailboxes(values):
-        if name or addr:
-            return clean_text(decode_words(name), MAX_NAME), addr.strip()[:320]
-    return "", ""
+    """(display name, strict address) of the From header value(s)."""
+    view = read_from(values)
+    return view.name, view.strict
+
+
+def from_facts(values: Iterable[str]) -> dict[str, Any]:
+    """The From fields of :class:`MailFacts` from the From header value(s)."""
+    view = read_from(values)
+    return {"from_name": view.name, "from_addr": view.strict, "from_shown": view.shown,
+            "from_others": view.others}
 
 
 def parse_reply_to(values: Iterable[str]) -> str:
@@ -93,8 +102,8 @@ def facts_from_message(raw: bytes, *, ip: str | None = None, hostname: str | Non
         heads = raw_headers(message_from_bytes(raw, policy=compat32))
     except Exception:  # the stdlib parser on garbage: a mail without headers
         heads = {}
-    name, addr = parse_from(heads.get("from", []))
     return MailFacts(ip=ip, hostname=hostname, helo=helo, user=user,
-                     envelope_from=envelope_from, rcpt=tuple(rcpt), from_name=name,
-                     from_addr=addr, reply_to=parse_reply_to(heads.get("reply-to", [])),
+                     envelope_from=envelope_from, rcpt=tuple(rcpt),
+                     **from_facts(heads.get("from", [])),
+                     reply_to=parse_reply_to(heads.get("reply-to", [])),
                      hops=parse_hops(heads.get("received", [])))

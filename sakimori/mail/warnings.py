@@ -72,8 +72,8 @@ TEXT = {
                                               "country",
             "SAKIMORI_NEW_INFRASTRUCTURE": "a known sender domain from servers never seen for "
                                            "it",
-            "SAKIMORI_DISPLAY_NAME_SPOOF": "a known person's name on an address that is not "
-                                           "theirs",
+            "SAKIMORI_DISPLAY_NAME_SPOOF": "a known person's name, or our or a partner's "
+                                           "address, shown on an address that is not theirs",
             "SAKIMORI_LOOKALIKE_DOMAIN": "a sender domain imitating ours or a partner's",
             "SAKIMORI_HEADER_MISMATCH": "replies or bounces go to another domain than the "
                                         "sender's",
@@ -102,7 +102,8 @@ TEXT = {
             "SAKIMORI_DOMESTIC_VIA_OVERSEAS": "国内の送信者だが、海外を経由して届いた",
             "SAKIMORI_NEW_INFRASTRUCTURE": "既知の送信ドメインだが、これまでにない送信元から"
                                            "届いた",
-            "SAKIMORI_DISPLAY_NAME_SPOOF": "既知の人物の表示名だが、その人のアドレスではない",
+            "SAKIMORI_DISPLAY_NAME_SPOOF": "既知の人物の表示名、または自社・取引先のアドレスが"
+                                           "表示されているが、差出人アドレスは別のもの",
             "SAKIMORI_LOOKALIKE_DOMAIN": "自社または取引先に似せた送信ドメイン",
             "SAKIMORI_HEADER_MISMATCH": "返信先またはエンベロープが差出人と別のドメイン",
         },
