@@ -11,26 +11,27 @@ classes, which are slow and can raise), 8-bit bytes decoded as UTF-8 with replac
 2047 words decoded where possible, control characters and CR/LF removed, lengths capped.
 :func:`extract` never raises on message content.
 
-Stored mail has no SMTP session, so "authenticated" is read from the external sender's hop:
-that header was written by a trusted relay, and an authenticated protocol there (``ESMTPA``,
+The external sender is found by :meth:`sakimori.mail.relays.Trust.external` — the one trust
+boundary, shared with the passive checks (re-exported here as :class:`Trust`). Stored mail has
+no SMTP session, so "authenticated" is read from the external sender's hop: that header was
+written by one of our own relays, and an authenticated protocol there (``ESMTPA``,
 ``ESMTPSA``, ``LMTPA``…) means the session was authenticated.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from generator.mail.received import Hop, clean_ip, parse_received, unfold
-from sakimori.config import Config
 from sakimori.mail import country
-from sakimori.mail.norm import infrastructure_keys, is_public_ip, normalise_address
+from sakimori.mail.norm import infrastructure_keys, normalise_address
+from sakimori.mail.relays import Trust
 
 MAX_HOPS = 64  # Received headers looked at per message
 MAX_ADDRESS_HEADER = 4096  # characters of an address header parsed
@@ -73,21 +74,6 @@ class MailFeatures:
     @property
     def external(self) -> bool:
         return bool(self.sender_ip)
-
-
-class Trust:
-    """Trusted addresses: ``networks.mail_relays``, ``networks.home``, non-global."""
-
-    def __init__(self, cfg: Config) -> None:
-        self.nets = tuple(cfg.networks.mail_relays) + tuple(cfg.networks.home)
-        self.is_trusted: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
-            self._trusted)
-
-    def _trusted(self, ip: str) -> bool:
-        if not is_public_ip(ip):
-            return True
-        addr = ipaddress.ip_address(ip)
-        return any(addr in net for net in self.nets)
 
 
 # --- raw header access ---------------------------------------------------------------------
@@ -184,30 +170,6 @@ def _date(heads: dict[str, list[str]], hops: tuple[Hop, ...]) -> float | None:
     return None
 
 
-# --- the external sender -------------------------------------------------------------------
-
-def external_sender(hops: tuple[Hop, ...], trusted: Callable[[str], bool],
-                    connect_ip: str = "", connect_host: str = ""
-                    ) -> tuple[str, str, tuple[str, ...], bool]:
-    """(sender IP, verified name, external chain, authenticated) — docs/mail-checks.md terms.
-
-    The name is the hop's PTR (never its HELO: a forged HELO must not make infrastructure look
-    known), as the checks use it.
-
-    With a connecting IP that is not trusted, it is the sender and every hop is older. Without
-    one (stored mail), hops are walked newest → oldest to the first untrusted ``from_ip``.
-    """
-    connect_ip = clean_ip(connect_ip) if connect_ip else ""
-    if connect_ip and not trusted(connect_ip):
-        older = [h.ip for h in hops if is_public_ip(h.ip)]
-        return connect_ip, connect_host, (connect_ip, *older), False
-    for i, hop in enumerate(hops):
-        if hop.ip and not trusted(hop.ip):
-            older = [h.ip for h in hops[i + 1:] if is_public_ip(h.ip)]
-            return hop.ip, hop.ptr, (hop.ip, *older), hop.authenticated
-    return "", "", (), False
-
-
 def extract(msg: Message, trust: Trust, connect_ip: str = "",
             connect_host: str = "") -> MailFeatures:
     """Features of one message (see the module docstring). Never raises on content."""
@@ -216,7 +178,8 @@ def extract(msg: Message, trust: Trust, connect_ip: str = "",
     sender = addresses(heads.get("from", []), limit=1)
     name, addr = sender[0] if sender else ("", "")
     reply = addresses(heads.get("reply-to", []), limit=1)
-    ip, host, chain, auth = external_sender(hops, trust.is_trusted, connect_ip, connect_host)
+    ext = trust.external(hops, clean_ip(connect_ip) if connect_ip else "", connect_host)
+    ip, host, chain = ext.ip, ext.host, ext.chain
     message_id = clean_text(unfold((heads.get("message-id") or [""])[0], 998), 998)
     return MailFeatures(
         from_addr=addr, from_name=name, envelope_from=_envelope(heads),
@@ -225,4 +188,4 @@ def extract(msg: Message, trust: Trust, connect_ip: str = "",
         hops=hops, sender_ip=ip, sender_host=host, chain=chain,
         countries=tuple(country.lookup(i) for i in chain),
         infra=tuple(infrastructure_keys(ip, host)) if ip else (),
-        authenticated=auth, date=_date(heads, hops), message_id=message_id)
+        authenticated=ext.authenticated, date=_date(heads, hops), message_id=message_id)
