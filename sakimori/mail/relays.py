@@ -192,7 +192,8 @@ class Trust:
             if kind == RELAY:
                 last_relay, writer_own = (hop.ip, hop.ptr, i + 1), False
         if last_relay is not None:
-            return _external(*last_relay, hops, False)
+            ip, host, older = last_relay
+            return _external(ip, host, hops, older, False)
         return External()
 
 
