@@ -23,15 +23,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from generator.mail.received import Hop, clean_ip, parse_received, unfold
 from sakimori.mail import country
-from sakimori.mail.norm import infrastructure_keys, normalise_address
-from sakimori.mail.relays import Trust
+from sakimori.mail.norm import infrastructure_keys, is_public_ip, network_key, normalise_address
+from sakimori.mail.relays import OWN, Trust
 
 MAX_HOPS = 64  # Received headers looked at per message
 MAX_ADDRESS_HEADER = 4096  # characters of an address header parsed
@@ -168,6 +168,26 @@ def _date(heads: dict[str, list[str]], hops: tuple[Hop, ...]) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return None
+
+
+def receiving_networks(hops: tuple[Hop, ...], trust: Trust, depth: int) -> set[str]:
+    """Networks (IPv4 /24, IPv6 /48) of the public, not-own hop addresses among the newest
+    *depth* hops with an IP: the candidates for learned relays (generator/mail/state.py)."""
+    out: set[str] = set()
+    for hop in [h for h in hops if h.ip][:depth]:
+        if is_public_ip(hop.ip) and trust.address(hop.ip) != OWN:
+            out.add(network_key(hop.ip)[4:])
+    return out
+
+
+def rejudge(f: MailFeatures, trust: Trust) -> MailFeatures:
+    """*f* with its external sender, chain, countries and infrastructure found again under
+    *trust* (learning does this once the relays of the same input are known)."""
+    ext = trust.external(f.hops)
+    return replace(f, sender_ip=ext.ip, sender_host=ext.host, chain=ext.chain,
+                   countries=tuple(country.lookup(i) for i in ext.chain),
+                   infra=tuple(infrastructure_keys(ext.ip, ext.host)) if ext.ip else (),
+                   authenticated=ext.authenticated)
 
 
 def extract(msg: Message, trust: Trust, connect_ip: str = "",
