@@ -82,6 +82,23 @@ def test_without_the_relays_the_tenant_is_taken_for_the_senders_path(
     assert all("US" in d["countries"] for d in mail["domains"].values())
 
 
+def test_workspace_corpus_with_the_preset_learns_the_senders_own_path(tmp_path: Path) -> None:
+    """Google's outbound servers change /24 all the time: nothing is learned, the preset is
+    what trusts them, and Gmail's (PTR. [IP]) keeps the ptr: keys."""
+    corpus = generate_corpus(tmp_path / "gws", seed=11, months=1, hosted="google_workspace")
+    maildir = Path(corpus["past"]["maildir"])
+    mail = _learn(_config(tmp_path, ["192.0.2.10/32", "google_workspace"]), maildir)
+    assert mail["relays"] == {}
+    truth = corpus["past"]["expected"]
+    assert mail["domestic_domains"] == sorted(truth["domestic_domains"])
+    for domain, want in truth["domains"].items():
+        got = mail["domains"][domain]
+        assert (got["messages"], sorted(got["countries"]), sorted(got["infra"])) == \
+            (want["messages"], want["countries"], want["infra"]), domain
+    bare = _learn(_config(tmp_path, ["192.0.2.10/32"]), maildir)
+    assert bare["domestic_domains"] == []
+
+
 def test_on_premises_corpus_learns_no_relay(tmp_path: Path) -> None:
     corpus = generate_corpus(tmp_path / "onprem", seed=7, months=1)
     mail = _learn(_config(tmp_path, ["192.0.2.10/32"]), Path(corpus["past"]["maildir"]))
