@@ -180,3 +180,49 @@ def test_cli_prints_relays_and_generate_maps_them(hosted: dict, tmp_path: Path,
                 if not line.startswith("#")]
     assert ["40.107.0.0/16", "microsoft365"] in rows_off
     assert not [r for r in rows_off if r[1] == "learned"]
+
+
+def test_trust_kinds_and_who_may_authenticate(tmp_path: Path) -> None:
+    """Own hops may vouch for an authenticated submission, a provider relay may not; a suffix
+    needs the verified name; a walk ending in relay hops is never internal mail."""
+    from generator.mail.received import parse_received
+    from sakimori.mail.relays import OWN, RELAY, Trust
+
+    cfg = _config(tmp_path, ["192.0.2.10/32", "google_workspace", ".relay.example.net"])
+    trust = Trust(cfg, {"relays": {"203.178.129.0/24": {}}})
+    assert trust.address("10.1.2.3") == OWN and trust.address("192.0.2.10") == OWN
+    assert trust.address("209.85.220.41") == RELAY and trust.address("203.178.129.9") == RELAY
+    assert trust.address("45.33.1.1") == ""
+    assert trust.address("45.33.1.1", "mx.relay.example.net.") == RELAY
+    assert trust.address("45.33.1.1", "relay.example.net") == ""  # a suffix needs the dot
+    off = Trust(_config(tmp_path, ["192.0.2.10/32"], networks={"learned_mail_relays": False}),
+                {"relays": {"203.178.129.0/24": {}}})
+    assert off.address("203.178.129.9") == ""
+
+    def hops(*values: str) -> tuple:
+        return tuple(parse_received(v) for v in values)
+
+    own = hops("from mx1 (mx1.example.co.jp [192.0.2.10]) by mbox with LMTP id 1",
+               "from [192.168.1.2] (p1.isp.example [45.33.1.1]) by mx1 with ESMTPSA id 2")
+    assert trust.external(own).authenticated is True
+    via_google = hops("from mx1 (mx1.example.co.jp [192.0.2.10]) by mbox with LMTP id 1",
+                      "from g (mail-sor-f41.google.com. [209.85.220.41]) by mx1 with ESMTPS",
+                      "from [192.168.1.2] (p1.isp.example [45.33.1.1]) by smtp.gmail.com "
+                      "with ESMTPSA id 3")
+    ext = trust.external(via_google)
+    assert (ext.ip, ext.authenticated) == ("45.33.1.1", False)
+    only_google = via_google[:2]
+    ext = trust.external(only_google)
+    assert (ext.ip, ext.host, ext.chain) == ("209.85.220.41", "mail-sor-f41.google.com",
+                                             ("209.85.220.41",))
+    assert trust.external(own[:1]).ip == ""  # own hops only: internal mail
+    # learning and the checks trust the same name: Exim's looked-up name and a bare
+    # 'from NAME [IP]' are not the PTR in parentheses, whatever they claim
+    older = "from p (mail.partner.co.jp [133.0.0.1]) by mx.relay.example.net with ESMTP"
+    for line in ("from mx.relay.example.net ([45.33.1.1] helo=mx.relay.example.net) by mx1 "
+                 "with esmtp", "from mx.relay.example.net [45.33.1.1] by mx1 with ESMTP",
+                 "from mx.relay.example.net (45.33.1.1) by mx1 with Microsoft SMTP Server"):
+        assert trust.external(own[:1] + hops(line, older)).ip == "45.33.1.1", line
+    assert trust.external(own[:1] + hops(
+        "from x (mx.relay.example.net [45.33.1.1]) by mx1 with ESMTPS", older)).ip == \
+        "133.0.0.1"

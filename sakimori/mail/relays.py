@@ -185,7 +185,7 @@ class Trust:
         for i, hop in enumerate(hops):
             if not hop.ip:
                 continue
-            kind = self.address(hop.ip, hop.ptr)
+            kind = self.address(hop.ip, hop.verified)
             if not kind:
                 return _external(hop.ip, hop.ptr, hops, i + 1,
                                  hop.authenticated and writer_own)
