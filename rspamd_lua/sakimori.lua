@@ -32,7 +32,8 @@ local settings = {
   enabled = true,
   lib_dir = nil, -- directory holding sakimori/*.lua (default: next to this file)
   internal_domains = {},
-  trusted_networks = {}, -- networks.home + networks.mail_relays
+  trusted_networks = {}, -- networks.home + the CIDRs of networks.mail_relays (own)
+  relay_suffixes = {}, -- the '.suffix' entries of networks.mail_relays (verified names)
   domestic_country = 'JP',
   domestic_tlds = {},
   new_infra_min_history = 5,
@@ -45,7 +46,7 @@ local settings = {
   -- diagnostics for tests (override.d/sakimori.conf): SAKIMORI_FROM, score 0, with options
   -- shown=<displayed From domain> strict=<strict From domain> name=<folded name> other=<d>...
   expose_from = false,
-  maps = {}, -- country infra history domestic protected known names → file paths
+  maps = {}, -- country infra history domestic protected known names relays → file paths
   scores = {
     SAKIMORI_INTERNAL_SPOOF = 6.0,
     SAKIMORI_DOMESTIC_VIA_OVERSEAS = 3.0,
@@ -119,6 +120,7 @@ end
 local cfg = {
   internal_domains = {}, domestic_tlds = {},
   trusted = norm.networks(settings.trusted_networks),
+  relay_suffixes = {},
   domestic_country = tostring(settings.domestic_country or ''):upper(),
   new_infra_min_history = number('new_infra_min_history', 1, 1e9),
   display_name_min_length = number('display_name_min_length', 1, 1000),
@@ -132,6 +134,10 @@ end
 for _, d in ipairs(settings.internal_domains or {}) do
   local n = norm.normalise_domain(tostring(d))
   if n ~= '' then cfg.internal_domains[#cfg.internal_domains + 1] = n end
+end
+for _, sfx in ipairs(settings.relay_suffixes or {}) do
+  local t = tostring(sfx):lower():gsub('%.+$', '')
+  if t:find('^%.[^.]') then cfg.relay_suffixes[#cfg.relay_suffixes + 1] = t end
 end
 for _, t in ipairs(settings.domestic_tlds or {}) do
   cfg.domestic_tlds[#cfg.domestic_tlds + 1] = tostring(t):lower():gsub('^%.+', '')
@@ -192,6 +198,7 @@ local infra_map = native_map('infra', 'hash')
 local history_map = native_map('history', 'hash')
 local domestic_map = native_map('domestic', 'hash')
 local known_map = native_map('known', 'hash')
+local relay_map = native_map('relays', 'radix') -- preset + learned relay networks
 
 local function get(map, key)
   if not map or not key or key == '' then return nil end
@@ -206,6 +213,7 @@ local data = {
   infra = function(d, k) return get(infra_map, d .. '|' .. k) ~= nil end,
   domestic = function(d) return get(domestic_map, d) ~= nil end,
   known = function(reg) return get(known_map, reg) ~= nil end,
+  relay = function(ip) return get(relay_map, ip) ~= nil end,
   protected = function(reg) return protected_set[reg] ~= nil end,
   protected_list = function() return protected_list end,
   names = function(folded) return names[folded] end,
@@ -231,7 +239,10 @@ local function facts_of(task)
       if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end
       f.hops[#f.hops + 1] = {
         ip = hip,
-        host = real_name(h.real_hostname), -- the receiving MTA's PTR, never the HELO
+        -- the PTR in parentheses the receiving MTA wrote, never the HELO (Rspamd's
+        -- real_hostname also takes the name of 'from NAME [IP]', which is a HELO)
+        host = h.raw and norm.verified_name(h.raw) or (not h.raw and real_name(h.real_hostname))
+            or nil,
       }
     end
   end

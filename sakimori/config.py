@@ -32,6 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "networks": {
         "home": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
         "mail_relays": [],
+        "learned_mail_relays": True,
     },
     "mail": {
         "internal_domains": [],
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lookalike_max_distance": 1,
         "tag_subject": "",
         "tag_header": True,
+        "relay_min_share": 0.5,
+        "relay_min_domains": 5,
     },
     "whitelist": {
         "destinations": [],
@@ -99,12 +102,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _ENV_PREFIX = "SAKIMORI_"
+RELAY_MAX_DOMAINS = 32  # sender domains kept per relay candidate (generator/mail/state.py)
 
 
 @dataclass(frozen=True)
 class NetworksConfig:
+    """``mail_relays`` holds the CIDR entries only (our own relays: also the mail-warning
+    receiver's allowed peers); presets and ``.suffix`` entries are kept apart — they trust
+    a provider's shared infrastructure (sakimori/mail/relays.py)."""
+
     home: tuple[IPNetwork, ...]
     mail_relays: tuple[IPNetwork, ...]
+    mail_relay_presets: tuple[str, ...] = ()
+    mail_relay_suffixes: tuple[str, ...] = ()
+    learned_mail_relays: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,8 @@ class MailConfig:
     lookalike_max_distance: int
     tag_subject: str
     tag_header: bool
+    relay_min_share: float = 0.5
+    relay_min_domains: int = 5
 
 
 @dataclass(frozen=True)
@@ -310,6 +323,23 @@ def _networks(value: Any, source: str, key: str) -> tuple[IPNetwork, ...]:
     return tuple(nets)
 
 
+def _mail_relays(value: Any, source: str, key: str
+                 ) -> tuple[tuple[IPNetwork, ...], tuple[str, ...], tuple[str, ...]]:
+    """``networks.mail_relays``: CIDRs, presets (``microsoft365``, ``preset:NAME``) and
+    ``.suffix`` host names → (networks, presets, suffixes)."""
+    from sakimori.mail.relays import parse_entry
+    nets: list[IPNetwork] = []
+    presets: list[str] = []
+    suffixes: list[str] = []
+    for i, item in enumerate(_str_list(value, source, key)):
+        try:
+            kind, parsed = parse_entry(item)
+        except ValueError as exc:
+            raise ConfigError(source, f"{key}[{i}]", str(exc)) from exc
+        {"net": nets, "preset": presets, "suffix": suffixes}[kind].append(parsed)
+    return tuple(nets), tuple(dict.fromkeys(presets)), tuple(dict.fromkeys(suffixes))
+
+
 def _int(value: Any, source: str, key: str, *, optional: bool = False,
          minimum: int | None = None, maximum: int | None = None) -> int | None:
     if value is None and optional:
@@ -407,11 +437,14 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         if wl["file"] is not None else None
     from_file = read_whitelist_file(wl_file, policy) if wl_file is not None else ()
     state_dir = Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir))
+    relay_nets, presets, suffixes = _mail_relays(net["mail_relays"], src, "networks.mail_relays")
     return Config(
         source=src,
         networks=NetworksConfig(
             home=home,
-            mail_relays=_networks(net["mail_relays"], src, "networks.mail_relays"),
+            mail_relays=relay_nets, mail_relay_presets=presets, mail_relay_suffixes=suffixes,
+            learned_mail_relays=_bool(net["learned_mail_relays"], src,
+                                      "networks.learned_mail_relays"),
         ),
         mail=MailConfig(
             internal_domains=tuple(d.lower() for d in _str_list(
@@ -429,6 +462,10 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
                                             "mail.lookalike_max_distance", 0, 3),
             tag_subject=_opt_str(mail["tag_subject"], src, "mail.tag_subject"),
             tag_header=_bool(mail["tag_header"], src, "mail.tag_header"),
+            relay_min_share=_float(mail["relay_min_share"], src, "mail.relay_min_share",
+                                   0.01, 1.0),
+            relay_min_domains=_req_int(mail["relay_min_domains"], src,
+                                       "mail.relay_min_domains", 2, RELAY_MAX_DOMAINS),
         ),
         whitelist=WhitelistConfig(
             destinations=tuple(dict.fromkeys((*destinations, *from_file))), file=wl_file,

@@ -43,6 +43,15 @@ def test_defaults_without_file() -> None:
     ("whitelist:\n  destinations: ['*bad*.com']\n", "whitelist.destinations[0]"),
     ("mail:\n  domestic_country: JPN\n", "mail.domestic_country"),
     ("alerts:\n  notify_recipient: 'yes'\n", "alerts.notify_recipient"),
+    ("networks:\n  mail_relays: [192.0.2.10/32, office365]\n", "networks.mail_relays[1]"),
+    ("networks:\n  mail_relays: ['preset:yahoo']\n", "networks.mail_relays[0]"),
+    ("networks:\n  mail_relays: [.co.jp]\n", "networks.mail_relays[0]"),
+    ("networks:\n  mail_relays: ['.bad name.com']\n", "networks.mail_relays[0]"),
+    ("networks:\n  mail_relays: ['.']\n", "networks.mail_relays[0]"),
+    ("networks:\n  learned_mail_relays: 1\n", "networks.learned_mail_relays"),
+    ("mail:\n  relay_min_share: 0\n", "mail.relay_min_share"),
+    ("mail:\n  relay_min_domains: 1\n", "mail.relay_min_domains"),
+    ("mail:\n  relay_min_domains: 33\n", "mail.relay_min_domains"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -50,6 +59,27 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert err.value.key == key
     assert str(err.value).startswith(f"{tmp_path / 'sakimori.yaml'}: {key}: ")
     assert err.value.exit_code == 2
+
+
+def test_mail_relays_take_cidrs_presets_and_suffixes(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "networks:\n  mail_relays: [192.0.2.10/32, microsoft365, "
+                                      "'preset:Google_Workspace', .Protection.Outlook.com., "
+                                      "microsoft365]\n"), env={})
+    net = cfg.networks
+    assert [str(n) for n in net.mail_relays] == ["192.0.2.10/32"]  # own relays only
+    assert net.mail_relay_presets == ("microsoft365", "google_workspace")
+    assert net.mail_relay_suffixes == (".protection.outlook.com",)
+    assert net.learned_mail_relays is True
+    assert cfg.mail.relay_min_share == 0.5 and cfg.mail.relay_min_domains == 5
+
+
+def test_preset_data_files_are_dated_networks() -> None:
+    from sakimori.mail.relays import PRESETS, preset
+    for name in PRESETS:
+        data = preset(name)
+        assert data.networks and "source: https://" in data.source and "taken: " in data.source
+        assert all(n.is_global for n in data.networks)
+    assert any(n.version == 6 for n in preset("google_workspace").networks)
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:

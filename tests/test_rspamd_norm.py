@@ -37,7 +37,9 @@ local N, U, L = need('norm'), need('unicode'), need('lookalike')
 for line in io.lines(arg[2]) do
   local p = ucl.parser(); p:parse_string(line); local o = p:get_object()
   local r = {}
-  if o.ip then
+  if o.rcvd then
+    r.vname = N.verified_name(o.rcvd) or ''
+  elseif o.ip then
     r.public = N.is_public_ip(o.ip); r.net = N.network_key(o.ip)
     r.keys = table.concat(N.infrastructure_keys(o.ip, o.host), ',')
   else
@@ -131,3 +133,55 @@ def test_ip_classes_and_infrastructure_keys_like_python(tmp_path: Path) -> None:
         want = {"public": norm.is_public_ip(row["ip"]), "net": norm.network_key(row["ip"]),
                 "keys": ",".join(norm.infrastructure_keys(row["ip"], row["host"]))}
         assert {k: lua[k] for k in want} == want, row
+
+
+RECEIVED = [
+    "from mail-sor-f41.google.com (mail-sor-f41.google.com. [209.85.220.41]) by mx.google.com "
+    "with SMTPS id a1sor1 for <x@example.co.jp> (Google Transport Security); Tue, 05 Mar 2024",
+    "from SA1PR11MB8446.namprd11.prod.outlook.com (2603:10b6:806:3a5::9) by "
+    "MN2PR11MB4711.namprd11.prod.outlook.com with HTTPS; Tue, 5 Mar 2024 03:36:52 +0000",
+    "from NAM12-BN8-obe.outbound.protection.outlook.com (mail-bn8nam12on2101.outbound."
+    "protection.outlook.com [40.107.237.101]) by mx1 (Postfix) with ESMTPS id 1",
+    "from x (unknown [IPv6:2001:db8::1]) by mx1 (Postfix) with ESMTP id 2",
+    "from x (user@Mail.Partner.CO.JP [133.0.0.1]) by mx1 with SMTP",
+    "from x.prod.outlook.com [203.0.113.5] by mx1 with ESMTP",
+    "from x.prod.outlook.com ([203.0.113.5] helo=y.prod.outlook.com) by mx1 with esmtp",
+    "from helo (a@b@c.com [1.2.3.4]) by mx1", "from helo (localhost [127.0.0.1]) by mx1",
+    "from helo (1.2.3.4 [1.2.3.4]) by mx1", "from h (x.123 [1.2.3.4]) by m",
+    "from h (comment) (real.example.com [1.2.3.4]) by m", "from h\r\n\t(ptr.example.com\r\n "
+    "[1.2.3.4]) by m", "from h by (ptr.example.com [1.2.3.4])", "from h (p.example.com [junk])",
+    "from h (p.example.com [IPv6:fe80::1%eth0]) by m", "(.example.com [1.2.3.4])",
+    "from h ( p.example.com  [1.2.3.4] ) by m", "from h (_dmarc.example.com [1.2.3.4]) by m",
+    "from h (p-.example.com [1.2.3.4]) by m", "from h (p.example.c0m [::1]) by m",
+]
+
+
+def test_verified_name_of_a_received_header_like_python(tmp_path: Path) -> None:
+    """The name suffix trust uses (rspamd_lua norm.verified_name == facts._verified_name)."""
+    from sakimori.mail.facts import _verified_name
+    rnd = random.Random(99)
+    labels = ["mail", "Ex-ample", "a_b", "x1", "123", "-x", "", "é", "co", "jp", "com",
+              "unknown", "localhost", "p" * 64, "1", "xn--p1ai"]
+    ips = ["1.2.3.4", "IPv6:2001:db8::1", "::1", "junk", "1.2.3.4%x", "", "ipv6:::1", "fe80::"]
+    noise = ["", " ", "(", ")", "[", "]", "@", " by ", "\t", "\r\n ", "é", "\x00", "helo="]
+    strings = list(RECEIVED)
+    for _ in range(4000):
+        name = ".".join(rnd.choice(labels) for _ in range(rnd.randint(1, 4)))
+        name = rnd.choice(["", "", "u@", "a@b@", " "]) + name + rnd.choice(["", ".", ".."])
+        comment = f"({rnd.choice(['', ' '])}{name}{rnd.choice([' ', '  ', '', chr(9)])}" \
+                  f"[{rnd.choice(ips)}]{rnd.choice([')', '', ' x)'])}"
+        body = [rnd.choice(["from h ", "from ", ""]), rnd.choice(["", "(c) ", "by m "]),
+                comment, rnd.choice([" by m", "", " (more [1.2.3.4])"])]
+        text = "".join(body)
+        for _ in range(rnd.randint(0, 2)):
+            at = rnd.randint(0, len(text))
+            text = text[:at] + rnd.choice(noise) + text[at:]
+        strings.append(text)
+    got = _run_lua(tmp_path, [{"rcvd": s} for s in strings])
+    bad = [(s, _verified_name(s), lua["vname"]) for s, lua in zip(strings, got, strict=True)
+           if lua["vname"] != _verified_name(s)]
+    assert bad == [], f"{len(bad)} differences, first: {bad[:3]}"
+    assert 150 < sum(bool(lua["vname"]) for lua in got) < len(strings) - 150  # both kinds
+    assert _verified_name(RECEIVED[0]) == "mail-sor-f41.google.com"
+    assert _verified_name(RECEIVED[1]) == ""  # Exchange writes the HELO, no verified name
+    assert _verified_name(RECEIVED[5]) == ""  # 'from NAME [IP]': a HELO

@@ -11,28 +11,29 @@ classes, which are slow and can raise), 8-bit bytes decoded as UTF-8 with replac
 2047 words decoded where possible, control characters and CR/LF removed, lengths capped.
 :func:`extract` never raises on message content.
 
-Stored mail has no SMTP session, so "authenticated" is read from the external sender's hop:
-that header was written by a trusted relay, and an authenticated protocol there (``ESMTPA``,
+The external sender is found by :meth:`sakimori.mail.relays.Trust.external` — the one trust
+boundary, shared with the passive checks (re-exported here as :class:`Trust`). Stored mail has
+no SMTP session, so "authenticated" is read from the external sender's hop: that header was
+written by one of our own relays, and an authenticated protocol there (``ESMTPA``,
 ``ESMTPSA``, ``LMTPA``…) means the session was authenticated.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from generator.mail.received import Hop, clean_ip, parse_received, unfold
-from sakimori.config import Config
 
 # fromhdr imports this module: use its functions as attributes at call time
 from sakimori.mail import country, fromhdr
-from sakimori.mail.norm import infrastructure_keys, is_public_ip, normalise_address
+from sakimori.mail.norm import infrastructure_keys, is_public_ip, network_key, normalise_address
+from sakimori.mail.relays import OWN, Trust
 
 MAX_HOPS = 64  # Received headers looked at per message
 MAX_ADDRESS_HEADER = 4096  # characters of an address header parsed
@@ -75,21 +76,6 @@ class MailFeatures:
     @property
     def external(self) -> bool:
         return bool(self.sender_ip)
-
-
-class Trust:
-    """Trusted addresses: ``networks.mail_relays``, ``networks.home``, non-global."""
-
-    def __init__(self, cfg: Config) -> None:
-        self.nets = tuple(cfg.networks.mail_relays) + tuple(cfg.networks.home)
-        self.is_trusted: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
-            self._trusted)
-
-    def _trusted(self, ip: str) -> bool:
-        if not is_public_ip(ip):
-            return True
-        addr = ipaddress.ip_address(ip)
-        return any(addr in net for net in self.nets)
 
 
 # --- raw header access ---------------------------------------------------------------------
@@ -186,28 +172,24 @@ def _date(heads: dict[str, list[str]], hops: tuple[Hop, ...]) -> float | None:
     return None
 
 
-# --- the external sender -------------------------------------------------------------------
+def receiving_networks(hops: tuple[Hop, ...], trust: Trust, depth: int) -> set[str]:
+    """Networks (IPv4 /24, IPv6 /48) of the public, not-own hop addresses among the newest
+    *depth* hops with an IP: the candidates for learned relays (generator/mail/state.py)."""
+    out: set[str] = set()
+    for hop in [h for h in hops if h.ip][:depth]:
+        if is_public_ip(hop.ip) and trust.address(hop.ip) != OWN:
+            out.add(network_key(hop.ip)[4:])
+    return out
 
-def external_sender(hops: tuple[Hop, ...], trusted: Callable[[str], bool],
-                    connect_ip: str = "", connect_host: str = ""
-                    ) -> tuple[str, str, tuple[str, ...], bool]:
-    """(sender IP, verified name, external chain, authenticated) — docs/mail-checks.md terms.
 
-    The name is the hop's PTR (never its HELO: a forged HELO must not make infrastructure look
-    known), as the checks use it.
-
-    With a connecting IP that is not trusted, it is the sender and every hop is older. Without
-    one (stored mail), hops are walked newest → oldest to the first untrusted ``from_ip``.
-    """
-    connect_ip = clean_ip(connect_ip) if connect_ip else ""
-    if connect_ip and not trusted(connect_ip):
-        older = [h.ip for h in hops if is_public_ip(h.ip)]
-        return connect_ip, connect_host, (connect_ip, *older), False
-    for i, hop in enumerate(hops):
-        if hop.ip and not trusted(hop.ip):
-            older = [h.ip for h in hops[i + 1:] if is_public_ip(h.ip)]
-            return hop.ip, hop.ptr, (hop.ip, *older), hop.authenticated
-    return "", "", (), False
+def rejudge(f: MailFeatures, trust: Trust) -> MailFeatures:
+    """*f* with its external sender, chain, countries and infrastructure found again under
+    *trust* (learning does this once the relays of the same input are known)."""
+    ext = trust.external(f.hops)
+    return replace(f, sender_ip=ext.ip, sender_host=ext.host, chain=ext.chain,
+                   countries=tuple(country.lookup(i) for i in ext.chain),
+                   infra=tuple(infrastructure_keys(ext.ip, ext.host)) if ext.ip else (),
+                   authenticated=ext.authenticated)
 
 
 def extract(msg: Message, trust: Trust, connect_ip: str = "",
@@ -218,7 +200,8 @@ def extract(msg: Message, trust: Trust, connect_ip: str = "",
     view = fromhdr.read_from(heads.get("from", []))  # the From as judged (mail-checks.md)
     name, addr = view.name, normalise_address(view.shown or view.strict)
     reply = addresses(heads.get("reply-to", []), limit=1)
-    ip, host, chain, auth = external_sender(hops, trust.is_trusted, connect_ip, connect_host)
+    ext = trust.external(hops, clean_ip(connect_ip) if connect_ip else "", connect_host)
+    ip, host, chain = ext.ip, ext.host, ext.chain
     message_id = clean_text(unfold((heads.get("message-id") or [""])[0], 998), 998)
     return MailFeatures(
         from_addr=addr, from_name=name, envelope_from=_envelope(heads),
@@ -227,4 +210,4 @@ def extract(msg: Message, trust: Trust, connect_ip: str = "",
         hops=hops, sender_ip=ip, sender_host=host, chain=chain,
         countries=tuple(country.lookup(i) for i in chain),
         infra=tuple(infrastructure_keys(ip, host)) if ip else (),
-        authenticated=auth, date=_date(heads, hops), message_id=message_id)
+        authenticated=ext.authenticated, date=_date(heads, hops), message_id=message_id)

@@ -11,7 +11,13 @@ What one message contributes:
   names of internal To/Cc addresses;
 - a message with an external sender and an unauthenticated session: for its sender domain,
   one message, each infrastructure key of the external sender once, each known country of
-  the external chain once, and its date (first/last).
+  the external chain once, and its date (first/last);
+- a message with a sender domain: the networks of its newest public hops (relay candidates,
+  :meth:`MailState.see_hops`). After each input the learned relays are derived again; when
+  they changed, that input's messages are judged under the new trust boundary before their
+  domain history is counted (so the tenant hops of a hosted mailbox are never taken for the
+  senders' path). Messages learned from earlier inputs keep the boundary they were learned
+  with.
 
 Incremental rules (provenance as in traffic learning: one entry per input with path, kind,
 records, bad, time span): a file whose sha256 was already learned is skipped; an input path
@@ -23,13 +29,14 @@ and then merged, which is exactly what makes learning A then B equal learning A+
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from generator.learn_traffic import file_sha256, now_iso
-from generator.mail.features import MailFeatures, Trust, extract
+from generator.mail.features import MailFeatures, Trust, extract, receiving_networks, rejudge
 from generator.mail.reader import ReadStats, read_mail
-from generator.mail.state import MailState, is_internal
+from generator.mail.state import RELAY_DEPTH, MailState, RelayStats, is_internal
 from generator.traffic_summary import from_iso, iso
 from sakimori.baselines import SCHEMA_VERSION, empty_document
 from sakimori.config import Config
@@ -47,12 +54,14 @@ class MailLearner:
     def __init__(self, cfg: Config, doc: dict[str, Any] | None = None,
                  source: str = "<new>") -> None:
         self.cfg = cfg
-        self.trust = Trust(cfg)
         self.doc = doc if doc is not None else empty_document()
         try:
             self.state = MailState.from_section(self.doc.get("mail") or {})
         except (ValueError, TypeError, AttributeError) as exc:
             raise InputError(source, None, f"baselines mail section unusable: {exc}") from exc
+        self.relays = self.state.relays(cfg.mail)
+        self.trust = Trust(cfg, {"relays": self.relays})
+        self._rejudge = False
         prov = self.doc.get("provenance") or {}
         self.inputs: list[dict[str, Any]] = list(prov.get("inputs") or [])
         self._known = {i.get("sha256") for i in self.inputs
@@ -96,6 +105,7 @@ class MailLearner:
         part, stats = MailState(), ReadStats()
         first = last = None
         old = 0
+        pending: list[tuple[MailFeatures, float | None]] = []
         for label, msg in read_mail(path, stats):
             try:
                 feats = extract(msg, self.trust)
@@ -108,10 +118,18 @@ class MailLearner:
             if seen_before and (when is None or (watermark is not None and when <= watermark)):
                 old += 1
                 continue
-            self.learn_message(part, feats, when)
+            self._learn_people(part, feats)
+            part.see_hops(receiving_networks(feats.hops, self.trust, RELAY_DEPTH),
+                          feats.sender_domain)
+            if feats.sender_domain:  # judged once this input's relays are known
+                pending.append((replace(feats, recipients=()), when))
             if when is not None:
                 first = when if first is None else min(first, when)
                 last = when if last is None else max(last, when)
+        self._update_relays(part)
+        for feats, when in pending:
+            self._learn_domain(part, rejudge(feats, self.trust) if self._rejudge else feats,
+                               when)
         if not seen_before:  # undated, like undated messages: counted on the first learn only
             part.broken += stats.broken
         if stats.broken:
@@ -121,8 +139,25 @@ class MailLearner:
                 iso(last) if last is not None else None)
         return part, stats, span, old
 
+    def _update_relays(self, part: MailState) -> None:
+        """Derive the relays from the counts so far plus *part*'s; a change of relays means
+        this input's messages are judged again under the new trust boundary."""
+        probe = MailState(relay_messages=self.state.relay_messages + part.relay_messages)
+        for source in (self.state, part):
+            for net, stats in source.relay_hops.items():
+                probe.relay_hops.setdefault(net, RelayStats()).merge(stats)
+        relays = probe.relays(self.cfg.mail)
+        self._rejudge = set(relays) != set(self.relays)
+        if self._rejudge:
+            self.relays = relays
+            self.trust = Trust(self.cfg, {"relays": relays})
+
     def learn_message(self, state: MailState, f: MailFeatures, when: float | None) -> None:
         """Fold one message's features into *state* (see the module docstring)."""
+        self._learn_people(state, f)
+        self._learn_domain(state, f, when)
+
+    def _learn_people(self, state: MailState, f: MailFeatures) -> None:
         state.messages += 1
         internal = self.cfg.mail.internal_domains
         if f.from_addr:
@@ -133,6 +168,9 @@ class MailLearner:
         for name, addr in f.recipients:
             if name and is_internal(addr.rpartition("@")[2], internal):
                 state.address(addr).names[name] += 1
+
+    @staticmethod
+    def _learn_domain(state: MailState, f: MailFeatures, when: float | None) -> None:
         domain = f.sender_domain
         if domain and f.external and not f.authenticated:
             known = {cc for cc in f.countries if cc}

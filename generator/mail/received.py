@@ -7,7 +7,7 @@ Forms understood (the part before ``by`` is the sending side):
 - Exim ``from NAME ([IP] helo=HELO)`` (NAME is the looked-up host name) and
   ``from [IP] (helo=HELO)``;
 - qmail ``from unknown (HELO name) (IP)``, Microsoft ``from NAME (IP)``;
-- a bare address literal ``from [IP]``.
+- a bare address literal ``from [IP]``, and ``from NAME [IP]`` (NAME is the HELO).
 
 The hop's ``hostname`` follows docs/mail-checks.md: the PTR name in parentheses, else the HELO
 name. Anything else (``Received: apparently``) gives a hop with no IP. Input is capped and
@@ -33,6 +33,8 @@ _AUTH_PROTO = re.compile(r"^(?:utf8)?(?:e?smtp|lmtp)s?a$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _COMMENT = re.compile(r"\([^()]*\)")
 _HELO_EQ = re.compile(r"\bhelo=(\[[^\]\s]*\]|[^\s)\]]+)", re.IGNORECASE)
+# "(name [IP])" or "(user@name [IP])" in the sending part of a Received header
+_PTR_COMMENT = re.compile(r"\(\s*(?:[^()\s@]*@)?([A-Za-z0-9._-]+)\s+\[(?:IPv6:)?[0-9A-Fa-f:.]+\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Hop:
     helo: str = ""
     ptr: str = ""
     proto: str = ""
+    verified: str = ""  # the PTR in parentheses only (verified_name): what trust may use
     authenticated: bool = False
     ts: float | None = None
 
@@ -79,15 +82,24 @@ def clean_hostname(text: str) -> str:
     return name if _HOSTNAME.match(name) and not top.isdigit() else ""
 
 
-def _split_from_part(text: str) -> tuple[str, list[str], str]:
-    """``from`` token, its parenthesised comments (nesting kept inside), and the rest."""
+def verified_name(value: str) -> str:
+    """The PTR name in parentheses before ``by`` (docs/mail-checks.md: a hop's verified
+    name) — not Exim's looked-up name in front of ``([IP] helo=…)``, not the HELO. The Lua
+    twin is ``norm.verified_name`` (rspamd_lua/sakimori/norm.lua)."""
+    match = _PTR_COMMENT.search(unfold(value).split(" by ", 1)[0])
+    return clean_hostname(match.group(1)) if match else ""
+
+
+def _split_from_part(text: str) -> tuple[str, list[str], list[str], str]:
+    """``from`` token, its parenthesised comments (nesting kept inside), other words before
+    the first keyword (``from NAME [IP]``), and the rest."""
     i, n = 5, len(text)  # after "from "
     while i < n and text[i] == " ":
         i += 1
     start = i
     while i < n and text[i] not in " (":
         i += 1
-    token, comments = text[start:i], []
+    token, comments, words = text[start:i], [], []
     while i < n:
         if text[i] == " ":
             i += 1
@@ -100,11 +112,12 @@ def _split_from_part(text: str) -> tuple[str, list[str], str]:
                     break
             comments.append(text[begin + 1:i - 1])
         else:
-            word = text[i:].split(" ", 1)[0].lower()
-            if word in _KEYWORDS:
+            word = text[i:].split(" ", 1)[0]
+            if word.lower() in _KEYWORDS:
                 break
+            words.append(word)
             i += len(word) or 1  # unexpected word: step over it
-    return token, comments, text[i:]
+    return token, comments, words, text[i:]
 
 
 def _from_comments(comments: list[str]) -> tuple[str, str, str]:
@@ -150,17 +163,18 @@ def parse_received(value: str) -> Hop:
     """Parse one Received header value (see the module docstring); never raises."""
     text = unfold(value)
     is_from = text[:5].lower() == "from "
-    token, comments, rest = _split_from_part(text) if is_from else ("", [], text)
+    token, comments, words, rest = _split_from_part(text) if is_from else ("", [], [], text)
     proto_match = _WITH.search(_without_comments(rest))
     proto = proto_match.group(1).upper() if proto_match else ""
     hop = {"proto": proto, "authenticated": bool(_AUTH_PROTO.match(proto)),
-           "ts": _timestamp(text)}
+           "ts": _timestamp(text), "verified": verified_name(text) if is_from else ""}
     if not is_from:
         return Hop(**hop)
     ip, ptr, helo = _from_comments(comments)
     token_ip = clean_ip(token) if token.startswith("[") else ""
-    if not ip:
-        ip = token_ip
+    if not ip:  # 'from [IP]', or 'from NAME [IP]' (NAME is then the HELO)
+        ip = token_ip or next((clean_ip(w) for w in words[:2] if w.startswith("[")
+                               and clean_ip(w)), "")
     if helo:  # Exim/qmail: the token before the comment is the looked-up name
         ptr = ptr or clean_hostname(token)
     else:

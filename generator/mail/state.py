@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.traffic_summary import iso
-from sakimori.config import MailConfig
+from sakimori.config import RELAY_MAX_DOMAINS, MailConfig
 from sakimori.mail.norm import fold_name
+
+RELAY_DEPTH = 8  # newest Received hops (with an IP) looked at for receiving-side relays
 
 
 def is_internal(domain: str, internal_domains: tuple[str, ...]) -> bool:
@@ -94,6 +96,40 @@ class AddressStats:
 
 
 @dataclass
+class RelayStats:
+    """One network seen as the ``from`` address of the newest hops: in how many messages,
+    and of which sender domains (the smallest RELAY_MAX_DOMAINS names: merges exactly)."""
+
+    messages: int = 0
+    domains: set[str] = field(default_factory=set)
+
+    def see(self, domain: str) -> None:
+        self.messages += 1
+        self._add({domain})
+
+    def _add(self, names: set[str]) -> None:
+        self.domains |= names
+        if len(self.domains) > RELAY_MAX_DOMAINS:
+            self.domains = set(sorted(self.domains)[:RELAY_MAX_DOMAINS])
+
+    def merge(self, other: RelayStats) -> None:
+        self.messages += other.messages
+        self._add(other.domains)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"messages": self.messages, "domains": sorted(self.domains)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> RelayStats:
+        domains = value.get("domains") or []
+        if not isinstance(domains, list):
+            raise ValueError("relay 'domains' must be a list")
+        stats = cls(int(value.get("messages") or 0))
+        stats._add({str(d) for d in domains})
+        return stats
+
+
+@dataclass
 class MailState:
     """All mergeable mail counts of one baselines document."""
 
@@ -101,6 +137,19 @@ class MailState:
     broken: int = 0
     domains: dict[str, DomainStats] = field(default_factory=dict)
     addresses: dict[str, AddressStats] = field(default_factory=dict)
+    relay_messages: int = 0  # messages with a sender domain and a public hop looked at
+    relay_hops: dict[str, RelayStats] = field(default_factory=dict)
+
+    def see_hops(self, networks: set[str], domain: str) -> None:
+        """One message's receiving-side candidates (networks of its newest public hops)."""
+        if not networks or not domain:
+            return
+        self.relay_messages += 1
+        for net in networks:
+            stats = self.relay_hops.get(net)
+            if stats is None:
+                stats = self.relay_hops[net] = RelayStats()
+            stats.see(domain)
 
     def domain(self, name: str) -> DomainStats:
         stats = self.domains.get(name)
@@ -121,16 +170,24 @@ class MailState:
             self.domain(name).merge(stats)
         for addr, stats in other.addresses.items():
             self.address(addr).merge(stats)
+        self.relay_messages += other.relay_messages
+        for net, rstats in other.relay_hops.items():
+            self.relay_hops.setdefault(net, RelayStats()).merge(rstats)
 
     @classmethod
     def from_section(cls, mail: dict[str, Any]) -> MailState:
         """Read the counts back from a ``mail`` section (ValueError when unusable)."""
         domains, addresses = mail.get("domains") or {}, mail.get("addresses") or {}
-        if not isinstance(domains, dict) or not isinstance(addresses, dict):
-            raise ValueError("'domains' and 'addresses' must be objects")
+        hops = mail.get("relay_hops") or {}
+        if not isinstance(domains, dict) or not isinstance(addresses, dict) \
+                or not isinstance(hops, dict) or not isinstance(hops.get("networks") or {}, dict):
+            raise ValueError("'domains', 'addresses' and 'relay_hops' must be objects")
         return cls(int(mail.get("messages") or 0), int(mail.get("broken") or 0),
                    {str(k): DomainStats.from_json(v) for k, v in domains.items()},
-                   {str(k): AddressStats.from_json(v) for k, v in addresses.items()})
+                   {str(k): AddressStats.from_json(v) for k, v in addresses.items()},
+                   int(hops.get("messages") or 0),
+                   {str(k): RelayStats.from_json(v)
+                    for k, v in (hops.get("networks") or {}).items()})
 
     # --- derived lists -------------------------------------------------------------------
 
@@ -143,6 +200,17 @@ class MailState:
         return sorted(d for d, s in self.domains.items()
                       if s.messages >= m.frequent_min_messages and s.countries
                       and set(s.countries) == {m.domestic_country})
+
+    def relays(self, m: MailConfig) -> dict[str, dict[str, Any]]:
+        """Learned relays: networks seen among the newest hops of at least
+        ``mail.relay_min_share`` of the messages counted, from at least
+        ``mail.relay_min_domains`` different sender domains."""
+        total = self.relay_messages
+        return {net: {"messages": s.messages, "domains": len(s.domains),
+                      "share": round(s.messages / total, 3)}
+                for net, s in sorted(self.relay_hops.items())
+                if total and s.messages >= m.relay_min_share * total
+                and len(s.domains) >= m.relay_min_domains}
 
     def names(self, m: MailConfig) -> dict[str, dict[str, Any]]:
         """Folded display name → its most frequent display form and the addresses it is on."""
@@ -173,8 +241,19 @@ class MailState:
             "frequent_domains": self.frequent_domains(m),
             "names": self.names(m),
             "addresses": {a: s.to_json() for a, s in sorted(self.addresses.items())},
+            "relays": self.relays(m),
+            "relay_hops": {"messages": self.relay_messages,
+                           "networks": {n: s.to_json()
+                                        for n, s in sorted(self.relay_hops.items())}},
             "country_data": country_data,
             "params": {"frequent_min_messages": m.frequent_min_messages,
                        "domestic_country": m.domestic_country,
-                       "internal_domains": list(m.internal_domains)},
+                       "internal_domains": list(m.internal_domains),
+                       "relay_min_share": m.relay_min_share,
+                       "relay_min_domains": m.relay_min_domains,
+                       "relay_depth": RELAY_DEPTH,
+                       "relay_rule": "network (IPv4 /24, IPv6 /48) of a public hop among the "
+                                     f"newest {RELAY_DEPTH}, in >= relay_min_share of the "
+                                     "messages with such a hop, from >= relay_min_domains "
+                                     "sender domains"},
         }

@@ -8,9 +8,10 @@ facts = {ip = 'a.b.c.d'|nil, hostname = str|nil, helo = str|nil, user = str|nil,
          hops = {{ip = str|nil, host = str|nil}, ...} (Received, newest first, no artificial),
          from_addr = str|nil (strict), from_shown = str|nil (displayed),
          from_others = {str...}, from_name = str|nil, env_from = str|nil, reply_to = str|nil}
-cfg   = the plugin settings (internal_domains, trusted networks, thresholds ...)
+cfg   = the plugin settings (internal_domains, trusted networks, relay_suffixes, thresholds)
 data  = lookups over the maps: country(ip) history(domain) infra(domain, key) domestic(domain)
         known(reg) protected(reg) protected_list() names(folded) → list of addresses
+        relay(ip) → true for a preset or learned relay network
 Returns {{symbol, {options...}}, ...} in check order.
 ]]--
 
@@ -30,30 +31,49 @@ return function(need)
   end
   M.is_internal = is_internal
 
-  local function trusted(obj, cfg)
-    return N.in_networks(obj, cfg.trusted) or not N.is_global(obj)
+  -- The one trust decision (docs/mail-checks.md "Trusted address"; Python twin:
+  -- sakimori/mail/relays.py Trust.address): 'own', 'relay' or nil (untrusted). name is the
+  -- verified name a trusted writer recorded (never the HELO).
+  local function trust(obj, name, cfg, data)
+    if not N.is_global(obj) or N.in_networks(obj, cfg.trusted) then return 'own' end
+    if data and data.relay and data.relay(obj:to_string()) then return 'relay' end
+    if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
+    return nil
   end
+  M.trust = trust
 
-  -- The external sender {ip, host} and the external chain (list of IP strings), or nil.
-  function M.external(f, cfg)
+  -- The external sender {ip, obj, host} and the external chain (list of IP strings), or nil:
+  -- the connecting IP when untrusted, else the first untrusted hop (newest -> oldest); when
+  -- the walk ends inside relay hops, the oldest relay hop (relays never make mail internal).
+  function M.external(f, cfg, data)
+    local hops = f.hops or {}
+    local ext, older, last
     local ip = N.parse_ip(f.ip)
-    local ext, older
-    if ip and not trusted(ip, cfg) then
-      ext = {ip = ip:to_string(), obj = ip, host = f.hostname} -- never the HELO
-      older = 1
-    else
-      for i, h in ipairs(f.hops or {}) do
+    if ip then
+      local t = trust(ip, f.hostname, cfg, data)
+      if not t then
+        ext, older = {ip = ip:to_string(), obj = ip, host = f.hostname}, 1
+      elseif t == 'relay' then
+        last = {{ip = ip:to_string(), obj = ip, host = f.hostname}, 1}
+      end
+    end
+    if not ext then
+      for i, h in ipairs(hops) do
         local obj = N.parse_ip(h.ip)
-        if obj and not trusted(obj, cfg) then
-          ext = {ip = obj:to_string(), obj = obj, host = h.host}
-          older = i + 1
-          break
+        if obj then
+          local t = trust(obj, h.host, cfg, data)
+          if not t then
+            ext, older = {ip = obj:to_string(), obj = obj, host = h.host}, i + 1
+            break
+          elseif t == 'relay' then
+            last = {{ip = obj:to_string(), obj = obj, host = h.host}, i + 1}
+          end
         end
       end
     end
+    if not ext and last then ext, older = last[1], last[2] end
     if not ext then return nil end
     local chain = {ext.ip}
-    local hops = f.hops or {}
     for i = older, #hops do
       local obj = N.parse_ip(hops[i].ip)
       if obj and N.is_public_ip(obj) then chain[#chain + 1] = obj:to_string() end
@@ -213,7 +233,7 @@ return function(need)
     local d_env = N.domain_of(f.env_from)
     local senders = froms
     if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
-    local ext, chain = M.external(f, cfg)
+    local ext, chain = M.external(f, cfg, data)
     local ctx = {
       facts = f, cfg = cfg, data = data, ext = ext, chain = chain or {},
       authenticated = f.user ~= nil and f.user ~= '',

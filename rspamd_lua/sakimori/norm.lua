@@ -239,6 +239,61 @@ return function(need)
     return M.is_global(obj) and not M.in_networks(obj, specials().multicast)
   end
 
+  -- Python received.clean_hostname on a name of [A-Za-z0-9._-]: a plausible DNS host name
+  -- (lower case, no outer dots) or nil; unknown/localhost and IP literals are not names.
+  local NOT_NAMES = {unknown = true, localhost = true, ['localhost.localdomain'] = true}
+  function M.clean_hostname(text)
+    if type(text) ~= 'string' then return nil end
+    local name = text:lower():gsub('^%.+', ''):gsub('%.+$', '')
+    if name == '' or #name > 253 or NOT_NAMES[name] or M.parse_ip(name)
+        or not name:find('^[a-z0-9_]') then
+      return nil
+    end
+    local labels = {}
+    for l in (name .. '.'):gmatch('([^.]*)%.') do labels[#labels + 1] = l end
+    if #labels < 2 then return nil end
+    for k = 1, #labels - 1 do
+      if #labels[k] > 63 or not labels[k]:find('^[a-z0-9_-]*$') then return nil end
+    end
+    local top = labels[#labels]
+    if #top > 63 or not top:find('^[a-z0-9-]+$') or top:find('^%d+$') then return nil end
+    return name
+  end
+
+  -- Python facts._verified_name: the PTR name in parentheses before ' by ' in a raw
+  -- Received value — '(name [IP])' or '(user@name [IP])' — never the HELO; nil when none.
+  function M.verified_name(raw)
+    if type(raw) ~= 'string' then return nil end
+    local text = raw:sub(1, 4096):gsub('%c', ' '):gsub('%s+', ' '):gsub('^ ', ''):sub(1, 2048)
+    local by = text:find(' by ', 1, true)
+    if by then text = text:sub(1, by - 1) end
+    local pos = 1
+    while true do
+      local open = text:find('(', pos, true)
+      if not open then return nil end
+      pos = open + 1
+      local token, ip = text:sub(pos):match('^%s*([^()%s]+)%s+%[([^%]]*)%]')
+      if token then
+        local _, ats = token:gsub('@', '')
+        local host = ats == 0 and token or (ats == 1 and token:match('@(.*)$')) or nil
+        ip = ip:gsub('^IPv6:', '')
+        if host and host:find('^[A-Za-z0-9._-]+$') and ip:find('^[0-9A-Fa-f:.]+$') then
+          return M.clean_hostname(host)
+        end
+      end
+    end
+  end
+
+  -- A verified name ends with one of the '.suffix' entries (networks.mail_relays).
+  function M.has_suffix(name, suffixes)
+    if type(name) ~= 'string' or name == '' then return false end
+    name = name:lower():gsub('%.+$', '')
+    for _, s in ipairs(suffixes or {}) do
+      if #name > #s and name:sub(-#s) == s then return true end
+    end
+    return false
+  end
+
   function M.network_key(ip)
     local obj = type(ip) == 'userdata' and ip or M.parse_ip(ip)
     if not obj then return '' end

@@ -20,7 +20,7 @@ from pathlib import Path
 from generator.learn_traffic import TrafficLearner
 from generator.mail.learn import MailLearner
 from sakimori.baselines import effective_traffic, empty_document, load_document, save_document
-from sakimori.config import Config, load_config
+from sakimori.config import RELAY_MAX_DOMAINS, Config, load_config
 from sakimori.errors import InputError, UsageError
 from sakimori.suricata import read_pcaps
 
@@ -99,7 +99,23 @@ def _learn_mail(cfg: Config, doc: dict, args: argparse.Namespace) -> dict:
           f"{len(mail['domains'])} sender domains, {len(mail['frequent_domains'])} frequent, "
           f"{len(mail['domestic_domains'])} domestic, {len(mail['names'])} names; "
           f"country data {mail['country_data']['source']} {mail['country_data']['version']}")
+    _print_relays(cfg, mail)
     return new_doc
+
+
+def _print_relays(cfg: Config, mail: dict) -> None:
+    """The learned receiving-side relays (docs/mail-learning.md), and whether they are used."""
+    relays, total = mail.get("relays") or {}, (mail.get("relay_hops") or {}).get("messages", 0)
+    params = mail["params"]
+    print(f"mail relays: {len(relays)} learned (networks of the newest {params['relay_depth']} "
+          f"public hops in >= {params['relay_min_share']:.0%} of {total} messages, from >= "
+          f"{params['relay_min_domains']} sender domains)"
+          + ("" if cfg.networks.learned_mail_relays or not relays
+             else "; not used: networks.learned_mail_relays is false"))
+    for net, rec in relays.items():
+        print(f"  relay {net}: {rec['messages']} messages ({rec['share']:.0%}), "
+              f"{rec['domains']}{'+' if rec['domains'] >= RELAY_MAX_DOMAINS else ''} "
+              f"sender domains")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ does. The learned data is prepared once per baselines object (treat it as read-o
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import unicodedata
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from sakimori.config import Config
 from sakimori.mail import country, norm
 from sakimori.mail.facts import MailFacts, text_value
 from sakimori.mail.fromhdr import from_domains
+from sakimori.mail.relays import Trust
 
 log = logging.getLogger("sakimori.mail.checks")
 
@@ -70,7 +70,7 @@ class _Protected:
 @dataclass
 class _Data:
     internal: tuple[str, ...]
-    trusted_nets: tuple[Any, ...]
+    trust: Trust
     protected: dict[str, _Protected]
     ordered: list[_Protected]
     known: frozenset[str]
@@ -109,7 +109,7 @@ def _prepare(cfg: Config, mail: dict[str, Any]) -> _Data:
             names[str(folded)] = addrs
     return _Data(
         internal=internal,
-        trusted_nets=(*cfg.networks.mail_relays, *cfg.networks.home),
+        trust=Trust(cfg, mail),
         protected=protected, ordered=[protected[k] for k in sorted(protected)],
         known=frozenset(r for r in map(norm.registrable_domain, domains) if r),
         domestic=frozenset(str(d) for d in mail.get("domestic_domains") or []),
@@ -186,38 +186,21 @@ def _is_internal(domain: str, internal: tuple[str, ...]) -> bool:
     return bool(domain) and any(domain == d or domain.endswith("." + d) for d in internal)
 
 
-def _trusted_fn(nets: tuple[Any, ...]) -> Callable[[str], bool]:
-    def trusted(ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return True  # not an address: never the external sender
-        return not addr.is_global or any(addr in net for net in nets)
-    return trusted
-
-
 def _real_name(name: str | None) -> str:
     text = text_value(name, 255)
     return "" if text.lower() == "unknown" else text
 
 
-def _external(facts: MailFacts, trusted: Callable[[str], bool]
-              ) -> tuple[str, str, tuple[str, ...]]:
+def _external(facts: MailFacts, trust: Trust) -> tuple[str, str, tuple[str, ...]]:
     """(external sender IP, its verified name, external chain); ('', '', ()) when internal.
 
-    The verified name is the MTA's PTR name for the connecting IP, the PTR in parentheses for
-    a hop — never the HELO (docs/mail-checks.md).
+    The trust boundary is :meth:`sakimori.mail.relays.Trust.external`. The verified name is
+    the MTA's PTR name for the connecting IP, the PTR in parentheses for a hop — never the
+    HELO (docs/mail-checks.md).
     """
-    hops = facts.hops[:MAX_HOPS]
     connect = clean_ip(text_value(facts.ip, 64)) if facts.ip else ""
-    if connect and not trusted(connect):
-        older = [h.ip for h in hops if norm.is_public_ip(h.ip)]
-        return connect, _real_name(facts.hostname), (connect, *older)
-    for i, hop in enumerate(hops):
-        if hop.ip and not trusted(hop.ip):
-            older = [h.ip for h in hops[i + 1:] if norm.is_public_ip(h.ip)]
-            return hop.ip, hop.ptr, (hop.ip, *older)
-    return "", "", ()
+    ext = trust.external(facts.hops[:MAX_HOPS], connect, _real_name(facts.hostname))
+    return ext.ip, ext.host, ext.chain
 
 
 def _lookalike_match(domain: str, ordered: list[_Protected], max_distance: int
@@ -263,7 +246,7 @@ class _Ctx:
 def _context(facts: MailFacts, cfg: Config, data: _Data) -> _Ctx:
     froms = from_domains(text_value(facts.from_shown, 320), text_value(facts.from_addr, 320))
     d_env = norm.domain_of(text_value(facts.envelope_from, 320))
-    ip, host, chain = _external(facts, _trusted_fn(data.trusted_nets))
+    ip, host, chain = _external(facts, data.trust)
     return _Ctx(facts=facts, cfg=cfg, data=data, ext_ip=ip, ext_host=host, chain=chain,
                 authenticated=bool(text_value(facts.user, 255)), froms=froms, d_env=d_env,
                 senders=froms or (((d_env, ""),) if d_env else ()))

@@ -11,7 +11,6 @@ hostile input.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from email import message_from_bytes
@@ -20,7 +19,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from generator.mail.features import MAX_HOPS, raw_headers
-from generator.mail.received import Hop, clean_hostname, parse_received, unfold
+from generator.mail.received import Hop, parse_received, unfold, verified_name
 from sakimori.mail.fromhdr import read_from
 
 MAX_FIELD = 4096  # characters of one address header, HELO, hostname or address looked at
@@ -75,21 +74,13 @@ def parse_reply_to(values: Iterable[str]) -> str:
     return next((a.strip()[:320] for _n, a in _mailboxes(values) if a), "")
 
 
-# "(name [IP])" or "(user@name [IP])" in the sending part of a Received header
-_PTR_COMMENT = re.compile(r"\(\s*(?:[^()\s@]*@)?([A-Za-z0-9._-]+)\s+\[(?:IPv6:)?[0-9A-Fa-f:.]+\]")
-
-
-def _verified_name(value: str) -> str:
-    """The PTR name in parentheses before ``by`` (docs/mail-checks.md: a hop's verified
-    name) — not Exim's looked-up name in front of ``([IP] helo=…)``, not the HELO."""
-    match = _PTR_COMMENT.search(unfold(value).split(" by ", 1)[0])
-    return clean_hostname(match.group(1)) if match else ""
+_verified_name = verified_name  # the one definition lives next to the Received parser
 
 
 def parse_hops(values_newest_first: Iterable[str]) -> tuple[Hop, ...]:
     """Received header values (newest first) → hops (``ptr``: the verified name only);
     unparsable ones keep no IP."""
-    return tuple(replace(parse_received(v), ptr=_verified_name(v))
+    return tuple(replace(h := parse_received(v), ptr=h.verified)
                  for v in list(values_newest_first)[:MAX_HOPS] if isinstance(v, str))
 
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m sakimori.mailsim --out DIR [--seed N] [--months M] [--scale F]``."""
+"""Command line: ``python -m sakimori.mailsim --out DIR [--seed N] [--months M] [--scale F]
+[--hosted microsoft365|google_workspace]``."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--months", type=int, default=4, help="months of past mail (1-24)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplier of mail volume")
+    ap.add_argument("--hosted", default="", choices=("microsoft365", "google_workspace"),
+                    help="external mail crosses our tenant at this provider before our MX")
     args = ap.parse_args(argv)
     try:
-        truth = generate_corpus(args.out, seed=args.seed, months=args.months, scale=args.scale)
+        truth = generate_corpus(args.out, seed=args.seed, months=args.months, scale=args.scale,
+                                hosted=args.hosted)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from typing import Any
 from sakimori.mail.norm import fold_name, infrastructure_keys
 from sakimori.mailsim import catalogue as cat
 from sakimori.mailsim.compose import to_mbox
+from sakimori.mailsim.hosted import HOSTED
 from sakimori.mailsim.past import Record, broken_mail, past_mail
 from sakimori.mailsim.testset import build, cases
 
@@ -102,24 +103,27 @@ def _write_testset(root: Path) -> list[dict[str, Any]]:
 
 
 def generate_corpus(out_dir: Path, seed: int = 2026, months: int = cat.MONTHS,
-                    scale: float = 1.0) -> dict[str, Any]:
+                    scale: float = 1.0, hosted: str = "") -> dict[str, Any]:
     """Write the corpus into *out_dir* (replacing ``past/`` and ``testset/``); returns the
     ground truth that is also written to ``truth.json``. Same arguments → same bytes."""
     if not 1 <= months <= 24:
         raise ValueError(f"months must be in [1, 24], got {months}")
     if not 0 < scale <= 50:
         raise ValueError(f"scale must be in (0, 50], got {scale}")
+    if hosted not in HOSTED:
+        raise ValueError(f"hosted must be one of {', '.join(h for h in HOSTED if h)}, "
+                         f"got {hosted!r}")
     out_dir = Path(out_dir)
     for sub in ("past", "testset"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
-    mails = past_mail(seed, months, scale)
+    mails = past_mail(seed, months, scale, hosted)
     broken = broken_mail(seed)
     paths = _write_past(out_dir / "past", mails, broken)
     records = [rec for _, rec in mails]
     sidecars = _write_testset(out_dir / "testset")
     truth = {
         "schema_version": SCHEMA_VERSION,
-        "seed": seed, "months": months, "scale": scale,
+        "seed": seed, "months": months, "scale": scale, **({"hosted": hosted} if hosted else {}),
         "config": "examples/sakimori.yaml",
         "past": {**paths, "messages": len(mails), "broken": len(broken),
                  "broken_reasons": [reason for reason, _ in broken],

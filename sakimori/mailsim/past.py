@@ -26,6 +26,7 @@ from sakimori.mailsim.compose import (
     rfc2822_date,
     text_body,
 )
+from sakimori.mailsim.hosted import provider_hops
 
 SUBJECTS = {
     "domestic": ("お見積りの件", "打ち合わせ日程のご相談", "納期について", "請求書送付のご案内",
@@ -108,7 +109,8 @@ def _headers(draft: Draft, rng: random.Random, ts: float, sender: tuple[str, str
     draft.body = body
 
 
-def _external(rng: random.Random, org: cat.Org, ts: float) -> tuple[bytes, Record]:
+def _external(rng: random.Random, org: cat.Org, ts: float, hosted: str = ""
+              ) -> tuple[bytes, Record]:
     person, user = _pick(rng, org.people), _pick(rng, cat.INTERNAL_USERS)
     sender = (_display(rng, person), f"{person.local}@{org.domain}")
     rcpt = f"{user.local}@{cat.INTERNAL_DOMAIN}"
@@ -147,7 +149,11 @@ def _external(rng: random.Random, org: cat.Org, ts: float) -> tuple[bytes, Recor
              org.kind in ("overseas", "newsletter") and not org.domain.endswith(".jp"))
     if org.kind == "newsletter":
         draft.add("List-Unsubscribe", f"<mailto:unsubscribe@{org.domain}>")
-    _deliver(draft, rng, ts, rcpt, envelope, (helo, ptr, ip, "ESMTPS"))
+    mx_hop = (helo, ptr, ip, "ESMTPS")
+    if hosted:  # through our tenant at the provider first (sakimori/mailsim/hosted.py)
+        hops, mx_hop = provider_hops(hosted, rng, (helo, ptr, ip), ts, rcpt)
+        draft.received[0:0] = hops
+    _deliver(draft, rng, ts, rcpt, envelope, mx_hop)
     return draft.render(), Record(ts, sender[1], sender[0], (to,), org.domain, True, False,
                                   ip, ptr, tuple(countries))
 
@@ -181,9 +187,11 @@ def _workday_times(rng: random.Random, day: datetime, count: int) -> list[float]
     return sorted(base + rng.uniform(8.5 * 3600, 19 * 3600) for _ in range(count))
 
 
-def past_mail(seed: int, months: int = cat.MONTHS, scale: float = 1.0
+def past_mail(seed: int, months: int = cat.MONTHS, scale: float = 1.0, hosted: str = ""
               ) -> list[tuple[bytes, Record]]:
-    """All past messages, in delivery order (same seed → same bytes)."""
+    """All past messages, in delivery order (same seed → same bytes). *hosted*
+    (``microsoft365``/``google_workspace``): external mail crosses our tenant at that
+    provider before our MX (:mod:`sakimori.mailsim.hosted`); the records stay the same."""
     start = datetime.fromisoformat(cat.START)
     end = (start.replace(day=1) + timedelta(days=31 * months)).replace(day=1)
     out: list[tuple[bytes, Record]] = []
@@ -201,7 +209,7 @@ def past_mail(seed: int, months: int = cat.MONTHS, scale: float = 1.0
         for ts, domain in sorted(events):
             msg_rng = rng_for(seed, "msg", label, f"{ts:.3f}", domain)
             out.append(_internal(msg_rng, ts) if not domain
-                       else _external(msg_rng, cat.org(domain), ts))
+                       else _external(msg_rng, cat.org(domain), ts, hosted))
         day += timedelta(days=1)
     return out
 
