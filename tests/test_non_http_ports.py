@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,9 @@ SCENARIOS: dict[str, tuple[str, set[int], bool]] = {
     "10.1.30.13": ("HTTP on 9443 (TLS only)", {1204}, True),
     "10.1.30.14": ("raw binary and TLS to an internal server on 443 and 80", set(), False),
     "10.1.30.15": ("raw binary on 5222 (not in the table)", set(), False),
+    # The rule sees the to-server side only; the consumer reads the alert's whole record.
+    "10.1.30.16": ("CONNECT via an external proxy, SSH inside", {1202}, False),
+    "10.1.30.17": ("TLS on 443 whose ClientHello was lost (capture loss)", {1201}, False),
 }
 
 
@@ -136,6 +140,9 @@ def _scenarios() -> list:
     p += tcp_session(h + "14", SERVER_INT, 44014, 443, RAW, t0=t)
     p += tls_session(h + "14", SERVER_INT, "intranet.example.com", sport=44024, dport=80, t0=t)
     p += tcp_session(h + "15", EXT, 44015, 5222, RAW, t0=t)
+    p += tcp_session(h + "16", PROXY_EXT, 44016, 8080, CONNECT + SSH, t0=t)
+    lost = tcp_session(h + "17", EXT, 44017, 443, tls_exchange("www.example.com") * 3, t0=t)
+    p += lost[:3] + lost[4:]  # SYN, SYN/ACK, ACK, (ClientHello lost), ...
     return p
 
 
@@ -143,6 +150,10 @@ def _consume(cfg: Config, eve: Path, out: Path) -> list[dict]:
     with Consumer(cfg, None, out, out / "state", mail=False) as consumer:
         consumer.run_once(eve)
     return [json.loads(x) for x in (out / "findings.jsonl").read_text().splitlines()]
+
+
+def _counter(out: Path, name: str) -> int:
+    return json.loads((out / "stats.json").read_text())["counters"].get(name, 0)
 
 
 def _non_http(findings: list[dict]) -> dict[str, dict]:
@@ -160,15 +171,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     pcap = write_pcap(tmp / "ports.pcap", _scenarios())
     eve_rules = read_pcaps(cfg, [pcap], tmp / "with-rules", rules)
     eve_flows = read_pcaps(cfg, [pcap], tmp / "no-rules")
-    alerts: dict[str, set[int]] = {}
+    alerts: dict[str, Counter] = {}
     for line in eve_rules.read_text().splitlines():
         ev = json.loads(line)
         if ev["event_type"] == "alert":
-            sid = ev["alert"]["signature_id"] - BASE
-            alerts.setdefault(ev["src_ip"], set()).add(sid)
-            alerts.setdefault(f"{ev['src_ip']}:{ev['src_port']}:{sid}", set()).add(sid)
+            alerts.setdefault(ev["src_ip"], Counter())[ev["alert"]["signature_id"] - BASE] += 1
     return {"cfg": cfg, "alerts": alerts, "eve_flows": eve_flows,
             "rules_path": _non_http(_consume(cfg, eve_rules, tmp / "c-rules")),
+            "alert_expected": _counter(tmp / "c-rules", "non_http_alert_expected"),
             "flow_path": _non_http(_consume(cfg, eve_flows, tmp / "c-flows"))}
 
 
@@ -176,7 +186,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.parametrize("host", sorted(SCENARIOS))
 def test_rule_path(run: dict, host: str) -> None:
     what, sids, _ = SCENARIOS[host]
-    assert run["alerts"].get(host, set()) & NON_HTTP_SIDS == sids, what
+    fired = run["alerts"].get(host, Counter())
+    assert set(fired) & NON_HTTP_SIDS == sids, what
+    assert all(fired[sid] == 1 for sid in sids), "one alert per flow"
 
 
 @pytest.mark.suricata
@@ -197,6 +209,7 @@ def test_consumer_with_rules_reports_the_same_hosts_once_per_flow(run: dict) -> 
     assert run["flow_path"]["10.1.30.1"]["evidence"]["app_protos"] == {"failed": 1}
     assert run["flow_path"]["10.1.30.3"]["evidence"]["app_protos"] == {"tls": 1}
     assert run["flow_path"]["10.1.30.13"]["evidence"]["app_protos"] == {"http": 1}
+    assert run["alert_expected"] == 2  # 10.1.30.16 and .17: alerts judged by their record
 
 
 @pytest.mark.suricata
@@ -215,6 +228,8 @@ def test_what_eve_says_about_tunnels_and_upgrades(run: dict) -> None:
     assert flows[44019] == {"app_proto": "http2", "app_proto_orig": "http"}
     assert flows[44001] == {"app_proto": "failed"}
     assert flows[44031] == {"app_proto": "tls"}
+    assert flows[44017] == {"app_proto": "failed", "app_proto_tc": "tls"}  # lost ClientHello
+    assert flows[44016] == {"app_proto": "ssh", "app_proto_orig": "http"}
     assert flows[44110] == {}  # handshake without payload: no app_proto at all
 
 

@@ -14,6 +14,11 @@ generated rules use. Sources, deduplicated by flow_id per internal (client) host
   websocket upgrade (``http``) are HTTP; TLS on a plain-HTTP port and payload no parser
   recognised (``failed``: raw binary C2, on 443 too) are reported.
 
+Alerts are judged with the same function on the alert's own record (Suricata writes the same
+``app_proto*`` fields there): a rule that saw one side only — SSH inside a CONNECT tunnel
+through an external proxy, a ClientHello lost to capture loss while the server spoke TLS — is
+counted (``non_http_alert_expected``) and not reported.
+
 Flows to internal destinations are not judged (as in the rules: intranet services use these
 ports for anything). One flow is enough. Whitelisted destinations (IP, SNI) are skipped.
 Confidence: 0.9 for TLS or a rule alert, 0.8 for other protocols.
@@ -86,6 +91,13 @@ class NonHttpHandler(Handler):
         if not self.ctx.home(ev.src_ip):
             return
         rec = ev.record or {}
+        expected = self.ctx.port_table.get(ev.dest_port)
+        if expected is not None and any(type(rec.get(k)) is str for k in APP_PROTO_FIELDS) \
+                and unexpected_protocol(rec, expected) is None:
+            # e.g. SSH inside a CONNECT tunnel (app_proto_orig http), or a lost ClientHello
+            # (app_proto failed, app_proto_tc tls): the rule saw one side, the record shows more
+            self.ctx.counters["non_http_alert_expected"] += 1
+            return
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
         proto = rec.get("app_proto")
