@@ -64,20 +64,27 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def render(figures: Sequence[Figure], header: Sequence[str] = ()) -> str:
-    """The table as text, preceded by *header* lines."""
-    head = ("#", "figure", "value", "baseline (same run)", "ratio", "goal", "result")
-    rows = [head]
-    for i, f in enumerate(figures, 1):
-        base = f"{f.baseline_label} {fmt(f.baseline, f.unit)}".strip() \
-            if f.baseline is not None else f.baseline_label
-        rows.append((f.num or str(i), f.label, fmt(f.value, f.unit), base,
-                     fmt(f.ratio) if f.ratio is not None else "", f.goal, f.result))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+def columns(head: Sequence[str], rows: Sequence[Sequence[str]],
+            header: Sequence[str] = ()) -> str:
+    """Left-aligned text columns under *head* and a dashed rule, preceded by *header* lines."""
+    table = [tuple(head), *(tuple(r) for r in rows)]
+    widths = [max(len(r[c]) for r in table) for c in range(len(head))]
     lines = list(header)
-    for n, row in enumerate(rows):
+    for n, row in enumerate(table):
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def render(figures: Sequence[Figure], header: Sequence[str] = ()) -> str:
+    """The table as text, preceded by *header* lines."""
+    head = ("#", "figure", "value", "baseline (same run)", "ratio", "goal", "result")
+    rows = []
+    for i, f in enumerate(figures, 1):
+        base = f"{f.baseline_label} {fmt(f.baseline, f.unit)}".strip() \
+            if f.baseline is not None else f.baseline_label
+        rows.append((f.num or str(i), f.label, fmt(f.value, f.unit), base,
+                     fmt(f.ratio) if f.ratio is not None else "", f.goal, f.result))
+    return columns(head, rows, header)

@@ -8,6 +8,7 @@ so every path inside is ``$LOCAL_CONFDIR/...``:
 - ``local.d/sakimori.conf``       — settings from sakimori.yaml (+ map paths)
 - ``scores.d/sakimori_group.conf``— weights and descriptions of the SAKIMORI_* symbols
 - ``local.d/metadata_exporter.conf`` — flagged mail → JSON → ``http://{rspamd.listen}/rspamd/events``
+  (with the listener secret as HTTP Basic credentials: mode 0600)
 - ``plugins/sakimori.lua``, ``plugins/sakimori/*.lua`` — the plugin (copied from rspamd_lua/)
   and the generated ``unidata.lua``/``psl.lua`` tables (:mod:`generator.rspamd_tables`)
 - ``maps/sakimori_*.map``         — learned data, formats in docs/mail-checks.md
@@ -30,6 +31,7 @@ import jinja2
 
 from generator import rspamd_tables
 from generator.render_suricata import TEMPLATE_DIR
+from sakimori import listen_secret
 from sakimori.config import Config
 from sakimori.errors import InputError
 from sakimori.mail import norm
@@ -167,18 +169,20 @@ def map_texts(cfg: Config, doc: dict[str, Any] | None) -> dict[str, str]:
     }
 
 
-def _write(path: Path, text: str) -> Path:
+def _write(path: Path, text: str, mode: int = 0o644) -> Path:
     """Atomic replace, only when the content differs (Rspamd reloads changed maps only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if path.read_text(encoding="utf-8") == text:
+            if path.stat().st_mode & 0o777 != mode:
+                os.chmod(path, mode)
             return path
     except (OSError, UnicodeError):
         pass
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
     return path
 
@@ -232,10 +236,11 @@ def exporter_url(cfg: Config) -> str:
     return f"http://{host}:{cfg.rspamd.listen_port}{EVENTS_PATH}"
 
 
-def render_exporter(cfg: Config) -> str:
-    """Text of ``local.d/metadata_exporter.conf``."""
+def render_exporter(cfg: Config, secret: str | None = None) -> str:
+    """Text of ``local.d/metadata_exporter.conf``; with *secret*, the rule authenticates to
+    the consumer (HTTP Basic, see :mod:`sakimori.listen_secret`)."""
     return _environment().get_template("metadata_exporter.conf.j2").render(
-        url=exporter_url(cfg), symbols=SYMBOL_NAMES)
+        url=exporter_url(cfg), symbols=SYMBOL_NAMES, user=listen_secret.USER, secret=secret)
 
 
 def render_group() -> str:
@@ -265,8 +270,14 @@ def _copy_plugin(out: Path) -> None:
             stale.unlink()
 
 
-def write_rspamd(cfg: Config, doc: dict[str, Any] | None, build_dir: Path) -> Path:
-    """Write ``build_dir/rspamd/`` (see the module docstring) and return that directory."""
+def write_rspamd(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
+                 secret: str | None = None) -> Path:
+    """Write ``build_dir/rspamd/`` (see the module docstring) and return that directory.
+
+    *secret*: the consumer's listener secret (``generate`` passes
+    :func:`sakimori.listen_secret.ensure_secret`); the exporter file then holds it and is
+    written mode 0600. None (scan-mail, whose exporter posts to its own sink): no credentials,
+    and a real consumer would refuse the posts (HTTP 401)."""
     out = Path(build_dir) / "rspamd"
     maps = out / "maps"
     maps.mkdir(parents=True, exist_ok=True)
@@ -277,7 +288,8 @@ def write_rspamd(cfg: Config, doc: dict[str, Any] | None, build_dir: Path) -> Pa
             _write(maps / file, texts[name])
     _copy_plugin(out)
     _write(out / "local.d" / "sakimori.conf", render_settings(cfg, country_source))
-    _write(out / "local.d" / "metadata_exporter.conf", render_exporter(cfg))
+    _write(out / "local.d" / "metadata_exporter.conf", render_exporter(cfg, secret),
+           0o600 if secret else 0o644)
     _write(out / "scores.d" / "sakimori_group.conf", render_group())
     _write(out / "rspamd.conf.local", render_loader())
     return out

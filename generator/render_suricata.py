@@ -141,7 +141,7 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
                  relays: RelaySet | None = None) -> str:
     """The text of ``sakimori.rules`` (deterministic)."""
     eff = effective_traffic(cfg, doc)
-    wl = Whitelist.from_entries(cfg.whitelist.destinations)
+    wl = Whitelist.from_entries(cfg.whitelist.destinations, cfg.whitelist.policy)
     context = {
         "base": cfg.suricata.sid_base,
         "created_at": created_at(doc),
@@ -182,8 +182,10 @@ def _write(path: Path, text: str) -> Path:
 
 
 def write_suricata(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
-                   package: bool = True) -> list[Path]:
-    """Write ``build_dir/suricata/`` and return the rule files to load, static first."""
+                   package: bool = True, deploy_dir: Path | None = None) -> list[Path]:
+    """Write ``build_dir/suricata/`` and return the rule files to load, static first.
+    *deploy_dir*: the build directory the output will be moved to when *build_dir* is a
+    staging directory (the package's index.yaml names the deployed archive)."""
     out = Path(build_dir) / "suricata"
     out.mkdir(parents=True, exist_ok=True)
     relays = load_relays(cfg.anonymizer.tor_relays) if cfg.anonymizer.tor_relays else None
@@ -201,5 +203,6 @@ def write_suricata(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
     static = _write(out / STATIC_FILE, static_rules_text(cfg))
     generated = _write(out / GENERATED_FILE, render_rules(cfg, doc, relays))
     if package:
-        build_package(out, [generated, static, *data_files])
+        build_package(out, [generated, static, *data_files],
+                      Path(deploy_dir) / "suricata" if deploy_dir is not None else None)
     return [static, generated]

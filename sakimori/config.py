@@ -24,6 +24,7 @@ import yaml
 from sakimori.errors import ConfigError
 from sakimori.ports import PortTable, build_port_table
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
+from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,6 +48,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "whitelist": {
         "destinations": [],
         "file": None,
+        "min_prefix_v4": 16,
+        "min_prefix_v6": 32,
     },
     "alerts": {
         "smtp": "127.0.0.1:25",
@@ -56,6 +59,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "recipient_checks": [],
         "language": "en",
         "enabled": True,
+        "notify_max": 20,
+        "notify_exclude": [],
+        "max_per_minute": 30,
+        "max_per_recipient_per_minute": 10,
     },
     "traffic": {
         "http_ports": [80, 8080, 3128, 8000],
@@ -78,6 +85,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "binary": "rspamd",
         "url": None,
         "listen": "127.0.0.1:11339",
+        "listen_secret_file": "rspamd-listen.secret",
     },
     "suricata": {
         "binary": "suricata",
@@ -122,6 +130,7 @@ class WhitelistConfig:
     file: Path | None = None
     configured: tuple[str, ...] = ()
     from_file: tuple[str, ...] = ()
+    policy: EntryPolicy = DEFAULT_POLICY  # min_prefix_v4/_v6 and networks.home
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,10 @@ class AlertsConfig:
     recipient_checks: tuple[str, ...]
     language: str
     enabled: bool
+    notify_max: int = 20
+    notify_exclude: tuple[str, ...] = ()
+    max_per_minute: int = 30
+    max_per_recipient_per_minute: int = 10
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,7 @@ class RspamdConfig:
     url: str | None
     listen_host: str
     listen_port: int
+    listen_secret_file: Path = Path("rspamd-listen.secret")
 
 
 @dataclass(frozen=True)
@@ -382,21 +396,24 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
                        for i, p in enumerate(_list(tr["http_ports"], src, "traffic.http_ports")))
     if not http_ports:
         raise ConfigError(src, "traffic.http_ports", "must list at least one port")
-    from sakimori.whitelist import Whitelist  # local import: whitelist imports nothing of ours
-
+    home = _networks(net["home"], src, "networks.home")
+    policy = EntryPolicy(
+        min_prefix_v4=_req_int(wl["min_prefix_v4"], src, "whitelist.min_prefix_v4", 0, 32),
+        min_prefix_v6=_req_int(wl["min_prefix_v6"], src, "whitelist.min_prefix_v6", 0, 128),
+        home=home)
     destinations = _str_list(wl["destinations"], src, "whitelist.destinations")
     for i, entry in enumerate(destinations):
-        problem = Whitelist.entry_problem(entry)
+        problem = entry_problem(entry, policy)
         if problem:
             raise ConfigError(src, f"whitelist.destinations[{i}]", problem)
     wl_file = Path(_resolve(_str(wl["file"], src, "whitelist.file"), base_dir)) \
         if wl["file"] is not None else None
-    from_file = read_whitelist_file(wl_file) if wl_file is not None else ()
+    from_file = read_whitelist_file(wl_file, policy) if wl_file is not None else ()
     state_dir = Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir))
     return Config(
         source=src,
         networks=NetworksConfig(
-            home=_networks(net["home"], src, "networks.home"),
+            home=home,
             mail_relays=_networks(net["mail_relays"], src, "networks.mail_relays"),
         ),
         mail=MailConfig(
@@ -418,7 +435,7 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         ),
         whitelist=WhitelistConfig(
             destinations=tuple(dict.fromkeys((*destinations, *from_file))), file=wl_file,
-            configured=destinations, from_file=from_file),
+            configured=destinations, from_file=from_file, policy=policy),
         alerts=AlertsConfig(
             smtp_host=smtp_host, smtp_port=smtp_port,
             sender=_str(al["sender"], src, "alerts.sender"),
@@ -427,6 +444,13 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             recipient_checks=_str_list(al["recipient_checks"], src, "alerts.recipient_checks"),
             language=language,
             enabled=_bool(al["enabled"], src, "alerts.enabled"),
+            notify_max=_req_int(al["notify_max"], src, "alerts.notify_max", 0, 1000),
+            notify_exclude=tuple(p.lower() for p in _str_list(
+                al["notify_exclude"], src, "alerts.notify_exclude")),
+            max_per_minute=_req_int(al["max_per_minute"], src, "alerts.max_per_minute", 1),
+            max_per_recipient_per_minute=_req_int(
+                al["max_per_recipient_per_minute"], src, "alerts.max_per_recipient_per_minute",
+                1),
         ),
         traffic=TrafficConfig(
             http_ports=http_ports,
@@ -458,6 +482,8 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             binary=_str(rs["binary"], src, "rspamd.binary"),
             url=_opt_str(rs["url"], src, "rspamd.url") or None,
             listen_host=listen[0], listen_port=listen[1],
+            listen_secret_file=Path(_resolve(_str(rs["listen_secret_file"], src,
+                                                  "rspamd.listen_secret_file"), base_dir)),
         ),
         suricata=SuricataConfig(
             binary=_str(su["binary"], src, "suricata.binary"),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sakimori.errors import ConfigError
+from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -183,9 +184,9 @@ def build_web(w: dict[str, Any], src: str, base_dir: Path, state_dir: Path) -> W
     )
 
 
-def read_whitelist_file(path: Path) -> tuple[str, ...]:
-    """The entries of a whitelist file (see the module docstring); () when it is missing."""
-    from sakimori.whitelist import Whitelist
+def read_whitelist_file(path: Path, policy: EntryPolicy = DEFAULT_POLICY) -> tuple[str, ...]:
+    """The entries of a whitelist file (see the module docstring); () when it is missing.
+    Each line is checked with :func:`sakimori.whitelist.entry_problem` under *policy*."""
 
     try:
         data = path.read_bytes()
@@ -204,7 +205,7 @@ def read_whitelist_file(path: Path) -> tuple[str, ...]:
         entry = raw.split("#", 1)[0].strip()
         if not entry:
             continue
-        problem = Whitelist.entry_problem(entry)
+        problem = entry_problem(entry, policy)
         if problem:
             raise ConfigError(str(path), f"line {lineno}", problem)
         if entry not in entries:

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from mailsink import Sink
+from realdata import shared_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# <repo>/../shared/data, or $SAKIMORI_SHARED_DATA (e.g. when the checkout is a git worktree).
+SHARED_DATA = shared_data_dir()
 EXAMPLE_CONFIG = REPO / "examples" / "sakimori.yaml"
 # Real Suricata EVE from stratosphereips/StratosphereLinuxIPS dataset/test6-malicious.suricata.json
 # (GPL-2.0), bundled in shared/data (see its README).

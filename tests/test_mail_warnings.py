@@ -19,6 +19,7 @@ from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.outbox import Outbox, OutboxFull
 from eve_consumer.mailwarn.rspamd_events import flagged_from_rspamd, read_events_file
 from sakimori.config import load_config
+from sakimori.listen_secret import authorization, ensure_secret, read_secret
 from sakimori.mail.checks import Hit
 from sakimori.mail.warnings import (
     FlaggedMail,
@@ -40,7 +41,7 @@ alerts:
   notify_recipient: {notify}
   recipient_checks: {checks}
   language: {language}
-rspamd: {{listen: "127.0.0.1:{listen}"}}
+{extra}rspamd: {{listen: "127.0.0.1:{listen}"}}
 """
 EVIL_SUBJECT = "invoice\r\nBcc: victim@example.co.jp\r\n\u202e<script>alert(1)</script>"
 # What Rspamd 3.4's metadata_exporter (formatter json) posted for a flagged mail, as captured
@@ -63,11 +64,18 @@ RSPAMD_EVENT = {
 
 
 def make_cfg(tmp: Path, port: int = 25, *, notify: bool = False, checks: str = "[]",
-             language: str = "en", listen: int = 11339):
+             language: str = "en", listen: int = 11339, extra: str = ""):
     path = tmp / f"sakimori-{language}-{notify}-{port}-{listen}.yaml"
     path.write_text(CONFIG.format(port=port, notify=str(notify).lower(), checks=checks,
-                                  language=language, listen=listen), encoding="utf-8")
-    return load_config(path, env={})
+                                  language=language, listen=listen, extra=extra),
+                    encoding="utf-8")
+    cfg = load_config(path, env={})
+    ensure_secret(cfg)  # tmp/rspamd-listen.secret, as `sakimori generate` would create it
+    return cfg
+
+
+def auth(cfg) -> dict[str, str]:
+    return {"Authorization": authorization(read_secret(cfg))}
 
 
 def flagged(**over: Any) -> FlaggedMail:
@@ -139,6 +147,22 @@ def test_recipients_policy(tmp_path) -> None:
     short_name = make_cfg(tmp_path, notify=True, checks="[internal_spoof]", port=26)
     assert notified_recipients(short_name, mail) == ["hanako@example.co.jp",
                                                      "boss@sub.example.co.jp"]
+
+
+def test_recipients_policy_caps_and_lists(tmp_path) -> None:
+    """A forged or real mass mailing never makes sakimori a mass mailer: more internal
+    recipients than alerts.notify_max (20) → the admins alone; alerts.notify_exclude keeps
+    distribution lists and role addresses out."""
+    many = flagged(recipients=tuple(f"u{i}@example.co.jp" for i in range(21)))
+    cfg = make_cfg(tmp_path, notify=True)
+    assert warning_recipients(cfg, many) == ["soc@example.co.jp"]
+    twenty = flagged(recipients=tuple(f"u{i}@example.co.jp" for i in range(20)))
+    assert len(warning_recipients(cfg, twenty)) == 21
+    listy = make_cfg(tmp_path, notify=True, port=27, extra=(
+        '  notify_exclude: ["all-*@example.co.jp", "*-list@*"]\n  notify_max: 2\n'))
+    mail = flagged(recipients=("All-Staff@example.co.jp", "sales-list@example.co.jp",
+                               "hanako@example.co.jp"))
+    assert notified_recipients(listy, mail) == ["hanako@example.co.jp"]
 
 
 # --- dedupe key ----------------------------------------------------------------------------------
@@ -245,17 +269,22 @@ def test_one_warning_per_message_through_real_smtp(tmp_path, smtp) -> None:
 
 def test_smtp_failure_keeps_the_warning_and_retries(tmp_path, free_port, caplog) -> None:
     cfg = make_cfg(tmp_path, free_port)  # nothing listens there yet
-    warnings = MailWarnings(cfg, tmp_path / "state.sqlite", tmp_path / "out")
+    now = [1_800_000_000.0]
+    warnings = MailWarnings(cfg, tmp_path / "state.sqlite", tmp_path / "out",
+                            clock=lambda: now[0])
     warnings.submit(flagged())
     warnings.submit(flagged(message_id="second@x"))
     assert warnings.drain() is False
     assert warnings.sender.stats["failed"] == 1 and warnings.sender.stats["deferred"] == 1
     assert "warning mail via 127.0.0.1" in caplog.text
     assert not (tmp_path / "out" / "mail_warnings.jsonl").exists()
+    assert warnings.drain() is False and warnings.sender.stats["failed"] == 1  # relay pause
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port)
     controller.start()
     try:
+        assert warnings.sender.wait_hint() == 30.0
+        now[0] += 30.0
         assert warnings.drain() is True
         sink.wait(2)
     finally:
@@ -296,7 +325,8 @@ def test_receiver_http(tmp_path, smtp) -> None:
     try:
         url = receiver.url
         assert url == f"http://127.0.0.1:{listen}/rspamd/events"
-        post = lambda body, **kw: requests.post(url, data=body, timeout=5, **kw)  # noqa: E731
+        post = lambda body: requests.post(url, data=body, timeout=5,  # noqa: E731
+                                          headers=auth(cfg))
         assert post(json.dumps(RSPAMD_EVENT)).status_code == 200
         assert post(json.dumps(RSPAMD_EVENT)).text.strip() == "duplicate"
         assert post(json.dumps(dict(RSPAMD_EVENT, symbols=[]))).text.strip() == "not_flagged"
@@ -304,7 +334,7 @@ def test_receiver_http(tmp_path, smtp) -> None:
         assert post(b"[1]").status_code == 400
         assert post(b"x" * ((1 << 20) + 1)).status_code == 413
         assert requests.post(url.replace("/rspamd/events", "/x"), data=b"{}",
-                             timeout=5).status_code == 404
+                             timeout=5, headers=auth(cfg)).status_code == 404
         assert requests.get(url, timeout=5).status_code == 405
         smtp.wait(1)
     finally:
@@ -316,7 +346,7 @@ def test_receiver_http(tmp_path, smtp) -> None:
 def test_receiver_refuses_clients_outside_loopback_and_relays(tmp_path) -> None:
     from eve_consumer.mailwarn.receiver import Receiver
 
-    receiver = Receiver(make_cfg(tmp_path), lambda m: "new")
+    receiver = Receiver(make_cfg(tmp_path), lambda m: "new", "s" * 32)
     assert receiver.allowed("127.0.0.1") and receiver.allowed("::1")
     assert receiver.allowed("192.0.2.10") and receiver.allowed("::ffff:192.0.2.10")
     assert not receiver.allowed("10.1.2.3") and not receiver.allowed("8.8.8.8")
@@ -345,18 +375,20 @@ def test_receiver_survives_stalled_and_garbage_clients(tmp_path, monkeypatch, ca
     from eve_consumer.mailwarn import receiver as rec_mod
 
     monkeypatch.setattr(rec_mod._Handler, "timeout", 0.3)
-    warnings = MailWarnings(make_cfg(tmp_path, listen=other_port()), tmp_path / "s.sqlite",
-                            tmp_path / "o", mail=False)
+    cfg = make_cfg(tmp_path, listen=other_port())
+    warnings = MailWarnings(cfg, tmp_path / "s.sqlite", tmp_path / "o", mail=False)
     receiver = warnings.listen()
     try:
         stalled = socket.create_connection(("127.0.0.1", receiver.port))
-        stalled.sendall(b"POST /rspamd/events HTTP/1.0\r\nContent-Length: 1000\r\n\r\n{")
+        stalled.sendall(b"POST /rspamd/events HTTP/1.0\r\nContent-Length: 1000\r\n"
+                        b"Authorization: " + auth(cfg)["Authorization"].encode() + b"\r\n\r\n{")
         garbage = socket.create_connection(("127.0.0.1", receiver.port))
         garbage.sendall(b"\x00\xff GARBAGE\r\n\r\n")
         time.sleep(0.8)
         stalled.close()
         garbage.close()
-        ok = requests.post(receiver.url, data=json.dumps(RSPAMD_EVENT), timeout=5)
+        ok = requests.post(receiver.url, data=json.dumps(RSPAMD_EVENT), timeout=5,
+                           headers=auth(cfg))
         assert ok.status_code == 200
     finally:
         warnings.close()

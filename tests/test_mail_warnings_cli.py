@@ -19,6 +19,8 @@ from aiosmtpd.controller import Controller
 from mailsink import Sink
 from test_mail_warnings import RSPAMD_EVENT
 
+from sakimori.config import load_config
+from sakimori.listen_secret import authorization, ensure_secret, read_secret
 from sakimori.smtpsink import free_port
 
 CONFIG = """\
@@ -51,6 +53,7 @@ def env(tmp_path: Path):
     controller.start()
     cfg = tmp_path / "sakimori.yaml"
     cfg.write_text(CONFIG.format(smtp=smtp, listen=listen), encoding="utf-8")
+    ensure_secret(load_config(cfg, env={}))  # what `sakimori generate` creates
     yield sink, cfg, listen
     controller.stop()
 
@@ -83,6 +86,25 @@ def test_errors_are_one_line(env, tmp_path) -> None:
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, args
 
 
+def test_no_receiver_without_its_secret(env, tmp_path) -> None:
+    """consume --rspamd-listen refuses to start without a usable secret file (exit 2, one
+    line naming the key and the file, never the secret)."""
+    _, cfg, _ = env
+    secret_file = tmp_path / "rspamd-listen.secret"
+    secret = secret_file.read_text().strip()
+    secret_file.chmod(0o644)
+    loose = sakimori("consume", "--config", cfg, "--rspamd-listen", "--state-dir", tmp_path / "s")
+    assert loose.returncode == 2 and "chmod 600" in loose.stderr
+    assert secret not in loose.stderr + loose.stdout
+    secret_file.unlink()
+    proc = sakimori("consume", "--config", cfg, "--rspamd-listen", "--state-dir", tmp_path / "s")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"sakimori consume: {cfg}: rspamd.listen_secret_file: {secret_file}: missing; "
+        "`sakimori generate --config …` creates it (and writes it into the Rspamd exporter "
+        "configuration)"]
+
+
 def test_follow_with_receiver(env, tmp_path) -> None:
     sink, cfg, listen = env
     eve = tmp_path / "eve.json"
@@ -96,7 +118,10 @@ def test_follow_with_receiver(env, tmp_path) -> None:
         assert proc.stderr is not None
         assert f"127.0.0.1:{listen}/rspamd/events" in proc.stderr.readline()
         url = f"http://127.0.0.1:{listen}/rspamd/events"
-        assert requests.post(url, data=json.dumps(RSPAMD_EVENT), timeout=5).status_code == 200
+        secret = read_secret(load_config(cfg, env={}))
+        assert requests.post(url, data=json.dumps(RSPAMD_EVENT), timeout=5).status_code == 401
+        assert requests.post(url, data=json.dumps(RSPAMD_EVENT), timeout=5, headers={
+            "Authorization": authorization(secret)}).status_code == 200
         sink.wait(1)
         assert len(sink.messages) == 1
         with eve.open("a") as fh:
@@ -111,3 +136,28 @@ def test_follow_with_receiver(env, tmp_path) -> None:
     assert "mail warnings: 2 new, 0 duplicate(s); 2 sent" in err
     time.sleep(0.2)
     assert len(sink.messages) == 2
+
+
+def test_resend_failed(env, tmp_path) -> None:
+    """A warning given up after SMTP failures is re-sent by `consume --resend-failed`."""
+    from test_mail_warnings import flagged
+
+    from eve_consumer.mailwarn.outbox import Outbox
+
+    sink, cfg, _ = env
+    outbox = Outbox(tmp_path / "s" / "state.sqlite")
+    key, _new = outbox.add(flagged())
+    outbox.finish(key, "failed", "[Errno 111] Connection refused")
+    outbox.close()
+    proc = sakimori("consume", "--config", cfg, "--resend-failed", "--state-dir",
+                    tmp_path / "s", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 given-up warning(s) queued again" in proc.stderr
+    assert "1 sent" in proc.stderr
+    sink.wait(1)
+    assert len(sink.messages) == 1
+    again = sakimori("consume", "--config", cfg, "--resend-failed", "--state-dir",
+                     tmp_path / "s", "--out", tmp_path / "o")
+    assert "0 given-up warning(s) queued again" in again.stderr
+    time.sleep(0.3)
+    assert len(sink.messages) == 1

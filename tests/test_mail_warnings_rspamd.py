@@ -11,6 +11,7 @@ gives one warning (hash key); a legitimate mail gives none.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -22,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from mailsink import Sink
 
 from eve_consumer.mailwarn.outbox import Outbox
 from sakimori.config import load_config
+from sakimori.listen_secret import authorization, ensure_secret
 from sakimori.smtpsink import free_port
 
 rspamd_harness = pytest.importorskip(
@@ -45,7 +48,7 @@ alerts:
   admins: [soc@example.co.jp]
   notify_recipient: true
   language: en
-rspamd: {{listen: "127.0.0.1:{listen}"}}
+{extra}rspamd: {{listen: "127.0.0.1:{listen}"}}
 """
 MAIL = {"messages": 50, "domains": {"partner.co.jp": {
     "messages": 40, "infra": {"net:133.0.0.0/24": 40, "ptr:partner.co.jp": 40},
@@ -66,6 +69,8 @@ LEGIT = (b"Received: from mail.partner.co.jp (mail.partner.co.jp [133.0.0.1]) by
          b"Subject: monthly report\r\nMessage-ID: <report-1@partner.co.jp>\r\n\r\nreport\r\n"
          )
 ENVELOPE = {"rcpt": ["hanako@example.co.jp"]}
+DOC = {"schema_version": 1, "generated_at": "2026-11-01T00:00:00Z", "traffic": {},
+       "mail": MAIL}
 
 
 def _wait(predicate, timeout: float = 20.0) -> bool:
@@ -94,11 +99,10 @@ def test_rspamd_flagged_mail_is_warned_once(tmp_path) -> None:
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     cfg_path = tmp_path / "sakimori.yaml"
-    cfg_path.write_text(CONFIG.format(smtp=smtp_port, listen=listen), encoding="utf-8")
+    cfg_path.write_text(CONFIG.format(smtp=smtp_port, listen=listen, extra=""),
+                        encoding="utf-8")
     cfg = load_config(cfg_path, env={})
-    doc = {"schema_version": 1, "generated_at": "2026-11-01T00:00:00Z", "traffic": {},
-           "mail": MAIL}
-    render.write_rspamd(cfg, doc, tmp_path / "build")
+    render.write_rspamd(cfg, DOC, tmp_path / "build", ensure_secret(cfg))
     consumer = _start_consumer(cfg_path, tmp_path)
     try:
         with rspamd_harness.RspamdInstance(tmp_path / "build",
@@ -159,3 +163,71 @@ def _check_warnings(sink: Sink, tmp: Path) -> None:
     assert [r["source"] for r in records] == ["rspamd", "rspamd"]
     assert records[0]["key"] == "mid:ceo-1@evil.example"
     assert records[1]["key"].startswith("hash:")
+
+
+def _post(url: str, event: dict, authorization: str | None = None) -> int:
+    headers = {"Authorization": authorization} if authorization else {}
+    return requests.post(url, data=json.dumps(event), headers=headers, timeout=5).status_code
+
+
+def test_forged_events_are_refused_and_a_flood_is_rate_limited(tmp_path) -> None:
+    """The attack of issue 11 item 1 against the real chain (generated exporter in a real
+    Rspamd 3.4, exporter file 0600 as deployed, consumer CLI): Rspamd's own post is accepted
+    and warned about; a made-up event posted without credentials or with a wrong secret gets
+    401 and sends nothing; a flood of 40 authenticated events (a leaked secret) yields at most
+    alerts.max_per_recipient_per_minute warnings to the admin, the rest wait in the outbox;
+    the list address in alerts.notify_exclude is never warned."""
+    from test_mail_warnings import RSPAMD_EVENT
+
+    sink = Sink()
+    smtp_port, listen = free_port(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    cfg_path = tmp_path / "sakimori.yaml"
+    cfg_path.write_text(CONFIG.format(smtp=smtp_port, listen=listen, extra=(
+        "  max_per_minute: 100\n  max_per_recipient_per_minute: 5\n"
+        '  notify_exclude: ["all-*@example.co.jp"]\n')), encoding="utf-8")
+    cfg = load_config(cfg_path, env={})
+    secret = ensure_secret(cfg)
+    render.write_rspamd(cfg, DOC, tmp_path / "build", secret)
+    url = render.exporter_url(cfg)
+    forged = dict(RSPAMD_EVENT, message_id="forged-1@attacker.example",
+                  rcpt=["all-staff@example.co.jp"], header_subject=["Reset your password"])
+    consumer = _start_consumer(cfg_path, tmp_path)
+    outbox = Outbox(tmp_path / "state" / "state.sqlite")
+    try:
+        with rspamd_harness.RspamdInstance(tmp_path / "build", export_to=url) as inst:
+            exporter = inst.etc / "local.d" / "metadata_exporter.conf"
+            exporter.chmod(0o600)  # as deployed: root only (Rspamd's main process reads it)
+            inst.restart()
+            assert exporter.stat().st_mode & 0o777 == 0o600
+            inst.scan(SPOOF, ip="8.8.8.8", helo="mx.evil.example",
+                      mail_from="bounce@evil.example", **ENVELOPE)
+            assert _wait(lambda: outbox.counts()["by_state"].get("sent") == 1)
+            assert inst.lua_errors() == []
+        assert _post(url, forged) == 401
+        assert _post(url, forged, authorization("x" * 43)) == 401
+        assert _post(url, forged, "Basic " + base64.b64encode(
+            f"other:{secret}".encode()).decode()) == 401
+        assert _post(url, forged, "Bearer " + secret) == 401
+        time.sleep(1.0)
+        assert outbox.counts() == {"by_state": {"sent": 1}, "duplicates": 0}
+        assert len(sink.messages) == 1
+        for i in range(40):
+            event = dict(forged, message_id=f"flood-{i}@attacker.example")
+            assert _post(url, event, authorization(secret)) == 200
+        assert _wait(lambda: outbox.counts()["by_state"].get("pending") == 36)
+        time.sleep(1.0)
+        assert outbox.counts()["by_state"] == {"sent": 5, "pending": 36}
+    finally:
+        outbox.close()
+        consumer.send_signal(signal.SIGTERM)
+        _out, err = consumer.communicate(timeout=60)
+        controller.stop()
+    assert consumer.returncode == 0, err
+    assert secret not in err
+    assert "mail warnings: 41 new, 0 duplicate(s); 5 sent" in err
+    assert "delayed by the rate limit; 36 waiting in the outbox" in err
+    assert len(sink.messages) == 5
+    assert sink.envelopes[0][1] == ["soc@example.co.jp", "hanako@example.co.jp"]
+    assert all(rcpts == ["soc@example.co.jp"] for _f, rcpts in sink.envelopes[1:])

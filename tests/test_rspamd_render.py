@@ -157,10 +157,26 @@ def test_configtest_passes_and_catches_a_bad_setting(out: Path) -> None:
 
 @needs_rspamadm
 def test_generate_writes_and_validates_rspamd(tmp_path: Path, example_config: Path,
-                                              capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as done:
-        main(["generate", "--config", str(example_config), "--out", str(tmp_path / "b")])
-    assert done.value.code == 0
-    printed = capsys.readouterr().out
-    assert "rspamd: " in printed and "valid (rspamadm configtest)" in printed
+                                              capsys: pytest.CaptureFixture,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """generate also creates the listener secret (0600) and renders it into the exporter
+    rule as HTTP Basic credentials (file 0600); rspamadm configtest accepts the rule; a second
+    generate keeps the same secret."""
+    secret_file = tmp_path / "listen.secret"
+    monkeypatch.setenv("SAKIMORI_RSPAMD__LISTEN_SECRET_FILE", str(secret_file))
+    for _ in range(2):
+        with pytest.raises(SystemExit) as done:
+            main(["generate", "--config", str(example_config), "--out", str(tmp_path / "b")])
+        assert done.value.code == 0
+        printed = capsys.readouterr().out
+        assert "rspamd: " in printed and "valid (rspamadm configtest)" in printed
+        if _ == 0:
+            first = secret_file.read_text()
+    assert secret_file.read_text() == first and len(first.strip()) >= 32
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    exporter = tmp_path / "b" / "rspamd" / "local.d" / "metadata_exporter.conf"
+    assert f'password = "{first.strip()}";' in exporter.read_text()
+    assert 'user = "sakimori";' in exporter.read_text()
+    assert exporter.stat().st_mode & 0o777 == 0o600
+    assert first.strip() not in printed
     assert (tmp_path / "b" / "rspamd" / "plugins" / "sakimori.lua").is_file()

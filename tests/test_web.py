@@ -8,6 +8,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -318,7 +319,7 @@ def test_mail_page_shows_outbox_warnings_not_yet_or_never_mailed(site, tmp_path:
                            subject="given up", message_id="<p2@x>")
     outbox.add(waiting)
     key, _ = outbox.add(given_up)
-    outbox.failed_attempt(key, "421 try later")
+    outbox.failed_attempt(key, "421 try later", time.time(), lambda n: 30.0)
     outbox.finish(key, "failed", "421 try later")
     outbox.close()
     login(client)

@@ -18,7 +18,7 @@ from sakimori.config import load_config
 from sakimori.errors import ConfigError
 from sakimori.web import auth
 from sakimori.web.app import create_app
-from sakimori.web.wledit import offer, suggest
+from sakimori.web.wledit import offers
 from sakimori.whitelist import Whitelist
 
 PASSWORD = "correct horse battery"
@@ -47,13 +47,15 @@ def test_whitelist_file_bad_line_names_file_and_line(tmp_path: Path) -> None:
     assert err.value.path == str(tmp_path / "whitelist.txt") and err.value.key == "line 2"
 
 
-def test_suggest_strips_ports() -> None:
-    assert suggest("176.58.115.27:9001") == "176.58.115.27"
-    assert suggest("[2001:db8::1]:443") == "2001:db8::1"
-    assert suggest("Evil.Example.COM.") == "evil.example.com"
-    assert suggest("cdn.example.net (198.51.100.7:443)") == "cdn.example.net"
-    assert offer('x.test"><img src=x onerror=alert(1)>') is None
-    assert offer("198.51.100.7:443") == "198.51.100.7"
+def test_offers_strip_ports() -> None:
+    assert offers("176.58.115.27:9001") == ["176.58.115.27"]
+    assert offers("[2001:db8::1]:443") == ["2001:db8::1"]
+    assert offers("2001:db8::1:443") == ["2001:db8::1"]  # a flow label of an IPv6 peer
+    assert offers("198.51.100.9 -> :22") == ["198.51.100.9"]
+    assert offers("Evil.Example.COM.") == ["evil.example.com"]
+    assert offers("cdn.example.net:8080") == ["cdn.example.net"]
+    assert offers("cdn.example.net (198.51.100.7:443)") == ["198.51.100.7", "cdn.example.net"]
+    assert offers('x.test"><img src=x onerror=alert(1)>') == []
 
 
 def _client(tmp_path: Path, reloads: list[str]):

@@ -79,11 +79,12 @@ def warnings() -> list[dict[str, Any]]:
             record("mid:m2@x", other, [], mailed=False, reason="--no-mail")]
 
 
-def write_reports(out: Path) -> Path:
-    """The consumer's report files for the crafted findings and warnings, in *out*."""
+def write_reports(out: Path, extra: list[Finding] | None = None) -> Path:
+    """The consumer's report files for the crafted findings (and *extra* ones) and warnings,
+    in *out*."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(None, env={})
-    rows = correlate(findings())
+    rows = correlate(findings() + list(extra or []))
     report = Report(out_dir=out, rows=rows, findings=[f for r in rows for f in r.findings])
     HostsCsv(cfg, None).write(report)
     FindingsJsonl(cfg, None).write(report)

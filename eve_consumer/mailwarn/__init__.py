@@ -12,15 +12,17 @@ happen, the rule only stops a loop if the relay were misconfigured. Details:
 docs/mail-warnings.md.
 
 :class:`MailWarnings` is used one-shot (``submit`` …, then :meth:`~MailWarnings.drain`) or as a
-service (:meth:`~MailWarnings.start`: a worker thread sends at once and retries every
-``RETRY_S`` seconds after an SMTP failure).
+service (:meth:`~MailWarnings.start`: a worker thread sends at once, and sleeps until the next
+warning is due — its SMTP back-off, the relay pause or the rate limit — at most ``RETRY_S``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from eve_consumer.mailwarn.receiver import Receiver
 from eve_consumer.mailwarn.rspamd_events import FileStats, read_events_file
 from eve_consumer.mailwarn.send import MAX_MAILS_PER_ROUND, WarningSender
 from sakimori.config import Config
+from sakimori.listen_secret import read_secret
 from sakimori.mail import norm
 from sakimori.mail.warnings import FlaggedMail
 
@@ -39,10 +42,12 @@ MAX_ROUNDS = 1000  # drain(): rounds of MAX_MAILS_PER_ROUND at most
 class MailWarnings:
     """Outbox + sender (+ optional worker thread and HTTP receiver) of one consumer."""
 
-    def __init__(self, cfg: Config, db_path: Path, out_dir: Path, mail: bool = True) -> None:
+    def __init__(self, cfg: Config, db_path: Path, out_dir: Path, mail: bool = True,
+                 clock: Callable[[], float] | None = None) -> None:
         self.cfg = cfg
+        self.clock = clock or (lambda: time.time())  # looked up per call
         self.outbox = Outbox(db_path)
-        self.sender = WarningSender(cfg, self.outbox, out_dir, mail)
+        self.sender = WarningSender(cfg, self.outbox, out_dir, mail, clock)
         self.counts: Counter[str] = Counter()
         self.files: list[FileStats] = []
         self.receiver: Receiver | None = None
@@ -50,6 +55,7 @@ class MailWarnings:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed_counts: dict[str, Any] | None = None
 
     # --- intake ------------------------------------------------------------------------------
     def own_warning(self, mail: FlaggedMail) -> bool:
@@ -69,7 +75,7 @@ class MailWarnings:
         if self.own_warning(mail):
             outcome = "own_warning"
         else:
-            _key, new = self.outbox.add(mail)
+            _key, new = self.outbox.add(mail, self.clock())
             outcome = "new" if new else "duplicate"
         with self._lock:
             self.counts[outcome] += 1
@@ -84,14 +90,24 @@ class MailWarnings:
         return stats
 
     def listen(self, host: str | None = None, port: int | None = None) -> Receiver:
-        """Start the HTTP receiver (and the worker, so warnings leave at once)."""
-        self.receiver = Receiver(self.cfg, self.submit, host, port).start()
+        """Start the HTTP receiver (and the worker, so warnings leave at once); ConfigError
+        without a usable listener secret (:func:`sakimori.listen_secret.read_secret`)."""
+        self.receiver = Receiver(self.cfg, self.submit, read_secret(self.cfg), host,
+                                 port).start()
         self.start()
         return self.receiver
 
     # --- sending -----------------------------------------------------------------------------
+    def resend_failed(self) -> int:
+        """Make given-up warnings pending again (``consume --resend-failed``)."""
+        count = self.outbox.resend_failed()
+        self.counts["resent"] += count
+        if count:
+            self._wake.set()
+        return count
+
     def drain(self) -> bool:
-        """Send everything pending now; False when an SMTP failure deferred some."""
+        """Send everything due now; False when an SMTP failure or the rate limit left some."""
         for _ in range(MAX_ROUNDS):
             taken, completed = self.sender.drain(MAX_MAILS_PER_ROUND)
             if not completed:
@@ -110,7 +126,8 @@ class MailWarnings:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(RETRY_S)
+            hint = self.sender.wait_hint()
+            self._wake.wait(RETRY_S if hint is None else min(RETRY_S, max(hint, 0.05)))
             self._wake.clear()
             if not self._stop.is_set():
                 self.drain()
@@ -126,17 +143,21 @@ class MailWarnings:
             self._worker.join(timeout=60)
             self._worker = None
         self.drain()
+        self._closed_counts = self.outbox.counts()
         self.outbox.close()
 
     # --- reporting ---------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {"submitted": dict(self.counts), "mail": dict(self.sender.stats),
-                               "outbox": self.outbox.counts()}
+                               "outbox": self._outbox_counts()}
         if self.receiver is not None:
             out["receiver"] = {"url": self.receiver.url, **self.receiver.stats}
         if self.files:
             out["files"] = [vars(f) for f in self.files]
         return out
+
+    def _outbox_counts(self) -> dict[str, Any]:
+        return self._closed_counts if self._closed_counts is not None else self.outbox.counts()
 
     def summary(self) -> str:
         """One line: what came in, how many warnings went out."""
@@ -144,6 +165,13 @@ class MailWarnings:
         text = (f"mail warnings: {c['new']} new, {c['duplicate']} duplicate(s); "
                 f"{s['sent']} sent, {s['skipped']} recorded without mail, {s['failed']} "
                 f"SMTP failure(s)")
+        if s["rate_limited"]:
+            text += f"; {s['rate_limited']} delayed by the rate limit"
+        if s["given_up"]:
+            text += f"; {s['given_up']} given up (re-send: consume --resend-failed)"
+        waiting = self._outbox_counts()["by_state"].get("pending", 0)
+        if waiting and (s["rate_limited"] or s["failed"]):
+            text += f"; {waiting} waiting in the outbox"
         bad = sum(f.bad for f in self.files)
         if bad:
             first = next(e for f in self.files for e in f.examples)

@@ -8,13 +8,16 @@ thread never shares a transaction with the EVE pipeline):
 · ``data`` (the :class:`~sakimori.mail.warnings.FlaggedMail` as JSON) · ``state``
 (``pending`` → ``sent`` | ``skipped`` | ``failed``) · ``attempts`` · ``last_error`` ·
 ``done_at`` · ``duplicates`` (how often the same message came again: Rspamd retries, the
-sensor seeing a relay hop, inline and passive both judging it).
+sensor seeing a relay hop, inline and passive both judging it) · ``next_attempt`` (not
+before this time: the warning's own back-off after an SMTP failure) · ``first_failure``.
 
 **One warning per message** follows from the primary key: a second report of the same key is
 only counted. The row is written before the HTTP receiver answers, so a flagged mail accepted
 from Rspamd survives a crash; a warning is marked ``sent`` after the SMTP server accepted it
 (at-least-once across a crash in between, never lost). Bounded: at most ``MAX_PENDING``
-pending rows; a warning failing ``MAX_ATTEMPTS`` times is given up (``failed``, logged).
+pending rows. Retries and giving up are time-based and decided by the sender
+(:mod:`.send`); a ``failed`` (given-up) row stays and :meth:`Outbox.resend_failed` makes it
+pending again (``sakimori consume --resend-failed``). Times come from the caller's clock.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,14 +36,15 @@ from sakimori.errors import SakimoriError
 from sakimori.mail.warnings import FlaggedMail, dedupe_key
 
 MAX_PENDING = 10_000
-MAX_ATTEMPTS = 20
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mail_warnings (
     key TEXT PRIMARY KEY, first_seen REAL NOT NULL, source TEXT NOT NULL,
     data BLOB NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT, done_at REAL, duplicates INTEGER NOT NULL DEFAULT 0);
+    last_error TEXT, done_at REAL, duplicates INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0, first_failure REAL);
 CREATE INDEX IF NOT EXISTS mail_warnings_state ON mail_warnings (state, first_seen);
 """
+_ADDED = {"next_attempt": "REAL NOT NULL DEFAULT 0", "first_failure": "REAL"}  # older stores
 
 
 class OutboxFull(SakimoriError):
@@ -61,6 +65,10 @@ class Outbox:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # as the StateStore: survives a crash
             self.db.executescript(_SCHEMA)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(mail_warnings)")}
+            for column, decl in _ADDED.items():
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE mail_warnings ADD COLUMN {column} {decl}")
         except (OSError, sqlite3.Error) as exc:
             raise SakimoriError(f"{self.path}: cannot open the warning outbox: {exc}") from exc
 
@@ -79,7 +87,7 @@ class Outbox:
                 raise
             self.db.execute("COMMIT")
 
-    def add(self, mail: FlaggedMail) -> tuple[str, bool]:
+    def add(self, mail: FlaggedMail, now: float | None = None) -> tuple[str, bool]:
         """(key, new?) — records *mail* once; a known key only counts a duplicate."""
         key = dedupe_key(mail)
         with self._tx() as db:
@@ -94,31 +102,61 @@ class Outbox:
                                  "new ones are refused until the relay accepts mail")
             db.execute("INSERT INTO mail_warnings (key, first_seen, source, data, state) "
                        "VALUES (?,?,?,?, 'pending')",
-                       (key, time.time(), mail.source, orjson.dumps(mail.as_dict())))
+                       (key, time.time() if now is None else now, mail.source,
+                        orjson.dumps(mail.as_dict())))
         return key, True
 
-    def pending(self, limit: int) -> list[tuple[str, FlaggedMail, int]]:
-        """(key, mail, attempts) of the oldest pending warnings."""
+    def pending(self, limit: int, now: float) -> list[tuple[str, FlaggedMail, int]]:
+        """(key, mail, attempts) of the oldest pending warnings due at *now*."""
         with self.lock:
             rows = self.db.execute(
                 "SELECT key, data, attempts FROM mail_warnings WHERE state='pending' "
-                "ORDER BY first_seen LIMIT ?", (limit,)).fetchall()
+                "AND next_attempt <= ? ORDER BY first_seen LIMIT ?", (now, limit)).fetchall()
         return [(k, FlaggedMail.from_dict(orjson.loads(d)), int(a)) for k, d, a in rows]
 
-    def finish(self, key: str, state: str, error: str | None = None) -> None:
+    def next_due(self) -> float | None:
+        """The earliest ``next_attempt`` of the pending warnings (None: nothing pending)."""
+        with self.lock:
+            (due,) = self.db.execute("SELECT MIN(next_attempt) FROM mail_warnings "
+                                     "WHERE state='pending'").fetchone()
+        return None if due is None else float(due)
+
+    def finish(self, key: str, state: str, error: str | None = None,
+               now: float | None = None) -> None:
         """Mark *key* ``sent``, ``skipped`` or ``failed`` (given up)."""
         with self._tx() as db:
             db.execute("UPDATE mail_warnings SET state=?, done_at=?, last_error=? "
-                       "WHERE key=?", (state, time.time(), error, key))
+                       "WHERE key=?", (state, time.time() if now is None else now, error, key))
 
-    def failed_attempt(self, key: str, error: str) -> int:
-        """Count one failed SMTP attempt; returns the attempts so far."""
+    def failed_attempt(self, key: str, error: str, now: float,
+                       retry_in: Callable[[int], float]) -> tuple[int, float]:
+        """Count one failed SMTP attempt, not retried before *now* + ``retry_in(attempts)``;
+        returns (attempts so far, time of the first failure)."""
         with self._tx() as db:
-            db.execute("UPDATE mail_warnings SET attempts=attempts+1, last_error=? WHERE key=?",
-                       (error, key))
-            row = db.execute("SELECT attempts FROM mail_warnings WHERE key=?",
+            row = db.execute("SELECT attempts, first_failure FROM mail_warnings WHERE key=?",
                              (key,)).fetchone()
-        return int(row[0]) if row else 0
+            if row is None:
+                return 0, now
+            attempts = int(row[0]) + 1
+            first = now if row[1] is None else float(row[1])
+            db.execute("UPDATE mail_warnings SET attempts=?, last_error=?, first_failure=?, "
+                       "next_attempt=? WHERE key=?",
+                       (attempts, error, first, now + retry_in(attempts), key))
+        return attempts, first
+
+    def release(self) -> None:
+        """The relay accepts mail again: every pending warning is due now."""
+        with self._tx() as db:
+            db.execute("UPDATE mail_warnings SET next_attempt=0 WHERE state='pending' "
+                       "AND next_attempt > 0")
+
+    def resend_failed(self) -> int:
+        """Given-up warnings become pending again (attempts reset); returns how many."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE mail_warnings SET state='pending', attempts=0, "
+                             "next_attempt=0, first_failure=NULL, done_at=NULL "
+                             "WHERE state='failed'")
+        return int(cur.rowcount)
 
     def counts(self) -> dict[str, Any]:
         """Rows by state, and the duplicates seen."""

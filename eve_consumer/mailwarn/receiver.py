@@ -2,13 +2,17 @@
 
 A stdlib :class:`http.server.ThreadingHTTPServer` in a daemon thread, bound to
 ``rspamd.listen`` (default ``127.0.0.1:11339``; the generator points the exporter at
-``http://{rspamd.listen}/rspamd/events``). ``POST /rspamd/events`` with one JSON object:
+``http://{rspamd.listen}/rspamd/events``). ``POST /rspamd/events`` with one JSON object and
+``Authorization: Basic`` of ``sakimori:<listener secret>`` (:mod:`sakimori.listen_secret`;
+the generated exporter rule sends it, compared in constant time; there is no receiver without
+a secret):
 
 - ``200`` — accepted: the flagged mail is in the outbox (written to disk) before the answer,
   or the event carries no ``SAKIMORI_*`` symbol, or the message was warned about already;
-- ``400`` not JSON / not an object; ``403`` client not loopback or in
-  ``networks.mail_relays``; ``404`` other path; ``405`` other method; ``411`` no
-  Content-Length; ``413`` body over 1 MiB; ``503`` outbox full; ``500`` store failure.
+- ``400`` not JSON / not an object; ``401`` no or wrong credentials (the body is neither
+  read nor stored); ``403`` client not loopback or in ``networks.mail_relays``; ``404`` other
+  path; ``405`` other method; ``411`` no Content-Length; ``413`` body over 1 MiB; ``503``
+  outbox full; ``500`` store failure.
 
 Rspamd does not retry a failed post, so a refusal is logged once per kind and counted
 (``stats``). Network values are never logged raw.
@@ -31,6 +35,7 @@ from eve_consumer.mailwarn.outbox import OutboxFull
 from eve_consumer.mailwarn.rspamd_events import MAX_LINE, flagged_from_rspamd
 from sakimori.config import Config
 from sakimori.errors import SakimoriError
+from sakimori.listen_secret import authorised
 from sakimori.mail.warnings import FlaggedMail
 
 log = logging.getLogger("sakimori.mailwarn")
@@ -68,6 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.owner.count(outcome, code)
         body = outcome.encode("ascii") + b"\n"
         self.send_response(code)
+        if code == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="sakimori"')
+            self.close_connection = True  # the unread body must not be taken for a request
         self.send_header("Content-Type", "text/plain; charset=ascii")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -82,6 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(403, "forbidden")
         if self.path.split("?")[0] != PATH:
             return self._answer(404, "not_found")
+        if not authorised(self.headers.get("Authorization"), owner.secret):
+            return self._answer(401, "unauthorised")
         length = self.headers.get("Content-Length")
         if length is None or not length.strip().isdigit():
             return self._answer(411, "no_length")
@@ -109,8 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
 class Receiver:
     """The listening receiver; :meth:`start` binds (one-line error), :meth:`stop` closes."""
 
-    def __init__(self, cfg: Config, submit: Callable[[FlaggedMail], Any],
+    def __init__(self, cfg: Config, submit: Callable[[FlaggedMail], Any], secret: str,
                  host: str | None = None, port: int | None = None) -> None:
+        if not secret:
+            raise SakimoriError("rspamd.listen_secret_file: the receiver needs a secret")
+        self.secret = secret
         self.host = host if host is not None else cfg.rspamd.listen_host
         self.port = port if port is not None else cfg.rspamd.listen_port
         self.submit = submit

@@ -9,9 +9,19 @@ record per warning to ``OUT_DIR/mail_warnings.jsonl``.
 - With ``--no-mail``, ``alerts.enabled: false`` or nobody to tell, the warning is recorded in
   the JSONL (``mailed: false`` and why) and marked ``skipped``: still once per message.
 - An SMTP failure is one logged line (``sakimori.mailwarn``), counted; the warning stays
-  pending and the rest of the round is deferred (the relay is not hammered). It is retried by
-  the next drain; after ``MAX_ATTEMPTS`` it is given up (``failed``, logged).
+  pending and the rest of the round is deferred, and no mail is tried for ``RELAY_PAUSE_S``
+  (the relay is not hammered, however many flagged mails wake the sender). Each warning backs
+  off on its own clock: retried after 30 s, 1, 2, 4 then every 5 minutes; it is given up
+  (``failed``, logged, a JSONL record with the reason) only when ``GIVE_UP_S`` (20 minutes)
+  have passed since its first failure — never by a count of wake-ups. When the relay accepts
+  a mail again, every waiting warning is due at once. ``consume --resend-failed`` re-queues
+  given-up warnings.
+- Rate limit (:mod:`.ratelimit`): ``alerts.max_per_minute`` warnings a minute overall and
+  ``alerts.max_per_recipient_per_minute`` to any one address; a warning over the limit stays
+  pending (counted as ``rate_limited``) and leaves when the window allows.
 - Recipients the relay refuses while accepting others are named in the JSONL record.
+
+Times come from ``clock`` (``time.time``; tests pass their own to play an outage).
 """
 
 from __future__ import annotations
@@ -19,14 +29,17 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from eve_consumer.mailwarn.outbox import MAX_ATTEMPTS, Outbox
+from eve_consumer.mailwarn.outbox import Outbox
+from eve_consumer.mailwarn.ratelimit import RateLimiter
 from eve_consumer.outputs import clean
 from eve_consumer.outputs.mail import smtp_send
 from generator.mail.features import decode_words
@@ -36,6 +49,15 @@ from sakimori.mail.warnings import FlaggedMail, compose, warning_recipients
 log = logging.getLogger("sakimori.mailwarn")
 MAX_MAILS_PER_ROUND = 50
 JSONL = "mail_warnings.jsonl"
+RETRY_FIRST_S = 30.0  # a warning's first retry; doubled per failure up to RETRY_MAX_S
+RETRY_MAX_S = 300.0
+RELAY_PAUSE_S = 30.0  # after any SMTP failure, nothing is tried for this long
+GIVE_UP_S = 1200.0  # a warning is given up this long after its first failed attempt
+
+
+def retry_delay(attempts: int) -> float:
+    """Back-off after the *attempts*-th failure: 30 s, 60 s, 120 s, 240 s, then 300 s."""
+    return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(0, min(attempts - 1, 16)))
 
 
 def _now() -> str:
@@ -66,13 +88,20 @@ def record(key: str, mail: FlaggedMail, recipients: list[str], *, mailed: bool,
 class WarningSender:
     """Drains the outbox; thread-safe (one drain at a time)."""
 
-    def __init__(self, cfg: Config, outbox: Outbox, out_dir: Path, mail: bool = True) -> None:
+    def __init__(self, cfg: Config, outbox: Outbox, out_dir: Path, mail: bool = True,
+                 clock: Callable[[], float] | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.out_dir = Path(out_dir)
         self.mail_enabled = mail
+        self.clock = clock or (lambda: time.time())  # looked up per call
         self.stats: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.limiter = RateLimiter(cfg.alerts.max_per_minute,
+                                   cfg.alerts.max_per_recipient_per_minute)
+        self.paused_until = 0.0  # the relay failed: nothing is tried before this time
+        self._limited: set[str] = set()  # keys delayed by the rate limit (counted once)
+        self._relay_down = False
 
     def skip_reason(self, recipients: list[str]) -> str | None:
         if not self.mail_enabled:
@@ -82,47 +111,80 @@ class WarningSender:
         return None if recipients else "no recipients (alerts.admins is empty)"
 
     def drain(self, limit: int = MAX_MAILS_PER_ROUND) -> tuple[int, bool]:
-        """Handle up to *limit* pending warnings: (how many were taken, round completed?) —
-        an SMTP failure ends the round early and defers the rest."""
+        """Handle up to *limit* due warnings: (how many were taken, round completed?) — an
+        SMTP failure, the relay pause or the rate limit leave work for later (False)."""
         with self.lock:
-            batch = self.outbox.pending(limit)
+            now = self.clock()
+            if now < self.paused_until:
+                return 0, False
+            batch = self.outbox.pending(limit, now)
+            completed = True
             for i, (key, mail, _attempts) in enumerate(batch):
-                if not self._one(key, mail):
+                outcome = self._one(key, mail)
+                if outcome == "limited":
+                    completed = False
+                elif outcome == "failed":
                     self.stats["deferred"] += len(batch) - i - 1
                     return len(batch), False
-            return len(batch), True
+            return len(batch), completed
 
-    def _one(self, key: str, mail: FlaggedMail) -> bool:
+    def wait_hint(self) -> float | None:
+        """Seconds until something may be sendable (None: nothing pending)."""
+        now = self.clock()
+        due = self.outbox.next_due()
+        if due is None:
+            return None
+        return max(due - now, self.paused_until - now, self.limiter.next_free(now), 0.0)
+
+    def _one(self, key: str, mail: FlaggedMail) -> str:
         recipients = warning_recipients(self.cfg, mail)
         reason = self.skip_reason(recipients)
         if reason:
             self._write(record(key, mail, recipients, mailed=False, reason=reason))
-            self.outbox.finish(key, "skipped", reason)
+            self.outbox.finish(key, "skipped", reason, self.clock())
             self.stats["skipped"] += 1
-            return True
+            return "done"
+        if not self.limiter.allow(recipients, self.clock()):
+            if key not in self._limited:
+                self._limited.add(key)
+                self.stats["rate_limited"] += 1
+            return "limited"
         msg = compose(self.cfg, mail)
         try:
             refused = smtp_send(self.cfg.alerts, msg, recipients)
         except (OSError, smtplib.SMTPException) as exc:
-            return self._failed(key, clean(str(exc) or type(exc).__name__, 200))
+            self._failed(key, mail, clean(str(exc) or type(exc).__name__, 200))
+            return "failed"
+        now = self.clock()
+        self.limiter.record(recipients, now)
+        self._limited.discard(key)
         self._write(record(key, mail, recipients, mailed=True, refused=sorted(refused),
                            warning_id=str(msg["Message-ID"])))
-        self.outbox.finish(key, "sent")
+        self.outbox.finish(key, "sent", None, now)
         self.stats["sent"] += 1
-        return True
+        if self._relay_down:  # the relay is back: whatever waits on its back-off is due now
+            self._relay_down = False
+            self.outbox.release()
+        return "done"
 
-    def _failed(self, key: str, detail: str) -> bool:
-        alerts = self.cfg.alerts
+    def _failed(self, key: str, mail: FlaggedMail, detail: str) -> None:
+        alerts, now = self.cfg.alerts, self.clock()
         self.stats["failed"] += 1
-        attempts = self.outbox.failed_attempt(key, detail)
-        if attempts >= MAX_ATTEMPTS:
-            self.outbox.finish(key, "failed", detail)
-            log.error("warning %s given up after %d SMTP attempts: %s", clean(key, 80),
-                      attempts, detail)
-            return True
+        self._relay_down = True
+        self.paused_until = now + RELAY_PAUSE_S
+        attempts, first = self.outbox.failed_attempt(key, detail, now, retry_delay)
+        if now - first >= GIVE_UP_S:
+            reason = (f"given up after {attempts} SMTP attempt(s) over "
+                      f"{(now - first) / 60:.0f} min: {detail}")
+            self.outbox.finish(key, "failed", detail, now)
+            self._write(record(key, mail, warning_recipients(self.cfg, mail), mailed=False,
+                               reason=reason))
+            self.stats["given_up"] += 1
+            log.error("warning %s %s (re-send: sakimori consume --resend-failed)",
+                      clean(key, 80), reason)
+            return
         log.error("warning mail via %s:%s failed: %s (kept, retried later)",
                   alerts.smtp_host, alerts.smtp_port, detail)
-        return False
 
     def _write(self, rec: dict[str, Any]) -> None:
         try:

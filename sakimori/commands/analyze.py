@@ -5,6 +5,10 @@ Steps: render the Suricata rules from the baselines into OUT_DIR/build
 (:func:`sakimori.suricata.read_pcaps` → OUT_DIR/eve.json), run the consumer over that EVE
 (state in OUT_DIR/state unless ``--state-dir``), leaving OUT_DIR/hosts.csv, findings.jsonl,
 stats.json and the alert mails. The hosts.csv path is printed last.
+
+``--baselines`` is optional, as for ``consume``: without it (a first day, nothing learned yet)
+every threshold is its documented fallback (docs/baselines.md) and nothing is suppressed by
+learned prevalence.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "and report per host",
                        description="Offline analysis of packet captures with real Suricata.")
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
-    p.add_argument("--baselines", required=True, type=Path, help="baselines.json")
+    p.add_argument("--baselines", type=Path,
+                   help="baselines.json (optional: fallback thresholds without it)")
     p.add_argument("--pcap", required=True, type=Path, nargs="+", metavar="PCAP",
                    help="capture file(s), read in the order given")
     p.add_argument("--out", required=True, type=Path, help="output directory")
@@ -45,12 +50,13 @@ def rule_writer() -> Callable[..., list[Path]]:
 def run(args: argparse.Namespace) -> int:
     # Imported here: building the CLI parser must stay cheap for every other verb.
     from eve_consumer.pipeline import Consumer
-    from sakimori.baselines import load_document
+    from sakimori.baselines import empty_document, load_document
     from sakimori.config import load_config
     from sakimori.suricata import find_binary, read_pcaps
 
     cfg = load_config(args.config)
-    doc: dict[str, Any] = load_document(args.baselines)
+    doc: dict[str, Any] = (load_document(args.baselines) if args.baselines
+                           else empty_document())
     find_binary(cfg)  # fail fast, before rendering anything
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

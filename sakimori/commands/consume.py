@@ -7,8 +7,9 @@ and restarts handled through the state store) until SIGTERM/SIGINT. See docs/con
 Spoofed-mail warnings (docs/mail-warnings.md): Suricata ``smtp`` events in the EVE are judged
 by the passive checks; ``--rspamd-events FILE`` reads Rspamd ``metadata_exporter`` JSON lines;
 ``--rspamd-listen`` runs the HTTP receiver for the exporter (``rspamd.listen``, or the
-HOST:PORT given) alongside ``--follow``, or alone until SIGTERM/SIGINT when no ``--eve`` is
-given.
+HOST:PORT given; it needs the listener secret, ``rspamd.listen_secret_file``) alongside
+``--follow``, or alone until SIGTERM/SIGINT when no ``--eve`` is given. ``--resend-failed``
+re-queues warnings given up after 20 minutes of SMTP failures and sends them.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Rspamd metadata_exporter JSON lines to warn about (repeatable)")
     p.add_argument("--rspamd-listen", nargs="?", const="", default=None, metavar="HOST:PORT",
                    help="receive Rspamd metadata_exporter posts over HTTP (default: "
-                        "rspamd.listen of the config) while following, or alone")
+                        "rspamd.listen of the config) while following, or alone; needs "
+                        "rspamd.listen_secret_file (sakimori generate creates it)")
+    p.add_argument("--resend-failed", action="store_true",
+                   help="re-queue the warnings given up after SMTP failures and send them "
+                        "(alone, or before the other work of this run)")
     p.set_defaults(func=run)
 
 
@@ -72,9 +77,10 @@ def _listen_address(text: str) -> tuple[str | None, int | None]:
 
 
 def _check_usage(args: argparse.Namespace) -> None:
-    if args.eve is None and not args.rspamd_events and args.rspamd_listen is None:
-        raise UsageError("--eve is required (unless --rspamd-events or --rspamd-listen is "
-                         "given)")
+    if (args.eve is None and not args.rspamd_events and args.rspamd_listen is None
+            and not args.resend_failed):
+        raise UsageError("--eve is required (unless --rspamd-events, --rspamd-listen or "
+                         "--resend-failed is given)")
     if args.rspamd_listen is not None and args.eve is not None and not args.follow:
         raise UsageError("--rspamd-listen with --eve needs --follow (the receiver runs "
                          "as long as the service)")
@@ -102,15 +108,22 @@ def run(args: argparse.Namespace) -> int:
     from eve_consumer.pipeline import Consumer
     from sakimori.baselines import load_document
     from sakimori.config import load_config
+    from sakimori.listen_secret import read_secret
 
     _check_usage(args)
     if args.rspamd_listen:
         _listen_address(args.rspamd_listen)  # a bad address is a usage error before start-up
     cfg = load_config(args.config)
+    if args.rspamd_listen is not None:
+        read_secret(cfg)  # no receiver without its secret: a config error before start-up
     doc = load_document(args.baselines) if args.baselines else None
     state_dir = args.state_dir or cfg.consumer.state_dir
     out = args.out or state_dir / "report"
     with Consumer(cfg, doc, out, state_dir, mail=not args.no_mail) as consumer:
+        if args.resend_failed:
+            count = consumer.mail_warnings.resend_failed()
+            print(f"sakimori consume: {count} given-up warning(s) queued again",
+                  file=sys.stderr)
         for events in args.rspamd_events:
             consumer.mail_warnings.read_file(events)
         for fw_log in args.fw_log:

@@ -89,6 +89,9 @@ def _demo_config(base: Path, out: Path, data_dir: Path, smtp_port: int) -> Path:
     doc.setdefault("anonymizer", {})["tor_relays"] = [str(data_dir / "tor-relays.txt")]
     doc.setdefault("consumer", {})["state_dir"] = str(out / "state")
     doc.setdefault("alerts", {})["smtp"] = f"127.0.0.1:{smtp_port}"
+    # The demo scans its test mails within seconds: every warning is shown at once instead of
+    # alerts.max_per_recipient_per_minute a minute (the rate limit is tested elsewhere).
+    doc["alerts"].update(max_per_minute=1000, max_per_recipient_per_minute=1000)
     doc.setdefault("rspamd", {})["listen"] = f"127.0.0.1:{free_port()}"
     doc.setdefault("whitelist", {})["file"] = str(out / "whitelist.txt")
     port = _web_port()

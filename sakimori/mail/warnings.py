@@ -7,7 +7,10 @@
 - :func:`warning_recipients` — ``alerts.admins``; plus the original recipients when
   ``alerts.notify_recipient`` is true and (``alerts.recipient_checks`` is empty or lists a
   fired check). Original recipients are warned only when they are addresses of
-  ``mail.internal_domains``: a warning never leaves the organisation.
+  ``mail.internal_domains`` (a warning never leaves the organisation), not matching
+  ``alerts.notify_exclude`` (glob patterns: distribution lists, role addresses), and only
+  when there are at most ``alerts.notify_max`` of them (default 20) — a mail to more is
+  reported to the admins alone, so no flagged mail turns sakimori into a mass mailer.
 - :func:`compose` — a plain-text mail in English or Japanese (``alerts.language``).
 
 Every value taken from the flagged mail is hostile: it only ever goes into the body, through
@@ -19,6 +22,7 @@ original recipients get the mail through the envelope, never a header.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from collections.abc import Iterable
@@ -37,7 +41,6 @@ from sakimori.mail.facts import parse_from
 MAX_VALUE = 300  # characters of one original header value shown
 MAX_OPTION = 200
 MAX_RECIPIENTS_SHOWN = 20
-MAX_NOTIFIED = 50  # original recipients warned per message
 STORED = 2000  # characters of one value kept in the outbox
 _SAFE_ADDRESS = re.compile(r"^[a-z0-9._%+=-]{1,64}@[a-z0-9.-]{1,253}$")
 KNOWN = frozenset(SYMBOLS)
@@ -184,9 +187,11 @@ def _wanted_check(name: str, listed: Iterable[str]) -> bool:
 
 
 def notified_recipients(cfg: Config, mail: FlaggedMail) -> list[str]:
-    """Original recipients to warn: internal, plausible addresses only (see module doc)."""
+    """Original recipients to warn (see the module docstring): plausible addresses of
+    ``mail.internal_domains`` not matching ``alerts.notify_exclude``; none at all when there
+    are more than ``alerts.notify_max`` of them (a mass mailing is the admins' to handle)."""
     alerts = cfg.alerts
-    if not alerts.notify_recipient:
+    if not alerts.notify_recipient or alerts.notify_max <= 0:
         return []
     if alerts.recipient_checks and not any(_wanted_check(s, alerts.recipient_checks)
                                            for s in mail.symbols):
@@ -196,11 +201,12 @@ def notified_recipients(cfg: Config, mail: FlaggedMail) -> list[str]:
     for rcpt in mail.recipients[:1000]:
         addr = norm.normalise_address(rcpt)
         domain = addr.rpartition("@")[2]
-        if addr and _SAFE_ADDRESS.match(addr) and addr not in out and any(
-                domain == d or domain.endswith("." + d) for d in internal):
+        if (addr and _SAFE_ADDRESS.match(addr) and addr not in out
+                and any(domain == d or domain.endswith("." + d) for d in internal)
+                and not any(fnmatch.fnmatchcase(addr, p) for p in alerts.notify_exclude)):
             out.append(addr)
-        if len(out) >= MAX_NOTIFIED:
-            break
+            if len(out) > alerts.notify_max:
+                return []
     return out
 
 

@@ -105,14 +105,16 @@ def host(address: str) -> str:
         abort(404)
     findings = sorted(row.findings, key=lambda f: f.first_seen)
     try:
-        current = Whitelist.from_entries(_fresh().whitelist.destinations)
+        fresh = _fresh()
+        current = Whitelist.from_entries(fresh.whitelist.destinations)
+        policy = fresh.whitelist.policy
     except (SakimoriError, ValueError):
-        current = Whitelist()
+        current, policy = Whitelist(), config().whitelist.policy
     return render_template(
         "host.html", user=current_user(), row=row,
         findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
         chain=[e for e in chain if e.host == address],
-        offer=wledit.offer,
+        offers=lambda d: wledit.offers(d, policy),
         listed=lambda e: current.matches_ip(e) or current.matches_host(e))
 
 
@@ -132,6 +134,7 @@ def _fresh() -> Config:
 def whitelist() -> str:
     cfg = config()
     error = session.pop("wl_error", None)
+    refill = session.pop("wl_entry", "")  # never from the URL: a link must not pre-fill it
     try:
         fresh = _fresh()
     except SakimoriError as exc:  # e.g. the whitelist file was broken by hand
@@ -141,18 +144,48 @@ def whitelist() -> str:
     done = request.args.get("done", "")
     last = next((a for a in audit if a.get("id") == done), None) if done else None
     return render_template("whitelist.html", user=current_user(), wl=fresh.whitelist,
-                           audit=audit, last=last, entry=request.args.get("entry", ""),
+                           audit=audit, last=last, entry=refill,
                            error=error,
                            editable=fresh.whitelist.file is not None, web=cfg.web)
 
 
 def whitelist_add() -> Response:
+    """The whitelist page's form: any valid entry, typed by the analyst."""
+    return _added(wledit.add_entry(config(), request.form.get("entry", ""),
+                                   current_user() or "?", request.form.get("reason", "")))
+
+
+def host_benign(address: str) -> Response:
+    """"Mark benign" on a host page: only an entry the page offered for this host's evidence
+    (re-computed here, so a forged or edited form cannot whitelist anything else)."""
+    try:
+        address = str(ipaddress.ip_address(address))
+    except ValueError:
+        abort(404)
     cfg = config()
-    result = wledit.add_entry(cfg, request.form.get("entry", ""), current_user() or "?",
-                              request.form.get("reason", ""))
+    row = data.load(cfg.web.report_dirs, cfg.web.state_dirs).host(address)
+    if row is None:
+        abort(404)
+    try:
+        policy = _fresh().whitelist.policy
+    except SakimoriError:
+        policy = cfg.whitelist.policy
+    entry = request.form.get("entry", "").strip()
+    offered = {e for f in row.findings for d in f.destinations
+               for e in wledit.offers(d, policy)}
+    if entry not in offered:
+        session["wl_error"] = (f"not changed: {entry[:100]!r} is not a destination address or "
+                               f"host name seen in the evidence of {address}")
+        return redirect(url_for("whitelist"))
+    return _added(wledit.add_entry(cfg, entry, current_user() or "?",
+                                   request.form.get("reason", "")))
+
+
+def _added(result: wledit.EditResult) -> Response:
     if not result.ok and not result.regenerated:
         session["wl_error"] = result.message[:300]
-        return redirect(url_for("whitelist", entry=result.entry[:300]))
+        session["wl_entry"] = result.entry[:300]
+        return redirect(url_for("whitelist"))
     return redirect(url_for("whitelist", done=result.id))
 
 
@@ -192,6 +225,7 @@ def logout() -> Response:
 def register(app: Flask) -> None:
     app.add_url_rule("/", "index", index)
     app.add_url_rule("/hosts/<address>", "host", host)
+    app.add_url_rule("/hosts/<address>/benign", "host_benign", host_benign, methods=["POST"])
     app.add_url_rule("/mail", "mail", mail)
     app.add_url_rule("/whitelist", "whitelist", whitelist)
     app.add_url_rule("/whitelist", "whitelist_add", whitelist_add, methods=["POST"])

@@ -2,25 +2,29 @@
 
 :func:`add_entry` (one at a time, under a lock):
 
-1. validates the entry with :meth:`sakimori.whitelist.Whitelist.entry_problem` (a bad entry
-   changes nothing) and requires a reason;
+1. validates the entry with :func:`sakimori.whitelist.entry_problem` under the configured
+   policy — the one validator of config, whitelist file and editor (a bad entry changes
+   nothing) — and requires a reason;
 2. appends it to ``whitelist.file`` (written atomically), which :mod:`sakimori.config` merges
    with ``whitelist.destinations`` wherever the whitelist is built — one meaning;
 3. reloads the configuration from its file and regenerates ``web.build_dir`` with
    :func:`sakimori.commands.generate.render_build`, the very code of ``sakimori generate``
-   (``web.baselines`` for the thresholds). If that fails, the file is restored and the build
-   re-rendered from the old list;
+   (``web.baselines`` for the thresholds), which deploys a build only when all of it passed
+   its checks. If that fails, the file is restored; the deployed build was never touched;
 4. runs each of ``web.reload_commands`` (argv, no shell, 60 s timeout) — output captured and
    shown; a failing or missing command is reported, never raised;
 5. appends a JSON line to ``web.audit_log``: who, when, why, entry, result, rule lines.
 
-A destination shown with a port (``203.0.113.7:9001``) is offered without it.
+"Mark benign" on a host page (:func:`offers`) proposes only the flow's exact IP and the exact
+host name of a destination in that host's evidence, and its POST handler accepts only one of
+those (re-computed from the report); the whitelist page's own form takes any valid entry, typed
+by the analyst.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import re
@@ -34,12 +38,19 @@ from typing import Any
 
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
-from sakimori.whitelist import Whitelist, normalise_host
+from sakimori.whitelist import (
+    DEFAULT_POLICY,
+    EntryPolicy,
+    entry_problem,
+    normalise_host,
+    parse_network,
+)
 
 RELOAD_TIMEOUT_S = 60.0
 MAX_OUTPUT = 4000
 MAX_REASON = 500
 _LOCK = threading.Lock()
+_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")  # exact names only: no '*', no leading '.'
 
 
 @dataclass
@@ -56,21 +67,53 @@ class EditResult:
     reloads: list[dict[str, Any]] = field(default_factory=list)
 
 
-def suggest(destination: str) -> str:
-    """The whitelist entry offered for a report destination (port, brackets and a trailing
-    ``(ip:port)`` removed)."""
-    text = (destination.strip().split() or [""])[0]
-    if text.startswith("[") and "]" in text:
-        return text[1:text.index("]")]
-    if text.count(":") == 1:
-        return text.split(":", 1)[0]
-    return normalise_host(text) if text.count(":") == 0 else text
+def _flow_ip(label: str) -> str | None:
+    """The address of a flow label (``ip:port``, ``[v6]:port``, ``v6:port``, ``ip -> :port``),
+    or None. A bare address without a port is no flow label: it is Host/SNI text."""
+    head, sep, port = label.partition(" -> :")
+    if not sep:
+        if label.startswith("[") and "]:" in label:
+            head, port = label[1:label.index("]:")], label[label.index("]:") + 2:]
+        else:
+            head, _, port = label.rpartition(":")
+    if not port.isdigit():
+        return None
+    try:
+        return str(ipaddress.ip_address(head))
+    except ValueError:
+        return None
 
 
-def offer(destination: str) -> str | None:
-    """:func:`suggest`, or None when that is no valid whitelist entry (no button then)."""
-    entry = suggest(destination)
-    return None if not entry or Whitelist.entry_problem(entry) else entry
+def offers(destination: str, policy: EntryPolicy = DEFAULT_POLICY) -> list[str]:
+    """The entries "mark benign" offers for one evidence destination: the flow's exact IP and
+    the exact host name, each only when it is a valid entry under *policy*.
+
+    Destinations read ``name (ip:port)``, ``ip:port``, ``ip -> :port`` or a bare name (HTTP
+    Host / TLS SNI, which the client — possibly the attacker — wrote). Never offered: a CIDR, a
+    ``*.`` or ``.`` form, a public suffix, or an address that only appears as Host/SNI text.
+    """
+    text = " ".join(destination.split())
+    m = re.fullmatch(r"(\S+) \((.+)\)", text)
+    name, label = (m.group(1), m.group(2)) if m else (None, text)
+    ip = _flow_ip(label)
+    if ip is None and name is None:
+        name = label
+    out = []
+    if ip is not None and entry_problem(ip, policy) is None:
+        out.append(ip)
+    host = normalise_host(name) if name else ""
+    if (host and _NAME.fullmatch(host) and parse_network(host) is None
+            and not _is_ip(host) and entry_problem(host, policy) is None):
+        out.append(host)
+    return out
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _write_file(path: Path, entries: list[str], header: str) -> None:
@@ -166,7 +209,7 @@ def add_entry(cfg: Config, entry: str, user: str, reason: str) -> EditResult:
     reason = " ".join((reason or "").split())[:MAX_REASON]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = EditResult(False, entry, "", user, reason, now, f"{time.time_ns():x}")
-    problem = Whitelist.entry_problem(entry) if entry else "empty entry"
+    problem = entry_problem(entry, cfg.whitelist.policy) if entry else "empty entry"
     if problem:
         result.message = f"not changed: {problem}"
         return result
@@ -189,6 +232,10 @@ def _apply(cfg: Config, path: Path, entry: str, result: EditResult) -> EditResul
     except SakimoriError as exc:
         result.message = f"not changed: the configuration does not load now: {exc}"
         return result
+    problem = entry_problem(entry, fresh.whitelist.policy)
+    if problem:  # the policy (min_prefix, networks.home) of the configuration as it is now
+        result.message = f"not changed: {problem}"
+        return result
     if entry.lower() in {e.lower() for e in fresh.whitelist.destinations}:
         result.message = f"not changed: {entry} is already whitelisted"
         return result
@@ -197,13 +244,11 @@ def _apply(cfg: Config, path: Path, entry: str, result: EditResult) -> EditResul
     try:
         new_cfg = load_config(cfg.source)
         result.regenerated = _regenerate(new_cfg)
-    except SakimoriError as exc:
-        if old is None:
+    except (SakimoriError, OSError) as exc:  # e.g. a full disk while staging the build
+        if old is None:  # the deployed build was never touched (render_build is atomic)
             path.unlink(missing_ok=True)
         else:
             path.write_bytes(old)
-        with contextlib.suppress(SakimoriError):
-            _regenerate(load_config(cfg.source))
         result.message = f"not changed (restored): regeneration failed: {exc}"
         _audit(cfg, result)
         return result
