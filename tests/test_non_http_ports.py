@@ -28,6 +28,7 @@ from pcapcraft import (
     tls_session,
     write_pcap,
 )
+from realdata import shared_data_dir
 
 from eve_consumer.handlers.non_http import unexpected_protocol
 from eve_consumer.pipeline import Consumer
@@ -40,10 +41,7 @@ BASE = 9300000
 NON_HTTP_SIDS = {1200, 1201, 1202, 1203, 1204}
 EXT, PROXY_EXT = "198.51.100.60", "198.51.100.61"
 PROXY_INT, SERVER_INT = "10.1.0.3", "10.1.0.4"
-REPO = Path(__file__).resolve().parents[1]
-# ../shared/data of the main checkout; a worktree under ../wt/ sees it two levels up.
-DATA = next((d for d in (REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data")
-             if d.is_dir()), REPO.parent / "shared" / "data")
+DATA = shared_data_dir()  # <repo>/../shared/data or $SAKIMORI_SHARED_DATA
 CONFIG = """\
 networks:
   home: [10.1.0.0/16]
@@ -291,7 +289,8 @@ REAL = [  # capture, home network, hosts that must have non_http_on_http_port
 @pytest.mark.suricata
 @pytest.mark.parametrize(("capture", "home", "expected"), REAL,
                          ids=[Path(c).stem for c, _, _ in REAL])
-def test_real_captures(tmp_path: Path, capture: str, home: str, expected: set[str]) -> None:
+def test_real_captures_non_http(tmp_path: Path, capture: str, home: str,
+                                expected: set[str]) -> None:
     pcap = DATA / capture
     if not pcap.is_file() or not shutil.which("suricata"):
         pytest.skip(f"{pcap} or suricata missing")
