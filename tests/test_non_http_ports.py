@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from eve_consumer.pipeline import Consumer
 from generator.render_suricata import render_rules, write_suricata
 from sakimori.config import Config, load_config
 from sakimori.errors import ConfigError
-from sakimori.suricata import read_pcaps
+from sakimori.suricata import read_pcaps, render_offline_yaml
 
 BASE = 9300000
 NON_HTTP_SIDS = {1200, 1201, 1202, 1203, 1204}
@@ -272,6 +273,32 @@ def test_rules_follow_the_table(tmp_path: Path) -> None:
     text = render_rules(load_config(path, env={}), None)
     assert "[443] (msg:\"SAKIMORI HTTP on a TLS-only port\"" in text
     assert "[80,443] (msg:\"SAKIMORI unrecognised payload" in text
+
+
+@pytest.mark.suricata
+def test_rule_cost_shape(tmp_path: Path, require_suricata: str) -> None:
+    """Suricata's engine analysis: 1201/1202 are protocol-detection-only rules prefiltered on
+    app-layer-protocol (inspected once per flow, not per packet); the CONNECT helper and the
+    HTTP-on-TLS-port rule are selected by their fast pattern."""
+    (tmp_path / "s.yaml").write_text(CONFIG)
+    cfg = load_config(tmp_path / "s.yaml", env={})
+    rules = write_suricata(cfg, None, tmp_path / "build", package=False)
+    conf = tmp_path / "suricata.yaml"
+    conf.write_text(render_offline_yaml(cfg, tmp_path, rules)
+                    + "engine-analysis:\n  rules-fast-pattern: yes\n  rules: yes\n")
+    subprocess.run([require_suricata, "-c", str(conf), "--engine-analysis", "-l",
+                    str(tmp_path)], capture_output=True, check=True, timeout=300)
+    shape = {}
+    for line in (tmp_path / "rules.json").read_text().splitlines():
+        r = json.loads(line)
+        if 1200 <= r["id"] - BASE <= 1204:
+            shape[r["id"] - BASE] = (r["type"], (r.get("prefilter") or {}).get("name"),
+                                     (r.get("mpm") or {}).get("pattern"))
+    assert shape[1201] == ("pd_only", "app-layer-protocol", None)
+    assert shape[1202] == ("pd_only", "app-layer-protocol", None)
+    assert shape[1203] == ("app_tx", None, "CONNECT")
+    assert shape[1204] == ("app_tx", None, "HTTP|2F|")  # "HTTP/" as engine analysis writes it
+    assert shape[1200][0] == "app_tx"  # once per ClientHello, not per packet
 
 
 # --- real captures ------------------------------------------------------------------------
