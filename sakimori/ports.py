@@ -35,13 +35,6 @@ class PortTable:
 
     entries: tuple[tuple[int, tuple[str, ...]], ...]
 
-    def expected(self, port: int) -> tuple[str, ...] | None:
-        """The protocols expected on *port*, or None when the port is not judged."""
-        for p, protos in self.entries:
-            if p == port:
-                return protos
-        return None
-
     def as_dict(self) -> dict[int, tuple[str, ...]]:
         return dict(self.entries)
 
