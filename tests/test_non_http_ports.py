@@ -22,6 +22,8 @@ from pcapcraft import (
     T0,
     client_hello,
     http_get,
+    http_request,
+    http_response,
     make_certificate,
     server_flight,
     syn_only,
@@ -108,6 +110,7 @@ SCENARIOS: dict[str, tuple[str, set[int], bool]] = {
     # The rule sees the to-server side only; the consumer reads the alert's whole record.
     "10.1.30.16": ("CONNECT via an external proxy, SSH inside", {1202}, False),
     "10.1.30.17": ("TLS on 443 whose ClientHello was lost (capture loss)", {1201}, False),
+    "10.1.30.18": ("HTTP requests split over 3 segments on 80 and 443", set(), False),
 }
 
 
@@ -142,6 +145,10 @@ def _scenarios() -> list:
     p += tcp_session(h + "16", PROXY_EXT, 44016, 8080, CONNECT + SSH, t0=t)
     lost = tcp_session(h + "17", EXT, 44017, 443, tls_exchange("www.example.com") * 3, t0=t)
     p += lost[:3] + lost[4:]  # SYN, SYN/ACK, ACK, (ClientHello lost), ...
+    req = http_request("www.example.com", "/index.html")
+    split = [("c", req[:3]), ("c", req[3:20]), ("c", req[20:]), ("s", http_response())]
+    p += tcp_session(h + "18", EXT, 44018, 80, split, t0=t)
+    p += tcp_session(h + "18", EXT, 44028, 443, split, t0=t)
     return p
 
 
