@@ -46,7 +46,7 @@ class Context:
         self.counters: Counter[str] = Counter()
         self.notes = _Notes()  # a few human-readable explanations for stats.json
         self.sid_range = (cfg.suricata.sid_base, cfg.suricata.sid_base + 9999)
-        self.http_ports = frozenset(cfg.traffic.http_ports)
+        self.port_table = cfg.traffic.ports.as_dict()  # port -> expected protocols
         self._home: dict[str, bool] = {}
         self._wl_ip: dict[str, bool] = {}
         self._wl_name: dict[str, bool] = {}

@@ -30,6 +30,7 @@ from generator.tor import RelaySet, load_relays
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
 from sakimori.errors import InputError
+from sakimori.ports import PortTable
 from sakimori.whitelist import Whitelist
 from suricata_rules import STATIC_RULES
 
@@ -48,6 +49,7 @@ SID_OFFSETS: dict[str, int] = {
     "whitelist_http_host": 1000, "whitelist_tls_sni": 1001,
     "long_url": 1100, "long_url_no_host": 1101,
     "non_http_tls": 1200, "non_http_failed": 1201, "non_http_other": 1202,
+    "non_http_tunnel": 1203, "non_http_http": 1204,
     "long_session": 1300,
     "tor_relay_ipv4": 1400, "tor_relay_ipv6": 1401,
     "tor_sni_helper": 1410, "tor_cert": 1411,  # 1412 retired (was a per-packet tcp rule)
@@ -83,6 +85,22 @@ def host_pcre(wl: Whitelist) -> str | None:
     return "/^(?:" + "|".join(alternatives) + r")\.?$/i"
 
 
+def _port_group(ports: list[int]) -> str | None:
+    return "[" + ",".join(map(str, ports)) + "]" if ports else None
+
+
+def port_groups(table: PortTable) -> dict[str, str | None]:
+    """Suricata port groups of the table (None when empty: the rule is left out).
+
+    ``all``: every judged port; ``no_tls`` / ``no_http``: ports where TLS / HTTP is not
+    expected; ``http``: ports where HTTP is expected (an HTTP CONNECT there opens a tunnel).
+    """
+    return {"all": _port_group(table.ports()),
+            "no_tls": _port_group(table.ports(lacking="tls")),
+            "no_http": _port_group(table.ports(lacking="http")),
+            "http": _port_group(table.ports(expecting="http"))}
+
+
 def dest_group(wl: Whitelist) -> str:
     """Destination address of every rule: outside $HOME_NET and outside whitelisted blocks."""
     nets = sorted(wl.networks, key=lambda n: (n.version, n.network_address, n.prefixlen))
@@ -102,7 +120,7 @@ def _explain(cfg: Config, url: Threshold, session: Threshold, wl: Whitelist,
              relays: RelaySet | None) -> list[str]:
     lines = [f"long_url: urilen > {round(url.value)} — {url.explain()}",
              f"long_session: flow.age > {round(session.value)} s — {session.explain()}",
-             f"non_http_on_http_port: ports {', '.join(map(str, sorted(cfg.traffic.http_ports)))}"]
+             f"non_http_on_http_port: expected protocols {cfg.traffic.ports.describe()}"]
     names = sorted(cfg.whitelist.destinations)
     lines.append("whitelist: " + (", ".join(names) if names else "(empty)"))
     if relays is not None:
@@ -131,7 +149,7 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),
         "wl_pcre": host_pcre(wl),
-        "http_ports": "[" + ",".join(map(str, sorted(set(cfg.traffic.http_ports)))) + "]",
+        "ports": port_groups(cfg.traffic.ports),
         "url": _rule_value(eff.url_length),
         "session": _rule_value(eff.long_session_s),
         "tor_ipv4": TOR_IPV4_FILE if relays is not None and relays.ipv4 else None,

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from sakimori.errors import ConfigError
+from sakimori.ports import PortTable, build_port_table
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
 from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
 
@@ -68,6 +69,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "traffic": {
         "http_ports": [80, 8080, 3128, 8000],
+        "port_protocols": {443: ["tls", "http"], 8443: ["tls", "http"]},
         "url_length_threshold": None,
         "url_length_k": 6.0,
         "long_url_min_events": 2,
@@ -163,6 +165,7 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class TrafficConfig:
     http_ports: tuple[int, ...]
+    ports: PortTable  # http_ports + port_protocols: the non_http_on_http_port table
     url_length_threshold: int | None
     url_length_k: float
     long_url_min_events: int
@@ -488,6 +491,7 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         ),
         traffic=TrafficConfig(
             http_ports=http_ports,
+            ports=build_port_table(http_ports, tr["port_protocols"], src),
             url_length_threshold=_int(tr["url_length_threshold"], src,
                                       "traffic.url_length_threshold", optional=True, minimum=1),
             url_length_k=_float(tr["url_length_k"], src, "traffic.url_length_k", 0.5, 50),

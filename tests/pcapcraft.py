@@ -187,8 +187,10 @@ def _ext(ext_type: int, body: bytes) -> bytes:
     return struct.pack(">HH", ext_type, len(body)) + body
 
 
-def client_hello(sni: str | None) -> bytes:
-    """A TLS 1.2 ClientHello record, with a server_name extension when *sni* is given."""
+def client_hello(sni: str | None, padding: int = 0) -> bytes:
+    """A TLS 1.2 ClientHello record, with a server_name extension when *sni* is given and a
+    padding extension of *padding* bytes when > 0 (large hellos span several segments, as
+    browsers' post-quantum key shares do)."""
     exts = b""
     if sni:
         name = sni.encode()
@@ -197,6 +199,8 @@ def client_hello(sni: str | None) -> bytes:
     exts += _ext(0x000A, b"\x00\x04\x00\x17\x00\x18")  # supported_groups
     exts += _ext(0x000B, b"\x01\x00")  # ec_point_formats
     exts += _ext(0x000D, b"\x00\x04\x04\x03\x08\x04")  # signature_algorithms
+    if padding > 0:
+        exts += _ext(0x0015, bytes(padding))  # padding (RFC 7685)
     suites = b"\xc0\x2b\xc0\x2f\x00\x9c"
     body = (b"\x03\x03" + bytes(range(32)) + b"\x00" + struct.pack(">H", len(suites)) + suites
             + b"\x01\x00" + struct.pack(">H", len(exts)) + exts)

@@ -21,7 +21,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pcapcraft import http_get, syn_only, syn_rst, tcp_session, tls_session, write_pcap
+from pcapcraft import (
+    client_hello,
+    http_get,
+    make_certificate,
+    server_flight,
+    syn_only,
+    syn_rst,
+    tcp_session,
+    tls_session,
+    write_pcap,
+)
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
@@ -105,19 +115,27 @@ def dns_answer(client: str, name: str, ip: str, t: float, sport: int) -> list[Pa
 
 
 def long_tcp_session(client: str, server: str, sport: int, dport: int, t0: float,
-                     duration: float, every: float) -> list[Packet]:
-    """A handshake, then a small exchange every *every* seconds for *duration*; never closed."""
-    pkts = tcp_session(client, server, sport, dport, [], t0=t0, close=False)
-    c_seq, s_seq, t = 1001, 5001, t0 + every
+                     duration: float, every: float, sni: str | None = None) -> list[Packet]:
+    """A handshake, then a small exchange every *every* seconds for *duration*; never closed.
+    With *sni* the session is TLS (ClientHello, server flight, application-data records), as
+    on 443/8443 where anything else is non_http_on_http_port."""
+    hello = [("c", client_hello(sni)), ("s", server_flight(make_certificate(sni, "R3")))] \
+        if sni else []
+    pkts = tcp_session(client, server, sport, dport, hello, t0=t0, close=False)
+    ping, pong = (b"\x17\x03\x03\x00\x04PING", b"\x17\x03\x03\x00\x04PONG") if sni \
+        else (b"PING", b"PONG")
+    c_seq = 1001 + sum(len(d) for side, d in hello if side == "c")
+    s_seq = 5001 + sum(len(d) for side, d in hello if side == "s")
+    t = t0 + every
     while t < t0 + duration:
         for src, dst, sp, dp, seq, ack, data in (
-                (client, server, sport, dport, c_seq, s_seq, b"PING"),
-                (server, client, dport, sport, s_seq, c_seq + 4, b"PONG")):
+                (client, server, sport, dport, c_seq, s_seq, ping),
+                (server, client, dport, sport, s_seq, c_seq + len(ping), pong)):
             pkt = Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags="PA", seq=seq,
                                                        ack=ack, window=65535) / Raw(data)
-            pkt.time = t if data == b"PING" else t + 0.02
+            pkt.time = t if data == ping else t + 0.02
             pkts.append(pkt)
-        c_seq, s_seq = c_seq + 4, s_seq + 4
+        c_seq, s_seq = c_seq + len(ping), s_seq + len(pong)
         ack = Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=dport, flags="A",
                                                          seq=c_seq, ack=s_seq, window=65535)
         ack.time = t + 0.04
@@ -166,7 +184,8 @@ def _infected(p: _Ports, rng: random.Random) -> list[Packet]:
     pk += tcp_session("10.1.20.15", "198.51.100.32", p(), 80,
                       [("c", bytes(range(256)) * 2), ("s", b"\xa7\x41\x00\x20" * 64)] * 3,
                       t0=T0 + 5000)
-    pk += long_tcp_session("10.1.20.16", "198.51.100.77", p(), 8443, END - 7200, 7190, 120)
+    pk += long_tcp_session("10.1.20.16", "198.51.100.77", p(), 8443, END - 7200, 7190, 120,
+                           sni="sync.remote-desk.example")
     for i in range(8):
         pk += syn_only("10.1.20.17", "198.51.100.40", p(), 445, t0=T0 + 3000 + 40 * i)
     for i in range(6):
@@ -208,7 +227,8 @@ def _benign_host(ip: str, i: int, p: _Ports, rng: random.Random) -> list[Packet]
                            sport=p(), t0=t)
             t += rng.expovariate(1 / 300)
     if i == 2:  # a 25-minute video call (long, but far below the threshold)
-        pk += long_tcp_session(ip, "198.51.100.140", p(), 443, T0 + 3600, 1500, 20)
+        pk += long_tcp_session(ip, "198.51.100.140", p(), 443, T0 + 3600, 1500, 20,
+                               sni="meet.video-call.example")
     if i == 3:  # fetches robots.txt: a third-party misc rule fires (ignored alert)
         pk += http_get(ip, "198.51.100.141", "www.example.org", "/robots.txt", sport=p(),
                        t0=T0 + 700)

@@ -49,7 +49,8 @@ def _rules(text: str) -> list[str]:
 
 
 def test_every_rule_follows_the_conventions(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, WL, relays="192.0.2.1\n2001:db8::1\n")
+    tls_only = "traffic:\n  port_protocols: {443: [tls, http], 9443: [tls]}\n"  # all rules
+    cfg = _cfg(tmp_path, WL + tls_only, relays="192.0.2.1\n2001:db8::1\n")
     out = write_suricata(cfg, LEARNED, tmp_path / "build")
     generated = _rules(out[1].read_text())
     static = _rules(out[0].read_text())
@@ -141,6 +142,7 @@ def test_static_rules_are_rebased_with_the_sid_base(tmp_path: Path) -> None:
     WL,
     WL + "traffic:\n  http_ports: [80]\n  url_length_threshold: 300\n",
     "anonymizer:\n  tor_cert_pattern: false\n",
+    "traffic:\n  port_protocols: {443: [tls], 8443: [tls, http], 8080: [tls, http]}\n",
 ])
 def test_rules_pass_suricata_T(tmp_path: Path, extra: str, require_suricata: str) -> None:
     cfg = _cfg(tmp_path, extra, relays="192.0.2.1\n2001:db8::1\n" if extra else None)

@@ -1,14 +1,26 @@
-"""``non_http_on_http_port``: something other than HTTP spoken to an HTTP port.
+"""``non_http_on_http_port``: payload in none of the protocols a web port expects.
 
-Sources, deduplicated by flow_id per internal (client) host:
+The port → expected-protocol table is ``cfg.traffic.ports`` (:mod:`sakimori.ports`: by
+default 80, 8080, 3128, 8000 expect HTTP; 443, 8443 TLS or HTTP) — the same table the
+generated rules use. Sources, deduplicated by flow_id per internal (client) host:
 
-- sakimori ``non_http_on_http_port`` alerts (``app-layer-protocol:!http`` family rules);
-- ``flow`` events from an internal host to a port in ``traffic.http_ports`` that were answered
-  and whose ``app_proto`` is set and is not HTTP: ``tls`` (TLS on port 80 is its own case),
-  ``failed`` (payload that no parser recognised — raw binary protocols), or any other
-  protocol. Flows without ``app_proto`` carried no payload and are ignored.
+- sakimori ``non_http_on_http_port`` alerts (rules 1200-1204, docs/rules.md);
+- ``flow`` events from an internal host to an external destination on a table port that were
+  answered and carried payload (``app_proto`` set; a flow without payload has none) in none of
+  the port's expected protocols. Every protocol Suricata saw counts — ``app_proto_orig`` (before
+  a protocol change), ``app_proto``, ``app_proto_ts``/``_tc`` (per direction): when one of them
+  is expected the flow is not reported. So an explicit-proxy ``CONNECT`` tunnel (``app_proto``
+  ``tls`` or ``failed``, ``app_proto_orig`` ``http``), an ``h2c`` upgrade (``http2``) and a
+  websocket upgrade (``http``) are HTTP; TLS on a plain-HTTP port and payload no parser
+  recognised (``failed``: raw binary C2, on 443 too) are reported.
 
-One flow is enough: HTTP ports carry HTTP. Whitelisted destinations (IP, SNI) are skipped.
+Alerts are judged with the same function on the alert's own record (Suricata writes the same
+``app_proto*`` fields there): a rule that saw one side only — SSH inside a CONNECT tunnel
+through an external proxy, a ClientHello lost to capture loss while the server spoke TLS — is
+counted (``non_http_alert_expected``) and not reported.
+
+Flows to internal destinations are not judged (as in the rules: intranet services use these
+ports for anything). One flow is enough. Whitelisted destinations (IP, SNI) are skipped.
 Confidence: 0.9 for TLS or a rule alert, 0.8 for other protocols.
 """
 
@@ -19,9 +31,24 @@ from typing import Any
 from eve_consumer.decode import Event, flow_start
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.model import Finding, Tally
+from sakimori.ports import APP_PROTOS
 
-HTTP_PROTOS = frozenset({"http", "http1", "http2"})
+APP_PROTO_FIELDS = ("app_proto_orig", "app_proto", "app_proto_ts", "app_proto_tc")
 MAX_FLOWS_PER_HOST = 20_000
+
+
+def unexpected_protocol(rec: dict[str, Any], expected: tuple[str, ...]) -> str | None:
+    """The protocol a flow record spoke that its port does not expect, or None (expected, or
+    no payload). The value reported is ``app_proto`` (e.g. ``tls``, ``failed``, ``ssh``)."""
+    seen = [p for p in (rec.get(k) for k in APP_PROTO_FIELDS) if type(p) is str]
+    if not seen:
+        return None
+    for name in expected:
+        allowed = APP_PROTOS[name]
+        if any(p in allowed for p in seen):
+            return None
+    final = rec.get("app_proto")
+    return final if type(final) is str else seen[0]
 
 
 class _Host:
@@ -38,7 +65,7 @@ class NonHttpHandler(Handler):
     name = "non_http_on_http_port"
     detections = ("non_http_on_http_port",)
     kinds = ("flow",)
-    flow_scope = "internal_src"
+    flow_scope = "outbound"
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -47,11 +74,12 @@ class NonHttpHandler(Handler):
 
     def handle(self, ev: Event) -> None:
         ctx = self.ctx
-        if ev.dest_port not in ctx.http_ports or ev.proto != "TCP":
+        expected = ctx.port_table.get(ev.dest_port)
+        if expected is None or ev.proto != "TCP":
             return
         rec = ev.data
-        proto = rec.get("app_proto")
-        if type(proto) is not str or proto in HTTP_PROTOS:
+        proto = unexpected_protocol(rec, expected)
+        if proto is None:
             return
         flow = rec.get("flow")
         if type(flow) is not dict or not flow.get("pkts_toclient"):
@@ -63,6 +91,13 @@ class NonHttpHandler(Handler):
         if not self.ctx.home(ev.src_ip):
             return
         rec = ev.record or {}
+        expected = self.ctx.port_table.get(ev.dest_port)
+        if expected is not None and any(type(rec.get(k)) is str for k in APP_PROTO_FIELDS) \
+                and unexpected_protocol(rec, expected) is None:
+            # e.g. SSH inside a CONNECT tunnel (app_proto_orig http), or a lost ClientHello
+            # (app_proto failed, app_proto_tc tls): the rule saw one side, the record shows more
+            self.ctx.counters["non_http_alert_expected"] += 1
+            return
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
         proto = rec.get("app_proto")
@@ -93,12 +128,13 @@ class NonHttpHandler(Handler):
             strong = any(p == "tls" or p.startswith("rule") for p in host.protos)
             protos = ", ".join(f"{n}x {p}" for p, n in sorted(host.protos.items()))
             evidence: dict[str, Any] = {"flows": t.count, "app_protos": dict(host.protos),
-                                        "http_ports": sorted(self.ctx.http_ports)}
+                                        "expected": self.ctx.cfg.traffic.ports.describe()}
             if self.meta and any(p.startswith("rule") for p in host.protos):
                 evidence["rule"] = self.meta
             out.append(Finding(ip, "non_http_on_http_port", 0.9 if strong else 0.8, t.first,
                                t.last, t.top_destinations(), t.flow_ids, evidence,
-                               f"{t.count} non-HTTP flow(s) to HTTP ports ({protos})"))
+                               f"{t.count} flow(s) to web ports in an unexpected protocol "
+                               f"({protos})"))
         return out
 
     def snapshot(self) -> dict[str, Any]:
