@@ -31,6 +31,8 @@ XSS_JS = "javascript:alert(document.cookie)"
 PAYLOADS = (XSS_SCRIPT, XSS_IMG)
 T0 = 1_793_491_200.0  # 2026-11-01T00:00:00Z
 BEACON_HOST = "10.1.20.11"
+PROXY_SECRET = "proxy-shared-secret-0123456789"
+PROXY = {"X-Sakimori-Proxy-Secret": PROXY_SECRET}  # what the trusted proxy adds
 C2 = "c2.evil-cdn.test"
 
 
@@ -114,6 +116,9 @@ def write_config(tmp: Path, *, report_dirs: list[Path], build_dir: Path | None =
     }
     if build_dir is not None:
         doc["web"]["build_dir"] = str(build_dir)
+    if auth == "header":
+        (tmp / "proxy.secret").write_text(PROXY_SECRET + "\n", encoding="utf-8")
+        doc["web"].setdefault("proxy_secret_file", str(tmp / "proxy.secret"))
     path = tmp / "sakimori.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path

@@ -3,7 +3,8 @@
 ``sakimori serve --config C [--listen HOST:PORT]`` serves until SIGINT/SIGTERM.
 ``sakimori serve --config C --add-user NAME`` adds (or replaces) a local user: the password is
 read from standard input when it is not a terminal (first line), else asked twice; it is stored
-as a salted scrypt hash in ``web.users_file`` (0600). See docs/admin-screen.md.
+as a salted scrypt hash in ``web.users_file`` (0600). ``--delete-user NAME`` removes a user
+and ends every session of it at once (server-side sessions). See docs/admin-screen.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default: web.listen, 127.0.0.1:8080)")
     p.add_argument("--add-user", metavar="NAME",
                    help="add or replace a local user (password from stdin or a prompt), exit")
+    p.add_argument("--delete-user", metavar="NAME",
+                   help="remove a local user and end its sessions, exit")
     p.add_argument("--threads", type=int, default=4, help="worker threads (4)")
     p.set_defaults(func=run)
 
@@ -62,9 +65,30 @@ def add_user(cfg_path: Path, name: str, password: str) -> Path:
     return cfg.web.users_file
 
 
+def delete_user(cfg_path: Path, name: str) -> tuple[bool, int]:
+    """Remove *name* and revoke its sessions: (was a user, sessions ended)."""
+    from sakimori.config import load_config
+    from sakimori.web.auth import delete_user as _delete
+    from sakimori.web.sessions import SessionStore
+
+    cfg = load_config(cfg_path)
+    try:
+        existed = _delete(cfg.web.users_file, name)
+        ended = SessionStore(cfg.web.sessions_file).revoke_user(name)
+    except OSError as exc:
+        raise SakimoriError(f"cannot delete user {name}: {exc.strerror or exc}") from exc
+    return existed, ended
+
+
 def run(args: argparse.Namespace) -> int:
     from sakimori.config import load_config
 
+    if args.delete_user is not None:
+        existed, ended = delete_user(args.config, args.delete_user)
+        print(f"sakimori serve: user {args.delete_user} "
+              f"{'deleted' if existed else 'was not in the users file'}; {ended} session(s) "
+              "ended")
+        return 0
     if args.add_user is not None:
         path = add_user(args.config, args.add_user, _read_password())
         print(f"sakimori serve: user {args.add_user} saved in {path}")
@@ -87,7 +111,7 @@ def serve(cfg: object, host: str, port: int, threads: int = 4, quiet: bool = Fal
     from sakimori.web.app import create_app
     from sakimori.web.auth import load_users
 
-    app = create_app(cfg)  # type: ignore[arg-type]
+    app = create_app(cfg, listen_host=host)  # type: ignore[arg-type]
     web = cfg.web  # type: ignore[attr-defined]
     if web.auth == "local" and not load_users(web.users_file) and not quiet:
         print(f"sakimori serve: no user yet — add one with `sakimori serve --config "

@@ -16,12 +16,19 @@ from eve_consumer.outputs.hosts_csv import render_csv
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
 from sakimori.web import auth, data, killchain, wledit
-from sakimori.web.app import config, current_user, login_user, safe_next
+from sakimori.web.app import (
+    client_address,
+    config,
+    current_user,
+    login_user,
+    logout_user,
+    safe_next,
+    state,
+)
 from sakimori.web.svgplot import interval_plot
 from sakimori.whitelist import Whitelist
 
 _LEARNED: dict[str, Any] = {}
-THROTTLE = auth.LoginThrottle()
 
 
 def _learned() -> dict[str, str]:
@@ -164,28 +171,27 @@ def report_csv() -> Response:
 
 
 def login() -> Any:
-    cfg = config()
+    cfg, st = config(), state()
     if cfg.web.auth == "header":
         abort(404)
-    error = None
-    client = request.remote_addr or "?"
-    if request.method == "POST" and THROTTLE.blocked(client):
+    if request.method != "POST":
+        return render_template("login.html", user=None, error=None)
+    name = request.form.get("username", "")[:64]
+    password = request.form.get("password", "")[:1024]
+    keys = [f"addr:{client_address()}"] + ([f"user:{name.lower()}"]
+                                           if auth.valid_user_name(name) else [])
+    if st.throttle.blocked(keys):
         return render_template("login.html", user=None,
                                error="Too many failed logins: wait a few minutes."), 429
-    if request.method == "POST":
-        name = request.form.get("username", "")[:64]
-        password = request.form.get("password", "")[:1024]
-        users = auth.load_users(cfg.web.users_file)
-        if auth.valid_user_name(name) and auth.check_login(users, name, password):
-            login_user(name)
-            return redirect(safe_next(request.args.get("next")))
-        THROTTLE.failed(client)
-        error = "Wrong user name or password."
-    return render_template("login.html", user=None, error=error), 200 if error is None else 401
+    if auth.valid_user_name(name) and auth.check_login(st.users.current(), name, password):
+        login_user(name)
+        return redirect(safe_next(request.args.get("next")))
+    st.throttle.failed(keys)
+    return render_template("login.html", user=None, error="Wrong user name or password."), 401
 
 
 def logout() -> Response:
-    session.clear()
+    logout_user()
     return redirect(url_for("login"))
 
 
