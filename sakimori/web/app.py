@@ -26,6 +26,7 @@ from werkzeug.routing import Map
 
 from sakimori.config import Config
 from sakimori.web import auth, csrf, sessions
+from sakimori.web.reportindex import ReportIndex
 from sakimori.webconfig import WebConfig
 
 CSP = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
@@ -65,6 +66,7 @@ class WebState:
     users: auth.UserList
     proxy_secret: bytes | None
     allowed_hosts: frozenset[str]
+    index: ReportIndex
 
 
 def allowed_hosts(web: WebConfig, listen_host: str) -> frozenset[str]:
@@ -115,7 +117,8 @@ def create_app(cfg: Config, *, testing: bool = False, listen_host: str | None = 
     app.extensions["sakimori_web"] = WebState(
         store, sessions.LoginThrottle(store, auth.MAX_FAILURES, auth.FAILURE_WINDOW_S),
         auth.UserList(web.users_file), auth.proxy_secret(web),
-        allowed_hosts(web, listen_host if listen_host is not None else web.listen_host))
+        allowed_hosts(web, listen_host if listen_host is not None else web.listen_host),
+        ReportIndex(web.index_file, web.report_dirs))
     app.before_request(_guard)
     app.after_request(_headers)
     app.jinja_env.globals.update(csrf_token=lambda: csrf.token(session),

@@ -1,8 +1,10 @@
 """The admin screen's pages: hosts (with the kill chain first), a host's evidence, mail
 warnings, the whitelist editor, the CSV download, login and logout.
 
-Views only read (:mod:`sakimori.web.data`, :mod:`sakimori.web.killchain`) and hand values to
-autoescaped templates; the whitelist editor's work is in :mod:`sakimori.web.wledit`.
+Views only read (the report index through :mod:`sakimori.web.reportquery`, refreshed first;
+:mod:`sakimori.web.killchain`) and hand values to autoescaped templates; the whitelist
+editor's work is in :mod:`sakimori.web.wledit`. The hosts and mail pages are paginated
+(``?page=N``, ``web.page_size`` per page); the CSV is streamed in chunks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from eve_consumer.outputs.hosts_csv import render_csv
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
 from sakimori.web import auth, data, killchain, wledit
+from sakimori.web import reportquery as rq
 from sakimori.web.app import (
     client_address,
     config,
@@ -47,21 +50,54 @@ def _learned() -> dict[str, str]:
     return _LEARNED["map"]
 
 
-def _context() -> tuple[data.ReportData, list[killchain.Escalation]]:
-    cfg = config()
-    report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
-    chain = killchain.escalations(cfg, report.hosts, report.warnings, _learned())
-    return report, chain
+def _report() -> Any:
+    """The report index, brought up to date with the report files."""
+    ix = state().index
+    ix.refresh()
+    return ix
+
+
+def _outbox(ix: Any) -> list[dict[str, Any]]:
+    """Warnings waiting for SMTP or given up, not yet in mail_warnings.jsonl."""
+    recs = [r for d in config().web.state_dirs
+            for r in data.outbox_records(d, lambda _key: False)]
+    known = rq.known_warnings(ix, [str(r.get("key")) for r in recs])
+    return [r for r in recs if str(r.get("key")) not in known]
+
+
+def _chain(ix: Any, outbox: list[dict[str, Any]]) -> list[killchain.Escalation]:
+    """The kill chain over the newest warnings; only the hosts they map to are read."""
+    cfg, learned = config(), _learned()
+    warnings = outbox + rq.warnings(ix, 0, data.MAX_WARNINGS)
+    rows = rq.hosts_with_findings(ix, killchain.mapped_hosts(cfg, warnings, learned))
+    return killchain.escalations(cfg, rows, warnings, learned)
+
+
+def _page(total: int) -> tuple[int, int, int]:
+    """(page, pages, offset) from ``?page=`` (out-of-range values are clamped)."""
+    size = config().web.page_size
+    pages = max(1, -(-total // size))
+    try:
+        page = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    return page, pages, (page - 1) * size
 
 
 def index() -> str:
-    report, chain = _context()
+    ix = _report()
+    outbox = _outbox(ix)
+    chain = _chain(ix, outbox)
     escalated = {e.host for e in chain}
-    hosts = sorted(report.hosts, key=lambda h: (h.host not in escalated, -h.score, h.host))
+    first = rq.hosts_with_findings(ix, escalated)  # escalated hosts come first, on page 1
+    page, pages, offset = _page(max(0, rq.host_count(ix) - len(first)))
+    hosts = (first if page == 1 else []) + rq.host_page(ix, offset, config().web.page_size,
+                                                         exclude=escalated)
     return render_template("index.html", user=current_user(), hosts=hosts,
-                           chain=_group(chain),
-                           escalated=escalated, problems=report.problems,
-                           warnings=len(report.warnings), stats=report.stats)
+                           total=rq.host_count(ix), page=page, pages=pages,
+                           chain=_group(chain), escalated=escalated,
+                           problems=rq.problems(ix),
+                           warnings=rq.warning_count(ix) + len(outbox), stats=rq.stats(ix))
 
 
 def _group(chain: list[killchain.Escalation]) -> list[dict[str, Any]]:
@@ -106,10 +142,12 @@ def host(address: str) -> str:
         address = str(ipaddress.ip_address(address))
     except ValueError:
         abort(404)
-    report, chain = _context()
-    row = report.host(address)
-    if row is None:
+    ix = _report()
+    rows = rq.hosts_with_findings(ix, [address])
+    if not rows:
         abort(404)
+    row = rows[0]
+    chain = [e for e in _chain(ix, _outbox(ix)) if e.host == address]
     findings = sorted(row.findings, key=lambda f: f.first_seen)
     try:
         current = Whitelist.from_entries(_fresh().whitelist.destinations)
@@ -118,16 +156,20 @@ def host(address: str) -> str:
     return render_template(
         "host.html", user=current_user(), row=row,
         findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
-        chain=[e for e in chain if e.host == address],
+        chain=chain,
         offer=wledit.offer,
         listed=lambda e: current.matches_ip(e) or current.matches_host(e))
 
 
 def mail() -> str:
-    report, chain = _context()
+    ix = _report()
+    outbox = _outbox(ix)
+    page, pages, offset = _page(rq.warning_count(ix))
+    shown = (outbox if page == 1 else []) + rq.warnings(ix, offset, config().web.page_size)
     admins = set(config().alerts.admins)
-    return render_template("mail.html", user=current_user(), warnings=report.warnings,
-                           chain=chain, admins=admins)
+    return render_template("mail.html", user=current_user(), warnings=shown,
+                           total=rq.warning_count(ix) + len(outbox), page=page, pages=pages,
+                           admins=admins)
 
 
 def _fresh() -> Config:
@@ -164,8 +206,16 @@ def whitelist_add() -> Response:
 
 
 def report_csv() -> Response:
-    report, _ = _context()
-    return Response(render_csv(report.hosts), 200, {
+    ix = _report()
+
+    def body() -> Any:
+        from eve_consumer.outputs.hosts_csv import COLUMNS
+
+        yield render_csv([])  # the header
+        for chunk in rq.csv_chunks(ix):
+            yield render_csv(chunk)[len(",".join(COLUMNS)) + 2:]  # rows only
+
+    return Response(body(), 200, {
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": 'attachment; filename="sakimori-hosts.csv"'})
 
