@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from eve_consumer.correlate import HostReport
 from eve_consumer.model import Finding
 
@@ -65,19 +67,31 @@ def _read_lines(path: Path) -> Iterator[bytes]:
 def json_object(line: bytes | str) -> dict[str, Any] | None:
     """The JSON object of one JSON-lines line, or None (not JSON, not an object)."""
     try:
-        obj = json.loads(line)
+        obj = orjson.loads(line)
     except ValueError:
-        return None
+        try:  # what orjson refuses but json reads (NaN, integers past 64 bits)
+            obj = json.loads(line)
+        except ValueError:
+            return None
     return obj if isinstance(obj, dict) else None
+
+
+def finding_key(d: dict[str, Any]) -> tuple[str, str] | None:
+    """(host, detection) of a usable findings.jsonl record — the checks of :func:`finding`
+    without building it — or None."""
+    try:
+        float(d.get("confidence") or 0.0)
+        return str(d["host"]), str(d["detection"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def finding(d: dict[str, Any]) -> Finding | None:
     """A findings.jsonl record as a Finding, or None when host/detection/confidence are bad."""
-    try:
-        host, detection = str(d["host"]), str(d["detection"])
-        conf = float(d.get("confidence") or 0.0)
-    except (KeyError, TypeError, ValueError):
+    key = finding_key(d)
+    if key is None:
         return None
+    (host, detection), conf = key, float(d.get("confidence") or 0.0)
     first = parse_iso(d.get("first_seen")) or 0.0
     last = parse_iso(d.get("last_seen")) or first
     evidence = d.get("evidence") if isinstance(d.get("evidence"), dict) else {}
@@ -142,16 +156,21 @@ def csv_records_from(fh: Iterable[str], name: str,
         problems.append(f"{name}: not readable as CSV: {exc}")
 
 
+def csv_host_score(r: dict[str, str]) -> tuple[str, int]:
+    """(host, score) of a hosts.csv row; host "" when there is none, score 0 when bad."""
+    host = (r.get("host") or "").strip()
+    try:
+        return host, int(float(r.get("score") or 0))
+    except (ValueError, OverflowError):
+        return host, 0
+
+
 def row_from_csv(r: dict[str, str], mine: dict[str, Finding]) -> HostReport | None:
     """A hosts.csv row as a HostReport; *mine*: detection → the host's finding from
     findings.jsonl (a detection without one gets the CSV's evidence text)."""
-    host = (r.get("host") or "").strip()
+    host, score = csv_host_score(r)
     if not host:
         return None
-    try:
-        score = int(float(r.get("score") or 0))
-    except ValueError:
-        score = 0
     detections = [d for d in (r.get("detections") or "").split(";") if d]
     first = parse_iso(r.get("first_seen")) or 0.0
     last = parse_iso(r.get("last_seen")) or first

@@ -150,9 +150,9 @@ class ReportIndex:
             problems: list[str] = []
             batch = []
             for r in data.csv_records_from(fh, path, problems):
-                row = data.row_from_csv(r, {})
-                if row is not None:
-                    batch.append((d, row.host, row.score, json.dumps(r)))
+                host, score = data.csv_host_score(r)
+                if host:
+                    batch.append((d, host, score, json.dumps(r)))
                 if len(batch) >= BATCH:
                     db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", batch)
                     batch = []
@@ -215,10 +215,10 @@ class ReportIndex:
         batch, bad = [], 0
         for _, line in lines:
             obj = data.json_object(line) if line.strip() else None
-            f = data.finding(obj) if obj is not None else None
-            if f is not None:
-                batch.append((d, f.host, f.detection, f.summary, line.decode("utf-8",
-                                                                              "replace")))
+            key = data.finding_key(obj) if obj is not None else None
+            if key is not None:
+                batch.append((d, *key, str(obj.get("summary") or ""),  # type: ignore[union-attr]
+                              line.decode("utf-8", "replace")))
             elif line.strip():
                 bad += 1
         db.executemany("INSERT OR REPLACE INTO findings VALUES (?,?,?,?,?)", batch)

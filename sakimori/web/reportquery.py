@@ -24,6 +24,10 @@ _ROWS = "SELECT r.dir, r.host, r.raw FROM best b JOIN rows r ON r.dir = b.dir AN
 CHUNK = 500  # hosts per query (SQLite parameter limits) and per CSV chunk
 
 
+def _raw(text: str) -> dict[str, str]:
+    return data.json_object(text) or {}
+
+
 def host_count(ix: ReportIndex) -> int:
     with ix.db() as db:
         return db.execute("SELECT count(*) FROM best").fetchone()[0]
@@ -37,7 +41,7 @@ def host_page(ix: ReportIndex, offset: int, limit: int,
     with ix.db() as db:
         got = db.execute(f"{_ROWS}{where} ORDER BY b.score DESC, b.host LIMIT ? OFFSET ?",
                          [*skip, limit, offset]).fetchall()
-    return [r for _, _, raw in got if (r := data.row_from_csv(json.loads(raw), {}))]
+    return [r for _, _, raw in got if (r := data.row_from_csv(_raw(raw), {}))]
 
 
 def hosts_with_findings(ix: ReportIndex, hosts: Iterable[str]) -> list[HostReport]:
@@ -56,7 +60,7 @@ def hosts_with_findings(ix: ReportIndex, hosts: Iterable[str]) -> list[HostRepor
                     f = data.finding(obj) if obj is not None else None
                     if f is not None:
                         mine[f.detection] = f
-                row = data.row_from_csv(json.loads(raw), mine)
+                row = data.row_from_csv(_raw(raw), mine)
                 if row is not None:
                     out.append(row)
     return sorted(out, key=lambda r: (-r.score, r.host))
@@ -73,7 +77,7 @@ def csv_chunks(ix: ReportIndex) -> Iterator[list[HostReport]]:
         while batch := cur.fetchmany(CHUNK):
             out = []
             for raw, summaries in batch:
-                rec = json.loads(raw)
+                rec = _raw(raw)
                 host = (rec.get("host") or "").strip()
                 mine = {d: Finding(host, d, 0.0, 0.0, 0.0, summary=str(s))
                         for d, s in json.loads(summaries or "{}").items()}
