@@ -22,6 +22,7 @@ Goals (issue 11): hosts index < 1 s, host page < 0.5 s at 100,000 hosts.
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
 import logging
 import os
@@ -122,18 +123,26 @@ def _under_load(port: int, host: str, seconds: float) -> tuple[float, int]:
 
 def _refreshes(b: Browser, reports: Path) -> tuple[float, float]:
     """Page times right after the report changed as a follow-mode consumer changes it: a new
-    hosts.csv (atomic rename; the index re-reads it), 1,000 findings appended (read
-    incrementally). The report's content stays the same."""
+    hosts.csv (atomic rename) where every 20th row has a later last_seen and a score one
+    higher (the index re-reads the file and rewrites the changed rows), then 1,000 findings
+    appended again (read incrementally; the same records, so nothing else changes)."""
     csv_path = reports / "hosts.csv"
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows[::20]:
+        r["last_seen"], r["score"] = "2026-11-30T00:00:00Z", str(min(100, int(r["score"]) + 1))
     tmp = reports / ".hosts.csv.tmp"
-    shutil.copyfile(csv_path, tmp)
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
     os.replace(tmp, csv_path)
     rewrite_s = b.get("/")[2]
     findings = reports / "findings.jsonl"
     with findings.open("rb") as fh:
         lines = [fh.readline() for _ in range(1000)]
     with findings.open("ab") as fh:
-        fh.write(b"".join(lines))  # the same records again: newest wins, nothing changes
+        fh.write(b"".join(lines))
     host = wf.many_findings(1)[0].host
     append_s = b.get(f"/hosts/{host}")[2]
     return rewrite_s, append_s
@@ -202,7 +211,8 @@ def _measure(args, cfg, reports: Path, port: int) -> list[Figure]:
         Figure("index_mid", f"hosts index, page {middle}", middle_s, "s", un, direct_s,
                ratio(middle_s, direct_s), f"< {GOAL_INDEX_S} s",
                at_most(GOAL_INDEX_S)(middle_s)),
-        Figure("rewrite", "hosts index after the consumer rewrote hosts.csv", rewrite_s, "s",
+        Figure("rewrite", "hosts index after a new hosts.csv (5% of rows changed)", rewrite_s,
+               "s",
                un, direct_s, ratio(rewrite_s, direct_s)),
         Figure("append", "host page after 1,000 findings were appended", append_s, "s",
                un, direct_s, ratio(append_s, direct_s)),

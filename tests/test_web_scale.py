@@ -141,6 +141,15 @@ def test_a_host_in_two_reports_keeps_its_highest_row(tmp_path: Path) -> None:
     page = client.get("/").get_data(as_text=True)
     assert "4 host(s)" in page and _hosts(page)[0] in (wf.BEACON_HOST, "10.1.20.19")
     assert ">99<" in client.get("/hosts/10.1.20.19").get_data(as_text=True)
+    # the second report lowers that row (rewritten by rename): the first one's row is back
+    tmp = high / ".hosts.csv.tmp"
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        w.writeheader()
+        w.writerow({**row, "score": "1"})
+    os.replace(tmp, high / "hosts.csv")
+    page = client.get("/hosts/10.1.20.19").get_data(as_text=True)
+    assert f'id="score">{row["score"]}<' in page and row["score"] != "1"
 
 
 def test_csv_download_is_complete_across_chunks(tmp_path: Path,
@@ -152,3 +161,29 @@ def test_csv_download_is_complete_across_chunks(tmp_path: Path,
     direct = data.load([reports])  # the un-indexed reader
     assert got == render_csv(direct.hosts)
     assert got.count(b"host,score,severity") == 1 and len(got.splitlines()) == 301
+
+
+def test_pages_do_not_queue_behind_a_refresh(tmp_path: Path) -> None:
+    """While another process holds the refresh lock, a built index is served as it is; the
+    change shows once the lock is free. Before any build, a page waits for it."""
+    import fcntl
+
+    reports = wf.write_reports(tmp_path / "report")
+    client = _client(tmp_path, [reports])
+    assert "4 host(s)" in client.get("/").get_data(as_text=True)
+    index = client.application.extensions["sakimori_web"].index
+    fresh = wf.write_many(tmp_path / "next", 30)
+    os.replace(fresh / "hosts.csv", reports / "hosts.csv")
+    with index.path.with_name(index.path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another `sakimori serve` is refreshing
+        assert "4 host(s)" in client.get("/").get_data(as_text=True)
+    assert "30 host(s)" in client.get("/").get_data(as_text=True)
+
+
+def test_extra_csv_cells_do_not_break_the_index(tmp_path: Path) -> None:
+    reports = wf.write_reports(tmp_path / "report")
+    with (reports / "hosts.csv").open("a", encoding="utf-8") as fh:
+        fh.write("10.1.20.99,50,medium,beacon,,,,x,EXTRA,<script>\r\n")
+    client = _client(tmp_path, [reports])
+    page = client.get("/").get_data(as_text=True)
+    assert "5 host(s)" in page and "10.1.20.99" in _hosts(page)

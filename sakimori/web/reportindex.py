@@ -22,7 +22,6 @@ Every value in it is still hostile text, parsed by :mod:`sakimori.web.data` as b
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -30,12 +29,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from sakimori.web import data
 
 READ_CHUNK = 1 << 20  # bytes read per step from a JSON-lines file
 MAX_LINE = 16 << 20  # a longer line is skipped and counted
 HEAD_BYTES = 256  # a file whose first bytes changed is a new file
 BATCH = 5000
+BEST_FULL = 20_000  # more changed hosts than this: recompute every host's best row
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, dir TEXT, ino INT, size INT,
     mtime_ns INT, offset INT, head BLOB, bad INT);
@@ -83,13 +85,20 @@ class ReportIndex:
             conn.close()
 
     def refresh(self) -> bool:
-        """Bring the index up to date with the files; True when something changed."""
+        """Bring the index up to date with the files; True when something changed. While
+        another thread or process is refreshing, an index built before is used as it is
+        (pages never queue behind a refresh; they are at most one refresh behind)."""
         stamps = [_stamp(Path(d) / f) for d in self.dirs for f in self.FILES]
         if stamps == self._seen:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.with_name(self.path.name + ".lock").open("a") as lock, self.db() as db:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if self._built(db):
+                    return False
+                fcntl.flock(lock, fcntl.LOCK_EX)
             db.executescript(SCHEMA)
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -102,26 +111,53 @@ class ReportIndex:
         self.generation += changed
         return changed
 
+    def _built(self, db: sqlite3.Connection) -> bool:
+        """True when the index holds a refresh of the configured directories."""
+        if self._seen is not None:
+            return True
+        try:
+            return db.execute("SELECT count(*) FROM files").fetchone()[0] > 0
+        except sqlite3.Error:
+            return False
+
     def _sync(self, db: sqlite3.Connection) -> bool:
         marks = ",".join("?" * len(self.dirs))
         gone = db.execute(f"SELECT count(*) FROM files WHERE dir NOT IN ({marks})",
                           self.dirs).fetchone()[0]
         for table in ("files", "rows", "findings", "warnings"):
             db.execute(f"DELETE FROM {table} WHERE dir NOT IN ({marks})", self.dirs)
-        rows_changed = bool(gone)
+        hosts: set[str] = set()
         changed = bool(gone)
         for d in self.dirs:
-            rows_changed |= self._sync_csv(db, d)
+            hosts |= self._sync_csv(db, d)
             changed |= self._sync_jsonl(db, d, "findings.jsonl", self._finding_rows)
             changed |= self._sync_jsonl(db, d, "mail_warnings.jsonl", self._warning_rows)
-        if rows_changed:
-            order = " ".join(f"WHEN ? THEN {i}" for i in range(len(self.dirs)))
-            db.execute("DELETE FROM best")
+        if gone or hosts:
+            self._best(db, None if gone or len(hosts) > BEST_FULL else hosts)
+        return changed or bool(hosts)
+
+    def _best(self, db: sqlite3.Connection, hosts: set[str] | None) -> None:
+        """Recompute each host's best row (highest score, first directory on a tie): of
+        *hosts*, or of all (None)."""
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(self.dirs)))
+        dirs = ",".join("?" * len(self.dirs))
+
+        def insert(where: str, params: list[str]) -> None:
             db.execute("INSERT INTO best (host, dir, score) SELECT host, dir, score FROM ("
                        "SELECT host, dir, score, row_number() OVER (PARTITION BY host ORDER "
-                       f"BY score DESC, CASE dir {order} END) AS n FROM rows) WHERE n = 1",
-                       self.dirs)
-        return changed or rows_changed
+                       f"BY score DESC, CASE dir {order} END) AS n FROM rows{where}) "
+                       "WHERE n = 1", [*self.dirs, *params])
+
+        if hosts is None:
+            db.execute("DELETE FROM best")
+            insert("", [])
+            return
+        todo = sorted(hosts)
+        for i in range(0, len(todo), 500):
+            part = todo[i:i + 500]
+            marks = ",".join("?" * len(part))
+            db.execute(f"DELETE FROM best WHERE host IN ({marks})", part)
+            insert(f" WHERE dir IN ({dirs}) AND host IN ({marks})", [*self.dirs, *part])
 
     @staticmethod
     def _known(db: sqlite3.Connection, path: str) -> tuple[Any, ...] | None:
@@ -132,34 +168,37 @@ class ReportIndex:
         db.execute(f"DELETE FROM {table} WHERE dir = ?", (d,))
         db.execute("DELETE FROM files WHERE path = ?", (path,))
 
-    def _sync_csv(self, db: sqlite3.Connection, d: str) -> bool:
+    def _sync_csv(self, db: sqlite3.Connection, d: str) -> set[str]:
+        """Update the rows of *d* from its hosts.csv; the hosts whose row changed."""
         path = str(Path(d) / "hosts.csv")
         prev = self._known(db, path)
+        old = dict(db.execute("SELECT host, raw FROM rows WHERE dir = ?", (d,))) \
+            if prev is not None else {}
         try:
             fh = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
         except OSError:
             if prev is not None:
                 self._forget(db, d, path, "rows")
-            return prev is not None
+            return set(old)
         with fh:
             st = os.fstat(fh.fileno())
             stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
             if prev is not None and tuple(prev[:3]) == stamp:
-                return False
-            db.execute("DELETE FROM rows WHERE dir = ?", (d,))
+                return set()
             problems: list[str] = []
-            batch = []
+            new: dict[str, tuple[str, int, str]] = {}
             for r in data.csv_records_from(fh, path, problems):
                 host, score = data.csv_host_score(r)
                 if host:
-                    batch.append((d, host, score, json.dumps(r)))
-                if len(batch) >= BATCH:
-                    db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", batch)
-                    batch = []
-            db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", batch)
+                    new[host] = (host, score, orjson.dumps(
+                        r, option=orjson.OPT_NON_STR_KEYS).decode())
+        changed = [(d, *v) for h, v in new.items() if old.get(h) != v[2]]
+        gone = [(d, h) for h in old if h not in new]
+        db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", changed)
+        db.executemany("DELETE FROM rows WHERE dir = ? AND host = ?", gone)
         db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
                    (path, d, *stamp, 0, b"", len(problems)))
-        return True
+        return {c[1] for c in changed} | {h for _, h in gone}
 
     def _sync_jsonl(self, db: sqlite3.Connection, d: str, name: str, parse: Any) -> bool:
         path = str(Path(d) / name)
