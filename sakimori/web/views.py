@@ -90,11 +90,12 @@ def index() -> str:
     chain = _chain(ix, outbox)
     escalated = {e.host for e in chain}
     first = rq.hosts_with_findings(ix, escalated)  # escalated hosts come first, on page 1
-    page, pages, offset = _page(max(0, rq.host_count(ix) - len(first)))
+    total = rq.host_count(ix)
+    page, pages, offset = _page(max(0, total - len(first)))
     hosts = (first if page == 1 else []) + rq.host_page(ix, offset, config().web.page_size,
                                                          exclude=escalated)
     return render_template("index.html", user=current_user(), hosts=hosts,
-                           total=rq.host_count(ix), page=page, pages=pages,
+                           total=total, page=page, pages=pages,
                            chain=_group(chain), escalated=escalated,
                            problems=rq.problems(ix),
                            warnings=rq.warning_count(ix) + len(outbox), stats=rq.stats(ix))
