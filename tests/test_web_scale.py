@@ -73,8 +73,8 @@ def test_mail_warnings_are_paginated(tmp_path: Path) -> None:
     assert "mail #029" in last and "mail #000" in last and "mail #030" not in last
 
 
-def _record(host: str, summary: str) -> bytes:
-    return json.dumps({"host": host, "detection": "beacon", "confidence": 0.9,
+def _record(host: str, summary: str, detection: str = "beacon") -> bytes:
+    return json.dumps({"host": host, "detection": detection, "confidence": 0.9,
                        "first_seen": "2026-11-01T00:00:00Z", "last_seen": "2026-11-02T00:00:00Z",
                        "destinations": ["c2.example.test"], "summary": summary,
                        "evidence": {"pad": "x" * 200}}).encode() + b"\n"
@@ -120,6 +120,16 @@ def test_index_follows_the_report_files(tmp_path: Path) -> None:
     page = client.get("/").get_data(as_text=True)
     assert "30 host(s)" in page and wf.BEACON_HOST not in _hosts(page)
     assert client.get(f"/hosts/{wf.BEACON_HOST}").status_code == 404
+    # the same inode rewritten in place, the same start, longer: its last record changed
+    # (before the offset already read), so the file is read again, not as appended to
+    lines = findings.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    with findings.open("r+b") as fh:
+        fh.write(b"".join(lines[:-1]) + _record(last["host"], "REPLACED in place",
+                                                last["detection"])
+                 + _record("10.9.9.9", "filler") * 10)
+    page = client.get(f"/hosts/{last['host']}").get_data(as_text=True)
+    assert "REPLACED in place" in page
     # the same inode rewritten shorter (copytruncate) with other content: rebuilt too
     findings.write_bytes(_record("10.2.0.0", "REWRITTEN in place"))
     assert "REWRITTEN in place" in client.get("/hosts/10.2.0.0").get_data(as_text=True)

@@ -4,19 +4,24 @@ The screen asks :meth:`ReportIndex.refresh` before reading; it stats each direct
 ``hosts.csv``, ``findings.jsonl`` and ``mail_warnings.jsonl`` and brings ``web.index_file``
 up to date only when one changed (inode, size, mtime):
 
-- ``hosts.csv`` (rewritten whole by the consumer) is parsed again into ``rows``; ``best``
-  keeps each host's highest-scoring row across directories (first directory on a tie);
+- ``hosts.csv`` (rewritten whole by the consumer) is parsed again and only the rows that
+  differ are written to ``rows``; ``best`` keeps each host's highest-scoring row across
+  directories (first directory on a tie), recomputed for the changed hosts;
 - ``findings.jsonl`` and ``mail_warnings.jsonl`` are read **incrementally**: when the file is
-  the same inode, not shorter than the offset read so far and starts with the same bytes, only
+  the same inode, not shorter than the offset read so far, and starts with the same bytes and
+  has the same bytes just before that offset (:data:`HEAD_BYTES` each), only
   the appended part is read (complete lines only; a line being written waits for the next
   refresh); otherwise (rotated, truncated, rewritten) the directory's records are rebuilt.
   Files are read in chunks of :data:`READ_CHUNK` to the end, whatever their size — so the
   **last record of a (host, detection) in the file wins**, even far past 64 MiB. A line over
   :data:`MAX_LINE` or not a valid record is skipped and counted (shown on the hosts page).
 
-Refreshes are serialised by a lock file (several threads or ``sakimori serve`` processes);
-readers use WAL snapshots. The index is a cache: deleting the file only costs one rebuild.
-Every value in it is still hostile text, parsed by :mod:`sakimori.web.data` as before.
+Refreshes are serialised by a lock file (several threads or ``sakimori serve`` processes); a
+request that finds another refresh running reads the index as it is (WAL snapshot) instead
+of waiting, once a first build exists. An index of another layout (``PRAGMA user_version``
+differs from :data:`SCHEMA_VERSION`) is dropped and rebuilt. The index is a cache: deleting
+the file only costs one rebuild. Every value in it is still hostile text, parsed by
+:mod:`sakimori.web.data` as before.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ READ_CHUNK = 1 << 20  # bytes read per step from a JSON-lines file
 MAX_LINE = 16 << 20  # a longer line is skipped and counted
 HEAD_BYTES = 256  # a file whose first bytes changed is a new file
 BATCH = 5000
+SCHEMA_VERSION = 1
 BEST_FULL = 20_000  # more changed hosts than this: recompute every host's best row
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, dir TEXT, ino INT, size INT,
-    mtime_ns INT, offset INT, head BLOB, bad INT);
+    mtime_ns INT, offset INT, head BLOB, bad INT, tail BLOB);
 CREATE TABLE IF NOT EXISTS rows (dir TEXT, host TEXT, score INT, raw TEXT,
     PRIMARY KEY (dir, host));
 CREATE TABLE IF NOT EXISTS best (host TEXT PRIMARY KEY, dir TEXT, score INT);
@@ -61,6 +67,13 @@ def _stamp(path: Path) -> Stamp | None:
     except OSError:
         return None
     return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _tail(fh: BinaryIO, offset: int) -> bytes:
+    """The bytes just before *offset*: with the first bytes, what tells an appended file from
+    one rewritten in place (same inode) to at least the old length."""
+    fh.seek(max(0, offset - HEAD_BYTES))
+    return fh.read(min(offset, HEAD_BYTES))
 
 
 class ReportIndex:
@@ -99,7 +112,7 @@ class ReportIndex:
                 if self._built(db):
                     return False
                 fcntl.flock(lock, fcntl.LOCK_EX)
-            db.executescript(SCHEMA)
+            self._schema(db)
             db.execute("BEGIN IMMEDIATE")
             try:
                 changed = self._sync(db)
@@ -110,6 +123,14 @@ class ReportIndex:
         self._seen = stamps
         self.generation += changed
         return changed
+
+    @staticmethod
+    def _schema(db: sqlite3.Connection) -> None:
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            for table in ("files", "rows", "best", "findings", "warnings"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.executescript(SCHEMA)
 
     def _built(self, db: sqlite3.Connection) -> bool:
         """True when the index holds a refresh of the configured directories."""
@@ -161,7 +182,7 @@ class ReportIndex:
 
     @staticmethod
     def _known(db: sqlite3.Connection, path: str) -> tuple[Any, ...] | None:
-        return db.execute("SELECT ino, size, mtime_ns, offset, head, bad FROM files "
+        return db.execute("SELECT ino, size, mtime_ns, offset, head, bad, tail FROM files "
                           "WHERE path = ?", (path,)).fetchone()
 
     def _forget(self, db: sqlite3.Connection, d: str, path: str, table: str) -> None:
@@ -196,8 +217,8 @@ class ReportIndex:
         gone = [(d, h) for h in old if h not in new]
         db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", changed)
         db.executemany("DELETE FROM rows WHERE dir = ? AND host = ?", gone)
-        db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
-                   (path, d, *stamp, 0, b"", len(problems)))
+        db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
+                   (path, d, *stamp, 0, b"", len(problems), b""))
         return {c[1] for c in changed} | {h for _, h in gone}
 
     def _sync_jsonl(self, db: sqlite3.Connection, d: str, name: str, parse: Any) -> bool:
@@ -218,13 +239,14 @@ class ReportIndex:
             head = fh.read(HEAD_BYTES)
             start, bad = 0, 0
             if prev is not None and prev[0] == st.st_ino and st.st_size >= prev[3] and \
-                    head.startswith(prev[4]):
+                    head.startswith(prev[4]) and _tail(fh, prev[3]) == prev[6]:
                 start, bad = prev[3], prev[5]  # appended to: read the new part only
             else:
                 db.execute(f"DELETE FROM {table} WHERE dir = ?", (d,))
             offset, bad = self._read(db, d, fh, start, bad, parse)
-        db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
-                   (path, d, *stamp, offset, head, bad))
+            tail = _tail(fh, offset)
+        db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
+                   (path, d, *stamp, offset, head, bad, tail))
         return True
 
     def _read(self, db: sqlite3.Connection, d: str, fh: BinaryIO, start: int, bad: int,
@@ -241,8 +263,8 @@ class ReportIndex:
                 else:
                     lines.append((pos, line))
                 pos += len(line) + 1
-            if len(buf) > MAX_LINE:
-                bad, pos, buf, skipping = bad + 1, pos + len(buf), b"", True
+            if len(buf) > MAX_LINE:  # counted once, skipped to its end
+                bad, pos, buf, skipping = bad + (not skipping), pos + len(buf), b"", True
             if len(lines) >= BATCH:
                 bad += parse(db, d, lines)
                 lines = []
