@@ -197,3 +197,19 @@ def test_extra_csv_cells_do_not_break_the_index(tmp_path: Path) -> None:
     client = _client(tmp_path, [reports])
     page = client.get("/").get_data(as_text=True)
     assert "5 host(s)" in page and "10.1.20.99" in _hosts(page)
+
+
+def test_overlong_and_bad_lines_are_skipped_and_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reportindex, "READ_CHUNK", 1024)
+    monkeypatch.setattr(reportindex, "MAX_LINE", 4096)
+    reports = wf.write_reports(tmp_path / "report")
+    with (reports / "findings.jsonl").open("ab") as fh:
+        fh.write(b'{"host": "10.1.20.11", "summary": "' + b"A" * 20_000 + b'"}\n')
+        fh.write(b"not json <script>\n")
+        fh.write(_record(wf.BEACON_HOST, "AFTER the long line"))
+    client = _client(tmp_path, [reports])
+    assert "AFTER the long line" in client.get(f"/hosts/{wf.BEACON_HOST}").get_data(
+        as_text=True)
+    assert "findings.jsonl: 2 unreadable line(s) skipped" in client.get("/").get_data(
+        as_text=True)
