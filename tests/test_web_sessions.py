@@ -229,3 +229,18 @@ def test_session_ids_are_not_stored_in_clear(tmp_path: Path) -> None:
     assert store.user(sid, 60, now=161.0) is None  # expired
     assert store.user("forged", 60, now=120.0) is None
     assert store.revoke_user("alice") == 1 and store.user(sid, 60, now=120.0) is None
+
+
+def test_new_login_or_new_password_ends_the_old_sessions(tmp_path: Path) -> None:
+    cfg_path, app = _site(tmp_path)
+    client = app.test_client()
+    assert _login(client) == 302
+    thief = _steal(client, app)
+    assert _login(client) == 302  # logging in again (without logging out) ...
+    assert thief.get("/").status_code == 302  # ... ends the session the cookie copy held
+    thief = _steal(client, app)
+    proc = subprocess.run([sys.executable, "-m", "sakimori", "serve", "--config",
+                           str(cfg_path), "--add-user", "alice"], input="a new password\n",
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert thief.get("/").status_code == 302 and client.get("/").status_code == 302

@@ -4,7 +4,8 @@
 ``sakimori serve --config C --add-user NAME`` adds (or replaces) a local user: the password is
 read from standard input when it is not a terminal (first line), else asked twice; it is stored
 as a salted scrypt hash in ``web.users_file`` (0600). ``--delete-user NAME`` removes a user
-and ends every session of it at once (server-side sessions). See docs/admin-screen.md.
+and ends every session of it at once (server-side sessions); replacing a user's password ends
+its sessions too. See docs/admin-screen.md.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -54,14 +56,17 @@ def add_user(cfg_path: Path, name: str, password: str) -> Path:
     """Add *name* to the users file of the configuration at *cfg_path*; returns the file."""
     from sakimori.config import load_config
     from sakimori.web.auth import add_user as _add
+    from sakimori.web.sessions import SessionStore
 
     cfg = load_config(cfg_path)
     try:
-        _add(cfg.web.users_file, name, password)
+        if not _add(cfg.web.users_file, name, password):
+            SessionStore(cfg.web.sessions_file).revoke_user(name)  # a new password
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    except OSError as exc:
-        raise SakimoriError(f"{cfg.web.users_file}: cannot write: {exc.strerror}") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise SakimoriError(f"{cfg.web.users_file}: cannot write: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from exc
     return cfg.web.users_file
 
 
@@ -75,8 +80,9 @@ def delete_user(cfg_path: Path, name: str) -> tuple[bool, int]:
     try:
         existed = _delete(cfg.web.users_file, name)
         ended = SessionStore(cfg.web.sessions_file).revoke_user(name)
-    except OSError as exc:
-        raise SakimoriError(f"cannot delete user {name}: {exc.strerror or exc}") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise SakimoriError(f"cannot delete user {name}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from exc
     return existed, ended
 
 

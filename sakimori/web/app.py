@@ -208,6 +208,7 @@ def client_address() -> str:
 
 
 def login_user(name: str) -> None:
+    state().store.revoke(session.get("sid"))  # a session the browser had before: ended
     session.clear()
     session["sid"] = state().store.create(name)
     session.permanent = True
