@@ -28,6 +28,7 @@ from sakimori.web.app import (
     safe_next,
     state,
 )
+from sakimori.web.reportindex import ReportIndex
 from sakimori.web.svgplot import interval_plot
 from sakimori.whitelist import Whitelist
 
@@ -50,14 +51,14 @@ def _learned() -> dict[str, str]:
     return _LEARNED["map"]
 
 
-def _report() -> Any:
+def _report() -> ReportIndex:
     """The report index, brought up to date with the report files."""
     ix = state().index
     ix.refresh()
     return ix
 
 
-def _outbox(ix: Any) -> list[dict[str, Any]]:
+def _outbox(ix: ReportIndex) -> list[dict[str, Any]]:
     """Warnings waiting for SMTP or given up, not yet in mail_warnings.jsonl."""
     recs = [r for d in config().web.state_dirs
             for r in data.outbox_records(d, lambda _key: False)]
@@ -65,7 +66,7 @@ def _outbox(ix: Any) -> list[dict[str, Any]]:
     return [r for r in recs if str(r.get("key")) not in known]
 
 
-def _chain(ix: Any, outbox: list[dict[str, Any]]) -> list[killchain.Escalation]:
+def _chain(ix: ReportIndex, outbox: list[dict[str, Any]]) -> list[killchain.Escalation]:
     """The kill chain over the newest warnings; only the hosts they map to are read."""
     cfg, learned = config(), _learned()
     warnings = outbox + rq.warnings(ix, 0, data.MAX_WARNINGS)
