@@ -244,3 +244,13 @@ def test_new_login_or_new_password_ends_the_old_sessions(tmp_path: Path) -> None
                           capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert thief.get("/").status_code == 302 and client.get("/").status_code == 302
+
+
+def test_deleting_the_sessions_file_ends_every_session(tmp_path: Path) -> None:
+    _, app = _site(tmp_path)
+    client = app.test_client()
+    assert _login(client) == 302
+    for name in ("web-sessions.sqlite", "web-sessions.sqlite-wal", "web-sessions.sqlite-shm"):
+        (tmp_path / "state" / name).unlink(missing_ok=True)
+    assert client.get("/").status_code == 302
+    assert _login(client) == 302 and client.get("/").status_code == 200

@@ -52,6 +52,8 @@ class SessionStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        if not self.path.exists():  # first use, or deleted (which ends every session)
+            self._ready = False
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.touch(mode=0o600, exist_ok=True)
