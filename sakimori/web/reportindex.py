@@ -102,6 +102,8 @@ class ReportIndex:
         another thread or process is refreshing, an index built before is used as it is
         (pages never queue behind a refresh; they are at most one refresh behind)."""
         stamps = [_stamp(Path(d) / f) for d in self.dirs for f in self.FILES]
+        if not self.path.exists():  # deleted: rebuilt
+            self._seen = None
         if stamps == self._seen:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
