@@ -105,6 +105,15 @@ def run(args: argparse.Namespace) -> int:
     return serve(cfg, host, port, args.threads)
 
 
+def _prebuild(app: object) -> None:
+    """Bring the report index up to date while the server starts (a first request waits for
+    this build instead of starting its own)."""
+    try:
+        app.extensions["sakimori_web"].index.refresh()  # type: ignore[attr-defined]
+    except (OSError, sqlite3.Error) as exc:
+        print(f"sakimori serve: report index not built at start: {exc}", file=sys.stderr)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -118,6 +127,7 @@ def serve(cfg: object, host: str, port: int, threads: int = 4, quiet: bool = Fal
     from sakimori.web.auth import load_users
 
     app = create_app(cfg, listen_host=host)  # type: ignore[arg-type]
+    threading.Thread(target=_prebuild, args=(app,), daemon=True).start()
     web = cfg.web  # type: ignore[attr-defined]
     if web.auth == "local" and not load_users(web.users_file) and not quiet:
         print(f"sakimori serve: no user yet — add one with `sakimori serve --config "
