@@ -83,6 +83,17 @@ def mail_time(warning: dict[str, Any]) -> float | None:
     return min(times) if times else None
 
 
+def mapped_hosts(cfg: Config, warnings: list[dict[str, Any]],
+                 learned: dict[str, str]) -> set[str]:
+    """Every host a recipient of *warnings* maps to (the only hosts a kill chain can reach)."""
+    out: set[str] = set()
+    for w in warnings:
+        for rcpt in w.get("recipients") or []:
+            if isinstance(rcpt, str):
+                out.update(h for h, _ in hosts_of(cfg, rcpt, learned))
+    return out
+
+
 def escalations(cfg: Config, hosts: list[HostReport], warnings: list[dict[str, Any]],
                 learned: dict[str, str]) -> list[Escalation]:
     """Every (warning, recipient, host) that forms a kill chain, highest score first."""
