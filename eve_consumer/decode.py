@@ -27,6 +27,15 @@ PARSE: str | None = None  # prefilter verdicts
 SKIP = "skip"
 USED = "used"
 MAX_EXAMPLES = 5
+# Range checks at decode (no handler, store or report ever sees a value it cannot hold).
+MIN_TS = 0.0  # 1970-01-01T00:00:00Z
+MAX_TS = 7258118400.0  # 2200-01-01T00:00:00Z: every later time is forged or broken
+MAX_COUNT = 1 << 53  # counters (bytes, packets, age, tx_id): exact as a float, fits int64
+MAX_ID = 1 << 63  # flow_id, signature ids: SQLite's and numpy's int64
+_FLOW_NUMS = ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "age")
+_FLOW_TIMES = ("start", "end")
+_APP_NUMS = (("http", ("status", "length")), ("alert", ("signature_id", "gid", "rev",
+                                                        "severity")))
 
 
 @dataclass(slots=True)
@@ -67,10 +76,12 @@ class DecodeStats:
     def bad_total(self) -> int:
         return sum(self.bad.values())
 
-    def reject(self, where: str, reason: str) -> None:
+    def reject(self, where: str, reason: str, detail: str = "") -> None:
+        """Count *reason* (a fixed text: counter keys stay few); *detail* (the offending
+        value) goes only into the first few examples."""
         self.bad[reason] += 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{where}: {reason}")
+            self.examples.append(f"{where}: {reason}{': ' + detail if detail else ''}")
 
     def summary(self) -> str:
         good = sum(self.decoded.values()) + sum(self.fast.values())
@@ -264,7 +275,7 @@ class Decoder:
             try:
                 ts = parse_ts(ts_text)
             except ValueError:
-                self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
+                self._reject(lineno, "field 'timestamp' not ISO 8601", repr(ts_text[:40]))
                 return None
         src, dst = get("src_ip"), get("dest_ip")
         if type(src) is not str or type(dst) is not str:
@@ -280,6 +291,15 @@ class Decoder:
         flow_id, sport, dport = get("flow_id", 0), get("src_port", 0), get("dest_port", 0)
         if type(flow_id) is not int or type(sport) is not int or type(dport) is not int:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
+            return None
+        if not (MIN_TS <= ts < MAX_TS and 0 <= flow_id < MAX_ID and 0 <= sport <= 65535
+                and 0 <= dport <= 65535):
+            self._reject(lineno, "field 'timestamp'/'flow_id'/'src_port'/'dest_port' out of "
+                                 "range")
+            return None
+        problem = _out_of_range(obj)
+        if problem is not None:
+            self._reject(lineno, problem)
             return None
         proto = get("proto")
         self.stats.decoded[et] += 1
@@ -307,8 +327,40 @@ class Decoder:
         known = _KINDS.get(kind)
         return known if known is not None else kind.decode("ascii", "replace")
 
-    def _reject(self, lineno: int, reason: str) -> None:
-        self.stats.reject(f"{self.source}:{lineno}", reason)
+    def _reject(self, lineno: int, reason: str, detail: str = "") -> None:
+        self.stats.reject(f"{self.source}:{lineno}", reason, detail)
+
+
+def _bad_number(value: Any, limit: int) -> bool:
+    """True for a number outside [0, limit) (other types are the handlers' to judge)."""
+    t = type(value)
+    return (t is int or t is float) and not 0 <= value < limit
+
+
+def _bad_time(value: Any) -> bool:
+    """True for a ``YYYY-…`` text whose year is outside 1970–2199 (the handlers parse it)."""
+    return type(value) is str and not ("1970" <= value[:4] <= "2199")
+
+
+def _out_of_range(obj: dict[str, Any]) -> str | None:
+    """The field of *obj* holding a value no handler may see (out of range), or None."""
+    flow = obj.get("flow")
+    if type(flow) is dict:
+        for key in _FLOW_NUMS:
+            if _bad_number(flow.get(key), MAX_COUNT):
+                return f"field 'flow.{key}' out of range"
+        for key in _FLOW_TIMES:
+            if _bad_time(flow.get(key)):
+                return f"field 'flow.{key}' out of range (year not 1970-2199)"
+    if _bad_number(obj.get("tx_id"), MAX_COUNT):
+        return "field 'tx_id' out of range"
+    for name, keys in _APP_NUMS:
+        app = obj.get(name)
+        if type(app) is dict:
+            for key in keys:
+                if _bad_number(app.get(key), MAX_ID):
+                    return f"field '{name}.{key}' out of range"
+    return None
 
 
 def _call_hook(hook: Callable[[bytes, str], str | None], kind: str, line: bytes

@@ -28,7 +28,10 @@ def iso(ts: float | None) -> str:
     """Epoch seconds → ``2026-11-02T10:00:00Z`` (ISO 8601 UTC, whole seconds); '' for None."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # decode keeps times in 1970-2199
+        return ""
 
 
 def ratio_confidence(observed: float, threshold: float, floor: float = 0.6) -> float:

@@ -10,6 +10,7 @@ checkpoint, so nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ from sakimori.config import Config
 CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 MAIL_RETRY_S = 60.0
 _CONSUMER_STATE = "_consumer"
+MAX_FAILURE_LOGS = 20  # log lines per process for lines a handler failed on (all counted)
+log = logging.getLogger("sakimori.consumer")
 
 
 class Consumer:
@@ -84,11 +87,28 @@ class Consumer:
         decoder = self.decoder
         decoder.source = batch.source
         decode, dispatch = decoder.decode, self.dispatcher.dispatch
-        for lineno, line in enumerate(batch.lines, batch.first):
-            ev = decode(line, lineno)
-            if ev is not None:
-                dispatch(ev)
+        lines = enumerate(batch.lines, batch.first)
+        lineno = batch.first
+        while True:
+            try:  # outside the loop: free while nothing raises
+                for lineno, line in lines:
+                    ev = decode(line, lineno)
+                    if ev is not None:
+                        dispatch(ev)
+                break
+            except Exception as exc:
+                self._line_failed(batch.source, lineno, exc)
         self.busy_s += time.perf_counter() - t0
+
+    def _line_failed(self, source: str, lineno: int, exc: Exception) -> None:
+        """A line that passed decode but made a handler raise: skipped, counted, logged."""
+        counters = self.ctx.counters
+        counters["lines_failed_in_handler"] += 1
+        where = f"{source}:{lineno}: {type(exc).__name__}"
+        if counters["lines_failed_in_handler"] <= MAX_FAILURE_LOGS:
+            log.error("%s: %s (line skipped)", where, str(exc)[:200])
+        examples = self.ctx.notes
+        examples.append(f"line failed in a handler, skipped: {where}")
 
     def add_fw_log(self, path: str | Path) -> int:
         """Count the blocked attempts logged in an iptables/nftables LOG file."""

@@ -12,6 +12,8 @@ from mailsink import Sink
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+if not SHARED_DATA.is_dir():  # a worktree in /work/wt/NAME: the data sits in /work/shared
+    SHARED_DATA = REPO.parent.parent / "shared" / "data"
 EXAMPLE_CONFIG = REPO / "examples" / "sakimori.yaml"
 # Real Suricata EVE from stratosphereips/StratosphereLinuxIPS dataset/test6-malicious.suricata.json
 # (GPL-2.0), bundled in shared/data (see its README).
