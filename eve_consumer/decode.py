@@ -23,10 +23,14 @@ _ET_FAST = b'"event_type":"'
 _KINDS = {k.encode(): k for k in ("flow", "http", "tls", "dns", "alert", "drop", "smtp",
                                    "fileinfo", "anomaly", "stats", "netflow", "ssh")}
 _ENDS = (b"}", b"}\n", b"}\r\n")
+_TS_START = b'{"timestamp":'
+_TS_KEY = b'"timestamp":'
 PARSE: str | None = None  # prefilter verdicts
 SKIP = "skip"
 USED = "used"
 MAX_EXAMPLES = 5
+MAX_KINDS = 32  # distinct ignored event types kept as keys; later ones count as "other"
+OTHER_KIND = "other"
 # Range checks at decode (no handler, store or report ever sees a value it cannot hold).
 MIN_TS = 0.0  # 1970-01-01T00:00:00Z
 MAX_TS = 7258118400.0  # 2200-01-01T00:00:00Z: every later time is forged or broken
@@ -82,6 +86,16 @@ class DecodeStats:
         self.bad[reason] += 1
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(f"{where}: {reason}{': ' + detail if detail else ''}")
+
+    def ignore(self, kind: str) -> None:
+        """Count an unwanted event type; keys stay few (EVE text is not a counter key)."""
+        ignored = self.ignored
+        if kind in ignored:
+            ignored[kind] += 1
+        elif len(ignored) < MAX_KINDS and len(kind) <= 32 and kind.isprintable():
+            ignored[kind] = 1
+        else:
+            ignored[OTHER_KIND] += 1
 
     def summary(self) -> str:
         good = sum(self.decoded.values()) + sum(self.fast.values())
@@ -221,14 +235,17 @@ class Decoder:
             peek = self._peek(line)
         if peek is not None:  # unwanted events are counted without a full parse
             if peek not in self.wanted:
-                stats.ignored[peek] += 1
-                return None
-            hook = self._hooks.get(peek)
+                if _well_formed(line):
+                    stats.ignore(peek)
+                    return None
+                hook = None  # parsed below: ignored if valid, else bad
+            else:
+                hook = self._hooks.get(peek)
             if hook is not None:
                 verdict = hook(line)
-                # Only lines that look complete and carry no null may bypass the parse:
+                # Only lines that look complete and well-formed may bypass the parse:
                 # anything odd is parsed, so bad lines are still counted as bad.
-                if verdict is not None and line.endswith(_ENDS) and b":null" not in line:
+                if verdict is not None and _well_formed(line):
                     if verdict is USED:
                         stats.fast[peek] += 1
                     else:
@@ -247,7 +264,7 @@ class Decoder:
             self._reject(lineno, "field 'event_type' missing or not a string")
             return None
         if et not in self.wanted:
-            stats.ignored[et] += 1
+            stats.ignore(et)
             return None
         return self._build(obj, et, line, lineno)
 
@@ -297,7 +314,7 @@ class Decoder:
             self._reject(lineno, "field 'timestamp'/'flow_id'/'src_port'/'dest_port' out of "
                                  "range")
             return None
-        problem = _out_of_range(obj)
+        problem = _out_of_range(obj, et)
         if problem is not None:
             self._reject(lineno, problem)
             return None
@@ -331,6 +348,17 @@ class Decoder:
         self.stats.reject(f"{self.source}:{lineno}", reason, detail)
 
 
+def _well_formed(line: bytes) -> bool:
+    """Cheap check before a line is used or ignored from its bytes, without a parse: one
+    Suricata record (starts ``{"timestamp":``, ends ``}``), no second record start in it, no
+    ``null`` value. A line cut short and continued by the next record (a writer
+    killed mid-line, or a block of NULs left by a crash before the next record) and a stump
+    cut anywhere but after a ``}`` fail it and go to the full parse, which counts them as
+    bad. (A line damaged inside without being cut, e.g. one flipped byte, can still pass.)"""
+    return (line.startswith(_TS_START) and line.endswith(_ENDS)
+            and line.find(_TS_KEY, 13) < 0 and b":null" not in line)
+
+
 def _bad_number(value: Any, limit: int) -> bool:
     """True for a number outside [0, limit) (other types are the handlers' to judge)."""
     t = type(value)
@@ -342,16 +370,26 @@ def _bad_time(value: Any) -> bool:
     return type(value) is str and not ("1970" <= value[:4] <= "2199")
 
 
-def _out_of_range(obj: dict[str, Any]) -> str | None:
-    """The field of *obj* holding a value no handler may see (out of range), or None."""
+def _out_of_range(obj: dict[str, Any], et: str) -> str | None:
+    """The field of *obj* holding a value no handler may see (out of range), or None.
+
+    The common case (a flow's counters small ints, its times in this era) costs a few dict
+    lookups; anything unusual gets the field-by-field check."""
     flow = obj.get("flow")
     if type(flow) is dict:
-        for key in _FLOW_NUMS:
-            if _bad_number(flow.get(key), MAX_COUNT):
-                return f"field 'flow.{key}' out of range"
-        for key in _FLOW_TIMES:
-            if _bad_time(flow.get(key)):
-                return f"field 'flow.{key}' out of range (year not 1970-2199)"
+        age, size = flow.get("age", 0), flow.get("bytes_toserver", 0)
+        start, end = flow.get("start", "2000"), flow.get("end", "2000")
+        if not (type(age) is int and type(size) is int and 0 <= age < MAX_COUNT
+                and 0 <= size < MAX_COUNT and type(start) is str and type(end) is str
+                and "1970" <= start[:4] <= "2199" and "1970" <= end[:4] <= "2199"):
+            for key in _FLOW_NUMS:
+                if _bad_number(flow.get(key), MAX_COUNT):
+                    return f"field 'flow.{key}' out of range"
+            for key in _FLOW_TIMES:
+                if _bad_time(flow.get(key)):
+                    return f"field 'flow.{key}' out of range (year not 1970-2199)"
+    if et == "flow":
+        return None
     if _bad_number(obj.get("tx_id"), MAX_COUNT):
         return "field 'tx_id' out of range"
     for name, keys in _APP_NUMS:

@@ -66,6 +66,7 @@ class Consumer:
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
+        self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
@@ -132,6 +133,7 @@ class Consumer:
 
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
+        self.ctx.reset_gauges()  # gauges say what this evaluation found
         return [f for h in self.handlers for f in h.findings()]
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None
@@ -191,7 +193,8 @@ class Consumer:
     def _own_state(self) -> dict[str, Any]:
         return {"latest_ts": self.ctx.latest_ts, "counters": dict(self.ctx.counters),
                 "flow_names": {str(k): v for k, v in self.ctx.flow_names.items()},
-                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict()}
+                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict(),
+                "input_counters": self.input_counters}
 
     def restore(self) -> None:
         """Load every handler's snapshot (and the joins and counters) from the store."""
@@ -211,7 +214,9 @@ class Consumer:
             st.decoded.update(dec.get("decoded", {}))
             st.ignored.update(dec.get("ignored", {}))
             st.bad.update(dec.get("bad", {}))
+            st.fast.update(dec.get("fast", {}))
             st.examples.extend(dec.get("examples", [])[:5])
+            self.input_counters = dict(own.get("input_counters", {}))
 
     def follow(self, eve: str | Path, stop: threading.Event, *, poll_s: float = 0.5,
                interval_s: float = 5.0, rotate_grace: float = 1.0) -> None:
@@ -221,6 +226,7 @@ class Consumer:
         self.restore()
         inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
                           max_lines=self.cfg.consumer.queue_size)
+        inp.stats.update(self.input_counters)  # rotations etc. of earlier runs
         self.input_stats.update(input="follow", source=str(path))
         dirty, last_eval = True, 0.0
         try:
@@ -234,7 +240,8 @@ class Consumer:
                 retry = self._mail_pending() and now - last_eval >= MAIL_RETRY_S
                 if (dirty and now - last_eval >= interval_s) or retry or \
                         (stopping and dirty and not batch.lines):
-                    self.input_stats.update(dict(inp.stats))
+                    self.input_counters = dict(inp.stats)
+                    self.input_stats.update(self.input_counters)
                     cp = inp.checkpoint()
                     self.evaluate(follow=True, checkpoints={key: cp} if cp else None)
                     dirty, last_eval = False, now
