@@ -29,6 +29,7 @@ PARSE: str | None = None  # prefilter verdicts
 SKIP = "skip"
 USED = "used"
 MAX_EXAMPLES = 5
+MAX_LINE_BYTES = 1 << 20  # consumer.max_line_bytes
 MAX_KINDS = 32  # distinct ignored event types kept as keys; later ones count as "other"
 OTHER_KIND = "other"
 # Range checks at decode (no handler, store or report ever sees a value it cannot hold).
@@ -170,8 +171,9 @@ class Decoder:
     """Turns raw EVE lines into :class:`Event` records, counting everything."""
 
     def __init__(self, wanted: frozenset[str] = WANTED, keep_raw: bool = False,
-                 source: str = "<eve>") -> None:
+                 source: str = "<eve>", max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.wanted = wanted
+        self.max_line = max_line_bytes
         self.source = source
         self.keep_raw = keep_raw
         self.stats = DecodeStats()
@@ -218,6 +220,10 @@ class Decoder:
         """Decode one line; *lineno* (with ``self.source``) names it in rejections."""
         stats = self.stats
         stats.lines += 1
+        if len(line) > self.max_line:
+            self._reject(lineno, "line longer than consumer.max_line_bytes",
+                         f"over {self.max_line} bytes")
+            return None
         if line[:1] != b"{":
             line = line.strip()
             if not line:

@@ -59,7 +59,7 @@ class Consumer:
         wl = self.ctx.whitelist
         kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
-        self.decoder = Decoder(wanted=kinds)
+        self.decoder = Decoder(wanted=kinds, max_line_bytes=cfg.consumer.max_line_bytes)
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
@@ -125,7 +125,8 @@ class Consumer:
     # --- one-shot ----------------------------------------------------------------------------
     def run_once(self, eve: str | Path) -> list[HostReport]:
         """Read *eve* to its end, evaluate, write every output."""
-        inp = FileInput(eve, max_lines=self.cfg.consumer.queue_size)
+        co = self.cfg.consumer
+        inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
         self.input_stats.update(input="file", source=str(eve))
         while (batch := inp.read_batch()) is not None:
             self.feed(batch)
@@ -224,8 +225,10 @@ class Consumer:
         path = Path(eve).resolve()
         key = f"follow:{path}"
         self.restore()
+        co = self.cfg.consumer
         inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
-                          max_lines=self.cfg.consumer.queue_size)
+                          max_lines=co.queue_size, max_line_bytes=co.max_line_bytes,
+                          rotated_pattern=co.rotated_pattern)
         inp.stats.update(self.input_counters)  # rotations etc. of earlier runs
         self.input_stats.update(input="follow", source=str(path))
         dirty, last_eval = True, 0.0

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
@@ -228,3 +230,92 @@ def test_batches_are_bounded_and_lose_nothing(tmp_path: Path) -> None:
         assert len(batch.lines) <= 10
         got += [(line, batch.first + i) for i, line in enumerate(batch.lines)]
     assert got == [(b"line%d" % i, i) for i in range(1, 26)] + [(b"tail", 26)]
+
+
+# --- copytruncate (issue 11 item 10) ------------------------------------------------------
+
+def _copytruncate(eve: Path, copy: Path, gz: bool = False) -> None:
+    """What logrotate's ``copytruncate`` does (then ``compress``): copy, truncate in place."""
+    import gzip
+    import shutil
+
+    shutil.copyfile(eve, copy)
+    with eve.open("r+b") as fh:
+        fh.truncate(0)
+    if gz:
+        with copy.open("rb") as src, gzip.open(f"{copy}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        copy.unlink()
+
+
+def _numbered(a: int, b: int) -> bytes:
+    return b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 50)) for i in range(a, b))
+
+
+def test_copytruncate_while_running_reads_the_tail_from_the_copy(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    writer = eve.open("ab")
+    writer.write(_numbered(0, 500))
+    writer.flush()
+    inp = FollowInput(eve, rotate_grace=0)
+    assert len(drain(inp)) == 500
+    writer.write(_numbered(500, 800))  # written, not yet read when logrotate runs
+    writer.flush()
+    _copytruncate(eve, tmp_path / "eve.json.1")
+    writer.write(_numbered(800, 900))  # the writer goes on in the truncated file
+    writer.flush()
+    got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=8)]
+    assert got == list(range(500, 900))
+    assert inp.stats["truncations"] == 1 and inp.stats["truncations_recovered"] == 1
+    assert inp.stats["truncated_unread"] == 0
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain copy", "gzip copy"])
+def test_truncated_and_regrown_while_stopped(tmp_path: Path, gz: bool) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(_numbered(0, 300))
+    first = FollowInput(eve, rotate_grace=0)
+    assert len(drain(first)) == 300
+    cp = first.checkpoint()
+    first.close()
+    with eve.open("ab") as fh:
+        fh.write(_numbered(300, 400))
+    _copytruncate(eve, tmp_path / "eve.json.1", gz=gz)
+    eve.write_bytes(_numbered(1000, 1600))  # regrown past the old offset: size says nothing
+    assert eve.stat().st_size > cp.offset
+    again = FollowInput(eve, cp, rotate_grace=0)
+    got = [json.loads(x)["n"] for x, _ in drain(again, rounds=8)]
+    assert got == list(range(300, 400)) + list(range(1000, 1600))
+    assert again.stats["truncations_recovered"] == 1
+
+
+def test_truncation_without_a_copy_is_counted_as_a_loss(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(_numbered(0, 300))
+    first = FollowInput(eve, rotate_grace=0)
+    drain(first)
+    cp = first.checkpoint()
+    first.close()
+    eve.write_bytes(_numbered(1000, 1600))  # truncated and regrown, the copy deleted
+    again = FollowInput(eve, cp, rotate_grace=0)
+    got = [json.loads(x)["n"] for x, _ in drain(again, rounds=8)]
+    assert got == list(range(1000, 1600))  # from the start of the new content, not mid-way
+    assert again.stats["truncated_unread"] == 1
+
+
+def test_service_reports_copytruncate_in_stats(tmp_path: Path, slips_eve: Path) -> None:
+    lines = slips_eve.read_bytes().splitlines(keepends=True)
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(CONFIG)
+    eve, out, state = tmp_path / "eve.json", tmp_path / "out", tmp_path / "state"
+    a, b = len(lines) // 3, 2 * len(lines) // 3
+    eve.write_bytes(b"".join(lines[:a]))
+    _follow(cfg_path, eve, out, state, a)
+    with eve.open("ab") as fh:
+        fh.write(b"".join(lines[a:b]))
+    _copytruncate(eve, tmp_path / "eve.json.1", gz=True)
+    eve.write_bytes(b"".join(lines[b:]))
+    stats = _follow(cfg_path, eve, out, state, len(lines))
+    assert stats["decode"]["lines"] == len(lines) and stats["decode"]["bad"] == {}
+    assert stats["input"]["truncations_recovered"] == 1
+    assert stats["input"].get("truncated_unread", 0) == 0
