@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from eve_consumer.decode import Event
+from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.baselines import TrafficThresholds, effective_traffic
 from sakimori.config import Config
 from sakimori.whitelist import Whitelist, normalise_host
@@ -119,6 +120,8 @@ class Context:
         low = name.lower()
         if ":" in low or low[-1] == "." or " " in low:
             low = normalise_host(low)
+        if len(low) > MAX_NAME:
+            low = cap_name(low)
         names[flow_id] = low
 
     def name_of(self, flow_id: int) -> str | None:
@@ -149,7 +152,7 @@ class Context:
             names = self.dns_names[ip] = []
         for n in (qname, rrname):
             if type(n) is str and n:
-                n = normalise_host(n)
+                n = cap_name(normalise_host(n))
                 if n not in names and len(names) < NAMES_PER_IP:
                     names.append(n)
 

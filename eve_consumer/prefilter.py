@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection
 from eve_consumer.context import FLOW_NAMES_LIMIT, Context
 from eve_consumer.decode import MAX_ID, PARSE, SKIP, USED
 from eve_consumer.handlers.signatures import classify
+from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.whitelist import normalise_host
 
 _SRC = b'"src_ip":"'
@@ -232,6 +233,8 @@ class Prefilter:
         low = raw.decode("utf-8", "replace").lower()
         if ":" in low or low[-1] == "." or " " in low:
             low = normalise_host(low)
+        if len(low) > MAX_NAME:
+            low = cap_name(low)
         names[fid] = low
 
     def join(self, line: bytes, key: bytes, url_limit: int | None) -> str | None:

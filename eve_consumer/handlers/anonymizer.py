@@ -12,7 +12,7 @@ from typing import Any
 
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from eve_consumer.model import Finding, Tally, cap_name, tallies_from_state, tallies_to_state
 
 CONFIDENCE = 0.9
 MAX_SIGNATURES = 10
@@ -38,7 +38,7 @@ class AnonymizerHandler(Handler):
         rec = ev.record or {}
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
-        sni = sni if type(sni) is str else None
+        sni = cap_name(sni) if type(sni) is str else None
         if self.ctx.whitelisted_peer(ev, other, sni):
             self.ctx.counters["anonymizer_whitelisted"] += 1
             return

@@ -19,7 +19,7 @@ from typing import Any
 
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.model import Finding, Tally, ratio_confidence
+from eve_consumer.model import Finding, Tally, cap_name, ratio_confidence
 
 MAX_SEEN_PER_HOST = 50_000
 
@@ -67,7 +67,7 @@ class LongUrlHandler(Handler):
         if not ctx.home(ev.src_ip):
             return
         hostname = http.get("hostname")
-        hostname = hostname if type(hostname) is str else None
+        hostname = cap_name(hostname) if type(hostname) is str else None
         if ctx.whitelisted(ev.dest_ip, hostname):
             ctx.counters["long_url_whitelisted"] += 1
             return

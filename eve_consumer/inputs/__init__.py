@@ -64,6 +64,10 @@ class LineBuffer:
         dropped = self.dropped if parts else 0
         if parts:
             self.dropped = 0
+            if dropped:  # the end of an over-long line: it stays cut
+                first = parts[0]
+                dropped += len(first) - self.max_line - 1
+                parts[0] = first[:self.max_line + 1]
         cut = len(parts) > self.max_lines
         if cut:
             parts = parts[:self.max_lines]
