@@ -27,6 +27,17 @@ MAX_FLOW_IDS = 20
 # " (ip:port)") at most MAX_LABEL, any other text (URLs, signatures, header values) at most
 # MAX_TEXT — longer text is cut and ends with a marker saying how much was cut.
 MAX_NAME = 253
+MAX_HOSTS = 100_000  # internal hosts tracked per handler table; more are dropped, counted
+
+
+def host_room(table: dict[Any, Any], key: Any, counters: Any, counter: str) -> bool:
+    """True when *key* is in *table* or the table has room for it (:data:`MAX_HOSTS`);
+    otherwise the event is dropped and counted in ``counters[counter]``."""
+    if key in table or len(table) < MAX_HOSTS:
+        return True
+    counters[counter] += 1
+    return False
+
 MAX_LABEL = 320
 MAX_TEXT = 1024
 

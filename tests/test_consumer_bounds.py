@@ -144,3 +144,24 @@ def test_labels_in_findings_are_capped(tmp_path: Path, require_suricata: str) ->
     assert len(beacon) == MAX_NAME and beacon.endswith("…")
     assert beacon[:-1] == host[:MAX_NAME - 1]
     assert got["long_url"]["evidence"]["longest"] >= 8000  # the length is still reported
+
+
+@pytest.mark.suricata
+def test_tracked_hosts_are_bounded_and_drops_counted(tmp_path: Path, require_suricata: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    pkts, port = [], 43000
+    for h in range(4):  # four hosts, two long-URL requests each
+        for r in range(2):
+            port += 1
+            pkts += http_get(f"10.1.20.{11 + h}", "198.51.100.20", "files.example.net",
+                             "/d?" + "a" * 300, sport=port, t0=T0 + 60 * (2 * h + r))
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(CONFIG + "traffic:\n  url_length_threshold: 100\n")
+    cfg = load_config(cfg_path)
+    eve = read_pcaps(cfg, [write_pcap(tmp_path / "urls.pcap", pkts)], tmp_path / "run", [])
+    monkeypatch.setattr("eve_consumer.model.MAX_HOSTS", 2)  # the bound, made small
+    with Consumer(cfg, None, tmp_path / "out", tmp_path / "state", mail=False) as consumer:
+        rows = consumer.run_once(eve)
+    assert sorted(r.host for r in rows) == ["10.1.20.11", "10.1.20.12"]
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["counters"]["long_url_hosts_dropped"] == 4

@@ -12,7 +12,14 @@ from typing import Any
 
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.model import Finding, Tally, cap_name, tallies_from_state, tallies_to_state
+from eve_consumer.model import (
+    Finding,
+    Tally,
+    cap_name,
+    host_room,
+    tallies_from_state,
+    tallies_to_state,
+)
 
 CONFIDENCE = 0.9
 MAX_SIGNATURES = 10
@@ -43,6 +50,8 @@ class AnonymizerHandler(Handler):
             self.ctx.counters["anonymizer_whitelisted"] += 1
             return
         dest = f"{sni} ({label})" if sni else label
+        if not host_room(self.hosts, host, self.ctx.counters, "anonymizer_hosts_dropped"):
+            return
         self.hosts.setdefault(host, Tally()).add(ev.ts, dest, ev.flow_id)
         sig = ev.data.get("signature")
         sigs = self.signatures.setdefault(host, [])
