@@ -135,7 +135,15 @@ class Consumer:
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
         self.ctx.reset_gauges()  # gauges say what this evaluation found
-        return [f for h in self.handlers for f in h.findings()]
+        out: list[Finding] = []
+        for h in self.handlers:
+            try:
+                out += h.findings()
+            except Exception as exc:
+                self.ctx.counters["handler_findings_failed"] += 1
+                log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
+                          str(exc)[:200])
+        return out
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None
                  ) -> list[HostReport]:

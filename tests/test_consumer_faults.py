@@ -157,3 +157,19 @@ def _wait(predicate, timeout: float = 30.0) -> None:
         if time.monotonic() > end:
             raise AssertionError("timed out")
         time.sleep(0.02)
+
+
+def test_a_handler_failing_at_evaluation_does_not_stop_the_others(
+        tmp_path: Path, cfg_path: Path, slips_eve: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken(self: LongSessionHandler) -> list:
+        raise ValueError("year 10000 is out of range")
+
+    monkeypatch.setattr(LongSessionHandler, "findings", broken)
+    with Consumer(load_config(cfg_path), None, tmp_path / "out", tmp_path / "st",
+                  mail=False) as consumer:
+        consumer.run_once(slips_eve)
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["counters"]["handler_findings_failed"] == 1
+    assert "handler long_session: findings failed: ValueError" in caplog.text
+    assert ("192.168.1.129", "beacon") in _findings(tmp_path / "out")

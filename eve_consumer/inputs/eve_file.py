@@ -19,19 +19,17 @@ from sakimori.errors import InputError
 
 def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
     """Yield decoded events of *path*; bad lines are counted in ``decoder.stats``."""
-    name = str(path)
+    inp = FileInput(path, max_line_bytes=decoder.max_line)  # a line is held ≤ that long
+    decoder.source = str(path)
+    decode = decoder.decode
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed in finally, generator may stop early
-    except OSError as exc:
-        raise InputError(name, None, f"cannot read EVE file: {exc.strerror or exc}") from exc
-    decoder.source = name
-    try:
-        for lineno, line in enumerate(fh, 1):
-            event = decoder.decode(line, lineno)
-            if event is not None:
-                yield event
+        while (batch := inp.read_batch()) is not None:
+            for lineno, line in enumerate(batch.lines, batch.first):
+                event = decode(line, lineno)
+                if event is not None:
+                    yield event
     finally:
-        fh.close()
+        inp.close()
 
 
 class FileInput:
