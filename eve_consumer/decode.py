@@ -38,7 +38,6 @@ MAX_TS = 7258118400.0  # 2200-01-01T00:00:00Z: every later time is forged or bro
 MAX_COUNT = 1 << 53  # counters (bytes, packets, age, tx_id): exact as a float, fits int64
 MAX_ID = 1 << 63  # flow_id, signature ids: SQLite's and numpy's int64
 _FLOW_NUMS = ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "age")
-_FLOW_TIMES = ("start", "end")
 _APP_NUMS = (("http", ("status", "length")), ("alert", ("signature_id", "gid", "rev",
                                                         "severity")))
 
@@ -116,12 +115,20 @@ _TS_CACHE: dict[str, float] = {}
 _MINUTE_CACHE: dict[str, float] = {}
 
 
+def _in_range(epoch: float) -> float:
+    """*epoch* if within 1970–2199 UTC (:data:`MIN_TS`, :data:`MAX_TS`), else ValueError: a
+    time no later stage can hold is as bad as one that does not parse."""
+    if not MIN_TS <= epoch < MAX_TS:
+        raise ValueError("time out of range (1970-2199)")
+    return epoch
+
+
 def _minute_base(key: str) -> float:
     """Epoch seconds of ``YYYY-MM-DDTHH:MM`` + zone suffix (cached: EVE repeats minutes)."""
     parsed = datetime.fromisoformat(key[:16] + ":00" + key[16:])
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    base = parsed.timestamp()
+    base = _in_range(parsed.timestamp())
     if len(_MINUTE_CACHE) > 100_000:
         _MINUTE_CACHE.clear()
     _MINUTE_CACHE[key] = base
@@ -129,7 +136,8 @@ def _minute_base(key: str) -> float:
 
 
 def parse_ts(text: str) -> float:
-    """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad."""
+    """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad
+    or outside 1970–2199 (checked once per cached minute or second: free on the fast path)."""
     # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone;
     # the minute (with its zone) is cached, "SS.ffffff" is one float.
     if len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
@@ -147,7 +155,7 @@ def _parse_ts_slow(text: str) -> float:
     head, dot, rest = text.partition(".")
     if not dot:
         parsed = datetime.fromisoformat(text)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        return _in_range((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
     n = 0
     while n < len(rest) and rest[n].isdigit():
         n += 1
@@ -160,7 +168,7 @@ def _parse_ts_slow(text: str) -> float:
         parsed = datetime.fromisoformat(key)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        base = parsed.timestamp()
+        base = _in_range(parsed.timestamp())
         if len(_TS_CACHE) > 100_000:
             _TS_CACHE.clear()
         _TS_CACHE[key] = base
@@ -250,8 +258,11 @@ class Decoder:
             if hook is not None:
                 verdict = hook(line)
                 # Only lines that look complete and well-formed may bypass the parse:
-                # anything odd is parsed, so bad lines are still counted as bad.
-                if verdict is not None and _well_formed(line):
+                # anything odd is parsed, so bad lines are still counted as bad
+                # (_well_formed, inline).
+                if verdict is not None and line.startswith(_TS_START) \
+                        and line.endswith(_ENDS) and line.find(_TS_KEY, 13) < 0 \
+                        and b":null" not in line:
                     if verdict is USED:
                         stats.fast[peek] += 1
                     else:
@@ -298,7 +309,8 @@ class Decoder:
             try:
                 ts = parse_ts(ts_text)
             except ValueError:
-                self._reject(lineno, "field 'timestamp' not ISO 8601", repr(ts_text[:40]))
+                self._reject(lineno, "field 'timestamp' not ISO 8601 or not in 1970-2199",
+                             repr(ts_text[:40]))
                 return None
         src, dst = get("src_ip"), get("dest_ip")
         if type(src) is not str or type(dst) is not str:
@@ -315,15 +327,23 @@ class Decoder:
         if type(flow_id) is not int or type(sport) is not int or type(dport) is not int:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
             return None
-        if not (MIN_TS <= ts < MAX_TS and 0 <= flow_id < MAX_ID and 0 <= sport <= 65535
-                and 0 <= dport <= 65535):
-            self._reject(lineno, "field 'timestamp'/'flow_id'/'src_port'/'dest_port' out of "
-                                 "range")
+        if not (0 <= flow_id < MAX_ID and 0 <= sport <= 65535 and 0 <= dport <= 65535):
+            self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' out of range")
             return None
-        problem = _out_of_range(obj, et)
-        if problem is not None:
-            self._reject(lineno, problem)
-            return None
+        flow = get("flow")
+        if type(flow) is dict:  # the common case inline: small counters, times of this era
+            age, size = flow.get("age", 0), flow.get("bytes_toserver", 0)
+            start, end = flow.get("start", "2000"), flow.get("end", "2000")
+            ok = (type(age) is int and type(size) is int and 0 <= age < MAX_COUNT
+                  and 0 <= size < MAX_COUNT and type(start) is str and type(end) is str
+                  and "1970" <= start[:4] <= "2199" and "1970" <= end[:4] <= "2199")
+        else:
+            ok = True
+        if not ok or et != "flow":
+            problem = _out_of_range(obj, et)
+            if problem is not None:
+                self._reject(lineno, problem)
+                return None
         proto = get("proto")
         self.stats.decoded[et] += 1
         return Event(et, ts, flow_id, src, sport, dst, dport,
@@ -371,29 +391,18 @@ def _bad_number(value: Any, limit: int) -> bool:
     return (t is int or t is float) and not 0 <= value < limit
 
 
-def _bad_time(value: Any) -> bool:
-    """True for a ``YYYY-…`` text whose year is outside 1970–2199 (the handlers parse it)."""
-    return type(value) is str and not ("1970" <= value[:4] <= "2199")
-
-
 def _out_of_range(obj: dict[str, Any], et: str) -> str | None:
     """The field of *obj* holding a value no handler may see (out of range), or None.
-
-    The common case (a flow's counters small ints, its times in this era) costs a few dict
-    lookups; anything unusual gets the field-by-field check."""
+    (A time that parses is range-checked again by :func:`parse_ts` wherever it is parsed.)"""
     flow = obj.get("flow")
     if type(flow) is dict:
-        age, size = flow.get("age", 0), flow.get("bytes_toserver", 0)
-        start, end = flow.get("start", "2000"), flow.get("end", "2000")
-        if not (type(age) is int and type(size) is int and 0 <= age < MAX_COUNT
-                and 0 <= size < MAX_COUNT and type(start) is str and type(end) is str
-                and "1970" <= start[:4] <= "2199" and "1970" <= end[:4] <= "2199"):
-            for key in _FLOW_NUMS:
-                if _bad_number(flow.get(key), MAX_COUNT):
-                    return f"field 'flow.{key}' out of range"
-            for key in _FLOW_TIMES:
-                if _bad_time(flow.get(key)):
-                    return f"field 'flow.{key}' out of range (year not 1970-2199)"
+        for key in _FLOW_NUMS:
+            if _bad_number(flow.get(key), MAX_COUNT):
+                return f"field 'flow.{key}' out of range"
+        for key in ("start", "end"):
+            value = flow.get(key)
+            if type(value) is str and not "1970" <= value[:4] <= "2199":
+                return f"field 'flow.{key}' out of range (year not 1970-2199)"
     if et == "flow":
         return None
     if _bad_number(obj.get("tx_id"), MAX_COUNT):

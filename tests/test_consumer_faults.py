@@ -173,3 +173,19 @@ def test_a_handler_failing_at_evaluation_does_not_stop_the_others(
     assert stats["counters"]["handler_findings_failed"] == 1
     assert "handler long_session: findings failed: ValueError" in caplog.text
     assert ("192.168.1.129", "beacon") in _findings(tmp_path / "out")
+
+
+def test_times_out_of_range_do_not_parse_anywhere(tmp_path: Path) -> None:
+    from eve_consumer.decode import DecodeStats, parse_ts
+    from eve_consumer.inputs.fwlog import read_fw_log
+
+    for text in ("9999-12-31T23:59:59.000000-0100", "9999-12-31T23:59:59-01:00",
+                 "1969-12-31T23:59:59.000000+0000", "2200-01-01T00:00:00.000000+0000"):
+        with pytest.raises(ValueError):
+            parse_ts(text)
+    assert parse_ts("2199-12-31T23:59:59.000000+0000") > 0
+    log = tmp_path / "fw.log"
+    log.write_text("9999-12-31T23:59:59-01:00 gw kernel: DROP IN=eth1 OUT=eth0 "
+                   "SRC=10.1.20.11 DST=198.51.100.7 PROTO=TCP SPT=40000 DPT=8443 SYN\n")
+    stats = DecodeStats()
+    assert list(read_fw_log(log, stats)) == [] and stats.bad_total == 1
