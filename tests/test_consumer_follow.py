@@ -319,3 +319,22 @@ def test_service_reports_copytruncate_in_stats(tmp_path: Path, slips_eve: Path) 
     assert stats["decode"]["lines"] == len(lines) and stats["decode"]["bad"] == {}
     assert stats["input"]["truncations_recovered"] == 1
     assert stats["input"].get("truncated_unread", 0) == 0
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain copy", "gzip copy"])
+def test_restart_while_reading_the_copy(tmp_path: Path, gz: bool) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(_numbered(0, 100))
+    inp = FollowInput(eve, rotate_grace=0, max_lines=50)
+    assert len(drain(inp, rounds=2)) == 100
+    with eve.open("ab") as fh:
+        fh.write(_numbered(100, 300))
+    _copytruncate(eve, tmp_path / "eve.json.1", gz=gz)
+    eve.write_bytes(_numbered(1000, 1100))
+    got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=1)]  # truncation seen, 50 read
+    assert got == list(range(100, 150))
+    cp = inp.checkpoint()
+    inp.close()
+    again = FollowInput(eve, cp, rotate_grace=0, max_lines=50)
+    got = [json.loads(x)["n"] for x, _ in drain(again, rounds=12)]
+    assert got == list(range(150, 300)) + list(range(1000, 1100))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from gzip import GzipFile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -151,6 +152,10 @@ class FollowInput:
             self._open(self.path, 0, 0)
             if self._fh is None:
                 return Batch(str(self.path))
+        if not self._same_head():  # truncated and written again since the last read
+            self._truncated(self._offset, self._lineno, self._fingerprint())
+            if self._fh is None:
+                return Batch(str(self.path))
         data = self._fh.read(self.max_bytes)
         if data:
             self._rotated_since = None
@@ -194,21 +199,21 @@ class FollowInput:
             self.stats["copies_finished" if self._copy else "rotations"] += 1
             self._open(self.path, 0, 0)
             return tail
-        if st.st_size < self._offset + self._lines.pending or not self._same_head():
-            fp = self._fingerprint()
-            self._truncated(self._offset, self._lineno, fp)
+        if st.st_size < self._offset + self._lines.pending:
+            self._truncated(self._offset, self._lineno, self._fingerprint())
         return Batch(self._name)
 
     def _same_head(self) -> bool:
-        """The first bytes of the open file are still those read (not rewritten)."""
-        assert self._fh is not None
+        """The first bytes of the followed file are still those read (one pread per batch;
+        rotated files and copies are not rewritten, a gzip copy cannot be pread)."""
+        fh = self._fh
         n = min(len(self._head), self._offset)
-        if not n:
+        if not n or fh is None or self._name != str(self.path) or isinstance(fh, GzipFile):
             return True
         try:
-            return os.pread(self._fh.fileno(), n, 0) == self._head[:n]
+            return os.pread(fh.fileno(), n, 0) == self._head[:n]
         except OSError:
-            return True  # a gzip copy (no pread on the decompressed stream): not rewritten
+            return True
 
     def _fingerprint(self) -> str:
         return fingerprint(self._head[:min(len(self._head), self._offset)], self._tail)
