@@ -143,10 +143,12 @@ class Tally:
         if ts > self.last:
             self.last = ts
         if dest:
-            if len(dest) > MAX_LABEL:
-                dest = cap_text(dest, MAX_LABEL)
             if dest in self.dests:
                 self.dests[dest] += n
+            elif len(dest) > MAX_LABEL:  # kept cut (network text): counted under the cut key
+                key = cap_text(dest, MAX_LABEL)
+                if key in self.dests or len(self.dests) < MAX_DESTINATIONS * 5:
+                    self.dests[key] = self.dests.get(key, 0) + n
             elif len(self.dests) < MAX_DESTINATIONS * 5:
                 self.dests[dest] = n
         if flow_id and len(self.flow_ids) < MAX_FLOW_IDS and flow_id not in self.flow_ids:
