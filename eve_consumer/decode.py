@@ -4,6 +4,8 @@ Shared by the consumer and by ``sakimori learn`` so both read EVE the same way. 
 types sakimori uses are decoded (flow, http, tls, dns, alert, drop, smtp); others are counted
 as ``ignored`` without a full JSON parse. A bad line never raises: :meth:`Decoder.decode`
 returns None and records the reason with the file and line in :class:`DecodeStats`.
+Values are range-checked here (times by :mod:`eve_consumer.evetime`), so no later stage is
+handed a value it cannot hold; counter keys are fixed texts (see docs/consumer.md).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
+
+from eve_consumer.evetime import _MINUTE_CACHE, parse_ts  # parse_ts: used by handlers too
 
 WANTED = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 _ET_KEY = b'"event_type":'
@@ -33,8 +36,6 @@ MAX_LINE_BYTES = 1 << 20  # consumer.max_line_bytes
 MAX_KINDS = 32  # distinct ignored event types kept as keys; later ones count as "other"
 OTHER_KIND = "other"
 # Range checks at decode (no handler, store or report ever sees a value it cannot hold).
-MIN_TS = 0.0  # 1970-01-01T00:00:00Z
-MAX_TS = 7258118400.0  # 2200-01-01T00:00:00Z: every later time is forged or broken
 MAX_COUNT = 1 << 53  # counters (bytes, packets, age, tx_id): exact as a float, fits int64
 MAX_ID = 1 << 63  # flow_id, signature ids: SQLite's and numpy's int64
 _FLOW_NUMS = ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "age")
@@ -109,70 +110,6 @@ class DecodeStats:
         return {"lines": self.lines, "decoded": dict(self.decoded),
                 "ignored": dict(self.ignored), "bad": dict(self.bad),
                 "examples": list(self.examples), "fast": dict(self.fast)}
-
-
-_TS_CACHE: dict[str, float] = {}
-_MINUTE_CACHE: dict[str, float] = {}
-
-
-def _in_range(epoch: float) -> float:
-    """*epoch* if within 1970–2199 UTC (:data:`MIN_TS`, :data:`MAX_TS`), else ValueError: a
-    time no later stage can hold is as bad as one that does not parse."""
-    if not MIN_TS <= epoch < MAX_TS:
-        raise ValueError("time out of range (1970-2199)")
-    return epoch
-
-
-def _minute_base(key: str) -> float:
-    """Epoch seconds of ``YYYY-MM-DDTHH:MM`` + zone suffix (cached: EVE repeats minutes)."""
-    parsed = datetime.fromisoformat(key[:16] + ":00" + key[16:])
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    base = _in_range(parsed.timestamp())
-    if len(_MINUTE_CACHE) > 100_000:
-        _MINUTE_CACHE.clear()
-    _MINUTE_CACHE[key] = base
-    return base
-
-
-def parse_ts(text: str) -> float:
-    """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad
-    or outside 1970–2199 (checked once per cached minute or second: free on the fast path)."""
-    # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone;
-    # the minute (with its zone) is cached, "SS.ffffff" is one float.
-    if len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
-        key = text[:16] + text[26:]
-        base = _MINUTE_CACHE.get(key)
-        if base is None:
-            base = _minute_base(key)
-        sec = float(text[17:26])
-        if 0.0 <= sec < 61.0:
-            return base + sec
-    return _parse_ts_slow(text)
-
-
-def _parse_ts_slow(text: str) -> float:
-    head, dot, rest = text.partition(".")
-    if not dot:
-        parsed = datetime.fromisoformat(text)
-        return _in_range((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
-    n = 0
-    while n < len(rest) and rest[n].isdigit():
-        n += 1
-    if n == 0:
-        raise ValueError(text)
-    key = head + rest[n:]
-    # Cache the whole-second part: EVE streams repeat the same second many times.
-    base = _TS_CACHE.get(key)
-    if base is None:
-        parsed = datetime.fromisoformat(key)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        base = _in_range(parsed.timestamp())
-        if len(_TS_CACHE) > 100_000:
-            _TS_CACHE.clear()
-        _TS_CACHE[key] = base
-    return base + int(rest[:n]) / 10 ** n
 
 
 class Decoder:

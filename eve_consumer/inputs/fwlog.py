@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eve_consumer.decode import MAX_TS, MIN_TS, DecodeStats
+from eve_consumer.decode import DecodeStats
+from eve_consumer.evetime import MAX_TS, MIN_TS
 from sakimori.errors import InputError
 
 _MONTHS = {m: i for i, m in enumerate(
