@@ -98,6 +98,21 @@ class DecodeStats:
         else:
             ignored[OTHER_KIND] += 1
 
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Add counts saved by :meth:`as_dict` (a follow-mode restart). Keys stay bounded even
+        from a state written before they were: past :data:`MAX_KINDS` keys per table, the
+        rest is counted under ``other``."""
+        self.lines += int(saved.get("lines", 0))
+        for name in ("decoded", "fast", "ignored", "bad"):
+            table: Counter[str] = getattr(self, name)
+            for key, n in (saved.get(name) or {}).items():
+                if key in table or len(table) < MAX_KINDS:
+                    table[key] += int(n)
+                else:
+                    table[OTHER_KIND] += int(n)
+        room = MAX_EXAMPLES - len(self.examples)
+        self.examples.extend(str(e)[:300] for e in (saved.get("examples") or [])[:room])
+
     def summary(self) -> str:
         good = sum(self.decoded.values()) + sum(self.fast.values())
         text = (f"{self.lines} lines: {good} events used, {sum(self.ignored.values())} "

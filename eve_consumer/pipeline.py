@@ -217,14 +217,7 @@ class Consumer:
             self.ctx.counters.update(own.get("counters", {}))
             self.ctx.flow_names.update({int(k): v for k, v in own.get("flow_names", {}).items()})
             self.ctx.dns_names.update(own.get("dns_names", {}))
-            dec = own.get("decode", {})
-            st = self.decoder.stats
-            st.lines = int(dec.get("lines", 0))
-            st.decoded.update(dec.get("decoded", {}))
-            st.ignored.update(dec.get("ignored", {}))
-            st.bad.update(dec.get("bad", {}))
-            st.fast.update(dec.get("fast", {}))
-            st.examples.extend(dec.get("examples", [])[:5])
+            self.decoder.stats.restore(own.get("decode", {}))
             self.input_counters = dict(own.get("input_counters", {}))
 
     def follow(self, eve: str | Path, stop: threading.Event, *, poll_s: float = 0.5,

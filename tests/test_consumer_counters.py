@@ -132,3 +132,16 @@ def test_counters_survive_a_restart(tmp_path: Path, slips_eve: Path) -> None:
         assert dec[key] == ref[key], key
     assert stats["input"]["resumed_rotated"] == 2  # runs 2 and 3, summed across restarts
     assert stats["input"]["rotations"] == 1
+
+
+def test_a_state_with_runaway_keys_is_folded_on_restore() -> None:
+    from eve_consumer.decode import DecodeStats
+
+    old = {"lines": 600_000, "ignored": {f"x{i}": 1 for i in range(500_000)},
+           "bad": {f"field 'timestamp' not ISO 8601: '{i}'": 1 for i in range(100_000)},
+           "examples": ["a:1: x"] * 9}
+    st = DecodeStats()
+    st.restore(old)
+    assert st.lines == 600_000 and len(st.examples) == 5
+    assert len(st.ignored) <= 33 and sum(st.ignored.values()) == 500_000
+    assert len(st.bad) <= 33 and sum(st.bad.values()) == 100_000
