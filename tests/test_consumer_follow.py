@@ -338,3 +338,25 @@ def test_restart_while_reading_the_copy(tmp_path: Path, gz: bool) -> None:
     again = FollowInput(eve, cp, rotate_grace=0, max_lines=50)
     got = [json.loads(x)["n"] for x, _ in drain(again, rounds=12)]
     assert got == list(range(150, 300)) + list(range(1000, 1100))
+
+
+def test_copytruncate_after_we_read_past_the_copy_is_no_loss(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    writer = eve.open("ab")
+    writer.write(_numbered(0, 500))
+    writer.flush()
+    inp = FollowInput(eve, rotate_grace=0)
+    drain(inp)
+    import shutil
+
+    shutil.copyfile(eve, tmp_path / "eve.json.1")  # logrotate copies...
+    writer.write(_numbered(500, 520))  # ...the writer goes on, we read it...
+    writer.flush()
+    assert len(drain(inp)) == 20
+    with eve.open("r+b") as fh:  # ...and logrotate truncates
+        fh.truncate(0)
+    writer.write(_numbered(1000, 1010))
+    writer.flush()
+    got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=4)]
+    assert got == list(range(1000, 1010))
+    assert inp.stats["truncations_nothing_unread"] == 1 and not inp.stats["truncated_unread"]

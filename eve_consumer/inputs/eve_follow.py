@@ -21,9 +21,10 @@ Guarantees (tested with a real file appended to and rotated by the test):
   (:mod:`~eve_consumer.inputs.rotated`), so a file truncated and written again past the old
   offset while the consumer was stopped is recognised too. The unread tail is then read from
   the rotated copy next to the file whose content matches (plain or gzip,
-  ``truncations_recovered``), and the file from 0 after it. Without such a copy the loss is
-  counted (``truncated_unread``) and reading restarts at 0. Every truncation is counted
-  (``truncations``).
+  ``truncations_recovered``), and the file from 0 after it. A copy with the same head that
+  ends before the offset held nothing unread (``truncations_nothing_unread``). Otherwise the
+  loss is counted (``truncated_unread``) and reading restarts at 0. Every truncation is
+  counted (``truncations``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from eve_consumer.inputs.rotated import (
     matches,
     open_any,
     read_at,
+    read_past,
 )
 from eve_consumer.store import Checkpoint
 
@@ -113,7 +115,8 @@ class FollowInput:
         self.stats["truncations"] += 1
         copy = find_copy(self.path, self.pattern, offset, fp)
         if copy is None:
-            self.stats["truncated_unread"] += 1
+            done = any(read_past(c, offset, fp) for c in candidates(self.path, self.pattern))
+            self.stats["truncations_nothing_unread" if done else "truncated_unread"] += 1
             self._open(self.path, 0, 0)
             return
         self.stats["truncations_recovered"] += 1

@@ -69,6 +69,28 @@ def matches(path: Path, offset: int, fp: str) -> bool:
         return False
 
 
+def read_past(path: Path, offset: int, fp: str) -> bool:
+    """Is *path* a copy of the same file (same head) that ends at or before *offset* — one
+    whose every byte was already read (logrotate copied it before lines we read since)?"""
+    want = _parse(fp)
+    if want is None or not want[0]:
+        return False
+    head_len, head = want[0], want[1]
+    try:
+        with open_any(path) as fh:
+            if _digest(read_at(fh, 0, head_len)) != head:
+                return False
+            fh.seek(0)
+            size = 0
+            while chunk := fh.read(1 << 20):
+                size += len(chunk)
+                if size > offset:
+                    return False
+            return True
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+
+
 def candidates(path: Path, pattern: str) -> list[Path]:
     """Files next to *path* named by *pattern* (``{name}`` = the file name), newest first."""
     try:
