@@ -360,3 +360,47 @@ def test_copytruncate_after_we_read_past_the_copy_is_no_loss(tmp_path: Path) -> 
     got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=4)]
     assert got == list(range(1000, 1010))
     assert inp.stats["truncations_nothing_unread"] == 1 and not inp.stats["truncated_unread"]
+
+
+def test_real_logrotate_copytruncate_compress_loses_nothing(tmp_path: Path,
+                                                           slips_eve: Path) -> None:
+    import shutil
+
+    logrotate = shutil.which("logrotate") or shutil.which("logrotate", path="/usr/sbin")
+    if logrotate is None:
+        pytest.skip("logrotate not installed")
+    lines = slips_eve.read_bytes().splitlines(keepends=True)
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(CONFIG)
+    eve, out, state = tmp_path / "eve.json", tmp_path / "out", tmp_path / "state"
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(f"{eve} {{\n  copytruncate\n  compress\n  rotate 3\n}}\n")
+    a, b = len(lines) // 3, 2 * len(lines) // 3
+    writer = eve.open("ab")
+    writer.write(b"".join(lines[:a]))
+    writer.flush()
+    consumer = Consumer(load_config(cfg_path), None, out, state, mail=False)
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.follow, args=(eve, stop), kwargs={
+        "poll_s": 2.0, "interval_s": 0.05, "rotate_grace": 0.1})
+    worker.start()
+    try:
+        _wait(lambda: consumer.decoder.stats.lines >= a)
+        writer.write(b"".join(lines[a:b]))  # written while the consumer sleeps...
+        writer.flush()
+        subprocess.run([logrotate, "-f", "-s", str(tmp_path / "lr.state"), str(conf)],
+                       check=True, capture_output=True, timeout=60)
+        assert (tmp_path / "eve.json.1.gz").is_file() and eve.stat().st_size == 0
+        writer.write(b"".join(lines[b:]))  # ...and the writer goes on in the truncated file
+        writer.flush()
+        _wait(lambda: consumer.decoder.stats.lines >= len(lines))
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        worker.join(30)
+        consumer.close()
+        writer.close()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["decode"]["lines"] == len(lines) and stats["decode"]["bad"] == {}
+    assert stats["input"]["truncations_recovered"] == 1
+    assert not stats["input"].get("truncated_unread")
