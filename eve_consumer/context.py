@@ -7,7 +7,12 @@
   Bounded: when full, the oldest entries are evicted and counted (``flow_names_evicted``).
 - ``dns_names``: IP → names seen resolving to it in DNS answers of the same EVE (bounded);
   a destination without its own Host/SNI is whitelisted when one of those names is.
-- ``counters``: every skip, drop and eviction, written to stats.json.
+- ``counters``: every skip, drop and eviction, written to stats.json; fixed keys (never
+  text from EVE), persisted with the follow-mode state so they survive a restart. The keys in
+  :data:`GAUGES` are not event counts but what the last evaluation found (e.g. how many
+  beacon pairs it suppressed as prevalent): reset before each evaluation, so a handler that
+  counts them once per evaluated pair reports the current number, not a sum over
+  evaluations.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from eve_consumer.decode import Event
+from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.baselines import TrafficThresholds, effective_traffic
 from sakimori.config import Config
 from sakimori.whitelist import Whitelist, normalise_host
@@ -24,6 +30,7 @@ CACHE_LIMIT = 200_000
 FLOW_NAMES_LIMIT = 200_000
 DNS_LIMIT = 100_000
 NAMES_PER_IP = 4
+GAUGES = frozenset({"beacon_suppressed_prevalent"})
 
 
 class _Notes(list[str]):
@@ -53,6 +60,11 @@ class Context:
         self.flow_names: dict[int, str] = {}
         self.dns_names: dict[str, list[str]] = {}
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
+
+    def reset_gauges(self) -> None:
+        """Before an evaluation: the :data:`GAUGES` start again from zero."""
+        for key in GAUGES:
+            self.counters[key] = 0
 
     # --- address facts -----------------------------------------------------------------------
     def home(self, ip: str) -> bool:
@@ -108,6 +120,8 @@ class Context:
         low = name.lower()
         if ":" in low or low[-1] == "." or " " in low:
             low = normalise_host(low)
+        if len(low) > MAX_NAME:
+            low = cap_name(low)
         names[flow_id] = low
 
     def name_of(self, flow_id: int) -> str | None:
@@ -138,7 +152,7 @@ class Context:
             names = self.dns_names[ip] = []
         for n in (qname, rrname):
             if type(n) is str and n:
-                n = normalise_host(n)
+                n = cap_name(normalise_host(n))
                 if n not in names and len(names) < NAMES_PER_IP:
                     names.append(n)
 

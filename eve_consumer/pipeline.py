@@ -10,6 +10,7 @@ checkpoint, so nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ from sakimori.config import Config
 CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 MAIL_RETRY_S = 60.0
 _CONSUMER_STATE = "_consumer"
+MAX_FAILURE_LOGS = 20  # log lines per process for lines a handler failed on (all counted)
+log = logging.getLogger("sakimori.consumer")
 
 
 class Consumer:
@@ -56,13 +59,14 @@ class Consumer:
         wl = self.ctx.whitelist
         kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
-        self.decoder = Decoder(wanted=kinds)
+        self.decoder = Decoder(wanted=kinds, max_line_bytes=cfg.consumer.max_line_bytes)
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
+        self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
@@ -84,11 +88,28 @@ class Consumer:
         decoder = self.decoder
         decoder.source = batch.source
         decode, dispatch = decoder.decode, self.dispatcher.dispatch
-        for lineno, line in enumerate(batch.lines, batch.first):
-            ev = decode(line, lineno)
-            if ev is not None:
-                dispatch(ev)
+        lines = enumerate(batch.lines, batch.first)
+        lineno = batch.first
+        while True:
+            try:  # outside the loop: free while nothing raises
+                for lineno, line in lines:
+                    ev = decode(line, lineno)
+                    if ev is not None:
+                        dispatch(ev)
+                break
+            except Exception as exc:
+                self._line_failed(batch.source, lineno, exc)
         self.busy_s += time.perf_counter() - t0
+
+    def _line_failed(self, source: str, lineno: int, exc: Exception) -> None:
+        """A line that passed decode but made a handler raise: skipped, counted, logged."""
+        counters = self.ctx.counters
+        counters["lines_failed_in_handler"] += 1
+        where = f"{source}:{lineno}: {type(exc).__name__}"
+        if counters["lines_failed_in_handler"] <= MAX_FAILURE_LOGS:
+            log.error("%s: %s (line skipped)", where, str(exc)[:200])
+        examples = self.ctx.notes
+        examples.append(f"line failed in a handler, skipped: {where}")
 
     def add_fw_log(self, path: str | Path) -> int:
         """Count the blocked attempts logged in an iptables/nftables LOG file."""
@@ -104,7 +125,8 @@ class Consumer:
     # --- one-shot ----------------------------------------------------------------------------
     def run_once(self, eve: str | Path) -> list[HostReport]:
         """Read *eve* to its end, evaluate, write every output."""
-        inp = FileInput(eve, max_lines=self.cfg.consumer.queue_size)
+        co = self.cfg.consumer
+        inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
         self.input_stats.update(input="file", source=str(eve))
         while (batch := inp.read_batch()) is not None:
             self.feed(batch)
@@ -112,7 +134,16 @@ class Consumer:
 
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
-        return [f for h in self.handlers for f in h.findings()]
+        self.ctx.reset_gauges()  # gauges say what this evaluation found
+        out: list[Finding] = []
+        for h in self.handlers:
+            try:
+                out += h.findings()
+            except Exception as exc:
+                self.ctx.counters["handler_findings_failed"] += 1
+                log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
+                          str(exc)[:200])
+        return out
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None
                  ) -> list[HostReport]:
@@ -171,7 +202,8 @@ class Consumer:
     def _own_state(self) -> dict[str, Any]:
         return {"latest_ts": self.ctx.latest_ts, "counters": dict(self.ctx.counters),
                 "flow_names": {str(k): v for k, v in self.ctx.flow_names.items()},
-                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict()}
+                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict(),
+                "input_counters": self.input_counters}
 
     def restore(self) -> None:
         """Load every handler's snapshot (and the joins and counters) from the store."""
@@ -185,13 +217,8 @@ class Consumer:
             self.ctx.counters.update(own.get("counters", {}))
             self.ctx.flow_names.update({int(k): v for k, v in own.get("flow_names", {}).items()})
             self.ctx.dns_names.update(own.get("dns_names", {}))
-            dec = own.get("decode", {})
-            st = self.decoder.stats
-            st.lines = int(dec.get("lines", 0))
-            st.decoded.update(dec.get("decoded", {}))
-            st.ignored.update(dec.get("ignored", {}))
-            st.bad.update(dec.get("bad", {}))
-            st.examples.extend(dec.get("examples", [])[:5])
+            self.decoder.stats.restore(own.get("decode", {}))
+            self.input_counters = dict(own.get("input_counters", {}))
 
     def follow(self, eve: str | Path, stop: threading.Event, *, poll_s: float = 0.5,
                interval_s: float = 5.0, rotate_grace: float = 1.0) -> None:
@@ -199,8 +226,11 @@ class Consumer:
         path = Path(eve).resolve()
         key = f"follow:{path}"
         self.restore()
+        co = self.cfg.consumer
         inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
-                          max_lines=self.cfg.consumer.queue_size)
+                          max_lines=co.queue_size, max_line_bytes=co.max_line_bytes,
+                          rotated_pattern=co.rotated_pattern)
+        inp.stats.update(self.input_counters)  # rotations etc. of earlier runs
         self.input_stats.update(input="follow", source=str(path))
         dirty, last_eval = True, 0.0
         try:
@@ -214,7 +244,8 @@ class Consumer:
                 retry = self._mail_pending() and now - last_eval >= MAIL_RETRY_S
                 if (dirty and now - last_eval >= interval_s) or retry or \
                         (stopping and dirty and not batch.lines):
-                    self.input_stats.update(dict(inp.stats))
+                    self.input_counters = dict(inp.stats)
+                    self.input_stats.update(self.input_counters)
                     cp = inp.checkpoint()
                     self.evaluate(follow=True, checkpoints={key: cp} if cp else None)
                     dirty, last_eval = False, now

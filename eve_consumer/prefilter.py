@@ -32,8 +32,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from eve_consumer.context import FLOW_NAMES_LIMIT, Context
-from eve_consumer.decode import PARSE, SKIP, USED
+from eve_consumer.decode import MAX_ID, PARSE, SKIP, USED
 from eve_consumer.handlers.signatures import classify
+from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.whitelist import normalise_host
 
 _SRC = b'"src_ip":"'
@@ -200,6 +201,8 @@ class Prefilter:
             fid = int(line[i:j])
         except ValueError:
             return PARSE
+        if not 0 <= fid < MAX_ID:
+            return PARSE  # out of range: the decoder rejects it
         i = line.find(_SNI)
         if i < 0:
             return USED  # no SNI: nothing to join
@@ -230,12 +233,14 @@ class Prefilter:
         low = raw.decode("utf-8", "replace").lower()
         if ":" in low or low[-1] == "." or " " in low:
             low = normalise_host(low)
+        if len(low) > MAX_NAME:
+            low = cap_name(low)
         names[fid] = low
 
     def join(self, line: bytes, key: bytes, url_limit: int | None) -> str | None:
         fid = _int_after(line, _FID)
         name = _raw(line, key)
-        if fid is None or (name is not None and b"\\" in name):
+        if fid is None or not 0 <= fid < MAX_ID or (name is not None and b"\\" in name):
             return PARSE
         if url_limit is not None:
             url = _raw(line, _URL)

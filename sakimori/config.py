@@ -97,6 +97,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "consumer": {
         "state_dir": "/var/lib/sakimori",
         "queue_size": 10000,
+        "max_line_bytes": 1048576,
+        "rotated_pattern": "{name}[.-]*",
         "handlers": None,
         "outputs": None,
     },
@@ -204,6 +206,8 @@ class ConsumerConfig:
     queue_size: int
     handlers: tuple[str, ...] | None
     outputs: tuple[str, ...] | None
+    max_line_bytes: int = 1048576
+    rotated_pattern: str = "{name}[.-]*"
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,20 @@ class Config:
         except ValueError:
             return False
         return any(addr in net for net in self.networks.home)
+
+
+def _rotated_pattern(value: Any, src: str) -> str:
+    """``consumer.rotated_pattern``: a glob next to the EVE file; ``{name}`` = its name."""
+    text = _str(value, src, "consumer.rotated_pattern")
+    if "/" in text or "{name}" not in text or text == "{name}":
+        raise ConfigError(src, "consumer.rotated_pattern", f"{text!r}: must be a file name "
+                          "pattern containing {name} and more, e.g. '{name}[.-]*'")
+    try:
+        text.format(name="eve.json")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(src, "consumer.rotated_pattern",
+                          f"{text!r}: only {{name}} may be in braces") from exc
+    return text
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None,
@@ -529,6 +547,9 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         consumer=ConsumerConfig(
             state_dir=state_dir,
             queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
+            max_line_bytes=_req_int(co["max_line_bytes"], src, "consumer.max_line_bytes",
+                                    4096, 1 << 30),
+            rotated_pattern=_rotated_pattern(co["rotated_pattern"], src),
             handlers=None if co["handlers"] is None
             else _str_list(co["handlers"], src, "consumer.handlers"),
             outputs=None if co["outputs"] is None

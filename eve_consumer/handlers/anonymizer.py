@@ -12,7 +12,14 @@ from typing import Any
 
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from eve_consumer.model import (
+    Finding,
+    Tally,
+    cap_name,
+    host_room,
+    tallies_from_state,
+    tallies_to_state,
+)
 
 CONFIDENCE = 0.9
 MAX_SIGNATURES = 10
@@ -38,11 +45,13 @@ class AnonymizerHandler(Handler):
         rec = ev.record or {}
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
-        sni = sni if type(sni) is str else None
+        sni = cap_name(sni) if type(sni) is str else None
         if self.ctx.whitelisted_peer(ev, other, sni):
             self.ctx.counters["anonymizer_whitelisted"] += 1
             return
         dest = f"{sni} ({label})" if sni else label
+        if not host_room(self.hosts, host, self.ctx.counters, "anonymizer_hosts_dropped"):
+            return
         self.hosts.setdefault(host, Tally()).add(ev.ts, dest, ev.flow_id)
         sig = ev.data.get("signature")
         sigs = self.signatures.setdefault(host, [])

@@ -21,7 +21,7 @@ from typing import Any
 
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register
-from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from eve_consumer.model import Finding, Tally, host_room, tallies_from_state, tallies_to_state
 
 MAX_SIGNATURES = 10
 _MALWARE_PREFIXES = ("et malware", "et trojan", "et cnc", "etpro malware", "etpro trojan")
@@ -69,6 +69,8 @@ class SignaturesHandler(Handler):
             self.ctx.counters["signatures_whitelisted"] += 1
             return
         key = f"{host} {detection}"
+        if not host_room(self.tallies, key, self.ctx.counters, "signatures_hosts_dropped"):
+            return
         self.tallies.setdefault(key, Tally()).add(ev.ts, label, ev.flow_id)
         alert = ev.data
         sig = f"{alert.get('signature_id')}: {alert.get('signature')}"
