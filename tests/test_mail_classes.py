@@ -1,0 +1,82 @@
+"""Table 1 mail classes without engines: the precedence of :func:`classify`, the volume counter
+(distinct recipients in a sliding window) and the ``mail_classes`` config section. The real
+verdicts (ClamAV through Rspamd, GTUBE) are in test_rspamd_mail_classes.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sakimori.config import load_config
+from sakimori.errors import ConfigError
+from sakimori.mail.classes import VolumeCounter, antivirus_state, classify, volume_keys
+from sakimori.mailclassconfig import MailClassesConfig
+
+CFG = MailClassesConfig(mass_min_recipients=10, mass_window_hours=24)
+EICAR = {"CLAM_VIRUS": ["Eicar-Test-Signature"]}
+SPOOF = {"SAKIMORI_INTERNAL_SPOOF": ["from=example.co.jp"]}
+
+
+@pytest.mark.parametrize(("symbols", "action", "volume", "expected"), [
+    ({**EICAR, **SPOOF}, "no action", 12, "mass_virus"),  # a campaign, spoofed or not
+    (EICAR, "reject", 10, "mass_virus"),
+    ({**EICAR, **SPOOF}, "no action", 1, "targeted"),
+    (EICAR, "add header", 9, "targeted"),  # malware on low-volume mail
+    (SPOOF, "add header", 0, "targeted"),  # spoofing beats the spam verdict
+    ({"SAKIMORI_HEADER_MISMATCH": []}, "no action", 0, "targeted"),
+    ({"GTUBE": []}, "reject", 0, "spam"),
+    ({"R_SPF_FAIL": []}, "add header", 0, "spam"),
+    ({"R_SPF_FAIL": []}, "rewrite subject", 0, "spam"),
+    ({"R_SPF_FAIL": []}, "no action", 0, "clean"),
+    ({"CLAM_VIRUS_FAIL": ["failed"]}, "no action", 0, "clean"),
+    ({"SAKIMORI_CHECK": []}, "greylist", 0, "clean"),  # not a spoofing finding
+])
+def test_precedence(symbols, action, volume, expected) -> None:
+    result = classify(CFG, symbols, action, volume)
+    assert result.name == expected
+    assert result.reasons and all(isinstance(r, str) for r in result.reasons)
+
+
+def test_reasons_and_antivirus_state() -> None:
+    failed = classify(CFG, {"CLAM_VIRUS_FAIL": ["x"], **SPOOF}, "no action", 0)
+    assert failed.name == "targeted" and failed.antivirus == "failed"
+    assert any("antivirus failed" in r for r in failed.reasons)
+    mass = classify(CFG, {**EICAR, **SPOOF}, "no action", 15)
+    assert mass.as_dict()["malware"] == ["Eicar-Test-Signature"]
+    assert mass.volume == 15 and "SAKIMORI_INTERNAL_SPOOF" in mass.reasons[-1]
+    assert antivirus_state({}, None) == "unknown" and antivirus_state({}, False) == "off"
+    assert antivirus_state({}) == "clean" and antivirus_state(EICAR) == "infected"
+    assert classify(CFG, {}, "no action", 0, False).antivirus == "off"
+
+
+def test_volume_counts_distinct_recipients_in_a_window() -> None:
+    counter = VolumeCounter(3600)
+    keys = volume_keys(EICAR)
+    assert keys == ["malware:eicar-test-signature"]
+    counter.add(keys, ["A@example.co.jp", "a@example.co.jp", "b@example.co.jp"], now=0)
+    counter.add(keys, ["b@example.co.jp"], now=10)  # same person again: still 2
+    assert counter.volume(keys, now=20) == 2
+    counter.add(keys, [], now=30)  # a copy without envelope: one recipient of its own
+    counter.add(keys, [], now=31)
+    assert counter.volume(keys, now=40) == 4
+    assert counter.volume(keys, now=3605) == 3  # the first mail's recipients left the window
+    assert counter.volume(["malware:other"], now=40) == 0
+    counter.add([], ["x@y"], now=50)  # no malware: nothing counted
+    assert counter.volume(volume_keys({}), now=50) == 0
+
+
+def test_config_section(tmp_path: Path) -> None:
+    cfg = load_config(None, env={})
+    assert cfg.mail_classes.mass_min_recipients == 10
+    assert cfg.mail_classes.warn_classes == ("targeted",)
+    path = tmp_path / "s.yaml"
+    for bad, key in (({"mass_min_recipients": 0}, "mass_min_recipients"),
+                     ({"clamd_database": "cloud"}, "clamd_database"),
+                     ({"warn_classes": ["phish"]}, "warn_classes"),
+                     ({"antivirus_servers": 'x"; y'}, "antivirus_servers"),
+                     ({"nope": 1}, "nope")):
+        path.write_text(yaml.safe_dump({"mail_classes": bad}), encoding="utf-8")
+        with pytest.raises(ConfigError, match=f"mail_classes.{key}"):
+            load_config(path, env={})
