@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import time
 from collections import Counter
 from email.utils import formatdate
 from pathlib import Path
@@ -20,6 +21,8 @@ import yaml
 from conftest import SHARED_DATA
 from test_rspamd_support import requires_rspamd
 
+from eve_consumer.mailwarn import MailWarnings
+from eve_consumer.mailwarn.rspamd_events import flagged_from_rspamd
 from generator.render_rspamd import write_rspamd
 from sakimori.clamd_local import EICAR, TEST_MARKER, ClamdInstance
 from sakimori.cli import main
@@ -178,3 +181,57 @@ def test_shared_mails_all_classified(capsys, tmp_path: Path) -> None:
     distribution = Counter(o["class"] for o in out.values())
     print(f"shared mail classes ({len(mails)} mails): {dict(sorted(distribution.items()))}")
     assert distribution["mass_virus"] == 0  # no malware in these samples
+
+
+def test_consumer_classes_exported_mail(tmp_path: Path, smtp) -> None:
+    """Rspamd's exporter posts infected mail too; the consumer classes it (volume counted over
+    what it received), warns about targeted mail only, and records mass_virus mail."""
+    cfg_path = tmp_path / "sakimori.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        **CONFIG, "alerts": {"admins": ["soc@example.co.jp"], "smtp": f"127.0.0.1:{smtp.port}",
+                             "sender": "sakimori@example.co.jp"},
+        "mail_classes": {"mass_min_recipients": 4}}), encoding="utf-8")
+    cfg = load_config(cfg_path, env={})
+    write_rspamd(cfg, None, tmp_path / "build")
+    spoofed = message("CEO <ceo@example.co.jp>", "hanako@example.co.jp", "minutes", "see",
+                      EICAR)
+    mass = [message("Shop <news@shop.example>", f"u{i}@example.co.jp", "parcel", "track",
+                    b"MZ" + TEST_MARKER, "parcel.exe", i) for i in range(5)]
+    clean = message("Partner <info@partner.example>", "hanako@example.co.jp", "notes", "hi")
+    with ClamdInstance(use_system_db=False) as clamd, \
+            RspamdInstance(tmp_path / "build", antivirus=clamd.address) as rspamd:
+        rspamd.scan(spoofed, ip="8.8.8.8", mail_from="ceo@example.co.jp",
+                    rcpt=["hanako@example.co.jp"])
+        for i, mail in enumerate(mass):
+            rspamd.scan(mail, ip="8.8.4.4", mail_from="news@shop.example",
+                        rcpt=[f"u{i}@example.co.jp"])
+        rspamd.scan(clean, ip="192.0.2.10", mail_from="info@partner.example",
+                    rcpt=["hanako@example.co.jp"])
+        for _ in range(50):
+            if len(rspamd.events) >= 6:
+                break
+            time.sleep(0.1)
+        events = list(rspamd.events)
+    assert len(events) == 6  # the spoof and the five infected copies; not the clean mail
+    warnings = MailWarnings(cfg, tmp_path / "state.sqlite", tmp_path / "out")
+    try:
+        for event in events:
+            mail = flagged_from_rspamd(event)
+            assert mail is not None
+            warnings.submit(mail)
+        warnings.drain()
+    finally:
+        warnings.close()
+    records = [json.loads(x) for x in (tmp_path / "out" / "mail_warnings.jsonl").read_text()
+               .splitlines()]
+    classes = [(r["class"], r["mailed"]) for r in records]
+    # the first three copies reached 1..3 people (targeted, warned); the 4th and 5th the 4th
+    # and 5th person: the campaign is mass_virus from then on (recorded, not mailed)
+    assert classes == [("targeted", True)] * 4 + [("mass_virus", False)] * 2
+    assert records[0]["malware"] == ["Eicar-Test-Signature.UNOFFICIAL"]
+    assert records[-1]["reason"] == "class mass_virus is not in mail_classes.warn_classes"
+    assert len(smtp.messages) == 4
+    body = smtp.messages[0].get_content()
+    assert "Class (Table 1): targeted" in body and "Eicar-Test-Signature" in body
+    assert smtp.messages[1]["Subject"] == ("[sakimori] Warning: possibly targeted mail with "
+                                           "malware")
