@@ -80,3 +80,35 @@ def test_config_section(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump({"mail_classes": bad}), encoding="utf-8")
         with pytest.raises(ConfigError, match=f"mail_classes.{key}"):
             load_config(path, env={})
+
+
+def test_mail_page_shows_the_class(tmp_path: Path) -> None:
+    """The admin screen's mail page: a class column (and the malware names), escaped."""
+    import json
+
+    import webfixtures as wf
+    from test_web import PASSWORD, login
+
+    from eve_consumer.mailwarn.send import record
+    from sakimori.mail.checks import Hit
+    from sakimori.mail.warnings import FlaggedMail
+    from sakimori.web import auth
+    from sakimori.web.app import create_app
+
+    reports = wf.write_reports(tmp_path / "report")
+    mass = FlaggedMail(source="rspamd", hits=(Hit("SAKIMORI_INTERNAL_SPOOF", ["x"]),),
+                       malware=("Win.<b>Trojan</b>",), mail_class="mass_virus",
+                       class_reasons=("malware reached 30 recipients",))
+    with (reports / "mail_warnings.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record("mid:m3@x", mass, [], mailed=False,
+                                   reason="class mass_virus is not in "
+                                          "mail_classes.warn_classes")) + "\n")
+    cfg = load_config(wf.write_config(tmp_path, report_dirs=[reports]), env={})
+    auth.add_user(cfg.web.users_file, "alice", PASSWORD)
+    client = create_app(cfg, testing=True).test_client()
+    login(client)
+    page = client.get("/mail").get_data(as_text=True)
+    assert "<th>class</th>" in page
+    assert '<td class="class">mass_virus' in page
+    assert "Win.&lt;b&gt;Trojan&lt;/b&gt;" in page and "<b>Trojan" not in page
+    assert '<td class="class">-' in page  # records written before classes existed
