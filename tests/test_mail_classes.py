@@ -112,3 +112,15 @@ def test_mail_page_shows_the_class(tmp_path: Path) -> None:
     assert '<td class="class">mass_virus' in page
     assert "Win.&lt;b&gt;Trojan&lt;/b&gt;" in page and "<b>Trojan" not in page
     assert '<td class="class">-' in page  # records written before classes existed
+
+
+def test_antivirus_conf_follows_the_config(tmp_path: Path) -> None:
+    from generator.render_rspamd import render_antivirus
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"mail_classes": {"antivirus_servers": "10.0.0.5:3310",
+                                                     "antivirus_timeout": 3}}), encoding="utf-8")
+    text = render_antivirus(load_config(path, env={}))
+    assert 'servers = "10.0.0.5:3310";' in text and "timeout = 3;" in text
+    assert 'symbol = "CLAM_VIRUS";' in text and "action" not in text.split("clamav {")[1]
+    assert 'servers = "/run/clamav/clamd.ctl";' in render_antivirus(load_config(None, env={}))
