@@ -124,3 +124,21 @@ def test_antivirus_conf_follows_the_config(tmp_path: Path) -> None:
     assert 'servers = "10.0.0.5:3310";' in text and "timeout = 3;" in text
     assert 'symbol = "CLAM_VIRUS";' in text and "action" not in text.split("clamav {")[1]
     assert 'servers = "/run/clamav/clamd.ctl";' in render_antivirus(load_config(None, env={}))
+
+
+def test_consumer_volume_survives_a_restart(tmp_path: Path) -> None:
+    """The consumer's store: the same contract as the in-memory counter, kept on disk."""
+    from eve_consumer.mailwarn.volume import VolumeStore
+
+    keys = volume_keys(EICAR)
+    store = VolumeStore(tmp_path / "state.sqlite", 3600)
+    store.add(keys, ["a@example.co.jp", "B@example.co.jp"], now=0)
+    store.add(keys, [], now=1)
+    store.close()
+    store = VolumeStore(tmp_path / "state.sqlite", 3600)  # restarted
+    store.add(keys, ["b@example.co.jp", "c@example.co.jp"], now=10)
+    store.add(keys, [], now=11)
+    assert store.volume(keys, now=20) == 5
+    assert store.volume(keys, now=3605) == 3  # the first two are out of the window
+    assert store.volume(["malware:other"], now=20) == 0
+    store.close()

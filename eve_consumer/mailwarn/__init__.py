@@ -8,8 +8,8 @@ the outbox in the consumer's state store (:mod:`.outbox`: dedupe by Message-ID, 
 
 Every mail is given its Table 1 class on arrival (:meth:`MailWarnings.classify`,
 :mod:`sakimori.mail.classes`): the malware volume is counted over the mails this consumer
-received within ``mail_classes.mass_window_hours`` (in memory: a restart starts the count
-afresh), so the first copies of a mass mailing may be ``targeted`` until the campaign
+received within ``mail_classes.mass_window_hours`` (:mod:`.volume`, in the state store: it
+survives a restart), so the first copies of a mass mailing may be ``targeted`` until the campaign
 reaches ``mail_classes.mass_min_recipients`` recipients.
 
 A mail that is sakimori's own warning (envelope sender ``alerts.sender`` arriving from a
@@ -37,10 +37,11 @@ from eve_consumer.mailwarn.outbox import Outbox
 from eve_consumer.mailwarn.receiver import Receiver
 from eve_consumer.mailwarn.rspamd_events import FileStats, read_events_file
 from eve_consumer.mailwarn.send import MAX_MAILS_PER_ROUND, WarningSender
+from eve_consumer.mailwarn.volume import VolumeStore
 from sakimori.config import Config
 from sakimori.listen_secret import read_secret
 from sakimori.mail import norm
-from sakimori.mail.classes import AV_SYMBOL, VolumeCounter, classify, volume_keys
+from sakimori.mail.classes import AV_SYMBOL, classify, volume_keys
 from sakimori.mail.warnings import FlaggedMail
 
 RETRY_S = 60.0
@@ -58,7 +59,7 @@ class MailWarnings:
         self.sender = WarningSender(cfg, self.outbox, out_dir, mail, clock)
         self.counts: Counter[str] = Counter()
         self.classes: Counter[str] = Counter()
-        self.volume = VolumeCounter(cfg.mail_classes.mass_window_hours * 3600)
+        self.volume = VolumeStore(db_path, cfg.mail_classes.mass_window_hours * 3600)
         self.files: list[FileStats] = []
         self.receiver: Receiver | None = None
         self._wake = threading.Event()
@@ -171,6 +172,7 @@ class MailWarnings:
         self.drain()
         self._closed_counts = self.outbox.counts()
         self.outbox.close()
+        self.volume.close()
 
     # --- reporting ---------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
