@@ -144,7 +144,11 @@ class ClamdInstance:
         reap_leftovers(self.base)
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=self.base))
         os.chmod(self.run_dir, 0o755)
-        db_dir = self._db_dir()
+        try:
+            db_dir = self._db_dir()
+        except ToolFailedError:
+            self.stop()
+            raise
         self.port = free_port()
         conf = self._write_config(db_dir)
         self.proc = subprocess.Popen([self.binary, "-c", str(conf)], cwd=self.run_dir,
