@@ -124,6 +124,10 @@ def test_classes_of_one_run(tmp_path: Path, capsys) -> None:
     for name in ("legit", "spoof", "gtube"):
         assert out[name]["antivirus"] == "clean", name
     assert out["spoof"]["warnings"] and not out["legit"]["warnings"]
+    # what the consumer would mail: targeted (malware alone too), never mass_virus or spam
+    assert out["eicar_one"]["warnings"] == [
+        {"to": "admins", "addresses": ["soc@example.co.jp"], "checks": []}]
+    assert out["mass0"]["warnings"] == out["gtube"]["warnings"] == []
 
 
 def test_one_mail_to_many_recipients_is_mass(tmp_path: Path, capsys) -> None:

@@ -73,16 +73,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def planned_warnings(cfg: Config, checks: list[str],
-                     rcpt: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+                     rcpt: list[str] | tuple[str, ...] = (), mail_class: str | None = None,
+                     malware: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The warning mails the consumer would send for a message whose SAKIMORI_* symbols are
-    *checks* and whose envelope recipients are *rcpt*: the same recipient policy
-    (:func:`sakimori.mail.warnings.notified_recipients`), not a copy of it."""
-    if not checks or not cfg.alerts.enabled:
+    *checks*, whose malware verdict is *malware*, whose class is *mail_class* and whose
+    envelope recipients are *rcpt*: the same policy (``mail_classes.warn_classes``,
+    :func:`sakimori.mail.warnings.notified_recipients`), not a copy of it."""
+    if (not checks and not malware) or not cfg.alerts.enabled:
+        return []
+    if mail_class and mail_class not in cfg.mail_classes.warn_classes:
         return []
     out: list[dict[str, Any]] = [{"to": "admins", "addresses": list(cfg.alerts.admins),
                                   "checks": checks}]
     mail = FlaggedMail(source="scan", hits=tuple(Hit(c, []) for c in checks),
-                       recipients=tuple(rcpt))
+                       recipients=tuple(rcpt), malware=tuple(malware))
     notified = notified_recipients(cfg, mail)
     if notified:
         out.append({"to": "recipient", "addresses": notified, "checks": checks})
@@ -156,7 +160,9 @@ def _scan_all(args: argparse.Namespace, cfg: Config, scan,
             mail_class = classify(cfg.mail_classes, result["symbols"], result.get("action"),
                                   counter.volume(keys, now=0.0), antivirus)
             result.update(mail_class.as_dict())
-            del result["_rcpt"]
+            checks = sorted(n for n in result["symbols"] if n.startswith("SAKIMORI_"))
+            result["warnings"] = planned_warnings(cfg, checks, result.pop("_rcpt"),
+                                                  mail_class.name, mail_class.malware)
         print(json.dumps(result, ensure_ascii=False), flush=True)
     return code
 
