@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -149,19 +150,27 @@ class ClamdInstance:
         except ToolFailedError:
             self.stop()
             raise
-        self.port = free_port()
-        conf = self._write_config(db_dir)
+        reason = ""
+        for _attempt in range(3):  # a free port taken meanwhile: retry on another
+            self.port = free_port()
+            self._spawn(self._write_config(db_dir))
+            reason = self._wait_ready()
+            if not reason:
+                return self
+            self._kill()
+            if not re.search(r"bind|in use|not listening", reason, re.I):
+                break
+        self.stop()
+        raise ToolFailedError("clamd", reason)
+
+    def _spawn(self, conf: Path) -> None:
+        assert self.run_dir is not None
         self.proc = subprocess.Popen([self.binary, "-c", str(conf)], cwd=self.run_dir,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.pid = self.proc.pid
         (self.run_dir / "owner.json").write_text(json.dumps(
             {"owner_pid": os.getpid(), "clamd_pid": self.pid}), encoding="utf-8")
-        reason = self._wait_ready()
-        if reason:
-            self.stop()
-            raise ToolFailedError("clamd", reason)
-        return self
 
     def _wait_ready(self) -> str:
         deadline = time.monotonic() + self.start_timeout
@@ -193,7 +202,7 @@ class ClamdInstance:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def _kill(self) -> None:
         if self.pid is not None:
             terminate(self.pid)
             if self.proc is not None:
@@ -202,6 +211,9 @@ class ClamdInstance:
                 if self.proc.stderr:
                     self.proc.stderr.close()
         self.pid = self.proc = None
+
+    def stop(self) -> None:
+        self._kill()
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None

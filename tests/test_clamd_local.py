@@ -76,3 +76,17 @@ def test_database_choice(tmp_path: Path) -> None:
         assert list((tmp_path / "b").glob("run-*")) == []  # nothing left behind
     with pytest.raises(ToolMissingError, match="clamav-daemon"):
         ClamdInstance(binary="/nonexistent/clamd")
+
+
+def test_port_taken_meanwhile_is_retried(tmp_path: Path, monkeypatch) -> None:
+    import socket
+
+    import sakimori.clamd_local as cl
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports = iter([busy.getsockname()[1], cl.free_port()])
+        monkeypatch.setattr(cl, "free_port", lambda: next(ports))
+        with ClamdInstance(base_dir=tmp_path, use_system_db=False) as clamd:
+            assert clamd.port != busy.getsockname()[1] and clamd.ping()
