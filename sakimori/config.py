@@ -15,13 +15,18 @@ import copy
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sakimori.errors import ConfigError
+from sakimori.mailclassconfig import (
+    MAIL_CLASSES_DEFAULTS,
+    MailClassesConfig,
+    build_mail_classes,
+)
 from sakimori.ports import PortTable, build_port_table
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
 from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
@@ -103,6 +108,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "outputs": None,
     },
     "web": WEB_DEFAULTS,
+    "mail_classes": MAIL_CLASSES_DEFAULTS,
 }
 
 _ENV_PREFIX = "SAKIMORI_"
@@ -223,6 +229,7 @@ class Config:
     suricata: SuricataConfig
     consumer: ConsumerConfig
     web: WebConfig
+    mail_classes: MailClassesConfig = field(default_factory=MailClassesConfig)
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -556,4 +563,5 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             else _str_list(co["outputs"], src, "consumer.outputs"),
         ),
         web=build_web(web, src, base_dir, state_dir),
+        mail_classes=build_mail_classes(m["mail_classes"], src),
     )
