@@ -95,6 +95,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "handlers": None,
         "outputs": None,
     },
+    "classes": {
+        "map_file": None,
+    },
     "web": WEB_DEFAULTS,
 }
 
@@ -191,6 +194,11 @@ class ConsumerConfig:
 
 
 @dataclass(frozen=True)
+class ClassesConfig:
+    map_file: Path | None  # None: the packaged eve_consumer/classes.yaml
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     networks: NetworksConfig
@@ -203,6 +211,7 @@ class Config:
     suricata: SuricataConfig
     consumer: ConsumerConfig
     web: WebConfig
+    classes: ClassesConfig = ClassesConfig(None)
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -494,4 +503,7 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             else _str_list(co["outputs"], src, "consumer.outputs"),
         ),
         web=build_web(web, src, base_dir, state_dir),
+        classes=ClassesConfig(
+            map_file=Path(_resolve(_str(m["classes"]["map_file"], src, "classes.map_file"),
+                                   base_dir)) if m["classes"]["map_file"] is not None else None),
     )
