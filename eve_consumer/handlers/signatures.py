@@ -10,9 +10,11 @@ compromised-host lists, ``trojan-activity`` / ``command-and-control`` from an in
 ``alerts_ignored``). The dispatcher passes the chosen host (``_host``) and class (``_class``).
 
 Without a chosen host (sakimori's own rules) the host is the internal side of the alert
-(source preferred). Alerts whose other side is a whitelisted destination (IP, or the flow's
-Host/SNI) are skipped. Confidence by severity: 1 → 1.0, 2 → 0.8, 3 or more → 0.6. Each finding
-carries the classes of the alerts behind it (``Finding.classes``).
+(source preferred) — for ``web_attack`` rules (uploaded web shells, scripts written by PUT;
+suricata_rules/static.rules) the flow's internal server. Alerts whose other side is a
+whitelisted destination (IP, or the flow's Host/SNI) are skipped. Confidence by severity:
+1 → 1.0, 2 → 0.8, 3 or more → 0.6. Each finding carries the classes of the alerts behind it
+(``Finding.classes``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ class SignaturesHandler(Handler):
         self.classes: dict[str, list[str]] = {}
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
+        if detection == "web_attack" and "_host" not in meta:
+            # sakimori's own web_attack rules: the victim is the flow's (internal) server
+            meta = {**meta, "_host": self.ctx.alert_side(ev, "server")}
+            if meta["_host"] is None:
+                self.ctx.counters["alerts_without_internal_host"] += 1
+                return
         side = alert_host(self.ctx, ev, meta)
         if side is None:
             self.ctx.counters["alerts_without_internal_host"] += 1
