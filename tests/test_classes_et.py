@@ -2,7 +2,8 @@
 
 One crafted capture (scapy, tests/pcapcraft.py) goes through ``sakimori analyze --rules``
 (the real CLI) with a directory holding a subset of the ET Open snapshot — whole
-``emerging-web_server.rules``, ``botcc.rules``, ``threatview_CS_c2.rules``, two single rules
+``emerging-web_server.rules``, ``botcc.rules``, ``threatview_CS_c2.rules``,
+``compromised.rules``, two single rules
 taken by SID from ``emerging-info.rules`` / ``emerging-policy.rules``, ET's
 ``classification.config`` — plus a file with one rule Suricata 7 cannot parse:
 
@@ -11,8 +12,9 @@ taken by SID from ``emerging-info.rules`` / ``emerging-policy.rules``, ET's
     client uploads a web shell to internal server 10.1.1.81 (sakimori's static rule; ET's web
     server rules watch ``$EXTERNAL_NET`` clients only) → the server, not the client, is
     reported;
-(b) internal clients reach an IP of ET's botcc (Feodo) list and one of the Threatview Cobalt
-    Strike list (that rule matches the C2's answer: the host is the flow's client) →
+(b) internal clients reach an IP of ET's botcc (Feodo) list, one of the Threatview Cobalt
+    Strike list and one of the compromised-host list (the last two rules match the listed
+    IP's answer: the host is the flow's client) →
     ``malware``; a listed IP connecting *in* to an internal server gives no class;
 (c) an ET INFO rule whose classtype is ``trojan-activity`` and an ET POLICY rule → no class
     and no row;
@@ -38,6 +40,7 @@ from pcapcraft import T0, http_request, http_response, tcp_session, write_pcap
 ET = SHARED_DATA / "et-open"
 WEB, WEB2, ATTACKER, INSIDER = "10.1.1.80", "10.1.1.81", "198.51.100.20", "10.1.1.33"
 BOTCC_CLIENT, TV_CLIENT, TV_VICTIM = "10.1.2.5", "10.1.2.6", "10.1.2.7"
+COMP_CLIENT = "10.1.2.8"
 INFO_HOST, POLICY_HOST = "10.1.3.5", "10.1.3.6"
 INFO_SID, POLICY_SID = 2050882, 2029912  # ET INFO vk .com API (trojan-activity), ET POLICY UA
 BROKEN = 'alert http any any -> any any (msg:"broken"; no_such_keyword; sid:1999999; rev:1;)\n'
@@ -80,6 +83,7 @@ def _get(client: str, server: str, sport: int, host: str, path: str, method: str
 def _capture(path: Path) -> Path:
     botcc = _list_ips(ET / "botcc.rules", True, 1)[0]
     tv1, tv2 = _list_ips(ET / "threatview_CS_c2.rules", False, 2)
+    compromised = _list_ips(ET / "compromised.rules", False, 1)[0]
     shell = b"<?php @eval($_POST['c']); ?>"
     p = []
     # (a) attacks on our web servers
@@ -96,6 +100,9 @@ def _capture(path: Path) -> Path:
                      [("c", b"\x16\x03\x01\x00\x05hello"), ("s", b"\x16\x03\x03\x00\x02ok")],
                      t0=T0 + 20)
     p += tcp_session(TV_CLIENT, tv1, 42002, 8443, [("c", b"ping"), ("s", b"pong")], t0=T0 + 25)
+    p += tcp_session(COMP_CLIENT, compromised, 42004, 80,
+                     [("c", http_request(compromised, "/")), ("s", http_response(200))],
+                     t0=T0 + 28)
     p += tcp_session(tv2, TV_VICTIM, 42003, 22, [("c", b"SSH-2.0-x\r\n"),
                                                  ("s", b"SSH-2.0-y\r\n")], t0=T0 + 30)
     # (c) policy/info only
@@ -117,7 +124,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rules = tmp / "et-subset"
     rules.mkdir()
     for name in ("emerging-web_server.rules", "botcc.rules", "threatview_CS_c2.rules",
-                 "classification.config"):
+                 "compromised.rules", "classification.config"):
         shutil.copy(ET / name, rules / name)
     (rules / "picked.rules").write_text(_rule(ET / "emerging-info.rules", INFO_SID) + "\n"
                                         + _rule(ET / "emerging-policy.rules", POLICY_SID) + "\n")
@@ -156,7 +163,8 @@ def test_web_attacks_class_the_internal_server(run: dict) -> None:
 
 def test_listed_c2_reached_by_internal_clients_is_malware(run: dict) -> None:
     rows = run["rows"]
-    for client, text in ((BOTCC_CLIENT, "ET CNC Feodo Tracker"), (TV_CLIENT, "ET Threatview")):
+    for client, text in ((BOTCC_CLIENT, "ET CNC Feodo Tracker"), (TV_CLIENT, "ET Threatview"),
+                         (COMP_CLIENT, "ET COMPROMISED")):
         assert _classes(rows[client]) == {"malware"}, rows[client]
         assert rows[client]["detections"] == "malware_signature"
         finding = next(f for f in run["findings"] if f["host"] == client)
@@ -175,13 +183,13 @@ def test_policy_and_info_alone_give_no_class(run: dict) -> None:
     stats = run["stats"]
     assert stats["counters"].get("alerts_no_class", 0) + \
         stats["decode"]["ignored"].get("alert (prefiltered)", 0) >= 2, stats
-    assert set(run["rows"]) == {WEB, WEB2, BOTCC_CLIENT, TV_CLIENT}
+    assert set(run["rows"]) == {WEB, WEB2, BOTCC_CLIENT, TV_CLIENT, COMP_CLIENT}
 
 
 def test_broken_third_party_rule_is_skipped_and_counted(run: dict) -> None:
     rules = run["stats"]["input"]["rules"]
     assert rules["failed"] == 1 and rules["loaded"] > 600
-    assert rules["third_party_files"] == 5
+    assert rules["third_party_files"] == 6
     assert "1 failed" in run["stderr"] and "no_such_keyword" in run["stderr"]
 
 
