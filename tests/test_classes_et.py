@@ -218,3 +218,16 @@ def test_class_map_is_data(run: dict) -> None:
     proc = sakimori("consume", "--config", bad, "--eve", run["out"] / "eve.json", "--out", out,
                     "--state-dir", run["tmp"] / "state3", "--no-mail")
     assert proc.returncode == 2 and "missing.yaml" in proc.stderr
+
+
+def test_missing_rules_path_is_one_line_exit_1(tmp_path: Path) -> None:
+    cfg = tmp_path / "sakimori.yaml"
+    cfg.write_text(CONFIG)
+    pcap = write_pcap(tmp_path / "x.pcap", tcp_session("10.1.1.1", "198.51.100.1", 1, 80))
+    (tmp_path / "empty").mkdir()
+    for rules, text in ((tmp_path / "nope.rules", "rules file or directory not found"),
+                        (tmp_path / "empty", "no *.rules file in this directory")):
+        proc = sakimori("analyze", "--config", cfg, "--pcap", pcap, "--rules", rules,
+                        "--out", tmp_path / "out")
+        assert proc.returncode == 1 and f"{rules}: {text}" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
