@@ -13,6 +13,9 @@
   beacon pairs it suppressed as prevalent): reset before each evaluation, so a handler that
   counts them once per evaluated pair reports the current number, not a sum over
   evaluations.
+- ``classes``: the Table 1 class map (:class:`~eve_consumer.classes.ClassMap`,
+  ``classes.map_file``); :meth:`Context.alert_side` picks the reported host of a third-party
+  alert by the flow's orientation (client/server), as the map entry asks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from eve_consumer.classes import ClassMap
 from eve_consumer.decode import Event
 from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.baselines import TrafficThresholds, effective_traffic
@@ -60,6 +64,7 @@ class Context:
         self.flow_names: dict[int, str] = {}
         self.dns_names: dict[str, list[str]] = {}
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
+        self.classes = ClassMap.load(cfg.classes.map_file)
 
     def reset_gauges(self) -> None:
         """Before an evaluation: the :data:`GAUGES` start again from zero."""
@@ -165,3 +170,37 @@ class Context:
         if self.home(ev.dest_ip):
             return ev.dest_ip, ev.src_ip, f"{ev.src_ip} -> :{ev.dest_port}"
         return None
+
+    @staticmethod
+    def flow_ends(ev: Event) -> tuple[str, str]:
+        """(client, server) of the alert's flow: Suricata 7 writes the flow's own orientation
+        in ``flow.src_ip``/``flow.dest_ip``; else ``direction`` says which way the packet went;
+        else (older EVE) the packet's source is taken as the client."""
+        rec = ev.record or {}
+        flow = rec.get("flow")
+        if type(flow) is dict:
+            client, server = flow.get("src_ip"), flow.get("dest_ip")
+            if type(client) is str and type(server) is str and client and server:
+                return client, server
+        if rec.get("direction") == "to_client":
+            return ev.dest_ip, ev.src_ip
+        return ev.src_ip, ev.dest_ip
+
+    def alert_side(self, ev: Event, side: str) -> tuple[str, str, str, bool] | None:
+        """(host, other side, label, other side is the flow's server) for a third-party alert
+        whose map entry reports *side* (``client``, ``server`` or ``internal``); None when
+        that side is not internal. Labels as :meth:`home_side`."""
+        client, server = self.flow_ends(ev)
+        if side == "client":
+            host = client if self.home(client) else None
+        elif side == "server":
+            host = server if self.home(server) else None
+        else:
+            found = self.home_side(ev)
+            host = found[0] if found else None
+        if host is None:
+            return None
+        other = server if host == client else client
+        port = ev.dest_port if ev.dest_ip == server else ev.src_port
+        label = f"{other}:{port}" if host == client else f"{other} -> :{port}"
+        return host, other, label, host == client

@@ -97,6 +97,8 @@ class Finding:
     flow_ids: list[int] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    # Table 1 classes this finding stands for; empty = the class map's class of `detection`.
+    classes: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -113,6 +115,7 @@ class Finding:
             "destinations": [cap_text(d, MAX_LABEL) for d in self.destinations],
             "flow_ids": list(self.flow_ids),
             "summary": cap_text(self.summary), "evidence": cap_evidence(self.evidence),
+            "classes": list(self.classes),
         }
 
     @classmethod
@@ -121,7 +124,8 @@ class Finding:
                    first_seen=d["first_seen_epoch"], last_seen=d["last_seen_epoch"],
                    destinations=list(d.get("destinations", [])),
                    flow_ids=list(d.get("flow_ids", [])), evidence=d.get("evidence", {}),
-                   summary=d.get("summary", ""))
+                   summary=d.get("summary", ""),
+                   classes=[c for c in d.get("classes") or [] if isinstance(c, str)])
 
 
 class Tally:

@@ -153,7 +153,7 @@ class Consumer:
             for h in self.handlers:
                 h.prune(self.ctx.latest_ts)
         findings = self.findings()
-        rows = correlate(findings, self.ctx.home)
+        rows = correlate(findings, self.ctx.home, self.ctx.classes)
         states = None
         if follow:
             states = {h.name: h.snapshot() for h in self.handlers}

@@ -15,8 +15,8 @@ the line is parsed as usual. Verdicts (see :mod:`eve_consumer.decode`):
 - ``dns`` queries, and answers none of whose names is whitelisted (the IP → name map only
   serves the whitelist of destinations seen without their own Host/SNI);
 - ``alert`` events without ``sakimori_detection`` metadata, outside sakimori's SID range,
-  whose category and signature map to no detection
-  (:func:`~eve_consumer.handlers.signatures.classify`), or all when ``signatures`` is off.
+  whose category and signature can get no class under the Table 1 class map
+  (:meth:`~eve_consumer.classes.ClassMap.may_class`), or all when ``signatures`` is off.
 
 ``USED`` — the event only feeds the flow_id → name join, done here (``stats.fast``):
 
@@ -33,7 +33,6 @@ from collections.abc import Callable, Collection
 
 from eve_consumer.context import FLOW_NAMES_LIMIT, Context
 from eve_consumer.decode import MAX_ID, PARSE, SKIP, USED
-from eve_consumer.handlers.signatures import classify
 from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.whitelist import normalise_host
 
@@ -262,8 +261,8 @@ class Prefilter:
         cat, sig = _field(line, _CAT), _field(line, _SIG)
         if cat is None or sig is None:
             return PARSE
-        known = _cached(self._classified, (cat, sig), lambda: classify(
-            {"category": cat, "signature": sig}) is not None, 50_000)
+        known = _cached(self._classified, (cat, sig),
+                        lambda: self.ctx.classes.may_class(cat, sig), 50_000)
         return PARSE if known else SKIP
 
 

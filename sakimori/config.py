@@ -107,6 +107,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "handlers": None,
         "outputs": None,
     },
+    "classes": {
+        "map_file": None,
+    },
     "web": WEB_DEFAULTS,
     "mail_classes": MAIL_CLASSES_DEFAULTS,
 }
@@ -217,6 +220,11 @@ class ConsumerConfig:
 
 
 @dataclass(frozen=True)
+class ClassesConfig:
+    map_file: Path | None  # None: the packaged eve_consumer/classes.yaml
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     networks: NetworksConfig
@@ -230,6 +238,7 @@ class Config:
     consumer: ConsumerConfig
     web: WebConfig
     mail_classes: MailClassesConfig = field(default_factory=MailClassesConfig)
+    classes: ClassesConfig = ClassesConfig(None)
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -564,4 +573,7 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         ),
         web=build_web(web, src, base_dir, state_dir),
         mail_classes=build_mail_classes(m["mail_classes"], src),
+        classes=ClassesConfig(
+            map_file=Path(_resolve(_str(m["classes"]["map_file"], src, "classes.map_file"),
+                                   base_dir)) if m["classes"]["map_file"] is not None else None),
     )

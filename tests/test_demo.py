@@ -40,6 +40,10 @@ def test_demo_matches_ground_truth(tmp_path: Path, require_suricata: str) -> Non
     with report.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["host"] for r in rows} == infected
+    # Table 1 classes: the office incident has backdoor behaviours and one Tor user only
+    classes = {r["host"]: {c for c in r["classes"].split(";") if c} for r in rows}
+    assert all(c and c <= {"backdoor", "anonymizer"} for c in classes.values()), classes
+    assert set().union(*classes.values()) == {"backdoor", "anonymizer"}, classes
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
     mails = sorted((out / "mail").glob("*.eml"))

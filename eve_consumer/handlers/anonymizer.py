@@ -1,4 +1,6 @@
-"""``anonymizer``: traffic to anonymising networks (Tor), as tagged by sakimori rules.
+"""``anonymizer``: traffic to anonymising networks (Tor), as tagged by sakimori rules (and
+third-party alerts the Table 1 class map calls ``anonymizer``, e.g. ET TOR lists hit by an
+internal client; the dispatcher chooses the host).
 
 The generated rules carry the knowledge (Tor relay/guard lists as IP reputation, Tor's
 certificate/SNI pattern, see docs/rules.md); the consumer collects every alert tagged
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from eve_consumer.decode import Event
-from eve_consumer.handlers import Handler, register, rule_meta
+from eve_consumer.handlers import Handler, alert_host, register, rule_meta
 from eve_consumer.model import (
     Finding,
     Tally,
@@ -38,15 +40,15 @@ class AnonymizerHandler(Handler):
         self.meta: dict[str, Any] = {}
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
-        side = self.ctx.home_side(ev)
+        side = alert_host(self.ctx, ev, meta)
         if side is None:
             return
-        host, other, label = side
+        host, other, label, other_is_dest = side
         rec = ev.record or {}
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
         sni = cap_name(sni) if type(sni) is str else None
-        if self.ctx.whitelisted_peer(ev, other, sni):
+        if other_is_dest and self.ctx.whitelisted(other, sni):
             self.ctx.counters["anonymizer_whitelisted"] += 1
             return
         dest = f"{sni} ({label})" if sni else label

@@ -2,7 +2,8 @@
 
 For each directory of ``web.report_dirs`` (a consumer's OUT_DIR):
 
-- ``hosts.csv`` — the ranked host rows (the report contract, design.md §2);
+- ``hosts.csv`` — the ranked host rows (the report contract, design.md §2; columns by name;
+  a file without the ``classes`` column gets them from the packaged class map);
 - ``findings.jsonl`` — each finding's details (sub-scores, destinations, flow ids, thresholds);
   in follow mode the file is appended to, so the last record of a (host, detection) wins;
 - ``mail_warnings.jsonl`` — one record per spoofed-mail warning (checks, evidence, who was
@@ -37,7 +38,8 @@ from typing import Any
 
 import orjson
 
-from eve_consumer.correlate import HostReport
+from eve_consumer.classes import CLASSES
+from eve_consumer.correlate import HostReport, default_class_map
 from eve_consumer.model import Finding
 
 MAX_WARNINGS = 5000  # newest warnings the kill chain considers
@@ -176,11 +178,14 @@ def row_from_csv(r: dict[str, str], mine: dict[str, Finding]) -> HostReport | No
     last = parse_iso(r.get("last_seen")) or first
     dests = [d for d in (r.get("destinations") or "").split(";") if d]
     found = [mine[d] for d in detections if d in mine]
+    classes = [c for c in (r.get("classes") or "").split(";") if c in CLASSES] \
+        if "classes" in r else default_class_map().host_classes(detections)
     return HostReport(
         host=host, score=score, severity=(r.get("severity") or "").strip(),
         detections=detections, first_seen=first, last_seen=last, destinations=dests,
         findings=found or [Finding(host, d, 0.0, first, last, dests[:5],
-                                   summary=_csv_summary(r, d)) for d in detections])
+                                   summary=_csv_summary(r, d)) for d in detections],
+        classes=classes)
 
 
 def _read_hosts(path: Path, findings: dict[tuple[str, str], Finding],
