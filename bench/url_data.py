@@ -66,9 +66,10 @@ def _et_uri(contents: list[str], rng: random.Random) -> str | None:
         c = _unescape(c)
         if not c or any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in c):
             return None
-        if parts and parts[-1].endswith("=") and not c.startswith(("&", "?", ";")):
+        if parts and parts[-1].endswith("="):
             parts.append(_value(rng))
-            parts.append("&" if "?" in "".join(parts) else "?")
+            if not c.startswith(("&", "?", ";", "/")):
+                parts.append("&" if "?" in "".join(parts) else "?")
         parts.append(c)
     if parts and parts[-1].endswith("="):
         parts.append(_value(rng))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,8 +35,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import url_data  # noqa: E402
+from realdata import shared_data_dir  # noqa: E402
 from url_features import NAMES, features  # noqa: E402
 
 from generator.stats import LogHistogram  # noqa: E402
@@ -47,11 +48,6 @@ BUDGETS = (0.001, 0.01, 0.05)
 FAMILY_FOLDS = (("google", "next_chunk", "ga4", "adserver", "s3_signed", "youtube", "av_update"),
                 ("bing", "cdn_media", "fbpixel", "ocsp", "oauth", "winupdate"))
 Scorer = Callable[[Sequence[str]], np.ndarray]
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SAKIMORI_SHARED_DATA")
-    return Path(env) if env else ROOT.parent / "shared" / "data"
 
 
 def matrix(urls: Sequence[str]) -> np.ndarray:
@@ -105,8 +101,8 @@ def evaluate(train: list[str], test: list[tuple[str, str, bool]]) -> list[dict]:
     deployed = url_length(hist, 6.0)["threshold"]
     lengths = np.array([len(u) for u in urls], dtype=float)
     rows = [{"detector": "length_deployed", "budget": None, "threshold": deployed,
-             **rates(lengths, labels, deployed - 0.5),
-             "by_source": _by_source(test, lengths, deployed - 0.5)}]
+             **rates(lengths, labels, float(deployed)),
+             "by_source": _by_source(test, lengths, float(deployed))}]
     for name, fit in DETECTORS.items():
         t0 = time.perf_counter()
         scorer = fit(train)
@@ -268,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     args = p.parse_args(argv)
-    data = shared_data()
+    data = shared_data_dir()
     if not (data / "et-open").is_dir():
         print(f"url_model: no labelled C2 data at {data} (set SAKIMORI_SHARED_DATA)",
               file=sys.stderr)
