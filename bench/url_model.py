@@ -136,26 +136,32 @@ def _by_source(test: list[tuple[str, str, bool]], scores: np.ndarray, thr: float
     return {k: f"{int(np.sum(scores[idx] > thr))}/{len(idx)}" for k, idx in groups.items()}
 
 
-def positives(data: Path) -> list[tuple[str, str, bool]]:
-    pos = url_data.et_derived(data / "et-open")
+def positives(data: Path, seed: int = 0) -> list[tuple[str, str, bool]]:
+    pos = url_data.et_derived(data / "et-open", seed=7 + seed)
     pos += [(s, u) for s, u in dict.fromkeys(url_data.captures(data)) if s == "capture:c2"]
-    pos += url_data.officesim_exfil(40, seed=5)
-    pos += url_data.short_exfil(40, seed=5)
+    pos += url_data.officesim_exfil(40, seed=5 + seed)
+    pos += url_data.short_exfil(40, seed=5 + seed)
     return [(s, u, True) for s, u in pos]
 
 
-def splits(data: Path) -> dict[str, list[tuple[list[str], list[tuple[str, str, bool]]]]]:
+Labelled = list[tuple[str, str, bool]]
+
+
+def splits(data: Path, seed: int = 0) -> dict[str, list[tuple[list[str], Labelled]]]:
     cap_benign = [(s, u, False) for s, u in dict.fromkeys(url_data.captures(data))
                   if s == "capture:benign"]
-    pos = positives(data)
+    pos = positives(data, seed)
+    one, two = 1 + 10 * seed, 2 + 10 * seed
     every = [f for fold in FAMILY_FOLDS for f in fold]
-    seen_train = [u for _, u in url_data.officesim(4000, 1) + url_data.realshape(every, 150, 1)]
-    seen_test = [(s, u, False) for s, u in url_data.officesim(4000, 2)
-                 + url_data.realshape(every, 150, 2)] + cap_benign + pos
+    seen_train = [u for _, u in url_data.officesim(4000, one)
+                  + url_data.realshape(every, 150, one)]
+    seen_test = [(s, u, False) for s, u in url_data.officesim(4000, two)
+                 + url_data.realshape(every, 150, two)] + cap_benign + pos
     out = {"seen": [(seen_train, seen_test)], "unseen": []}
     for a, b in (FAMILY_FOLDS, FAMILY_FOLDS[::-1]):
-        train = [u for _, u in url_data.officesim(4000, 1) + url_data.realshape(list(a), 150, 1)]
-        test = [(s, u, False) for s, u in url_data.realshape(list(b), 150, 2)] \
+        train = [u for _, u in url_data.officesim(4000, one)
+                 + url_data.realshape(list(a), 150, one)]
+        test = [(s, u, False) for s, u in url_data.realshape(list(b), 150, two)] \
             + cap_benign + pos
         out["unseen"].append((train, test))
     return out
@@ -273,6 +279,8 @@ def verdict(result: dict[str, list[dict]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--seed", type=int, default=0,
+                   help="shift every generator's seed (default 0: the documented run)")
     args = p.parse_args(argv)
     data = shared_data_dir()
     if not (data / "et-open").is_dir():
@@ -281,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     t0 = time.perf_counter()
     result = {}
-    splits_ = splits(data)
+    splits_ = splits(data, args.seed)
     for split, folds in splits_.items():
         per_fold = [evaluate(train, test) for train, test in folds]
         rows = per_fold[0] if len(per_fold) == 1 else pooled(per_fold)

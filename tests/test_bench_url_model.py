@@ -154,3 +154,18 @@ def test_bench_end_to_end_on_the_shared_data() -> None:
     verdicts = [ln for ln in out.splitlines() if ln.startswith(("WIN", "LOSS"))]
     assert len(verdicts) == 2
     assert "cost per URL: features" in out
+
+
+def test_splits_hold_out_by_source_and_seed(tmp_path: Path) -> None:
+    got = url_model.splits(tmp_path, seed=0)
+    assert got == url_model.splits(tmp_path, seed=0)  # deterministic
+    assert got != url_model.splits(tmp_path, seed=1)
+    (seen_train, seen_test), = got["seen"]
+    # the same families, new draws (officesim repeats plain URLs such as "/", as a day does)
+    assert not {u for s, u, _ in seen_test if s.startswith("realshape:")} & set(seen_train)
+    for (train, test), (held_in, held_out) in zip(
+            got["unseen"], (url_model.FAMILY_FOLDS, url_model.FAMILY_FOLDS[::-1]), strict=True):
+        test_families = {s.split(":", 1)[1] for s, _, _ in test if s.startswith("realshape:")}
+        assert test_families == set(held_out) and not test_families & set(held_in)
+        expected = url_data.officesim(4000, 1) + url_data.realshape(list(held_in), 150, 1)
+        assert train == [u for _, u in expected]
