@@ -25,6 +25,7 @@ and tested on the other half plus the real-capture benign URLs: pessimistic).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import sys
@@ -282,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0,
                    help="shift every generator's seed (default 0: the documented run)")
     args = p.parse_args(argv)
+    if importlib.util.find_spec("sklearn") is None:
+        print("url_model: scikit-learn is not installed (it is a dev extra: "
+              "pip install -e '.[dev]', or make setup)", file=sys.stderr)
+        return 1
     data = shared_data_dir()
     if not (data / "et-open").is_dir():
         print(f"url_model: no labelled C2 data at {data} (set SAKIMORI_SHARED_DATA)",
