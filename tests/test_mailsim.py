@@ -16,12 +16,13 @@ import pytest
 from generator.mail.features import MailFeatures, Trust, extract, raw_headers
 from generator.mail.learn import MailLearner
 from generator.mail.reader import ReadStats, read_mail
-from sakimori.config import Config, load_config
+from sakimori.config import Config
 from sakimori.mail import country, fromhdr, norm
 from sakimori.mail.norm import fold_name, is_domestic_tld, registrable_domain
 from sakimori.mailsim import catalogue as cat
 from sakimori.mailsim import generate_corpus
 from sakimori.mailsim.__main__ import main as mailsim_main
+from sakimori.mailsim.testset import config_for_testset
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = {"SAKIMORI_INTERNAL_SPOOF", "SAKIMORI_DOMESTIC_VIA_OVERSEAS",
@@ -36,7 +37,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def cfg() -> Config:
-    return load_config(REPO / "examples" / "sakimori.yaml")
+    return config_for_testset(REPO / "examples" / "sakimori.yaml")
 
 
 def _digests(root: Path) -> dict[str, str]:
