@@ -42,7 +42,7 @@ READ_CHUNK = 1 << 20  # bytes read per step from a JSON-lines file
 MAX_LINE = 16 << 20  # a longer line is skipped and counted
 HEAD_BYTES = 256  # a file whose first bytes changed is a new file
 BATCH = 5000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: hostclass, warnings.cls (the triage page)
 BEST_FULL = 20_000  # more changed hosts than this: recompute every host's best row
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, dir TEXT, ino INT, size INT,
@@ -51,10 +51,14 @@ CREATE TABLE IF NOT EXISTS rows (dir TEXT, host TEXT, score INT, raw TEXT,
     PRIMARY KEY (dir, host));
 CREATE TABLE IF NOT EXISTS best (host TEXT PRIMARY KEY, dir TEXT, score INT);
 CREATE INDEX IF NOT EXISTS best_rank ON best (score DESC, host);
+CREATE TABLE IF NOT EXISTS hostclass (dir TEXT, host TEXT, cls TEXT, score INT, day TEXT,
+    PRIMARY KEY (dir, host, cls));
+CREATE INDEX IF NOT EXISTS hostclass_rank ON hostclass (cls, score DESC, host);
 CREATE TABLE IF NOT EXISTS findings (dir TEXT, host TEXT, detection TEXT, summary TEXT,
     data TEXT, PRIMARY KEY (dir, host, detection));
 CREATE TABLE IF NOT EXISTS warnings (dir TEXT, pos INT, time TEXT, key TEXT, data TEXT,
-    PRIMARY KEY (dir, pos));
+    cls TEXT, PRIMARY KEY (dir, pos));
+CREATE INDEX IF NOT EXISTS warnings_cls ON warnings (cls, time DESC, dir, pos DESC);
 CREATE INDEX IF NOT EXISTS warnings_time ON warnings (time DESC, dir, pos DESC);
 CREATE INDEX IF NOT EXISTS warnings_key ON warnings (key);
 """
@@ -129,7 +133,7 @@ class ReportIndex:
     @staticmethod
     def _schema(db: sqlite3.Connection) -> None:
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            for table in ("files", "rows", "best", "findings", "warnings"):
+            for table in ("files", "rows", "best", "hostclass", "findings", "warnings"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.executescript(SCHEMA)
@@ -147,7 +151,7 @@ class ReportIndex:
         marks = ",".join("?" * len(self.dirs))
         gone = db.execute(f"SELECT count(*) FROM files WHERE dir NOT IN ({marks})",
                           self.dirs).fetchone()[0]
-        for table in ("files", "rows", "findings", "warnings"):
+        for table in ("files", "rows", "hostclass", "findings", "warnings"):
             db.execute(f"DELETE FROM {table} WHERE dir NOT IN ({marks})", self.dirs)
         hosts: set[str] = set()
         changed = bool(gone)
@@ -189,6 +193,8 @@ class ReportIndex:
 
     def _forget(self, db: sqlite3.Connection, d: str, path: str, table: str) -> None:
         db.execute(f"DELETE FROM {table} WHERE dir = ?", (d,))
+        if table == "rows":
+            db.execute("DELETE FROM hostclass WHERE dir = ?", (d,))
         db.execute("DELETE FROM files WHERE path = ?", (path,))
 
     def _sync_csv(self, db: sqlite3.Connection, d: str) -> set[str]:
@@ -210,15 +216,23 @@ class ReportIndex:
                 return set()
             problems: list[str] = []
             new: dict[str, tuple[str, int, str]] = {}
+            records: dict[str, dict[str, str]] = {}
             for r in data.csv_records_from(fh, path, problems):
                 host, score = data.csv_host_score(r)
                 if host:
                     new[host] = (host, score, orjson.dumps(
                         r, option=orjson.OPT_NON_STR_KEYS).decode())
+                    records[host] = r
         changed = [(d, *v) for h, v in new.items() if old.get(h) != v[2]]
         gone = [(d, h) for h in old if h not in new]
         db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", changed)
         db.executemany("DELETE FROM rows WHERE dir = ? AND host = ?", gone)
+        db.executemany("DELETE FROM hostclass WHERE dir = ? AND host = ?",
+                       gone + [(d, c[1]) for c in changed])
+        db.executemany("INSERT INTO hostclass VALUES (?,?,?,?,?)",
+                       [(d, host, cls, score, data.csv_day(records[host]))
+                        for _, host, score, _ in changed
+                        for cls in data.csv_classes(records[host])])
         db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
                    (path, d, *stamp, 0, b"", len(problems), b""))
         return {c[1] for c in changed} | {h for _, h in gone}
@@ -294,8 +308,8 @@ class ReportIndex:
             obj = data.json_object(line) if line.strip() else None
             if obj is not None:
                 batch.append((d, pos, str(obj.get("time", "")), str(obj.get("key")),
-                              line.decode("utf-8", "replace")))
+                              line.decode("utf-8", "replace"), str(obj.get("class") or "")))
             elif line.strip():
                 bad += 1
-        db.executemany("INSERT OR REPLACE INTO warnings VALUES (?,?,?,?,?)", batch)
+        db.executemany("INSERT OR REPLACE INTO warnings VALUES (?,?,?,?,?,?)", batch)
         return bad
