@@ -199,3 +199,22 @@ def test_limits_and_pagination(tmp_path: Path) -> None:
     last = client.get("/triage/backdoor?page=99").get_data(as_text=True)
     assert "page 3 of 3" in last
     assert client.get("/triage?days=abc").status_code == 200
+
+
+def test_classes_follow_a_rewritten_report(client: FlaskClient, tmp_path: Path) -> None:
+    """hostclass is kept with the best rows: a host gone from hosts.csv leaves its class."""
+    import csv
+
+    assert _parse(client.get("/triage").get_data(as_text=True)).cells[
+        ("anonymizer", "2026-11-01")] == 1
+    path = tmp_path / "report" / "hosts.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["host"] != wf.TOR]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    page = _parse(client.get("/triage").get_data(as_text=True))
+    assert "anonymizer" not in page.items
+    assert ("anonymizer", "2026-11-01") not in {k for k, n in page.cells.items() if n}
+    assert page.cells[("backdoor", "2026-11-02")] == 3

@@ -6,7 +6,8 @@ up to date only when one changed (inode, size, mtime):
 
 - ``hosts.csv`` (rewritten whole by the consumer) is parsed again and only the rows that
   differ are written to ``rows``; ``best`` keeps each host's highest-scoring row across
-  directories (first directory on a tie), recomputed for the changed hosts;
+  directories (first directory on a tie), recomputed for the changed hosts, and so does
+  ``hostclass`` (:mod:`sakimori.web.classindex`: the best row's Table 1 classes);
 - ``findings.jsonl`` and ``mail_warnings.jsonl`` are read **incrementally**: when the file is
   the same inode, not shorter than the offset read so far, and starts with the same bytes and
   has the same bytes just before that offset (:data:`HEAD_BYTES` each), only
@@ -36,7 +37,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from sakimori.web import data
+from sakimori.web import classindex, data
 
 READ_CHUNK = 1 << 20  # bytes read per step from a JSON-lines file
 MAX_LINE = 16 << 20  # a longer line is skipped and counted
@@ -51,9 +52,10 @@ CREATE TABLE IF NOT EXISTS rows (dir TEXT, host TEXT, score INT, raw TEXT,
     PRIMARY KEY (dir, host));
 CREATE TABLE IF NOT EXISTS best (host TEXT PRIMARY KEY, dir TEXT, score INT);
 CREATE INDEX IF NOT EXISTS best_rank ON best (score DESC, host);
-CREATE TABLE IF NOT EXISTS hostclass (dir TEXT, host TEXT, cls TEXT, score INT, day TEXT,
-    PRIMARY KEY (dir, host, cls));
+CREATE TABLE IF NOT EXISTS hostclass (host TEXT, cls TEXT, dir TEXT, score INT, day TEXT,
+    PRIMARY KEY (host, cls));
 CREATE INDEX IF NOT EXISTS hostclass_rank ON hostclass (cls, score DESC, host);
+CREATE INDEX IF NOT EXISTS hostclass_day ON hostclass (cls, day);
 CREATE TABLE IF NOT EXISTS findings (dir TEXT, host TEXT, detection TEXT, summary TEXT,
     data TEXT, PRIMARY KEY (dir, host, detection));
 CREATE TABLE IF NOT EXISTS warnings (dir TEXT, pos INT, time TEXT, key TEXT, data TEXT,
@@ -151,7 +153,7 @@ class ReportIndex:
         marks = ",".join("?" * len(self.dirs))
         gone = db.execute(f"SELECT count(*) FROM files WHERE dir NOT IN ({marks})",
                           self.dirs).fetchone()[0]
-        for table in ("files", "rows", "hostclass", "findings", "warnings"):
+        for table in ("files", "rows", "findings", "warnings"):
             db.execute(f"DELETE FROM {table} WHERE dir NOT IN ({marks})", self.dirs)
         hosts: set[str] = set()
         changed = bool(gone)
@@ -178,6 +180,7 @@ class ReportIndex:
         if hosts is None:
             db.execute("DELETE FROM best")
             insert("", [])
+            classindex.rebuild(db, None)
             return
         todo = sorted(hosts)
         for i in range(0, len(todo), 500):
@@ -185,6 +188,7 @@ class ReportIndex:
             marks = ",".join("?" * len(part))
             db.execute(f"DELETE FROM best WHERE host IN ({marks})", part)
             insert(f" WHERE dir IN ({dirs}) AND host IN ({marks})", [*self.dirs, *part])
+        classindex.rebuild(db, todo)
 
     @staticmethod
     def _known(db: sqlite3.Connection, path: str) -> tuple[Any, ...] | None:
@@ -193,8 +197,6 @@ class ReportIndex:
 
     def _forget(self, db: sqlite3.Connection, d: str, path: str, table: str) -> None:
         db.execute(f"DELETE FROM {table} WHERE dir = ?", (d,))
-        if table == "rows":
-            db.execute("DELETE FROM hostclass WHERE dir = ?", (d,))
         db.execute("DELETE FROM files WHERE path = ?", (path,))
 
     def _sync_csv(self, db: sqlite3.Connection, d: str) -> set[str]:
@@ -216,23 +218,15 @@ class ReportIndex:
                 return set()
             problems: list[str] = []
             new: dict[str, tuple[str, int, str]] = {}
-            records: dict[str, dict[str, str]] = {}
             for r in data.csv_records_from(fh, path, problems):
                 host, score = data.csv_host_score(r)
                 if host:
                     new[host] = (host, score, orjson.dumps(
                         r, option=orjson.OPT_NON_STR_KEYS).decode())
-                    records[host] = r
         changed = [(d, *v) for h, v in new.items() if old.get(h) != v[2]]
         gone = [(d, h) for h in old if h not in new]
         db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?,?,?)", changed)
         db.executemany("DELETE FROM rows WHERE dir = ? AND host = ?", gone)
-        db.executemany("DELETE FROM hostclass WHERE dir = ? AND host = ?",
-                       gone + [(d, c[1]) for c in changed])
-        db.executemany("INSERT INTO hostclass VALUES (?,?,?,?,?)",
-                       [(d, host, cls, score, data.csv_day(records[host]))
-                        for _, host, score, _ in changed
-                        for cls in data.csv_classes(records[host])])
         db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
                    (path, d, *stamp, 0, b"", len(problems), b""))
         return {c[1] for c in changed} | {h for _, h in gone}

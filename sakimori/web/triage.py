@@ -126,9 +126,10 @@ def _chain_item(row: HostReport, chain: list[killchain.Escalation], why: str) ->
     return Item(text, host=row, link_host=linkable(row.host))
 
 
-def look_first(ix: ReportIndex, chain: list[killchain.Escalation], limit: int) -> list[Tier]:
-    """The tiers in order, each with at most *limit* items (bounded queries only)."""
-    totals = tq.totals(ix)
+def look_first(ix: ReportIndex, chain: list[killchain.Escalation], totals: dict[str, int],
+               limit: int) -> list[Tier]:
+    """The tiers in order, each with at most *limit* items (bounded queries only); *totals*:
+    class → count (:func:`sakimori.web.triagequery.totals`)."""
     tiers = {k: Tier(k, t, w) for k, t, w in TIERS}
     mapped = tq.host_classes(ix, {e.host for e in chain})
     chained = kill_chain(chain, mapped)

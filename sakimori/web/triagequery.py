@@ -1,10 +1,10 @@
 """Bounded reads of the report index for the triage page (:mod:`sakimori.web.triage`).
 
 Every query is either an aggregate (counts per class and UTC day, totals per class) or
-limited (the top *limit* hosts or mails of one class, one page of a class): the page costs
-the same at 100 hosts and at 100,000. Hosts are counted on their best row (``best``, the
-row the hosts page shows) through ``hostclass`` (one line per host and class, with the row's
-score and the day of its first_seen); mails through ``warnings.cls`` (the record's
+limited (the top *limit* hosts or mails of one class, one page of a class). Hosts are
+counted on their best row (the row the hosts page shows) through ``hostclass``
+(:mod:`sakimori.web.classindex`: one line per host and class, with the row's score and the
+day of its first_seen); mails through ``warnings.cls`` (the record's
 ``class``; a warning recorded without one, before mail classes existed, was a spoofing
 finding: ``targeted``) on the day of the record's ``time``.
 
@@ -27,35 +27,41 @@ from sakimori.web.reportquery import CHUNK, hosts_with_findings
 HOST_CLASSES = ("backdoor", "web_attack", "malware", "anonymizer")
 MAIL_CLASSES = ("targeted", "mass_virus", "spam")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_HC = "FROM hostclass hc JOIN best b ON b.dir = hc.dir AND b.host = hc.host"
 
 
-def day_counts(ix: ReportIndex) -> dict[tuple[str, str], int]:
-    """(class, day) → hosts (HTTP classes) or mails (mail classes) of that class that day."""
+def class_days(ix: ReportIndex) -> dict[tuple[str, str], int]:
+    """(class, day) → hosts (HTTP classes) or mails (mail classes) of that class that day;
+    day "" for hosts and mails without a readable time (two scans of an index)."""
     out: dict[tuple[str, str], int] = {}
     with ix.db() as db:
-        rows = db.execute(f"SELECT hc.cls, hc.day, count(*) {_HC} GROUP BY hc.cls, hc.day"
+        rows = db.execute("SELECT cls, day, count(*) FROM hostclass GROUP BY cls, day"
                           ).fetchall()
         rows += db.execute("SELECT cls, substr(time, 1, 10) AS day, count(*) FROM warnings "
                            "GROUP BY cls, day").fetchall()
     for cls, day, n in rows:
         cls = cls or "targeted"  # a spoofing warning recorded before mail classes
-        if _DAY.fullmatch(day or "") and (cls in HOST_CLASSES or cls in MAIL_CLASSES):
+        day = day if _DAY.fullmatch(day or "") else ""
+        if cls in HOST_CLASSES or cls in MAIL_CLASSES:
             out[(cls, day)] = out.get((cls, day), 0) + n
     return out
 
 
-def totals(ix: ReportIndex) -> dict[str, int]:
-    """class → hosts or mails of that class (every day, undated ones too)."""
-    with ix.db() as db:
-        got = db.execute(f"SELECT hc.cls, count(*) {_HC} GROUP BY hc.cls").fetchall()
-        got += db.execute("SELECT cls, count(*) FROM warnings GROUP BY cls").fetchall()
+def totals(counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    """class → hosts or mails of that class (every day, undated ones too) from
+    :func:`class_days`."""
     out = dict.fromkeys((*HOST_CLASSES, *MAIL_CLASSES), 0)
-    for cls, n in got:
-        cls = cls or "targeted"
-        if cls in out:
-            out[cls] += n
+    for (cls, _), n in counts.items():
+        out[cls] += n
     return out
+
+
+def class_total(ix: ReportIndex, cls: str) -> int:
+    """Hosts or mails of one class (a count over an index)."""
+    with ix.db() as db:
+        if cls in MAIL_CLASSES:
+            return db.execute("SELECT count(*) FROM warnings WHERE cls IN (?, ?)",
+                              (cls, "" if cls == "targeted" else cls)).fetchone()[0]
+        return db.execute("SELECT count(*) FROM hostclass WHERE cls = ?", (cls,)).fetchone()[0]
 
 
 def top_hosts(ix: ReportIndex, cls: str, limit: int, offset: int = 0,
@@ -63,10 +69,10 @@ def top_hosts(ix: ReportIndex, cls: str, limit: int, offset: int = 0,
     """The hosts of *cls* by score (highest first, then address), *limit* from *offset*,
     without *exclude*, with their findings."""
     skip = sorted(set(exclude))
-    where = f" AND hc.host NOT IN ({','.join('?' * len(skip))})" if skip else ""
+    where = f" AND host NOT IN ({','.join('?' * len(skip))})" if skip else ""
     with ix.db() as db:
         hosts = [h for (h,) in db.execute(
-            f"SELECT hc.host {_HC} WHERE hc.cls = ?{where} ORDER BY hc.score DESC, hc.host "
+            f"SELECT host FROM hostclass WHERE cls = ?{where} ORDER BY score DESC, host "
             "LIMIT ? OFFSET ?", [cls, *skip, limit, offset])]
     return hosts_with_findings(ix, hosts)
 
@@ -78,7 +84,7 @@ def host_classes(ix: ReportIndex, hosts: Iterable[str]) -> dict[str, list[str]]:
         for i in range(0, len(wanted), CHUNK):
             part = wanted[i:i + CHUNK]
             for host, cls in db.execute(
-                    f"SELECT hc.host, hc.cls {_HC} WHERE hc.host IN "
+                    f"SELECT host, cls FROM hostclass WHERE host IN "
                     f"({','.join('?' * len(part))})", part):
                 out.setdefault(host, []).append(cls)
     return out

@@ -34,18 +34,19 @@ def _days() -> int:
 def triage_page() -> str:
     ix = _report()
     chain = _chain(ix, _outbox(ix))
-    counts = tq.day_counts(ix)
+    counts = tq.class_days(ix)
+    totals = tq.totals(counts)
     span = _days()
-    days = window([d for _, d in counts], span)
+    days = window([d for _, d in counts if d], span)
     rows = [(k, t, k in tq.MAIL_CLASSES) for k, t, _ in triage.TIERS if k != "kill_chain"]
-    earlier = len({d for _, d in counts if days and d < days[0]})
+    earlier = len({d for _, d in counts if d and days and d < days[0]})
     plot = heatmap(counts, rows, days, f"Table 1 classes per UTC day, {len(days)} day(s)")
     top = {k: (tq.top_mails(ix, k, TOP_PER_CLASS) if mail
                else tq.top_hosts(ix, k, TOP_PER_CLASS)) for k, _, mail in rows}
     return render_template(
         "triage.html", user=current_user(), plot=plot, days=days, span=span,
-        earlier=earlier, rows=rows, totals=tq.totals(ix), top=top,
-        tiers=triage.look_first(ix, chain, LOOK_FIRST), linkable=triage.linkable,
+        earlier=earlier, rows=rows, totals=totals, top=top,
+        tiers=triage.look_first(ix, chain, totals, LOOK_FIRST), linkable=triage.linkable,
         limit=LOOK_FIRST, top_n=TOP_PER_CLASS)
 
 
@@ -53,7 +54,7 @@ def triage_class(cls: str) -> str:
     if cls not in CLASS_PAGES:
         abort(404)
     ix = _report()
-    total = tq.totals(ix)[cls]
+    total = tq.class_total(ix, cls)
     page, pages, offset = _page(total)
     size = config().web.page_size
     mail = cls in tq.MAIL_CLASSES
