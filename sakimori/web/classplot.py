@@ -2,7 +2,8 @@
 
 One row per class (in triage order), one column per UTC day; a cell's shade grows with its
 count relative to the busiest cell of its row, and the count is written in it (``1.2k`` past
-999; the exact number is in the cell's ``<title>`` and ``data-count``). Only numbers, class
+999; the exact number is in the cell's ``<title>`` and ``data-count``); the row's sum over the
+days shown ends it. Only numbers, class
 names from a fixed list and ``YYYY-MM-DD`` days reach the SVG, and the text still passes
 :func:`markupsafe.escape`. Presentation attributes only (no ``style``), so the CSP's
 ``style-src 'self'`` holds, as for :mod:`sakimori.web.svgplot`.
@@ -10,11 +11,12 @@ names from a fixed list and ``YYYY-MM-DD`` days reach the SVG, and the text stil
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
-LABEL_W, TOP, ROW_H, RIGHT = 150, 34, 26, 12
+LABEL_W, TOP, ROW_H, RIGHT = 150, 34, 26, 56
 MAX_PLOT_W = 760
 MAIL_FILL, HOST_FILL = (176, 32, 32), (31, 95, 168)  # RGB at the busiest cell
 
@@ -54,10 +56,10 @@ def heatmap(counts: dict[tuple[str, str], int], rows: list[tuple[str, str, bool]
     *days*, or None when there is no day."""
     if not days:
         return None
-    cell = max(14.0, min(40.0, MAX_PLOT_W / len(days)))
+    cell = max(14.0, min(56.0, MAX_PLOT_W / len(days)))
     width = LABEL_W + cell * len(days) + RIGHT
     height = TOP + ROW_H * len(rows) + 8
-    step = max(1, int(40 // cell) + 1)  # a day label every *step* columns
+    step = max(1, math.ceil(44 / cell))  # a day label every *step* columns
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot heatmap" '
              f'width="{width:.0f}" height="{height}" viewBox="0 0 {width:.0f} {height}" '
              f'role="img" aria-label="{escape(label)}">', f"<title>{escape(label)}</title>"]
@@ -66,9 +68,15 @@ def heatmap(counts: dict[tuple[str, str], int], rows: list[tuple[str, str, bool]
             x = LABEL_W + cell * j + cell / 2
             parts.append(f'<text x="{x:.1f}" y="{TOP - 8}" text-anchor="middle" '
                          f'font-size="10" fill="#333">{escape(day[5:])}</text>')
+    right = LABEL_W + cell * len(days) + 8
+    parts.append(f'<text x="{right:.1f}" y="{TOP - 8}" font-size="10" fill="#333">'
+                 "shown</text>")
     for i, (cls, title, is_mail) in enumerate(rows):
         y = TOP + ROW_H * i
         top = max((counts.get((cls, d), 0) for d in days), default=0)
+        shown = sum(counts.get((cls, d), 0) for d in days)
+        parts.append(f'<text class="row-total" x="{right:.1f}" y="{y + ROW_H / 2 + 4:.1f}" '
+                     f'font-size="11" fill="#222">{shown}</text>')
         parts.append(f'<text x="{LABEL_W - 8}" y="{y + ROW_H / 2 + 4:.1f}" text-anchor="end" '
                      f'font-size="12" fill="#222">{escape(title)}'
                      f'{" (mails)" if is_mail else " (hosts)"}</text>')

@@ -17,6 +17,8 @@ Tiers, first to last (docs/admin-screen.md, "Triage"); each item says why it is 
 
 A host appears once, in its first tier (its other classes are named in its reason). Each tier
 shows at most *limit* items and says how many more there are (the class page lists them all).
+The tier says why it is where it is (:data:`TIERS`); each item says why it is in its tier and
+what put it first within it (score; for mails the time) — its class reasons or lead finding.
 """
 
 from __future__ import annotations
@@ -77,10 +79,10 @@ def linkable(host: str) -> bool:
     return True
 
 
-def _host_item(row: HostReport, cls: str, why: str) -> Item:
+def _host_item(row: HostReport, cls: str) -> Item:
     others = [c for c in row.classes if c != cls]
     lead = max(row.findings, key=lambda f: f.confidence, default=None)
-    text = f"{cls}, score {row.score} ({', '.join(row.detections)}): {why}"
+    text = f"{cls}, score {row.score} ({', '.join(row.detections)})"
     if lead is not None and lead.summary:
         text += f" — {lead.detection}: {lead.summary}"
     if others:
@@ -88,13 +90,13 @@ def _host_item(row: HostReport, cls: str, why: str) -> Item:
     return Item(text, host=row, link_host=linkable(row.host))
 
 
-def _mail_reason(mail: dict[str, Any], why: str) -> str:
+def _mail_reason(mail: dict[str, Any]) -> str:
     reasons = [str(r) for r in mail.get("class_reasons") or [] if isinstance(r, str)]
     checks = [str(s) for s in mail.get("symbols") or [] if isinstance(s, str)]
     detail = reasons[0] if reasons else (f"checks {', '.join(checks)}" if checks else "")
     rcpts = mail.get("recipients") if isinstance(mail.get("recipients"), list) else []
-    text = f"{mail.get('class') or 'targeted (spoofing warning)'}: {why}"
-    return text + (f" — {detail}" if detail else "") + f" · {len(rcpts)} recipient(s)"
+    text = str(mail.get("class") or "targeted (spoofing warning)")
+    return text + (f": {detail}" if detail else "") + f" · {len(rcpts)} recipient(s)"
 
 
 def kill_chain(chain: list[killchain.Escalation],
@@ -115,12 +117,12 @@ def _chained_to(mail: dict[str, Any],
     return f" · kill chain: its recipient's host {', '.join(hosts)} (above)" if hosts else ""
 
 
-def _chain_item(row: HostReport, chain: list[killchain.Escalation], why: str) -> Item:
+def _chain_item(row: HostReport, chain: list[killchain.Escalation]) -> Item:
     first = min(chain, key=lambda e: e.mail_time)
     when = iso(first.mail_time)
-    text = (f"kill chain: {why} — {first.recipient} (mapped by {first.mapping}) received a "
-            f"targeted mail “{first.warning.get('subject', '')}” at {when}; this host, score "
-            f"{row.score}, shows {', '.join(row.detections)} after it")
+    text = (f"kill chain: {first.recipient} (mapped by {first.mapping}) received the targeted "
+            f"mail “{first.warning.get('subject', '')}” at {when}; afterwards this host shows "
+            f"{', '.join(row.detections)} (backdoor), score {row.score}")
     if len(chain) > 1:
         text += f" ({len(chain)} mail/recipient pairs)"
     return Item(text, host=row, link_host=linkable(row.host))
@@ -135,20 +137,20 @@ def look_first(ix: ReportIndex, chain: list[killchain.Escalation], totals: dict[
     chained = kill_chain(chain, mapped)
     rows = {r.host: r for r in tq.hosts_with_findings(ix, [h for h, _ in chained[:limit]])}
     tier = tiers["kill_chain"]
-    tier.items = [_chain_item(rows[h], es, tier.why) for h, es in chained[:limit] if h in rows]
+    tier.items = [_chain_item(rows[h], es) for h, es in chained[:limit] if h in rows]
     tier.more = max(0, len(chained) - limit)
     listed = {h for h, _ in chained}
     for cls in ("targeted", "backdoor", "web_attack", "malware", "anonymizer", "mass_virus",
                 "spam"):
         tier = tiers[cls]
         if cls in tq.MAIL_CLASSES:
-            tier.items = [Item(_mail_reason(m, tier.why) + _chained_to(m, chained), mail=m)
+            tier.items = [Item(_mail_reason(m) + _chained_to(m, chained), mail=m)
                           for m in tq.top_mails(ix, cls, limit)]
             tier.more = max(0, totals[cls] - len(tier.items))
             continue
         skip = {h for h, cs in tq.host_classes(ix, listed).items() if cls in cs}
         got = tq.top_hosts(ix, cls, limit, exclude=listed)
-        tier.items = [_host_item(r, cls, tier.why) for r in got]
+        tier.items = [_host_item(r, cls) for r in got]
         tier.more = max(0, totals[cls] - len(skip) - len(got))
         listed |= {r.host for r in got}
     return [tiers[k] for k, _, _ in TIERS]
