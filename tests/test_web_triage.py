@@ -218,3 +218,15 @@ def test_classes_follow_a_rewritten_report(client: FlaskClient, tmp_path: Path) 
     assert "anonymizer" not in page.items
     assert ("anonymizer", "2026-11-01") not in {k for k, n in page.cells.items() if n}
     assert page.cells[("backdoor", "2026-11-02")] == 3
+
+
+def test_a_hostile_host_name_gets_no_link(tmp_path: Path) -> None:
+    """A hosts.csv host that is not an IP address (a payload) is shown as inert text."""
+    bad = Finding(wf.XSS_IMG, "beacon", 0.99, wf.T0 + wf.DAY, wf.T0 + wf.DAY + 60,
+                  [wf.C2], [], {}, "c2")
+    client = _site(tmp_path, [bad])
+    for path in ("/triage", "/triage/backdoor"):
+        html = client.get(path).get_data(as_text=True)
+        _inert(html)
+        assert "&#34;&gt;&lt;img src=x" in html  # shown, escaped
+        assert not [h for h in _parse(html).links if "img" in h.lower()]
