@@ -86,6 +86,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
         rec = results["detectors"][key]
         ax.plot(x, [rec["recall_by_family"][fam][str(j)] for j in JITTER_LEVELS], style,
                 label=f"{label}: {rec['fp_hosts_per_1000']:.2f} FP/1000 hosts")
+    if "short_bound" in results:  # the best any test can do on the short family
+        label, row = list(results["short_bound"].items())[1]
+        ax.plot(x, [row[str(j)] for j in JITTER_LEVELS], "d:", color="grey",
+                label=f"short: Neyman–Pearson bound ({label})")
     ax.axhline(0.95, color="grey", lw=0.8, ls=":")
     ax.axhline(0.85, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("beacon jitter (%)")

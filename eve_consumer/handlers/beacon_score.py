@@ -319,7 +319,7 @@ def timing_z(n: int, shape: float, local: float, spread: float | None = None) ->
     false-alarm rate; with at most ``RANGE_MAX_N`` intervals, the spread's z
     (:func:`range_z`, exact: not scaled) when that is higher. With 4–16 intervals the higher
     of both passes 2.9 (a pair with regular sizes is reported) for 0.2–0.3 % of random
-    series and 3.9 for 0.01–0.02 %, as the mean z alone does at 32 intervals."""
+    series and 3.9 for 0.01–0.03 %, as the mean z alone does at 32 intervals."""
     z_shape, z_local = z_scores(n, shape, local)
     z = (z_shape + z_local) / 2.0 * min(1.0, TAIL_REF / _null_at(n)[4])
     if spread is not None and n <= RANGE_MAX_N:
