@@ -297,10 +297,10 @@ def range_z(n: int, spread: float) -> float:
     """The z of the spread ``ln(max / min)`` of *n* intervals: the normal quantile of its
     exact tail under random arrivals. For n i.i.d. exponential intervals
     ``P(max / min ≤ r) = Γ(n) Γ(a + 1) / Γ(a + n)`` with ``a = n / (r − 1)`` (the minimum
-    is Exp(n); the others exceed it by i.i.d. Exp(1)). With few intervals this
-    is the most powerful of the simple statistics against a bounded (jittered) timer — close
-    to the likelihood-ratio bound of ``bench/beacon/bound.py`` — where the shape statistic
-    loses a third of its power; it is capped at p = 10⁻¹⁵ (z ≈ 7.9)."""
+    is Exp(n); the others exceed it by i.i.d. Exp(1)). With 4–9 intervals
+    its test is within 0.02–0.04 of the recall of the most powerful test against a jittered
+    timer (``bench/beacon/bound.py``), where the shape statistic is not (6 check-ins ±25 %
+    with regular sizes: 97 % found, against 62 %). p is capped at 10⁻¹⁵ (z ≈ 7.9)."""
     if n < 2:
         return 0.0
     r = math.exp(spread)
