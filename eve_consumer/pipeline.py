@@ -29,6 +29,7 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
+from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
 from sakimori.config import Config
 
@@ -47,6 +48,7 @@ class Consumer:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.ctx = Context(cfg, baselines)
+        shared_output = attach_shared(cfg, self.ctx, state_dir)  # consumer.shared: before handlers
         if handler_names is None and cfg.consumer.handlers is not None:
             handler_names = list(cfg.consumer.handlers)
         if output_names is None:
@@ -61,6 +63,8 @@ class Consumer:
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
+        if shared_output is not None:
+            self.outputs.append(shared_output)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
         self.busy_s = 0.0
@@ -127,6 +131,8 @@ class Consumer:
         if follow:
             states = {h.name: h.snapshot() for h in self.handlers}
             states[_CONSUMER_STATE] = self._own_state()
+        if self.ctx.shared is not None:
+            self.ctx.shared.flush()  # shared adds reach Redis before the state says so
         self.store.commit(checkpoints=checkpoints, handler_states=states, findings=findings)
         self.busy_s += time.perf_counter() - t0
         self.mail_warnings.drain()
@@ -224,6 +230,15 @@ class Consumer:
                     stop.wait(poll_s)
         finally:
             inp.close()
+
+    def follow_redis(self, inp: Any, stop: threading.Event, *, drain: bool = False,
+                     interval_s: float = 5.0) -> None:
+        """Read a :class:`~eve_consumer.inputs.redis_list.RedisListInput` until *stop* (or,
+        with *drain*, until its keys are empty); see :mod:`eve_consumer.redis_loop`."""
+        from eve_consumer.redis_loop import run_redis
+
+        self.restore()
+        run_redis(self, inp, stop, drain=drain, interval_s=interval_s)
 
     def _mail_pending(self) -> bool:
         mail = self.last_stats.get("mail", {})

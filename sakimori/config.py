@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from sakimori.errors import ConfigError
+from sakimori.errors import ConfigError, SakimoriError
 from sakimori.ports import PortTable, build_port_table
+from sakimori.redisconn import REDIS_DEFAULTS, RedisConfig, build_redis, check_url
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
 from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
 
@@ -99,7 +100,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "queue_size": 10000,
         "handlers": None,
         "outputs": None,
+        "shared": None,
     },
+    "redis": REDIS_DEFAULTS,
     "web": WEB_DEFAULTS,
 }
 
@@ -204,6 +207,7 @@ class ConsumerConfig:
     queue_size: int
     handlers: tuple[str, ...] | None
     outputs: tuple[str, ...] | None
+    shared: str = ""  # redis:// URL of the state shared by consumers ("" = not shared)
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,7 @@ class Config:
     suricata: SuricataConfig
     consumer: ConsumerConfig
     web: WebConfig
+    redis: RedisConfig | None = None
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -414,6 +419,12 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
     net, mail, wl, al, tr, an, rs, su, co, web = (m[s] for s in (
         "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "rspamd",
         "suricata", "consumer", "web"))
+    shared = _opt_str(co["shared"], src, "consumer.shared")
+    if shared:
+        try:
+            check_url(shared, "consumer.shared")
+        except SakimoriError as exc:
+            raise ConfigError(src, "consumer.shared", str(exc).partition(": ")[2]) from None
     smtp_host, smtp_port = _hostport(al["smtp"], src, "alerts.smtp")
     listen = _hostport(rs["listen"], src, "rspamd.listen")
     country = _str(mail["domestic_country"], src, "mail.domestic_country").upper()
@@ -533,6 +544,8 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             else _str_list(co["handlers"], src, "consumer.handlers"),
             outputs=None if co["outputs"] is None
             else _str_list(co["outputs"], src, "consumer.outputs"),
+            shared=shared,
         ),
         web=build_web(web, src, base_dir, state_dir),
+        redis=build_redis(m["redis"], src, base_dir),
     )

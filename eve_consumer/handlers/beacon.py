@@ -66,8 +66,9 @@ class BeaconHandler(Handler):
         super().__init__(ctx)
         preload_numpy()  # set-up cost, not in the middle of the first evaluation
         self.pairs: dict[tuple[str, str], _Pair] = {}
-        self.dest_hosts: dict[str, DistinctCount] = {}  # exact, then HyperLogLog: any scale
-        self.hosts = DistinctCount()
+        # exact, then HyperLogLog: any scale; shared by all consumers with consumer.shared
+        self.dest_hosts: dict[str, DistinctCount] = {}
+        self.hosts = ctx.distinct("hosts")
         self.rule_hits: dict[str, Tally] = {}
         self.rule_meta: dict[str, dict[str, Any]] = {}
 
@@ -150,7 +151,7 @@ class BeaconHandler(Handler):
         if hosts is None:
             if len(self.dest_hosts) >= MAX_PAIRS:
                 return
-            hosts = self.dest_hosts[key] = DistinctCount()
+            hosts = self.dest_hosts[key] = self.ctx.distinct(f"dest:{key}")
         hosts.add(src)
 
     def _fold(self, pair: _Pair) -> None:
@@ -273,9 +274,12 @@ class BeaconHandler(Handler):
             pair.pending, pair.sizes, pair.flow_ids = list(pending), list(sizes), list(flow_ids)
             if series:
                 pair.series = PairSeries.from_state(series[0])
-        self.dest_hosts = {k: DistinctCount.from_state(v, f"beacon dest_hosts.{k}")
+        distinct = self.ctx.distinct
+        self.dest_hosts = {k: distinct(f"dest:{k}",
+                                       DistinctCount.from_state(v, f"beacon dest_hosts.{k}"))
                            for k, v in state.get("dest_hosts", {}).items()}
-        self.hosts = DistinctCount.from_state(state.get("hosts", []), "beacon hosts")
+        self.hosts = distinct("hosts", DistinctCount.from_state(state.get("hosts", []),
+                                                                "beacon hosts"))
         self.rule_hits = tallies_from_state(state.get("rule_hits", {}))
         self.rule_meta = dict(state.get("rule_meta", {}))
 
