@@ -65,7 +65,7 @@ class RedisServer:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
-    def client(self, db: int = 0):  # noqa: ANN201 - redis.Redis
+    def client(self, db: int = 0):
         import redis
 
         kwargs = {}
