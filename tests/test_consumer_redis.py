@@ -1,0 +1,222 @@
+"""The Redis input (``consume --redis``) and the shared counters, against a real redis-server.
+
+EVE comes from real Suricata 7 (its ``redis`` eve-log output, ``mode: list`` and ``rpush``)
+over a crafted capture: both modes hand the events out in the order of Suricata's own eve.json.
+The at-least-once protocol is driven through both crash windows deterministically (the
+consumer abandoned after feeding but before the commit; and after the commit but before the
+acknowledgement): the restarted consumer counts every event exactly once and reports what the
+one-shot file consumer reports. Also: one consumer per key, ACL user + password file, no
+credentials in URLs or messages, and the shared exact-then-HyperLogLog counter.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from pcapcraft import http_get, syn_only, tls_session, write_pcap
+from redisd import RedisServer
+
+import sakimori.distinct_shared as ds
+from eve_consumer.inputs.redis_list import RedisListInput, parse_keys
+from eve_consumer.pipeline import Consumer
+from sakimori.config import load_config
+from sakimori.distinct import DistinctCount
+from sakimori.errors import SakimoriError, UsageError
+from sakimori.redisconn import connect, redact
+from sakimori.suricata import pcap_to_redis, read_pcaps
+
+pytestmark = pytest.mark.suricata
+T0 = 1793577600.0
+CONFIG = """\
+networks:
+  home: [10.9.0.0/16]
+alerts:
+  admins: []
+consumer:
+  queue_size: 7
+"""
+
+
+def _pcap(path: Path) -> Path:
+    pk = []
+    for i in range(12):  # a beacon every 60 s, plus noise from a second host
+        pk += http_get("10.9.0.5", "198.51.100.9", "c2.example.net", "/s", sport=30000 + i,
+                       t0=T0 + 60 * i)
+        pk += tls_session("10.9.0.6", "198.51.100.10", f"site{i % 3}.example.org",
+                          sport=31000 + i, t0=T0 + 60 * i + 7.3 * (i % 4))
+    pk += syn_only("10.9.0.6", "198.51.100.11", 32000, 445, t0=T0 + 30)
+    return write_pcap(path, pk)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("redisin")
+    (tmp / "sakimori.yaml").write_text(CONFIG, encoding="utf-8")
+    cfg = load_config(tmp / "sakimori.yaml")
+    pcap = _pcap(tmp / "c.pcap")
+    eve = read_pcaps(cfg, [pcap], tmp / "file")
+    server = RedisServer(tmp / "redis").start()
+    try:
+        pcap_to_redis(cfg, pcap, tmp / "sl", "127.0.0.1", server.port, "src-list", "list")
+        pcap_to_redis(cfg, pcap, tmp / "sr", "127.0.0.1", server.port, "src-rpush", "rpush")
+        with Consumer(cfg, None, tmp / "oneshot", tmp / "oneshot-state", mail=False) as c:
+            c.run_once(eve)
+        yield {"tmp": tmp, "cfg": cfg, "eve": eve, "server": server,
+               "hosts": (tmp / "oneshot" / "hosts.csv").read_text()}
+    finally:
+        server.stop()
+
+
+def _fresh(env: dict, name: str) -> str:
+    """A copy of the list-mode key for one test; returns its name."""
+    r = env["server"].client()
+    r.copy("src-list", name, replace=True)
+    return name
+
+
+def _input(env: dict, key: str, owner: str = "me", mode: str = "list") -> RedisListInput:
+    client = env["server"].client()
+    return RedisListInput(client, [(key, mode)], "redis://127.0.0.1/0", owner, max_lines=7)
+
+
+def _identity(line: bytes) -> tuple:
+    d = json.loads(line)
+    return (d["event_type"], d["timestamp"], d.get("src_ip"), d.get("src_port"),
+            d.get("dest_ip"), d.get("dest_port"), str(d.get("app_proto")))  # no salted flow_id
+
+
+def test_both_modes_hand_out_events_in_push_order(env: dict) -> None:
+    """Oldest push first: the tail of an LPUSH list, the head of an RPUSH list. (Two Suricata
+    runs may order flow-timeout events differently, so the reference is the list itself; the
+    content must equal Suricata's eve.json of the same capture.)"""
+    r = env["server"].client()
+    r.copy("src-rpush", "order-r", replace=True)
+    in_file = sorted(_identity(x)[::2] for x in env["eve"].read_bytes().splitlines())
+    for key, mode in ((_fresh(env, "order-l"), "list"), ("order-r", "rpush")):
+        pushed = [_identity(x) for x in r.lrange(key, 0, -1)]
+        want = pushed[::-1] if mode == "list" else pushed
+        inp = _input(env, key, mode=mode)
+        inp.resume({})
+        got = []
+        while (batch := inp.read_batch()).lines:
+            got += [_identity(x) for x in batch.lines]
+        assert got == want, mode
+        assert got != got[::-1] and len(got) > 20
+        assert sorted(g[::2] for g in got) == in_file  # flow times differ between runs
+
+
+def _drain_fresh(env: dict, state: Path, key: str) -> Consumer:
+    consumer = Consumer(env["cfg"], None, state / "report", state, mail=False)
+    consumer.follow_redis(_input(env, key), threading.Event(), drain=True, interval_s=0)
+    return consumer
+
+
+def test_crash_before_commit_redelivers_and_counts_once(env: dict) -> None:
+    key, state = _fresh(env, "crash1"), env["tmp"] / "crash1"
+    total = env["server"].client().llen(key)
+    first = Consumer(env["cfg"], None, state / "report", state, mail=False)
+    inp = _input(env, key)
+    inp.resume({})
+    for _ in range(3):
+        first.feed(inp.read_batch())
+    first.close()  # "killed": fed, never committed
+    with _drain_fresh(env, state, key) as second:
+        assert second.input_stats["redelivered"] == 21
+        assert second.decoder.stats.lines == total
+    assert (state / "report" / "hosts.csv").read_text() == env["hosts"]
+    assert env["server"].client().llen("{crash1}:sakimori:processing") == 0
+
+
+def test_crash_between_commit_and_ack_counts_nothing_twice(env: dict) -> None:
+    key, state = _fresh(env, "crash2"), env["tmp"] / "crash2"
+    total = env["server"].client().llen(key)
+    first = Consumer(env["cfg"], None, state / "report", state, mail=False)
+    inp = _input(env, key)
+    inp.resume({})
+    for _ in range(2):
+        first.feed(inp.read_batch())
+    first.evaluate(follow=True, checkpoints=inp.checkpoints())
+    first.close()  # "killed" after the commit, before inp.acknowledge()
+    assert env["server"].client().llen("{crash2}:sakimori:processing") == 14
+    with _drain_fresh(env, state, key) as second:
+        assert second.input_stats["acks_finished_on_start"] == 1
+        assert "redelivered" not in second.input_stats
+        assert second.decoder.stats.lines == total
+    assert (state / "report" / "hosts.csv").read_text() == env["hosts"]
+
+
+def test_one_consumer_per_key(env: dict) -> None:
+    key = _fresh(env, "locked")
+    first = _input(env, key, owner="state-a")
+    first.resume({})
+    with pytest.raises(SakimoriError, match="being consumed by"):
+        _input(env, key, owner="state-b").resume({})
+    _input(env, key, owner="state-a").resume({})  # the same state dir takes over (restart)
+    first.close()
+    _input(env, key, owner="state-b").resume({})  # released on a clean stop
+
+
+def test_key_specs() -> None:
+    assert parse_keys(["a", "b#rpush", "c#lpush"], "list") == [
+        ("a", "list"), ("b", "rpush"), ("c", "list")]
+    for bad in (["a#stream"], ["{a}"], ["a", "a"]):
+        with pytest.raises(UsageError):
+            parse_keys(bad, "list")
+
+
+def test_acl_user_password_file_and_no_secret_in_urls(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "r", user=("sensor1", "s3cret-pw")).start()
+    try:
+        (tmp_path / "pw").write_text("s3cret-pw\n")
+        (tmp_path / "bad").write_text("wrong\n")
+        good = tmp_path / "good.yaml"
+        good.write_text(CONFIG + "redis:\n  username: sensor1\n  password_file: pw\n")
+        wrong = tmp_path / "wrong.yaml"
+        wrong.write_text(CONFIG + "redis:\n  username: sensor1\n  password_file: bad\n")
+        url = f"redis://127.0.0.1:{server.port}/0"
+        assert connect(url, load_config(good).redis).ping()
+        run = [sys.executable, "-m", "sakimori", "consume", "--redis"]
+        state = ["--redis-key", "k", "--drain", "--state-dir", str(tmp_path / "s")]
+        proc = subprocess.run([*run, url, "--config", str(good), *state],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        proc = subprocess.run([*run, url, "--config", str(wrong), *state],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and "wrong" not in proc.stderr
+        assert f"redis://127.0.0.1:{server.port}/0" in proc.stderr
+        with_pw = f"redis://sensor1:s3cret-pw@127.0.0.1:{server.port}/0"
+        proc = subprocess.run([*run, with_pw, "--config", str(good), *state],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "s3cret" not in proc.stderr
+        assert "s3cret" not in redact(with_pw)
+    finally:
+        server.stop()
+
+
+def test_shared_counter_exact_then_hll_and_union(env: dict, monkeypatch) -> None:
+    monkeypatch.setattr(ds, "EXACT_MAX", 50)
+    client = env["server"].client(db=5)
+    client.flushdb()
+    one, two = ds.SharedCounters(client), ds.SharedCounters(client)
+    a, b = one.counter("dest:x"), two.counter("dest:x")
+    for i in range(30):
+        a.add(f"10.0.0.{i}")
+        b.add(f"10.0.0.{i + 10}")  # 20 of them overlap
+    assert len(a) == 30  # b's adds are still queued in its consumer (sent at evaluation)
+    two.flush()
+    assert len(a) == len(b) == 40  # exact: a set in Redis
+    for i in range(30):
+        a.add(f"10.0.0.{i}")  # redelivered after a crash: idempotent
+    assert len(b) == 40
+    items = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(20_000)]
+    for i, it in enumerate(items):
+        (a if i % 2 else b).add(it)
+    two.flush()
+    local = DistinctCount(items)
+    assert abs(len(a) - len(local)) <= 0.02 * len(local)  # HyperLogLog past EXACT_MAX
+    assert client.exists(ds._keys("dest:x")[1]) and not client.exists(ds._keys("dest:x")[0])
