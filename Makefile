@@ -23,6 +23,7 @@ bench: setup
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/beacon/run.py
 	$(BIN)/python bench/real.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	rm -rf build .pytest_cache
