@@ -23,12 +23,15 @@ from redisd import RedisServer
 
 import sakimori.distinct_shared as ds
 from eve_consumer.inputs.redis_list import RedisListInput, parse_keys
+from eve_consumer.outputs import Report
 from eve_consumer.pipeline import Consumer
+from eve_consumer.shared import SharedOutput
 from sakimori.config import load_config
 from sakimori.distinct import DistinctCount
-from sakimori.errors import SakimoriError, UsageError
+from sakimori.errors import ConfigError, SakimoriError, UsageError
 from sakimori.redisconn import connect, redact
 from sakimori.suricata import pcap_to_redis, read_pcaps
+from sakimori.web import data as web_data
 
 pytestmark = pytest.mark.suricata
 T0 = 1793577600.0
@@ -220,3 +223,61 @@ def test_shared_counter_exact_then_hll_and_union(env: dict, monkeypatch) -> None
     local = DistinctCount(items)
     assert abs(len(a) - len(local)) <= 0.02 * len(local)  # HyperLogLog past EXACT_MAX
     assert client.exists(ds._keys("dest:x")[1]) and not client.exists(ds._keys("dest:x")[0])
+
+
+def test_config_redis_section_and_shared_url(tmp_path: Path) -> None:
+    def load(extra: str):
+        path = tmp_path / "c.yaml"
+        path.write_text(CONFIG + extra, encoding="utf-8")
+        return load_config(path)
+
+    cfg = load("  shared: rediss://10.0.0.9:6380/2\nredis:\n  username: u\n"
+               "  password_file: pw\n  ca_file: /etc/ca.pem\n  mode: rpush\n")
+    assert cfg.consumer.shared == "rediss://10.0.0.9:6380/2"
+    assert cfg.redis.password_file == tmp_path / "pw" and cfg.redis.mode == "rpush"
+    for extra, key in (("  shared: redis://u:pw@10.0.0.9/0\n", "consumer.shared"),
+                       ("  shared: http://10.0.0.9/\n", "consumer.shared"),
+                       ("redis:\n  mode: stream\n", "redis.mode"),
+                       ("redis:\n  password: x\n", "redis.password"),
+                       ("redis:\n  tls: 1\n", "redis.tls")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as err:
+            load(extra)
+        assert "pw@" not in str(err.value)
+
+
+def test_report_merges_findings_and_mail_warnings_of_every_consumer(env: dict) -> None:
+    tmp, server = env["tmp"], env["server"]
+    (tmp / "shared.yaml").write_text(
+        CONFIG + f"  shared: redis://127.0.0.1:{server.port}/6\n", encoding="utf-8")
+    cfg = load_config(tmp / "shared.yaml")
+    server.client(db=6).flushdb()
+    source = Consumer(cfg, None, tmp / "pub", tmp / "pub-state", mail=False)
+    source.run_once(env["eve"])  # publishes its findings (consumer.shared)
+    source.close()
+    findings = {f.key for f in source.findings()}
+    assert findings
+    other = tmp / "other-out"
+    other.mkdir()
+    warning = {"time": "2026-11-02T00:00:00Z", "recipients": ["a@example.co.jp"],
+               "checks": ["SAKIMORI_INTERNAL_SPOOF"], "message_id": "<x@y>"}
+    (other / "mail_warnings.jsonl").write_bytes(json.dumps(warning).encode() + b"\n")
+    out = SharedOutput(cfg, server.client(db=6), "other-consumer")
+    for _ in range(2):  # republished (a restart): still one warning
+        out._warn_offset = 0
+        out.write(Report(other, [], [], {}))
+    proc = subprocess.run([sys.executable, "-m", "sakimori", "report", "--config",
+                           str(tmp / "shared.yaml"), "--out", str(tmp / "merged")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    merged = tmp / "merged"
+    assert (merged / "hosts.csv").read_text() == env["hosts"]
+    assert [json.loads(x) for x in (merged / "mail_warnings.jsonl").read_text().splitlines()] \
+        == [warning]
+    stats = json.loads((merged / "stats.json").read_text())
+    assert len(stats["consumers"]) == 2 and stats["findings"] == len(findings)
+    shown = web_data.load([merged])  # the admin screen's view of the merged directory
+    assert {h.host for h in shown.hosts} == {h for h, _ in findings} and shown.warnings
+    proc = subprocess.run([sys.executable, "-m", "sakimori", "report", "--config",
+                           str(tmp / "sakimori.yaml"), "--out", str(tmp / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "consumer.shared is not set" in proc.stderr

@@ -1,5 +1,9 @@
 """The ``sakimori consume`` verb: run the EVE consumer over an EVE file, once or as a service.
 
+``--redis URL --redis-key KEY …`` reads Suricata's redis eve-log output instead (at least once,
+in push order; ``--drain`` exits when the keys are empty, else it follows) — see
+docs/consumer.md "Scale-out" and :mod:`eve_consumer.inputs.redis_list`.
+
 Without ``--follow`` it reads the file to its end, writes OUT_DIR/hosts.csv, findings.jsonl
 and stats.json, sends the alert mails and exits. With ``--follow`` it tails the file (rotation
 and restarts handled through the state store) until SIGTERM/SIGINT. See docs/consumer.md.
@@ -26,7 +30,8 @@ from sakimori.errors import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("consume", help="correlate an EVE file into the per-host report",
-                       description="Run the EVE consumer over an EVE JSON file.")
+                       description="Run the EVE consumer over an EVE JSON file, or over Suricata's "
+                                   "redis eve-log output (--redis).")
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
     p.add_argument("--eve", type=Path,
                    help="EVE JSON file to read or follow (optional with --rspamd-events or "
