@@ -12,9 +12,11 @@ credentials in URLs or messages, and the shared exact-then-HyperLogLog counter.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -281,3 +283,31 @@ def test_report_merges_findings_and_mail_warnings_of_every_consumer(env: dict) -
                            str(tmp / "sakimori.yaml"), "--out", str(tmp / "none")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "consumer.shared is not set" in proc.stderr
+
+
+def test_follow_mode_reads_while_suricata_writes_and_stops_on_sigterm(env: dict) -> None:
+    """``consume --redis`` without --drain follows: Suricata pushes while it runs (BLMOVE);
+    SIGTERM commits, acknowledges and exits 0 with the one-shot file result."""
+    tmp, server = env["tmp"], env["server"]
+    state = tmp / "follow"
+    proc = subprocess.Popen([sys.executable, "-m", "sakimori", "consume", "--config",
+                             str(tmp / "sakimori.yaml"), "--redis",
+                             f"redis://127.0.0.1:{server.port}/0", "--redis-key", "live",
+                             "--state-dir", str(state), "--interval", "0.2", "--poll", "0.2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        pcap_to_redis(env["cfg"], tmp / "c.pcap", tmp / "sur-live", "127.0.0.1", server.port,
+                      "live", "list")
+        r = server.client()
+        deadline = time.monotonic() + 60
+        while (r.llen("live") or r.llen("{live}:sakimori:processing")) and \
+                time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None  # still following
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert (state / "report" / "hosts.csv").read_text() == env["hosts"]
+    stats = json.loads((state / "report" / "stats.json").read_text())
+    assert stats["decode"]["lines"] == env["server"].client().llen("src-list")
