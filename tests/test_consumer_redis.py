@@ -127,11 +127,20 @@ def test_crash_before_commit_redelivers_and_counts_once(env: dict) -> None:
     first = Consumer(env["cfg"], None, state / "report", state, mail=False)
     inp = _input(env, key)
     inp.resume({})
+    fed = []
     for _ in range(3):
-        first.feed(inp.read_batch())
+        batch = inp.read_batch()
+        fed += batch.lines
+        first.feed(batch)
     first.close()  # "killed": fed, never committed
+    again = _input(env, key)  # a restart hands the same events out again, oldest first,
+    again.resume({})           # in batches of at most max_lines
+    replayed = [again.read_batch() for _ in range(3)]
+    assert [len(b.lines) for b in replayed] == [7, 7, 7]
+    assert [x for b in replayed for x in b.lines] == fed
+    assert again.read_batch().lines != fed[:7]  # then new events (and that one dies too)
     with _drain_fresh(env, state, key) as second:
-        assert second.input_stats["redelivered"] == 21
+        assert second.input_stats["redelivered"] == 28
         assert second.decoder.stats.lines == total
     assert (state / "report" / "hosts.csv").read_text() == env["hosts"]
     assert env["server"].client().llen("{crash1}:sakimori:processing") == 0

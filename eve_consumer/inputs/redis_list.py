@@ -116,7 +116,8 @@ class RedisListInput:
         self.keys = [_Key(k, "RIGHT" if mode == "list" else "LEFT") for k, mode in keys]
         self.stats: Counter[str] = Counter()
         self._take = client.register_script(_TAKE)
-        self._replay: dict[str, list[bytes]] = {}
+        # key -> events of its processing list (taken before a restart) not yet handed out
+        self._replay: dict[str, int] = {}
         self._next = 0
         self._locked_at = 0.0
 
@@ -133,12 +134,10 @@ class RedisListInput:
                     self._trim(k, cp.offset, cp.inode)
                     self.stats["acks_finished_on_start"] += 1
             k.seq = max(k.seq, acked)
-            left = self.client.lrange(k.proc, 0, -1)
-            left.reverse()  # oldest first
+            left = self.client.llen(k.proc)
             if left:
-                self.stats["redelivered"] += len(left)
+                self.stats["redelivered"] += left
                 self._replay[k.name] = left
-                k.pending = len(left)
 
     def _lock(self, initial: bool = False) -> None:
         now = time.monotonic()
@@ -158,10 +157,8 @@ class RedisListInput:
         """The next events of one key (round robin); empty when every key is empty (after
         blocking up to ``block_s`` on one key when *block*)."""
         self._lock()
-        for name, lines in list(self._replay.items()):
-            del self._replay[name]
-            k = next(k for k in self.keys if k.name == name)
-            return self._batch(k, lines, count_pending=False)
+        for name, left in list(self._replay.items()):
+            return self._replay_batch(next(k for k in self.keys if k.name == name), left)
         n = len(self.keys)
         for i in range(n):
             k = self.keys[(self._next + i) % n]
@@ -177,9 +174,22 @@ class RedisListInput:
                 return self._batch(k, [v])
         return Batch(self.source)
 
-    def _batch(self, k: _Key, lines: list[bytes], count_pending: bool = True) -> Batch:
-        if count_pending:
-            k.pending += len(lines)
+    def _replay_batch(self, k: _Key, left: int) -> Batch:
+        """The next oldest events of the processing list taken before a restart, at most
+        ``max_lines``. They sit at its tail, just above the ``pending`` ones handed out since
+        the last acknowledgement (an acknowledgement trims exactly those), and nothing new
+        is taken until all are handed out."""
+        n = min(left, self.max_lines)
+        lines = self.client.lrange(k.proc, -(k.pending + n), -(k.pending + 1))
+        lines.reverse()  # oldest first
+        if left - n > 0 and lines:
+            self._replay[k.name] = left - n
+        else:
+            del self._replay[k.name]
+        return self._batch(k, lines)
+
+    def _batch(self, k: _Key, lines: list[bytes]) -> Batch:
+        k.pending += len(lines)
         first = k.taken + 1
         k.taken += len(lines)
         self.stats["events"] += len(lines)
