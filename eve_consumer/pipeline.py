@@ -63,8 +63,8 @@ class Consumer:
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
-        if shared_output is not None:
-            self.outputs.append(shared_output)
+        if shared_output is not None:  # first: its state goes into stats.json too
+            self.outputs.insert(0, shared_output)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
         self.busy_s = 0.0

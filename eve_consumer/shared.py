@@ -55,13 +55,31 @@ class SharedOutput(Output):
 
     name = "shared"
 
-    def __init__(self, cfg: Config, client: Any, cid: str) -> None:
+    def __init__(self, cfg: Config, client: Any, cid: str,
+                 counters: SharedCounters | None = None) -> None:
         super().__init__(cfg, None, True)
         self.client = client
         self.cid = cid
+        self.counters = counters
         self._warn_offset = 0
 
     def write(self, report: Report) -> None:
+        """Publish; a Redis failure is one logged line and ``stats.shared.error`` (the next
+        evaluation publishes everything again)."""
+        import redis
+
+        report.stats["shared"] = {"url": redact(self.cfg.consumer.shared), "consumer": self.cid,
+                                  "prevalence_errors": self.counters.errors
+                                  if self.counters is not None else 0}
+        try:
+            self._publish(report)
+        except redis.RedisError as exc:
+            report.stats["shared"]["error"] = str(exc)[:200]
+            log.error("consumer.shared %s: findings not published: %s",
+                      redact(self.cfg.consumer.shared), exc)
+
+    def _publish(self, report: Report) -> None:
+        offset = self._warn_offset
         fields = {f"{f.host}|{f.detection}": orjson.dumps(f.as_dict())
                   for f in report.findings}
         stats = orjson.dumps(report.stats, option=orjson.OPT_NON_STR_KEYS)
@@ -73,8 +91,11 @@ class SharedOutput(Output):
         pipe.set(f"sakimori:stats:{self.cid}", stats)
         for line in self._new_warnings(report.out_dir):
             pipe.hset(WARNINGS, hashlib.sha256(line).hexdigest()[:24], line)
-        pipe.execute()
-        report.stats["shared"] = {"url": redact(self.cfg.consumer.shared), "consumer": self.cid}
+        try:
+            pipe.execute()
+        except BaseException:
+            self._warn_offset = offset  # those warnings go again next time
+            raise
 
     def _new_warnings(self, out_dir: Path) -> list[bytes]:
         path = Path(out_dir) / WARNINGS_FILE
@@ -96,7 +117,7 @@ def attach(cfg: Config, ctx: Any, state_dir: Path) -> SharedOutput | None:
         return None
     client = open_shared(cfg)
     ctx.shared = SharedCounters(client)
-    return SharedOutput(cfg, client, consumer_id(state_dir))
+    return SharedOutput(cfg, client, consumer_id(state_dir), ctx.shared)
 
 
 def merged_report(cfg: Config, out_dir: Path) -> Report:

@@ -12,17 +12,23 @@ standard error 0.81 %) replaces it. Keys are ``sakimori:d:{H}:s`` / ``…:h`` wi
 BLAKE2b digest of the counter's name (network-derived names never become key syntax, and
 both keys share one Redis Cluster slot). Adds are idempotent, so an event delivered twice
 after a crash changes nothing. Adds are queued in memory and sent in one pipeline by
-:meth:`SharedCounters.flush` — before every count and before every state commit.
+:meth:`SharedCounters.flush` — before every count and before every state commit. While Redis
+cannot be reached the adds stay queued, a count is this consumer's own (logged, counted in
+``errors``), and the consumer goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from sakimori.distinct import EXACT_MAX, DistinctCount
 
+log = logging.getLogger("sakimori.shared")
 CHUNK = 1000  # members per script call (Lua unpack limit is ~8000)
 
 _ADD = """
@@ -60,6 +66,7 @@ class SharedCounters:
         self._count = client.register_script(_COUNT)
         self._queued: dict[str, set[str]] = {}
         self.round_trips = 0
+        self.errors = 0  # Redis failures: counts fell back to this consumer's own
 
     def counter(self, name: str, local: DistinctCount | None = None) -> SharedDistinct:
         return SharedDistinct(self, name, local)
@@ -67,10 +74,21 @@ class SharedCounters:
     def queue(self, name: str, item: str) -> None:
         self._queued.setdefault(name, set()).add(item)
 
-    def flush(self) -> None:
-        """Send every queued add (idempotent in Redis)."""
+    def flush(self) -> bool:
+        """Send every queued add (idempotent in Redis); on a Redis failure keep them queued
+        for the next flush and return False."""
         if not self._queued:
-            return
+            return True
+        try:
+            self._send()
+        except RedisError as exc:
+            self.errors += 1
+            log.error("consumer.shared: prevalence not shared this time: %s", exc)
+            return False
+        self._queued.clear()
+        return True
+
+    def _send(self) -> None:
         pipe = self.client.pipeline(transaction=False)
         for name, items in self._queued.items():
             members = sorted(items)
@@ -79,12 +97,18 @@ class SharedCounters:
                           client=pipe)
         pipe.execute()
         self.round_trips += 1
-        self._queued.clear()
 
-    def count(self, name: str) -> int:
-        self.flush()
+    def count(self, name: str) -> int | None:
+        """The count over every consumer; None when Redis cannot be reached."""
+        if not self.flush():
+            return None
         self.round_trips += 1
-        return int(self._count(keys=_keys(name)))
+        try:
+            return int(self._count(keys=_keys(name)))
+        except RedisError as exc:
+            self.errors += 1
+            log.error("consumer.shared: prevalence not shared this time: %s", exc)
+            return None
 
 
 class SharedDistinct:
@@ -114,7 +138,9 @@ class SharedDistinct:
         return item in self.local
 
     def __len__(self) -> int:
-        return self.hub.count(self.name)
+        """What every consumer added; this consumer's own count while Redis is down."""
+        shared = self.hub.count(self.name)
+        return len(self.local) if shared is None else shared
 
     def update(self, other: DistinctCount | SharedDistinct) -> None:
         items: Iterable[str] = (other.local if isinstance(other, SharedDistinct)

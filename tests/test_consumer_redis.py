@@ -320,3 +320,19 @@ def test_follow_mode_reads_while_suricata_writes_and_stops_on_sigterm(env: dict)
     assert (state / "report" / "hosts.csv").read_text() == env["hosts"]
     stats = json.loads((state / "report" / "stats.json").read_text())
     assert stats["decode"]["lines"] == env["server"].client().llen("src-list")
+
+
+def test_shared_redis_down_mid_run_is_logged_and_the_report_is_still_written(
+        env: dict, tmp_path: Path) -> None:
+    shared = RedisServer(tmp_path / "shared").start()
+    try:
+        (tmp_path / "c.yaml").write_text(CONFIG + f"  shared: {shared.url}\n")
+        consumer = Consumer(load_config(tmp_path / "c.yaml"), None, tmp_path / "out",
+                            tmp_path / "state", mail=False)
+    finally:
+        shared.stop()  # gone before the first evaluation
+    with consumer:
+        consumer.run_once(env["eve"])
+    assert (tmp_path / "out" / "hosts.csv").read_text() == env["hosts"]
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert "error" in stats["shared"] and stats["shared"]["url"] == shared.url
