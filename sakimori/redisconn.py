@@ -124,6 +124,7 @@ def connect(url: str, rcfg: RedisConfig, what: str = "redis") -> Any:
         kwargs["password"] = password
     if tls:
         kwargs["ssl_cert_reqs"] = "required"
+        kwargs["ssl_check_hostname"] = True
         if rcfg.ca_file is not None:
             kwargs["ssl_ca_certs"] = str(rcfg.ca_file)
     client = redis.Redis.from_url(url, **kwargs)

@@ -1,7 +1,7 @@
 """A private redis-server for tests: free loopback port, own directory, stopped by PID.
 
 ``RedisServer(tmp_path).start()`` runs ``redis-server`` in the foreground as a child
-(no persistence, ``requirepass`` optional, ACL user optional), waits for PING, and
+(no persistence, ``requirepass``, an ACL user and TLS optional), waits for PING, and
 ``stop()`` terminates exactly that PID. A leftover daemon of an earlier run cannot collide:
 every run picks a fresh free port and its own directory.
 """
@@ -25,23 +25,30 @@ def free_port() -> int:
 
 class RedisServer:
     def __init__(self, work: Path, password: str | None = None,
-                 user: tuple[str, str] | None = None) -> None:
+                 user: tuple[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.dir = Path(work)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.password = password
         self.user = user
+        self.tls = tls  # (certificate, key) PEM files: TLS only, no plain port
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "redis" if self.tls is None else "rediss"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server not installed (run `make setup`)")
-        conf = [f"port {self.port}", "bind 127.0.0.1", f"dir {self.dir}", 'save ""',
+        listen = [f"port {self.port}"] if self.tls is None else [
+            "port 0", f"tls-port {self.port}", f"tls-cert-file {self.tls[0]}",
+            f"tls-key-file {self.tls[1]}", f"tls-ca-cert-file {self.tls[0]}",
+            "tls-auth-clients no"]
+        conf = [*listen, "bind 127.0.0.1", f"dir {self.dir}", 'save ""',
                 "appendonly no", "protected-mode yes", "daemonize no",
                 f"logfile {self.dir / 'redis.log'}"]
         if self.password:

@@ -336,3 +336,59 @@ def test_shared_redis_down_mid_run_is_logged_and_the_report_is_still_written(
     assert (tmp_path / "out" / "hosts.csv").read_text() == env["hosts"]
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert "error" in stats["shared"] and stats["shared"]["url"] == shared.url
+
+
+def _self_signed(directory: Path, cn: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(key, hashes.SHA256()))
+    crt, pem = directory / f"{cn}.crt", directory / f"{cn}.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    pem.chmod(0o600)
+    return crt, pem
+
+
+def test_tls_verified_against_the_configured_ca(env: dict, tmp_path: Path) -> None:
+    crt, key = _self_signed(tmp_path, "eve-redis")
+    other, _ = _self_signed(tmp_path, "someone-else")
+    server = RedisServer(tmp_path / "r", tls=(crt, key)).start()
+    try:
+        run = [sys.executable, "-m", "sakimori", "consume", "--redis-key", "k", "--drain",
+               "--state-dir", str(tmp_path / "s")]
+        for ca, rc in ((crt, 0), (other, 1)):
+            conf = tmp_path / f"{ca.stem}.yaml"
+            conf.write_text(CONFIG + f"redis:\n  ca_file: {ca}\n", encoding="utf-8")
+            proc = subprocess.run([*run, "--config", str(conf), "--redis", server.url],
+                                  capture_output=True, text=True, timeout=120)
+            assert proc.returncode == rc, proc.stderr
+            if rc:
+                assert len(proc.stderr.strip().splitlines()) == 1
+                assert "certificate verify failed" in proc.stderr.lower()
+        conf = tmp_path / "plain.yaml"  # tls: true turns redis:// into TLS as well
+        conf.write_text(CONFIG + f"redis:\n  tls: true\n  ca_file: {crt}\n", encoding="utf-8")
+        plain = server.url.replace("rediss://", "redis://")
+        proc = subprocess.run([*run, "--config", str(conf), "--redis", plain],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        server.stop()
