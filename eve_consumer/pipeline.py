@@ -5,7 +5,10 @@ without ``--follow``, ``analyze``). :meth:`Consumer.follow` tails a file as a se
 each evaluation (every ``interval_s`` while new lines arrive, and on stop) it commits the
 checkpoint, every handler's snapshot and the findings in one store transaction, then writes
 the reports and sends the mails. A restart restores the snapshots and resumes at the
-checkpoint, so nothing is lost or counted twice.
+checkpoint, so nothing is lost or counted twice. :meth:`Consumer.follow_redis` does the same
+over Suricata's redis output (:mod:`eve_consumer.redis_loop`, acknowledging in Redis only after
+the commit). With ``consumer.shared`` the beacon prevalence counters are shared through Redis
+and every evaluation is published for ``sakimori report`` (:mod:`eve_consumer.shared`).
 """
 
 from __future__ import annotations

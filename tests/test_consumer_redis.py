@@ -5,8 +5,11 @@ over a crafted capture: both modes hand the events out in the order of Suricata'
 The at-least-once protocol is driven through both crash windows deterministically (the
 consumer abandoned after feeding but before the commit; and after the commit but before the
 acknowledgement): the restarted consumer counts every event exactly once and reports what the
-one-shot file consumer reports. Also: one consumer per key, ACL user + password file, no
-credentials in URLs or messages, and the shared exact-then-HyperLogLog counter.
+one-shot file consumer reports. Also: follow mode while Suricata writes (SIGTERM), one
+consumer per key, ACL user + password file, TLS verified against the configured CA, no
+credentials in URLs or messages, the config keys, the shared exact-then-HyperLogLog counter,
+``sakimori report`` merging findings and mail warnings (and the admin screen reading the
+merged directory), and a shared Redis that disappears mid-run.
 """
 
 from __future__ import annotations
