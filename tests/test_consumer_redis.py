@@ -395,3 +395,18 @@ def test_tls_verified_against_the_configured_ca(env: dict, tmp_path: Path) -> No
         assert proc.returncode == 0, proc.stderr
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--redis", "redis://127.0.0.1:1/0"], "--redis needs at least one --redis-key"),
+    (["--redis-key", "k"], "--redis-key and --drain need --redis"),
+    (["--redis", "redis://127.0.0.1:1/0", "--redis-key", "k", "--eve", "x"], "exclusive"),
+    (["--redis", "redis://127.0.0.1:1/0", "--redis-key", "k", "--drain", "--follow"],
+     "--drain exits"),
+    (["--redis", "redis://127.0.0.1:1/x", "--redis-key", "k"], "database must be a number"),
+])
+def test_consume_redis_usage_errors(env: dict, args: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "sakimori", "consume", "--config",
+                           str(env["tmp"] / "sakimori.yaml"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
