@@ -147,7 +147,8 @@ def test_two_sensors_two_consumers_merge_to_the_single_consumer_report(world: di
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for name, key in (("a", "sensor-a"), ("b", "sensor-b#rpush"))]
     for p in procs:
-        assert p.wait(timeout=600) == 0, p.stderr.read() if p.stderr else ""
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
     # each consumer evaluates once more now that both have published (follow mode does this
     # every --interval): a consumer that finished first judged prevalence without the other
     for name, key in (("a", "sensor-a"), ("b", "sensor-b#rpush")):
