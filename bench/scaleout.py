@@ -98,7 +98,7 @@ def _run(conf: Path, port: int, groups: list[list[str]], state: Path) -> tuple[f
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="events/s through Redis, one and two consumers")
-    p.add_argument("--copies", type=int, default=8, help="repeat each key N times (8)")
+    p.add_argument("--copies", type=int, default=60, help="repeat each key N times (60)")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "out" / "scaleout")
     args = p.parse_args(argv)
     work = args.out.resolve()
