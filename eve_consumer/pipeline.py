@@ -5,7 +5,10 @@ without ``--follow``, ``analyze``). :meth:`Consumer.follow` tails a file as a se
 each evaluation (every ``interval_s`` while new lines arrive, and on stop) it commits the
 checkpoint, every handler's snapshot and the findings in one store transaction, then writes
 the reports and sends the mails. A restart restores the snapshots and resumes at the
-checkpoint, so nothing is lost or counted twice.
+checkpoint, so nothing is lost or counted twice. :meth:`Consumer.follow_redis` does the same
+over Suricata's redis output (:mod:`eve_consumer.redis_loop`, acknowledging in Redis only after
+the commit). With ``consumer.shared`` the beacon prevalence counters are shared through Redis
+and every evaluation is published for ``sakimori report`` (:mod:`eve_consumer.shared`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
+from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
 from sakimori.config import Config
 
@@ -50,6 +54,7 @@ class Consumer:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.ctx = Context(cfg, baselines)
+        shared_output = attach_shared(cfg, self.ctx, state_dir)  # consumer.shared: before handlers
         if handler_names is None and cfg.consumer.handlers is not None:
             handler_names = list(cfg.consumer.handlers)
         if output_names is None:
@@ -64,6 +69,8 @@ class Consumer:
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
+        if shared_output is not None:  # first: its state goes into stats.json too
+            self.outputs.insert(0, shared_output)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
         self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
@@ -158,6 +165,8 @@ class Consumer:
         if follow:
             states = {h.name: h.snapshot() for h in self.handlers}
             states[_CONSUMER_STATE] = self._own_state()
+        if self.ctx.shared is not None:
+            self.ctx.shared.flush()  # shared adds reach Redis before the state says so
         self.store.commit(checkpoints=checkpoints, handler_states=states, findings=findings)
         self.busy_s += time.perf_counter() - t0
         self.mail_warnings.drain()
@@ -255,6 +264,15 @@ class Consumer:
                     stop.wait(poll_s)
         finally:
             inp.close()
+
+    def follow_redis(self, inp: Any, stop: threading.Event, *, drain: bool = False,
+                     interval_s: float = 5.0) -> None:
+        """Read a :class:`~eve_consumer.inputs.redis_list.RedisListInput` until *stop* (or,
+        with *drain*, until its keys are empty); see :mod:`eve_consumer.redis_loop`."""
+        from eve_consumer.redis_loop import run_redis
+
+        self.restore()
+        run_redis(self, inp, stop, drain=drain, interval_s=interval_s)
 
     def _mail_pending(self) -> bool:
         mail = self.last_stats.get("mail", {})

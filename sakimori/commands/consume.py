@@ -1,5 +1,9 @@
 """The ``sakimori consume`` verb: run the EVE consumer over an EVE file, once or as a service.
 
+``--redis URL --redis-key KEY …`` reads Suricata's redis eve-log output instead (at least once,
+in push order; ``--drain`` exits when the keys are empty, else it follows) — see
+docs/consumer.md "Scale-out" and :mod:`eve_consumer.inputs.redis_list`.
+
 Without ``--follow`` it reads the file to its end, writes OUT_DIR/hosts.csv, findings.jsonl
 and stats.json, sends the alert mails and exits. With ``--follow`` it tails the file (rotation
 and restarts handled through the state store) until SIGTERM/SIGINT. See docs/consumer.md.
@@ -26,11 +30,21 @@ from sakimori.errors import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("consume", help="correlate an EVE file into the per-host report",
-                       description="Run the EVE consumer over an EVE JSON file.")
+                       description="Run the EVE consumer over an EVE JSON file, or over Suricata's "
+                                   "redis eve-log output (--redis).")
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
     p.add_argument("--eve", type=Path,
                    help="EVE JSON file to read or follow (optional with --rspamd-events or "
                         "--rspamd-listen)")
+    p.add_argument("--redis", metavar="URL",
+                   help="read Suricata's redis eve-log output: redis://HOST:PORT/DB (rediss:// "
+                        "for TLS; user, password, CA from the redis section of the config); "
+                        "follows until SIGTERM/SIGINT unless --drain")
+    p.add_argument("--redis-key", action="append", default=[], metavar="KEY",
+                   help="a Suricata redis key to read (repeatable; KEY#list or KEY#rpush "
+                        "overrides redis.mode for that key)")
+    p.add_argument("--drain", action="store_true",
+                   help="with --redis: exit once every key is empty")
     p.add_argument("--baselines", type=Path,
                    help="baselines.json (optional: fallback thresholds without it)")
     p.add_argument("--follow", action="store_true",
@@ -76,7 +90,24 @@ def _listen_address(text: str) -> tuple[str | None, int | None]:
     return host.strip("[]"), int(port)
 
 
+def _check_redis_usage(args: argparse.Namespace) -> None:
+    if args.redis is None:
+        if args.redis_key or args.drain:
+            raise UsageError("--redis-key and --drain need --redis")
+        return
+    if args.eve is not None:
+        raise UsageError("--eve and --redis are exclusive (one EVE source per consumer)")
+    if not args.redis_key:
+        raise UsageError("--redis needs at least one --redis-key")
+    if args.drain and (args.follow or args.rspamd_listen is not None):
+        raise UsageError("--drain exits when the keys are empty: not with --follow or "
+                         "--rspamd-listen")
+
+
 def _check_usage(args: argparse.Namespace) -> None:
+    _check_redis_usage(args)
+    if args.redis is not None:
+        return
     if (args.eve is None and not args.rspamd_events and args.rspamd_listen is None
             and not args.resend_failed):
         raise UsageError("--eve is required (unless --rspamd-events, --rspamd-listen or "
@@ -97,10 +128,23 @@ def _serve(consumer: Any, args: argparse.Namespace) -> None:
         receiver = warnings.listen(*_listen_address(args.rspamd_listen))
         print(f"sakimori consume: receiving Rspamd events on {receiver.url}", file=sys.stderr)
     warnings.start()
-    if args.eve is not None:
+    if args.redis is not None:
+        consumer.follow_redis(_redis_input(consumer, args), stop, interval_s=args.interval)
+    elif args.eve is not None:
         consumer.follow(args.eve, stop, poll_s=args.poll, interval_s=args.interval)
     else:
         stop.wait()
+
+
+def _redis_input(consumer: Any, args: argparse.Namespace) -> Any:
+    from eve_consumer.inputs.redis_list import RedisListInput, parse_keys
+    from sakimori.redisconn import connect, redact
+
+    cfg = consumer.cfg
+    keys = parse_keys(args.redis_key, cfg.redis.mode)
+    client = connect(args.redis, cfg.redis, "--redis")
+    return RedisListInput(client, keys, redact(args.redis), str(consumer.store.path.parent),
+                          max_lines=cfg.consumer.queue_size, block_s=max(0.1, args.poll))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,16 +172,22 @@ def run(args: argparse.Namespace) -> int:
             consumer.mail_warnings.read_file(events)
         for fw_log in args.fw_log:
             consumer.add_fw_log(fw_log)
-        if args.follow or args.rspamd_listen is not None:
+        if args.redis is not None and args.drain:
+            stop = threading.Event()
+            _stop_on_signals(stop)
+            consumer.follow_redis(_redis_input(consumer, args), stop, drain=True,
+                                  interval_s=args.interval)
+        elif args.follow or args.rspamd_listen is not None or args.redis is not None:
             _serve(consumer, args)
         elif args.eve is not None:
             consumer.run_once(args.eve)
         else:
             consumer.mail_warnings.drain()
-        if args.eve is not None:
+        if args.eve is not None or args.redis is not None:
             print(f"sakimori consume: {consumer.summary()}", file=sys.stderr)
     warnings = consumer.mail_warnings  # after close(): the last pending ones have been sent
     if args.rspamd_events or args.rspamd_listen is not None or warnings.counts:
         print(f"sakimori consume: {warnings.summary()}", file=sys.stderr)
-    print(out / "hosts.csv" if args.eve is not None else out / "mail_warnings.jsonl")
+    reads_eve = args.eve is not None or args.redis is not None
+    print(out / "hosts.csv" if reads_eve else out / "mail_warnings.jsonl")
     return 0
