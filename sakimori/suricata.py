@@ -149,7 +149,7 @@ def pcap_to_redis(cfg: Config, pcap: Path, run_dir: Path, server: str, port: int
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     conf = run_dir / "suricata.yaml"
-    conf.write_text(render_offline_yaml(cfg, run_dir, rule_files, {
+    conf.write_text(render_offline_yaml(cfg, run_dir, rule_files, eve_redis={
         "server": server, "port": int(port), "mode": mode, "key": key}), encoding="utf-8")
     proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-l", str(run_dir),
                  "-k", "none", "--runmode", "single"], cwd=run_dir)
