@@ -6,6 +6,11 @@ Steps: render the Suricata rules from the baselines into OUT_DIR/build
 (state in OUT_DIR/state unless ``--state-dir``), leaving OUT_DIR/hosts.csv, findings.jsonl,
 stats.json and the alert mails. The hosts.csv path is printed last.
 
+``--proxy-log FILE…`` (Squid native or Apache combined access logs, ``.gz`` too) runs the same
+detections over the requests of an existing web proxy; no capture, rules or Suricata are
+needed for them (docs/consumer.md, "Web-proxy logs"). Give ``--pcap``, ``--proxy-log`` or
+both.
+
 ``--baselines`` is optional, as for ``consume``: without it (a first day, nothing learned yet)
 every threshold is its documented fallback (docs/baselines.md) and nothing is suppressed by
 learned prevalence.
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sakimori.errors import SakimoriError
+from sakimori.errors import SakimoriError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
     p.add_argument("--baselines", type=Path,
                    help="baselines.json (optional: fallback thresholds without it)")
-    p.add_argument("--pcap", required=True, type=Path, nargs="+", metavar="PCAP",
-                   help="capture file(s), read in the order given")
+    p.add_argument("--pcap", type=Path, action="extend", nargs="+", default=[],
+                   metavar="PCAP", help="capture file(s), read in the order given")
+    p.add_argument("--proxy-log", type=Path, action="extend", nargs="+", default=[],
+                   metavar="FILE", help="web-proxy access log(s): Squid native or Apache "
+                                        "combined (no capture needed)")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--state-dir", type=Path, help="state directory (default: OUT/state)")
     p.add_argument("--no-mail", action="store_true", help="never send alert mail")
@@ -54,17 +62,25 @@ def run(args: argparse.Namespace) -> int:
     from sakimori.config import load_config
     from sakimori.suricata import find_binary, read_pcaps
 
+    if not args.pcap and not args.proxy_log:
+        raise UsageError("nothing to analyze: give --pcap or --proxy-log")
+    for log in args.proxy_log:
+        if not log.is_file():
+            raise UsageError(f"--proxy-log: no such file: {log}")
     cfg = load_config(args.config)
     doc: dict[str, Any] = (load_document(args.baselines) if args.baselines
                            else empty_document())
-    find_binary(cfg)  # fail fast, before rendering anything
     out: Path = args.out
+    eve = None
+    if args.pcap:
+        find_binary(cfg)  # fail fast, before rendering anything
+        out.mkdir(parents=True, exist_ok=True)
+        rules = rule_writer()(cfg, doc, out / "build")
+        eve = read_pcaps(cfg, args.pcap, out, rules)
     out.mkdir(parents=True, exist_ok=True)
-    rules = rule_writer()(cfg, doc, out / "build")
-    eve = read_pcaps(cfg, args.pcap, out, rules)
     with Consumer(cfg, doc, out, args.state_dir or out / "state",
                   mail=not args.no_mail) as consumer:
-        consumer.run_once(eve)
+        consumer.run_once(eve, args.proxy_log)
         print(f"sakimori analyze: {consumer.summary()}", file=sys.stderr)
     print(out / "hosts.csv")
     return 0

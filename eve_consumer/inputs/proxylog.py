@@ -1,0 +1,238 @@
+"""Web-proxy access logs as consumer input: each request becomes the events the handlers read.
+
+Lines are parsed by :func:`generator.proxylog.parse_line` (Squid native, Apache
+common/combined — the same parser ``learn`` uses); a bad line is counted in the consumer's
+:class:`~eve_consumer.decode.DecodeStats` as ``file:line`` and skipped. A line with a request
+becomes synthetic events, so the detections stay in the handlers:
+
+- **answered request** → an ``http`` event (Host, request target as ``url``: the
+  ``long_url`` handler, the flow → name join) and a ``flow`` event from the client to the
+  destination (the ``beacon`` handler keys it by host name, the ``long_session`` handler
+  reads its ``age`` when the log has a duration: Squid's elapsed ms; Apache has none);
+- **proxy facts** a capture would show differently → one ``proxy`` event carrying them:
+  ``denied`` (``TCP_DENIED``, 407, or a 403 the proxy itself gave: ``fw_blocked``),
+  ``tunnel`` (an allowed ``CONNECT`` to a port outside the port → expected-protocol table,
+  ``traffic.port_protocols``: ``non_http_on_http_port``) and ``anonymizer`` (a Tor relay
+  address from ``anonymizer.tor_relays``, an ``.onion`` name, a tor2web gateway).
+
+A 407 is the proxy asking for credentials; browsers then repeat the request with them. So a
+407 counts as a refusal only when the same client does not reach the same host within
+``AUTH_RETRY_S`` (held back until then; :meth:`ProxyDecoder.flush`).
+
+The destination address is Squid's ``HIER_DIRECT/<ip>`` peer when logged, else the host
+itself (an IP literal or a name). Times: Squid logs a request when it ends, so the start is
+the logged time minus the elapsed time. Every event gets a stable ``flow_id`` from the line's
+text, so re-reading a line (follow mode, at-least-once) counts it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from eve_consumer.context import Context
+from eve_consumer.decode import DecodeStats, Event
+from eve_consumer.model import Finding
+from generator.proxylog import ProxyRecord, parse_line, request_target
+
+AUTH_RETRY_S = 30.0
+MAX_PENDING = 100_000
+MAX_CLIENTS = 100_000
+USERS_PER_CLIENT = 10
+KIND = "proxy"
+
+
+def _flow_id(line: str) -> int:
+    return int.from_bytes(hashlib.blake2b(line.encode(), digest_size=8).digest(), "big") \
+        >> 1 or 1
+
+
+def is_denied(rec: ProxyRecord) -> bool:
+    """Refused by the proxy: Squid ``TCP_DENIED``, any 407, or a 403 the proxy gave itself
+    (Squid ``NONE``/no result code; Apache, which does not say, counts too)."""
+    action = rec.action or ""
+    if "DENIED" in action or rec.status == 407:
+        return True
+    return rec.status == 403 and (not action or action.startswith(("NONE", "TAG_NONE")))
+
+
+def anonymizer_reason(host: str | None, addresses: Iterable[str], relays: Any) -> str | None:
+    """Why a destination is an anonymiser, or None: Tor relay address, onion name, tor2web."""
+    if host:
+        labels = host.rstrip(".").split(".")
+        if labels[-1] == "onion":
+            return "onion address"
+        if "onion" in labels[:-1] or any(lab.startswith("tor2web") for lab in labels):
+            return "tor2web gateway"
+    if relays is not None:
+        for text in addresses:
+            try:
+                addr = ipaddress.ip_address(text)
+            except ValueError:
+                continue
+            if addr in relays.ipv4 or addr in relays.ipv6:
+                return "Tor relay"
+    return None
+
+
+class ProxyDecoder:
+    """Turns proxy-log lines into events; keeps 407s held back and the users per client."""
+
+    def __init__(self, ctx: Context, stats: DecodeStats, relays: Any = None) -> None:
+        self.ctx = ctx
+        self.stats = stats
+        self.relays = relays
+        self.source = "<proxy-log>"
+        self.pending: dict[str, list[list[Any]]] = {}  # "client host" -> held-back 407s
+        self.n_pending = 0
+        self.users: dict[str, dict[str, int]] = {}  # client -> user -> requests
+        self.latest = 0.0
+
+    # --- lines ---------------------------------------------------------------------------
+    def decode(self, raw: bytes | str, lineno: int) -> list[Event]:
+        """The events of one line ([] for comments, request-less and bad lines: counted)."""
+        st = self.stats
+        st.lines += 1
+        line = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).strip()
+        if not line or line.startswith("#"):
+            st.ignored["proxy (blank or comment)"] += 1
+            return []
+        try:
+            rec = parse_line(line)
+        except ValueError as exc:
+            st.reject(f"{self.source}:{lineno}", f"proxy log: {exc}")
+            return []
+        if rec is None or rec.host is None:
+            st.ignored["proxy (no request or no host)"] += 1
+            return []
+        st.decoded[KIND] += 1
+        self.latest = max(self.latest, rec.ts)
+        if rec.user:
+            self._see_user(rec.client, rec.user)
+        return self._events(rec, _flow_id(line))
+
+    def _see_user(self, client: str, user: str) -> None:
+        users = self.users.get(client)
+        if users is None:
+            if len(self.users) >= MAX_CLIENTS:
+                self.ctx.counters["proxy_users_clients_dropped"] += 1
+                return
+            users = self.users[client] = {}
+        if user in users or len(users) < USERS_PER_CLIENT:
+            users[user] = users.get(user, 0) + 1
+
+    def _events(self, rec: ProxyRecord, flow_id: int) -> list[Event]:
+        host, port = rec.host or "", rec.port or 0
+        dest = rec.peer or host
+        elapsed = rec.elapsed_ms
+        start = rec.ts - elapsed / 1000.0 if elapsed else rec.ts
+        facts: dict[str, Any] = {"host": host, "method": rec.method, "status": rec.status,
+                                 "action": rec.action, "user": rec.user}
+        out: list[Event] = []
+        if is_denied(rec):
+            if rec.status == 407:
+                self._hold(rec, flow_id, dest, start)
+                return []
+            facts["denied"] = f"{rec.action or 'HTTP'}/{rec.status}"
+        else:
+            self._answered(rec.client, host, start)
+            out += self._request(rec, flow_id, dest, start)
+            if rec.method == "CONNECT" and port not in self.ctx.port_table:
+                facts["tunnel"] = port
+        why = anonymizer_reason(host, (dest, host), self.relays)
+        if why:
+            facts["anonymizer"] = why
+        if "denied" in facts or "tunnel" in facts or "anonymizer" in facts:
+            out.append(Event(KIND, start, flow_id, rec.client, 0, dest, port, "TCP", facts))
+        return out
+
+    def _request(self, rec: ProxyRecord, flow_id: int, dest: str, start: float
+                 ) -> list[Event]:
+        """The ``http`` event (name join, URL) and the ``flow`` event of an answered request."""
+        http: dict[str, Any] = {"hostname": rec.host, "http_method": rec.method,
+                                "status": rec.status, "proxy": True}
+        if rec.method != "CONNECT":
+            http["url"] = request_target(rec.url)
+        flow: dict[str, Any] = {"start": start, "pkts_toserver": 1, "pkts_toclient": 1,
+                                "bytes_toserver": 0}
+        if rec.elapsed_ms is not None:
+            flow["age"] = int(rec.elapsed_ms // 1000)
+        port = rec.port or 0
+        rec_flow: dict[str, Any] = {"event_type": "flow", "src_ip": rec.client,
+                                    "dest_ip": dest, "dest_port": port, "proto": "TCP",
+                                    "app_proto": "http", "flow": flow, "proxy": True}
+        if rec.method == "CONNECT":  # HTTP to the proxy, then what the tunnel carries
+            expected = self.ctx.port_table.get(port, ())
+            rec_flow.update(app_proto_orig="http",
+                            app_proto="tls" if "tls" in expected else "http")
+        return [Event("http", start, flow_id, rec.client, 0, dest, port, "TCP", http,
+                      record={"tx_id": 0, "http": http}),
+                Event("flow", start, flow_id, rec.client, 0, dest, port, "TCP", rec_flow,
+                      record=rec_flow)]
+
+    # --- 407: credentials asked for ----------------------------------------------------------
+    def _hold(self, rec: ProxyRecord, flow_id: int, dest: str, start: float) -> None:
+        if self.n_pending >= MAX_PENDING:
+            self.ctx.counters["proxy_auth_pending_dropped"] += 1
+            return
+        key = f"{rec.client} {rec.host}"
+        self.pending.setdefault(key, []).append(
+            [start, flow_id, dest, rec.port or 0, rec.method, rec.action, rec.user])
+        self.n_pending += 1
+
+    def _answered(self, client: str, host: str, start: float) -> None:
+        held = self.pending.get(f"{client} {host}")
+        if not held:
+            return
+        keep = [h for h in held if not 0 <= start - h[0] <= AUTH_RETRY_S]
+        self.ctx.counters["proxy_auth_challenges_answered"] += len(held) - len(keep)
+        self.n_pending -= len(held) - len(keep)
+        if keep:
+            self.pending[f"{client} {host}"] = keep
+        else:
+            del self.pending[f"{client} {host}"]
+
+    def flush(self, final: bool) -> list[Event]:
+        """The held-back 407s nobody answered in time (all of them when *final*) as
+        refusals."""
+        out: list[Event] = []
+        cutoff = self.latest - AUTH_RETRY_S
+        for key in list(self.pending):
+            client, host = key.split(" ", 1)
+            keep = []
+            for start, flow_id, dest, port, method, action, user in self.pending[key]:
+                if not final and start >= cutoff:
+                    keep.append([start, flow_id, dest, port, method, action, user])
+                    continue
+                facts = {"host": host, "method": method, "status": 407, "action": action,
+                         "user": user, "denied": f"{action or 'HTTP'}/407"}
+                why = anonymizer_reason(host, (dest, host), self.relays)
+                if why:
+                    facts["anonymizer"] = why
+                out.append(Event(KIND, start, flow_id, client, 0, dest, port, "TCP", facts))
+            self.n_pending -= len(self.pending[key]) - len(keep)
+            if keep:
+                self.pending[key] = keep
+            else:
+                del self.pending[key]
+        return out
+
+    # --- reporting and state ---------------------------------------------------------------
+    def annotate(self, findings: list[Finding]) -> None:
+        """Add the proxy user names seen on each reported client (most requests first)."""
+        for f in findings:
+            users = self.users.get(f.host)
+            if users:
+                f.evidence["proxy_users"] = [u for u, _ in sorted(
+                    users.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"pending": self.pending, "users": self.users, "latest": self.latest}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.pending = {k: [list(h) for h in v] for k, v in state.get("pending", {}).items()}
+        self.n_pending = sum(len(v) for v in self.pending.values())
+        self.users = {c: dict(u) for c, u in state.get("users", {}).items()}
+        self.latest = float(state.get("latest", 0.0))
