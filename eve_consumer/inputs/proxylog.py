@@ -13,7 +13,8 @@ becomes synthetic events, so the detections stay in the handlers:
   ``denied`` (``TCP_DENIED``, 407, or a 403 the proxy itself gave: ``fw_blocked``),
   ``tunnel`` (an allowed ``CONNECT`` to a port outside the port → expected-protocol table,
   ``traffic.port_protocols``: ``non_http_on_http_port``) and ``anonymizer`` (a Tor relay
-  address from ``anonymizer.tor_relays``, an ``.onion`` name, a tor2web gateway).
+  address from ``anonymizer.tor_relays``, an ``.onion`` name, a tor2web gateway:
+  ``<onion address>.onion.<gateway>`` or a ``tor2web*`` name).
 
 A 407 is the proxy asking for credentials; browsers then repeat the request with them. So a
 407 counts as a refusal only when the same client does not reach the same host within
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +44,7 @@ MAX_PENDING = 100_000
 MAX_CLIENTS = 100_000
 USERS_PER_CLIENT = 10
 KIND = "proxy"
+_ONION = re.compile(r"[a-z2-7]{16}|[a-z2-7]{56}")  # v2 / v3 onion service addresses
 
 
 def _flow_id(line: str) -> int:
@@ -64,8 +67,10 @@ def anonymizer_reason(host: str | None, addresses: Iterable[str], relays: Any) -
         labels = host.rstrip(".").split(".")
         if labels[-1] == "onion":
             return "onion address"
-        if "onion" in labels[:-1] or any(lab.startswith("tor2web") for lab in labels):
-            return "tor2web gateway"
+        onion_label = any(lab == "onion" and _ONION.fullmatch(labels[i - 1])
+                          for i, lab in enumerate(labels[1:-1], 1))
+        if onion_label or any(lab.startswith("tor2web") for lab in labels):
+            return "tor2web gateway"  # <onion address>.onion.<gateway>, tor2web.*
     if relays is not None:
         for text in addresses:
             try:
