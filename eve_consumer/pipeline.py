@@ -36,6 +36,7 @@ from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
 from eve_consumer.store import StateStore
+from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import InputError
 
@@ -130,7 +131,11 @@ class Consumer:
             raise InputError(name, None, f"cannot read proxy log: {exc.strerror or exc}") \
                 from exc
         before = self.decoder.stats.lines
-        with fh:
+        plain = not name.endswith(".gz")  # a .gz position is not comparable to its size
+        with fh, progress.phase(
+                f"reading {Path(path).name}",
+                progress.file_fraction(fh.buffer.tell, _size(path)) if plain else None,
+                progress.count(lambda: self.decoder.stats.lines - before, "lines")):
             batch = Batch(name, [], 1)
             try:
                 for line in fh:
@@ -163,8 +168,11 @@ class Consumer:
         if eve is not None:
             inp = FileInput(eve, max_lines=self.cfg.consumer.queue_size)
             self.input_stats.update(input="file", source=str(eve))
-            while (batch := inp.read_batch()) is not None:
-                self.feed(batch)
+            with progress.phase(f"reading {Path(eve).name}",
+                                progress.file_fraction(lambda: inp.position, _size(eve)),
+                                progress.count(lambda: self.decoder.stats.lines, "lines")):
+                while (batch := inp.read_batch()) is not None:
+                    self.feed(batch)
         else:
             self.input_stats.update(input="proxy-log")
         for log in proxy_logs:
@@ -306,3 +314,10 @@ class Consumer:
     def _mail_pending(self) -> bool:
         mail = self.last_stats.get("mail", {})
         return bool(mail.get("failed") or mail.get("deferred"))
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
