@@ -85,6 +85,9 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.proxy_log is not None:
         if args.follow and args.eve is not None:
             raise UsageError("--follow tails one file: give --eve or --proxy-log, not both")
+        if args.follow and args.proxy_log.suffix == ".gz":
+            raise UsageError("--follow cannot tail a compressed log: "
+                             f"{args.proxy_log} (follow the live file)")
         if args.rspamd_listen is not None and not args.follow:
             raise UsageError("--rspamd-listen with --proxy-log needs --follow")
         return
