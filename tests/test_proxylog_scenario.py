@@ -10,6 +10,7 @@ Every infected client must be reported with exactly its labels and no benign cli
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -126,3 +127,24 @@ def test_kill_chain_maps_users_of_both_log_formats(day: tuple[Path, dict]) -> No
         cfg, (d / "squid-access.log", d / "apache-access.log"))
     for ip, client in gt["clients"].items():
         assert learned[client["user"]] == ip
+
+
+def test_gzipped_log_and_consume_give_the_same_report(day: tuple[Path, dict], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    d, _ = day
+    code, _, err = run(capsys, "analyze", "--config", d / "sakimori.yaml", "--proxy-log",
+                       d / "squid-access.log", "--out", tmp_path / "plain", "--no-mail")
+    assert code == 0, err
+    gz = tmp_path / "squid-access.log.gz"
+    gz.write_bytes(gzip.compress((d / "squid-access.log").read_bytes()))
+    code, _, err = run(capsys, "consume", "--config", d / "sakimori.yaml", "--proxy-log", gz,
+                       "--out", tmp_path / "gz", "--state-dir", tmp_path / "state",
+                       "--no-mail")
+    assert code == 0, err
+    plain = (tmp_path / "plain" / "hosts.csv").read_text()
+    assert plain.count("\n") > 5
+    assert (tmp_path / "gz" / "hosts.csv").read_text() == plain
+    code, _, err = run(capsys, "consume", "--config", d / "sakimori.yaml", "--proxy-log", gz,
+                       "--follow", "--state-dir", tmp_path / "state")
+    assert code == 2 and "compressed" in err
