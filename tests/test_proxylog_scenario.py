@@ -4,7 +4,8 @@ The day (:mod:`sakimori.officesim.proxyday`) has a Squid (native, authenticated 
 elapsed times) and an Apache combined log, benign users with credential handshakes (407 then
 the request), category refusals, long video tunnels and a prevalent periodic check, and nine
 infected clients. The baselines are learned (``learn --proxy-log``) from the clean day before.
-Every infected client must be reported with exactly its labels and no benign client at all.
+Every infected client must be reported with exactly its labels and no benign client at all —
+on several seeds (other users, sites, URLs, timings), not only the one the others use.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from sakimori.cli import main
 from sakimori.config import load_config
-from sakimori.officesim.proxyday import generate_proxy_day
+from sakimori.officesim.proxyday import ProxyDayParams, generate_proxy_day
 from sakimori.web import killchain
 
 CONFIG = """\
@@ -51,9 +52,15 @@ def _hosts(path: Path) -> dict[str, set[str]]:
         return {r["host"]: set(r["detections"].split(";")) for r in csv.DictReader(fh)}
 
 
-def test_analyze_proxy_logs_matches_ground_truth(day: tuple[Path, dict], tmp_path: Path,
+@pytest.mark.parametrize("seed", [2026, 1, 4, 7])
+def test_analyze_proxy_logs_matches_ground_truth(seed: int, day: tuple[Path, dict],
+                                                 tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     d, gt = day
+    if seed != 2026:
+        d = tmp_path / "day"
+        gt = generate_proxy_day(d, ProxyDayParams(seed=seed))
+        (d / "sakimori.yaml").write_text(CONFIG)
     code, _, err = run(capsys, "learn", "--config", d / "sakimori.yaml", "--proxy-log",
                        d / "baseline-squid-access.log", d / "baseline-apache-access.log",
                        "--out", tmp_path / "baselines.json")
