@@ -7,7 +7,10 @@ Recipient → host mapping, in this order:
    → one or more host IPs;
 2. learned from ``web.proxy_logs`` (Squid ``access.log`` with authentication, or Apache
    combined): the internal client address a user name last used. Only internal addresses
-   (``networks.home``) count.
+   (``networks.home``) count;
+3. the proxy user names the findings of a reported host carry (``evidence.proxy_users``,
+   written when the consumer read proxy logs: ``analyze``/``consume --proxy-log``), where the
+   configured logs do not name the user.
 
 A mail warning escalates a host when one of its recipients maps to the host and the host has a
 finding whose ``last_seen`` is at or after the mail's time. The mail's time is the earlier of
@@ -53,6 +56,23 @@ def learn_from_proxy_logs(cfg: Config, paths: tuple[Path, ...]) -> dict[str, str
                         last[user] = (rec.ts, rec.client)
         except SakimoriError:
             continue  # a missing log only loses the learned mapping
+    return {u: ip for u, (_, ip) in last.items()}
+
+
+def users_from_findings(cfg: Config, hosts: list[HostReport]) -> dict[str, str]:
+    """user name (lower case) → the reported internal host whose findings name it (the one
+    with the latest finding when several do)."""
+    last: dict[str, tuple[float, str]] = {}
+    for row in hosts:
+        if not cfg.is_home(row.host):
+            continue
+        for f in row.findings:
+            users = f.evidence.get("proxy_users") if isinstance(f.evidence, dict) else None
+            for user in users if isinstance(users, list) else []:
+                if isinstance(user, str) and user:
+                    key = user.lower()
+                    if key not in last or f.last_seen >= last[key][0]:
+                        last[key] = (f.last_seen, row.host)
     return {u: ip for u, (_, ip) in last.items()}
 
 

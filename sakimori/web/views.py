@@ -43,7 +43,8 @@ def _learned() -> dict[str, str]:
 def _context() -> tuple[data.ReportData, list[killchain.Escalation]]:
     cfg = config()
     report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
-    chain = killchain.escalations(cfg, report.hosts, report.warnings, _learned())
+    learned = {**killchain.users_from_findings(cfg, report.hosts), **_learned()}
+    chain = killchain.escalations(cfg, report.hosts, report.warnings, learned)
     return report, chain
 
 
