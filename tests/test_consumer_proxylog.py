@@ -10,6 +10,7 @@ up appended lines and stops on SIGTERM.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -202,3 +203,26 @@ def test_consume_proxy_log_follow_cli(tmp_path: Path, squid_log: Path) -> None:
     assert proc.returncode == 0, stderr
     assert stdout.strip().splitlines()[-1] == str(out / "hosts.csv")
     assert "telemetry.appcheck-cloud.net" in (out / "hosts.csv").read_text()
+
+
+def test_shared_pc_names_the_user_behind_the_beacon(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    t0, lines = 1.7e9, []
+    for i in range(60):  # bob's malware, every ~60 s
+        lines.append((t0 + 60 * i + rng.uniform(-3, 3), "GET", "http://c2.example/b", "bob"))
+    for _ in range(80):  # alice (more requests than bob) browsing on the same terminal server
+        site = rng.choice(["news.example", "shop.example", "wiki.example", "mail.example"])
+        lines.append((t0 + rng.uniform(0, 3600), "GET", f"http://{site}/p{rng.randint(1, 99)}",
+                      "alice"))
+    log = tmp_path / "access.log"
+    log.write_text("".join(sq(t, "TCP_MISS/200", m, u, user=usr) + "\n"
+                           for t, m, u, usr in sorted(lines)))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(CONFIG)
+    with Consumer(load_config(cfg), None, tmp_path / "out", tmp_path / "state",
+                  mail=False) as consumer:
+        rows = consumer.run_once(None, [log])
+    beacon = next(f for r in rows for f in r.findings if f.detection == "beacon")
+    assert beacon.host == "10.1.1.5" and beacon.destinations == ["c2.example"]
+    assert beacon.evidence["proxy_users"] == ["bob"]
+    assert consumer.proxy_decoder().users["10.1.1.5"] == {"alice": 80, "bob": 60}

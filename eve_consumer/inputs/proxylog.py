@@ -42,6 +42,7 @@ from generator.proxylog import ProxyRecord, parse_line, request_target
 AUTH_RETRY_S = 30.0
 MAX_PENDING = 100_000
 MAX_CLIENTS = 100_000
+MAX_PAIR_USERS = 200_000
 USERS_PER_CLIENT = 10
 KIND = "proxy"
 _ONION = re.compile(r"[a-z2-7]{16}|[a-z2-7]{56}")  # v2 / v3 onion service addresses
@@ -93,6 +94,7 @@ class ProxyDecoder:
         self.pending: dict[str, list[list[Any]]] = {}  # "client host" -> held-back 407s
         self.n_pending = 0
         self.users: dict[str, dict[str, int]] = {}  # client -> user -> requests
+        self.pair_users: dict[str, list[str]] = {}  # "client host" -> users (shared PCs)
         self.latest = 0.0
 
     # --- lines ---------------------------------------------------------------------------
@@ -115,10 +117,16 @@ class ProxyDecoder:
         st.decoded[KIND] += 1
         self.latest = max(self.latest, rec.ts)
         if rec.user:
-            self._see_user(rec.client, rec.user)
+            self._see_user(rec.client, rec.user, rec.host)
         return self._events(rec, _flow_id(line))
 
-    def _see_user(self, client: str, user: str) -> None:
+    def _see_user(self, client: str, user: str, host: str) -> None:
+        key = f"{client} {host}"
+        pair = self.pair_users.get(key)
+        if pair is None and len(self.pair_users) < MAX_PAIR_USERS:
+            pair = self.pair_users[key] = []
+        if pair is not None and user not in pair and len(pair) < USERS_PER_CLIENT:
+            pair.append(user)
         users = self.users.get(client)
         if users is None:
             if len(self.users) >= MAX_CLIENTS:
@@ -226,18 +234,37 @@ class ProxyDecoder:
 
     # --- reporting and state ---------------------------------------------------------------
     def annotate(self, findings: list[Finding]) -> None:
-        """Add the proxy user names seen on each reported client (most requests first)."""
+        """Add the proxy user names behind each finding: those whose requests went to the
+        finding's destinations (on a PC several people use, the one who beacons), else
+        every user seen on the client (most requests first)."""
         for f in findings:
+            named: list[str] = []
+            for dest in f.destinations:
+                host = _host_of(dest)
+                for user in self.pair_users.get(f"{f.host} {host}", ()):
+                    if user not in named:
+                        named.append(user)
             users = self.users.get(f.host)
-            if users:
+            if named:
+                f.evidence["proxy_users"] = named[:USERS_PER_CLIENT]
+            elif users:
                 f.evidence["proxy_users"] = [u for u, _ in sorted(
                     users.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"pending": self.pending, "users": self.users, "latest": self.latest}
+        return {"pending": self.pending, "users": self.users, "pair_users": self.pair_users,
+                "latest": self.latest}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.pending = {k: [list(h) for h in v] for k, v in state.get("pending", {}).items()}
         self.n_pending = sum(len(v) for v in self.pending.values())
         self.users = {c: dict(u) for c, u in state.get("users", {}).items()}
+        self.pair_users = {k: list(u) for k, u in state.get("pair_users", {}).items()}
         self.latest = float(state.get("latest", 0.0))
+
+
+def _host_of(destination: str) -> str:
+    """The host of a finding's destination label: ``name (ip:port)``, ``host:port``, ``name``."""
+    head = destination.split(" (", 1)[0]
+    name, sep, port = head.rpartition(":")
+    return name.strip("[]") if sep and port.isdigit() and name else head
