@@ -226,3 +226,10 @@ def test_shared_pc_names_the_user_behind_the_beacon(tmp_path: Path) -> None:
     assert beacon.host == "10.1.1.5" and beacon.destinations == ["c2.example"]
     assert beacon.evidence["proxy_users"] == ["bob"]
     assert consumer.proxy_decoder().users["10.1.1.5"] == {"alice": 80, "bob": 60}
+
+
+def test_ipv4_mapped_client_is_the_ipv4_host(tmp_path: Path) -> None:
+    dec = _decoder(tmp_path)
+    evs = dec.decode(sq(1.7e9, "TCP_MISS/200", "GET", "http://a.example/", user="carol",
+                        client="::ffff:10.1.1.9"), 1)
+    assert {e.src_ip for e in evs} == {"10.1.1.9"} and dec.users == {"10.1.1.9": {"carol": 1}}

@@ -32,6 +32,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from eve_consumer.context import Context
@@ -114,6 +115,8 @@ class ProxyDecoder:
         if rec is None or rec.host is None:
             st.ignored["proxy (no request or no host)"] += 1
             return []
+        if rec.client.startswith("::ffff:") and "." in rec.client:  # IPv4-mapped (dual stack)
+            rec = replace(rec, client=rec.client[7:])
         st.decoded[KIND] += 1
         self.latest = max(self.latest, rec.ts)
         if rec.user:
