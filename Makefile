@@ -23,6 +23,8 @@ bench: setup
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/beacon/run.py
 	$(BIN)/python bench/real.py
+	$(BIN)/python bench/web.py
+	$(BIN)/python bench/url_model.py
 
 clean:
 	rm -rf build .pytest_cache

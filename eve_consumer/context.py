@@ -7,7 +7,15 @@
   Bounded: when full, the oldest entries are evicted and counted (``flow_names_evicted``).
 - ``dns_names``: IP → names seen resolving to it in DNS answers of the same EVE (bounded);
   a destination without its own Host/SNI is whitelisted when one of those names is.
-- ``counters``: every skip, drop and eviction, written to stats.json.
+- ``counters``: every skip, drop and eviction, written to stats.json; fixed keys (never
+  text from EVE), persisted with the follow-mode state so they survive a restart. The keys in
+  :data:`GAUGES` are not event counts but what the last evaluation found (e.g. how many
+  beacon pairs it suppressed as prevalent): reset before each evaluation, so a handler that
+  counts them once per evaluated pair reports the current number, not a sum over
+  evaluations.
+- ``classes``: the Table 1 class map (:class:`~eve_consumer.classes.ClassMap`,
+  ``classes.map_file``); :meth:`Context.alert_side` picks the reported host of a third-party
+  alert by the flow's orientation (client/server), as the map entry asks.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from eve_consumer.classes import ClassMap
 from eve_consumer.decode import Event
+from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.baselines import TrafficThresholds, effective_traffic
 from sakimori.config import Config
 from sakimori.whitelist import Whitelist, normalise_host
@@ -24,6 +34,7 @@ CACHE_LIMIT = 200_000
 FLOW_NAMES_LIMIT = 200_000
 DNS_LIMIT = 100_000
 NAMES_PER_IP = 4
+GAUGES = frozenset({"beacon_suppressed_prevalent"})
 
 
 class _Notes(list[str]):
@@ -53,6 +64,12 @@ class Context:
         self.flow_names: dict[int, str] = {}
         self.dns_names: dict[str, list[str]] = {}
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
+        self.classes = ClassMap.load(cfg.classes.map_file)
+
+    def reset_gauges(self) -> None:
+        """Before an evaluation: the :data:`GAUGES` start again from zero."""
+        for key in GAUGES:
+            self.counters[key] = 0
 
     # --- address facts -----------------------------------------------------------------------
     def home(self, ip: str) -> bool:
@@ -108,6 +125,8 @@ class Context:
         low = name.lower()
         if ":" in low or low[-1] == "." or " " in low:
             low = normalise_host(low)
+        if len(low) > MAX_NAME:
+            low = cap_name(low)
         names[flow_id] = low
 
     def name_of(self, flow_id: int) -> str | None:
@@ -138,7 +157,7 @@ class Context:
             names = self.dns_names[ip] = []
         for n in (qname, rrname):
             if type(n) is str and n:
-                n = normalise_host(n)
+                n = cap_name(normalise_host(n))
                 if n not in names and len(names) < NAMES_PER_IP:
                     names.append(n)
 
@@ -151,3 +170,37 @@ class Context:
         if self.home(ev.dest_ip):
             return ev.dest_ip, ev.src_ip, f"{ev.src_ip} -> :{ev.dest_port}"
         return None
+
+    @staticmethod
+    def flow_ends(ev: Event) -> tuple[str, str]:
+        """(client, server) of the alert's flow: Suricata 7 writes the flow's own orientation
+        in ``flow.src_ip``/``flow.dest_ip``; else ``direction`` says which way the packet went;
+        else (older EVE) the packet's source is taken as the client."""
+        rec = ev.record or {}
+        flow = rec.get("flow")
+        if type(flow) is dict:
+            client, server = flow.get("src_ip"), flow.get("dest_ip")
+            if type(client) is str and type(server) is str and client and server:
+                return client, server
+        if rec.get("direction") == "to_client":
+            return ev.dest_ip, ev.src_ip
+        return ev.src_ip, ev.dest_ip
+
+    def alert_side(self, ev: Event, side: str) -> tuple[str, str, str, bool] | None:
+        """(host, other side, label, other side is the flow's server) for a third-party alert
+        whose map entry reports *side* (``client``, ``server`` or ``internal``); None when
+        that side is not internal. Labels as :meth:`home_side`."""
+        client, server = self.flow_ends(ev)
+        if side == "client":
+            host = client if self.home(client) else None
+        elif side == "server":
+            host = server if self.home(server) else None
+        else:
+            found = self.home_side(ev)
+            host = found[0] if found else None
+        if host is None:
+            return None
+        other = server if host == client else client
+        port = ev.dest_port if ev.dest_ip == server else ev.src_port
+        label = f"{other}:{port}" if host == client else f"{other} -> :{port}"
+        return host, other, label, host == client

@@ -11,7 +11,8 @@ that kind alone says about a backdoor) are in :data:`WEIGHTS`. Severity: ``criti
 ``high`` ≥ 60, ``medium`` ≥ 40, else ``low``.
 
 Only internal hosts (``networks.home``) get rows; rows are sorted by score, highest first
-(ties: by address).
+(ties: by address). Each row carries its Table 1 ``classes`` (docs/classes.md): the class of
+each detection under the class map, plus the classes third-party alerts gave its findings.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from eve_consumer.classes import ClassMap
 from eve_consumer.model import VOCABULARY, Finding
 
 WEIGHTS: dict[str, float] = {
@@ -49,6 +51,7 @@ class HostReport:
     last_seen: float
     destinations: list[str]
     findings: list[Finding] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
 
     def evidence_text(self) -> str:
         """``detection: summary | detection: summary`` in vocabulary order."""
@@ -68,6 +71,16 @@ def host_score(findings: Iterable[Finding]) -> int:
     return int(min(100, round(100.0 * (1.0 - miss) + BONUS * (len(best) - 1))))
 
 
+_DEFAULT: list[ClassMap] = []
+
+
+def default_class_map() -> ClassMap:
+    """The packaged class map, loaded once."""
+    if not _DEFAULT:
+        _DEFAULT.append(ClassMap.load())
+    return _DEFAULT[0]
+
+
 def severity(score: int) -> str:
     for floor, name in SEVERITIES:
         if score >= floor:
@@ -83,8 +96,16 @@ def _addr_key(ip: str) -> tuple[int, int]:
     return (addr.version, int(addr))
 
 
-def correlate(findings: Iterable[Finding], is_home: object = None) -> list[HostReport]:
-    """Group findings per host (internal only when *is_home* is given) into sorted rows."""
+def finding_classes(f: Finding, classes: ClassMap) -> list[str]:
+    """The classes *f* stands for: its own (third-party alerts), else its detection's."""
+    return list(f.classes) or classes.host_classes([f.detection])
+
+
+def correlate(findings: Iterable[Finding], is_home: object = None,
+              classes: ClassMap | None = None) -> list[HostReport]:
+    """Group findings per host (internal only when *is_home* is given) into sorted rows;
+    *classes* is the class map (None: the packaged default)."""
+    cmap = classes if classes is not None else default_class_map()
     order = {d: i for i, d in enumerate(VOCABULARY)}
     per_host: dict[str, list[Finding]] = {}
     for f in findings:
@@ -105,6 +126,7 @@ def correlate(findings: Iterable[Finding], is_home: object = None) -> list[HostR
             detections=sorted({f.detection for f in items}, key=lambda d: order.get(d, 99)),
             first_seen=min(f.first_seen for f in items),
             last_seen=max(f.last_seen for f in items),
-            destinations=dests, findings=items))
+            destinations=dests, findings=items,
+            classes=cmap.host_classes([], [c for f in items for c in finding_classes(f, cmap)])))
     rows.sort(key=lambda r: (-r.score, _addr_key(r.host)))
     return rows

@@ -4,6 +4,8 @@ Shared by the consumer and by ``sakimori learn`` so both read EVE the same way. 
 types sakimori uses are decoded (flow, http, tls, dns, alert, drop, smtp); others are counted
 as ``ignored`` without a full JSON parse. A bad line never raises: :meth:`Decoder.decode`
 returns None and records the reason with the file and line in :class:`DecodeStats`.
+Values are range-checked here (times by :mod:`eve_consumer.evetime`), so no later stage is
+handed a value it cannot hold; counter keys are fixed texts (see docs/consumer.md).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
+
+from eve_consumer.evetime import _MINUTE_CACHE, parse_ts  # parse_ts: used by handlers too
 
 WANTED = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 _ET_KEY = b'"event_type":'
@@ -23,10 +26,21 @@ _ET_FAST = b'"event_type":"'
 _KINDS = {k.encode(): k for k in ("flow", "http", "tls", "dns", "alert", "drop", "smtp",
                                    "fileinfo", "anomaly", "stats", "netflow", "ssh")}
 _ENDS = (b"}", b"}\n", b"}\r\n")
+_TS_START = b'{"timestamp":'
+_TS_KEY = b'"timestamp":'
 PARSE: str | None = None  # prefilter verdicts
 SKIP = "skip"
 USED = "used"
 MAX_EXAMPLES = 5
+MAX_LINE_BYTES = 1 << 20  # consumer.max_line_bytes
+MAX_KINDS = 32  # distinct ignored event types kept as keys; later ones count as "other"
+OTHER_KIND = "other"
+# Range checks at decode (no handler, store or report ever sees a value it cannot hold).
+MAX_COUNT = 1 << 53  # counters (bytes, packets, age, tx_id): exact as a float, fits int64
+MAX_ID = 1 << 63  # flow_id, signature ids: SQLite's and numpy's int64
+_FLOW_NUMS = ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "age")
+_APP_NUMS = (("http", ("status", "length")), ("alert", ("signature_id", "gid", "rev",
+                                                        "severity")))
 
 
 @dataclass(slots=True)
@@ -67,10 +81,37 @@ class DecodeStats:
     def bad_total(self) -> int:
         return sum(self.bad.values())
 
-    def reject(self, where: str, reason: str) -> None:
+    def reject(self, where: str, reason: str, detail: str = "") -> None:
+        """Count *reason* (a fixed text: counter keys stay few); *detail* (the offending
+        value) goes only into the first few examples."""
         self.bad[reason] += 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{where}: {reason}")
+            self.examples.append(f"{where}: {reason}{': ' + detail if detail else ''}")
+
+    def ignore(self, kind: str) -> None:
+        """Count an unwanted event type; keys stay few (EVE text is not a counter key)."""
+        ignored = self.ignored
+        if kind in ignored:
+            ignored[kind] += 1
+        elif len(ignored) < MAX_KINDS and len(kind) <= 32 and kind.isprintable():
+            ignored[kind] = 1
+        else:
+            ignored[OTHER_KIND] += 1
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Add counts saved by :meth:`as_dict` (a follow-mode restart). Keys stay bounded even
+        from a state written before they were: past :data:`MAX_KINDS` keys per table, the
+        rest is counted under ``other``."""
+        self.lines += int(saved.get("lines", 0))
+        for name in ("decoded", "fast", "ignored", "bad"):
+            table: Counter[str] = getattr(self, name)
+            for key, n in (saved.get(name) or {}).items():
+                if key in table or len(table) < MAX_KINDS:
+                    table[key] += int(n)
+                else:
+                    table[OTHER_KIND] += int(n)
+        room = MAX_EXAMPLES - len(self.examples)
+        self.examples.extend(str(e)[:300] for e in (saved.get("examples") or [])[:room])
 
     def summary(self) -> str:
         good = sum(self.decoded.values()) + sum(self.fast.values())
@@ -86,67 +127,13 @@ class DecodeStats:
                 "examples": list(self.examples), "fast": dict(self.fast)}
 
 
-_TS_CACHE: dict[str, float] = {}
-_MINUTE_CACHE: dict[str, float] = {}
-
-
-def _minute_base(key: str) -> float:
-    """Epoch seconds of ``YYYY-MM-DDTHH:MM`` + zone suffix (cached: EVE repeats minutes)."""
-    parsed = datetime.fromisoformat(key[:16] + ":00" + key[16:])
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    base = parsed.timestamp()
-    if len(_MINUTE_CACHE) > 100_000:
-        _MINUTE_CACHE.clear()
-    _MINUTE_CACHE[key] = base
-    return base
-
-
-def parse_ts(text: str) -> float:
-    """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad."""
-    # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone;
-    # the minute (with its zone) is cached, "SS.ffffff" is one float.
-    if len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
-        key = text[:16] + text[26:]
-        base = _MINUTE_CACHE.get(key)
-        if base is None:
-            base = _minute_base(key)
-        sec = float(text[17:26])
-        if 0.0 <= sec < 61.0:
-            return base + sec
-    return _parse_ts_slow(text)
-
-
-def _parse_ts_slow(text: str) -> float:
-    head, dot, rest = text.partition(".")
-    if not dot:
-        parsed = datetime.fromisoformat(text)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    n = 0
-    while n < len(rest) and rest[n].isdigit():
-        n += 1
-    if n == 0:
-        raise ValueError(text)
-    key = head + rest[n:]
-    # Cache the whole-second part: EVE streams repeat the same second many times.
-    base = _TS_CACHE.get(key)
-    if base is None:
-        parsed = datetime.fromisoformat(key)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        base = parsed.timestamp()
-        if len(_TS_CACHE) > 100_000:
-            _TS_CACHE.clear()
-        _TS_CACHE[key] = base
-    return base + int(rest[:n]) / 10 ** n
-
-
 class Decoder:
     """Turns raw EVE lines into :class:`Event` records, counting everything."""
 
     def __init__(self, wanted: frozenset[str] = WANTED, keep_raw: bool = False,
-                 source: str = "<eve>") -> None:
+                 source: str = "<eve>", max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.wanted = wanted
+        self.max_line = max_line_bytes
         self.source = source
         self.keep_raw = keep_raw
         self.stats = DecodeStats()
@@ -193,6 +180,10 @@ class Decoder:
         """Decode one line; *lineno* (with ``self.source``) names it in rejections."""
         stats = self.stats
         stats.lines += 1
+        if len(line) > self.max_line:
+            self._reject(lineno, "line longer than consumer.max_line_bytes",
+                         f"over {self.max_line} bytes")
+            return None
         if line[:1] != b"{":
             line = line.strip()
             if not line:
@@ -210,14 +201,20 @@ class Decoder:
             peek = self._peek(line)
         if peek is not None:  # unwanted events are counted without a full parse
             if peek not in self.wanted:
-                stats.ignored[peek] += 1
-                return None
-            hook = self._hooks.get(peek)
+                if _well_formed(line):
+                    stats.ignore(peek)
+                    return None
+                hook = None  # parsed below: ignored if valid, else bad
+            else:
+                hook = self._hooks.get(peek)
             if hook is not None:
                 verdict = hook(line)
-                # Only lines that look complete and carry no null may bypass the parse:
-                # anything odd is parsed, so bad lines are still counted as bad.
-                if verdict is not None and line.endswith(_ENDS) and b":null" not in line:
+                # Only lines that look complete and well-formed may bypass the parse:
+                # anything odd is parsed, so bad lines are still counted as bad
+                # (_well_formed, inline).
+                if verdict is not None and line.startswith(_TS_START) \
+                        and line.endswith(_ENDS) and line.find(_TS_KEY, 13) < 0 \
+                        and b":null" not in line:
                     if verdict is USED:
                         stats.fast[peek] += 1
                     else:
@@ -236,7 +233,7 @@ class Decoder:
             self._reject(lineno, "field 'event_type' missing or not a string")
             return None
         if et not in self.wanted:
-            stats.ignored[et] += 1
+            stats.ignore(et)
             return None
         return self._build(obj, et, line, lineno)
 
@@ -264,7 +261,8 @@ class Decoder:
             try:
                 ts = parse_ts(ts_text)
             except ValueError:
-                self._reject(lineno, f"field 'timestamp' not ISO 8601: {ts_text[:40]!r}")
+                self._reject(lineno, "field 'timestamp' not ISO 8601 or not in 1970-2199",
+                             repr(ts_text[:40]))
                 return None
         src, dst = get("src_ip"), get("dest_ip")
         if type(src) is not str or type(dst) is not str:
@@ -281,6 +279,22 @@ class Decoder:
         if type(flow_id) is not int or type(sport) is not int or type(dport) is not int:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' not an integer")
             return None
+        # Range checks, the common case in a few operations: a negative or too large int has
+        # bits at or above the limit (x >> n is -1 for a negative x).
+        if (sport | dport) >> 16 or flow_id >> 63:
+            self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' out of range")
+            return None
+        flow = get("flow")
+        if type(flow) is dict:
+            age, size = flow.get("age", 0), flow.get("bytes_toserver", 0)
+            odd = type(age) is not int or type(size) is not int or (age | size) >> 53
+        else:
+            odd = False
+        if odd or et != "flow":
+            problem = _out_of_range(obj, et)
+            if problem is not None:
+                self._reject(lineno, problem)
+                return None
         proto = get("proto")
         self.stats.decoded[et] += 1
         return Event(et, ts, flow_id, src, sport, dst, dport,
@@ -307,8 +321,47 @@ class Decoder:
         known = _KINDS.get(kind)
         return known if known is not None else kind.decode("ascii", "replace")
 
-    def _reject(self, lineno: int, reason: str) -> None:
-        self.stats.reject(f"{self.source}:{lineno}", reason)
+    def _reject(self, lineno: int, reason: str, detail: str = "") -> None:
+        self.stats.reject(f"{self.source}:{lineno}", reason, detail)
+
+
+def _well_formed(line: bytes) -> bool:
+    """Cheap check before a line is used or ignored from its bytes, without a parse: one
+    Suricata record (starts ``{"timestamp":``, ends ``}``), no second record start in it, no
+    ``null`` value. A line cut short and continued by the next record (a writer
+    killed mid-line, or a block of NULs left by a crash before the next record) and a stump
+    cut anywhere but after a ``}`` fail it and go to the full parse, which counts them as
+    bad. (A line damaged inside without being cut, e.g. one flipped byte, can still pass.)"""
+    return (line.startswith(_TS_START) and line.endswith(_ENDS)
+            and line.find(_TS_KEY, 13) < 0 and b":null" not in line)
+
+
+def _bad_number(value: Any, limit: int) -> bool:
+    """True for a number outside [0, limit) (other types are the handlers' to judge)."""
+    t = type(value)
+    return (t is int or t is float) and not 0 <= value < limit
+
+
+def _out_of_range(obj: dict[str, Any], et: str) -> str | None:
+    """The numeric field of *obj* holding a value no handler may see (out of range), or None.
+    (Times are range-checked where they are parsed: :func:`parse_ts` refuses any outside
+    1970-2199, so ``flow.start``/``end`` out of range read as malformed to every handler.)"""
+    flow = obj.get("flow")
+    if type(flow) is dict:
+        for key in _FLOW_NUMS:
+            if _bad_number(flow.get(key), MAX_COUNT):
+                return f"field 'flow.{key}' out of range"
+    if et == "flow":
+        return None
+    if _bad_number(obj.get("tx_id"), MAX_COUNT):
+        return "field 'tx_id' out of range"
+    for name, keys in _APP_NUMS:
+        app = obj.get(name)
+        if type(app) is dict:
+            for key in keys:
+                if _bad_number(app.get(key), MAX_ID):
+                    return f"field '{name}.{key}' out of range"
+    return None
 
 
 def _call_hook(hook: Callable[[bytes, str], str | None], kind: str, line: bytes

@@ -7,8 +7,13 @@
 - ``alert``: an alert with ``sakimori_detection`` metadata goes to the handler owning that
   detection (an unknown word is counted, ``alerts_unknown_detection``); a sakimori SID without
   that metadata is counted (``alerts_sakimori_without_metadata``) and classified like any
-  other; other alerts are mapped by :func:`~eve_consumer.handlers.signatures.classify` or
-  counted as ``alerts_ignored``.
+  other; other (third-party) alerts are classed by the Table 1 map
+  (:meth:`~eve_consumer.classes.ClassMap.for_alert`, docs/classes.md): no entry →
+  ``alerts_ignored``; an entry with no class (policy, info, scans) → ``alerts_ignored`` and
+  ``alerts_no_class``; a class whose reported side (client/server) is not internal →
+  ``alerts_class_outside``; else the alert goes, with the chosen host (``_host``) and class
+  (``_class``) added to its metadata, to the handler owning the class's detection
+  (:data:`~eve_consumer.classes.CLASS_DETECTION`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from eve_consumer.classes import CLASS_DETECTION
 from eve_consumer.context import Context
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler
-from eve_consumer.handlers.signatures import classify
 from eve_consumer.model import VOCABULARY_SET
 
 
@@ -119,13 +124,23 @@ class Dispatcher:
         sid = alert.get("signature_id")
         if type(sid) is int and ctx.sid_range[0] <= sid <= ctx.sid_range[1]:
             ctx.counters["alerts_sakimori_without_metadata"] += 1
-        detection = classify(alert)
-        owner = self.owners.get(detection) if detection else None
+        rule = ctx.classes.for_alert(alert)
+        if rule is None or rule.cls is None:
+            ctx.counters["alerts_ignored"] += 1
+            if rule is not None:
+                ctx.counters["alerts_no_class"] += 1
+            return
+        detection = CLASS_DETECTION[rule.cls]
+        owner = self.owners.get(detection)
         if owner is None:
             ctx.counters["alerts_ignored"] += 1
             return
+        side = ctx.alert_side(ev, rule.host)
+        if side is None:
+            ctx.counters["alerts_class_outside"] += 1
+            return
         ctx.counters[f"alerts_{detection}"] += 1
-        owner.on_alert(ev, detection, meta)
+        owner.on_alert(ev, detection, {**meta, "_host": side, "_class": rule.cls})
 
     def _sakimori(self, ev: Event, detections: list[Any], meta: dict[str, Any]) -> None:
         ctx = self.ctx

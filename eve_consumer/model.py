@@ -22,13 +22,59 @@ VOCABULARY_SET = frozenset(VOCABULARY)
 
 MAX_DESTINATIONS = 20
 MAX_FLOW_IDS = 20
+# Caps on text from the network kept in findings (and so in the store, findings.jsonl,
+# hosts.csv, mail): a host name is at most 253 characters (DNS), a destination label (name +
+# " (ip:port)") at most MAX_LABEL, any other text (URLs, signatures, header values) at most
+# MAX_TEXT — longer text is cut and ends with a marker saying how much was cut.
+MAX_NAME = 253
+MAX_HOSTS = 100_000  # internal hosts tracked per handler table; more are dropped, counted
+
+
+def host_room(table: dict[Any, Any], key: Any, counters: Any, counter: str) -> bool:
+    """True when *key* is in *table* or the table has room for it (:data:`MAX_HOSTS`);
+    otherwise the event is dropped and counted in ``counters[counter]``."""
+    if key in table or len(table) < MAX_HOSTS:
+        return True
+    counters[counter] += 1
+    return False
+
+MAX_LABEL = 320
+MAX_TEXT = 1024
+
+
+def cap_name(name: str) -> str:
+    """A host name (HTTP Host, TLS SNI, DNS name) cut to 253 characters, ending in '…'."""
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + "…"
+
+
+def cap_text(text: str, limit: int = MAX_TEXT) -> str:
+    """*text* cut to *limit* characters plus a marker ``…[+N chars]`` when longer."""
+    return text if len(text) <= limit else f"{text[:limit]}…[+{len(text) - limit} chars]"
+
+
+def cap_evidence(value: Any, depth: int = 0) -> Any:
+    """JSON-able *value* with every string (and key) capped by :func:`cap_text`."""
+    t = type(value)
+    if t is str:
+        return cap_text(value)
+    if depth > 8:
+        return value if t in (int, float, bool) or value is None else "…"
+    if t is dict:
+        return {cap_text(k, MAX_LABEL) if type(k) is str else k: cap_evidence(v, depth + 1)
+                for k, v in value.items()}
+    if t is list or t is tuple:
+        return [cap_evidence(v, depth + 1) for v in value]
+    return value
 
 
 def iso(ts: float | None) -> str:
     """Epoch seconds → ``2026-11-02T10:00:00Z`` (ISO 8601 UTC, whole seconds); '' for None."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # decode keeps times in 1970-2199
+        return ""
 
 
 def ratio_confidence(observed: float, threshold: float, floor: float = 0.6) -> float:
@@ -51,20 +97,25 @@ class Finding:
     flow_ids: list[int] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    # Table 1 classes this finding stands for; empty = the class map's class of `detection`.
+    classes: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
         return self.host, self.detection
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form (findings.jsonl, the state store); times as ISO 8601 UTC."""
+        """The JSON form (findings.jsonl, the state store); times as ISO 8601 UTC; text
+        from the network capped (:data:`MAX_LABEL`, :data:`MAX_TEXT`)."""
         return {
             "host": self.host, "detection": self.detection,
             "confidence": round(self.confidence, 3),
             "first_seen": iso(self.first_seen), "last_seen": iso(self.last_seen),
             "first_seen_epoch": self.first_seen, "last_seen_epoch": self.last_seen,
-            "destinations": list(self.destinations), "flow_ids": list(self.flow_ids),
-            "summary": self.summary, "evidence": self.evidence,
+            "destinations": [cap_text(d, MAX_LABEL) for d in self.destinations],
+            "flow_ids": list(self.flow_ids),
+            "summary": cap_text(self.summary), "evidence": cap_evidence(self.evidence),
+            "classes": list(self.classes),
         }
 
     @classmethod
@@ -73,7 +124,8 @@ class Finding:
                    first_seen=d["first_seen_epoch"], last_seen=d["last_seen_epoch"],
                    destinations=list(d.get("destinations", [])),
                    flow_ids=list(d.get("flow_ids", [])), evidence=d.get("evidence", {}),
-                   summary=d.get("summary", ""))
+                   summary=d.get("summary", ""),
+                   classes=[c for c in d.get("classes") or [] if isinstance(c, str)])
 
 
 class Tally:
@@ -97,6 +149,10 @@ class Tally:
         if dest:
             if dest in self.dests:
                 self.dests[dest] += n
+            elif len(dest) > MAX_LABEL:  # kept cut (network text): counted under the cut key
+                key = cap_text(dest, MAX_LABEL)
+                if key in self.dests or len(self.dests) < MAX_DESTINATIONS * 5:
+                    self.dests[key] = self.dests.get(key, 0) + n
             elif len(self.dests) < MAX_DESTINATIONS * 5:
                 self.dests[dest] = n
         if flow_id and len(self.flow_ids) < MAX_FLOW_IDS and flow_id not in self.flow_ids:

@@ -15,6 +15,7 @@ once, :meth:`follow` with ``proxy=True`` as a service, with its own checkpoint).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ from sakimori.errors import InputError
 CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 MAIL_RETRY_S = 60.0
 _CONSUMER_STATE = "_consumer"
+MAX_FAILURE_LOGS = 20  # log lines per process for lines a handler failed on (all counted)
+log = logging.getLogger("sakimori.consumer")
 
 
 class Consumer:
@@ -64,13 +67,14 @@ class Consumer:
         wl = self.ctx.whitelist
         kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
-        self.decoder = Decoder(wanted=kinds)
+        self.decoder = Decoder(wanted=kinds, max_line_bytes=cfg.consumer.max_line_bytes)
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
+        self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
@@ -93,11 +97,28 @@ class Consumer:
         decoder = self.decoder
         decoder.source = batch.source
         decode, dispatch = decoder.decode, self.dispatcher.dispatch
-        for lineno, line in enumerate(batch.lines, batch.first):
-            ev = decode(line, lineno)
-            if ev is not None:
-                dispatch(ev)
+        lines = enumerate(batch.lines, batch.first)
+        lineno = batch.first
+        while True:
+            try:  # outside the loop: free while nothing raises
+                for lineno, line in lines:
+                    ev = decode(line, lineno)
+                    if ev is not None:
+                        dispatch(ev)
+                break
+            except Exception as exc:
+                self._line_failed(batch.source, lineno, exc)
         self.busy_s += time.perf_counter() - t0
+
+    def _line_failed(self, source: str, lineno: int, exc: Exception) -> None:
+        """A line that passed decode but made a handler raise: skipped, counted, logged."""
+        counters = self.ctx.counters
+        counters["lines_failed_in_handler"] += 1
+        where = f"{source}:{lineno}: {type(exc).__name__}"
+        if counters["lines_failed_in_handler"] <= MAX_FAILURE_LOGS:
+            log.error("%s: %s (line skipped)", where, str(exc)[:200])
+        examples = self.ctx.notes
+        examples.append(f"line failed in a handler, skipped: {where}")
 
     def proxy_decoder(self) -> ProxyDecoder:
         """The proxy-log decoder (made on first use: loads ``anonymizer.tor_relays``)."""
@@ -114,10 +135,17 @@ class Consumer:
         t0 = time.perf_counter()
         proxy = self.proxy_decoder()
         proxy.source = batch.source
-        dispatch = self.dispatcher.dispatch
-        for lineno, line in enumerate(batch.lines, batch.first):
-            for ev in proxy.decode(line, lineno):
-                dispatch(ev)
+        decode, dispatch = proxy.decode, self.dispatcher.dispatch
+        lines = enumerate(batch.lines, batch.first)
+        lineno = batch.first
+        while True:
+            try:  # as feed(): a line that makes a handler raise is skipped and counted
+                for lineno, line in lines:
+                    for ev in decode(line, lineno):
+                        dispatch(ev)
+                break
+            except Exception as exc:
+                self._line_failed(batch.source, lineno, exc)
         self.busy_s += time.perf_counter() - t0
 
     def add_proxy_log(self, path: str | Path) -> None:
@@ -166,7 +194,8 @@ class Consumer:
                  ) -> list[HostReport]:
         """Read *eve* (if any) and the proxy logs to their end, evaluate, write every output."""
         if eve is not None:
-            inp = FileInput(eve, max_lines=self.cfg.consumer.queue_size)
+            co = self.cfg.consumer
+            inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
             self.input_stats.update(input="file", source=str(eve))
             with progress.phase(f"reading {Path(eve).name}",
                                 progress.file_fraction(lambda: inp.position, _size(eve)),
@@ -181,7 +210,16 @@ class Consumer:
 
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
-        return [f for h in self.handlers for f in h.findings()]
+        self.ctx.reset_gauges()  # gauges say what this evaluation found
+        out: list[Finding] = []
+        for h in self.handlers:
+            try:
+                out += h.findings()
+            except Exception as exc:
+                self.ctx.counters["handler_findings_failed"] += 1
+                log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
+                          str(exc)[:200])
+        return out
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None
                  ) -> list[HostReport]:
@@ -197,7 +235,7 @@ class Consumer:
         findings = self.findings()
         if self._proxy is not None:
             self._proxy.annotate(findings)
-        rows = correlate(findings, self.ctx.home)
+        rows = correlate(findings, self.ctx.home, self.ctx.classes)
         states = None
         if follow:
             states = {h.name: h.snapshot() for h in self.handlers}
@@ -246,7 +284,8 @@ class Consumer:
     def _own_state(self) -> dict[str, Any]:
         own = {"latest_ts": self.ctx.latest_ts, "counters": dict(self.ctx.counters),
                 "flow_names": {str(k): v for k, v in self.ctx.flow_names.items()},
-                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict()}
+                "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict(),
+                "input_counters": self.input_counters}
         if self._proxy is not None:
             own["proxy"] = self._proxy.snapshot()
         return own
@@ -263,13 +302,8 @@ class Consumer:
             self.ctx.counters.update(own.get("counters", {}))
             self.ctx.flow_names.update({int(k): v for k, v in own.get("flow_names", {}).items()})
             self.ctx.dns_names.update(own.get("dns_names", {}))
-            dec = own.get("decode", {})
-            st = self.decoder.stats
-            st.lines = int(dec.get("lines", 0))
-            st.decoded.update(dec.get("decoded", {}))
-            st.ignored.update(dec.get("ignored", {}))
-            st.bad.update(dec.get("bad", {}))
-            st.examples.extend(dec.get("examples", [])[:5])
+            self.decoder.stats.restore(own.get("decode", {}))
+            self.input_counters = dict(own.get("input_counters", {}))
             if own.get("proxy"):
                 self.proxy_decoder().restore(own["proxy"])
 
@@ -284,8 +318,11 @@ class Consumer:
             feed = self.feed_proxy
             self.proxy_decoder()
         self.restore()
+        co = self.cfg.consumer
         inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
-                          max_lines=self.cfg.consumer.queue_size)
+                          max_lines=co.queue_size, max_line_bytes=co.max_line_bytes,
+                          rotated_pattern=co.rotated_pattern)
+        inp.stats.update(self.input_counters)  # rotations etc. of earlier runs
         self.input_stats.update(input="follow-proxy-log" if proxy else "follow",
                                 source=str(path))
         dirty, last_eval = True, 0.0
@@ -300,7 +337,8 @@ class Consumer:
                 retry = self._mail_pending() and now - last_eval >= MAIL_RETRY_S
                 if (dirty and now - last_eval >= interval_s) or retry or \
                         (stopping and dirty and not batch.lines):
-                    self.input_stats.update(dict(inp.stats))
+                    self.input_counters = dict(inp.stats)
+                    self.input_stats.update(self.input_counters)
                     cp = inp.checkpoint()
                     self.evaluate(follow=True, checkpoints={key: cp} if cp else None)
                     dirty, last_eval = False, now

@@ -15,8 +15,8 @@ the line is parsed as usual. Verdicts (see :mod:`eve_consumer.decode`):
 - ``dns`` queries, and answers none of whose names is whitelisted (the IP → name map only
   serves the whitelist of destinations seen without their own Host/SNI);
 - ``alert`` events without ``sakimori_detection`` metadata, outside sakimori's SID range,
-  whose category and signature map to no detection
-  (:func:`~eve_consumer.handlers.signatures.classify`), or all when ``signatures`` is off.
+  whose category and signature can get no class under the Table 1 class map
+  (:meth:`~eve_consumer.classes.ClassMap.may_class`), or all when ``signatures`` is off.
 
 ``USED`` — the event only feeds the flow_id → name join, done here (``stats.fast``):
 
@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from eve_consumer.context import FLOW_NAMES_LIMIT, Context
-from eve_consumer.decode import PARSE, SKIP, USED
-from eve_consumer.handlers.signatures import classify
+from eve_consumer.decode import MAX_ID, PARSE, SKIP, USED
+from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.whitelist import normalise_host
 
 _SRC = b'"src_ip":"'
@@ -200,6 +200,8 @@ class Prefilter:
             fid = int(line[i:j])
         except ValueError:
             return PARSE
+        if not 0 <= fid < MAX_ID:
+            return PARSE  # out of range: the decoder rejects it
         i = line.find(_SNI)
         if i < 0:
             return USED  # no SNI: nothing to join
@@ -230,12 +232,14 @@ class Prefilter:
         low = raw.decode("utf-8", "replace").lower()
         if ":" in low or low[-1] == "." or " " in low:
             low = normalise_host(low)
+        if len(low) > MAX_NAME:
+            low = cap_name(low)
         names[fid] = low
 
     def join(self, line: bytes, key: bytes, url_limit: int | None) -> str | None:
         fid = _int_after(line, _FID)
         name = _raw(line, key)
-        if fid is None or (name is not None and b"\\" in name):
+        if fid is None or not 0 <= fid < MAX_ID or (name is not None and b"\\" in name):
             return PARSE
         if url_limit is not None:
             url = _raw(line, _URL)
@@ -257,8 +261,8 @@ class Prefilter:
         cat, sig = _field(line, _CAT), _field(line, _SIG)
         if cat is None or sig is None:
             return PARSE
-        known = _cached(self._classified, (cat, sig), lambda: classify(
-            {"category": cat, "signature": sig}) is not None, 50_000)
+        known = _cached(self._classified, (cat, sig),
+                        lambda: self.ctx.classes.may_class(cat, sig), 50_000)
         return PARSE if known else SKIP
 
 

@@ -2,7 +2,9 @@
 
 Tables:
 
-- ``checkpoint(input, path, inode, offset, lineno)`` — where follow mode stopped, per input;
+- ``checkpoint(input, path, inode, offset, lineno, fingerprint)`` — where follow mode
+  stopped, per input; the fingerprint (hashes of the file's first bytes and of the bytes
+  before the offset) tells a file truncated and regrown while stopped from the same file;
 - ``handler_state(name, state)`` — each handler's bounded snapshot (JSON);
 - ``findings(host, detection, …, data)`` — every finding ever reported, with when it was last
   written to findings.jsonl (follow mode appends only new or changed ones);
@@ -47,12 +49,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A position in a followed file: inode + byte offset of the next unread line."""
+    """A position in a followed file: inode + byte offset of the next unread line, and a
+    fingerprint of the content up to there (``eve_follow.fingerprint``; '' when unknown)."""
 
     path: str
     inode: int
     offset: int
     lineno: int
+    fingerprint: str = ""
 
 
 class StateStore:
@@ -69,6 +73,10 @@ class StateStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            cols = {r[1] for r in self.db.execute("PRAGMA table_info(checkpoint)")}
+            if "fingerprint" not in cols:  # a state store from before the fingerprint
+                self.db.execute("ALTER TABLE checkpoint ADD COLUMN fingerprint TEXT "
+                                "NOT NULL DEFAULT ''")
         except (OSError, sqlite3.Error) as exc:
             raise SakimoriError(f"{self.path}: cannot open state store: {exc}") from exc
 
@@ -83,8 +91,8 @@ class StateStore:
 
     # --- reads ------------------------------------------------------------------------------
     def checkpoint(self, input_name: str) -> Checkpoint | None:
-        row = self.db.execute("SELECT path, inode, offset, lineno FROM checkpoint WHERE input=?",
-                              (input_name,)).fetchone()
+        row = self.db.execute("SELECT path, inode, offset, lineno, fingerprint FROM checkpoint"
+                              " WHERE input=?", (input_name,)).fetchone()
         return Checkpoint(*row) if row else None
 
     def handler_states(self) -> dict[str, dict[str, Any]]:
@@ -114,8 +122,10 @@ class StateStore:
         now = time.time()
         with self._tx() as db:
             for name, cp in (checkpoints or {}).items():
-                db.execute("INSERT OR REPLACE INTO checkpoint VALUES (?,?,?,?,?,?)",
-                           (name, cp.path, cp.inode, cp.offset, cp.lineno, now))
+                db.execute("INSERT OR REPLACE INTO checkpoint (input, path, inode, offset,"
+                           " lineno, updated, fingerprint) VALUES (?,?,?,?,?,?,?)",
+                           (name, cp.path, cp.inode, cp.offset, cp.lineno, now,
+                            cp.fingerprint))
             for name, state in (handler_states or {}).items():
                 db.execute("INSERT OR REPLACE INTO handler_state VALUES (?,?)",
                            (name, orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS)))

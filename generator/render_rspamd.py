@@ -7,6 +7,7 @@ so every path inside is ``$LOCAL_CONFDIR/...``:
 - ``rspamd.conf.local``           — loader: ``sakimori`` section, ``sakimori`` group, ``lua =``
 - ``local.d/sakimori.conf``       — settings from sakimori.yaml (+ map paths)
 - ``scores.d/sakimori_group.conf``— weights and descriptions of the SAKIMORI_* symbols
+- ``local.d/antivirus.conf``      — ClamAV through Rspamd's antivirus module (mail classes)
 - ``local.d/metadata_exporter.conf`` — flagged mail → JSON → ``http://{rspamd.listen}/rspamd/events``
   (with the listener secret as HTTP Basic credentials: mode 0600)
 - ``plugins/sakimori.lua``, ``plugins/sakimori/*.lua`` — the plugin (copied from rspamd_lua/)
@@ -63,6 +64,8 @@ SYMBOLS: tuple[tuple[str, float, str], ...] = (
      "Reply-To/envelope domain differs from a suspicious From"),
 )
 SYMBOL_NAMES = tuple(s[0] for s in SYMBOLS)
+# the exporter posts mail with any of these: our checks, and a malware verdict (mail classes)
+EXPORTED_SYMBOLS = (*SYMBOL_NAMES, "CLAM_VIRUS")
 
 # map name (settings key) → file, in the order of docs/mail-checks.md
 MAP_FILES: tuple[tuple[str, str], ...] = (
@@ -257,7 +260,18 @@ def render_exporter(cfg: Config, secret: str | None = None) -> str:
     """Text of ``local.d/metadata_exporter.conf``; with *secret*, the rule authenticates to
     the consumer (HTTP Basic, see :mod:`sakimori.listen_secret`)."""
     return _environment().get_template("metadata_exporter.conf.j2").render(
-        url=exporter_url(cfg), symbols=SYMBOL_NAMES, user=listen_secret.USER, secret=secret)
+        url=exporter_url(cfg), symbols=EXPORTED_SYMBOLS, user=listen_secret.USER,
+        secret=secret)
+
+
+def render_antivirus(cfg: Config, servers: str | None = None) -> str:
+    """Text of ``local.d/antivirus.conf``: clamd at *servers* (default
+    ``mail_classes.antivirus_servers``)."""
+    from sakimori.mail.classes import AV_SYMBOL
+    mc = cfg.mail_classes
+    return _environment().get_template("antivirus.conf.j2").render(
+        symbol=AV_SYMBOL, servers=servers or mc.antivirus_servers,
+        timeout=f"{mc.antivirus_timeout:g}")
 
 
 def render_group() -> str:
@@ -307,6 +321,7 @@ def write_rspamd(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
     _write(out / "local.d" / "sakimori.conf", render_settings(cfg, country_source))
     _write(out / "local.d" / "metadata_exporter.conf", render_exporter(cfg, secret),
            0o600 if secret else 0o644)
+    _write(out / "local.d" / "antivirus.conf", render_antivirus(cfg))
     _write(out / "scores.d" / "sakimori_group.conf", render_group())
     _write(out / "rspamd.conf.local", render_loader())
     return out

@@ -15,13 +15,18 @@ import copy
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sakimori.errors import ConfigError
+from sakimori.mailclassconfig import (
+    MAIL_CLASSES_DEFAULTS,
+    MailClassesConfig,
+    build_mail_classes,
+)
 from sakimori.ports import PortTable, build_port_table
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
 from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
@@ -97,10 +102,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "consumer": {
         "state_dir": "/var/lib/sakimori",
         "queue_size": 10000,
+        "max_line_bytes": 1048576,
+        "rotated_pattern": "{name}[.-]*",
         "handlers": None,
         "outputs": None,
     },
+    "classes": {
+        "map_file": None,
+    },
     "web": WEB_DEFAULTS,
+    "mail_classes": MAIL_CLASSES_DEFAULTS,
 }
 
 _ENV_PREFIX = "SAKIMORI_"
@@ -204,6 +215,13 @@ class ConsumerConfig:
     queue_size: int
     handlers: tuple[str, ...] | None
     outputs: tuple[str, ...] | None
+    max_line_bytes: int = 1048576
+    rotated_pattern: str = "{name}[.-]*"
+
+
+@dataclass(frozen=True)
+class ClassesConfig:
+    map_file: Path | None  # None: the packaged eve_consumer/classes.yaml
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,8 @@ class Config:
     suricata: SuricataConfig
     consumer: ConsumerConfig
     web: WebConfig
+    mail_classes: MailClassesConfig = field(default_factory=MailClassesConfig)
+    classes: ClassesConfig = ClassesConfig(None)
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -227,6 +247,20 @@ class Config:
         except ValueError:
             return False
         return any(addr in net for net in self.networks.home)
+
+
+def _rotated_pattern(value: Any, src: str) -> str:
+    """``consumer.rotated_pattern``: a glob next to the EVE file; ``{name}`` = its name."""
+    text = _str(value, src, "consumer.rotated_pattern")
+    if "/" in text or "{name}" not in text or text == "{name}":
+        raise ConfigError(src, "consumer.rotated_pattern", f"{text!r}: must be a file name "
+                          "pattern containing {name} and more, e.g. '{name}[.-]*'")
+    try:
+        text.format(name="eve.json")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(src, "consumer.rotated_pattern",
+                          f"{text!r}: only {{name}} may be in braces") from exc
+    return text
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None,
@@ -529,10 +563,17 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         consumer=ConsumerConfig(
             state_dir=state_dir,
             queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
+            max_line_bytes=_req_int(co["max_line_bytes"], src, "consumer.max_line_bytes",
+                                    4096, 1 << 30),
+            rotated_pattern=_rotated_pattern(co["rotated_pattern"], src),
             handlers=None if co["handlers"] is None
             else _str_list(co["handlers"], src, "consumer.handlers"),
             outputs=None if co["outputs"] is None
             else _str_list(co["outputs"], src, "consumer.outputs"),
         ),
         web=build_web(web, src, base_dir, state_dir),
+        mail_classes=build_mail_classes(m["mail_classes"], src),
+        classes=ClassesConfig(
+            map_file=Path(_resolve(_str(m["classes"]["map_file"], src, "classes.map_file"),
+                                   base_dir)) if m["classes"]["map_file"] is not None else None),
     )

@@ -2,7 +2,8 @@
 
 Used by ``sakimori demo`` (to show what was found) and by the end-to-end tests. A host is
 *right* when the report's detections equal the expected ones: an infected host must carry
-every expected detection and nothing else, a benign host must not be in the report.
+every expected detection and nothing else, a benign host must not be in the report. The
+table also shows each reported host's Table 1 classes (hosts.csv ``classes``, docs/classes.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class HostVerdict:
     role: str
     expected: frozenset[str]
     reported: frozenset[str]
+    classes: tuple[str, ...] = ()
 
     @property
     def missing(self) -> frozenset[str]:
@@ -51,6 +53,13 @@ def read_report(path: Path) -> dict[str, frozenset[str]]:
     return report
 
 
+def read_classes(path: Path) -> dict[str, tuple[str, ...]]:
+    """host → Table 1 classes from a hosts.csv file (empty when the column is absent)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {row.get("host") or "": tuple(c for c in (row.get("classes") or "").split(";")
+                                             if c) for row in csv.DictReader(fh)}
+
+
 def compare(report_csv: Path, ground_truth_json: Path) -> list[HostVerdict]:
     """Verdicts for every host of the ground truth plus any unknown host in the report."""
     try:
@@ -59,27 +68,31 @@ def compare(report_csv: Path, ground_truth_json: Path) -> list[HostVerdict]:
         raise InputError(str(ground_truth_json), None, f"cannot read ground truth: {exc}")\
             from exc
     report = read_report(report_csv)
+    classes = read_classes(report_csv)
     verdicts = []
     hosts = truth.get("hosts", {})
     for host, info in sorted(hosts.items()):
         verdicts.append(HostVerdict(host, info.get("role", "?"),
                                     frozenset(info.get("expected_detections", [])),
-                                    report.get(host, frozenset())))
+                                    report.get(host, frozenset()), classes.get(host, ())))
     for host in sorted(set(report) - set(hosts)):
-        verdicts.append(HostVerdict(host, "unknown", frozenset(), report[host]))
+        verdicts.append(HostVerdict(host, "unknown", frozenset(), report[host],
+                                    classes.get(host, ())))
     return verdicts
 
 
 def format_table(verdicts: list[HostVerdict], only_interesting: bool = True) -> str:
     """A plain-text table; benign hosts that are correctly absent are summarised in one line."""
-    lines = [f"{'host':<15} {'role':<9} {'expected':<28} {'reported':<28} result"]
+    lines = [f"{'host':<15} {'role':<9} {'expected':<28} {'reported':<28} {'classes':<12} "
+             "result"]
     quiet = 0
     for v in verdicts:
         if only_interesting and v.role == "benign" and v.ok:
             quiet += 1
             continue
         lines.append(f"{v.host:<15} {v.role:<9} {','.join(sorted(v.expected)) or '-':<28} "
-                     f"{','.join(sorted(v.reported)) or '-':<28} {'ok' if v.ok else 'WRONG'}")
+                     f"{','.join(sorted(v.reported)) or '-':<28} {','.join(v.classes) or '-':<12} "
+                     f"{'ok' if v.ok else 'WRONG'}")
     if quiet:
         lines.append(f"({quiet} benign hosts correctly not reported)")
     return "\n".join(lines)

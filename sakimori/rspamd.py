@@ -101,8 +101,11 @@ def copy_tree(src: Path, dst: Path,
 
 def write_private_config(etc: Path, *, port: int, controller_port: int, dns_port: int,
                          map_watch_s: float = 1.0, workers: int = 1,
-                         hs_cache_dir: Path | None = None) -> Path:
-    """``etc/rspamd.conf`` and ``etc/override.d/`` of a private instance (offline profile)."""
+                         hs_cache_dir: Path | None = None,
+                         antivirus: str | None = None) -> Path:
+    """``etc/rspamd.conf`` and ``etc/override.d/`` of a private instance (offline profile).
+    *antivirus*: the ``HOST:PORT`` of a (private) clamd the antivirus module asks; None
+    switches the module off (no clamd: every scan would log a failed connection)."""
     override = etc / "override.d"
     override.mkdir(parents=True, exist_ok=True)
     (etc / "rspamd.conf").write_text(_render(
@@ -115,7 +118,17 @@ def write_private_config(etc: Path, *, port: int, controller_port: int, dns_port
                                           encoding="utf-8")
     for module in OFFLINE_DISABLED:
         (override / f"{module}.conf").write_text("enabled = false;\n", encoding="utf-8")
+    (override / "antivirus.conf").write_text(_antivirus_override(antivirus), encoding="utf-8")
     return etc / "rspamd.conf"
+
+
+def _antivirus_override(servers: str | None) -> str:
+    """override.d/antivirus.conf: the build's clamav rule pointed at *servers*, or off."""
+    if not servers:
+        return "enabled = false;\n"
+    from generator.render_rspamd import render_antivirus
+    from sakimori.config import load_config
+    return render_antivirus(load_config(None, env={}), servers)
 
 
 def configtest(build_dir: Path, binary: str = "rspamd") -> str:
@@ -152,7 +165,7 @@ class RspamdInstance:
     def __init__(self, build_dir: Path | None = None, *, binary: str = "rspamd",
                  base_dir: Path | None = None, map_watch_s: float = 1.0,
                  start_timeout: float = 120.0, workers: int = 1,
-                 export_to: str | None = None) -> None:
+                 export_to: str | None = None, antivirus: str | None = None) -> None:
         self.binary = find_binary(binary)
         self.base = Path(base_dir or DEFAULT_BASE)
         self.build_dir = Path(build_dir) if build_dir else None
@@ -168,6 +181,7 @@ class RspamdInstance:
         self.dns: DnsStub | None = None
         self.sink: EventSink | None = None
         self.export_to = export_to  # None: the exporter posts to this harness's EventSink
+        self.antivirus = antivirus  # clamd HOST:PORT; None: antivirus module off
         self.session = requests.Session()
 
     # -- layout --------------------------------------------------------------------------------
@@ -211,7 +225,8 @@ class RspamdInstance:
             self.sync(self.build_dir)
         write_private_config(self.etc, port=self.port, controller_port=self.controller_port,
                              dns_port=self.dns.port, map_watch_s=self.map_watch_s,
-                             workers=self.workers, hs_cache_dir=self.base / "hs")
+                             workers=self.workers, hs_cache_dir=self.base / "hs",
+                             antivirus=self.antivirus)
 
     def sync(self, build_dir: Path) -> list[Path]:
         """Copy ``build_dir/rspamd`` into the instance (changed files only, atomically);

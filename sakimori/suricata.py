@@ -34,8 +34,11 @@ def find_binary(cfg: Config | None = None, binary: str | None = None) -> str:
     return path
 
 
-def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path]) -> str:
-    """The offline Suricata configuration for *cfg* (HOME_NET, HTTP ports, rules)."""
+def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path],
+                        classification: Path | None = None,
+                        reference: Path | None = None) -> str:
+    """The offline Suricata configuration for *cfg* (HOME_NET, HTTP ports, rules); third-party
+    rules bring their own *classification* (and *reference*) files (sakimori.rulesets)."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
     template = env.from_string(OFFLINE_YAML_TEMPLATE.read_text(encoding="utf-8"))
@@ -45,7 +48,8 @@ def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path]) 
         log_dir=str(log_dir),
         rule_dir=str(log_dir),
         rule_files=[str(Path(r).resolve()) for r in rule_files],
-        classification=str(CLASSIFICATION),
+        classification=str(classification or CLASSIFICATION),
+        reference=str(reference) if reference else "",
         tcp_established_timeout=TCP_ESTABLISHED_TIMEOUT_S,
     )
 
@@ -53,7 +57,7 @@ def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path]) 
 def _first_error(output: str) -> str:
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     for line in lines:
-        if line.startswith("E:") or " E: " in line or "<Error>" in line:
+        if line.startswith(("E:", "Error:")) or " E: " in line or "<Error>" in line:
             return line
     return lines[-1] if lines else "no output"
 
@@ -88,12 +92,23 @@ def validate_rules(cfg: Config, rule_files: Sequence[Path], work_dir: Path) -> N
 
 
 def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
-               rule_files: Sequence[Path] = ()) -> Path:
+               rule_files: Sequence[Path] = (), extra_rules: Sequence[Path] = ()) -> Path:
     """Run Suricata over each capture in turn; return one concatenated ``out_dir/eve.json``.
 
     Each capture is read in its own run (``--runmode single`` for deterministic output) in a
-    sub-directory; the EVE files are concatenated in the order given.
+    sub-directory; the EVE files are concatenated in the order given. *extra_rules* are
+    third-party rule files loaded after *rule_files*, with a classification file merged from
+    ours and theirs (:mod:`sakimori.rulesets`). Suricata runs with ``-v``: its output, kept in
+    each run directory as ``suricata.stdout``, says how many rules loaded and failed.
     """
+    from sakimori import rulesets
+
+    classification = reference = None
+    if extra_rules:
+        classification = rulesets.write_classification(
+            extra_rules, Path(out_dir).resolve() / "suricata" / "classification.config")
+        reference = rulesets.reference_config(extra_rules)
+    all_rules = [*rule_files, *extra_rules]
     binary = find_binary(cfg)
     out_dir = Path(out_dir).resolve()  # Suricata runs in run_dir: relative paths would move
     for pcap in pcaps:
@@ -108,10 +123,11 @@ def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
             eve = run_dir / "eve.json"
             eve.unlink(missing_ok=True)
             conf = run_dir / "suricata.yaml"
-            conf.write_text(render_offline_yaml(cfg, run_dir, rule_files), encoding="utf-8")
+            conf.write_text(render_offline_yaml(cfg, run_dir, all_rules, classification,
+                                                reference), encoding="utf-8")
             with progress.phase(f"suricata {Path(pcap).name}",
                                 text=lambda eve=eve: f"eve.json {_mb(eve)}"):
-                proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()),
+                proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-v",
                              "-l", str(run_dir), "-k", "none", "--runmode", "single"],
                             cwd=run_dir)
             (run_dir / "suricata.stdout").write_text(proc.stdout + proc.stderr, "utf-8")

@@ -30,8 +30,15 @@ WEB_DEFAULTS: dict[str, Any] = {
     "users_file": None,
     "header_name": "X-Remote-User",
     "trusted_proxies": ["127.0.0.1/32", "::1/128"],
+    "proxy_secret_file": None,
+    "proxy_secret_header": "X-Sakimori-Proxy-Secret",
+    "client_address_header": "X-Real-IP",
+    "allowed_hosts": [],
     "session_minutes": 480,
     "secret_key_file": None,
+    "sessions_file": None,
+    "index_file": None,
+    "page_size": 100,
     "base_url": "",
     "report_dirs": None,
     "state_dirs": None,
@@ -54,8 +61,15 @@ class WebConfig:
     users_file: Path
     header_name: str
     trusted_proxies: tuple[IPNetwork, ...]
+    proxy_secret_file: Path | None
+    proxy_secret_header: str
+    client_address_header: str
+    allowed_hosts: tuple[str, ...]
     session_minutes: int
     secret_key_file: Path
+    sessions_file: Path
+    index_file: Path
+    page_size: int
     base_url: str
     report_dirs: tuple[Path, ...]
     state_dirs: tuple[Path, ...]
@@ -134,17 +148,27 @@ def _hostport(text: Any, src: str, key: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def build_web(w: dict[str, Any], src: str, base_dir: Path, state_dir: Path) -> WebConfig:
-    """The typed ``web`` section (*w* holds every key, defaults merged)."""
-    host, port = _hostport(w["listen"], src, "web.listen")
-    auth = w["auth"]
-    if auth not in AUTH_MODES:
-        raise ConfigError(src, "web.auth", f"must be one of {', '.join(AUTH_MODES)}, got "
-                                           f"{auth!r}")
-    header = w["header_name"]
-    if not isinstance(header, str) or not header.strip() or not all(
-            c.isalnum() or c == "-" for c in header.strip()):
-        raise ConfigError(src, "web.header_name", f"must be an HTTP header name, got {header!r}")
+def _header_name(value: Any, src: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip() or not all(
+            c.isalnum() or c == "-" for c in value.strip()):
+        raise ConfigError(src, key, f"must be an HTTP header name, got {value!r}")
+    return value.strip()
+
+
+def _host_names(value: Any, src: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(src, key, "must be a list of host names")
+    out = []
+    for i, item in enumerate(value):
+        name = str(item).strip().lower().strip("[]")
+        if not name or not all(c.isalnum() or c in ".-:" for c in name):
+            raise ConfigError(src, f"{key}[{i}]", f"not a host name or address: {item!r}")
+        out.append(name)
+    return tuple(out)
+
+
+def _proxy_keys(w: dict[str, Any], src: str, base_dir: Path, auth: str) -> dict[str, Any]:
+    """The keys about the reverse proxy: header auth, its secret, the client address, Host."""
     if not isinstance(w["trusted_proxies"], list):
         raise ConfigError(src, "web.trusted_proxies", "must be a list")
     proxies = []
@@ -154,9 +178,35 @@ def build_web(w: dict[str, Any], src: str, base_dir: Path, state_dir: Path) -> W
         except ValueError as exc:
             raise ConfigError(src, f"web.trusted_proxies[{i}]",
                               f"not an IP network: {item!r}") from exc
+    secret = _path(w["proxy_secret_file"], src, "web.proxy_secret_file", base_dir)
+    if auth == "header" and secret is None:
+        raise ConfigError(src, "web.proxy_secret_file",
+                          "required with web.auth: header (the proxy's shared secret)")
+    return {
+        "header_name": _header_name(w["header_name"], src, "web.header_name"),
+        "trusted_proxies": tuple(proxies), "proxy_secret_file": secret,
+        "proxy_secret_header": _header_name(w["proxy_secret_header"], src,
+                                            "web.proxy_secret_header"),
+        "client_address_header": _header_name(w["client_address_header"], src,
+                                              "web.client_address_header"),
+        "allowed_hosts": _host_names(w["allowed_hosts"], src, "web.allowed_hosts"),
+    }
+
+
+def build_web(w: dict[str, Any], src: str, base_dir: Path, state_dir: Path) -> WebConfig:
+    """The typed ``web`` section (*w* holds every key, defaults merged)."""
+    host, port = _hostport(w["listen"], src, "web.listen")
+    auth = w["auth"]
+    if auth not in AUTH_MODES:
+        raise ConfigError(src, "web.auth", f"must be one of {', '.join(AUTH_MODES)}, got "
+                                           f"{auth!r}")
     minutes = w["session_minutes"]
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 10080:
         raise ConfigError(src, "web.session_minutes", f"must be 1..10080, got {minutes!r}")
+    page_size = w["page_size"]
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not \
+            10 <= page_size <= 5000:
+        raise ConfigError(src, "web.page_size", f"must be 10..5000, got {page_size!r}")
     base_url = w["base_url"] or ""
     if not isinstance(base_url, str) or (base_url and not base_url.startswith(
             ("http://", "https://"))) or any(c in base_url for c in "\r\n\t <>\"'"):
@@ -168,9 +218,14 @@ def build_web(w: dict[str, Any], src: str, base_dir: Path, state_dir: Path) -> W
         listen_host=host, listen_port=port, auth=auth,
         users_file=_path(w["users_file"], src, "web.users_file", base_dir)
         or state_dir / "web-users.json",
-        header_name=header.strip(), trusted_proxies=tuple(proxies), session_minutes=minutes,
+        **_proxy_keys(w, src, base_dir, auth), session_minutes=minutes,
         secret_key_file=_path(w["secret_key_file"], src, "web.secret_key_file", base_dir)
         or state_dir / "web-secret.key",
+        sessions_file=_path(w["sessions_file"], src, "web.sessions_file", base_dir)
+        or state_dir / "web-sessions.sqlite",
+        index_file=_path(w["index_file"], src, "web.index_file", base_dir)
+        or state_dir / "web-index.sqlite",
+        page_size=page_size,
         base_url=base_url.rstrip("/"), report_dirs=reports,
         state_dirs=_paths(w["state_dirs"], src, "web.state_dirs", base_dir)
         if w["state_dirs"] is not None else (state_dir,),

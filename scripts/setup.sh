@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for Debian 12 (run as root): Suricata 7 from bookworm-backports, Rspamd 3.4
-# and Redis from bookworm, tools used by the tests (tshark; Chromium and ChromeDriver for the
+# Idempotent set-up for Debian 12 (run as root): Suricata 7 from bookworm-backports, Rspamd 3.4,
+# Redis and ClamAV (clamav-daemon: the malware verdicts of the mail classes) from bookworm, tools used by the tests (tshark; Chromium and ChromeDriver for the
 # admin screen's browser test), and the Python virtualenv .venv/ with sakimori installed in
 # editable mode.
 set -euo pipefail
@@ -15,7 +15,7 @@ need_root() {
 
 stamp_dir=.venv/.stamps
 apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark chromium chromium-driver
-    fonts-ipafont-gothic"
+    fonts-ipafont-gothic clamav-daemon"
 
 missing=""
 for p in $apt_pkgs; do
@@ -41,8 +41,9 @@ SRC
     $apt install -y -qq -t bookworm-backports suricata >/dev/null
     # chromium + chromium-driver: the admin screen's browser test (headless, system browser);
     # a Japanese font so its screenshots show Japanese subjects and names
+    # clamav-daemon: scan-mail and the tests start their own clamd (no service, no download)
     $apt install -y -qq rspamd redis-server python3-venv python3-dev gcc tshark \
-        chromium chromium-driver fonts-ipafont-gothic >/dev/null
+        chromium chromium-driver fonts-ipafont-gothic clamav-daemon >/dev/null
 fi
 
 py=/usr/bin/python3

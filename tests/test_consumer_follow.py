@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
@@ -228,3 +230,177 @@ def test_batches_are_bounded_and_lose_nothing(tmp_path: Path) -> None:
         assert len(batch.lines) <= 10
         got += [(line, batch.first + i) for i, line in enumerate(batch.lines)]
     assert got == [(b"line%d" % i, i) for i in range(1, 26)] + [(b"tail", 26)]
+
+
+# --- copytruncate (issue 11 item 10) ------------------------------------------------------
+
+def _copytruncate(eve: Path, copy: Path, gz: bool = False) -> None:
+    """What logrotate's ``copytruncate`` does (then ``compress``): copy, truncate in place."""
+    import gzip
+    import shutil
+
+    shutil.copyfile(eve, copy)
+    with eve.open("r+b") as fh:
+        fh.truncate(0)
+    if gz:
+        with copy.open("rb") as src, gzip.open(f"{copy}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        copy.unlink()
+
+
+def _numbered(a: int, b: int) -> bytes:
+    return b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 50)) for i in range(a, b))
+
+
+def test_copytruncate_while_running_reads_the_tail_from_the_copy(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    writer = eve.open("ab")
+    writer.write(_numbered(0, 500))
+    writer.flush()
+    inp = FollowInput(eve, rotate_grace=0)
+    assert len(drain(inp)) == 500
+    writer.write(_numbered(500, 800))  # written, not yet read when logrotate runs
+    writer.flush()
+    _copytruncate(eve, tmp_path / "eve.json.1")
+    writer.write(_numbered(800, 900))  # the writer goes on in the truncated file
+    writer.flush()
+    got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=8)]
+    assert got == list(range(500, 900))
+    assert inp.stats["truncations"] == 1 and inp.stats["truncations_recovered"] == 1
+    assert inp.stats["truncated_unread"] == 0
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain copy", "gzip copy"])
+def test_truncated_and_regrown_while_stopped(tmp_path: Path, gz: bool) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(_numbered(0, 300))
+    first = FollowInput(eve, rotate_grace=0)
+    assert len(drain(first)) == 300
+    cp = first.checkpoint()
+    first.close()
+    with eve.open("ab") as fh:
+        fh.write(_numbered(300, 400))
+    _copytruncate(eve, tmp_path / "eve.json.1", gz=gz)
+    eve.write_bytes(_numbered(1000, 1600))  # regrown past the old offset: size says nothing
+    assert eve.stat().st_size > cp.offset
+    again = FollowInput(eve, cp, rotate_grace=0)
+    got = [json.loads(x)["n"] for x, _ in drain(again, rounds=8)]
+    assert got == list(range(300, 400)) + list(range(1000, 1600))
+    assert again.stats["truncations_recovered"] == 1
+
+
+def test_truncation_without_a_copy_is_counted_as_a_loss(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(_numbered(0, 300))
+    first = FollowInput(eve, rotate_grace=0)
+    drain(first)
+    cp = first.checkpoint()
+    first.close()
+    eve.write_bytes(_numbered(1000, 1600))  # truncated and regrown, the copy deleted
+    again = FollowInput(eve, cp, rotate_grace=0)
+    got = [json.loads(x)["n"] for x, _ in drain(again, rounds=8)]
+    assert got == list(range(1000, 1600))  # from the start of the new content, not mid-way
+    assert again.stats["truncated_unread"] == 1
+
+
+def test_service_reports_copytruncate_in_stats(tmp_path: Path, slips_eve: Path) -> None:
+    lines = slips_eve.read_bytes().splitlines(keepends=True)
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(CONFIG)
+    eve, out, state = tmp_path / "eve.json", tmp_path / "out", tmp_path / "state"
+    a, b = len(lines) // 3, 2 * len(lines) // 3
+    eve.write_bytes(b"".join(lines[:a]))
+    _follow(cfg_path, eve, out, state, a)
+    with eve.open("ab") as fh:
+        fh.write(b"".join(lines[a:b]))
+    _copytruncate(eve, tmp_path / "eve.json.1", gz=True)
+    eve.write_bytes(b"".join(lines[b:]))
+    stats = _follow(cfg_path, eve, out, state, len(lines))
+    assert stats["decode"]["lines"] == len(lines) and stats["decode"]["bad"] == {}
+    assert stats["input"]["truncations_recovered"] == 1
+    assert stats["input"].get("truncated_unread", 0) == 0
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain copy", "gzip copy"])
+def test_restart_while_reading_the_copy(tmp_path: Path, gz: bool) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(_numbered(0, 100))
+    inp = FollowInput(eve, rotate_grace=0, max_lines=50)
+    assert len(drain(inp, rounds=2)) == 100
+    with eve.open("ab") as fh:
+        fh.write(_numbered(100, 300))
+    _copytruncate(eve, tmp_path / "eve.json.1", gz=gz)
+    eve.write_bytes(_numbered(1000, 1100))
+    got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=1)]  # truncation seen, 50 read
+    assert got == list(range(100, 150))
+    cp = inp.checkpoint()
+    inp.close()
+    again = FollowInput(eve, cp, rotate_grace=0, max_lines=50)
+    got = [json.loads(x)["n"] for x, _ in drain(again, rounds=12)]
+    assert got == list(range(150, 300)) + list(range(1000, 1100))
+
+
+def test_copytruncate_after_we_read_past_the_copy_is_no_loss(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    writer = eve.open("ab")
+    writer.write(_numbered(0, 500))
+    writer.flush()
+    inp = FollowInput(eve, rotate_grace=0)
+    drain(inp)
+    import shutil
+
+    shutil.copyfile(eve, tmp_path / "eve.json.1")  # logrotate copies...
+    writer.write(_numbered(500, 520))  # ...the writer goes on, we read it...
+    writer.flush()
+    assert len(drain(inp)) == 20
+    with eve.open("r+b") as fh:  # ...and logrotate truncates
+        fh.truncate(0)
+    writer.write(_numbered(1000, 1010))
+    writer.flush()
+    got = [json.loads(x)["n"] for x, _ in drain(inp, rounds=4)]
+    assert got == list(range(1000, 1010))
+    assert inp.stats["truncations_nothing_unread"] == 1 and not inp.stats["truncated_unread"]
+
+
+def test_real_logrotate_copytruncate_compress_loses_nothing(tmp_path: Path,
+                                                           slips_eve: Path) -> None:
+    import shutil
+
+    logrotate = shutil.which("logrotate") or shutil.which("logrotate", path="/usr/sbin")
+    if logrotate is None:
+        pytest.skip("logrotate not installed")
+    lines = slips_eve.read_bytes().splitlines(keepends=True)
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(CONFIG)
+    eve, out, state = tmp_path / "eve.json", tmp_path / "out", tmp_path / "state"
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(f"{eve} {{\n  copytruncate\n  compress\n  rotate 3\n}}\n")
+    a, b = len(lines) // 3, 2 * len(lines) // 3
+    writer = eve.open("ab")
+    writer.write(b"".join(lines[:a]))
+    writer.flush()
+    consumer = Consumer(load_config(cfg_path), None, out, state, mail=False)
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.follow, args=(eve, stop), kwargs={
+        "poll_s": 2.0, "interval_s": 0.05, "rotate_grace": 0.1})
+    worker.start()
+    try:
+        _wait(lambda: consumer.decoder.stats.lines >= a)
+        writer.write(b"".join(lines[a:b]))  # written while the consumer sleeps...
+        writer.flush()
+        subprocess.run([logrotate, "-f", "-s", str(tmp_path / "lr.state"), str(conf)],
+                       check=True, capture_output=True, timeout=60)
+        assert (tmp_path / "eve.json.1.gz").is_file() and eve.stat().st_size == 0
+        writer.write(b"".join(lines[b:]))  # ...and the writer goes on in the truncated file
+        writer.flush()
+        _wait(lambda: consumer.decoder.stats.lines >= len(lines))
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        worker.join(30)
+        consumer.close()
+        writer.close()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["decode"]["lines"] == len(lines) and stats["decode"]["bad"] == {}
+    assert stats["input"]["truncations_recovered"] == 1
+    assert not stats["input"].get("truncated_unread")

@@ -87,8 +87,9 @@ def test_one_mail_per_host_parsed_back_and_sent_once(eve: Path, tmp_path: Path,
     assert attachment.get_filename() == "sakimori-10.1.20.14.csv"
     rows = list(csv.DictReader(io.StringIO(attachment.get_content())))
     assert [r["host"] for r in rows] == ["10.1.20.14"]
-    assert rows[0]["detections"] == "long_url"
+    assert rows[0]["detections"] == "long_url" and rows[0]["classes"] == "backdoor"
     assert rows[0]["destinations"].startswith("'=cmd")  # formula neutralised
+    assert "Classes (Table 1): backdoor" in long_url.get_body(("plain",)).get_content()
     _run(eve, tmp_path, port, tmp_path / "state")  # same state dir: nothing new
     assert len(sink.messages) == 2
 

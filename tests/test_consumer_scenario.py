@@ -62,6 +62,14 @@ EXPECTED = {
     "10.1.20.19": {"malware_signature"},      # ET-style trojan rule + static no-Host rule
     "10.1.20.20": {"web_attack"},             # internal web server attacked from outside
 }
+# Table 1 classes (docs/classes.md): our backdoor detections are `backdoor`; Tor is
+# `anonymizer`; the ET-style trojan rule `malware`; the attacked internal server `web_attack`.
+EXPECTED_CLASSES = {
+    "10.1.20.11": {"backdoor"}, "10.1.20.12": {"backdoor"}, "10.1.20.13": {"backdoor"},
+    "10.1.20.14": {"backdoor"}, "10.1.20.15": {"backdoor"}, "10.1.20.16": {"backdoor"},
+    "10.1.20.17": {"backdoor"}, "10.1.20.18": {"anonymizer"}, "10.1.20.19": {"malware"},
+    "10.1.20.20": {"web_attack"},
+}
 CONFIG = """\
 networks:
   home: [10.1.0.0/16]
@@ -277,6 +285,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_every_infected_host_has_exactly_its_detection(run: dict) -> None:
     reported = {r["host"]: set(r["detections"].split(";")) for r in run["csv"]}
     assert {h: reported.get(h) for h in EXPECTED} == EXPECTED, run["csv"]
+
+
+def test_every_reported_host_has_its_table1_classes(run: dict) -> None:
+    reported = {r["host"]: {c for c in r["classes"].split(";") if c} for r in run["csv"]}
+    assert reported == EXPECTED_CLASSES, run["csv"]
+    by_host = {(f["host"], f["detection"]): f for f in run["findings"]}
+    for (host, _), f in by_host.items():
+        assert set(f["host_classes"]) == EXPECTED_CLASSES[host]
+        assert set(f["classes"]) <= EXPECTED_CLASSES[host]
 
 
 def test_no_benign_host_is_reported(run: dict) -> None:

@@ -31,6 +31,50 @@ def test_static_rules_conventions() -> None:
             assert key in rule, rule
 
 
+WEB = "10.1.1.80"        # internal web server
+ATTACKER = "198.51.100.20"
+PHP_SHELL = b"<?php @eval($_POST['c']); ?>"
+
+
+def _upload(method: str, path: str, body: bytes, ctype: str) -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: www.example.co.jp\r\n"
+            f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
+    b = "----sakimoriTestBoundary"
+    body = (f"--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\""
+            f"\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + content + \
+        f"\r\n--{b}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={b}"
+
+
+def _web_upload_cases() -> list:
+    """Uploads to (and from) web servers. The fixture keys an alert by the internal side's
+    port: the server port for an external client, the client port for an internal one."""
+    p = []
+    shell, ctype = _multipart("shell.php", PHP_SHELL)
+    jsp, jtype = _multipart("cmd.jsp", b'<% Process p = Runtime.getRuntime().exec('
+                                       b'request.getParameter("cmd")); %>')
+    photo, ptype = _multipart("photo.jpg", b"\xff\xd8\xff\xe0JFIF" + b"\x00" * 64)
+    cases = [
+        (44101, ATTACKER, WEB, _upload("POST", "/upload.php", shell, ctype), 200),
+        (44102, ATTACKER, WEB, _upload("POST", "/upload.php", photo, ptype), 200),
+        (44103, ATTACKER, WEB, _upload("PUT", "/uploads/cmd.php",
+                                       b"<?php system($_GET['cmd']); ?>", "text/plain"), 201),
+        (44104, ATTACKER, WEB, _upload("PUT", "/notes/readme.txt", b"hello", "text/plain"), 201),
+        (44105, ATTACKER, WEB, _upload("PUT", "/a.php", b"<?php echo 'hi'; ?>",
+                                       "text/plain"), 403),
+        (44106, ATTACKER, WEB, _upload("POST", "/upload.jsp", jsp, jtype), 200),
+        (44107, C, "198.51.100.21", _upload("POST", "/upload.php", shell, ctype), 200),
+    ]
+    for port, client, server, request, status in cases:
+        sport, dport = (port, 80) if client == C else (45000 + port % 1000, port)
+        p += tcp_session(client, server, sport, dport,
+                         [("c", request), ("s", http_response(status, b"ok"))], t0=T0)
+    return p
+
+
 @pytest.fixture(scope="module")
 def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
     import shutil
@@ -58,6 +102,7 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
     p += tcp_session(C, "198.51.100.10", 44009, 80,
                      [("c", http_request("dl.example.net", "/a.ps1", user_agent=ps_ua)),
                       ("s", http_response(200, b"x"))], t0=T0)
+    p += _web_upload_cases()
     pcap = write_pcap(tmp / "static.pcap", p)
     eve = read_pcaps(cfg, [pcap], tmp / "run", [STATIC_RULES])
     counts: Counter = Counter()
@@ -80,6 +125,13 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
     (44007, {}),         # inspection cost ~24 % of Suricata's time, see docs/rules.md)
     (44008, {}),         # text from a bare-IP host
     (44009, {3: 1}),     # PowerShell's own HTTP client
+    (44101, {4: 1}),     # PHP web shell POSTed (multipart) to an internal web server
+    (44102, {}),         # a photo POSTed there
+    (44103, {4: 1, 6: 1}),  # PHP shell written by PUT, answered 201
+    (44104, {}),         # a text file written by PUT
+    (44105, {}),         # harmless PHP PUT, refused (403)
+    (44106, {5: 1}),     # JSP web shell POSTed
+    (44107, {}),         # the PHP shell POSTed by an internal client to an external server
 ])
 def test_static_rule_fires_only_on_its_case(alerts: Counter, port: int,
                                             expected: dict[int, int]) -> None:
@@ -88,4 +140,4 @@ def test_static_rule_fires_only_on_its_case(alerts: Counter, port: int,
 
 @pytest.mark.suricata
 def test_static_helper_never_alerts(alerts: Counter) -> None:
-    assert not [key for key in alerts if key[0] == 10]
+    assert not [key for key in alerts if key[0] in (7, 10)]

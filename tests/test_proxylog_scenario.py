@@ -20,7 +20,7 @@ import pytest
 from sakimori.cli import main
 from sakimori.config import load_config
 from sakimori.officesim.proxyday import ProxyDayParams, generate_proxy_day
-from sakimori.web import data, killchain
+from sakimori.web import killchain
 
 CONFIG = """\
 networks:
@@ -155,17 +155,3 @@ def test_gzipped_log_and_consume_give_the_same_report(day: tuple[Path, dict], tm
     code, _, err = run(capsys, "consume", "--config", d / "sakimori.yaml", "--proxy-log", gz,
                        "--follow", "--state-dir", tmp_path / "state")
     assert code == 2 and "compressed" in err
-
-
-def test_kill_chain_maps_users_from_the_findings(day: tuple[Path, dict], tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    d, gt = day
-    out = tmp_path / "out"
-    code, _, err = run(capsys, "analyze", "--config", d / "sakimori.yaml", "--proxy-log",
-                       d / "squid-access.log", d / "apache-access.log", "--out", out,
-                       "--no-mail")
-    assert code == 0, err
-    cfg = load_config(d / "sakimori.yaml")
-    report = data.load([out])
-    learned = killchain.users_from_findings(cfg, report.hosts)
-    assert learned == {gt["clients"][ip]["user"]: ip for ip in gt["infected"]}

@@ -54,6 +54,7 @@ def test_layout(out: Path) -> None:
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert files == sorted([
         "rspamd.conf.local", "local.d/sakimori.conf", "local.d/metadata_exporter.conf",
+        "local.d/antivirus.conf",
         "scores.d/sakimori_group.conf", "plugins/sakimori.lua",
         *(f"plugins/sakimori/{n}.lua" for n in ("checks", "from", "idna", "lookalike", "norm",
                                                  "unicode", "unidata", "psl")),

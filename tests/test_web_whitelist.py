@@ -138,7 +138,7 @@ def test_header_mode_audits_the_proxy_user(tmp_path: Path) -> None:
     cfg = load_config(cfg_path)
     render_build(cfg, None, build, validate=False)
     client = create_app(cfg, testing=True).test_client()
-    env, who = {"REMOTE_ADDR": "127.0.0.1"}, {"X-Remote-User": "bob@soc"}
+    env, who = {"REMOTE_ADDR": "127.0.0.1"}, {"X-Remote-User": "bob@soc", **wf.PROXY}
     page = client.get("/whitelist", headers=who, environ_overrides=env).get_data(as_text=True)
     tok = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     resp = client.post("/whitelist", data={"entry": "*.cdn.example.net", "reason": "CDN",

@@ -31,6 +31,8 @@ XSS_JS = "javascript:alert(document.cookie)"
 PAYLOADS = (XSS_SCRIPT, XSS_IMG)
 T0 = 1_793_491_200.0  # 2026-11-01T00:00:00Z
 BEACON_HOST = "10.1.20.11"
+PROXY_SECRET = "proxy-shared-secret-0123456789"
+PROXY = {"X-Sakimori-Proxy-Secret": PROXY_SECRET}  # what the trusted proxy adds
 C2 = "c2.evil-cdn.test"
 
 
@@ -115,6 +117,42 @@ def write_config(tmp: Path, *, report_dirs: list[Path], build_dir: Path | None =
     }
     if build_dir is not None:
         doc["web"]["build_dir"] = str(build_dir)
+    if auth == "header":
+        (tmp / "proxy.secret").write_text(PROXY_SECRET + "\n", encoding="utf-8")
+        doc["web"].setdefault("proxy_secret_file", str(tmp / "proxy.secret"))
     path = tmp / "sakimori.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def many_findings(n: int) -> list[Finding]:
+    """*n* hosts' findings in 10.2.0.0/16 and 10.3.0.0/16 (deterministic, varied scores and
+    detections; beacon findings carry 150 intervals like the real consumer's)."""
+    from eve_consumer.model import VOCABULARY
+
+    out = []
+    for i in range(n):
+        host = f"10.{2 + i // 65536}.{i // 256 % 256}.{i % 256}"
+        for k in range(1 + i % 3):
+            det = VOCABULARY[(i + k) % len(VOCABULARY)]
+            conf = 0.5 + ((i * 7919 + k) % 50) / 100
+            evidence: dict[str, Any] = {"threshold": 0.7}
+            if det == "beacon":
+                evidence["pairs"] = [{"score": conf, "period_s": 60.0, "beats": 150,
+                                      "destination": f"c2-{i % 97}.test",
+                                      "intervals_s": [60.0 + (j % 5) for j in range(150)]}]
+            out.append(Finding(host, det, conf, T0 + i, T0 + i + 3600 * (k + 1),
+                               [f"d{i % 1000}.example.net", f"198.51.100.{i % 250}:443"],
+                               [i * 10 + k], evidence, f"{det} of {host} #{k}"))
+    return out
+
+
+def write_many(out: Path, n: int) -> Path:
+    """hosts.csv and findings.jsonl of *n* hosts, written by the consumer's outputs."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(None, env={})
+    rows = correlate(many_findings(n))
+    report = Report(out_dir=out, rows=rows, findings=[f for r in rows for f in r.findings])
+    HostsCsv(cfg, None).write(report)
+    FindingsJsonl(cfg, None).write(report)
+    return out

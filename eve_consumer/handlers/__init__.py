@@ -90,6 +90,19 @@ def build_handlers(ctx: Context, names: Iterable[str] | None = None,
     return out
 
 
+def alert_host(ctx: Context, ev: Event, meta: dict[str, Any]) -> tuple[str, str, str, bool] | None:
+    """(host, other side, label, other side is a destination): the side the dispatcher chose
+    for a third-party alert (``_host``), else the internal side, source first."""
+    chosen = meta.get("_host")
+    if type(chosen) is tuple:
+        return chosen
+    side = ctx.home_side(ev)
+    if side is None:
+        return None
+    host, other, label = side
+    return host, other, label, other == ev.dest_ip
+
+
 def rule_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """The sakimori_* keys of an alert's metadata as scalars (EVE gives lists)."""
     out: dict[str, Any] = {}

@@ -1,4 +1,6 @@
-"""``anonymizer``: traffic to anonymising networks (Tor), as tagged by sakimori rules.
+"""``anonymizer``: traffic to anonymising networks (Tor), as tagged by sakimori rules (and
+third-party alerts the Table 1 class map calls ``anonymizer``, e.g. ET TOR lists hit by an
+internal client; the dispatcher chooses the host).
 
 The generated rules carry the knowledge (Tor relay/guard lists as IP reputation, Tor's
 certificate/SNI pattern, see docs/rules.md); the consumer collects every alert tagged
@@ -16,8 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 from eve_consumer.decode import Event
-from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from eve_consumer.handlers import Handler, alert_host, register, rule_meta
+from eve_consumer.model import (
+    Finding,
+    Tally,
+    cap_name,
+    host_room,
+    tallies_from_state,
+    tallies_to_state,
+)
 
 CONFIDENCE = 0.9
 MAX_SIGNATURES = 10
@@ -48,21 +57,23 @@ class AnonymizerHandler(Handler):
                     else dest, ev.flow_id, f"proxy: {why}")
 
     def _count(self, host: str, ts: float, dest: str, flow_id: int, sig: Any) -> None:
+        if not host_room(self.hosts, host, self.ctx.counters, "anonymizer_hosts_dropped"):
+            return
         self.hosts.setdefault(host, Tally()).add(ts, dest, flow_id)
         sigs = self.signatures.setdefault(host, [])
         if type(sig) is str and sig not in sigs and len(sigs) < MAX_SIGNATURES:
             sigs.append(sig)
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
-        side = self.ctx.home_side(ev)
+        side = alert_host(self.ctx, ev, meta)
         if side is None:
             return
-        host, other, label = side
+        host, other, label, other_is_dest = side
         rec = ev.record or {}
         tls = rec.get("tls")
         sni = tls.get("sni") if type(tls) is dict else None
-        sni = sni if type(sni) is str else None
-        if self.ctx.whitelisted_peer(ev, other, sni):
+        sni = cap_name(sni) if type(sni) is str else None
+        if other_is_dest and self.ctx.whitelisted(other, sni):
             self.ctx.counters["anonymizer_whitelisted"] += 1
             return
         dest = f"{sni} ({label})" if sni else label

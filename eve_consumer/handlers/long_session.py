@@ -22,6 +22,7 @@ from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.model import (
     Finding,
     Tally,
+    host_room,
     ratio_confidence,
     tallies_from_state,
     tallies_to_state,
@@ -66,6 +67,8 @@ class LongSessionHandler(Handler):
         if self.ctx.whitelisted_peer(ev, other, self.ctx.name_of(ev.flow_id)):
             self.ctx.counters["long_session_whitelisted"] += 1
             return
+        if not host_room(self.flows, host, self.ctx.counters, "long_session_hosts_dropped"):
+            return
         times = flow_times(ev)
         start, end = times if times else (ev.ts, ev.ts)
         tally = self.flows.setdefault(host, Tally())
@@ -84,6 +87,8 @@ class LongSessionHandler(Handler):
         host, other, label = side
         name = self.ctx.name_of(ev.flow_id)  # the dispatcher noted the alert's SNI/Host
         if self.ctx.whitelisted_peer(ev, other, name):
+            return
+        if not host_room(self.alerts, host, self.ctx.counters, "long_session_hosts_dropped"):
             return
         self.alerts.setdefault(host, Tally()).add(ev.ts, self._dest(ev.flow_id, label),
                                                   ev.flow_id)

@@ -26,7 +26,7 @@ from typing import Any
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.handlers.beacon_series import prevalence_cutoff
-from eve_consumer.model import Finding, Tally, ratio_confidence
+from eve_consumer.model import Finding, Tally, cap_name, host_room, ratio_confidence
 
 MAX_SEEN_PER_HOST = 50_000
 
@@ -79,7 +79,7 @@ class LongUrlHandler(Handler):
         if not ctx.home(ev.src_ip):
             return
         hostname = http.get("hostname")
-        hostname = hostname if type(hostname) is str else None
+        hostname = cap_name(hostname) if type(hostname) is str else None
         if ctx.whitelisted(ev.dest_ip, hostname):
             ctx.counters["long_url_whitelisted"] += 1
             return
@@ -88,6 +88,8 @@ class LongUrlHandler(Handler):
             return
         host = self.hosts.get(ev.src_ip)
         if host is None:
+            if not host_room(self.hosts, ev.src_ip, ctx.counters, "long_url_hosts_dropped"):
+                return
             host = self.hosts[ev.src_ip] = _Host()
         rec = ev.record or {}
         key = f"{ev.flow_id}:{rec.get('tx_id', ev.ts)}"

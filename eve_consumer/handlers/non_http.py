@@ -35,7 +35,7 @@ from typing import Any
 
 from eve_consumer.decode import Event, flow_start
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.model import Finding, Tally
+from eve_consumer.model import Finding, Tally, host_room
 from sakimori.ports import APP_PROTOS
 
 APP_PROTO_FIELDS = ("app_proto_orig", "app_proto", "app_proto_ts", "app_proto_tc")
@@ -122,6 +122,8 @@ class NonHttpHandler(Handler):
             return
         host = self.hosts.get(ev.src_ip)
         if host is None:
+            if not host_room(self.hosts, ev.src_ip, self.ctx.counters, "non_http_hosts_dropped"):
+                return
             host = self.hosts[ev.src_ip] = _Host()
         if ev.flow_id in host.flows:
             return

@@ -1,44 +1,40 @@
 """``malware_signature`` and ``web_attack`` from third-party rules (e.g. ET Open) and sakimori
 static rules tagged with those detections.
 
-Alerts without ``sakimori_detection`` metadata are mapped by :func:`classify`:
+Alerts without ``sakimori_detection`` metadata are classed by the Table 1 map
+(:mod:`eve_consumer.classes`, ``eve_consumer/classes.yaml``, docs/classes.md): ET
+WEB_SERVER / WEB_SPECIFIC_APPS and ``web-application-attack`` on an internal server →
+``web_attack`` (the server is the host); ET MALWARE / TROJAN / CNC / JA3, botnet C2 and
+compromised-host lists, ``trojan-activity`` / ``command-and-control`` from an internal client →
+``malware_signature`` (class ``malware``); policy, info and scan alerts → nothing (counted as
+``alerts_ignored``). The dispatcher passes the chosen host (``_host``) and class (``_class``).
 
-- category "A Network Trojan was detected" (classtype ``trojan-activity``), "Malware Command
-  and Control Activity Detected" (``command-and-control``), any category mentioning malware,
-  or a signature starting ``ET MALWARE``/``ET TROJAN``/``ET CNC`` → ``malware_signature``;
-- category "Web Application Attack" (``web-application-attack``) → ``web_attack``;
-- anything else is ignored and counted (``alerts_ignored``) — scans and reputation hits are
-  not evidence of a backdoor on an internal host.
-
-The host is the internal side of the alert (source preferred); alerts whose other side is a
+Without a chosen host (sakimori's own rules) the host is the internal side of the alert
+(source preferred) — for ``web_attack`` rules (uploaded web shells, scripts written by PUT;
+suricata_rules/static.rules) the flow's internal server. Alerts whose other side is a
 whitelisted destination (IP, or the flow's Host/SNI) are skipped. Confidence by severity:
-1 → 1.0, 2 → 0.8, 3 or more → 0.6.
+1 → 1.0, 2 → 0.8, 3 or more → 0.6. Each finding carries the classes of the alerts behind it
+(``Finding.classes``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from eve_consumer.classes import CLASS_DETECTION
+from eve_consumer.correlate import default_class_map
 from eve_consumer.decode import Event
-from eve_consumer.handlers import Handler, register
-from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from eve_consumer.handlers import Handler, alert_host, register
+from eve_consumer.model import Finding, Tally, host_room, tallies_from_state, tallies_to_state
 
 MAX_SIGNATURES = 10
-_MALWARE_PREFIXES = ("et malware", "et trojan", "et cnc", "etpro malware", "etpro trojan")
 
 
 def classify(alert: dict[str, Any]) -> str | None:
-    """The detection a non-sakimori alert maps to, or None."""
-    category = alert.get("category")
-    cat = category.lower() if type(category) is str else ""
-    if "web application attack" in cat:
-        return "web_attack"
-    if "trojan" in cat or "command and control" in cat or "malware" in cat:
-        return "malware_signature"
-    signature = alert.get("signature")
-    if type(signature) is str and signature.lower().startswith(_MALWARE_PREFIXES):
-        return "malware_signature"
-    return None
+    """The detection a third-party alert maps to under the packaged default class map, or
+    None (kept for callers without a :class:`~eve_consumer.context.Context`)."""
+    rule = default_class_map().for_alert(alert)
+    return CLASS_DETECTION[rule.cls] if rule is not None and rule.cls else None
 
 
 def _confidence(severity: Any) -> float:
@@ -58,17 +54,30 @@ class SignaturesHandler(Handler):
         self.tallies: dict[str, Tally] = {}  # "host detection" -> tally
         self.sigs: dict[str, dict[str, int]] = {}
         self.conf: dict[str, float] = {}
+        self.classes: dict[str, list[str]] = {}
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:
-        side = self.ctx.home_side(ev)
+        if detection == "web_attack" and "_host" not in meta:
+            # sakimori's own web_attack rules: the victim is the flow's (internal) server
+            meta = {**meta, "_host": self.ctx.alert_side(ev, "server")}
+            if meta["_host"] is None:
+                self.ctx.counters["alerts_without_internal_host"] += 1
+                return
+        side = alert_host(self.ctx, ev, meta)
         if side is None:
             self.ctx.counters["alerts_without_internal_host"] += 1
             return
-        host, other, label = side
-        if self.ctx.whitelisted_peer(ev, other, self.ctx.name_of(ev.flow_id)):
+        host, other, label, other_is_dest = side
+        if other_is_dest and self.ctx.whitelisted(other, self.ctx.name_of(ev.flow_id)):
             self.ctx.counters["signatures_whitelisted"] += 1
             return
         key = f"{host} {detection}"
+        if not host_room(self.tallies, key, self.ctx.counters, "signatures_hosts_dropped"):
+            return
+        cls = meta.get("_class") or self.ctx.classes.of_detection(detection)
+        known = self.classes.setdefault(key, [])
+        if cls and cls not in known:
+            known.append(cls)
         self.tallies.setdefault(key, Tally()).add(ev.ts, label, ev.flow_id)
         alert = ev.data
         sig = f"{alert.get('signature_id')}: {alert.get('signature')}"
@@ -86,13 +95,16 @@ class SignaturesHandler(Handler):
             out.append(Finding(host, detection, self.conf.get(key, 0.6), t.first, t.last,
                                t.top_destinations(), t.flow_ids,
                                {"alerts": t.count, "signatures": sigs},
-                               f"{t.count} alert(s), e.g. {top}"))
+                               f"{t.count} alert(s), e.g. {top}",
+                               classes=list(self.classes.get(key, []))))
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        return {"tallies": tallies_to_state(self.tallies), "sigs": self.sigs, "conf": self.conf}
+        return {"tallies": tallies_to_state(self.tallies), "sigs": self.sigs, "conf": self.conf,
+                "classes": self.classes}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.tallies = tallies_from_state(state.get("tallies", {}))
         self.sigs = dict(state.get("sigs", {}))
         self.conf = dict(state.get("conf", {}))
+        self.classes = {k: list(v) for k, v in state.get("classes", {}).items()}

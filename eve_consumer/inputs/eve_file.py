@@ -6,26 +6,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eve_consumer.decode import Decoder, Event
-from eve_consumer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, Batch
+from eve_consumer.inputs import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_LINES,
+    Batch,
+    LineBuffer,
+)
 from eve_consumer.store import Checkpoint
 from sakimori.errors import InputError
 
 
 def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
     """Yield decoded events of *path*; bad lines are counted in ``decoder.stats``."""
-    name = str(path)
+    inp = FileInput(path, max_line_bytes=decoder.max_line)  # a line is held ≤ that long
+    decoder.source = str(path)
+    decode = decoder.decode
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed in finally, generator may stop early
-    except OSError as exc:
-        raise InputError(name, None, f"cannot read EVE file: {exc.strerror or exc}") from exc
-    decoder.source = name
-    try:
-        for lineno, line in enumerate(fh, 1):
-            event = decoder.decode(line, lineno)
-            if event is not None:
-                yield event
+        while (batch := inp.read_batch()) is not None:
+            for lineno, line in enumerate(batch.lines, batch.first):
+                event = decode(line, lineno)
+                if event is not None:
+                    yield event
     finally:
-        fh.close()
+        inp.close()
 
 
 class FileInput:
@@ -34,16 +38,17 @@ class FileInput:
     name = "file"
 
     def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_lines: int = DEFAULT_MAX_LINES) -> None:
+                 max_lines: int = DEFAULT_MAX_LINES,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.path = str(path)
         self.max_bytes = max_bytes
         self.max_lines = max_lines
+        self._lines = LineBuffer(max_lines, max_line_bytes)
         try:
             self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()/exhaustion
         except OSError as exc:
             raise InputError(self.path, None,
                              f"cannot read EVE file: {exc.strerror or exc}") from exc
-        self._rest = b""
         self._lineno = 0
         self._offset = 0  # of the next line not handed out
         self._done = False
@@ -56,17 +61,15 @@ class FileInput:
         if not data:
             self._done = True
             self._fh.close()
-            if self._rest:
+            rest, _ = self._lines.take_rest()
+            if rest:
                 self._lineno += 1
-                return Batch(self.path, [self._rest], self._lineno)
+                return Batch(self.path, [rest], self._lineno)
             return None
-        parts = (self._rest + data).split(b"\n")
-        self._rest = parts.pop()
-        if len(parts) > self.max_lines:  # bounded batch: re-read the rest next time
-            parts = parts[:self.max_lines]
-            self._rest = b""
-            self._fh.seek(self._offset + sum(map(len, parts)) + len(parts))
-        self._offset += sum(map(len, parts)) + len(parts)
+        parts, nbytes, cut = self._lines.split(data)
+        if cut:  # bounded batch: re-read the rest next time
+            self._fh.seek(self._offset + nbytes)
+        self._offset += nbytes
         start = self._lineno + 1
         self._lineno += len(parts)
         return Batch(self.path, parts, start)

@@ -12,10 +12,18 @@ Guarantees (tested with a real file appended to and rotated by the test):
   last event before reopening), the new file is read from offset 0. A half-written last line of
   the old file is handed out as a line of its own (the decoder counts it as bad).
 - **Rotation while stopped**: on start, if the checkpoint's inode is no longer at the path,
-  the rotated file is looked for next to it (``eve.json.1``, ``eve.json-2026…``) by inode and
-  finished from the checkpoint offset first. If it is gone, that is counted
-  (``rotated_unread``) and reading starts at the new file's beginning.
-- **Truncation** (same inode, size below our offset, e.g. ``copytruncate``): restart at 0,
+  the rotated file is looked for next to it (``consumer.rotated_pattern``: ``eve.json.1``,
+  ``eve.json-2026…``) by inode — or, once compressed (``eve.json.1.gz``), by content — and
+  finished from the checkpoint offset first (``resumed_rotated``). If it is gone, that is
+  counted (``rotated_unread``) and reading starts at the new file's beginning.
+- **Truncation** (``copytruncate``), told by content, not size: the checkpoint carries a
+  fingerprint of the file's first bytes and of the bytes before the offset
+  (:mod:`~eve_consumer.inputs.rotated`), so a file truncated and written again past the old
+  offset while the consumer was stopped is recognised too. The unread tail is then read from
+  the rotated copy next to the file whose content matches (plain or gzip,
+  ``truncations_recovered``), and the file from 0 after it. A copy with the same head that
+  ends before the offset held nothing unread (``truncations_nothing_unread``). Otherwise the
+  loss is counted (``truncated_unread``) and reading restarts at 0. Every truncation is
   counted (``truncations``).
 """
 
@@ -24,10 +32,28 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from gzip import GzipFile
 from pathlib import Path
 from typing import BinaryIO
 
-from eve_consumer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES, Batch
+from eve_consumer.inputs import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_LINES,
+    Batch,
+    LineBuffer,
+)
+from eve_consumer.inputs.rotated import (
+    DEFAULT_PATTERN,
+    FP_BYTES,
+    candidates,
+    find_copy,
+    fingerprint,
+    matches,
+    open_any,
+    read_at,
+    read_past,
+)
 from eve_consumer.store import Checkpoint
 
 
@@ -38,18 +64,25 @@ class FollowInput:
 
     def __init__(self, path: str | Path, checkpoint: Checkpoint | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES, rotate_grace: float = 1.0,
-                 max_lines: int = DEFAULT_MAX_LINES) -> None:
+                 max_lines: int = DEFAULT_MAX_LINES,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                 rotated_pattern: str = DEFAULT_PATTERN) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.max_lines = max_lines
+        self.max_line_bytes = max_line_bytes
         self.rotate_grace = rotate_grace
+        self.pattern = rotated_pattern
         self.stats: Counter[str] = Counter()
         self._fh: BinaryIO | None = None
         self._name = str(self.path)  # the file currently read (the old one while draining)
         self._inode = 0
         self._offset = 0  # byte offset of the next line not yet handed out
         self._lineno = 0
-        self._buf = b""
+        self._lines = LineBuffer(max_lines, max_line_bytes)
+        self._head = b""  # the first FP_BYTES of the file (fewer while it is shorter)
+        self._tail = b""  # the last FP_BYTES handed out, up to _offset
+        self._copy = False  # reading a rotated copy found by content (then the path from 0)
         self._rotated_since: float | None = None
         self._resume(checkpoint)
 
@@ -60,13 +93,16 @@ class FollowInput:
             return
         st = _stat(self.path)
         if st is not None and st.st_ino == cp.inode:
-            if st.st_size >= cp.offset:
+            same = st.st_size >= cp.offset and (
+                not cp.fingerprint or matches(self.path, cp.offset, cp.fingerprint))
+            if same:
                 self._open(self.path, cp.offset, cp.lineno)
-            else:
-                self.stats["truncations"] += 1
-                self._open(self.path, 0, 0)
+            else:  # truncated while stopped (perhaps written again past our offset)
+                self._truncated(cp.offset, cp.lineno, cp.fingerprint)
             return
         old = self._find_inode(cp.inode)
+        if old is None and cp.fingerprint:  # compressed since: find it by content
+            old = find_copy(self.path, self.pattern, cp.offset, cp.fingerprint)
         if old is not None:
             self.stats["resumed_rotated"] += 1
             self._open(old, cp.offset, cp.lineno)
@@ -74,14 +110,23 @@ class FollowInput:
             self.stats["rotated_unread"] += 1
             self._open(self.path, 0, 0)
 
+    def _truncated(self, offset: int, lineno: int, fp: str) -> None:
+        """The followed file was truncated: finish its rotated copy if one matches."""
+        self.stats["truncations"] += 1
+        copy = find_copy(self.path, self.pattern, offset, fp)
+        if copy is None:
+            done = any(read_past(c, offset, fp) for c in candidates(self.path, self.pattern))
+            self.stats["truncations_nothing_unread" if done else "truncated_unread"] += 1
+            self._open(self.path, 0, 0)
+            return
+        self.stats["truncations_recovered"] += 1
+        self._open(copy, offset, lineno)
+        self._copy = True
+
     def _find_inode(self, inode: int) -> Path | None:
-        try:
-            candidates = sorted(self.path.parent.glob(self.path.name + "*"))
-        except OSError:
-            return None
-        for cand in candidates:
+        for cand in candidates(self.path, self.pattern):
             st = _stat(cand)
-            if st is not None and st.st_ino == inode and cand != self.path:
+            if st is not None and st.st_ino == inode:
                 return cand
         return None
 
@@ -89,15 +134,18 @@ class FollowInput:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        self._buf, self._offset, self._lineno = b"", offset, lineno
-        self._name, self._rotated_since = str(path), None
+        self._lines = LineBuffer(self.max_lines, self.max_line_bytes)
+        self._offset, self._lineno = offset, lineno
+        self._name, self._rotated_since, self._copy = str(path), None, False
         try:
-            fh = open(path, "rb")  # noqa: SIM115 - kept open across calls, closed in close()
+            fh = open_any(path)
         except OSError:
             self._inode = 0
             return  # not there yet: retried on the next read
         self._fh = fh
         self._inode = os.fstat(fh.fileno()).st_ino
+        self._head = read_at(fh, 0, FP_BYTES)
+        self._tail = read_at(fh, max(0, offset - FP_BYTES), min(offset, FP_BYTES))
         fh.seek(offset)
 
     # --- reading ------------------------------------------------------------------------------
@@ -107,6 +155,10 @@ class FollowInput:
             self._open(self.path, 0, 0)
             if self._fh is None:
                 return Batch(str(self.path))
+        if not self._same_head():  # truncated and written again since the last read
+            self._truncated(self._offset, self._lineno, self._fingerprint())
+            if self._fh is None:
+                return Batch(str(self.path))
         data = self._fh.read(self.max_bytes)
         if data:
             self._rotated_since = None
@@ -114,16 +166,20 @@ class FollowInput:
         return self._at_end()
 
     def _split(self, data: bytes) -> Batch:
-        parts = (self._buf + data).split(b"\n")
-        self._buf = parts.pop()
-        if len(parts) > self.max_lines:  # bounded batch: re-read the rest next time
-            assert self._fh is not None
-            parts = parts[:self.max_lines]
-            self._buf = b""
-            self._fh.seek(self._offset + sum(map(len, parts)) + len(parts))
+        assert self._fh is not None
+        have = len(self._head)
+        if have < FP_BYTES:  # a young file: its head grows
+            pos = self._offset + self._lines.pending  # where *data* starts in the file
+            if pos <= have < pos + len(data):
+                self._head = (self._head + data[have - pos:])[:FP_BYTES]
+        parts, nbytes, cut = self._lines.split(data)
+        if cut:  # bounded batch: re-read the rest next time
+            self._fh.seek(self._offset + nbytes)
+        if parts:
+            self._tail = _tail_of(self._tail, parts)
         start = self._lineno + 1
         self._lineno += len(parts)
-        self._offset += sum(len(p) for p in parts) + len(parts)
+        self._offset += nbytes
         return Batch(self._name, parts, start)
 
     def _at_end(self) -> Batch:
@@ -139,27 +195,56 @@ class FollowInput:
             if now - self._rotated_since < self.rotate_grace:
                 return Batch(self._name)
             tail = Batch(self._name)
-            if self._buf:  # an unfinished last line of the old file: let the decoder judge it
+            rest, _ = self._lines.take_rest()
+            if rest:  # an unfinished last line of the old file: let the decoder judge it
                 self._lineno += 1
-                tail = Batch(self._name, [self._buf], self._lineno)
-            self.stats["rotations"] += 1
+                tail = Batch(self._name, [rest], self._lineno)
+            self.stats["copies_finished" if self._copy else "rotations"] += 1
             self._open(self.path, 0, 0)
             return tail
-        if st.st_size < self._offset + len(self._buf):
-            self.stats["truncations"] += 1
-            self._open(self.path, 0, 0)
+        if st.st_size < self._offset + self._lines.pending:
+            self._truncated(self._offset, self._lineno, self._fingerprint())
         return Batch(self._name)
+
+    def _same_head(self) -> bool:
+        """The first bytes of the followed file are still those read (one pread per batch;
+        rotated files and copies are not rewritten, a gzip copy cannot be pread)."""
+        fh = self._fh
+        n = min(len(self._head), self._offset)
+        if not n or fh is None or self._name != str(self.path) or isinstance(fh, GzipFile):
+            return True
+        try:
+            return os.pread(fh.fileno(), n, 0) == self._head[:n]
+        except OSError:
+            return True
+
+    def _fingerprint(self) -> str:
+        return fingerprint(self._head[:min(len(self._head), self._offset)], self._tail)
 
     def checkpoint(self) -> Checkpoint | None:
         """Where the next unread line starts; None before the file first appeared."""
         if not self._inode:
             return None
-        return Checkpoint(str(self.path), self._inode, self._offset, self._lineno)
+        return Checkpoint(str(self.path), self._inode, self._offset, self._lineno,
+                          self._fingerprint())
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _tail_of(tail: bytes, parts: list[bytes]) -> bytes:
+    """The last FP_BYTES of *tail* followed by the lines *parts* (each with its newline)."""
+    need, chunks = FP_BYTES, []
+    for part in reversed(parts):
+        chunks.append(part + b"\n")
+        need -= len(part) + 1
+        if need <= 0:
+            break
+    if need > 0:
+        chunks.append(tail)
+    return b"".join(reversed(chunks))[-FP_BYTES:]
 
 
 def _stat(path: Path) -> os.stat_result | None:

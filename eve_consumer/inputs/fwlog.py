@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eve_consumer.decode import DecodeStats
+from eve_consumer.evetime import MAX_TS, MIN_TS
 from sakimori.errors import InputError
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -54,7 +55,8 @@ def _timestamp(line: str, year: int) -> float | None:
             parsed = datetime.fromisoformat(head.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        ts = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        return ts if MIN_TS <= ts < MAX_TS else None  # decode's range: later stages hold it
     parts = line.split(None, 3)
     if len(parts) >= 3 and parts[0] in _MONTHS:
         try:

@@ -6,6 +6,12 @@ Sources: Rspamd's ``metadata_exporter`` (HTTP receiver, :mod:`.receiver`, or a J
 the outbox in the consumer's state store (:mod:`.outbox`: dedupe by Message-ID, else a hash)
 → :mod:`.send` (compose, SMTP straight to ``alerts.smtp``, ``OUT_DIR/mail_warnings.jsonl``).
 
+Every mail is given its Table 1 class on arrival (:meth:`MailWarnings.classify`,
+:mod:`sakimori.mail.classes`): the malware volume is counted over the mails this consumer
+received within ``mail_classes.mass_window_hours`` (:mod:`.volume`, in the state store: it
+survives a restart), so the first copies of a mass mailing may be ``targeted`` until the campaign
+reaches ``mail_classes.mass_min_recipients`` recipients.
+
 A mail that is sakimori's own warning (envelope sender ``alerts.sender`` arriving from a
 trusted address) is never warned about: with the warnings sent around Rspamd this cannot
 happen, the rule only stops a loop if the relay were misconfigured. Details:
@@ -23,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +37,11 @@ from eve_consumer.mailwarn.outbox import Outbox
 from eve_consumer.mailwarn.receiver import Receiver
 from eve_consumer.mailwarn.rspamd_events import FileStats, read_events_file
 from eve_consumer.mailwarn.send import MAX_MAILS_PER_ROUND, WarningSender
+from eve_consumer.mailwarn.volume import VolumeStore
 from sakimori.config import Config
 from sakimori.listen_secret import read_secret
 from sakimori.mail import norm
+from sakimori.mail.classes import AV_SYMBOL, classify, volume_keys
 from sakimori.mail.warnings import FlaggedMail
 
 RETRY_S = 60.0
@@ -49,6 +58,8 @@ class MailWarnings:
         self.outbox = Outbox(db_path)
         self.sender = WarningSender(cfg, self.outbox, out_dir, mail, clock)
         self.counts: Counter[str] = Counter()
+        self.classes: Counter[str] = Counter()
+        self.volume = VolumeStore(db_path, cfg.mail_classes.mass_window_hours * 3600)
         self.files: list[FileStats] = []
         self.receiver: Receiver | None = None
         self._wake = threading.Event()
@@ -70,11 +81,27 @@ class MailWarnings:
         nets = (*self.cfg.networks.mail_relays, *self.cfg.networks.home)
         return not addr.is_global or any(addr in net for net in nets)
 
+    def classify(self, mail: FlaggedMail) -> FlaggedMail:
+        """*mail* with its Table 1 class; its malware's recipients counted first."""
+        symbols: dict[str, list[str]] = {h.symbol: list(h.options) for h in mail.hits}
+        if mail.malware:
+            symbols[AV_SYMBOL] = list(mail.malware)
+        keys = volume_keys(symbols)
+        now = self.clock()
+        with self._lock:
+            self.volume.add(keys, mail.recipients, now)
+            volume = self.volume.volume(keys, now)
+        result = classify(self.cfg.mail_classes, symbols, mail.action, volume, None)
+        return replace(mail, mail_class=result.name, class_reasons=result.reasons)
+
     def submit(self, mail: FlaggedMail) -> str:
         """Record *mail*: ``new``, ``duplicate`` or ``own_warning``. OutboxFull when full."""
         if self.own_warning(mail):
             outcome = "own_warning"
         else:
+            mail = self.classify(mail)
+            with self._lock:
+                self.classes[mail.mail_class] += 1
             _key, new = self.outbox.add(mail, self.clock())
             outcome = "new" if new else "duplicate"
         with self._lock:
@@ -145,10 +172,12 @@ class MailWarnings:
         self.drain()
         self._closed_counts = self.outbox.counts()
         self.outbox.close()
+        self.volume.close()
 
     # --- reporting ---------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"submitted": dict(self.counts), "mail": dict(self.sender.stats),
+        out: dict[str, Any] = {"submitted": dict(self.counts), "classes": dict(self.classes),
+                               "mail": dict(self.sender.stats),
                                "outbox": self._outbox_counts()}
         if self.receiver is not None:
             out["receiver"] = {"url": self.receiver.url, **self.receiver.stats}

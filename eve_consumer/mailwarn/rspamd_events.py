@@ -10,7 +10,9 @@ list of ``{name, score, options?, group, groups}``), ``header_from``, ``header_t
 absent or of another type here (hostile or broken input): it is then treated as missing.
 
 :func:`flagged_from_rspamd` keeps the ``SAKIMORI_*`` symbols (fixed vocabulary) with their
-options, and the names of Rspamd's own symbols about the same divergence (``RELATED``).
+options, the names of Rspamd's own symbols about the same divergence (``RELATED``), and a
+ClamAV malware verdict (``CLAM_VIRUS``: signature names, for the mail classes of
+:mod:`sakimori.mail.classes`; the exporter posts infected mail too).
 :func:`read_events_file` is the file mode (``consume --rspamd-events FILE``): one JSON object
 per line; bad lines are counted and the first few named as ``file:line: reason``.
 """
@@ -26,6 +28,7 @@ import orjson
 
 from sakimori.errors import InputError
 from sakimori.mail.checks import SYMBOLS, Hit
+from sakimori.mail.classes import AV_SYMBOL
 from sakimori.mail.warnings import FlaggedMail, cap
 
 RELATED = frozenset({"FORGED_SENDER", "FROM_NEQ_ENVFROM", "REPLYTO_DOM_NEQ_FROM_DOM",
@@ -76,12 +79,15 @@ def _score(value: Any) -> float | None:
 
 
 def flagged_from_rspamd(obj: Any) -> FlaggedMail | None:
-    """The flagged mail of one exporter event; None when no SAKIMORI_* symbol is in it."""
+    """The flagged mail of one exporter event; None when neither a SAKIMORI_* symbol nor a
+    malware verdict is in it."""
     if not isinstance(obj, dict):
         return None
     found = dict(_symbols(obj.get("symbols")))
     hits = tuple(Hit(s, _options(found[s])) for s in SYMBOLS if s in found)
-    if not hits:
+    malware = tuple(sorted({o[:200] for o in _options(found[AV_SYMBOL])} or {"unknown"})) \
+        if AV_SYMBOL in found else ()
+    if not hits and not malware:
         return None
     rcpt = obj.get("rcpt")
     recipients = [rcpt] if isinstance(rcpt, str) else rcpt if isinstance(rcpt, list) else []
@@ -94,7 +100,7 @@ def flagged_from_rspamd(obj: Any) -> FlaggedMail | None:
         date=_value(obj, "header_date", 200), message_id=_value(obj, "message_id", 998),
         ip=_value(obj, "ip", 64), queue_id=_value(obj, "qid", 200),
         score=_score(obj.get("score")), action=_value(obj, "action", 40),
-        related=tuple(sorted(n for n in found if n in RELATED)),
+        related=tuple(sorted(n for n in found if n in RELATED)), malware=malware,
         extra={"user": _value(obj, "user", 200), "server": _value(obj, "rspamd_server", 200)})
 
 

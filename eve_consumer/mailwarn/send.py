@@ -6,8 +6,10 @@ sends it with the consumer's own SMTP code (:func:`eve_consumer.outputs.mail.smt
 straight to ``alerts.smtp`` — never through Rspamd, so a warning cannot loop — and appends one
 record per warning to ``OUT_DIR/mail_warnings.jsonl``.
 
-- With ``--no-mail``, ``alerts.enabled: false`` or nobody to tell, the warning is recorded in
-  the JSONL (``mailed: false`` and why) and marked ``skipped``: still once per message.
+- With ``--no-mail``, ``alerts.enabled: false``, nobody to tell, or a mail class not in
+  ``mail_classes.warn_classes`` (default: only ``targeted`` mail is warned about; a
+  ``mass_virus`` mail is reported, not mailed), the warning is recorded in the JSONL
+  (``mailed: false`` and why) and marked ``skipped``: still once per message.
 - An SMTP failure is one logged line (``sakimori.mailwarn``), counted; the warning stays
   pending and the rest of the round is deferred, and no mail is tried for ``RELAY_PAUSE_S``
   (the relay is not hammered, however many flagged mails wake the sender). Each warning backs
@@ -80,7 +82,10 @@ def record(key: str, mail: FlaggedMail, recipients: list[str], *, mailed: bool,
         "subject": clean(decode_words(mail.subject), 300), "date": clean(mail.date, 100),
         "ip": clean(mail.ip, 64), "queue_id": clean(mail.queue_id, 100),
         "score": mail.score if isinstance(mail.score, int | float) else None,
-        "action": clean(mail.action, 40), "warned": recipients, "mailed": mailed,
+        "action": clean(mail.action, 40), "class": mail.mail_class or None,
+        "class_reasons": [clean(r, 300) for r in mail.class_reasons[:10]],
+        "malware": [clean(m, 200) for m in mail.malware[:20]],
+        "warned": recipients, "mailed": mailed,
         "reason": reason, "refused": refused or [], "warning_message_id": warning_id,
     }
 
@@ -103,11 +108,14 @@ class WarningSender:
         self._limited: set[str] = set()  # keys delayed by the rate limit (counted once)
         self._relay_down = False
 
-    def skip_reason(self, recipients: list[str]) -> str | None:
+    def skip_reason(self, recipients: list[str], mail: FlaggedMail | None = None) -> str | None:
         if not self.mail_enabled:
             return "--no-mail"
         if not self.cfg.alerts.enabled:
             return "alerts.enabled is false"
+        if mail is not None and mail.mail_class and \
+                mail.mail_class not in self.cfg.mail_classes.warn_classes:
+            return f"class {mail.mail_class} is not in mail_classes.warn_classes"
         return None if recipients else "no recipients (alerts.admins is empty)"
 
     def drain(self, limit: int = MAX_MAILS_PER_ROUND) -> tuple[int, bool]:
@@ -138,7 +146,7 @@ class WarningSender:
 
     def _one(self, key: str, mail: FlaggedMail) -> str:
         recipients = warning_recipients(self.cfg, mail)
-        reason = self.skip_reason(recipients)
+        reason = self.skip_reason(recipients, mail)
         if reason:
             self._write(record(key, mail, recipients, mailed=False, reason=reason))
             self.outbox.finish(key, "skipped", reason, self.clock())

@@ -7,7 +7,8 @@
 
 Every output gets the same :class:`Report`. Network-derived text (Host, SNI, URL, signature
 names) is data, never markup or formulas: :func:`clean` escapes control and bidi characters,
-:func:`csv_cell` also neutralises spreadsheet formulas. An unknown output name is a
+:func:`csv_cell` also neutralises spreadsheet formulas; :func:`strip_unsafe` drops them (text
+a person typed, e.g. the whitelist editor's audit reason). An unknown output name is a
 configuration error.
 """
 
@@ -33,6 +34,15 @@ def clean(text: Any, limit: int = 400) -> str:
     """*text* as one safe line: control/bidi characters escaped, at most *limit* chars."""
     s = str(text).translate(_ESCAPES)
     return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+_DROP = dict.fromkeys(_UNSAFE)
+
+
+def strip_unsafe(text: Any, limit: int = 400) -> str:
+    """*text* without control, C1 and bidi characters (dropped, not escaped: for text a person
+    typed, e.g. an audit reason), at most *limit* characters."""
+    return str(text).translate(_DROP)[:limit]
 
 
 def csv_cell(text: Any, limit: int = 2000) -> str:

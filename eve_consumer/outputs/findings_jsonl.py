@@ -1,10 +1,11 @@
 """``findings_jsonl``: OUT_DIR/findings.jsonl, one JSON object per finding (for a SIEM).
 
 Each line: ``host, detection, score`` (the host's score), ``severity``, ``confidence``,
-``first_seen``/``last_seen`` (ISO 8601 UTC), ``destinations``, ``flow_ids``, ``summary`` and
-``evidence``. One-shot runs rewrite the file. Follow mode appends: a finding is written when it
-is new, and again when it changed, at most once per ``REEMIT_S`` (one hour) — the state store
-remembers what was written.
+``first_seen``/``last_seen`` (ISO 8601 UTC), ``destinations``, ``flow_ids``, ``summary``,
+``evidence``, ``classes`` (the Table 1 classes this finding stands for) and ``host_classes``
+(the host's, as in hosts.csv). One-shot runs rewrite the file. Follow mode appends: a finding
+is written when it is new, and again when it changed, at most once per ``REEMIT_S`` (one
+hour) — the state store remembers what was written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from eve_consumer.classes import ClassMap
+from eve_consumer.correlate import finding_classes
 from eve_consumer.outputs import Output, Report, atomic_write
 
 REEMIT_S = 3600.0
@@ -28,13 +31,21 @@ def _digest(d: dict[str, Any]) -> str:
 class FindingsJsonl(Output):
     name = "findings_jsonl"
     FILENAME = "findings.jsonl"
+    _classes: ClassMap | None = None
+
+    def class_map(self) -> ClassMap:
+        if self._classes is None:
+            self._classes = ClassMap.load(self.cfg.classes.map_file)
+        return self._classes
 
     def write(self, report: Report) -> None:
         records = []
         for row in report.rows:
             for f in row.findings:
                 d = f.as_dict()
-                d.update(score=row.score, severity=row.severity)
+                d.update(score=row.score, severity=row.severity,
+                         classes=finding_classes(f, self.class_map()),
+                         host_classes=list(row.classes))
                 del d["first_seen_epoch"], d["last_seen_epoch"]
                 records.append(d)
         path = report.out_dir / self.FILENAME

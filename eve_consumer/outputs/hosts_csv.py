@@ -1,8 +1,10 @@
 """``hosts_csv``: OUT_DIR/hosts.csv, one row per internal host with a detection.
 
-Columns (design.md §2, in this order): ``host,score,severity,detections,first_seen,last_seen,
-destinations,evidence``. ``detections`` and ``destinations`` are ``;``-separated; times are
-ISO 8601 UTC; rows by score, highest first. Written with the csv module (quoting as needed)
+Columns (design.md §2, in this order): ``host,score,severity,detections,classes,first_seen,
+last_seen,destinations,evidence``. ``detections``, ``classes`` (Table 1: ``backdoor``,
+``web_attack``, ``malware``, ``anonymizer``; docs/classes.md) and ``destinations`` are
+``;``-separated; times are ISO 8601 UTC; rows by score, highest first. Readers take columns by
+name. Written with the csv module (quoting as needed)
 and :func:`~eve_consumer.outputs.csv_cell` on every cell, so network-derived text stays data.
 """
 
@@ -16,7 +18,7 @@ from eve_consumer.correlate import HostReport
 from eve_consumer.model import iso
 from eve_consumer.outputs import Output, Report, atomic_write, csv_cell
 
-COLUMNS = ("host", "score", "severity", "detections", "first_seen", "last_seen",
+COLUMNS = ("host", "score", "severity", "detections", "classes", "first_seen", "last_seen",
            "destinations", "evidence")
 
 
@@ -27,8 +29,8 @@ def render_csv(rows: Iterable[HostReport]) -> bytes:
     writer.writerow(COLUMNS)
     for r in rows:
         writer.writerow([csv_cell(v) for v in (
-            r.host, r.score, r.severity, ";".join(r.detections), iso(r.first_seen),
-            iso(r.last_seen), ";".join(r.destinations), r.evidence_text())])
+            r.host, r.score, r.severity, ";".join(r.detections), ";".join(r.classes),
+            iso(r.first_seen), iso(r.last_seen), ";".join(r.destinations), r.evidence_text())])
     return buf.getvalue().encode("utf-8")
 
 

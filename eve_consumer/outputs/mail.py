@@ -2,7 +2,8 @@
 
 - Sent through ``alerts.smtp`` (host:port) with :mod:`smtplib`; the message is an
   :class:`email.message.EmailMessage`, text in English or Japanese (``alerts.language``), the
-  host's hosts.csv row attached as ``sakimori-<host>.csv``.
+  host's hosts.csv row attached as ``sakimori-<host>.csv``; the body names the host's Table 1
+  classes (docs/classes.md).
 - **Never twice per host and finding**: (host, detection) pairs are recorded in the state
   store after the server accepted the mail; pairs already recorded are not mailed again, across
   runs and restarts. A host mail carries only its new detections (the attachment shows all).
@@ -45,6 +46,7 @@ _TEXT = {
         "seen": "Seen: {first} .. {last} (UTC)",
         "new": "New findings:",
         "all": "All detections of this host: {detections}",
+        "classes": "Classes (Table 1): {classes}",
         "dests": "Destinations:",
         "attach": "The host's report row is attached (CSV, same columns as hosts.csv).",
         "footer": "This mail is sent once per host and finding.",
@@ -57,6 +59,7 @@ _TEXT = {
         "seen": "観測期間: {first} 〜 {last} (UTC)",
         "new": "新しい検知:",
         "all": "このホストの全検知: {detections}",
+        "classes": "分類 (Table 1): {classes}",
         "dests": "通信先:",
         "attach": "このホストの報告行を CSV で添付します (hosts.csv と同じ列)。",
         "footer": "このメールはホストと検知の組ごとに一度だけ送信されます。",
@@ -86,7 +89,8 @@ def build_message(cfg: Any, row: HostReport, new: list[Finding]) -> EmailMessage
              text["seen"].format(first=iso(row.first_seen), last=iso(row.last_seen)), "",
              text["new"]]
     lines += [f"  - {f.detection}: {clean(f.summary, 300)}" for f in new]
-    lines += ["", text["all"].format(detections=", ".join(row.detections)), "", text["dests"]]
+    lines += ["", text["all"].format(detections=", ".join(row.detections)),
+              text["classes"].format(classes=", ".join(row.classes) or "-"), "", text["dests"]]
     lines += [f"  - {clean(d, 200)}" for d in row.destinations[:20]]
     lines += ["", text["attach"], text["footer"]]
     base_url = getattr(getattr(cfg, "web", None), "base_url", "")

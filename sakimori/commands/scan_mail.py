@@ -10,8 +10,17 @@ with ``ip``, ``helo``, ``hostname``, ``envelope_from``, ``rcpt``, ``user`` overr
 One JSON object per message on stdout: ``file``, ``symbols`` (SAKIMORI_* and the notable Rspamd
 symbols, name → options), ``score``, ``action``, ``warnings`` (the warning mails sakimori would
 send: ``{"to": "admins"|"recipient", "addresses": [...], "checks": [...]}``, by the consumer's
-recipient policy) — or ``file`` and ``error`` when the
+recipient policy), ``class`` (Table 1: ``targeted`` | ``mass_virus`` | ``spam`` | ``clean``,
+:mod:`sakimori.mail.classes`) with ``class_reasons``, ``malware`` (ClamAV signature names),
+``volume`` (distinct recipients the malware reached) and ``antivirus`` (``clean``,
+``infected``, ``failed``, ``off``, ``unknown``) — or ``file`` and ``error`` when the
 file cannot be read or scanned. A broken mail is scanned like any other.
+
+The private Rspamd asks a private clamd (:class:`sakimori.clamd_local.ClamdInstance`): the
+system's signature database when there is one, otherwise a minimal test database (EICAR); a
+stderr line says which. Every message is scanned first and the objects are printed after the
+last one: copies of one malware in the run count towards its volume as they would at the
+gateway (see docs/mail-checks.md, "Mail classes (Table 1)").
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ from typing import Any
 
 from generator.render_rspamd import write_rspamd
 from sakimori.baselines import load_document
+from sakimori.clamd_local import ClamdInstance
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
 from sakimori.mail.checks import Hit
+from sakimori.mail.classes import AV_SYMBOLS, VolumeCounter, classify, volume_keys
 from sakimori.mail.warnings import FlaggedMail, notified_recipients
 from sakimori.rspamd import RspamdInstance, find_binary, scan_url
 
@@ -62,16 +73,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def planned_warnings(cfg: Config, checks: list[str],
-                     rcpt: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+                     rcpt: list[str] | tuple[str, ...] = (), mail_class: str | None = None,
+                     malware: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The warning mails the consumer would send for a message whose SAKIMORI_* symbols are
-    *checks* and whose envelope recipients are *rcpt*: the same recipient policy
-    (:func:`sakimori.mail.warnings.notified_recipients`), not a copy of it."""
-    if not checks or not cfg.alerts.enabled:
+    *checks*, whose malware verdict is *malware*, whose class is *mail_class* and whose
+    envelope recipients are *rcpt*: the same policy (``mail_classes.warn_classes``,
+    :func:`sakimori.mail.warnings.notified_recipients`), not a copy of it."""
+    if (not checks and not malware) or not cfg.alerts.enabled:
+        return []
+    if mail_class and mail_class not in cfg.mail_classes.warn_classes:
         return []
     out: list[dict[str, Any]] = [{"to": "admins", "addresses": list(cfg.alerts.admins),
                                   "checks": checks}]
     mail = FlaggedMail(source="scan", hits=tuple(Hit(c, []) for c in checks),
-                       recipients=tuple(rcpt))
+                       recipients=tuple(rcpt), malware=tuple(malware))
     notified = notified_recipients(cfg, mail)
     if notified:
         out.append({"to": "recipient", "addresses": notified, "checks": checks})
@@ -107,14 +122,18 @@ def judge(cfg: Config, reply: dict[str, Any],
     """``symbols``, ``score``, ``action`` and ``warnings`` of one Rspamd reply."""
     symbols = {name: list(sym.get("options") or [])
                for name, sym in sorted((reply.get("symbols") or {}).items())
-               if (name.startswith("SAKIMORI_") and name != "SAKIMORI_CHECK") or name in NOTABLE}
+               if (name.startswith("SAKIMORI_") and name != "SAKIMORI_CHECK") or name in NOTABLE
+               or name in AV_SYMBOLS or name == "GTUBE"}
     checks = sorted(n for n in symbols if n.startswith("SAKIMORI_"))
     return {"symbols": symbols, "score": reply.get("score"), "action": reply.get("action"),
             "warnings": planned_warnings(cfg, checks, rcpt)}
 
 
-def _scan_all(args: argparse.Namespace, cfg: Config, scan) -> int:
+def _scan_all(args: argparse.Namespace, cfg: Config, scan,
+              antivirus: bool | None) -> int:
+    """Scan every file, then class each (volume over the whole run) and print."""
     code = 0
+    results: list[dict[str, Any]] = []
     for path in args.eml:
         result: dict[str, Any] = {"file": str(path)}
         try:
@@ -126,11 +145,42 @@ def _scan_all(args: argparse.Namespace, cfg: Config, scan) -> int:
             try:
                 envelope = _envelope(args, path)
                 result.update(judge(cfg, scan(message, **envelope), envelope["rcpt"]))
+                result["_rcpt"] = envelope["rcpt"]
             except SakimoriError as exc:
                 result["error"] = str(exc)
                 code = 1
+        results.append(result)
+    counter = VolumeCounter(cfg.mail_classes.mass_window_hours * 3600)
+    for result in results:
+        if "symbols" in result:
+            counter.add(volume_keys(result["symbols"]), result["_rcpt"], now=0.0)
+    for result in results:
+        if "symbols" in result:
+            keys = volume_keys(result["symbols"])
+            mail_class = classify(cfg.mail_classes, result["symbols"], result.get("action"),
+                                  counter.volume(keys, now=0.0), antivirus)
+            result.update(mail_class.as_dict())
+            checks = sorted(n for n in result["symbols"] if n.startswith("SAKIMORI_"))
+            result["warnings"] = planned_warnings(cfg, checks, result.pop("_rcpt"),
+                                                  mail_class.name, mail_class.malware)
         print(json.dumps(result, ensure_ascii=False), flush=True)
     return code
+
+
+def _clamd(cfg: Config) -> ClamdInstance | None:
+    """A started private clamd, or None (stderr says why: the mail is scanned without)."""
+    mc = cfg.mail_classes
+    system = {"auto": None, "system": True, "test": False}[mc.clamd_database]
+    try:
+        clamd = ClamdInstance(binary=mc.clamd_binary, use_system_db=system).start()
+    except SakimoriError as exc:
+        print(f"sakimori scan-mail: no ClamAV, scanning without malware verdicts: {exc}",
+              file=sys.stderr)
+        return None
+    note = "" if clamd.database.startswith("system") else \
+        " (minimal test database: only test samples such as EICAR are detected)"
+    print(f"sakimori scan-mail: ClamAV signatures: {clamd.database}{note}", file=sys.stderr)
+    return clamd
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,12 +188,18 @@ def run(args: argparse.Namespace) -> int:
     doc = load_document(args.baselines) if args.baselines is not None else None
     if cfg.rspamd.url:
         url = cfg.rspamd.url
-        return _scan_all(args, cfg, lambda m, **env: scan_url(url, m, **env))
+        return _scan_all(args, cfg, lambda m, **env: scan_url(url, m, **env), None)
     find_binary(cfg.rspamd.binary)
     with tempfile.TemporaryDirectory(prefix="sakimori-scan-") as tmp:
         build = Path(tmp)
         write_rspamd(cfg, doc, build)
         print(f"sakimori scan-mail: starting a private Rspamd ({cfg.rspamd.binary})",
               file=sys.stderr)
-        with RspamdInstance(build, binary=cfg.rspamd.binary) as inst:
-            return _scan_all(args, cfg, inst.scan)
+        clamd = _clamd(cfg)
+        try:
+            with RspamdInstance(build, binary=cfg.rspamd.binary,
+                                antivirus=clamd.address if clamd else None) as inst:
+                return _scan_all(args, cfg, inst.scan, clamd is not None)
+        finally:
+            if clamd is not None:
+                clamd.stop()

@@ -3,7 +3,9 @@
 ``sakimori serve --config C [--listen HOST:PORT]`` serves until SIGINT/SIGTERM.
 ``sakimori serve --config C --add-user NAME`` adds (or replaces) a local user: the password is
 read from standard input when it is not a terminal (first line), else asked twice; it is stored
-as a salted scrypt hash in ``web.users_file`` (0600). See docs/admin-screen.md.
+as a salted scrypt hash in ``web.users_file`` (0600). ``--delete-user NAME`` removes a user
+and ends every session of it at once (server-side sessions); replacing a user's password ends
+its sessions too. See docs/admin-screen.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -27,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default: web.listen, 127.0.0.1:8080)")
     p.add_argument("--add-user", metavar="NAME",
                    help="add or replace a local user (password from stdin or a prompt), exit")
+    p.add_argument("--delete-user", metavar="NAME",
+                   help="remove a local user and end its sessions, exit")
     p.add_argument("--threads", type=int, default=4, help="worker threads (4)")
     p.set_defaults(func=run)
 
@@ -51,20 +56,45 @@ def add_user(cfg_path: Path, name: str, password: str) -> Path:
     """Add *name* to the users file of the configuration at *cfg_path*; returns the file."""
     from sakimori.config import load_config
     from sakimori.web.auth import add_user as _add
+    from sakimori.web.sessions import SessionStore
 
     cfg = load_config(cfg_path)
     try:
-        _add(cfg.web.users_file, name, password)
+        if not _add(cfg.web.users_file, name, password):
+            SessionStore(cfg.web.sessions_file).revoke_user(name)  # a new password
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    except OSError as exc:
-        raise SakimoriError(f"{cfg.web.users_file}: cannot write: {exc.strerror}") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise SakimoriError(f"{cfg.web.users_file}: cannot write: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from exc
     return cfg.web.users_file
+
+
+def delete_user(cfg_path: Path, name: str) -> tuple[bool, int]:
+    """Remove *name* and revoke its sessions: (was a user, sessions ended)."""
+    from sakimori.config import load_config
+    from sakimori.web.auth import delete_user as _delete
+    from sakimori.web.sessions import SessionStore
+
+    cfg = load_config(cfg_path)
+    try:
+        existed = _delete(cfg.web.users_file, name)
+        ended = SessionStore(cfg.web.sessions_file).revoke_user(name)
+    except (OSError, sqlite3.Error) as exc:
+        raise SakimoriError(f"cannot delete user {name}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from exc
+    return existed, ended
 
 
 def run(args: argparse.Namespace) -> int:
     from sakimori.config import load_config
 
+    if args.delete_user is not None:
+        existed, ended = delete_user(args.config, args.delete_user)
+        print(f"sakimori serve: user {args.delete_user} "
+              f"{'deleted' if existed else 'was not in the users file'}; {ended} session(s) "
+              "ended")
+        return 0
     if args.add_user is not None:
         path = add_user(args.config, args.add_user, _read_password())
         print(f"sakimori serve: user {args.add_user} saved in {path}")
@@ -73,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen) if args.listen else (cfg.web.listen_host,
                                                            cfg.web.listen_port)
     return serve(cfg, host, port, args.threads)
+
+
+def _prebuild(app: object) -> None:
+    """Bring the report index up to date while the server starts (a first request waits for
+    this build instead of starting its own)."""
+    try:
+        app.extensions["sakimori_web"].index.refresh()  # type: ignore[attr-defined]
+    except (OSError, sqlite3.Error) as exc:
+        print(f"sakimori serve: report index not built at start: {exc}", file=sys.stderr)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -87,7 +126,8 @@ def serve(cfg: object, host: str, port: int, threads: int = 4, quiet: bool = Fal
     from sakimori.web.app import create_app
     from sakimori.web.auth import load_users
 
-    app = create_app(cfg)  # type: ignore[arg-type]
+    app = create_app(cfg, listen_host=host)  # type: ignore[arg-type]
+    threading.Thread(target=_prebuild, args=(app,), daemon=True).start()
     web = cfg.web  # type: ignore[attr-defined]
     if web.auth == "local" and not load_users(web.users_file) and not quiet:
         print(f"sakimori serve: no user yet — add one with `sakimori serve --config "

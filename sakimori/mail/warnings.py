@@ -11,7 +11,8 @@
   ``alerts.notify_exclude`` (glob patterns: distribution lists, role addresses), and only
   when there are at most ``alerts.notify_max`` of them (default 20) — a mail to more is
   reported to the admins alone, so no flagged mail turns sakimori into a mass mailer.
-- :func:`compose` — a plain-text mail in English or Japanese (``alerts.language``).
+- :func:`compose` — a plain-text mail in English or Japanese (``alerts.language``), naming
+  the mail's Table 1 class and malware verdict (:mod:`sakimori.mail.classes`) when known.
 
 Every value taken from the flagged mail is hostile: it only ever goes into the body, through
 the consumer's :func:`eve_consumer.outputs.clean` (control, C1 and bidi characters escaped so
@@ -48,6 +49,11 @@ KNOWN = frozenset(SYMBOLS)
 TEXT = {
     "en": {
         "subject": "[sakimori] Warning: possibly spoofed mail ({checks})",
+        "subject_malware": "[sakimori] Warning: possibly targeted mail with malware",
+        "class": "Class (Table 1)",
+        "classes": {"targeted": "targeted attack", "mass_virus": "mass virus mail",
+                    "spam": "spam", "clean": "clean"},
+        "malware": "Malware (ClamAV)",
         "intro": "sakimori flagged a mail as possibly spoofed (a targeted attack may be under "
                  "way).",
         "advice": "Do not reply, open attachments or follow links in it before confirming "
@@ -81,6 +87,11 @@ TEXT = {
     },
     "ja": {
         "subject": "[sakimori] 警告: なりすましの疑いがあるメール ({checks})",
+        "subject_malware": "[sakimori] 警告: マルウェアを含む標的型攻撃の疑いがあるメール",
+        "class": "分類 (表 1)",
+        "classes": {"targeted": "標的型攻撃", "mass_virus": "ばらまき型ウイルスメール",
+                    "spam": "迷惑メール", "clean": "問題なし"},
+        "malware": "マルウェア (ClamAV)",
         "intro": "sakimori は、なりすましの疑いがあるメールを検知しました (標的型攻撃の可能性が"
                  "あります)。",
         "advice": "送信者とされる相手に電話など別の手段で確認するまで、返信、添付ファイルの"
@@ -129,6 +140,9 @@ class FlaggedMail:
     action: str = ""
     related: tuple[str, ...] = ()  # Rspamd's own symbols about the same divergence
     extra: dict[str, Any] = field(default_factory=dict)
+    malware: tuple[str, ...] = ()  # ClamAV signature names (Rspamd's CLAM_VIRUS options)
+    mail_class: str = ""  # Table 1 class (sakimori.mail.classes); '' = not classed yet
+    class_reasons: tuple[str, ...] = ()
 
     @property
     def symbols(self) -> list[str]:
@@ -140,7 +154,9 @@ class FlaggedMail:
                 "recipients": list(self.recipients), "subject": self.subject,
                 "date": self.date, "message_id": self.message_id, "ip": self.ip,
                 "queue_id": self.queue_id, "score": self.score, "action": self.action,
-                "related": list(self.related), "extra": dict(self.extra)}
+                "related": list(self.related), "extra": dict(self.extra),
+                "malware": list(self.malware), "mail_class": self.mail_class,
+                "class_reasons": list(self.class_reasons)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FlaggedMail:
@@ -155,7 +171,10 @@ class FlaggedMail:
                    queue_id=str(d.get("queue_id", "")), score=d.get("score"),
                    action=str(d.get("action", "")),
                    related=tuple(map(str, d.get("related", []))),
-                   extra=dict(d.get("extra") or {}))
+                   extra=dict(d.get("extra") or {}),
+                   malware=tuple(map(str, d.get("malware") or [])),
+                   mail_class=str(d.get("mail_class") or ""),
+                   class_reasons=tuple(map(str, d.get("class_reasons") or [])))
 
 
 def cap(value: Any, limit: int = STORED) -> str:
@@ -231,7 +250,17 @@ def _score(value: Any) -> str:
 def body_text(cfg: Config, mail: FlaggedMail) -> str:
     """The plain-text body (see the module docstring for what is escaped)."""
     text = TEXT.get(cfg.alerts.language, TEXT["en"])
-    lines = [text["intro"], text["advice"], "", text["checks"]]
+    lines = [text["intro"], text["advice"], ""]
+    if mail.mail_class in text["classes"]:
+        reason = "; ".join(clean(r, MAX_OPTION) for r in mail.class_reasons[:3])
+        lines.append(f"{text['class']}: {mail.mail_class} ({text['classes'][mail.mail_class]})"
+                     + (f" - {reason}" if reason else ""))
+    if mail.malware:
+        lines.append(f"{text['malware']}: "
+                     f"{', '.join(clean(m, MAX_OPTION) for m in mail.malware[:10])}")
+    lines.append(text["checks"])
+    if not mail.hits:
+        lines.append(f"  {text['none']}")
     for hit in mail.hits:
         name = hit.symbol if hit.symbol in KNOWN else clean(hit.symbol, 60)
         meaning = text["checks_text"].get(hit.symbol)
@@ -272,7 +301,9 @@ def compose(cfg: Config, mail: FlaggedMail) -> EmailMessage:
     msg["From"] = cfg.alerts.sender
     msg["To"] = ", ".join(cfg.alerts.admins) if cfg.alerts.admins else \
         "undisclosed-recipients:;"
-    msg["Subject"] = text["subject"].format(checks=", ".join(_checks_named(mail)) or "-")
+    named = _checks_named(mail)
+    msg["Subject"] = text["subject"].format(checks=", ".join(named)) if named or \
+        not mail.malware else text["subject_malware"]
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain="sakimori.invalid")
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, no loops

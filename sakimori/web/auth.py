@@ -6,25 +6,25 @@
   constant time with respect to whether the user exists (a dummy hash is checked otherwise).
 - **header** (``web.auth: header``): the user name comes from ``web.header_name`` (e.g.
   ``X-Remote-User``) set by an authenticating reverse proxy, and is accepted **only** when the
-  TCP peer is in ``web.trusted_proxies``; from anyone else the request is refused (401).
-- Failed logins are throttled per client address: after ``MAX_FAILURES`` within
-  ``FAILURE_WINDOW_S`` the login answers 429 until the window has passed (in memory, per
-  process).
-- Sessions are Flask's signed cookies (secret from ``web.secret_key_file``, created 0600 when
-  missing), ``HttpOnly``, ``SameSite=Strict`` (``Secure`` when ``web.base_url`` is https), and
-  expire ``web.session_minutes`` after login whatever the activity.
+  TCP peer is in ``web.trusted_proxies`` **and** the request carries the proxy's shared secret
+  (``web.proxy_secret_header``, value from ``web.proxy_secret_file``, compared in constant
+  time); from anyone else the request is refused (401). Header mode needs the secret.
+- Failed logins are throttled per client address and per user name
+  (:class:`sakimori.web.sessions.LoginThrottle`); behind a trusted proxy the client address is
+  the one it forwards (``web.client_address_header``), see :func:`client_address`.
+- Sessions live server-side (:mod:`sakimori.web.sessions`); the signed cookie (secret from
+  ``web.secret_key_file``, created 0600 when missing) holds only the session id. A session's
+  user must still be in the users file (:class:`UserList`) on every request.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import os
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -82,36 +82,6 @@ def add_user(path: Path, name: str, password: str) -> bool:
     return new
 
 
-class LoginThrottle:
-    """Failed logins per client address in a sliding window (bounded memory)."""
-
-    MAX_CLIENTS = 10_000
-
-    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
-        self.failures: dict[str, deque[float]] = {}
-        self.lock = threading.Lock()
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        times = self.failures.get(client, deque())
-        while times and times[0] < now - self.window_s:
-            times.popleft()
-        return times
-
-    def blocked(self, client: str, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
-        with self.lock:
-            return len(self._recent(client, now)) >= self.limit
-
-    def failed(self, client: str, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        with self.lock:
-            if client not in self.failures and len(self.failures) >= self.MAX_CLIENTS:
-                self.failures.pop(next(iter(self.failures)))
-            times = self.failures[client] = self._recent(client, now)
-            times.append(now)
-
-
 def check_login(users: dict[str, str], name: str, password: str) -> bool:
     stored = users.get(name)
     ok = check_password_hash(stored or _DUMMY_HASH, password)
@@ -136,26 +106,77 @@ def secret_key(path: Path) -> bytes:
     return data
 
 
-def header_user(web: WebConfig, remote_addr: str | None, value: str | None) -> str | None:
-    """The proxy-asserted user, or None (untrusted peer, missing or malformed value)."""
-    if not remote_addr or not value:
+def proxy_secret(web: WebConfig) -> bytes | None:
+    """The reverse proxy's shared secret from ``web.proxy_secret_file`` (None when unset);
+    SakimoriError when unreadable or shorter than 16 characters."""
+    if web.proxy_secret_file is None:
         return None
+    try:
+        data = web.proxy_secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise SakimoriError(f"{web.proxy_secret_file}: cannot read the proxy secret: "
+                            f"{exc.strerror}") from exc
+    if len(data) < 16:
+        raise SakimoriError(f"{web.proxy_secret_file}: the proxy secret must have at least 16 "
+                            "characters")
+    return data
+
+
+def from_trusted_proxy(web: WebConfig, remote_addr: str | None, given: str | None,
+                       secret: bytes | None) -> bool:
+    """True when the TCP peer is in ``web.trusted_proxies`` and sent the shared secret."""
+    if secret is None or not remote_addr or not given:
+        return False
     try:
         peer = ipaddress.ip_address(remote_addr)
     except ValueError:
-        return None
-    if not any(peer in net for net in web.trusted_proxies):
+        return False
+    return any(peer in net for net in web.trusted_proxies) and hmac.compare_digest(
+        given.strip().encode("utf-8", "replace"), secret)
+
+
+def header_user(web: WebConfig, trusted: bool, value: str | None) -> str | None:
+    """The proxy-asserted user, or None (untrusted request, missing or malformed value)."""
+    if not trusted or not value:
         return None
     name = value.strip()
     return name if valid_user_name(name) else None
 
 
-def session_user(session: dict, web: WebConfig, now: float | None = None) -> str | None:
-    """The logged-in user of a local-mode session, or None (none, or expired)."""
-    user, since = session.get("user"), session.get("since")
-    if not isinstance(user, str) or not isinstance(since, int | float):
-        return None
-    now = time.time() if now is None else now
-    if now - since > web.session_minutes * 60 or since > now + 60:
-        return None
-    return user
+def client_address(web: WebConfig, remote_addr: str | None, trusted: bool,
+                   forwarded: str | None) -> str:
+    """The client's address: the TCP peer, or behind a trusted proxy the address it
+    forwarded in ``web.client_address_header`` (when that is an IP address)."""
+    if trusted and forwarded:
+        try:
+            return str(ipaddress.ip_address(forwarded.strip()))
+        except ValueError:
+            pass
+    return remote_addr or "?"
+
+
+class UserList:
+    """The users file, re-read only when it changed (inode, size, mtime)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.stamp, self.users = path, None, {}
+
+    def current(self) -> dict[str, str]:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+        if stamp != self.stamp or stamp is None:
+            self.users, self.stamp = load_users(self.path), stamp
+        return self.users
+
+
+def delete_user(path: Path, name: str) -> bool:
+    """Remove *name* from the users file; True when it was there."""
+    users = load_users(path)
+    if name not in users:
+        return False
+    del users[name]
+    _write_private(path, (json.dumps(users, indent=1, sort_keys=True) + "\n").encode())
+    return True

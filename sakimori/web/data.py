@@ -2,7 +2,8 @@
 
 For each directory of ``web.report_dirs`` (a consumer's OUT_DIR):
 
-- ``hosts.csv`` — the ranked host rows (the report contract, design.md §2);
+- ``hosts.csv`` — the ranked host rows (the report contract, design.md §2; columns by name;
+  a file without the ``classes`` column gets them from the packaged class map);
 - ``findings.jsonl`` — each finding's details (sub-scores, destinations, flow ids, thresholds);
   in follow mode the file is appended to, so the last record of a (host, detection) wins;
 - ``mail_warnings.jsonl`` — one record per spoofed-mail warning (checks, evidence, who was
@@ -17,6 +18,11 @@ Rows become :class:`eve_consumer.correlate.HostReport` holding
 :class:`eve_consumer.model.Finding` objects, so the CSV download is rendered by the consumer's
 own :func:`eve_consumer.outputs.hosts_csv.render_csv` (formula neutralisation included).
 Unreadable lines are counted and skipped, never fatal: every value is still hostile text.
+
+The screen itself reads through :mod:`sakimori.web.reportindex`, which keeps these records in
+SQLite and parses them with the functions here (:func:`finding`, :func:`row_from_csv`,
+:func:`json_object`, :func:`outbox_records`); :func:`load` reads everything directly, in full
+(tests, and the un-indexed baseline of ``bench/web.py``).
 """
 
 from __future__ import annotations
@@ -24,16 +30,19 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eve_consumer.correlate import HostReport
+import orjson
+
+from eve_consumer.classes import CLASSES
+from eve_consumer.correlate import HostReport, default_class_map
 from eve_consumer.model import Finding
 
-MAX_FILE_BYTES = 64 << 20  # a report file larger than this is read up to here only
-MAX_WARNINGS = 5000
+MAX_WARNINGS = 5000  # newest warnings the kill chain considers
 
 
 def parse_iso(text: Any) -> float | None:
@@ -49,21 +58,42 @@ def parse_iso(text: Any) -> float | None:
     return dt.timestamp()
 
 
-def _read_lines(path: Path) -> list[str]:
+def _read_lines(path: Path) -> Iterator[bytes]:
     try:
         with path.open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES)
+            yield from fh
     except OSError:
-        return []
-    return data.decode("utf-8", "replace").splitlines()
+        return
 
 
-def _finding(d: dict[str, Any]) -> Finding | None:
+def json_object(line: bytes | str) -> dict[str, Any] | None:
+    """The JSON object of one JSON-lines line, or None (not JSON, not an object)."""
     try:
-        host, detection = str(d["host"]), str(d["detection"])
-        conf = float(d.get("confidence") or 0.0)
+        obj = orjson.loads(line)
+    except ValueError:
+        try:  # what orjson refuses but json reads (NaN, integers past 64 bits)
+            obj = json.loads(line)
+        except ValueError:
+            return None
+    return obj if isinstance(obj, dict) else None
+
+
+def finding_key(d: dict[str, Any]) -> tuple[str, str] | None:
+    """(host, detection) of a usable findings.jsonl record — the checks of :func:`finding`
+    without building it — or None."""
+    try:
+        float(d.get("confidence") or 0.0)
+        return str(d["host"]), str(d["detection"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def finding(d: dict[str, Any]) -> Finding | None:
+    """A findings.jsonl record as a Finding, or None when host/detection/confidence are bad."""
+    key = finding_key(d)
+    if key is None:
+        return None
+    (host, detection), conf = key, float(d.get("confidence") or 0.0)
     first = parse_iso(d.get("first_seen")) or 0.0
     last = parse_iso(d.get("last_seen")) or first
     evidence = d.get("evidence") if isinstance(d.get("evidence"), dict) else {}
@@ -90,13 +120,10 @@ def _json_objects(path: Path, data: ReportData) -> list[dict[str, Any]]:
     """The JSON objects of a JSON-lines file; other lines are counted in ``data.problems``."""
     out, bad = [], 0
     for line in _read_lines(path):
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
+        obj = json_object(line) if line.strip() else None
+        if obj is not None:
             out.append(obj)
-        else:
+        elif line.strip():
             bad += 1
     if bad:
         data.problems.append(f"{path}: {bad} unreadable line(s) skipped")
@@ -106,41 +133,71 @@ def _json_objects(path: Path, data: ReportData) -> list[dict[str, Any]]:
 def _read_findings(path: Path, data: ReportData) -> dict[tuple[str, str], Finding]:
     found: dict[tuple[str, str], Finding] = {}
     for d in _json_objects(path, data):
-        f = _finding(d)
+        f = finding(d)
         if f is not None:
             found[f.key] = f  # the last record of a (host, detection) wins
     return found
 
 
+def csv_records(path: Path, problems: list[str]) -> Iterator[dict[str, str]]:
+    """The rows of a hosts.csv as dicts (none when missing; a CSV error is a problem)."""
+    try:
+        fh = path.open(newline="", encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    with fh:
+        yield from csv_records_from(fh, str(path), problems)
+
+
+def csv_records_from(fh: Iterable[str], name: str,
+                     problems: list[str]) -> Iterator[dict[str, str]]:
+    """The rows of an open hosts.csv; a CSV error ends them and is added to *problems*."""
+    try:
+        yield from csv.DictReader(fh)
+    except csv.Error as exc:
+        problems.append(f"{name}: not readable as CSV: {exc}")
+
+
+def csv_host_score(r: dict[str, str]) -> tuple[str, int]:
+    """(host, score) of a hosts.csv row; host "" when there is none, score 0 when bad."""
+    host = (r.get("host") or "").strip()
+    try:
+        return host, int(float(r.get("score") or 0))
+    except (ValueError, OverflowError):
+        return host, 0
+
+
+def row_from_csv(r: dict[str, str], mine: dict[str, Finding]) -> HostReport | None:
+    """A hosts.csv row as a HostReport; *mine*: detection → the host's finding from
+    findings.jsonl (a detection without one gets the CSV's evidence text)."""
+    host, score = csv_host_score(r)
+    if not host:
+        return None
+    detections = [d for d in (r.get("detections") or "").split(";") if d]
+    first = parse_iso(r.get("first_seen")) or 0.0
+    last = parse_iso(r.get("last_seen")) or first
+    dests = [d for d in (r.get("destinations") or "").split(";") if d]
+    found = [mine[d] for d in detections if d in mine]
+    classes = [c for c in (r.get("classes") or "").split(";") if c in CLASSES] \
+        if "classes" in r else default_class_map().host_classes(detections)
+    return HostReport(
+        host=host, score=score, severity=(r.get("severity") or "").strip(),
+        detections=detections, first_seen=first, last_seen=last, destinations=dests,
+        findings=found or [Finding(host, d, 0.0, first, last, dests[:5],
+                                   summary=_csv_summary(r, d)) for d in detections],
+        classes=classes)
+
+
 def _read_hosts(path: Path, findings: dict[tuple[str, str], Finding],
                 data: ReportData) -> list[HostReport]:
     rows = []
-    try:
-        with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-            records = list(csv.DictReader(fh))
-    except OSError:
-        return []
-    except csv.Error as exc:
-        data.problems.append(f"{path}: not readable as CSV: {exc}")
-        return []
-    for r in records:
+    for r in csv_records(path, data.problems):
         host = (r.get("host") or "").strip()
-        if not host:
-            continue
-        try:
-            score = int(float(r.get("score") or 0))
-        except ValueError:
-            score = 0
-        detections = [d for d in (r.get("detections") or "").split(";") if d]
-        mine = [findings[(host, d)] for d in detections if (host, d) in findings]
-        first = parse_iso(r.get("first_seen")) or 0.0
-        last = parse_iso(r.get("last_seen")) or first
-        dests = [d for d in (r.get("destinations") or "").split(";") if d]
-        rows.append(HostReport(
-            host=host, score=score, severity=(r.get("severity") or "").strip(),
-            detections=detections, first_seen=first, last_seen=last, destinations=dests,
-            findings=mine or [Finding(host, d, 0.0, first, last, dests[:5],
-                                      summary=_csv_summary(r, d)) for d in detections]))
+        mine = {d: findings[(host, d)] for d in (r.get("detections") or "").split(";")
+                if (host, d) in findings}
+        row = row_from_csv(r, mine)
+        if row is not None:
+            rows.append(row)
     return rows
 
 
@@ -158,25 +215,27 @@ def _read_warnings(path: Path, data: ReportData) -> None:
         data.warnings.append(rec)
 
 
-def _read_outbox(state_dir: Path, data: ReportData) -> None:
-    """Warnings pending or given up in a consumer's outbox, as records like the JSONL's."""
+def outbox_records(state_dir: Path, known: Callable[[str], bool],
+                   limit: int = MAX_WARNINGS) -> list[dict[str, Any]]:
+    """Warnings pending or given up in a consumer's outbox, as records like the JSONL's
+    (newest first; those *known* already from mail_warnings.jsonl left out)."""
     from eve_consumer.mailwarn.send import record
     from sakimori.mail.warnings import FlaggedMail
 
     path = Path(state_dir) / "state.sqlite"
     if not path.is_file():
-        return
-    known = {w.get("key") for w in data.warnings}
+        return []
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
             rows = db.execute("SELECT key, first_seen, data, state, attempts, last_error FROM "
                               "mail_warnings WHERE state IN ('pending', 'failed') "
-                              "ORDER BY first_seen DESC LIMIT ?", (MAX_WARNINGS,)).fetchall()
+                              "ORDER BY first_seen DESC LIMIT ?", (limit,)).fetchall()
         finally:
             db.close()
     except sqlite3.Error:
-        return  # no outbox table yet (no mail consumer ran here)
+        return []  # no outbox table yet (no mail consumer ran here)
+    out = []
     for key, first_seen, blob, state, attempts, error in rows:
         try:
             mail = FlaggedMail.from_dict(json.loads(blob))
@@ -185,11 +244,17 @@ def _read_outbox(state_dir: Path, data: ReportData) -> None:
         rec = record(str(key), mail, [], mailed=False,
                      reason=f"{state} after {attempts} SMTP attempt(s)"
                             + (f": {error}" if error else ""))
-        if rec["key"] in known:
+        if known(rec["key"]):
             continue
         rec["time"] = datetime.fromtimestamp(float(first_seen), UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
-        data.warnings.append(rec)
+        out.append(rec)
+    return out
+
+
+def _read_outbox(state_dir: Path, data: ReportData) -> None:
+    keys = {w.get("key") for w in data.warnings}
+    data.warnings += outbox_records(state_dir, keys.__contains__)
 
 
 def load(report_dirs: tuple[Path, ...] | list[Path],

@@ -7,10 +7,7 @@ Recipient → host mapping, in this order:
    → one or more host IPs;
 2. learned from ``web.proxy_logs`` (Squid ``access.log`` with authentication, or Apache
    combined): the internal client address a user name last used. Only internal addresses
-   (``networks.home``) count;
-3. the proxy user names the findings of a reported host carry (``evidence.proxy_users``,
-   written when the consumer read proxy logs: ``analyze``/``consume --proxy-log``), where the
-   configured logs do not name the user.
+   (``networks.home``) count.
 
 A mail warning escalates a host when one of its recipients maps to the host and the host has a
 finding whose ``last_seen`` is at or after the mail's time. The mail's time is the earlier of
@@ -59,23 +56,6 @@ def learn_from_proxy_logs(cfg: Config, paths: tuple[Path, ...]) -> dict[str, str
     return {u: ip for u, (_, ip) in last.items()}
 
 
-def users_from_findings(cfg: Config, hosts: list[HostReport]) -> dict[str, str]:
-    """user name (lower case) → the reported internal host whose findings name it (the one
-    with the latest finding when several do)."""
-    last: dict[str, tuple[float, str]] = {}
-    for row in hosts:
-        if not cfg.is_home(row.host):
-            continue
-        for f in row.findings:
-            users = f.evidence.get("proxy_users") if isinstance(f.evidence, dict) else None
-            for user in users if isinstance(users, list) else []:
-                if isinstance(user, str) and user:
-                    key = user.lower()
-                    if key not in last or f.last_seen >= last[key][0]:
-                        last[key] = (f.last_seen, row.host)
-    return {u: ip for u, (_, ip) in last.items()}
-
-
 def hosts_of(cfg: Config, recipient: str, learned: dict[str, str]) -> list[tuple[str, str]]:
     """(host, mapping source) pairs of one recipient address."""
     addr = recipient.strip().strip("<>").lower()
@@ -101,6 +81,17 @@ def mail_time(warning: dict[str, Any]) -> float | None:
         claimed = None
     times = [t for t in (recorded, claimed) if t is not None]
     return min(times) if times else None
+
+
+def mapped_hosts(cfg: Config, warnings: list[dict[str, Any]],
+                 learned: dict[str, str]) -> set[str]:
+    """Every host a recipient of *warnings* maps to (the only hosts a kill chain can reach)."""
+    out: set[str] = set()
+    for w in warnings:
+        for rcpt in w.get("recipients") or []:
+            if isinstance(rcpt, str):
+                out.update(h for h, _ in hosts_of(cfg, rcpt, learned))
+    return out
 
 
 def escalations(cfg: Config, hosts: list[HostReport], warnings: list[dict[str, Any]],

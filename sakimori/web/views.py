@@ -1,8 +1,10 @@
 """The admin screen's pages: hosts (with the kill chain first), a host's evidence, mail
 warnings, the whitelist editor, the CSV download, login and logout.
 
-Views only read (:mod:`sakimori.web.data`, :mod:`sakimori.web.killchain`) and hand values to
-autoescaped templates; the whitelist editor's work is in :mod:`sakimori.web.wledit`.
+Views only read (the report index through :mod:`sakimori.web.reportquery`, refreshed first;
+:mod:`sakimori.web.killchain`) and hand values to autoescaped templates; the whitelist
+editor's work is in :mod:`sakimori.web.wledit`. The hosts and mail pages are paginated
+(``?page=N``, ``web.page_size`` per page); the CSV is streamed in chunks.
 """
 
 from __future__ import annotations
@@ -16,12 +18,21 @@ from eve_consumer.outputs.hosts_csv import render_csv
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
 from sakimori.web import auth, data, killchain, wledit
-from sakimori.web.app import config, current_user, login_user, safe_next
+from sakimori.web import reportquery as rq
+from sakimori.web.app import (
+    client_address,
+    config,
+    current_user,
+    login_user,
+    logout_user,
+    safe_next,
+    state,
+)
+from sakimori.web.reportindex import ReportIndex
 from sakimori.web.svgplot import interval_plot
 from sakimori.whitelist import Whitelist
 
 _LEARNED: dict[str, Any] = {}
-THROTTLE = auth.LoginThrottle()
 
 
 def _learned() -> dict[str, str]:
@@ -40,22 +51,55 @@ def _learned() -> dict[str, str]:
     return _LEARNED["map"]
 
 
-def _context() -> tuple[data.ReportData, list[killchain.Escalation]]:
-    cfg = config()
-    report = data.load(cfg.web.report_dirs, cfg.web.state_dirs)
-    learned = {**killchain.users_from_findings(cfg, report.hosts), **_learned()}
-    chain = killchain.escalations(cfg, report.hosts, report.warnings, learned)
-    return report, chain
+def _report() -> ReportIndex:
+    """The report index, brought up to date with the report files."""
+    ix = state().index
+    ix.refresh()
+    return ix
+
+
+def _outbox(ix: ReportIndex) -> list[dict[str, Any]]:
+    """Warnings waiting for SMTP or given up, not yet in mail_warnings.jsonl."""
+    recs = [r for d in config().web.state_dirs
+            for r in data.outbox_records(d, lambda _key: False)]
+    known = rq.known_warnings(ix, [str(r.get("key")) for r in recs])
+    return [r for r in recs if str(r.get("key")) not in known]
+
+
+def _chain(ix: ReportIndex, outbox: list[dict[str, Any]]) -> list[killchain.Escalation]:
+    """The kill chain over the newest warnings; only the hosts they map to are read."""
+    cfg, learned = config(), _learned()
+    warnings = outbox + rq.warnings(ix, 0, data.MAX_WARNINGS)
+    rows = rq.hosts_with_findings(ix, killchain.mapped_hosts(cfg, warnings, learned))
+    return killchain.escalations(cfg, rows, warnings, learned)
+
+
+def _page(total: int) -> tuple[int, int, int]:
+    """(page, pages, offset) from ``?page=`` (out-of-range values are clamped)."""
+    size = config().web.page_size
+    pages = max(1, -(-total // size))
+    try:
+        page = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    return page, pages, (page - 1) * size
 
 
 def index() -> str:
-    report, chain = _context()
+    ix = _report()
+    outbox = _outbox(ix)
+    chain = _chain(ix, outbox)
     escalated = {e.host for e in chain}
-    hosts = sorted(report.hosts, key=lambda h: (h.host not in escalated, -h.score, h.host))
+    first = rq.hosts_with_findings(ix, escalated)  # escalated hosts come first, on page 1
+    total = rq.host_count(ix)
+    page, pages, offset = _page(max(0, total - len(first)))
+    hosts = (first if page == 1 else []) + rq.host_page(ix, offset, config().web.page_size,
+                                                         exclude=escalated)
     return render_template("index.html", user=current_user(), hosts=hosts,
-                           chain=_group(chain),
-                           escalated=escalated, problems=report.problems,
-                           warnings=len(report.warnings), stats=report.stats)
+                           total=total, page=page, pages=pages,
+                           chain=_group(chain), escalated=escalated,
+                           problems=rq.problems(ix),
+                           warnings=rq.warning_count(ix) + len(outbox), stats=rq.stats(ix))
 
 
 def _group(chain: list[killchain.Escalation]) -> list[dict[str, Any]]:
@@ -100,10 +144,12 @@ def host(address: str) -> str:
         address = str(ipaddress.ip_address(address))
     except ValueError:
         abort(404)
-    report, chain = _context()
-    row = report.host(address)
-    if row is None:
+    ix = _report()
+    rows = rq.hosts_with_findings(ix, [address])
+    if not rows:
         abort(404)
+    row = rows[0]
+    chain = [e for e in _chain(ix, _outbox(ix)) if e.host == address]
     findings = sorted(row.findings, key=lambda f: f.first_seen)
     try:
         fresh = _fresh()
@@ -114,16 +160,20 @@ def host(address: str) -> str:
     return render_template(
         "host.html", user=current_user(), row=row,
         findings=[(f, _beacon_pairs(f), _crossed(f)) for f in findings],
-        chain=[e for e in chain if e.host == address],
+        chain=chain,
         offers=lambda d: wledit.offers(d, policy),
         listed=lambda e: current.matches_ip(e) or current.matches_host(e))
 
 
 def mail() -> str:
-    report, chain = _context()
+    ix = _report()
+    outbox = _outbox(ix)
+    page, pages, offset = _page(rq.warning_count(ix))
+    shown = (outbox if page == 1 else []) + rq.warnings(ix, offset, config().web.page_size)
     admins = set(config().alerts.admins)
-    return render_template("mail.html", user=current_user(), warnings=report.warnings,
-                           chain=chain, admins=admins)
+    return render_template("mail.html", user=current_user(), warnings=shown,
+                           total=rq.warning_count(ix) + len(outbox), page=page, pages=pages,
+                           admins=admins)
 
 
 def _fresh() -> Config:
@@ -164,9 +214,10 @@ def host_benign(address: str) -> Response:
     except ValueError:
         abort(404)
     cfg = config()
-    row = data.load(cfg.web.report_dirs, cfg.web.state_dirs).host(address)
-    if row is None:
+    rows = rq.hosts_with_findings(_report(), [address])
+    if not rows:
         abort(404)
+    row = rows[0]
     try:
         policy = _fresh().whitelist.policy
     except SakimoriError:
@@ -191,35 +242,42 @@ def _added(result: wledit.EditResult) -> Response:
 
 
 def report_csv() -> Response:
-    report, _ = _context()
-    return Response(render_csv(report.hosts), 200, {
+    ix = _report()
+
+    def body() -> Any:
+        from eve_consumer.outputs.hosts_csv import COLUMNS
+
+        yield render_csv([])  # the header
+        for chunk in rq.csv_chunks(ix):
+            yield render_csv(chunk)[len(",".join(COLUMNS)) + 2:]  # rows only
+
+    return Response(body(), 200, {
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": 'attachment; filename="sakimori-hosts.csv"'})
 
 
 def login() -> Any:
-    cfg = config()
+    cfg, st = config(), state()
     if cfg.web.auth == "header":
         abort(404)
-    error = None
-    client = request.remote_addr or "?"
-    if request.method == "POST" and THROTTLE.blocked(client):
+    if request.method != "POST":
+        return render_template("login.html", user=None, error=None)
+    name = request.form.get("username", "")[:64]
+    password = request.form.get("password", "")[:1024]
+    keys = [f"addr:{client_address()}"] + ([f"user:{name.lower()}"]
+                                           if auth.valid_user_name(name) else [])
+    if st.throttle.blocked(keys):
         return render_template("login.html", user=None,
                                error="Too many failed logins: wait a few minutes."), 429
-    if request.method == "POST":
-        name = request.form.get("username", "")[:64]
-        password = request.form.get("password", "")[:1024]
-        users = auth.load_users(cfg.web.users_file)
-        if auth.valid_user_name(name) and auth.check_login(users, name, password):
-            login_user(name)
-            return redirect(safe_next(request.args.get("next")))
-        THROTTLE.failed(client)
-        error = "Wrong user name or password."
-    return render_template("login.html", user=None, error=error), 200 if error is None else 401
+    if auth.valid_user_name(name) and auth.check_login(st.users.current(), name, password):
+        login_user(name)
+        return redirect(safe_next(request.args.get("next")))
+    st.throttle.failed(keys)
+    return render_template("login.html", user=None, error="Wrong user name or password."), 401
 
 
 def logout() -> Response:
-    session.clear()
+    logout_user()
     return redirect(url_for("login"))
 
 

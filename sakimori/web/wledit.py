@@ -13,7 +13,9 @@
    its checks. If that fails, the file is restored; the deployed build was never touched;
 4. runs each of ``web.reload_commands`` (argv, no shell, 60 s timeout) — output captured and
    shown; a failing or missing command is reported, never raised;
-5. appends a JSON line to ``web.audit_log``: who, when, why, entry, result, rule lines.
+5. appends a JSON line to ``web.audit_log``: who, when, why, entry, result, rule lines. The
+   reason is one line without control or bidi characters
+   (:func:`eve_consumer.outputs.strip_unsafe`).
 
 "Mark benign" on a host page (:func:`offers`) proposes only the flow's exact IP and the exact
 host name of a destination in that host's evidence, and its POST handler accepts only one of
@@ -36,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eve_consumer.outputs import strip_unsafe
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
 from sakimori.whitelist import (
@@ -206,7 +209,8 @@ def read_audit(cfg: Config, limit: int = 50) -> list[dict[str, Any]]:
 def add_entry(cfg: Config, entry: str, user: str, reason: str) -> EditResult:
     """Whitelist *entry* (see the module docstring); the result is audited unless invalid."""
     entry = (entry or "").strip()
-    reason = " ".join((reason or "").split())[:MAX_REASON]
+    # one line, no control or bidi characters (a U+202E would reverse what admins read)
+    reason = " ".join(strip_unsafe(reason or "", MAX_REASON * 2).split())[:MAX_REASON]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = EditResult(False, entry, "", user, reason, now, f"{time.time_ns():x}")
     problem = entry_problem(entry, cfg.whitelist.policy) if entry else "empty entry"
