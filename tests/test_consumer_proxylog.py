@@ -233,3 +233,13 @@ def test_ipv4_mapped_client_is_the_ipv4_host(tmp_path: Path) -> None:
     evs = dec.decode(sq(1.7e9, "TCP_MISS/200", "GET", "http://a.example/", user="carol",
                         client="::ffff:10.1.1.9"), 1)
     assert {e.src_ip for e in evs} == {"10.1.1.9"} and dec.users == {"10.1.1.9": {"carol": 1}}
+
+
+def test_unreached_server_and_failed_tunnel(tmp_path: Path) -> None:
+    dec = _decoder(tmp_path)
+    none = "HIER_NONE/-"
+    evs = dec.decode(sq(1.7e9, "TCP_MISS/503", "GET", "http://gone.example/", peer=none), 1)
+    flow = next(e for e in evs if e.kind == "flow")
+    assert flow.data["flow"]["pkts_toclient"] == 0  # not a beat, like an unanswered flow
+    evs = dec.decode(sq(1.7e9, "TCP_TUNNEL/503", "CONNECT", "git.example:22", peer=none), 2)
+    assert all(e.kind != "proxy" for e in evs)  # no tunnel was made

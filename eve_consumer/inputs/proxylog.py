@@ -155,7 +155,8 @@ class ProxyDecoder:
         else:
             self._answered(rec.client, host, start)
             out += self._request(rec, flow_id, dest, start)
-            if rec.method == "CONNECT" and port not in self.ctx.port_table:
+            if rec.method == "CONNECT" and port not in self.ctx.port_table \
+                    and rec.status is not None and 200 <= rec.status < 300:
                 facts["tunnel"] = port
         why = anonymizer_reason(host, (dest, host), self.relays)
         if why:
@@ -171,8 +172,11 @@ class ProxyDecoder:
                                 "status": rec.status, "proxy": True}
         if rec.method != "CONNECT":
             http["url"] = request_target(rec.url)
-        flow: dict[str, Any] = {"start": start, "pkts_toserver": 1, "pkts_toclient": 1,
-                                "bytes_toserver": 0}
+        # Squid could not reach the server (5xx of its own, no peer): like an unanswered flow,
+        # kept out of beacon timing
+        unreached = rec.action is not None and rec.peer is None and rec.status in (502, 503, 504)
+        flow: dict[str, Any] = {"start": start, "pkts_toserver": 1,
+                                "pkts_toclient": 0 if unreached else 1, "bytes_toserver": 0}
         if rec.elapsed_ms is not None:
             flow["age"] = int(rec.elapsed_ms // 1000)
         port = rec.port or 0
