@@ -8,10 +8,12 @@ phase runs the real Suricata over a public capture (nDPI's trickbot sample in sh
 from __future__ import annotations
 
 import io
+import mailbox
 import os
 import pty
 import subprocess
 import sys
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,25 @@ def test_phase_is_silent_off_a_terminal_and_survives_a_failing_callable() -> Non
         pass
     assert tty.getvalue().startswith("\ry | ")  # the failing fraction: a spinner instead
     assert tty.getvalue().endswith("\r\x1b[K")
+
+
+def test_learn_shows_counts_for_logs_and_mail(day: Path, tmp_path: Path) -> None:
+    mbox = tmp_path / "past.mbox"
+    mb = mailbox.mbox(str(mbox))
+    for i in range(3):
+        msg = EmailMessage()
+        msg["From"], msg["To"] = f"a{i}@partner.example", "b@example.co.jp"
+        msg["Subject"], msg["Date"] = "hi", "Mon, 02 Nov 2026 10:00:00 +0900"
+        msg["Message-ID"] = f"<m{i}@partner.example>"
+        msg["Received"] = "from mx.partner.example ([203.0.113.5]) by mx.example.co.jp"
+        msg.set_content("hello")
+        mb.add(msg)
+    mb.close()
+    code, stdout, term = _on_pty([sys.executable, "-m", "sakimori", "learn", "--config",
+                                  "cfg.yaml", "--proxy-log", "baseline-squid-access.log",
+                                  "--mail", str(mbox), "--out", str(tmp_path / "b.json")], day)
+    assert code == 0, term.decode(errors="replace")
+    text = term.decode()
+    assert "\rlearning baseline-squid-access.log | " in text and " lines " in text
+    assert "\rlearning mail past.mbox | " in text and " messages " in text
+    assert "\r" not in stdout and "learned proxy-log" in stdout

@@ -71,7 +71,8 @@ def _learn_pcaps(learner: TrafficLearner, args: argparse.Namespace, work: Path) 
             log.warning("%s: already learned (same sha256), skipped", pcap)
             continue
         eve = read_pcaps(learner.cfg, [pcap], work / f"pcap-{i:03d}")
-        with progress.phase(f"learning {pcap.name} (EVE)"):
+        with progress.phase(f"learning {pcap.name} (EVE)",
+                            text=progress.count(lambda: learner.lines_read, "lines")):
             _report(learner.add_eve(eve, kind="pcap", label=pcap))
 
 
@@ -88,7 +89,8 @@ def _report(entry: dict | None) -> None:
 def _learn_mail(cfg: Config, doc: dict, args: argparse.Namespace) -> dict:
     learner = MailLearner(cfg, doc, source=str(args.out))
     for path in args.mail:
-        with progress.phase(f"learning mail {path.name}"):
+        with progress.phase(f"learning mail {path.name}",
+                            text=progress.count(lambda: learner.messages_read, "messages")):
             entry = learner.add_path(path)
         if entry is not None:
             print(f"learned mail {entry['path']} ({entry['format'] or 'nothing'}): "
@@ -132,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     learner = TrafficLearner(cfg, doc, source=str(args.out))
     for eve in args.eve:
-        with progress.phase(f"learning {eve.name}"):
+        with progress.phase(f"learning {eve.name}",
+                            text=progress.count(lambda: learner.lines_read, "lines")):
             _report(learner.add_eve(eve))
     if args.pcap:
         if args.state_dir is not None:
@@ -141,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="sakimori-learn-") as tmp:
                 _learn_pcaps(learner, args, Path(tmp))
     for proxy_log in args.proxy_log:
-        with progress.phase(f"learning {proxy_log.name}"):
+        with progress.phase(f"learning {proxy_log.name}",
+                            text=progress.count(lambda: learner.lines_read, "lines")):
             _report(learner.add_proxy_log(proxy_log))
     new_doc = learner.document()
     if args.mail:
