@@ -11,6 +11,7 @@ Files ending in ``.gz`` are decompressed on the fly.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import ipaddress
 import re
@@ -108,6 +109,7 @@ def request_target(url: str) -> str:
     return rest[slash:] if slash >= 0 else "/"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # logs repeat the same clients and peers
 def _valid_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

@@ -23,7 +23,7 @@ import pytest
 
 from eve_consumer.context import Context
 from eve_consumer.decode import DecodeStats
-from eve_consumer.inputs.proxylog import ProxyDecoder, anonymizer_reason
+from eve_consumer.inputs.proxylog import ProxyDecoder, anonymizer_reason, relay_check
 from eve_consumer.pipeline import Consumer
 from generator.proxylog import parse_line
 from generator.tor import RelaySet
@@ -95,8 +95,9 @@ def test_407_counts_only_when_never_answered(tmp_path: Path) -> None:
 
 
 def test_anonymizer_reasons() -> None:
-    relays = RelaySet()
-    relays.add("185.220.101.47")
+    rs = RelaySet()
+    rs.add("185.220.101.47")
+    relays = relay_check(rs)
     assert anonymizer_reason("185.220.101.47", ["185.220.101.47"], relays) == "Tor relay"
     assert anonymizer_reason("x.example", ["185.220.101.47"], relays) == "Tor relay"
     assert anonymizer_reason("abcdefghijklmnop.onion", [], None) == "onion address"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -63,7 +63,8 @@ def is_denied(rec: ProxyRecord) -> bool:
     return rec.status == 403 and (not action or action.startswith(("NONE", "TAG_NONE")))
 
 
-def anonymizer_reason(host: str | None, addresses: Iterable[str], relays: Any) -> str | None:
+def anonymizer_reason(host: str | None, addresses: Iterable[str],
+                      is_relay: Callable[[str], bool] | None) -> str | None:
     """Why a destination is an anonymiser, or None: Tor relay address, onion name, tor2web."""
     if host:
         labels = host.rstrip(".").split(".")
@@ -73,15 +74,30 @@ def anonymizer_reason(host: str | None, addresses: Iterable[str], relays: Any) -
                           for i, lab in enumerate(labels[1:-1], 1))
         if onion_label or any(lab.startswith("tor2web") for lab in labels):
             return "tor2web gateway"  # <onion address>.onion.<gateway>, tor2web.*
-    if relays is not None:
-        for text in addresses:
+    if is_relay is not None and any(is_relay(a) for a in addresses):
+        return "Tor relay"
+    return None
+
+
+def relay_check(relays: Any) -> Callable[[str], bool]:
+    """``text -> is it an address of *relays*`` (a RelaySet), answers remembered (bounded):
+    logs repeat the same destinations."""
+    known: dict[str, bool] = {}
+
+    def check(text: str) -> bool:
+        hit = known.get(text)
+        if hit is None:
             try:
                 addr = ipaddress.ip_address(text)
+                hit = addr in relays.ipv4 or addr in relays.ipv6
             except ValueError:
-                continue
-            if addr in relays.ipv4 or addr in relays.ipv6:
-                return "Tor relay"
-    return None
+                hit = False
+            if len(known) >= MAX_CLIENTS:
+                known.clear()
+            known[text] = hit
+        return hit
+
+    return check
 
 
 class ProxyDecoder:
@@ -90,7 +106,7 @@ class ProxyDecoder:
     def __init__(self, ctx: Context, stats: DecodeStats, relays: Any = None) -> None:
         self.ctx = ctx
         self.stats = stats
-        self.relays = relays
+        self.is_relay = relay_check(relays) if relays is not None else None
         self.source = "<proxy-log>"
         self.pending: dict[str, list[list[Any]]] = {}  # "client host" -> held-back 407s
         self.n_pending = 0
@@ -158,7 +174,7 @@ class ProxyDecoder:
             if rec.method == "CONNECT" and port not in self.ctx.port_table \
                     and rec.status is not None and 200 <= rec.status < 300:
                 facts["tunnel"] = port
-        why = anonymizer_reason(host, (dest, host), self.relays)
+        why = anonymizer_reason(host, (dest, host), self.is_relay)
         if why:
             facts["anonymizer"] = why
         if "denied" in facts or "tunnel" in facts or "anonymizer" in facts:
@@ -228,7 +244,7 @@ class ProxyDecoder:
                     continue
                 facts = {"host": host, "method": method, "status": 407, "action": action,
                          "user": user, "denied": f"{action or 'HTTP'}/407"}
-                why = anonymizer_reason(host, (dest, host), self.relays)
+                why = anonymizer_reason(host, (dest, host), self.is_relay)
                 if why:
                     facts["anonymizer"] = why
                 out.append(Event(KIND, start, flow_id, client, 0, dest, port, "TCP", facts))
