@@ -85,13 +85,19 @@ def test_407_counts_only_when_never_answered(tmp_path: Path) -> None:
     dec.decode(sq(t + 0.2, "TCP_MISS/200", "GET", "http://a.example/", user="alice"), 2)
     dec.decode(sq(t + 1, "TCP_DENIED/407", "GET", "http://c2.example/", peer="HIER_NONE/-"), 3)
     dec.decode(sq(t + 5, "TCP_MISS/200", "GET", "http://other.example/", user="alice"), 4)
-    assert dec.flush(final=False) == []  # the log has not moved on 30 s yet
-    dec.decode(sq(t + 40, "TCP_MISS/200", "GET", "http://other.example/", user="alice"), 5)
+    assert dec.flush(final=False) == []  # the log has not moved on yet
+    # a 407, then the tunnel opened with credentials: logged when it ends, 10 min later
+    dec.decode(sq(t + 50, "TCP_DENIED/407", "CONNECT", "v.example:443", peer=none), 5)
+    dec.decode(sq(t + 700, "TCP_MISS/200", "GET", "http://other.example/", user="alice"), 6)
+    assert dec.flush(final=False) == []  # still waiting: the tunnel may be logged later
+    dec.decode(sq(t + 650.3, "TCP_TUNNEL/200", "CONNECT", "v.example:443", user="alice",
+                  elapsed=600_000), 7)
+    dec.decode(sq(t + 4000, "TCP_MISS/200", "GET", "http://other.example/", user="alice"), 8)
     flushed = dec.flush(final=False)
     assert [(e.data["host"], e.data["denied"]) for e in flushed] == [
         ("c2.example", "TCP_DENIED/407")]
-    assert dec.ctx.counters["proxy_auth_challenges_answered"] == 1
-    assert dec.users == {"10.1.1.5": {"alice": 3}}
+    assert dec.ctx.counters["proxy_auth_challenges_answered"] == 2
+    assert dec.users == {"10.1.1.5": {"alice": 5}}
 
 
 def test_anonymizer_reasons() -> None:

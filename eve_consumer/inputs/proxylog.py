@@ -18,7 +18,10 @@ becomes synthetic events, so the detections stay in the handlers:
 
 A 407 is the proxy asking for credentials; browsers then repeat the request with them. So a
 407 counts as a refusal only when the same client does not reach the same host within
-``AUTH_RETRY_S`` (held back until then; :meth:`ProxyDecoder.flush`).
+``AUTH_RETRY_S`` (held back until then; :meth:`ProxyDecoder.flush`). Squid logs the retry
+when it *ends* — a tunnel opened with the credentials may be logged much later — so in follow
+mode a 407 is judged once the log has moved on ``AUTH_HOLD_S``; a one-shot run judges them
+all at the end.
 
 The destination address is Squid's ``HIER_DIRECT/<ip>`` peer when logged, else the host
 itself (an IP literal or a name). Times: Squid logs a request when it ends, so the start is
@@ -41,6 +44,7 @@ from eve_consumer.model import Finding
 from generator.proxylog import ProxyRecord, parse_line, request_target
 
 AUTH_RETRY_S = 30.0
+AUTH_HOLD_S = 3600.0  # follow mode: how long (log time) a 407 waits for its answered retry
 MAX_PENDING = 100_000
 MAX_CLIENTS = 100_000
 MAX_PAIR_USERS = 200_000
@@ -234,7 +238,7 @@ class ProxyDecoder:
         """The held-back 407s nobody answered in time (all of them when *final*) as
         refusals."""
         out: list[Event] = []
-        cutoff = self.latest - AUTH_RETRY_S
+        cutoff = self.latest - AUTH_HOLD_S
         for key in list(self.pending):
             client, host = key.split(" ", 1)
             keep = []
