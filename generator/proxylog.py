@@ -141,7 +141,7 @@ def parse_line(line: str) -> ProxyRecord | None:
         try:
             ts = datetime.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
         except ValueError as exc:
-            raise ValueError(f"bad time {m['time']!r}") from exc
+            raise ValueError(f"bad time: {m['time']!r}") from exc
         client = m["client"]
         extra = {"status": int(m["status"]) if m["status"].isdigit() else None}
     if not _valid_ip(client):

@@ -250,3 +250,11 @@ def test_unreached_server_and_failed_tunnel(tmp_path: Path) -> None:
     assert flow.data["flow"]["pkts_toclient"] == 0  # not a beat, like an unanswered flow
     evs = dec.decode(sq(1.7e9, "TCP_TUNNEL/503", "CONNECT", "git.example:22", peer=none), 2)
     assert all(e.kind != "proxy" for e in evs)  # no tunnel was made
+
+
+def test_bad_line_reasons_are_few_counter_keys(tmp_path: Path) -> None:
+    dec = _decoder(tmp_path)
+    for i in range(20):
+        dec.decode(sq(1.7e9, "TCP_MISS/200", "GET", f"no-scheme-{i}"), i + 1)
+    assert dict(dec.stats.bad) == {"proxy log: not a URL": 20}
+    assert dec.stats.examples[0] == "<proxy-log>:1: proxy log: not a URL: 'no-scheme-0'"

@@ -129,8 +129,9 @@ class ProxyDecoder:
             return []
         try:
             rec = parse_line(line)
-        except ValueError as exc:
-            st.reject(f"{self.source}:{lineno}", f"proxy log: {exc}")
+        except ValueError as exc:  # "<fixed reason>: <the offending value>"
+            reason, _, detail = str(exc).partition(": ")
+            st.reject(f"{self.source}:{lineno}", f"proxy log: {reason}", detail)
             return []
         if rec is None or rec.host is None:
             st.ignored["proxy (no request or no host)"] += 1
