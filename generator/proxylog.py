@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sakimori.errors import InputError
 
@@ -147,7 +147,10 @@ def parse_line(line: str) -> ProxyRecord | None:
     if not _valid_ip(client):
         raise ValueError(f"client is not an IP address: {client[:40]!r}")
     host, port, length = _split_url(method, url)
-    user = m["user"] if m["user"] not in (None, "-") else None
+    # Squid %-encodes the user column (``EXAMPLE%5Ctanaka``); control characters stay out
+    user = unquote(m["user"]) if m["user"] not in (None, "-") else None
+    if user is not None and not user.isprintable():
+        user = None
     return ProxyRecord(client, ts, method.upper(), url, host, port, length, user, **extra)
 
 

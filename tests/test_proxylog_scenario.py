@@ -155,3 +155,21 @@ def test_gzipped_log_and_consume_give_the_same_report(day: tuple[Path, dict], tm
     code, _, err = run(capsys, "consume", "--config", d / "sakimori.yaml", "--proxy-log", gz,
                        "--follow", "--state-dir", tmp_path / "state")
     assert code == 2 and "compressed" in err
+
+
+def test_kill_chain_knows_domain_and_kerberos_user_names(tmp_path: Path) -> None:
+    (tmp_path / "cfg.yaml").write_text(CONFIG + "mail:\n  internal_domains: [example.co.jp]\n")
+    (tmp_path / "tor-relays.txt").write_text("192.0.2.1\n")
+    log = tmp_path / "access.log"
+    log.write_text(
+        "1700000000.000 100 10.1.1.5 TCP_MISS/200 10 GET http://a.example/ EXAMPLE%5CTanaka "
+        "HIER_DIRECT/198.51.100.1 -\n"
+        "1700000001.000 100 10.1.1.6 TCP_MISS/200 10 GET http://a.example/ "
+        "suzuki@EXAMPLE.CO.JP HIER_DIRECT/198.51.100.1 -\n"
+        "1700000002.000 100 10.1.1.7 TCP_MISS/200 10 GET http://a.example/ bad%0Auser "
+        "HIER_DIRECT/198.51.100.1 -\n")
+    cfg = load_config(tmp_path / "cfg.yaml")
+    learned = killchain.learn_from_proxy_logs(cfg, (log,))
+    assert killchain.hosts_of(cfg, "tanaka@example.co.jp", learned) == [("10.1.1.5", "proxy log")]
+    assert killchain.hosts_of(cfg, "Suzuki@example.co.jp", learned) == [("10.1.1.6", "proxy log")]
+    assert "10.1.1.7" not in learned.values()  # a user name with a newline is not a name
