@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import InputError, ToolFailedError, ToolMissingError
 from suricata_rules import CLASSIFICATION, OFFLINE_YAML_TEMPLATE
@@ -78,6 +79,13 @@ def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
         raise ToolFailedError(Path(argv[0]).name, "did not finish within an hour") from exc
 
 
+def _mb(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size / 1e6:.1f} MB"
+    except OSError:
+        return "-"
+
+
 def validate_rules(cfg: Config, rule_files: Sequence[Path], work_dir: Path) -> None:
     """``suricata -T`` over *rule_files*; raises ToolFailedError with the first ``E:`` line."""
     binary = find_binary(cfg)
@@ -124,8 +132,11 @@ def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
             conf = run_dir / "suricata.yaml"
             conf.write_text(render_offline_yaml(cfg, run_dir, all_rules, classification,
                                                 reference), encoding="utf-8")
-            proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-v",
-                         "-l", str(run_dir), "-k", "none", "--runmode", "single"], cwd=run_dir)
+            with progress.phase(f"suricata {Path(pcap).name}",
+                                text=lambda eve=eve: f"eve.json {_mb(eve)}"):
+                proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-v",
+                             "-l", str(run_dir), "-k", "none", "--runmode", "single"],
+                            cwd=run_dir)
             (run_dir / "suricata.stdout").write_text(proc.stdout + proc.stderr, "utf-8")
             if proc.returncode != 0:
                 raise ToolFailedError("suricata", f"{pcap}: "

@@ -19,6 +19,11 @@ Alerts are judged with the same function on the alert's own record (Suricata wri
 through an external proxy, a ClientHello lost to capture loss while the server spoke TLS — is
 counted (``non_http_alert_expected``) and not reported.
 
+Web-proxy logs (:mod:`eve_consumer.inputs.proxylog`): an allowed ``CONNECT`` to a port outside
+the table (SSH on 22, WSUS on 8531, a Tor ORPort…) is a tunnel through the proxy's HTTP port
+for a protocol the table does not expect there; its ``proxy`` event (``tunnel``) counts like
+a flow (``CONNECT:<port>``, confidence 0.8).
+
 Flows to internal destinations are not judged (as in the rules: intranet services use these
 ports for anything). One flow is enough. Whitelisted destinations (IP, SNI) are skipped.
 Confidence: 0.9 for TLS or a rule alert, 0.8 for other protocols.
@@ -64,7 +69,7 @@ class _Host:
 class NonHttpHandler(Handler):
     name = "non_http_on_http_port"
     detections = ("non_http_on_http_port",)
-    kinds = ("flow",)
+    kinds = ("flow", "proxy")
     flow_scope = "outbound"
 
     def __init__(self, ctx: Any) -> None:
@@ -74,6 +79,11 @@ class NonHttpHandler(Handler):
 
     def handle(self, ev: Event) -> None:
         ctx = self.ctx
+        if ev.kind == "proxy":
+            port = ev.data.get("tunnel")
+            if port and ctx.home(ev.src_ip) and not ctx.home(ev.dest_ip):
+                self._add(ev, f"CONNECT:{port}", ev.ts, ev.data.get("host"))
+            return
         expected = ctx.port_table.get(ev.dest_port)
         if expected is None or ev.proto != "TCP":
             return

@@ -12,7 +12,9 @@ Spoofed-mail warnings (docs/mail-warnings.md): Suricata ``smtp`` events in the E
 by the passive checks; ``--rspamd-events FILE`` reads Rspamd ``metadata_exporter`` JSON lines;
 ``--rspamd-listen`` runs the HTTP receiver for the exporter (``rspamd.listen``, or the
 HOST:PORT given; it needs the listener secret, ``rspamd.listen_secret_file``) alongside
-``--follow``, or alone until SIGTERM/SIGINT when no ``--eve`` is given. ``--resend-failed``
+``--follow``, or alone until SIGTERM/SIGINT when no ``--eve`` is given. ``--proxy-log FILE`` reads a
+web-proxy access log (Squid native, Apache combined) instead of, or besides, the EVE file;
+with ``--follow`` it is tailed like the EVE file (own checkpoint). ``--resend-failed``
 re-queues warnings given up after 20 minutes of SMTP failures and sends them.
 """
 
@@ -57,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fw-log", type=Path, action="append", default=[], metavar="FILE",
                    help="iptables/nftables LOG lines counted as blocked attempts "
                         "(repeatable)")
+    p.add_argument("--proxy-log", type=Path, metavar="FILE",
+                   help="web-proxy access log (Squid native, Apache combined) to read, or "
+                        "with --follow to tail")
     p.add_argument("--interval", type=float, default=5.0, metavar="S",
                    help="follow mode: evaluate and commit at most every S seconds (5)")
     p.add_argument("--poll", type=float, default=0.5, metavar="S",
@@ -107,6 +112,17 @@ def _check_redis_usage(args: argparse.Namespace) -> None:
 def _check_usage(args: argparse.Namespace) -> None:
     _check_redis_usage(args)
     if args.redis is not None:
+        if args.proxy_log is not None:
+            raise UsageError("--redis and --proxy-log are exclusive (one source per consumer)")
+        return
+    if args.proxy_log is not None:
+        if args.follow and args.eve is not None:
+            raise UsageError("--follow tails one file: give --eve or --proxy-log, not both")
+        if args.follow and args.proxy_log.suffix == ".gz":
+            raise UsageError("--follow cannot tail a compressed log: "
+                             f"{args.proxy_log} (follow the live file)")
+        if args.rspamd_listen is not None and not args.follow:
+            raise UsageError("--rspamd-listen with --proxy-log needs --follow")
         return
     if (args.eve is None and not args.rspamd_events and args.rspamd_listen is None
             and not args.resend_failed):
@@ -132,6 +148,9 @@ def _serve(consumer: Any, args: argparse.Namespace) -> None:
         consumer.follow_redis(_redis_input(consumer, args), stop, interval_s=args.interval)
     elif args.eve is not None:
         consumer.follow(args.eve, stop, poll_s=args.poll, interval_s=args.interval)
+    elif args.proxy_log is not None:
+        consumer.follow(args.proxy_log, stop, poll_s=args.poll, interval_s=args.interval,
+                        proxy=True)
     else:
         stop.wait()
 
@@ -179,15 +198,15 @@ def run(args: argparse.Namespace) -> int:
                                   interval_s=args.interval)
         elif args.follow or args.rspamd_listen is not None or args.redis is not None:
             _serve(consumer, args)
-        elif args.eve is not None:
-            consumer.run_once(args.eve)
+        elif args.eve is not None or args.proxy_log is not None:
+            consumer.run_once(args.eve, [args.proxy_log] if args.proxy_log else [])
         else:
             consumer.mail_warnings.drain()
-        if args.eve is not None or args.redis is not None:
+        reads = args.eve is not None or args.proxy_log is not None or args.redis is not None
+        if reads:
             print(f"sakimori consume: {consumer.summary()}", file=sys.stderr)
     warnings = consumer.mail_warnings  # after close(): the last pending ones have been sent
     if args.rspamd_events or args.rspamd_listen is not None or warnings.counts:
         print(f"sakimori consume: {warnings.summary()}", file=sys.stderr)
-    reads_eve = args.eve is not None or args.redis is not None
-    print(out / "hosts.csv" if reads_eve else out / "mail_warnings.jsonl")
+    print(out / "hosts.csv" if reads else out / "mail_warnings.jsonl")
     return 0
