@@ -146,6 +146,10 @@ class Decoder:
         self._prefilter: Callable[[bytes, str], str | None] | None = None
         self._prefilter_kinds: frozenset[str] = frozenset({"flow", "dns", "alert"})
         self._hooks: dict[str, Callable[[bytes], str | None]] = {}
+        # consume --workers: this worker's ShardFilter (eve_consumer.shard); decode_sharded
+        # drops other workers' lines and decodes lines it shares without counting them.
+        self.shard: Any = None
+        self._scratch = DecodeStats()
 
     @property
     def prefilter(self) -> Callable[[bytes, str], str | None] | None:
@@ -236,6 +240,21 @@ class Decoder:
             stats.ignore(et)
             return None
         return self._build(obj, et, line, lineno)
+
+    def decode_sharded(self, line: bytes, lineno: int = 0) -> Event | None:
+        """:meth:`decode` for this worker's shard (``self.shard``): a line of another worker
+        is passed over; a line this worker shares but another counts (an event between
+        internal hosts of two shards, DNS) is decoded with scratch statistics."""
+        owner = self.shard.owner(line)
+        if owner == 1:  # shard.PRIMARY
+            return self.decode(line, lineno)
+        if owner == 0:  # shard.NOT_MINE
+            return None
+        stats, self.stats = self.stats, self._scratch
+        try:
+            return self.decode(line, lineno)
+        finally:
+            self.stats = stats
 
     def _build(self, obj: dict[str, Any], et: str, line: bytes, lineno: int) -> Event | None:
         """Validate the common fields of a wanted event and make its :class:`Event`."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
+from eve_consumer.shard import ShardFilter
 from eve_consumer.store import StateStore
 from sakimori.config import Config
 
@@ -68,6 +70,9 @@ class Consumer:
         self.input_stats: dict[str, Any] = {}
         self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
+        self.shard: Any = None  # consume --workers: this worker's ShardFilter
+        self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
+        self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
 
@@ -87,7 +92,8 @@ class Consumer:
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
-        decode, dispatch = decoder.decode, self.dispatcher.dispatch
+        decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
+        dispatch = self.dispatcher.dispatch
         lines = enumerate(batch.lines, batch.first)
         lineno = batch.first
         while True:
@@ -111,12 +117,22 @@ class Consumer:
         examples = self.ctx.notes
         examples.append(f"line failed in a handler, skipped: {where}")
 
+    def set_shard(self, index: int, count: int) -> None:
+        """Make this consumer worker *index* of *count* (``consume --workers``): it decodes
+        only the lines of its hosts' shard and reports only its own hosts."""
+        self.shard = ShardFilter(index, count, self.ctx.home)
+        self.decoder.shard = self.shard
+
     def add_fw_log(self, path: str | Path) -> int:
-        """Count the blocked attempts logged in an iptables/nftables LOG file."""
+        """Count the blocked attempts logged in an iptables/nftables LOG file (with
+        workers: those of this worker's hosts)."""
         fw = next((h for h in self.handlers if isinstance(h, FwBlockedHandler)), None)
+        mine = self.shard.owns if self.shard is not None else None
         n = 0
         for rec in read_fw_log(path, self.decoder.stats):
             n += 1
+            if mine is not None and not mine(rec.src):
+                continue
             if fw is not None and self.ctx.home(rec.src):
                 fw.add(rec.src, rec.ts, rec.dst, rec.dport, rec.key, "logged")
         self.input_stats["fw_log_records"] = self.input_stats.get("fw_log_records", 0) + n
@@ -125,12 +141,16 @@ class Consumer:
     # --- one-shot ----------------------------------------------------------------------------
     def run_once(self, eve: str | Path) -> list[HostReport]:
         """Read *eve* to its end, evaluate, write every output."""
+        self.read(eve)
+        return self.evaluate(follow=False)
+
+    def read(self, eve: str | Path) -> None:
+        """Read *eve* to its end (decode, dispatch, handlers), without evaluating."""
         co = self.cfg.consumer
         inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
         self.input_stats.update(input="file", source=str(eve))
         while (batch := inp.read_batch()) is not None:
             self.feed(batch)
-        return self.evaluate(follow=False)
 
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
@@ -143,6 +163,10 @@ class Consumer:
                 self.ctx.counters["handler_findings_failed"] += 1
                 log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
                           str(exc)[:200])
+        if self.shard is not None:  # workers: each reports its own hosts, merged in order
+            out = [f for f in out if self.shard.owns(f.host)] + self.extra_findings
+            self.ctx.counters.update(self.extra_gauges)  # the other workers' evaluation
+            out.sort(key=lambda f: (f.detection, f.host))
         return out
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None

@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="follow mode: evaluate and commit at most every S seconds (5)")
     p.add_argument("--poll", type=float, default=0.5, metavar="S",
                    help="follow mode: wait S seconds when the file has nothing new (0.5)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="one-shot: N processes sharded by internal host, same report (1); "
+                        "follow mode runs one")
     p.add_argument("--rspamd-events", type=Path, action="append", default=[], metavar="FILE",
                    help="Rspamd metadata_exporter JSON lines to warn about (repeatable)")
     p.add_argument("--rspamd-listen", nargs="?", const="", default=None, metavar="HOST:PORT",
@@ -86,6 +89,12 @@ def _check_usage(args: argparse.Namespace) -> None:
                          "as long as the service)")
     if args.follow and args.eve is None:
         raise UsageError("--follow needs --eve")
+    if args.workers < 1:
+        raise UsageError(f"--workers: expected a number of processes ≥ 1, got {args.workers}")
+    if args.workers > 1 and (args.follow or args.rspamd_listen is not None):
+        raise UsageError("--workers N > 1 is for one-shot runs; --follow runs one worker")
+    if args.workers > 1 and args.eve is None:
+        raise UsageError("--workers needs --eve")
 
 
 def _serve(consumer: Any, args: argparse.Namespace) -> None:
@@ -105,7 +114,6 @@ def _serve(consumer: Any, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: building the CLI parser must stay cheap for every other verb.
-    from eve_consumer.pipeline import Consumer
     from sakimori.baselines import load_document
     from sakimori.config import load_config
     from sakimori.listen_secret import read_secret
@@ -119,6 +127,23 @@ def run(args: argparse.Namespace) -> int:
     doc = load_document(args.baselines) if args.baselines else None
     state_dir = args.state_dir or cfg.consumer.state_dir
     out = args.out or state_dir / "report"
+    workers = None
+    if args.workers > 1:  # forked before worker 0's consumer opens its store
+        from eve_consumer.workers import Workers
+        workers = Workers(cfg, doc, args.eve, args.workers, args.fw_log)
+    try:
+        _run_consumer(args, cfg, doc, state_dir, out, workers)
+    finally:
+        if workers is not None:
+            workers.close(0)  # after a normal run they have ended; else they are stopped
+    print(out / "hosts.csv" if args.eve is not None else out / "mail_warnings.jsonl")
+    return 0
+
+
+def _run_consumer(args: argparse.Namespace, cfg: Any, doc: Any, state_dir: Path, out: Path,
+                  workers: Any) -> None:
+    from eve_consumer.pipeline import Consumer
+
     with Consumer(cfg, doc, out, state_dir, mail=not args.no_mail) as consumer:
         if args.resend_failed:
             count = consumer.mail_warnings.resend_failed()
@@ -126,10 +151,15 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         for events in args.rspamd_events:
             consumer.mail_warnings.read_file(events)
+        if workers is not None:
+            consumer.set_shard(0, args.workers)  # LOG lines of worker 0's hosts
         for fw_log in args.fw_log:
             consumer.add_fw_log(fw_log)
         if args.follow or args.rspamd_listen is not None:
             _serve(consumer, args)
+        elif workers is not None:
+            from eve_consumer.workers import run_sharded
+            run_sharded(consumer, workers, args.eve)
         elif args.eve is not None:
             consumer.run_once(args.eve)
         else:
@@ -139,5 +169,3 @@ def run(args: argparse.Namespace) -> int:
     warnings = consumer.mail_warnings  # after close(): the last pending ones have been sent
     if args.rspamd_events or args.rspamd_listen is not None or warnings.counts:
         print(f"sakimori consume: {warnings.summary()}", file=sys.stderr)
-    print(out / "hosts.csv" if args.eve is not None else out / "mail_warnings.jsonl")
-    return 0
