@@ -46,7 +46,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 MIB = 1024.0
 # Table order, numbered after the items of docs/bench.md.
 NUMBERS = {"consumer_events_per_s": "1", "decode_events_per_s": "1b",
-           "consumer_over_suricata": "2", "suricata_rules_over_none": "3",
+           "consumer_over_parse": "1c", "consumer_over_parse_office": "1d",
+           "consumer_over_suricata": "2", "workers_speedup": "2b",
+           "suricata_rules_over_none": "3",
            "consumer_peak_rss_mib": "4a", "consumer_peak_rss_office_mib": "4b",
            "suricata_peak_rss_mib": "4c", "learn_records_per_s": "5"}
 ROWS = list(NUMBERS)
@@ -88,6 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, help="minimum events in the large EVE file")
     p.add_argument("--reps", type=int, help="repetitions of the timed Suricata/consumer runs")
     p.add_argument("--big-reps", type=int, help="repetitions over the large EVE file")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes of the consume --workers figure (2)")
     p.add_argument("--profile", action="store_true",
                    help="also profile the consumer (cProfile) and print where the time goes")
     p.add_argument("--keep", action="store_true", help="keep the large EVE file afterwards")
@@ -210,8 +214,20 @@ def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
             runs.append(res["run_s"])
             rss.append(run.maxrss_kb)
             lines = res["lines"]
-    b.raw["consume_office"] = {"total_s": totals, "run_s": runs,
+    parses = []
+    with step(f"orjson.loads over that EVE, {b.args.reps}× (child process, pinned)"):
+        for i in range(b.args.reps):
+            _, res = measure.child("parse", b.out / "parse-office" / str(i), config=b.cfg_path,
+                                   eve=eve, cpu=b.cpu)
+            parses.append(res["run_s"])
+    b.raw["consume_office"] = {"total_s": totals, "run_s": runs, "parse_s": parses,
                                 "maxrss_kb": rss, "lines": lines}
+    r_parse = ratio(median(parses), median(runs))  # rates: (lines/run) / (lines/parse)
+    b.figures.append(Figure(
+        "consumer_over_parse_office", "consumer rate ÷ orjson.loads rate, capture's EVE",
+        ratio(lines, median(runs)), "ev/s", "orjson.loads only", ratio(lines, median(parses)),
+        r_parse, f"ratio ≥ {table.GOAL_CONSUMER_OVER_PARSE}",
+        r_parse >= table.GOAL_CONSUMER_OVER_PARSE))
     cons = median(totals)
     r = ratio(cons, suricata_s)
     b.figures.append(Figure(
@@ -246,10 +262,57 @@ def throughput(b: Bench, eve: Path) -> None:
                 results.append({**res, "maxrss_kb": run.maxrss_kb,
                                 "events_per_s": ratio(res["lines"], res["run_s"]),
                                 "events_per_cpu_s": ratio(res["lines"], res["run_cpu_s"])})
-    if not b.args.keep:
-        big_path.unlink(missing_ok=True)
     b.raw["throughput"] = runs
     throughput_figures(b, runs)
+    workers(b, big_path, big.events)
+    if not b.args.keep:
+        big_path.unlink(missing_ok=True)
+
+
+def workers(b: Bench, big_path: Path, events: int) -> None:
+    """Figure 2b: ``consume --workers N`` against one worker, both unpinned (all cores)."""
+    n = b.args.workers
+    runs: dict[str, list[dict[str, Any]]] = {"one": [], "many": []}
+    base = ["--baselines", str(b.out / "baselines.json")]
+    with step(f"consume with 1 and with {n} workers over {events:,} events, "
+              f"{b.args.big_reps}× each (child processes, not pinned)"):
+        try:
+            for i in range(b.args.big_reps):
+                order = ("one", "many") if i % 2 == 0 else ("many", "one")
+                for name in order:
+                    load = os.getloadavg()[0]
+                    if name == "one":
+                        run, res = measure.child("consume", b.out / "big-one", config=b.cfg_path,
+                                                 eve=big_path, extra=base)
+                        res = {**res, "wall_s": res["total_s"], "cpu_s": run.cpu_s}
+                    else:
+                        run, res = measure.child("consume-workers", b.out / "big-many",
+                                                 config=b.cfg_path, eve=big_path,
+                                                 extra=[*base, "--workers", str(n)])
+                        res = {**res, "wall_s": res["run_s"], "cpu_s": run.cpu_s}
+                    runs[name].append({**res, "load_before": load})
+        except BenchError as exc:  # e.g. a consumer without eve_consumer.workers
+            b.notes.append(f"workers: not measured ({str(exc)[:160]})")
+            return
+    b.raw["workers"] = runs
+    one, many = (median([r["wall_s"] for r in runs[k]]) for k in ("one", "many"))
+    speedup = ratio(one, many)
+    b.figures.append(Figure(
+        "workers_speedup", f"consume --workers {n}, {events:,} events, wall (median of "
+        f"{len(runs['many'])})", ratio(events, many), "ev/s", "one worker, same file",
+        ratio(events, one), speedup, f"ratio ≥ {table.GOAL_WORKERS_SPEEDUP}",
+        speedup >= table.GOAL_WORKERS_SPEEDUP))
+    cpu = {k: median([r["cpu_s"] for r in runs[k]]) for k in runs}
+    loads = [r["load_before"] for rs in runs.values() for r in rs]
+    b.notes.append(
+        f"workers: wall s one {_spread([r['wall_s'] for r in runs['one']])}, {n} workers "
+        f"{_spread([r['wall_s'] for r in runs['many']])}; CPU s (all processes) median "
+        f"{cpu['one']:.2f} vs {cpu['many']:.2f} ({ratio(cpu['many'], cpu['one']):.2f} × one "
+        f"worker's CPU: each worker reads and sorts every line); speedup per CPU-second "
+        f"{ratio(one, many) * ratio(cpu['one'], cpu['many']) if cpu['many'] else 0:.2f}; "
+        f"1-min load average before the runs {min(loads):.2f}–{max(loads):.2f} on "
+        f"{os.cpu_count()} CPUs; same hosts reported: "
+        f"{sorted({r['hosts'] for rs in runs.values() for r in rs})}")
 
 
 def _median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,6 +329,11 @@ def throughput_figures(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> None:
         "consumer_events_per_s", f"consumer throughput, 1 core, mail off (median of {n})",
         ev, "ev/s", "decode only", rate["decode"], ratio(ev, rate["decode"]),
         f"≥ {table.GOAL_EVENTS_PER_S:,.0f} ev/s", ev >= table.GOAL_EVENTS_PER_S))
+    r_parse = ratio(ev, rate["parse"])
+    b.figures.append(Figure(
+        "consumer_over_parse", "consumer rate ÷ orjson.loads rate, large file", ev, "ev/s",
+        "orjson.loads only", rate["parse"], r_parse, f"ratio ≥ {table.GOAL_CONSUMER_OVER_PARSE}",
+        r_parse >= table.GOAL_CONSUMER_OVER_PARSE))
     b.figures.append(Figure(
         "decode_events_per_s", "  decode only (consumer with no-op handlers)",
         rate["decode"], "ev/s", "orjson.loads only", rate["parse"],

@@ -150,6 +150,8 @@ class Decoder:
         # drops other workers' lines and decodes lines it shares without counting them.
         self.shard: Any = None
         self._scratch = DecodeStats()
+        # True: the reference path (tests): every wanted line through orjson and _build.
+        self.reference = False
 
     @property
     def prefilter(self) -> Callable[[bytes, str], str | None] | None:

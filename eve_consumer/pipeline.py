@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
