@@ -204,7 +204,7 @@ def _spread(values: list[float]) -> str:
 
 def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
     """Figure 2: the consumer over the EVE Suricata wrote for the same capture."""
-    totals, runs, rss, lines = [], [], [], 0
+    totals, runs, rss, lines, run_cpu = [], [], [], 0, []
     with step(f"consumer over that EVE, {b.args.reps}× (child process, pinned to CPU {b.cpu})"):
         for i in range(b.args.reps):
             run, res = measure.child("consume", b.out / "consume-office" / str(i),
@@ -212,14 +212,16 @@ def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
                                      extra=["--baselines", str(b.out / "baselines.json")])
             totals.append(res["total_s"])
             runs.append(res["run_s"])
+            run_cpu.append(res["run_cpu_s"])
             rss.append(run.maxrss_kb)
             lines = res["lines"]
-    parses = []
+    parses, parse_cpu = [], []
     with step(f"orjson.loads over that EVE, {b.args.reps}× (child process, pinned)"):
         for i in range(b.args.reps):
             _, res = measure.child("parse", b.out / "parse-office" / str(i), config=b.cfg_path,
                                    eve=eve, cpu=b.cpu)
             parses.append(res["run_s"])
+            parse_cpu.append(res["run_cpu_s"])
     b.raw["consume_office"] = {"total_s": totals, "run_s": runs, "parse_s": parses,
                                 "maxrss_kb": rss, "lines": lines}
     r_parse = ratio(median(parses), median(runs))  # rates: (lines/run) / (lines/parse)
@@ -239,6 +241,10 @@ def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
     b.figures.append(Figure(
         "consumer_peak_rss_office_mib", "consumer peak RSS, same capture's EVE (median)",
         mine, "MiB", "Suricata with rules", sur_rss, ratio(mine, sur_rss)))
+    b.notes.append(f"consumer ÷ orjson.loads on the capture's EVE per CPU-second (pinned "
+                   f"children, medians): {ratio(median(parse_cpu), median(run_cpu)):.3f} "
+                   f"({fmt(ratio(lines, median(run_cpu)))} vs "
+                   f"{fmt(ratio(lines, median(parse_cpu)))} events/s)")
     b.notes.append(f"consumer on the capture's EVE: {fmt(ratio(lines, cons))} events/s "
                    f"({lines:,} events, construction to close; s {_spread(totals)}; "
                    f"run_once alone median {median(runs):.3f} s)")
@@ -352,7 +358,8 @@ def throughput_figures(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> None:
     cpu = {m: median([r["events_per_cpu_s"] for r in rs]) for m, rs in runs.items()}
     b.notes.append(f"per CPU-second of the pinned child (robust to a shared core), medians: "
                    f"consume {fmt(cpu['consume'])}, decode {fmt(cpu['decode'])}, parse "
-                   f"{fmt(cpu['parse'])} events/s")
+                   f"{fmt(cpu['parse'])} events/s; consume ÷ parse "
+                   f"{ratio(cpu['consume'], cpu['parse']):.3f}")
     c = res["consume"]
     b.notes.append(f"consumer on the large file: {c['lines']:,} lines, {c['parsed']:,} parsed, "
                    f"{c['ignored']:,} skipped unparsed (prefilter/unwanted types), "

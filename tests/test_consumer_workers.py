@@ -199,3 +199,76 @@ def test_shard_owner_rules() -> None:
                                                                              NOT_MINE]
     esc = line("flow", "10.0.0.\\u0031", "8.8.8.8")
     assert [f.owner(esc) for f in filters] == [PRIMARY, SECONDARY]
+
+
+_READ = ("app_proto", "app_proto_orig", "app_proto_ts", "app_proto_tc", "tcp", "proto")
+_FLOW_READ = ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "start",
+              "end", "age")
+
+
+def _flow_lines(eve: Path) -> list[bytes]:
+    return [ln for ln in eve.read_bytes().splitlines() if b'"event_type":"flow"' in ln]
+
+
+def test_typed_flow_decode_equals_the_parsed_record(real: dict[str, Any]) -> None:
+    """Every real flow line: the typed decode (msgspec) and the reference decode (orjson +
+    _build) give the same event and the same values for every field a handler reads."""
+    from eve_consumer.decode import Decoder
+
+    lines = _flow_lines(real["eve"])
+    assert len(lines) > 50
+    fast, ref = Decoder(), Decoder()
+    ref.reference = True
+    for n, line in enumerate(lines, 1):
+        a, b = fast.decode(line, n), ref.decode(line, n)
+        assert (a is None) == (b is None), line
+        if a is None or b is None:
+            continue
+        assert (a.kind, a.ts, a.flow_id, a.src_ip, a.src_port, a.dest_ip, a.dest_port,
+                a.proto) == (b.kind, b.ts, b.flow_id, b.src_ip, b.src_port, b.dest_ip,
+                             b.dest_port, b.proto)
+        for key in _READ:
+            assert a.data.get(key) == b.data.get(key), (key, line)
+        fa, fb = a.data.get("flow"), b.data.get("flow")
+        assert (fa is None) == (fb is None)
+        for key in _FLOW_READ:
+            assert (fa or {}).get(key) == (fb or {}).get(key), (key, line)
+    assert fast.stats.as_dict() == ref.stats.as_dict()
+
+
+@pytest.mark.parametrize(("path", "value", "reason"), [
+    (("flow", "pkts_toserver"), 2**64 - 1, "field 'flow.pkts_toserver' out of range"),
+    (("flow", "pkts_toclient"), -1, "field 'flow.pkts_toclient' out of range"),
+    (("flow", "bytes_toclient"), 2**53, "field 'flow.bytes_toclient' out of range"),
+    (("flow", "age"), 2**64 - 1, "field 'flow.age' out of range"),
+    (("dest_port",), 65536, "field 'flow_id'/'src_port'/'dest_port' out of range"),
+    (("flow_id",), 2**63, "field 'flow_id'/'src_port'/'dest_port' out of range"),
+    (("timestamp",), "10000-01-01T00:00:00.000000+0000",
+     "field 'timestamp' not ISO 8601 or not in 1970-2199"),
+])
+def test_out_of_range_flow_values_are_bad_on_both_paths(
+        real: dict[str, Any], path: tuple[str, ...], value: Any, reason: str) -> None:
+    from eve_consumer.decode import Decoder
+
+    line = next(ln for ln in _flow_lines(real["eve"]) if b'"flow":{' in ln)
+    obj = json.loads(line)
+    target = obj
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    bad = json.dumps(obj, separators=(",", ":")).encode()
+    for reference in (False, True):
+        dec = Decoder(source="eve.json")
+        dec.reference = reference
+        assert dec.decode(bad, 7) is None
+        assert dec.stats.bad == {reason: 1}
+        assert dec.stats.examples[0].startswith(f"eve.json:7: {reason}")
+    # the largest value in range is used on both paths
+    if type(value) is int and path[0] == "flow":
+        target[path[-1]] = 2**53 - 1
+        ok = json.dumps(obj, separators=(",", ":")).encode()
+        for reference in (False, True):
+            dec = Decoder()
+            dec.reference = reference
+            ev = dec.decode(ok, 1)
+            assert ev is not None and ev.data["flow"][path[-1]] == 2**53 - 1
