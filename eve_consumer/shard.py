@@ -21,6 +21,7 @@ workers equal one worker's.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable
 
@@ -31,6 +32,10 @@ _ET = b'"event_type":"'
 _SRC = b'"src_ip":"'
 _DST = b'"dest_ip":"'
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
+# event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
+# take the general path (each field found on its own).
+_COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":\d+,'
+                      rb'"dest_ip":"([^"]*)"').search
 
 
 def shard_of(host: str | bytes, n: int) -> int:
@@ -57,6 +62,7 @@ class ShardFilter:
         self.index, self.count = index, count
         self._home = home
         self._shard: dict[bytes, int] = {}  # address bytes → shard, -1 when not internal
+        self._pairs: dict[tuple[bytes, bytes], int] = {}  # (src, dst) → verdict
         self._first = PRIMARY if index == 0 else NOT_MINE  # lines for worker 0 alone
         self._all = PRIMARY if index == 0 else SECONDARY  # lines for every worker
 
@@ -74,6 +80,20 @@ class ShardFilter:
         return known
 
     def owner(self, line: bytes) -> int:
+        m = _COMPACT(line)  # Suricata's layout: one C call for the three fields
+        if m is not None:
+            kind, src, dst = m.group(1, 2, 3)
+            if kind not in _BY_HOST:
+                return self._all if kind == b"dns" else self._first
+            known = self._pairs.get((src, dst))
+            if known is None:
+                if len(self._pairs) > 200_000:
+                    self._pairs.clear()
+                known = self._pairs[(src, dst)] = self._owner(src, dst)
+            return known
+        return self._general(line)
+
+    def _general(self, line: bytes) -> int:
         i = line.find(_ET)
         if i < 0:
             return self._first
@@ -86,6 +106,11 @@ class ShardFilter:
         src, dst = _ip(line, _SRC), _ip(line, _DST)
         if src is None or dst is None:
             return self._first
+        return self._owner(src, dst)
+
+    def _owner(self, src: bytes, dst: bytes) -> int:
+        """The verdict for an event sharded by host between *src* and *dst* (the raw bytes
+        of the addresses)."""
         if b"\\" in src or b"\\" in dst:
             return self._all  # decoded address unknown from the bytes: every worker judges
         a, b = self._of(src), self._of(dst)
