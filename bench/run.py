@@ -310,12 +310,17 @@ def workers(b: Bench, big_path: Path, events: int) -> None:
         speedup >= table.GOAL_WORKERS_SPEEDUP))
     cpu = {k: median([r["cpu_s"] for r in runs[k]]) for k in runs}
     loads = [r["load_before"] for rs in runs.values() for r in rs]
+    # What the work allows on n free cores: one worker's CPU over the busiest worker's
+    # (worker 0's timed CPU, or the mean of the others' whole CPU).
+    one_cpu = median([r["run_cpu_s"] for r in runs["one"]])
+    busiest = median([max(r["run_cpu_s"], r["workers_cpu_s"] / max(1, n - 1))
+                      for r in runs["many"]])
     b.notes.append(
         f"workers: wall s one {_spread([r['wall_s'] for r in runs['one']])}, {n} workers "
         f"{_spread([r['wall_s'] for r in runs['many']])}; CPU s (all processes) median "
         f"{cpu['one']:.2f} vs {cpu['many']:.2f} ({ratio(cpu['many'], cpu['one']):.2f} × one "
-        f"worker's CPU: each worker reads and sorts every line); speedup per CPU-second "
-        f"{ratio(one, many) * ratio(cpu['one'], cpu['many']) if cpu['many'] else 0:.2f}; "
+        f"worker's CPU: each worker reads and sorts every line); CPU-bound ceiling on {n} "
+        f"free cores (one worker's CPU ÷ the busiest worker's) {ratio(one_cpu, busiest):.2f}; "
         f"1-min load average before the runs {min(loads):.2f}–{max(loads):.2f} on "
         f"{os.cpu_count()} CPUs; same hosts reported: "
         f"{sorted({r['hosts'] for rs in runs.values() for r in rs})}")
