@@ -25,6 +25,7 @@ from typing import Any
 
 import measure
 import table
+import workers_bench
 import workload
 from measure import BenchError, median
 from table import Figure, fmt, ratio
@@ -270,60 +271,9 @@ def throughput(b: Bench, eve: Path) -> None:
                                 "events_per_cpu_s": ratio(res["lines"], res["run_cpu_s"])})
     b.raw["throughput"] = runs
     throughput_figures(b, runs)
-    workers(b, big_path, big.events)
+    workers_bench.workers(b, big_path, big.events)
     if not b.args.keep:
         big_path.unlink(missing_ok=True)
-
-
-def workers(b: Bench, big_path: Path, events: int) -> None:
-    """Figure 2b: ``consume --workers N`` against one worker, both unpinned (all cores)."""
-    n = b.args.workers
-    runs: dict[str, list[dict[str, Any]]] = {"one": [], "many": []}
-    base = ["--baselines", str(b.out / "baselines.json")]
-    with step(f"consume with 1 and with {n} workers over {events:,} events, "
-              f"{b.args.big_reps}× each (child processes, not pinned)"):
-        try:
-            for i in range(b.args.big_reps):
-                order = ("one", "many") if i % 2 == 0 else ("many", "one")
-                for name in order:
-                    load = os.getloadavg()[0]
-                    if name == "one":
-                        run, res = measure.child("consume", b.out / "big-one", config=b.cfg_path,
-                                                 eve=big_path, extra=base)
-                        res = {**res, "wall_s": res["total_s"], "cpu_s": run.cpu_s}
-                    else:
-                        run, res = measure.child("consume-workers", b.out / "big-many",
-                                                 config=b.cfg_path, eve=big_path,
-                                                 extra=[*base, "--workers", str(n)])
-                        res = {**res, "wall_s": res["run_s"], "cpu_s": run.cpu_s}
-                    runs[name].append({**res, "load_before": load})
-        except BenchError as exc:  # e.g. a consumer without eve_consumer.workers
-            b.notes.append(f"workers: not measured ({str(exc)[:160]})")
-            return
-    b.raw["workers"] = runs
-    one, many = (median([r["wall_s"] for r in runs[k]]) for k in ("one", "many"))
-    speedup = ratio(one, many)
-    b.figures.append(Figure(
-        "workers_speedup", f"consume --workers {n}, {events:,} events, wall (median of "
-        f"{len(runs['many'])})", ratio(events, many), "ev/s", "one worker, same file",
-        ratio(events, one), speedup, f"ratio ≥ {table.GOAL_WORKERS_SPEEDUP}",
-        speedup >= table.GOAL_WORKERS_SPEEDUP))
-    cpu = {k: median([r["cpu_s"] for r in runs[k]]) for k in runs}
-    loads = [r["load_before"] for rs in runs.values() for r in rs]
-    # What the work allows on n free cores: one worker's CPU over the busiest worker's
-    # (worker 0's timed CPU, or the mean of the others' whole CPU).
-    one_cpu = median([r["run_cpu_s"] for r in runs["one"]])
-    busiest = median([max(r["run_cpu_s"], r["workers_cpu_s"] / max(1, n - 1))
-                      for r in runs["many"]])
-    b.notes.append(
-        f"workers: wall s one {_spread([r['wall_s'] for r in runs['one']])}, {n} workers "
-        f"{_spread([r['wall_s'] for r in runs['many']])}; CPU s (all processes) median "
-        f"{cpu['one']:.2f} vs {cpu['many']:.2f} ({ratio(cpu['many'], cpu['one']):.2f} × one "
-        f"worker's CPU: each worker reads and sorts every line); CPU-bound ceiling on {n} "
-        f"free cores (one worker's CPU ÷ the busiest worker's) {ratio(one_cpu, busiest):.2f}; "
-        f"1-min load average before the runs {min(loads):.2f}–{max(loads):.2f} on "
-        f"{os.cpu_count()} CPUs; same hosts reported: "
-        f"{sorted({r['hosts'] for rs in runs.values() for r in rs})}")
 
 
 def _median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
