@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
 from eve_consumer.shared import attach as attach_shared
+from eve_consumer.shard import ShardFilter
 from eve_consumer.store import StateStore
 from sakimori import progress
 from sakimori.config import Config
@@ -83,6 +85,9 @@ class Consumer:
         self.input_stats: dict[str, Any] = {}
         self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
+        self.shard: Any = None  # consume --workers: this worker's ShardFilter
+        self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
+        self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
         self._proxy: ProxyDecoder | None = None
@@ -103,7 +108,8 @@ class Consumer:
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
-        decode, dispatch = decoder.decode, self.dispatcher.dispatch
+        decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
+        dispatch = self.dispatcher.dispatch
         lines = enumerate(batch.lines, batch.first)
         lineno = batch.first
         while True:
@@ -185,12 +191,22 @@ class Consumer:
         logs = self.input_stats.setdefault("proxy_logs", [])
         logs.append({"path": name, "lines": self.decoder.stats.lines - before})
 
+    def set_shard(self, index: int, count: int) -> None:
+        """Make this consumer worker *index* of *count* (``consume --workers``): it decodes
+        only the lines of its hosts' shard and reports only its own hosts."""
+        self.shard = ShardFilter(index, count, self.ctx.home)
+        self.decoder.shard = self.shard
+
     def add_fw_log(self, path: str | Path) -> int:
-        """Count the blocked attempts logged in an iptables/nftables LOG file."""
+        """Count the blocked attempts logged in an iptables/nftables LOG file (with
+        workers: those of this worker's hosts)."""
         fw = next((h for h in self.handlers if isinstance(h, FwBlockedHandler)), None)
+        mine = self.shard.owns if self.shard is not None else None
         n = 0
         for rec in read_fw_log(path, self.decoder.stats):
             n += 1
+            if mine is not None and not mine(rec.src):
+                continue
             if fw is not None and self.ctx.home(rec.src):
                 fw.add(rec.src, rec.ts, rec.dst, rec.dport, rec.key, "logged")
         self.input_stats["fw_log_records"] = self.input_stats.get("fw_log_records", 0) + n
@@ -200,6 +216,13 @@ class Consumer:
     def run_once(self, eve: str | Path | None, proxy_logs: tuple[Path, ...] | list[Path] = ()
                  ) -> list[HostReport]:
         """Read *eve* (if any) and the proxy logs to their end, evaluate, write every output."""
+        self.read(eve, proxy_logs)
+        return self.evaluate(follow=False)
+
+    def read(self, eve: str | Path | None, proxy_logs: tuple[Path, ...] | list[Path] = ()
+             ) -> None:
+        """Read *eve* (if any) and the proxy logs to their end (decode, dispatch, handlers),
+        without evaluating."""
         if eve is not None:
             co = self.cfg.consumer
             inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
@@ -213,7 +236,6 @@ class Consumer:
             self.input_stats.update(input="proxy-log")
         for log in proxy_logs:
             self.add_proxy_log(log)
-        return self.evaluate(follow=False)
 
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
@@ -226,6 +248,10 @@ class Consumer:
                 self.ctx.counters["handler_findings_failed"] += 1
                 log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
                           str(exc)[:200])
+        if self.shard is not None:  # workers: each reports its own hosts, merged in order
+            out = [f for f in out if self.shard.owns(f.host)] + self.extra_findings
+            self.ctx.counters.update(self.extra_gauges)  # the other workers' evaluation
+            out.sort(key=lambda f: (f.detection, f.host))
         return out
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None

@@ -40,19 +40,21 @@ from sakimori.ports import APP_PROTOS
 
 APP_PROTO_FIELDS = ("app_proto_orig", "app_proto", "app_proto_ts", "app_proto_tc")
 MAX_FLOWS_PER_HOST = 20_000
+_ALLOWED: dict[tuple[str, ...], frozenset[str]] = {}  # expected names → allowed app_protos
 
 
 def unexpected_protocol(rec: dict[str, Any], expected: tuple[str, ...]) -> str | None:
     """The protocol a flow record spoke that its port does not expect, or None (expected, or
     no payload). The value reported is ``app_proto`` (e.g. ``tls``, ``failed``, ``ssh``)."""
-    seen = [p for p in (rec.get(k) for k in APP_PROTO_FIELDS) if type(p) is str]
-    if not seen:
-        return None
-    for name in expected:
-        allowed = APP_PROTOS[name]
-        if any(p in allowed for p in seen):
-            return None
+    allowed = _ALLOWED.get(expected)
+    if allowed is None:
+        allowed = _ALLOWED[expected] = frozenset().union(*(APP_PROTOS[n] for n in expected))
     final = rec.get("app_proto")
+    if type(final) is str and final in allowed:  # the common case: the expected protocol
+        return None
+    seen = [p for p in (rec.get(k) for k in APP_PROTO_FIELDS) if type(p) is str]
+    if not seen or any(p in allowed for p in seen):
+        return None
     return final if type(final) is str else seen[0]
 
 

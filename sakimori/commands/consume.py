@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="follow mode: evaluate and commit at most every S seconds (5)")
     p.add_argument("--poll", type=float, default=0.5, metavar="S",
                    help="follow mode: wait S seconds when the file has nothing new (0.5)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="one-shot: N processes sharded by internal host, same report (1); "
+                        "follow mode runs one")
     p.add_argument("--rspamd-events", type=Path, action="append", default=[], metavar="FILE",
                    help="Rspamd metadata_exporter JSON lines to warn about (repeatable)")
     p.add_argument("--rspamd-listen", nargs="?", const="", default=None, metavar="HOST:PORT",
@@ -109,7 +112,22 @@ def _check_redis_usage(args: argparse.Namespace) -> None:
                          "--rspamd-listen")
 
 
+def _check_workers_usage(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise UsageError(f"--workers: expected a number of processes ≥ 1, got {args.workers}")
+    if args.workers == 1:
+        return
+    if args.follow or args.rspamd_listen is not None:
+        raise UsageError("--workers N > 1 is for one-shot runs; --follow runs one worker")
+    if args.redis is not None or args.proxy_log is not None:
+        raise UsageError("--workers N > 1 shards an --eve file; --redis and --proxy-log run "
+                         "one worker")
+    if args.eve is None:
+        raise UsageError("--workers needs --eve")
+
+
 def _check_usage(args: argparse.Namespace) -> None:
+    _check_workers_usage(args)
     _check_redis_usage(args)
     if args.redis is not None:
         if args.proxy_log is not None:
@@ -168,7 +186,6 @@ def _redis_input(consumer: Any, args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: building the CLI parser must stay cheap for every other verb.
-    from eve_consumer.pipeline import Consumer
     from sakimori.baselines import load_document
     from sakimori.config import load_config
     from sakimori.listen_secret import read_secret
@@ -182,6 +199,24 @@ def run(args: argparse.Namespace) -> int:
     doc = load_document(args.baselines) if args.baselines else None
     state_dir = args.state_dir or cfg.consumer.state_dir
     out = args.out or state_dir / "report"
+    workers = None
+    if args.workers > 1:  # forked before worker 0's consumer opens its store
+        from eve_consumer.workers import Workers
+        workers = Workers(cfg, doc, args.eve, args.workers, args.fw_log)
+    try:
+        _run_consumer(args, cfg, doc, state_dir, out, workers)
+    finally:
+        if workers is not None:
+            workers.close(0)  # after a normal run they have ended; else they are stopped
+    reads = args.eve is not None or args.proxy_log is not None or args.redis is not None
+    print(out / "hosts.csv" if reads else out / "mail_warnings.jsonl")
+    return 0
+
+
+def _run_consumer(args: argparse.Namespace, cfg: Any, doc: Any, state_dir: Path, out: Path,
+                  workers: Any) -> None:
+    from eve_consumer.pipeline import Consumer
+
     with Consumer(cfg, doc, out, state_dir, mail=not args.no_mail) as consumer:
         if args.resend_failed:
             count = consumer.mail_warnings.resend_failed()
@@ -189,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         for events in args.rspamd_events:
             consumer.mail_warnings.read_file(events)
+        if workers is not None:
+            consumer.set_shard(0, args.workers)  # LOG lines of worker 0's hosts
         for fw_log in args.fw_log:
             consumer.add_fw_log(fw_log)
         if args.redis is not None and args.drain:
@@ -198,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
                                   interval_s=args.interval)
         elif args.follow or args.rspamd_listen is not None or args.redis is not None:
             _serve(consumer, args)
+        elif workers is not None:
+            from eve_consumer.workers import run_sharded
+            run_sharded(consumer, workers, args.eve)
         elif args.eve is not None or args.proxy_log is not None:
             consumer.run_once(args.eve, [args.proxy_log] if args.proxy_log else [])
         else:
@@ -208,5 +248,3 @@ def run(args: argparse.Namespace) -> int:
     warnings = consumer.mail_warnings  # after close(): the last pending ones have been sent
     if args.rspamd_events or args.rspamd_listen is not None or warnings.counts:
         print(f"sakimori consume: {warnings.summary()}", file=sys.stderr)
-    print(out / "hosts.csv" if reads else out / "mail_warnings.jsonl")
-    return 0
