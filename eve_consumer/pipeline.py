@@ -40,8 +40,8 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
-from eve_consumer.shared import attach as attach_shared
 from eve_consumer.shard import ShardFilter
+from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
 from sakimori import progress
 from sakimori.config import Config
