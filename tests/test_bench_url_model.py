@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engines import require_path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -141,10 +142,7 @@ def test_without_data_one_line_exit_1(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bench_end_to_end_on_the_shared_data() -> None:
     data = shared_data_dir()
-    if not (data / "et-open").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data missing at {data}")
-        pytest.skip(f"shared data missing at {data}")
+    require_path(data / "et-open")
     proc = _run({})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -17,10 +17,10 @@ from __future__ import annotations
 import csv
 import json
 import random
-import shutil
 from pathlib import Path
 
 import pytest
+from engines import require_binary
 from pcapcraft import (
     client_hello,
     http_get,
@@ -263,8 +263,7 @@ def build_scenario(directory: Path) -> tuple[Path, Path, Path, Path]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if shutil.which("suricata") is None:
-        pytest.skip("suricata not installed (run `make setup`)")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("scenario")
     cfg_path, baselines, pcap, extra = build_scenario(tmp)
     cfg = load_config(cfg_path)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from engines import require_path
 
 from generator.mail.learn import MailLearner
 from sakimori.baselines import load_document
@@ -158,8 +159,7 @@ def test_provenance_entry(corpus: dict, cfg: Config) -> None:
 
 
 def test_rspamd_sample_messages(cfg: Config) -> None:
-    if not SHARED_MAIL.is_dir():
-        pytest.skip(f"shared sample mail not found: {SHARED_MAIL}")
+    require_path(SHARED_MAIL, "shared sample mail")
     learner = MailLearner(cfg)
     entry = learner.add_path(SHARED_MAIL)
     assert entry is not None

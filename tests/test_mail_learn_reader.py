@@ -11,6 +11,7 @@ import mailbox
 from pathlib import Path
 
 import pytest
+from engines import require_path
 
 from generator.mail import reader
 from generator.mail.reader import HEADER_LIMIT, ReadStats, parse_headers, read_mail
@@ -29,8 +30,7 @@ def _read(path: Path) -> tuple[list[str], ReadStats]:
 
 @pytest.fixture
 def rspamd_messages() -> Path:
-    if not SHARED_MAIL.is_dir():
-        pytest.skip(f"shared sample mail not found: {SHARED_MAIL}")
+    require_path(SHARED_MAIL, "shared sample mail")
     return SHARED_MAIL
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA
+from engines import require_path
 from pcapcraft import tcp_session, write_pcap
 
 from sakimori.config import load_config
@@ -164,8 +165,8 @@ SHARED_PCAPS = ["sv-smtp-attachment-md5.pcap", "sv-smtp-rfc2231.pcap",
 
 def test_real_smtp_captures_do_not_crash(tmp_path, require_suricata, smtp) -> None:
     pcaps = [SHARED_DATA / "pcaps" / p for p in SHARED_PCAPS]
-    if not all(p.is_file() for p in pcaps):
-        pytest.skip("shared SMTP captures not found")
+    for pcap in pcaps:
+        require_path(pcap, "shared SMTP capture")
     eve = run_suricata(pcaps, tmp_path / "suri", tmp_path)
     proc = consume(tmp_path, eve, smtp.port, "--no-mail")
     assert proc.returncode == 0, proc.stderr

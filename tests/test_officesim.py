@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from engines import require_binary, require_module
 
 from sakimori.officesim import SimParams, generate
 from sakimori.officesim.__main__ import main as cli_main
@@ -104,7 +105,7 @@ def test_pcaps_are_ethernet_time_ordered_and_in_window(small: tuple[Path, dict])
 
 
 def test_checksums_valid_per_scapy(small: tuple[Path, dict]) -> None:
-    scapy_all = pytest.importorskip("scapy.all")
+    scapy_all = require_module("scapy.all")
     out, _ = small
     _, frames = read_pcap(out / "office.pcap")
     for _, frame in frames[:: max(1, len(frames) // 400)]:
@@ -315,14 +316,12 @@ def run_suricata(pcap: Path, workdir: Path) -> list[dict]:
     return [json.loads(ln) for ln in (workdir / "eve.json").read_text().splitlines()]
 
 
-needs_suricata = pytest.mark.skipif(shutil.which("suricata") is None,
-                                    reason="Suricata binary not installed (apt: suricata)")
+needs_suricata = pytest.mark.engine("suricata")
 
 
 @pytest.fixture(scope="module")
 def eve(small: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    if shutil.which("suricata") is None:
-        pytest.skip("Suricata binary not installed (apt: suricata)")
+    require_binary("suricata")
     out, _ = small
     return run_suricata(out / "office.pcap", tmp_path_factory.mktemp("suricata"))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,8 +17,7 @@ from generator.render_rspamd import write_rspamd
 from sakimori.mail import norm
 
 pytestmark = [pytest.mark.rspamd,
-              pytest.mark.skipif(shutil.which("rspamadm") is None,
-                                 reason="rspamadm not installed (run `make setup`)")]
+              pytest.mark.engine("rspamadm")]
 
 RUNNER = r"""
 local dir = arg[1]

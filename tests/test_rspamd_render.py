@@ -5,7 +5,6 @@ country-map fallback, and `rspamadm configtest` on the result (also through `gen
 from __future__ import annotations
 
 import builtins
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,7 @@ from sakimori.cli import main
 from sakimori.errors import ToolFailedError
 from sakimori.rspamd import configtest
 
-needs_rspamadm = pytest.mark.skipif(shutil.which("rspamadm") is None,
-                                    reason="rspamadm not installed (run `make setup`)")
+needs_rspamadm = pytest.mark.engine("rspamadm")
 
 CONFIG = {"mail": {"internal_domains": ["Example.CO.JP", "例え.jp"], "tag_subject": "[$SPOOF?]"},
           "networks": {"home": ["10.0.0.0/8", "fd00::/8"], "mail_relays": ["192.0.2.10/32"]},
