@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +56,11 @@ HOSTILE = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_64k_url_is_judged_on_its_first_4k(name: str) -> None:
     url = HOSTILE[name]
-    t0 = time.perf_counter()
     got = features(url)
-    took = time.perf_counter() - t0
     prefix = features(url[:SCAN_LIMIT])
     assert got[1:] == prefix[1:]  # everything but the length comes from the first 4 KiB
     assert got[0] == pytest.approx(np.log1p(len(url)), abs=1e-6)
-    assert all(np.isfinite(got)) and took < 0.5
+    assert all(np.isfinite(got))  # its cost: bench/url_model.py (hostile 64 KiB URL)
 
 
 def test_et_rule_patterns_become_urls(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> str:
 
 def _update(su: str, data: Path, conf: Path) -> str:
     return _run([su, "--data-dir", str(data), "--no-test", "--no-reload",
-                 "--suricata", shutil.which("suricata") or "suricata",
+                 "--suricata", require_binary("suricata"),
                  "--suricata-conf", str(conf)])
 
 
