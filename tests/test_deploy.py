@@ -47,7 +47,7 @@ from aiosmtpd.controller import Controller
 from deploy_daemons import Daemons, converge, stop_leftovers, unit_exec_start, unit_user
 from engines import missing, require_binary
 from mailsink import Sink
-from test_consumer_scenario import EXPECTED, build_scenario
+from scenario import EXPECTED, build_scenario
 
 from sakimori.rspamd_local import DnsStub, free_port
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 from fromfuzz import corpus
-from test_rspamd_support import make_config, make_doc, requires_rspamd
+from rspamd_support import make_config, make_doc, requires_rspamd
 
 from eve_consumer.handlers.mail_spoof import facts_from_eve
 from generator.mail.features import decode_words

@@ -173,7 +173,7 @@ def test_forged_events_are_refused_and_a_flood_is_rate_limited(tmp_path) -> None
     401 and sends nothing; a flood of 40 authenticated events (a leaked secret) yields at most
     alerts.max_per_recipient_per_minute warnings to the admin, the rest wait in the outbox;
     the list address in alerts.notify_exclude is never warned."""
-    from test_mail_warnings import RSPAMD_EVENT
+    from mailwarnfixtures import RSPAMD_EVENT
 
     sink = Sink()
     smtp_port, listen = free_port(), free_port()

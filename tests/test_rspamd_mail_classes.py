@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import SHARED_DATA
 from engines import missing
-from test_rspamd_support import requires_rspamd
+from rspamd_support import requires_rspamd
 
 from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.rspamd_events import flagged_from_rspamd

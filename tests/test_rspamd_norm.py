@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_rspamd_support import make_config, make_doc
+from rspamd_support import make_config, make_doc
 
 from generator.render_rspamd import write_rspamd
 from sakimori.mail import norm

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_rspamd_support import make_config, make_doc
+from rspamd_support import make_config, make_doc
 
 from generator import render_rspamd as rr
 from sakimori.cli import main
