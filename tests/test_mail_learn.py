@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from engines import require_path
+from realdata import shared_data_dir
 
 from generator.mail.learn import MailLearner
 from sakimori.baselines import load_document
@@ -25,7 +26,7 @@ from sakimori.mailsim import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO / "examples" / "sakimori.yaml"
-SHARED_MAIL = REPO.parent / "shared" / "data" / "mail"
+SHARED_MAIL = shared_data_dir() / "mail"
 
 
 @pytest.fixture(scope="module")
