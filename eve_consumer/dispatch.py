@@ -23,9 +23,9 @@ from typing import Any
 
 from eve_consumer.classes import CLASS_DETECTION
 from eve_consumer.context import Context
-from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler
 from eve_consumer.model import VOCABULARY_SET
+from sakimori.eve.decode import Event
 
 
 class Dispatcher:

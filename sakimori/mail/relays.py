@@ -2,7 +2,7 @@
 
 The one "trusted address" decision of the Python side (docs/mail-checks.md, "Trusted address"
 and "External sender"); the Lua twin is ``trust``/``external`` in
-``rspamd_lua/sakimori/checks.lua``. Both learning (:mod:`generator.mail.features`) and the
+``rspamd_lua/sakimori/checks.lua``. Both learning (:mod:`sakimori.mail.features`) and the
 passive checks (:mod:`sakimori.mail.checks`) walk the ``Received`` chain through
 :meth:`Trust.external`.
 
@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from generator.mail.received import Hop
     from sakimori.config import Config
+    from sakimori.mail.received import Hop
 
 PRESETS = ("microsoft365", "google_workspace")
 OWN, RELAY = "own", "relay"
@@ -91,8 +91,8 @@ def parse_entry(entry: str) -> tuple[str, Any]:
 
 
 def _suffix(text: str) -> str:
-    from generator.mail.received import clean_hostname  # lazy: tldextract loads on use
     from sakimori.mail.norm import registrable_domain
+    from sakimori.mail.received import clean_hostname  # lazy: tldextract loads on use
     host = clean_hostname(text[1:])
     if not host or text[1:].rstrip(".").lower() != host:
         raise ValueError(f"not a host-name suffix: {text!r}")

@@ -4,7 +4,7 @@ Half of the consumer's lines are ``flow`` events that survive the relevance pref
 them the decoder tries :func:`decode_flow` before ``orjson.loads``: msgspec reads the line
 into the :class:`FlowRecord` struct in C, skipping every field no handler reads (``ether``,
 ``community_id``, ``metadata``, …) and checking types and ranges on the way — the same
-ranges as :mod:`eve_consumer.decode` (ports 0–65535, ``flow_id`` in [0, 2^63), the
+ranges as :mod:`sakimori.eve.decode` (ports 0–65535, ``flow_id`` in [0, 2^63), the
 ``flow`` counters and ``age`` in [0, 2^53)).
 
 It returns None for anything unusual — a type or range error, a value of another JSON type,
