@@ -189,3 +189,25 @@ def test_no_product_module_imports_a_demo_dependency() -> None:
                       for line, mod, _ in imported(tree, name, path.name == "__init__.py")
                       if mod.split(".")[0] in ("scapy", "cryptography", "aiosmtpd")]
     assert not found, "demo-only dependencies imported by the product:\n" + "\n".join(found)
+
+
+def test_demo_verb_without_the_demo_extra_says_so_in_one_line(tmp_path: Path) -> None:
+    """`sakimori demo` where the demo's dependencies are missing: exit 2, one line naming the
+    missing module and how to install the extra (the other verbs never need it)."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'aiosmtpd':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from sakimori.cli import main\n"
+        f"main(['demo', '--no-serve', '--out', {str(tmp_path)!r}])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "demo is not installed (aiosmtpd)" in lines[0] and ".[demo]" in lines[0]
+    assert not any(tmp_path.iterdir())  # nothing started
