@@ -15,8 +15,10 @@ never changes which lines are used or bad, only how fast a valid line is read.
 
 The event's ``data``/``record`` dict holds the struct's fields (absent ones as None, which
 the handlers' ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
-``tcp`` as decoded. Handlers of flow events read nothing else (tests compare the findings
-with the reference path on real EVE: tests/test_consumer_workers.py).
+``tcp`` as decoded. Handlers of flow events and traffic learning
+(:mod:`generator.learn_traffic`, which also reads ``flow.state``) read nothing else (tests
+compare the findings with the reference path on real EVE: tests/test_consumer_workers.py;
+learning: tests/test_generator_learn.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class FlowCounts(msgspec.Struct):
     start: str | None = None
     end: str | None = None
     age: Count | None = None
+    state: str | None = None  # new / established / closed…: learning's established test
 
 
 class FlowRecord(msgspec.Struct):
