@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from eve_consumer.mailwarn.intake import Intake, journal_path, recover
 from eve_consumer.mailwarn.outbox import Outbox
 from eve_consumer.mailwarn.receiver import Receiver
 from eve_consumer.mailwarn.rspamd_events import FileStats, read_events_file
@@ -67,6 +68,9 @@ class MailWarnings:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed_counts: dict[str, Any] | None = None
+        self.journal = journal_path(db_path)
+        self.intake: Intake | None = None
+        self.recovered, _bad = recover(self.journal, self.submit)  # left by a crash
 
     # --- intake ------------------------------------------------------------------------------
     def own_warning(self, mail: FlaggedMail) -> bool:
@@ -119,8 +123,14 @@ class MailWarnings:
     def listen(self, host: str | None = None, port: int | None = None) -> Receiver:
         """Start the HTTP receiver (and the worker, so warnings leave at once); ConfigError
         without a usable listener secret (:func:`sakimori.listen_secret.read_secret`)."""
-        self.receiver = Receiver(self.cfg, self.submit, read_secret(self.cfg), host,
-                                 port).start()
+        secret = read_secret(self.cfg)
+        self.intake = Intake(self.journal, self.submit)  # answers after a cheap durable append
+        try:
+            self.receiver = Receiver(self.cfg, self.intake.accept, secret, host, port).start()
+        except BaseException:
+            self.intake.close()
+            self.intake = None
+            raise
         self.start()
         return self.receiver
 
@@ -164,6 +174,9 @@ class MailWarnings:
         if self.receiver is not None:
             self.receiver.stop()
             self.receiver = None
+        if self.intake is not None:  # what the receiver accepted goes into the outbox first
+            self.intake.close()
+            self.intake = None
         if self._worker is not None:
             self._stop.set()
             self._wake.set()
