@@ -226,6 +226,20 @@ local function real_name(h)
   return h
 end
 
+-- The displayed From of a header value (pure, code-point work): memoised per scanner process,
+-- bounded like norm.memo; the returned list is only read.
+local displayed_cache, displayed_n = {}, 0
+local function displayed(raw, decoded)
+  local key = raw .. '\0' .. decoded
+  if #key > 1024 then return from_hdr.displayed(raw, decoded) end
+  local hit = displayed_cache[key]
+  if hit then return hit[1], hit[2] end
+  local shown, others = from_hdr.displayed(raw, decoded)
+  if displayed_n >= 20000 then displayed_cache, displayed_n = {}, 0 end
+  displayed_cache[key] = {shown, others}; displayed_n = displayed_n + 1
+  return shown, others
+end
+
 local function facts_of(task)
   local f = {hops = {}}
   local ip = task:get_from_ip()
@@ -257,7 +271,7 @@ local function facts_of(task)
     local raw = from_hdr.one_line(heads[k].value)
     if raw ~= '' then
       local others
-      f.from_shown, others = from_hdr.displayed(raw, from_hdr.one_line(heads[k].decoded))
+      f.from_shown, others = displayed(raw, from_hdr.one_line(heads[k].decoded))
       local strict = from_hdr.lower(tostring(f.from_addr or ''))
       for _, o in ipairs(others) do
         if from_hdr.lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end

@@ -17,8 +17,25 @@ return function(need)
 
   local function is_ascii(s) return not s:find('[\128-\255]') end
 
+  -- Results of pure string functions, kept per scanner process (issue 15: the same sender
+  -- domains and names recur from mail to mail). Bounded: a table is dropped when it holds
+  -- MEMO_MAX entries, and only keys up to MEMO_KEY bytes are kept.
+  local MEMO_MAX, MEMO_KEY = 20000, 512
+  function M.memo(fn)
+    local cache, n = {}, 0
+    return function(s)
+      if type(s) ~= 'string' or #s > MEMO_KEY then return fn(s) end
+      local hit = cache[s]
+      if hit then return hit[1], hit[2] end
+      local a, b = fn(s)
+      if n >= MEMO_MAX then cache, n = {}, 0 end
+      cache[s] = {a, b}; n = n + 1
+      return a, b
+    end
+  end
+
   -- Python: domain.strip().strip('.').lower(); '' on white space inside; IDNA when non-ASCII.
-  function M.normalise_domain(domain)
+  local function normalise_domain(domain)
     if type(domain) ~= 'string' or domain == '' then return '' end
     local cps = U.strip(U.decode(domain))
     local i, j = 1, #cps
@@ -35,6 +52,7 @@ return function(need)
     if is_ascii(text) then return text end
     return I.to_ascii(t) or ''
   end
+  M.normalise_domain = M.memo(normalise_domain)
 
   -- Python: address.rsplit('@', 1)[1].strip('>').strip(), normalised.
   function M.domain_of(address)
