@@ -68,7 +68,7 @@ return function(need)
 
   -- Python norm.normalise_address: local part lower-cased, IDNA domain with a dot; '' if
   -- not a usable local@domain.
-  function M.normalise_address(address)
+  local function normalise_address(address)
     if type(address) ~= 'string' or address == '' then return '' end
     local cps = U.decode(address)
     if #cps > 320 then return '' end
@@ -95,6 +95,7 @@ return function(need)
     if domain == '' or not domain:find('.', 1, true) then return '' end
     return U.encode(U.lower(lp)) .. '@' .. domain
   end
+  M.normalise_address = M.memo(normalise_address)
 
   -- Public suffix trie (tldextract.Trie) built once from psl.lua.
   local trie
@@ -217,13 +218,30 @@ return function(need)
     return out
   end
 
-  function M.in_networks(obj, nets)
-    if not obj then return false end
+  local function in_networks(obj, nets)
     local v = obj:get_version()
     for _, n in ipairs(nets) do
       if n.v == v and obj:apply_mask(n.p):to_string() == n.s then return true end
     end
     return false
+  end
+  -- Pure in (address, list): memoised per list (weak keys: a reloaded list starts afresh),
+  -- bounded; apply_mask + to_string per network was the costly part of judging a hop.
+  local net_memo = setmetatable({}, {__mode = 'k'})
+  function M.in_networks(obj, nets)
+    if not obj then return false end
+    local memo = net_memo[nets]
+    if not memo or memo.n >= MEMO_MAX then
+      memo = {n = 0, hit = {}}
+      net_memo[nets] = memo
+    end
+    local key = obj:to_string()
+    local r = memo.hit[key]
+    if r == nil then
+      r = in_networks(obj, nets)
+      memo.hit[key] = r; memo.n = memo.n + 1
+    end
+    return r
   end
 
   local special
