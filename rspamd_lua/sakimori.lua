@@ -231,11 +231,11 @@ end
 local displayed_cache, displayed_n = {}, 0
 local function displayed(raw, decoded)
   local key = raw .. '\0' .. decoded
-  if #key > 1024 then return from_hdr.displayed(raw, decoded) end
+  if #key > 512 then return from_hdr.displayed(raw, decoded) end
   local hit = displayed_cache[key]
   if hit then return hit[1], hit[2] end
   local shown, others = from_hdr.displayed(raw, decoded)
-  if displayed_n >= 20000 then displayed_cache, displayed_n = {}, 0 end
+  if displayed_n >= 2048 then displayed_cache, displayed_n = {}, 0 end
   displayed_cache[key] = {shown, others}; displayed_n = displayed_n + 1
   return shown, others
 end

@@ -20,7 +20,7 @@ return function(need)
   -- Results of pure string functions, kept per scanner process (issue 15: the same sender
   -- domains and names recur from mail to mail). Bounded: a table is dropped when it holds
   -- MEMO_MAX entries, and only keys up to MEMO_KEY bytes are kept.
-  local MEMO_MAX, MEMO_KEY = 20000, 512
+  local MEMO_MAX, MEMO_KEY = 2048, 256
   function M.memo(fn)
     local cache, n = {}, 0
     return function(s)

@@ -266,11 +266,11 @@ return function(need)
   end
   local fold_cache, fold_n = {}, 0 -- pure: memoised per process, bounded (as norm.memo)
   function M.fold_name(name)
-    if type(name) ~= 'string' or #name > 512 then return fold_name(name) end
+    if type(name) ~= 'string' or #name > 256 then return fold_name(name) end
     local hit = fold_cache[name]
     if hit then return hit[1], hit[2] end
     local folded, n = fold_name(name)
-    if fold_n >= 20000 then fold_cache, fold_n = {}, 0 end
+    if fold_n >= 2048 then fold_cache, fold_n = {}, 0 end
     fold_cache[name] = {folded, n}; fold_n = fold_n + 1
     return folded, n
   end
