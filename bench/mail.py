@@ -13,9 +13,9 @@ Run: ``.venv/bin/python bench/mail.py [--messages 200] [--reps 3] [--out DIR]`` 
    is on plugin ÷ without — the plugin's own cost. The exporter is shown apart: Rspamd's reply
    to a flagged mail waits for the post to be answered, and half of this test set is flagged
    (in real mail flow, a small fraction).
-3. The same plugin and exporter posting to the **real consumer receiver**
-   (``MailWarnings.listen``: authentication, classification, the outbox), as ``consume
-   --rspamd-listen`` runs it (mail off); and the receiver's own answer time: ``--posts`` posts
+3. The same plugin and exporter posting to the **real consumer receiver**: ``sakimori consume
+   --rspamd-listen --no-mail`` in its own process (authentication, classification, the
+   outbox); and the receiver's own answer time: ``--posts`` posts
    of a flagged event captured from the exporter, one new connection each as Rspamd's
    exporter makes them, against the harness's bare sink (a stdlib server that only answers).
 Every batch is measured twice: the client's wall time (what an MTA waits) and the CPU seconds
@@ -30,7 +30,9 @@ import http.client
 import logging
 import os
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +43,13 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from eve_consumer.mailwarn import MailWarnings  # noqa: E402
 from generator.mail.learn import MailLearner  # noqa: E402
 from generator.render_rspamd import write_rspamd  # noqa: E402
 from sakimori.config import load_config  # noqa: E402
-from sakimori.listen_secret import authorization, ensure_secret  # noqa: E402
+from sakimori.listen_secret import authorization, ensure_secret, read_secret  # noqa: E402
 from sakimori.mailsim import generate_corpus  # noqa: E402
 from sakimori.rspamd import RspamdInstance  # noqa: E402
+from sakimori.smtpsink import free_port  # noqa: E402
 
 GOAL_RATIO = 1.05
 
@@ -76,7 +78,7 @@ def _scan_time(inst: RspamdInstance, batch: list[tuple[bytes, dict]]) -> float:
 def _post_times(url: str, body: bytes, auth: str | None, n: int, gap: float = 0.02) -> list[float]:
     """Seconds per POST of *body* to *url*, a new connection each (as the exporter does),
     *gap* seconds apart (flagged mail is spaced in real flow: this times the answer, not a
-    flood; the client runs in this process, as the receiver does)."""
+    flood; the bare sink runs in this process, the consumer in its own)."""
     host_port = url.split("/")[2]
     host, port = host_port.rsplit(":", 1)
     path = "/" + url.split("/", 3)[3]
@@ -109,6 +111,26 @@ def _batch(testset: dict, n: int) -> list[tuple[bytes, dict]]:
                "hostname": case.get("hostname"), "user": case.get("user")}
         out.append(((root / case["file"]).read_bytes(), env))
     return out
+
+
+def _start_consumer(cfg_file: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
+    """``sakimori consume --rspamd-listen`` (mail off) on a free port, as a site runs it: its
+    own process, so the receiver never shares this client's interpreter."""
+    port = free_port()
+    text = cfg_file.read_text(encoding="utf-8")
+    cfg_file.write_text(text.replace("listen: 127.0.0.1:11339", f"listen: 127.0.0.1:{port}"),
+                        encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sakimori", "consume", "--config", str(cfg_file),
+         "--rspamd-listen", "--no-mail", "--state-dir", str(tmp / "state"),
+         "--out", str(tmp / "out")], cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # "receiving Rspamd events on URL" once it listens
+    if "receiving Rspamd events on" not in line:
+        proc.kill()
+        raise SystemExit(f"bench/mail.py: consume --rspamd-listen did not start: {line.strip()}")
+    return proc, f"http://127.0.0.1:{port}/rspamd/events"
 
 
 def _instances(cfg, doc, tmp: Path, receiver_url: str):
@@ -186,9 +208,8 @@ def main() -> int:
         cfg = load_config(cfg_file, env={})
         rate, count, doc = _learn(cfg, Path(corpus["past"]["maildir"]), args.reps)
         ensure_secret(cfg)  # as `sakimori generate` creates it, next to the copied config
-        warnings = MailWarnings(cfg, tmp / "state" / "state.sqlite", tmp / "out", mail=False)
-        receiver = warnings.listen(host="127.0.0.1", port=0)
-        specs = _instances(cfg, doc, tmp, receiver.url)
+        consumer, receiver_url = _start_consumer(cfg_file, tmp)
+        specs = _instances(cfg, doc, tmp, receiver_url)
         insts = {name: RspamdInstance(build, **kw) for name, (build, kw) in specs.items()}
         try:
             for inst in insts.values():
@@ -204,14 +225,15 @@ def main() -> int:
             sink = insts["exporter"].sink
             flagged = len(sink.events) if sink is not None else 0
             event = orjson.dumps(sink.events[-1]) if sink is not None and sink.events else b"{}"
-            auth = authorization(receiver.secret)
+            auth = authorization(read_secret(cfg))
             posts = {"bare sink": _post_times(sink.url, event, None, args.posts),
-                     "consumer's receiver": _post_times(receiver.url, event, auth, args.posts)}
-            stats = dict(receiver.stats)
+                     "consumer's receiver": _post_times(receiver_url, event, auth, args.posts)}
         finally:
             for inst in insts.values():
                 inst.stop()
-            warnings.close()
+            consumer.send_signal(signal.SIGTERM)
+            _out, err = consumer.communicate(timeout=120)
+    summary = [ln for ln in err.splitlines() if "mail warnings:" in ln]
     med = {name: statistics.median(t) for name, t in times.items()}
     cpu = {name: statistics.median(t) for name, t in cpus.items()}
     print(f"{'figure':<62} {'value':>8} {'baseline (same run)':>24} {'ratio':>7}  goal")
@@ -219,7 +241,7 @@ def main() -> int:
           f"{f'{count} mails':>24} {'':>7}  -")
     _print(med, cpu, args.messages, flagged, posts,
            (load_start, " ".join(f"{x:.2f}" for x in os.getloadavg())))
-    print(f"receiver outcomes: {stats}")
+    print(f"consumer: {summary[-1].strip() if summary else 'no summary line'}")
     return 0
 
 

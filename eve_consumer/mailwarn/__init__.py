@@ -25,6 +25,7 @@ warning is due — its SMTP back-off, the relay pause or the rate limit — at m
 from __future__ import annotations
 
 import ipaddress
+import sys
 import threading
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ from sakimori.mail.classes import AV_SYMBOL, classify, volume_keys
 from sakimori.mail.warnings import FlaggedMail
 
 RETRY_S = 60.0
+SWITCH_INTERVAL_S = 0.0005
 MAX_ROUNDS = 1000  # drain(): rounds of MAX_MAILS_PER_ROUND at most
 
 
@@ -124,6 +126,10 @@ class MailWarnings:
         """Start the HTTP receiver (and the worker, so warnings leave at once); ConfigError
         without a usable listener secret (:func:`sakimori.listen_secret.read_secret`)."""
         secret = read_secret(self.cfg)
+        # Rspamd's reply to the MTA waits for our answer: a handler thread whose socket is
+        # ready must not wait the default 5 ms for the GIL while the EVE pipeline or the
+        # intake's writer computes. A shorter switch interval costs only when threads contend.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.intake = Intake(self.journal, self.submit)  # answers after a cheap durable append
         try:
             self.receiver = Receiver(self.cfg, self.intake.accept, secret, host, port).start()
