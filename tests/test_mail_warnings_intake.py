@@ -29,6 +29,7 @@ def test_answer_does_not_wait_for_the_store(tmp_path) -> None:
         return slow_submit(mail)
 
     warnings.submit = slow  # type: ignore[method-assign]
+    before = sys.getswitchinterval()
     receiver = warnings.listen()
     assert sys.getswitchinterval() <= 0.0005  # a ready handler does not wait 5 ms for the GIL
     try:
@@ -46,6 +47,7 @@ def test_answer_does_not_wait_for_the_store(tmp_path) -> None:
         warnings.close()
     assert warnings.counts["new"] == 1
     assert not journal_path(tmp_path / "state.sqlite").exists()  # emptied and removed
+    assert sys.getswitchinterval() == before  # the process' own setting is back
 
 
 def test_accepted_mail_survives_a_crash(tmp_path) -> None:

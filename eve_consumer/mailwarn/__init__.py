@@ -72,6 +72,7 @@ class MailWarnings:
         self._closed_counts: dict[str, Any] | None = None
         self.journal = journal_path(db_path)
         self.intake: Intake | None = None
+        self._switch_interval: float | None = None  # the process' own, restored by close()
         self.recovered, _bad = recover(self.journal, self.submit)  # left by a crash
 
     # --- intake ------------------------------------------------------------------------------
@@ -129,7 +130,9 @@ class MailWarnings:
         # Rspamd's reply to the MTA waits for our answer: a handler thread whose socket is
         # ready must not wait the default 5 ms for the GIL while the EVE pipeline or the
         # intake's writer computes. A shorter switch interval costs only when threads contend.
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         self.intake = Intake(self.journal, self.submit)  # answers after a cheap durable append
         try:
             self.receiver = Receiver(self.cfg, self.intake.accept, secret, host, port).start()
@@ -183,6 +186,9 @@ class MailWarnings:
         if self.intake is not None:  # what the receiver accepted goes into the outbox first
             self.intake.close()
             self.intake = None
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self._worker is not None:
             self._stop.set()
             self._wake.set()
