@@ -25,6 +25,7 @@ bench: setup
 	$(BIN)/python bench/real.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/url_model.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -12,6 +12,9 @@ parent, ``VmHWM`` here) is the consumer's own. The result is one JSON object wri
 - ``decode``  — the same consumer with every handler's ``handle``/``on_alert`` a no-op: input,
   decode with the same prefilter, routing, shared joins — the decoding share of its time;
 - ``parse``   — the same input and ``orjson.loads`` on every line: the JSON-parser floor;
+- ``consume-workers`` — ``consume --workers N`` (:mod:`eve_consumer.workers`), not pinned:
+  ``run_s`` from the fork of the workers to ``close()``, ``workers_cpu_s`` the CPU seconds
+  of workers 1…N−1 (``run_cpu_s`` is worker 0's);
 - ``learn``   — :class:`generator.learn_traffic.TrafficLearner` over an EVE file (and a proxy
   log), writing the baselines document.
 
@@ -87,6 +90,35 @@ def run_consume(cfg: Config, args: argparse.Namespace, timed: Callable) -> dict[
             "bad": st.bad_total, "hosts": len(rows), "decode_stats": st.as_dict()}
 
 
+def run_consume_workers(cfg: Config, args: argparse.Namespace, timed: Callable
+                        ) -> dict[str, Any]:
+    """``consume --workers N`` as the CLI runs it: workers 1…N−1 forked first, this process
+    is worker 0. Timed from the fork to ``close()``; CPU seconds of all the processes."""
+    from eve_consumer.workers import Workers, run_sharded
+
+    doc = load_document(args.baselines)
+    Consumer(cfg, doc, _fresh(args.out.with_name("warm")),
+             _fresh(args.out.with_name("warm-state")), mail=False).close()
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    workers = Workers(cfg, doc, args.eve, args.workers)
+    consumer = Consumer(cfg, doc, _fresh(args.out), _fresh(args.out.with_name("state")),
+                        mail=False)
+    try:
+        rows = timed(run_sharded, consumer, workers, args.eve)
+    finally:
+        consumer.close()
+        workers.close()
+    t1 = time.perf_counter()
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kids_cpu = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
+    st = consumer.decoder.stats
+    return {"run_s": t1 - t0, "total_s": t1 - t0, "workers": args.workers,
+            "workers_cpu_s": kids_cpu, "lines": st.lines,
+            "parsed": sum(st.decoded.values()), "ignored": sum(st.ignored.values()),
+            "bad": st.bad_total, "hosts": len(rows), "decode_stats": st.as_dict()}
+
+
 def _noop(*args: Any) -> None:
     return None
 
@@ -149,7 +181,8 @@ def run_learn(cfg: Config, args: argparse.Namespace, timed: Callable) -> dict[st
 
 
 MODES: dict[str, Callable[[Config, argparse.Namespace, Callable], dict[str, Any]]] = {
-    "consume": run_consume, "decode": run_decode, "parse": run_parse, "learn": run_learn}
+    "consume": run_consume, "decode": run_decode, "parse": run_parse, "learn": run_learn,
+    "consume-workers": run_consume_workers}
 
 
 class Timed:
@@ -183,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-file", type=Path, help="learn: where to write the baselines")
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--cpu", type=int)
+    p.add_argument("--workers", type=int, default=2, help="consume-workers: processes (2)")
     p.add_argument("--profile", type=Path)
     args = p.parse_args(argv)
     if args.cpu is not None:

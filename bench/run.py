@@ -25,6 +25,7 @@ from typing import Any
 
 import measure
 import table
+import workers_bench
 import workload
 from measure import BenchError, median
 from table import Figure, fmt, ratio
@@ -46,7 +47,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 MIB = 1024.0
 # Table order, numbered after the items of docs/bench.md.
 NUMBERS = {"consumer_events_per_s": "1", "decode_events_per_s": "1b",
-           "consumer_over_suricata": "2", "suricata_rules_over_none": "3",
+           "consumer_over_parse": "1c", "consumer_over_parse_office": "1d",
+           "consumer_over_suricata": "2", "workers_speedup": "2b",
+           "suricata_rules_over_none": "3",
            "consumer_peak_rss_mib": "4a", "consumer_peak_rss_office_mib": "4b",
            "suricata_peak_rss_mib": "4c", "learn_records_per_s": "5"}
 ROWS = list(NUMBERS)
@@ -88,6 +91,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, help="minimum events in the large EVE file")
     p.add_argument("--reps", type=int, help="repetitions of the timed Suricata/consumer runs")
     p.add_argument("--big-reps", type=int, help="repetitions over the large EVE file")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes of the consume --workers figure (2)")
     p.add_argument("--profile", action="store_true",
                    help="also profile the consumer (cProfile) and print where the time goes")
     p.add_argument("--keep", action="store_true", help="keep the large EVE file afterwards")
@@ -200,7 +205,7 @@ def _spread(values: list[float]) -> str:
 
 def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
     """Figure 2: the consumer over the EVE Suricata wrote for the same capture."""
-    totals, runs, rss, lines = [], [], [], 0
+    totals, runs, rss, lines, run_cpu = [], [], [], 0, []
     with step(f"consumer over that EVE, {b.args.reps}× (child process, pinned to CPU {b.cpu})"):
         for i in range(b.args.reps):
             run, res = measure.child("consume", b.out / "consume-office" / str(i),
@@ -208,10 +213,24 @@ def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
                                      extra=["--baselines", str(b.out / "baselines.json")])
             totals.append(res["total_s"])
             runs.append(res["run_s"])
+            run_cpu.append(res["run_cpu_s"])
             rss.append(run.maxrss_kb)
             lines = res["lines"]
-    b.raw["consume_office"] = {"total_s": totals, "run_s": runs,
+    parses, parse_cpu = [], []
+    with step(f"orjson.loads over that EVE, {b.args.reps}× (child process, pinned)"):
+        for i in range(b.args.reps):
+            _, res = measure.child("parse", b.out / "parse-office" / str(i), config=b.cfg_path,
+                                   eve=eve, cpu=b.cpu)
+            parses.append(res["run_s"])
+            parse_cpu.append(res["run_cpu_s"])
+    b.raw["consume_office"] = {"total_s": totals, "run_s": runs, "parse_s": parses,
                                 "maxrss_kb": rss, "lines": lines}
+    r_parse = ratio(median(parses), median(runs))  # rates: (lines/run) / (lines/parse)
+    b.figures.append(Figure(
+        "consumer_over_parse_office", "consumer rate ÷ orjson.loads rate, capture's EVE",
+        ratio(lines, median(runs)), "ev/s", "orjson.loads only", ratio(lines, median(parses)),
+        r_parse, f"ratio ≥ {table.GOAL_CONSUMER_OVER_PARSE}",
+        r_parse >= table.GOAL_CONSUMER_OVER_PARSE))
     cons = median(totals)
     r = ratio(cons, suricata_s)
     b.figures.append(Figure(
@@ -223,6 +242,10 @@ def consumer_vs_suricata(b: Bench, eve: Path, suricata_s: float) -> None:
     b.figures.append(Figure(
         "consumer_peak_rss_office_mib", "consumer peak RSS, same capture's EVE (median)",
         mine, "MiB", "Suricata with rules", sur_rss, ratio(mine, sur_rss)))
+    b.notes.append(f"consumer ÷ orjson.loads on the capture's EVE per CPU-second (pinned "
+                   f"children, medians): {ratio(median(parse_cpu), median(run_cpu)):.3f} "
+                   f"({fmt(ratio(lines, median(run_cpu)))} vs "
+                   f"{fmt(ratio(lines, median(parse_cpu)))} events/s)")
     b.notes.append(f"consumer on the capture's EVE: {fmt(ratio(lines, cons))} events/s "
                    f"({lines:,} events, construction to close; s {_spread(totals)}; "
                    f"run_once alone median {median(runs):.3f} s)")
@@ -246,10 +269,11 @@ def throughput(b: Bench, eve: Path) -> None:
                 results.append({**res, "maxrss_kb": run.maxrss_kb,
                                 "events_per_s": ratio(res["lines"], res["run_s"]),
                                 "events_per_cpu_s": ratio(res["lines"], res["run_cpu_s"])})
-    if not b.args.keep:
-        big_path.unlink(missing_ok=True)
     b.raw["throughput"] = runs
     throughput_figures(b, runs)
+    workers_bench.workers(b, big_path, big.events)
+    if not b.args.keep:
+        big_path.unlink(missing_ok=True)
 
 
 def _median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,6 +290,11 @@ def throughput_figures(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> None:
         "consumer_events_per_s", f"consumer throughput, 1 core, mail off (median of {n})",
         ev, "ev/s", "decode only", rate["decode"], ratio(ev, rate["decode"]),
         f"≥ {table.GOAL_EVENTS_PER_S:,.0f} ev/s", ev >= table.GOAL_EVENTS_PER_S))
+    r_parse = ratio(ev, rate["parse"])
+    b.figures.append(Figure(
+        "consumer_over_parse", "consumer rate ÷ orjson.loads rate, large file", ev, "ev/s",
+        "orjson.loads only", rate["parse"], r_parse, f"ratio ≥ {table.GOAL_CONSUMER_OVER_PARSE}",
+        r_parse >= table.GOAL_CONSUMER_OVER_PARSE))
     b.figures.append(Figure(
         "decode_events_per_s", "  decode only (consumer with no-op handlers)",
         rate["decode"], "ev/s", "orjson.loads only", rate["parse"],
@@ -284,7 +313,8 @@ def throughput_figures(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> None:
     cpu = {m: median([r["events_per_cpu_s"] for r in rs]) for m, rs in runs.items()}
     b.notes.append(f"per CPU-second of the pinned child (robust to a shared core), medians: "
                    f"consume {fmt(cpu['consume'])}, decode {fmt(cpu['decode'])}, parse "
-                   f"{fmt(cpu['parse'])} events/s")
+                   f"{fmt(cpu['parse'])} events/s; consume ÷ parse "
+                   f"{ratio(cpu['consume'], cpu['parse']):.3f}")
     c = res["consume"]
     b.notes.append(f"consumer on the large file: {c['lines']:,} lines, {c['parsed']:,} parsed, "
                    f"{c['ignored']:,} skipped unparsed (prefilter/unwanted types), "

@@ -14,6 +14,8 @@ from typing import Any
 GOAL_EVENTS_PER_S = 150_000.0
 GOAL_CONSUMER_OVER_SURICATA = 0.20
 GOAL_RULES_OVER_NO_RULES = 1.10
+GOAL_CONSUMER_OVER_PARSE = 0.5  # issue 15: consumer ≥ 0.5 × the orjson.loads rate
+GOAL_WORKERS_SPEEDUP = 1.8  # issue 15: --workers 2 ≥ 1.8 × one worker on 2 cores
 
 
 @dataclass

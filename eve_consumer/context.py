@@ -28,6 +28,7 @@ from eve_consumer.decode import Event
 from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.baselines import TrafficThresholds, effective_traffic
 from sakimori.config import Config
+from sakimori.distinct import DistinctCount
 from sakimori.whitelist import Whitelist, normalise_host
 
 CACHE_LIMIT = 200_000
@@ -65,6 +66,14 @@ class Context:
         self.dns_names: dict[str, list[str]] = {}
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
         self.classes = ClassMap.load(cfg.classes.map_file)
+        self.shared: Any = None  # SharedCounters when consumer.shared is set (eve_consumer.shared)
+
+    def distinct(self, name: str, local: DistinctCount | None = None) -> Any:
+        """A distinct counter named *name*: local, or shared by every consumer through Redis
+        (``consumer.shared``; same interface, :mod:`sakimori.distinct_shared`)."""
+        if self.shared is None:
+            return local if local is not None else DistinctCount()
+        return self.shared.counter(name, local)
 
     def reset_gauges(self) -> None:
         """Before an evaluation: the :data:`GAUGES` start again from zero."""

@@ -5,7 +5,15 @@ without ``--follow``, ``analyze``). :meth:`Consumer.follow` tails a file as a se
 each evaluation (every ``interval_s`` while new lines arrive, and on stop) it commits the
 checkpoint, every handler's snapshot and the findings in one store transaction, then writes
 the reports and sends the mails. A restart restores the snapshots and resumes at the
-checkpoint, so nothing is lost or counted twice.
+checkpoint, so nothing is lost or counted twice. :meth:`Consumer.follow_redis` does the same
+over Suricata's redis output (:mod:`eve_consumer.redis_loop`, acknowledging in Redis only after
+the commit). With ``consumer.shared`` the beacon prevalence counters are shared through Redis
+and every evaluation is published for ``sakimori report`` (:mod:`eve_consumer.shared`).
+
+Web-proxy logs (``analyze``/``consume --proxy-log``) go through
+:class:`~eve_consumer.inputs.proxylog.ProxyDecoder` instead of the EVE decoder: each request
+becomes the ``http``/``flow``/``proxy`` events the same handlers read (:meth:`add_proxy_log`
+once, :meth:`follow` with ``proxy=True`` as a service, with its own checkpoint).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +35,17 @@ from eve_consumer.inputs import Batch
 from eve_consumer.inputs.eve_file import FileInput
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.inputs.fwlog import read_fw_log
+from eve_consumer.inputs.proxylog import ProxyDecoder
 from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
+from eve_consumer.shard import ShardFilter
+from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
+from sakimori import progress
 from sakimori.config import Config
+from sakimori.errors import InputError
 
 CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 MAIL_RETRY_S = 60.0
@@ -50,6 +64,7 @@ class Consumer:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.ctx = Context(cfg, baselines)
+        shared_output = attach_shared(cfg, self.ctx, state_dir)  # consumer.shared: before handlers
         if handler_names is None and cfg.consumer.handlers is not None:
             handler_names = list(cfg.consumer.handlers)
         if output_names is None:
@@ -64,12 +79,18 @@ class Consumer:
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
         self.outputs = build_outputs(cfg, self.store, output_names, mail)
+        if shared_output is not None:  # first: its state goes into stats.json too
+            self.outputs.insert(0, shared_output)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail
         self.input_stats: dict[str, Any] = {}
         self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
+        self.shard: Any = None  # consume --workers: this worker's ShardFilter
+        self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
+        self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
+        self._proxy: ProxyDecoder | None = None
 
     def __enter__(self) -> Consumer:
         return self
@@ -87,7 +108,8 @@ class Consumer:
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
-        decode, dispatch = decoder.decode, self.dispatcher.dispatch
+        decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
+        dispatch = self.dispatcher.dispatch
         lines = enumerate(batch.lines, batch.first)
         lineno = batch.first
         while True:
@@ -111,26 +133,109 @@ class Consumer:
         examples = self.ctx.notes
         examples.append(f"line failed in a handler, skipped: {where}")
 
+    def proxy_decoder(self) -> ProxyDecoder:
+        """The proxy-log decoder (made on first use: loads ``anonymizer.tor_relays``)."""
+        if self._proxy is None:
+            relays = None
+            if self.cfg.anonymizer.tor_relays:
+                from generator.tor import load_relays
+                relays = load_relays(self.cfg.anonymizer.tor_relays)
+            self._proxy = ProxyDecoder(self.ctx, self.decoder.stats, relays)
+        return self._proxy
+
+    def feed_proxy(self, batch: Batch) -> None:
+        """Decode and dispatch one batch of proxy-log lines."""
+        t0 = time.perf_counter()
+        proxy = self.proxy_decoder()
+        proxy.source = batch.source
+        decode, dispatch = proxy.decode, self.dispatcher.dispatch
+        lines = enumerate(batch.lines, batch.first)
+        lineno = batch.first
+        while True:
+            try:  # as feed(): a line that makes a handler raise is skipped and counted
+                for lineno, line in lines:
+                    for ev in decode(line, lineno):
+                        dispatch(ev)
+                break
+            except Exception as exc:
+                self._line_failed(batch.source, lineno, exc)
+        self.busy_s += time.perf_counter() - t0
+
+    def add_proxy_log(self, path: str | Path) -> None:
+        """Read one proxy access log (``.gz`` too) to its end."""
+        from generator.proxylog import open_log
+
+        name = str(path)
+        try:
+            fh = open_log(Path(path))
+        except OSError as exc:
+            raise InputError(name, None, f"cannot read proxy log: {exc.strerror or exc}") \
+                from exc
+        before = self.decoder.stats.lines
+        plain = not name.endswith(".gz")  # a .gz position is not comparable to its size
+        with fh, progress.phase(
+                f"reading {Path(path).name}",
+                progress.file_fraction(fh.buffer.tell, _size(path)) if plain else None,
+                progress.count(lambda: self.decoder.stats.lines - before, "lines")):
+            batch = Batch(name, [], 1)
+            try:
+                for line in fh:
+                    batch.lines.append(line)
+                    if len(batch.lines) >= self.cfg.consumer.queue_size:
+                        self.feed_proxy(batch)
+                        batch = Batch(name, [], batch.first + len(batch.lines))
+            except (OSError, EOFError) as exc:  # e.g. a truncated .gz
+                raise InputError(name, batch.first + len(batch.lines),
+                                 f"cannot read proxy log: {exc}") from exc
+            self.feed_proxy(batch)
+        logs = self.input_stats.setdefault("proxy_logs", [])
+        logs.append({"path": name, "lines": self.decoder.stats.lines - before})
+
+    def set_shard(self, index: int, count: int) -> None:
+        """Make this consumer worker *index* of *count* (``consume --workers``): it decodes
+        only the lines of its hosts' shard and reports only its own hosts."""
+        self.shard = ShardFilter(index, count, self.ctx.home)
+        self.decoder.shard = self.shard
+
     def add_fw_log(self, path: str | Path) -> int:
-        """Count the blocked attempts logged in an iptables/nftables LOG file."""
+        """Count the blocked attempts logged in an iptables/nftables LOG file (with
+        workers: those of this worker's hosts)."""
         fw = next((h for h in self.handlers if isinstance(h, FwBlockedHandler)), None)
+        mine = self.shard.owns if self.shard is not None else None
         n = 0
         for rec in read_fw_log(path, self.decoder.stats):
             n += 1
+            if mine is not None and not mine(rec.src):
+                continue
             if fw is not None and self.ctx.home(rec.src):
                 fw.add(rec.src, rec.ts, rec.dst, rec.dport, rec.key, "logged")
         self.input_stats["fw_log_records"] = self.input_stats.get("fw_log_records", 0) + n
         return n
 
     # --- one-shot ----------------------------------------------------------------------------
-    def run_once(self, eve: str | Path) -> list[HostReport]:
-        """Read *eve* to its end, evaluate, write every output."""
-        co = self.cfg.consumer
-        inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
-        self.input_stats.update(input="file", source=str(eve))
-        while (batch := inp.read_batch()) is not None:
-            self.feed(batch)
+    def run_once(self, eve: str | Path | None, proxy_logs: tuple[Path, ...] | list[Path] = ()
+                 ) -> list[HostReport]:
+        """Read *eve* (if any) and the proxy logs to their end, evaluate, write every output."""
+        self.read(eve, proxy_logs)
         return self.evaluate(follow=False)
+
+    def read(self, eve: str | Path | None, proxy_logs: tuple[Path, ...] | list[Path] = ()
+             ) -> None:
+        """Read *eve* (if any) and the proxy logs to their end (decode, dispatch, handlers),
+        without evaluating."""
+        if eve is not None:
+            co = self.cfg.consumer
+            inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
+            self.input_stats.update(input="file", source=str(eve))
+            with progress.phase(f"reading {Path(eve).name}",
+                                progress.file_fraction(lambda: inp.position, _size(eve)),
+                                progress.count(lambda: self.decoder.stats.lines, "lines")):
+                while (batch := inp.read_batch()) is not None:
+                    self.feed(batch)
+        else:
+            self.input_stats.update(input="proxy-log")
+        for log in proxy_logs:
+            self.add_proxy_log(log)
 
     # --- evaluation ------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
@@ -143,6 +248,10 @@ class Consumer:
                 self.ctx.counters["handler_findings_failed"] += 1
                 log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
                           str(exc)[:200])
+        if self.shard is not None:  # workers: each reports its own hosts, merged in order
+            out = [f for f in out if self.shard.owns(f.host)] + self.extra_findings
+            self.ctx.counters.update(self.extra_gauges)  # the other workers' evaluation
+            out.sort(key=lambda f: (f.detection, f.host))
         return out
 
     def evaluate(self, follow: bool, checkpoints: dict[str, Any] | None = None
@@ -152,12 +261,20 @@ class Consumer:
         if follow and self.ctx.latest_ts:
             for h in self.handlers:
                 h.prune(self.ctx.latest_ts)
+        if self._proxy is not None:
+            dispatch = self.dispatcher.dispatch
+            for ev in self._proxy.flush(final=not follow):
+                dispatch(ev)
         findings = self.findings()
+        if self._proxy is not None:
+            self._proxy.annotate(findings)
         rows = correlate(findings, self.ctx.home, self.ctx.classes)
         states = None
         if follow:
             states = {h.name: h.snapshot() for h in self.handlers}
             states[_CONSUMER_STATE] = self._own_state()
+        if self.ctx.shared is not None:
+            self.ctx.shared.flush()  # shared adds reach Redis before the state says so
         self.store.commit(checkpoints=checkpoints, handler_states=states, findings=findings)
         self.busy_s += time.perf_counter() - t0
         self.mail_warnings.drain()
@@ -200,10 +317,13 @@ class Consumer:
 
     # --- follow mode -----------------------------------------------------------------------
     def _own_state(self) -> dict[str, Any]:
-        return {"latest_ts": self.ctx.latest_ts, "counters": dict(self.ctx.counters),
+        own = {"latest_ts": self.ctx.latest_ts, "counters": dict(self.ctx.counters),
                 "flow_names": {str(k): v for k, v in self.ctx.flow_names.items()},
                 "dns_names": self.ctx.dns_names, "decode": self.decoder.stats.as_dict(),
                 "input_counters": self.input_counters}
+        if self._proxy is not None:
+            own["proxy"] = self._proxy.snapshot()
+        return own
 
     def restore(self) -> None:
         """Load every handler's snapshot (and the joins and counters) from the store."""
@@ -219,26 +339,34 @@ class Consumer:
             self.ctx.dns_names.update(own.get("dns_names", {}))
             self.decoder.stats.restore(own.get("decode", {}))
             self.input_counters = dict(own.get("input_counters", {}))
+            if own.get("proxy"):
+                self.proxy_decoder().restore(own["proxy"])
 
     def follow(self, eve: str | Path, stop: threading.Event, *, poll_s: float = 0.5,
-               interval_s: float = 5.0, rotate_grace: float = 1.0) -> None:
-        """Tail *eve* until *stop* is set; evaluate and commit regularly and on stop."""
+               interval_s: float = 5.0, rotate_grace: float = 1.0, proxy: bool = False) -> None:
+        """Tail *eve* until *stop* is set; evaluate and commit regularly and on stop.
+        With *proxy* the file is a web-proxy access log (own checkpoint key)."""
         path = Path(eve).resolve()
-        key = f"follow:{path}"
+        key = f"{'proxy' if proxy else 'follow'}:{path}"
+        feed = self.feed
+        if proxy:
+            feed = self.feed_proxy
+            self.proxy_decoder()
         self.restore()
         co = self.cfg.consumer
         inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
                           max_lines=co.queue_size, max_line_bytes=co.max_line_bytes,
                           rotated_pattern=co.rotated_pattern)
         inp.stats.update(self.input_counters)  # rotations etc. of earlier runs
-        self.input_stats.update(input="follow", source=str(path))
+        self.input_stats.update(input="follow-proxy-log" if proxy else "follow",
+                                source=str(path))
         dirty, last_eval = True, 0.0
         try:
             while True:
                 stopping = stop.is_set()
                 batch = inp.read_batch()
                 if batch.lines:
-                    self.feed(batch)
+                    feed(batch)
                     dirty = True
                 now = time.monotonic()
                 retry = self._mail_pending() and now - last_eval >= MAIL_RETRY_S
@@ -256,6 +384,22 @@ class Consumer:
         finally:
             inp.close()
 
+    def follow_redis(self, inp: Any, stop: threading.Event, *, drain: bool = False,
+                     interval_s: float = 5.0) -> None:
+        """Read a :class:`~eve_consumer.inputs.redis_list.RedisListInput` until *stop* (or,
+        with *drain*, until its keys are empty); see :mod:`eve_consumer.redis_loop`."""
+        from eve_consumer.redis_loop import run_redis
+
+        self.restore()
+        run_redis(self, inp, stop, drain=drain, interval_s=interval_s)
+
     def _mail_pending(self) -> bool:
         mail = self.last_stats.get("mail", {})
         return bool(mail.get("failed") or mail.get("deferred"))
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0

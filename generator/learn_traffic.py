@@ -74,6 +74,7 @@ class TrafficLearner:
     def __init__(self, cfg: Config, doc: dict[str, Any] | None = None,
                  source: str = "<new>") -> None:
         self.cfg = cfg
+        self.lines_read = 0  # lines of the input being read (for a progress line)
         # is_home parses the address each call: cache it, EVE repeats the same few hosts.
         self.is_home = functools.lru_cache(maxsize=65536)(cfg.is_home)
         self.doc = doc if doc is not None else empty_document()
@@ -112,6 +113,7 @@ class TrafficLearner:
         seen_names: set[int] = set()
         for ev in read_events(path, decoder):
             self._eve_event(ev, span, seen_names)
+            self.lines_read = decoder.stats.lines
         st = decoder.stats
         entry = {"path": str(named), "kind": kind, "sha256": digest,
                  "records": sum(st.decoded.values()), "lines": st.lines, "bad": st.bad_total,
@@ -132,6 +134,7 @@ class TrafficLearner:
         span = _Span()
         for rec in read_proxy_log(path, stats):
             self._proxy_record(rec, span)
+            self.lines_read = stats.lines
         entry = {"path": str(path), "kind": "proxy-log", "sha256": digest,
                  "records": stats.records, "lines": stats.lines, "bad": stats.malformed,
                  "ignored": stats.ignored, "bad_examples": list(stats.examples),

@@ -11,6 +11,7 @@ Files ending in ``.gz`` are decompressed on the fly.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import ipaddress
 import re
@@ -18,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
-from urllib.parse import urlsplit
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from sakimori.errors import InputError
 
@@ -27,8 +28,8 @@ MAX_EXAMPLES = 5
 
 _SQUID = re.compile(
     r"^(?P<ts>\d{9,}(?:\.\d+)?)\s+(?P<elapsed>-?\d+)\s+(?P<client>\S+)\s+(?P<action>[^\s/]+)/"
-    r"(?P<status>\d{3})\s+(?P<size>\d+|-)\s+(?P<method>\S+)\s+(?P<url>\S+)(?:\s+(?P<user>\S+))?"
-    r"(?:\s+\S+){0,2}\s*$")
+    r"(?P<status>\d{3})\s+(?P<size>\d+|-)\s+(?P<method>\S+)\s+(?P<url>\S+)"
+    r"(?:\s+(?P<user>\S+)(?:\s+(?P<hier>\S+))?(?:\s+\S+)?)?\s*$")
 _COMBINED = re.compile(
     r'^(?P<client>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" '
     r'(?P<status>\d{3}|-) '
@@ -47,6 +48,10 @@ class ProxyRecord:
     port: int | None
     url_length: int | None  # None for CONNECT (no URL is visible)
     user: str | None = None  # the authenticated user name (Squid rfc931/user column), if any
+    status: int | None = None  # HTTP status the client got (None: Apache "-")
+    action: str | None = None  # Squid result code (TCP_MISS, TCP_DENIED, ...); None: Apache
+    elapsed_ms: int | None = None  # Squid: time the transaction (or CONNECT tunnel) took
+    peer: str | None = None  # Squid hierarchy peer address (HIER_DIRECT/<ip>), when an IP
 
 
 @dataclass
@@ -90,14 +95,21 @@ def _split_url(method: str, url: str) -> tuple[str | None, int | None, int | Non
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"bad port in URL: {url[:60]!r}") from exc
-    # What a direct request puts on the request line: everything after scheme://authority.
+    default = 443 if parts.scheme == "https" else 80
+    return parts.hostname.lower(), port or default, len(request_target(url))
+
+
+def request_target(url: str) -> str:
+    """What a direct request puts on its request line: an absolute URL without
+    ``scheme://authority`` (``/`` when nothing follows); a relative URL as it is."""
+    if "://" not in url:
+        return url
     rest = url.split("://", 1)[1]
     slash = rest.find("/")
-    target = rest[slash:] if slash >= 0 else "/"
-    default = 443 if parts.scheme == "https" else 80
-    return parts.hostname.lower(), port or default, len(target)
+    return rest[slash:] if slash >= 0 else "/"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # logs repeat the same clients and peers
 def _valid_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -115,6 +127,7 @@ def parse_line(line: str) -> ProxyRecord | None:
             return None
         ts = float(m["ts"])
         client = m["client"]
+        extra = _squid_extra(m)
     else:
         m = _COMBINED.match(line)
         if not m:
@@ -128,16 +141,31 @@ def parse_line(line: str) -> ProxyRecord | None:
         try:
             ts = datetime.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
         except ValueError as exc:
-            raise ValueError(f"bad time {m['time']!r}") from exc
+            raise ValueError(f"bad time: {m['time']!r}") from exc
         client = m["client"]
+        extra = {"status": int(m["status"]) if m["status"].isdigit() else None}
     if not _valid_ip(client):
         raise ValueError(f"client is not an IP address: {client[:40]!r}")
     host, port, length = _split_url(method, url)
-    user = m["user"] if m["user"] not in (None, "-") else None
-    return ProxyRecord(client, ts, method.upper(), url, host, port, length, user)
+    # Squid %-encodes the user column (``EXAMPLE%5Ctanaka``); control characters stay out
+    user = unquote(m["user"]) if m["user"] not in (None, "-") else None
+    if user is not None and not user.isprintable():
+        user = None
+    return ProxyRecord(client, ts, method.upper(), url, host, port, length, user, **extra)
 
 
-def _open(path: Path) -> IO[str]:
+def _squid_extra(m: re.Match[str]) -> dict[str, Any]:
+    """Status, result code, elapsed time and the peer address of a Squid native line."""
+    hier = m["hier"] or ""
+    peer = hier.split("/", 1)[1] if "/" in hier else ""
+    elapsed = int(m["elapsed"])
+    return {"status": int(m["status"]), "action": m["action"].upper(),
+            "elapsed_ms": elapsed if elapsed >= 0 else None,
+            "peer": peer if peer and _valid_ip(peer) else None}
+
+
+def open_log(path: Path) -> IO[str]:
+    """A text handle on a proxy log (``.gz`` decompressed on the fly); OSError if unreadable."""
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return path.open("r", encoding="utf-8", errors="replace")
@@ -147,7 +175,7 @@ def read_proxy_log(path: str | Path, stats: ProxyLogStats) -> Iterator[ProxyReco
     """Yield the records of one log file, counting lines in *stats*."""
     p = Path(path)
     try:
-        fh = _open(p)
+        fh = open_log(p)
     except OSError as exc:
         raise InputError(str(p), None, f"cannot read proxy log: {exc.strerror or exc}") from exc
     with fh:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sakimori import __version__
 from sakimori.errors import SakimoriError
 
-VERBS = ("learn", "generate", "analyze", "consume", "serve", "scan-mail", "demo")
+VERBS = ("learn", "generate", "analyze", "consume", "report", "serve", "scan-mail", "demo")
 # One-line help of each verb for the top-level listing; the full parser of a verb is built
 # only when that verb runs, so `consume` does not pay for importing the generator.
 SUMMARIES = {
@@ -24,6 +24,7 @@ SUMMARIES = {
     "generate": "render Suricata rules and the Rspamd plugin",
     "analyze": "run Suricata with the generated rules over captures and report per host",
     "consume": "correlate an EVE file into the per-host report",
+    "report": "write the merged report of every consumer sharing consumer.shared",
     "serve": "serve the admin screen (login required)",
     "scan-mail": "judge .eml files with Rspamd and the sakimori plugin",
     "demo": "run the whole pipeline on simulated example data",

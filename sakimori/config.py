@@ -21,13 +21,14 @@ from typing import Any
 
 import yaml
 
-from sakimori.errors import ConfigError
+from sakimori.errors import ConfigError, SakimoriError
 from sakimori.mailclassconfig import (
     MAIL_CLASSES_DEFAULTS,
     MailClassesConfig,
     build_mail_classes,
 )
 from sakimori.ports import PortTable, build_port_table
+from sakimori.redisconn import REDIS_DEFAULTS, RedisConfig, build_redis, check_url
 from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
 from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
 
@@ -106,10 +107,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rotated_pattern": "{name}[.-]*",
         "handlers": None,
         "outputs": None,
+        "shared": None,
     },
     "classes": {
         "map_file": None,
     },
+    "redis": REDIS_DEFAULTS,
     "web": WEB_DEFAULTS,
     "mail_classes": MAIL_CLASSES_DEFAULTS,
 }
@@ -217,6 +220,7 @@ class ConsumerConfig:
     outputs: tuple[str, ...] | None
     max_line_bytes: int = 1048576
     rotated_pattern: str = "{name}[.-]*"
+    shared: str = ""  # redis:// URL of the state shared by consumers ("" = not shared)
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,7 @@ class Config:
     web: WebConfig
     mail_classes: MailClassesConfig = field(default_factory=MailClassesConfig)
     classes: ClassesConfig = ClassesConfig(None)
+    redis: RedisConfig | None = None
 
     def is_home(self, ip: str) -> bool:
         """True when *ip* belongs to one of ``networks.home``."""
@@ -448,6 +453,12 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
     net, mail, wl, al, tr, an, rs, su, co, web = (m[s] for s in (
         "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "rspamd",
         "suricata", "consumer", "web"))
+    shared = _opt_str(co["shared"], src, "consumer.shared")
+    if shared:
+        try:
+            check_url(shared, "consumer.shared")
+        except SakimoriError as exc:
+            raise ConfigError(src, "consumer.shared", str(exc).partition(": ")[2]) from None
     smtp_host, smtp_port = _hostport(al["smtp"], src, "alerts.smtp")
     listen = _hostport(rs["listen"], src, "rspamd.listen")
     country = _str(mail["domestic_country"], src, "mail.domestic_country").upper()
@@ -570,10 +581,12 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
             else _str_list(co["handlers"], src, "consumer.handlers"),
             outputs=None if co["outputs"] is None
             else _str_list(co["outputs"], src, "consumer.outputs"),
+            shared=shared,
         ),
         web=build_web(web, src, base_dir, state_dir),
         mail_classes=build_mail_classes(m["mail_classes"], src),
         classes=ClassesConfig(
             map_file=Path(_resolve(_str(m["classes"]["map_file"], src, "classes.map_file"),
                                    base_dir)) if m["classes"]["map_file"] is not None else None),
+        redis=build_redis(m["redis"], src, base_dir),
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import InputError, ToolFailedError, ToolMissingError
 from suricata_rules import CLASSIFICATION, OFFLINE_YAML_TEMPLATE
@@ -35,9 +37,14 @@ def find_binary(cfg: Config | None = None, binary: str | None = None) -> str:
 
 def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path],
                         classification: Path | None = None,
-                        reference: Path | None = None) -> str:
+                        reference: Path | None = None,
+                        eve_redis: Mapping[str, Any] | None = None) -> str:
     """The offline Suricata configuration for *cfg* (HOME_NET, HTTP ports, rules); third-party
-    rules bring their own *classification* (and *reference*) files (sakimori.rulesets)."""
+    rules bring their own *classification* (and *reference*) files (sakimori.rulesets).
+
+    With *eve_redis* (``server``, ``port``, ``mode`` list/rpush, ``key``) EVE goes to
+    Suricata's redis output instead of ``eve.json`` (``consume --redis``, docs/consumer.md).
+    """
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
     template = env.from_string(OFFLINE_YAML_TEMPLATE.read_text(encoding="utf-8"))
@@ -50,6 +57,7 @@ def render_offline_yaml(cfg: Config, log_dir: Path, rule_files: Sequence[Path],
         classification=str(classification or CLASSIFICATION),
         reference=str(reference) if reference else "",
         tcp_established_timeout=TCP_ESTABLISHED_TIMEOUT_S,
+        eve_redis=dict(eve_redis) if eve_redis else None,
     )
 
 
@@ -69,6 +77,13 @@ def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
         raise ToolMissingError(argv[0]) from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolFailedError(Path(argv[0]).name, "did not finish within an hour") from exc
+
+
+def _mb(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size / 1e6:.1f} MB"
+    except OSError:
+        return "-"
 
 
 def validate_rules(cfg: Config, rule_files: Sequence[Path], work_dir: Path) -> None:
@@ -117,8 +132,11 @@ def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
             conf = run_dir / "suricata.yaml"
             conf.write_text(render_offline_yaml(cfg, run_dir, all_rules, classification,
                                                 reference), encoding="utf-8")
-            proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-v",
-                         "-l", str(run_dir), "-k", "none", "--runmode", "single"], cwd=run_dir)
+            with progress.phase(f"suricata {Path(pcap).name}",
+                                text=lambda eve=eve: f"eve.json {_mb(eve)}"):
+                proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-v",
+                             "-l", str(run_dir), "-k", "none", "--runmode", "single"],
+                            cwd=run_dir)
             (run_dir / "suricata.stdout").write_text(proc.stdout + proc.stderr, "utf-8")
             if proc.returncode != 0:
                 raise ToolFailedError("suricata", f"{pcap}: "
@@ -127,3 +145,25 @@ def read_pcaps(cfg: Config, pcaps: Sequence[Path], out_dir: Path,
                 with eve.open("rb") as part:
                     shutil.copyfileobj(part, combined)
     return eve_out
+
+
+def pcap_to_redis(cfg: Config, pcap: Path, run_dir: Path, server: str, port: int, key: str,
+                  mode: str = "list", rule_files: Sequence[Path] = ()) -> None:
+    """Run Suricata over *pcap* with its redis eve-log output pushing to *key* (mode
+    ``list`` = LPUSH or ``rpush``) at *server*:*port* (database 0, no AUTH: Suricata 7.0.10's
+    redis output has neither AUTH nor TLS)."""
+    if mode not in ("list", "rpush") or not key or not all(
+            c.isalnum() or c in "-_.:" for c in key):
+        raise ValueError(f"redis key {key!r} / mode {mode!r}: key [A-Za-z0-9-_.:], "
+                         f"mode list or rpush")
+    binary = find_binary(cfg)
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    conf = run_dir / "suricata.yaml"
+    conf.write_text(render_offline_yaml(cfg, run_dir, rule_files, eve_redis={
+        "server": server, "port": int(port), "mode": mode, "key": key}), encoding="utf-8")
+    proc = _run([binary, "-c", str(conf), "-r", str(Path(pcap).resolve()), "-l", str(run_dir),
+                 "-k", "none", "--runmode", "single"], cwd=run_dir)
+    (run_dir / "suricata.stdout").write_text(proc.stdout + proc.stderr, "utf-8")
+    if proc.returncode != 0:
+        raise ToolFailedError("suricata", f"{pcap}: {_first_error(proc.stdout + proc.stderr)}")

@@ -80,3 +80,31 @@ def test_both_detectors_score_every_pair(bench: dict) -> None:
     assert det.prevalent_pairs(data)[popular].all()
     failed = np.array([k == "failed_retries" for k in data.kind])
     assert np.all(sak[failed] == 0)  # never judged: no answered flow
+
+
+def test_short_family_bound_is_a_most_powerful_test() -> None:
+    # bound.py's likelihood ratio is zero exactly where a timer cannot have produced the
+    # intervals (50 %: one-sided within a factor 2, symmetric within 1.5 / 0.5 = 3, which 4
+    # random intervals are 1/10 of the time), and its test is at least as powerful as the
+    # spread's at the same false-alarm rate
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bound
+    finally:
+        sys.path.remove(str(BENCH))
+    rng = np.random.default_rng(4)
+    null = rng.exponential(1.0, (200_000, 4))
+    support = np.isfinite(bound.log_lr(null, 0.5))
+    ratio = null.max(axis=1) / null.min(axis=1)
+    assert float(support.mean()) == pytest.approx(1 / 10, rel=0.03)
+    assert not support[ratio >= 3.0].any() and support[ratio < 2.99].all()
+    alpha, n, jitter = 0.01, 6, 0.5
+    recall = bound.np_recall(n, jitter, alpha, runs=100_000)
+    null = rng.exponential(1.0, (100_000, n))
+    spread_cut = np.quantile(null.min(axis=1) / null.max(axis=1), 1 - alpha)
+    beacons = np.concatenate([bound.beacon_intervals(rng, n, jitter, k, 20_000)
+                              for k in bound.KINDS])
+    spread_recall = float((beacons.min(axis=1) / beacons.max(axis=1) > spread_cut).mean())
+    assert recall >= spread_recall - 0.02
+    assert bound.np_recall(n, jitter, 10 * alpha, runs=100_000) > recall
+    assert bound.np_recall(n, 0.0, alpha) == 1.0

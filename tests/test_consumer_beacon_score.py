@@ -18,6 +18,7 @@ import pytest
 from eve_consumer.handlers.beacon_score import (
     NULL_TABLE,
     merge_beats,
+    range_z,
     score_beacon,
     simulate_null,
 )
@@ -258,3 +259,52 @@ def test_a_short_capture_is_judged_on_the_span_it_offers() -> None:
     rng = random.Random(3)
     bursts = [burst(rng, t0) for _ in range(100)]
     assert all(score_beacon(b, observed_s=max(b) - min(b) + 600) is None for b in bursts)
+
+
+@pytest.mark.parametrize("n", [4, 6, 9, 16])
+def test_spread_z_has_its_exact_tail_on_random_intervals(n: int) -> None:
+    # the spread ln(max/min) of n exponential intervals, turned into a z by its closed-form
+    # tail, is a standard normal z in its upper tail: 2.0 is passed 2.3 % of the time, 2.9
+    # 0.19 %
+    import math
+
+    import numpy as np
+
+    d = np.random.default_rng(n).exponential(1.0, (60_000, n))
+    z = np.array([range_z(n, math.log(r)) for r in (d.max(axis=1) / d.min(axis=1)).tolist()])
+    assert float((z > 2.0).mean()) == pytest.approx(0.02275, rel=0.1)
+    assert float((z > 2.9).mean()) == pytest.approx(0.00187, rel=0.35)
+    assert range_z(n, 0.0) > 7.5  # a clean timer
+
+
+def _reported(series: list[list[float]], sizes: bool) -> float:
+    found = 0
+    for s in series:
+        v = score_beacon(s, sizes=[500] * len(s) if sizes else None)
+        found += v is not None and v.score >= THRESHOLD
+    return found / len(series)
+
+
+@pytest.mark.parametrize("beats", [5, 8, 12])
+def test_few_random_starts_with_regular_sizes_are_reported_as_rarely_as_many(beats: int) -> None:
+    # with regular sizes (+1 z) the timing z must pass only ~2.9: there the spread's z joins
+    # the shape z for ≤ 16 intervals, and together they keep the false-alarm rate of long
+    # series (33 beats: ~0.24 %), not the sum of two tests' rates
+    rng = random.Random(100 + beats)
+    few = _reported([poisson(rng, 900, beats) for _ in range(15_000)], sizes=True)
+    many = _reported([poisson(rng, 900, 33) for _ in range(15_000)], sizes=True)
+    assert few <= 1.6 * many + 0.0005
+    assert few <= 0.004
+
+
+@pytest.mark.parametrize(("beats", "jitter", "symmetric"),
+                         [(6, 0.25, True), (7, 0.5, False)])
+def test_short_series_are_found_by_their_spread(beats: int, jitter: float,
+                                                symmetric: bool) -> None:
+    # 6 check-ins ±25 %, 7 check-ins with 50 % one-sided jitter (all intervals within a
+    # factor 2), regular sizes: the spread's z finds them (the shape z alone: 62 % and 79 %)
+    rng = random.Random(beats)
+    series = [timer(rng, 900, jitter, beats, symmetric=symmetric) for _ in range(300)]
+    assert _reported(series, sizes=True) >= 0.93
+    found = [score_beacon(s, sizes=[500] * beats) for s in series[:50]]
+    assert sum(v is not None and v.sub_scores["z_range"] > 2.9 for v in found) >= 40

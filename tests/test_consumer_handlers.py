@@ -150,8 +150,9 @@ def test_unknown_stage_names_are_config_errors(tmp_path: Path) -> None:
             build_handlers(consumer.ctx, ["beacon", "becon"], cfg.source)
     finally:
         consumer.close()
-    with pytest.raises(ConfigError, match=r"consumer\.input: unknown input 'redis'"):
-        get_input("redis", cfg.source)
+    with pytest.raises(ConfigError, match=r"consumer\.input: unknown input 'kafka'"):
+        get_input("kafka", cfg.source)
     with pytest.raises(ConfigError, match=r"consumer\.outputs: unknown output 'web'"):
         build_outputs(cfg, None, ("hosts_csv", "web"))
     assert get_input("follow").name == "follow" and get_input("file").name == "file"
+    assert get_input("redis").name == "redis"

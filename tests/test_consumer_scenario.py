@@ -360,10 +360,12 @@ def test_report_rows_sorted_scored_and_timed(run: dict) -> None:
 
 
 def test_byte_fast_path_changes_nothing(run: dict) -> None:
-    """The same findings when every line is fully parsed (prefilter and fast path off)."""
+    """The same findings when every line is fully parsed (prefilter, byte fast path and
+    typed flow decode off: the reference path)."""
     tmp = run["tmp"]
     with Consumer(run["cfg"], run["doc"], tmp / "slow", tmp / "slow-state", mail=False) as c:
         c.decoder.prefilter = None
+        c.decoder.reference = True
         c.run_once(run["eve"])
     slow = [json.loads(x) for x in (tmp / "slow" / "findings.jsonl").read_text().splitlines()]
     assert slow == run["findings"]

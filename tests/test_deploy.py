@@ -21,7 +21,10 @@ deployed files, on free loopback ports:
    mail warnings page showing the warning the deployed consumer sent in step 2.
 5. The three-host layout on the same machine (three inventory names, ``connection: local``):
    the build travels correlator → controller → sensor and mail gateway; again ``changed=0``
-   the second time.
+   the second time. With EVE over Redis switched on (``sakimori_eve_redis``): Suricata with
+   the deployed suricata.yaml pushes the capture into the sensor's Redis (deployed
+   configuration, started by hand) and the correlator's per-sensor consumer unit reads it
+   (ACL user, password file) into hosts.csv with every expected host.
 """
 
 from __future__ import annotations
@@ -299,6 +302,11 @@ def test_capture_through_deployed_suricata_and_consumer_gives_hosts_csv(running:
 
 
 def test_three_host_layout_moves_the_build_through_the_controller(deployed: dict) -> None:
+    """Three inventory names on this machine, with EVE over Redis: the sensor role's Redis
+    (started here by hand from its deployed configuration) receives the capture from Suricata
+    with the deployed suricata.yaml (unix socket); the correlator's per-sensor consumer unit
+    (its ExecStart plus --drain, as its user, ACL user + password file) reads it over TCP and
+    writes hosts.csv with every expected host."""
     assert deployed["first"][0] == 0, "converge failed"
     run = deployed["run"]
     inventory = run / "three-hosts.yml"
@@ -309,6 +317,11 @@ def test_three_host_layout_moves_the_build_through_the_controller(deployed: dict
                      "sakimori_mailgw": {"hosts": {"mx1": None}}}}}), encoding="utf-8")
     extra = yaml.safe_load((run / "extra-vars.yml").read_text(encoding="utf-8"))
     extra["sakimori_build_fetch_dir"] = str(run / "fetched")
+    eve_port = free_port()
+    extra.update({"sakimori_eve_redis": True, "sakimori_eve_redis_password": uuid.uuid4().hex,
+                  "sakimori_sensor_eve_redis_port": eve_port,
+                  "sakimori_eve_redis_sensors": [{"name": "sensor1", "key": "sensor1",
+                                                  "url": f"redis://127.0.0.1:{eve_port}/0"}]})
     extra_file = run / "extra-vars-three.yml"
     extra_file.write_text(yaml.safe_dump(extra), encoding="utf-8")
     rc, _, out = converge(inventory, extra_file, run / "converge-three-1.log")
@@ -319,3 +332,32 @@ def test_three_host_layout_moves_the_build_through_the_controller(deployed: dict
     rc, changed, out = converge(inventory, extra_file, run / "converge-three-2.log")
     assert rc == 0, out[-4000:]
     assert changed == 0, out[-3000:]
+    _eve_over_redis(deployed, eve_port)
+
+
+def _eve_over_redis(deployed: dict, port: int) -> None:
+    run, daemons = deployed["run"], deployed["daemons"]
+    rundir = Path("/run/redis-sakimori-eve")  # systemd's RuntimeDirectory, made by hand
+    rundir.mkdir(exist_ok=True)
+    shutil.chown(rundir, "redis", "redis")
+    daemons.start("eve-redis", ["runuser", "-u", "redis", "--", "redis-server",
+                                "/etc/redis/redis-sakimori-eve.conf", "--supervised", "no",
+                                "--logfile", ""], port)
+    out = run / "pcap-redis"
+    out.mkdir()
+    proc = subprocess.run(["suricata", "-c", "/etc/suricata/suricata.yaml", "-r",
+                           str(run / "data" / "office.pcap"), "-l", str(out), "-k", "none",
+                           "--runmode", "single"], capture_output=True, text=True, check=False,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (out / "eve.json").exists()  # EVE went to Redis, not to a file
+    unit = Path("/etc/systemd/system/sakimori-consume-sensor1.service")
+    proc = subprocess.run(["runuser", "-u", unit_user(unit), "--", *unit_exec_start(unit),
+                           "--drain", "--no-mail"], capture_output=True, text=True,
+                          check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = Path("/var/lib/sakimori/sensors/sensor1/report/hosts.csv")
+    with report.open(newline="", encoding="utf-8") as fh:
+        rows = {r["host"]: set(r["detections"].split(";")) for r in csv.DictReader(fh)}
+    expected = {h: d for h, d in EXPECTED.items() if h != "10.1.20.20"}  # no ET Open
+    assert rows == expected

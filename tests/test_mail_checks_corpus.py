@@ -15,13 +15,14 @@ from sakimori.config import Config, load_config
 from sakimori.mail.checks import run_checks
 from sakimori.mail.facts import facts_from_message
 from sakimori.mailsim import generate_corpus
+from sakimori.mailsim.testset import config_for_testset
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def cfg() -> Config:
-    return load_config(REPO / "examples" / "sakimori.yaml", env={})
+    return config_for_testset(REPO / "examples" / "sakimori.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,14 @@ def test_passive_view_adds_no_false_positive(corpus, cfg) -> None:
     for case in truth["testset"]["cases"]:
         if case["legitimate"] and not case["expected_symbols"] and not case["user"]:
             assert _judge(case, root, cfg, mail, session=False) == [], case["name"]
+
+
+def test_hosted_case_is_cleared_by_its_preset_only(corpus, cfg) -> None:
+    """The mail through our Google Workspace tenant is clean with the preset and flagged at
+    the tenant's US hop without it: the case exercises the preset, not a lucky path."""
+    truth, mail = corpus
+    root = Path(truth["testset"]["dir"])
+    (case,) = [c for c in truth["testset"]["cases"] if "google-tenant" in c["name"]]
+    plain = load_config(REPO / "examples" / "sakimori.yaml", env={})
+    assert _judge(case, root, cfg, mail) == []
+    assert "SAKIMORI_DOMESTIC_VIA_OVERSEAS" in _judge(case, root, plain, mail)

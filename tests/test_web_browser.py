@@ -12,6 +12,7 @@ in the test's tmp directory (and copied to ``$SAKIMORI_SCREENSHOT_DIR`` when it 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,20 +75,15 @@ def _wait_port(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
     raise AssertionError(f"sakimori serve did not listen on {port}")
 
 
-@pytest.fixture
-def server(tmp_path: Path, require_suricata: str):
+def _need_browser() -> None:
     if not CHROMIUM.is_file():
         pytest.skip("/usr/bin/chromium missing: `make setup` installs Debian's chromium")
     pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
-    report, build = tmp_path / "report", tmp_path / "build"
-    cfg = wf.write_config(tmp_path, report_dirs=[report], build_dir=build,
-                          reload_commands=["echo suricata reload requested"])
-    pcap, baselines = str(_capture(tmp_path / "c.pcap")), str(tmp_path / "baselines.json")
-    _cli("learn", "--config", str(cfg), "--pcap", pcap, "--out", baselines)
-    _cli("analyze", "--config", str(cfg), "--baselines", baselines, "--pcap", pcap, "--out",
-         str(report), "--no-mail")
-    _cli("generate", "--config", str(cfg), "--baselines", baselines, "--out", str(build),
-         "--no-validate")
+
+
+@contextmanager
+def _serving(cfg: Path, tmp_path: Path):
+    """`sakimori serve` for *cfg* as its own process on a free port; its base URL."""
     _cli("serve", "--config", str(cfg), "--add-user", "alice", stdin=PASSWORD + "\n")
     port = _free_port()
     log = (tmp_path / "serve.log").open("wb")
@@ -96,7 +93,7 @@ def server(tmp_path: Path, require_suricata: str):
                             start_new_session=True)
     try:
         _wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}", build, tmp_path
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -105,6 +102,28 @@ def server(tmp_path: Path, require_suricata: str):
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, require_suricata: str):
+    _need_browser()
+    report, build = tmp_path / "report", tmp_path / "build"
+    cfg = wf.write_config(tmp_path, report_dirs=[report], build_dir=build,
+                          reload_commands=["echo suricata reload requested"],
+                          extra_web={"user_hosts": {wf.KC_USER: [BEACON]}})
+    pcap, baselines = str(_capture(tmp_path / "c.pcap")), str(tmp_path / "baselines.json")
+    _cli("learn", "--config", str(cfg), "--pcap", pcap, "--out", baselines)
+    _cli("analyze", "--config", str(cfg), "--baselines", baselines, "--pcap", pcap, "--out",
+         str(report), "--no-mail")
+    _cli("generate", "--config", str(cfg), "--baselines", baselines, "--out", str(build),
+         "--no-validate")
+    # mail warnings of every mail class (the sender's own records), the first targeted one
+    # to the user of BEACON half a day before its beacons: a kill chain
+    with (report / "mail_warnings.jsonl").open("a", encoding="utf-8") as fh:
+        for rec in wf.triage_warnings(T0 - wf.DAY):
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    with _serving(cfg, tmp_path) as base:
+        yield base, build, tmp_path
 
 
 def _shot(page, tmp_path: Path, name: str) -> None:
@@ -163,9 +182,76 @@ def test_login_top_host_evidence_whitelist(server) -> None:
             assert "whitelisted — reports change" in page.inner_text("#finding-beacon")
             page.goto(base + f"/hosts/{HOSTILE}")
             _shot(page, tmp_path, "4-hostile.png")
+            _triage(page, base, tmp_path)
         finally:
             browser.close()
     assert not dialogs, f"a script ran in the page: {dialogs}"
     rules = (build / "suricata" / "sakimori.rules").read_text(encoding="utf-8")
     assert re.escape(wf.C2) in rules
     assert wf.C2 in (tmp_path / "whitelist.txt").read_text(encoding="utf-8")
+
+
+def _triage(page, base: str, tmp_path: Path) -> None:
+    """The triage page from the nav: the kill chain first, its link leads to the host's
+    evidence, a targeted mail's link to the mail's evidence."""
+    page.goto(base + "/")
+    page.click("header nav >> text=Triage")
+    page.wait_for_selector("#look-first")
+    assert page.locator("#class-days svg rect.cell").count() >= 7
+    first = page.locator("#tier-kill_chain li.item a.host-link").first
+    assert first.inner_text() == BEACON
+    assert "targeted mail" in page.inner_text("#tier-kill_chain")
+    _shot(page, tmp_path, "5-triage.png")
+    first.click()
+    page.wait_for_selector("#finding-beacon")
+    page.go_back()
+    page.locator("#tier-targeted a.mail-link").first.click()
+    page.wait_for_selector("#class-reasons")
+    assert "targeted" in page.inner_text("#mail-class")
+
+
+@pytest.fixture
+def triage_server(tmp_path: Path):
+    """Every Table 1 class over three days (tests/webfixtures.py ``write_triage``: the
+    consumer's own outputs and warning records, hostile strings included)."""
+    _need_browser()
+    report = wf.write_triage(tmp_path / "report")
+    cfg = wf.write_config(tmp_path, report_dirs=[report],
+                          extra_web={"user_hosts": {wf.KC_USER: [wf.KC_HOST]}})
+    with _serving(cfg, tmp_path) as base:
+        yield base, tmp_path
+
+
+def test_triage_page_every_class(triage_server) -> None:
+    """The triage page in the browser with every class: tiers in order, the plot drawn, no
+    script ran; the screenshot is the one in docs/admin-screen.md."""
+    from playwright.sync_api import sync_playwright
+
+    base, tmp_path = triage_server
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS, headless=True, viewport={"width": 1280, "height": 900})
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(base + "/triage")
+            page.fill("#username", "alice")
+            page.fill("#password", PASSWORD)
+            page.click("#login-submit")
+            page.wait_for_selector("#look-first")
+            tiers = [li.get_attribute("id") for li in page.locator("li.tier").all()]
+            assert tiers == [f"tier-{k}" for k in (
+                "kill_chain", "targeted", "backdoor", "web_attack", "malware", "anonymizer",
+                "mass_virus", "spam")]
+            assert page.locator("#tier-kill_chain a.host-link").first.inner_text() == \
+                wf.KC_HOST
+            box = page.locator("#class-days svg").bounding_box()
+            assert box is not None and box["width"] > 350 and box["height"] > 150
+            _shot(page, tmp_path, "admin-screen-triage.png")
+            page.click("#tier-web_attack a.host-link")
+            page.wait_for_selector("#finding-web_attack")
+        finally:
+            browser.close()
+    assert not dialogs, f"a script ran in the page: {dialogs}"

@@ -10,6 +10,7 @@ headers, SNI, mail subjects and display names.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -155,4 +156,99 @@ def write_many(out: Path, n: int) -> Path:
     report = Report(out_dir=out, rows=rows, findings=[f for r in rows for f in r.findings])
     HostsCsv(cfg, None).write(report)
     FindingsJsonl(cfg, None).write(report)
+    return out
+
+
+# --- the triage page (every Table 1 class over three days) -----------------------------------
+DAY = 86_400.0
+KC_HOST = "10.1.40.10"  # beacon after its user got a targeted mail: the kill chain
+BD_TOP = "10.1.40.11"  # the highest-scoring backdoor
+BD_URL = "10.1.40.12"  # backdoor (long_url)
+BD_MAL = "10.1.40.13"  # backdoor and malware: listed once, under backdoor
+WEB_SERVER = "10.1.30.80"  # web_attack: the internal server is the row
+MALWARE = "10.1.40.20"
+TOR = "10.1.40.30"
+KC_USER = "yamada@example.co.jp"
+
+
+def triage_findings(t0: float = T0) -> list[Finding]:
+    """Findings of every HTTP class; a host's first finding decides its day (t0 = day 0)."""
+    def f(host: str, det: str, conf: float, start: float, dests: list[str],
+          summary: str, **kw: Any) -> Finding:
+        return Finding(host, det, conf, t0 + start, t0 + start + 3600, dests, [7000], {},
+                       summary, **kw)
+
+    return [
+        f(KC_HOST, "beacon", 0.6, DAY + 7200, [f"kc.{XSS_SCRIPT}.test"],
+          f"kc.evil.test every ~300s {XSS_IMG}"),
+        f(BD_TOP, "beacon", 0.95, DAY + 3600, [C2], f"{C2} every ~60s"),
+        f(BD_URL, "long_url", 0.8, 2 * DAY, [f"x.test{XSS_IMG}"], "3 URL(s) longer than 180"),
+        f(BD_MAL, "beacon", 0.7, DAY, ["c2b.test"], "c2b.test every ~120s"),
+        f(BD_MAL, "malware_signature", 0.9, 2 * DAY, ["c2b.test"], f"ET MALWARE {XSS_SCRIPT}"),
+        f(WEB_SERVER, "web_attack", 0.8, 2 * DAY, ["198.51.100.20 -> :80"],
+          "2 alert(s), e.g. ET WEB_SERVER …", classes=["web_attack"]),
+        f(MALWARE, "malware_signature", 0.85, 2 * DAY + 60, ["203.0.113.7:443"],
+          "ET MALWARE Win32/Agent CnC"),
+        f(TOR, "anonymizer", 0.9, 100, ["176.58.115.27:9001"], "Tor TLS"),
+    ]
+
+
+def _mail(cls: str, subject: str, rcpts: tuple[str, ...], date: str, *, malware: tuple = (),
+          reasons: tuple = (), hits: tuple = (), action: str = "") -> FlaggedMail:
+    return FlaggedMail(source="rspamd", hits=hits, header_from="x <x@examp1e.co.jp>",
+                       recipients=rcpts, subject=subject, date=date,
+                       message_id=f"<{zlib.crc32(subject.encode())}@x>", ip="45.77.0.12", score=9.0,
+                       action=action, malware=malware, mail_class=cls, class_reasons=reasons)
+
+
+def triage_warnings(t0: float = T0) -> list[dict[str, Any]]:
+    """Mail warnings of every mail class (records by the sender's ``record``), recorded at
+    the given days: (class, day) = targeted 0, 2 (and a classless spoofing warning, day 1),
+    mass_virus 1, 1, spam 2."""
+    from datetime import UTC, datetime
+    from email.utils import format_datetime
+
+    def at(days: float) -> tuple[str, str]:
+        dt = datetime.fromtimestamp(t0 + days * DAY, UTC)
+        return dt.strftime("%Y-%m-%dT%H:%M:%SZ"), format_datetime(dt)
+
+    spoof = (Hit("SAKIMORI_DISPLAY_NAME_SPOOF", [f"name={XSS_IMG}"]),)
+    clam = (Hit("CLAM_VIRUS", ["Win.Trojan.Mass-1"]),)
+    mails = [
+        (0.5, _mail("targeted", f"請求書 {XSS_SCRIPT}", (KC_USER,), "", hits=spoof,
+                    reasons=("spoofing finding: SAKIMORI_DISPLAY_NAME_SPOOF",))),
+        (2.5, _mail("targeted", "見積書の件", ("sato@example.co.jp",), "", hits=spoof,
+                    reasons=("spoofing finding: SAKIMORI_DISPLAY_NAME_SPOOF",))),
+        (1.2, _mail("", f"old warning {XSS_IMG}", ("suzuki@example.co.jp",), "", hits=spoof)),
+        (1.3, _mail("mass_virus", "Invoice", tuple(f"u{i}@example.co.jp" for i in range(12)),
+                    "", hits=clam, malware=("Win.Trojan.Mass-1",),
+                    reasons=("malware Win.Trojan.Mass-1 reached 12 recipients >= 10",))),
+        (1.4, _mail("mass_virus", f"Invoice 2 {XSS_IMG}", ("u1@example.co.jp",), "", hits=clam,
+                    malware=("Win.Trojan.Mass-1",),
+                    reasons=("malware Win.Trojan.Mass-1 reached 13 recipients >= 10",))),
+        (2.6, _mail("spam", "Cheap watches", ("u2@example.co.jp",), "", action="add header",
+                    reasons=("Rspamd action add header",))),
+    ]
+    out = []
+    for days, mail in mails:
+        when, date = at(days)
+        mail = FlaggedMail(**{**mail.__dict__, "date": date})
+        rec = record(f"mid:{mail.message_id}", mail, [], mailed=False, reason="--no-mail")
+        rec["time"] = when  # when the consumer recorded it
+        out.append(rec)
+    return out
+
+
+def write_triage(out: Path, extra: list[Finding] | None = None, t0: float = T0) -> Path:
+    """The consumer's report files for :func:`triage_findings` (and *extra*) and
+    :func:`triage_warnings`, in *out*."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(None, env={})
+    rows = correlate(triage_findings(t0) + list(extra or []))
+    report = Report(out_dir=out, rows=rows, findings=[f for r in rows for f in r.findings])
+    HostsCsv(cfg, None).write(report)
+    FindingsJsonl(cfg, None).write(report)
+    with (out / "mail_warnings.jsonl").open("w", encoding="utf-8") as fh:
+        for w in triage_warnings(t0):
+            fh.write(json.dumps(w, ensure_ascii=False) + "\n")
     return out

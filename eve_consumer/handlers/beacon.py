@@ -66,8 +66,9 @@ class BeaconHandler(Handler):
         super().__init__(ctx)
         preload_numpy()  # set-up cost, not in the middle of the first evaluation
         self.pairs: dict[tuple[str, str], _Pair] = {}
-        self.dest_hosts: dict[str, DistinctCount] = {}  # exact, then HyperLogLog: any scale
-        self.hosts = DistinctCount()
+        # exact, then HyperLogLog: any scale; shared by all consumers with consumer.shared
+        self.dest_hosts: dict[str, DistinctCount] = {}
+        self.hosts = self._counter("hosts")
         self.rule_hits: dict[str, Tally] = {}
         self.rule_meta: dict[str, dict[str, Any]] = {}
 
@@ -150,8 +151,16 @@ class BeaconHandler(Handler):
         if hosts is None:
             if len(self.dest_hosts) >= MAX_PAIRS:
                 return
-            hosts = self.dest_hosts[key] = DistinctCount()
+            hosts = self.dest_hosts[key] = self._counter(f"dest:{key}")
         hosts.add(src)
+
+    def _counter(self, name: str, local: DistinctCount | None = None) -> DistinctCount:
+        """A distinct counter: local, or shared by every consumer (``consumer.shared``)
+        through :meth:`eve_consumer.context.Context.distinct` (same interface)."""
+        distinct = getattr(self.ctx, "distinct", None)  # a bare test context has none
+        if distinct is None:
+            return local if local is not None else DistinctCount()
+        return distinct(name, local)
 
     def _fold(self, pair: _Pair) -> None:
         """Parse the pair's pending starts (bad ones counted) into its bounded series."""
@@ -273,9 +282,12 @@ class BeaconHandler(Handler):
             pair.pending, pair.sizes, pair.flow_ids = list(pending), list(sizes), list(flow_ids)
             if series:
                 pair.series = PairSeries.from_state(series[0])
-        self.dest_hosts = {k: DistinctCount.from_state(v, f"beacon dest_hosts.{k}")
+        distinct = self._counter
+        self.dest_hosts = {k: distinct(f"dest:{k}",
+                                       DistinctCount.from_state(v, f"beacon dest_hosts.{k}"))
                            for k, v in state.get("dest_hosts", {}).items()}
-        self.hosts = DistinctCount.from_state(state.get("hosts", []), "beacon hosts")
+        self.hosts = distinct("hosts", DistinctCount.from_state(state.get("hosts", []),
+                                                                "beacon hosts"))
         self.rule_hits = tallies_from_state(state.get("rule_hits", {}))
         self.rule_meta = dict(state.get("rule_meta", {}))
 

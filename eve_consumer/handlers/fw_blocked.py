@@ -7,6 +7,8 @@ Counted per internal (source) host and UTC day, each attempt once (deduplicated 
 - ``refused``: SYN answered by RST without SYN (``tcp_flags_tc`` has RST, no SYN);
 - ``dropped``: Suricata ``drop`` events (IPS mode) from the host;
 - ``rule``: sakimori alerts tagged ``fw_blocked``;
+- ``proxy_denied``: requests a web proxy refused (``proxy`` events with ``denied``, from
+  :mod:`eve_consumer.inputs.proxylog`: Squid ``TCP_DENIED``, 407 never answered, 403);
 - ``logged``: iptables/nftables LOG lines (``SRC= DST= DPT=``) read with
   :func:`eve_consumer.inputs.fwlog.read_fw_log`.
 
@@ -72,7 +74,7 @@ def classify_flow(rec: dict[str, Any]) -> str | None:
 class FwBlockedHandler(Handler):
     name = "fw_blocked"
     detections = ("fw_blocked",)
-    kinds = ("flow", "drop")
+    kinds = ("flow", "drop", "proxy")
     flow_scope = "internal_src"
 
     def __init__(self, ctx: Any) -> None:
@@ -81,6 +83,11 @@ class FwBlockedHandler(Handler):
         self.days: dict[str, _Day] = {}
 
     def handle(self, ev: Event) -> None:
+        if ev.kind == "proxy":
+            if ev.data.get("denied") and self.ctx.home(ev.src_ip):
+                self.add(ev.src_ip, ev.ts, ev.dest_ip, ev.dest_port, str(ev.flow_id),
+                         "proxy_denied", ev.flow_id, name=ev.data.get("host"))
+            return
         if ev.kind == "drop":
             kind = "dropped"
             if not self.ctx.home(ev.src_ip):
@@ -105,9 +112,12 @@ class FwBlockedHandler(Handler):
                      ev.flow_id)
 
     def add(self, host: str, ts: float, dest_ip: str, dest_port: int, key: str, kind: str,
-            flow_id: int = 0) -> None:
-        """Count one blocked attempt (deduplicated by *key* within the host's day)."""
-        if self.ctx.whitelisted(dest_ip, self.ctx.name_of(flow_id) if flow_id else None):
+            flow_id: int = 0, name: str | None = None) -> None:
+        """Count one blocked attempt (deduplicated by *key* within the host's day); *name*:
+        the destination's host name when known (else the flow's joined name)."""
+        if name is None and flow_id:
+            name = self.ctx.name_of(flow_id)
+        if self.ctx.whitelisted(dest_ip, name):
             self.ctx.counters["fw_blocked_whitelisted"] += 1
             return
         day_key = f"{host} {iso(ts)[:10]}"

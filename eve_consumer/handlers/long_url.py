@@ -8,8 +8,14 @@ Two sources, deduplicated by (flow_id, tx_id) so a request seen by both counts o
   the rules were rendered from older baselines.
 
 A host is reported when it made at least ``traffic.long_url_min_events`` such requests to
-non-whitelisted destinations (whitelist by HTTP Host and by IP). Confidence 0.6 at the
-threshold, +0.2 per doubling of the longest URL and +0.1 per doubling of the request count.
+non-whitelisted destinations (whitelist by HTTP Host and by IP). Requests to a destination the
+baselines show as *prevalent* — used by at least max(3, ``traffic.beacon_prevalence_fraction``
+× internal hosts) internal hosts, the beacon handler's rule — do not count
+(``long_url_suppressed_prevalent``): analytics, ad and search services get long URLs from
+every PC, and ``p99.9`` of the learned lengths puts a few of theirs above the threshold every
+day. The price, as for beacons: exfiltration through a service most PCs use is not seen here.
+Confidence 0.6 at the threshold, +0.2 per doubling of the longest URL and +0.1 per doubling
+of the request count.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
+from eve_consumer.handlers.beacon_series import prevalence_cutoff
 from eve_consumer.model import Finding, Tally, cap_name, host_room, ratio_confidence
 
 MAX_SEEN_PER_HOST = 50_000
@@ -46,6 +53,11 @@ class LongUrlHandler(Handler):
         self.limit = int(self.threshold.value)
         self.hosts: dict[str, _Host] = {}
         self.meta: dict[str, Any] = {}
+        th = ctx.thresholds
+        self.common = frozenset(
+            k for k, n in th.prevalence.items()
+            if th.n_internal_hosts and n >= prevalence_cutoff(
+                th.n_internal_hosts, ctx.cfg.traffic.beacon_prevalence_fraction))
 
     def handle(self, ev: Event) -> None:
         url = ev.data.get("url")
@@ -70,6 +82,9 @@ class LongUrlHandler(Handler):
         hostname = cap_name(hostname) if type(hostname) is str else None
         if ctx.whitelisted(ev.dest_ip, hostname):
             ctx.counters["long_url_whitelisted"] += 1
+            return
+        if self.common and (hostname in self.common or ev.dest_ip in self.common):
+            ctx.counters["long_url_suppressed_prevalent"] += 1
             return
         host = self.hosts.get(ev.src_ip)
         if host is None:

@@ -19,6 +19,11 @@ Alerts are judged with the same function on the alert's own record (Suricata wri
 through an external proxy, a ClientHello lost to capture loss while the server spoke TLS — is
 counted (``non_http_alert_expected``) and not reported.
 
+Web-proxy logs (:mod:`eve_consumer.inputs.proxylog`): an allowed ``CONNECT`` to a port outside
+the table (SSH on 22, WSUS on 8531, a Tor ORPort…) is a tunnel through the proxy's HTTP port
+for a protocol the table does not expect there; its ``proxy`` event (``tunnel``) counts like
+a flow (``CONNECT:<port>``, confidence 0.8).
+
 Flows to internal destinations are not judged (as in the rules: intranet services use these
 ports for anything). One flow is enough. Whitelisted destinations (IP, SNI) are skipped.
 Confidence: 0.9 for TLS or a rule alert, 0.8 for other protocols.
@@ -35,19 +40,21 @@ from sakimori.ports import APP_PROTOS
 
 APP_PROTO_FIELDS = ("app_proto_orig", "app_proto", "app_proto_ts", "app_proto_tc")
 MAX_FLOWS_PER_HOST = 20_000
+_ALLOWED: dict[tuple[str, ...], frozenset[str]] = {}  # expected names → allowed app_protos
 
 
 def unexpected_protocol(rec: dict[str, Any], expected: tuple[str, ...]) -> str | None:
     """The protocol a flow record spoke that its port does not expect, or None (expected, or
     no payload). The value reported is ``app_proto`` (e.g. ``tls``, ``failed``, ``ssh``)."""
-    seen = [p for p in (rec.get(k) for k in APP_PROTO_FIELDS) if type(p) is str]
-    if not seen:
-        return None
-    for name in expected:
-        allowed = APP_PROTOS[name]
-        if any(p in allowed for p in seen):
-            return None
+    allowed = _ALLOWED.get(expected)
+    if allowed is None:
+        allowed = _ALLOWED[expected] = frozenset().union(*(APP_PROTOS[n] for n in expected))
     final = rec.get("app_proto")
+    if type(final) is str and final in allowed:  # the common case: the expected protocol
+        return None
+    seen = [p for p in (rec.get(k) for k in APP_PROTO_FIELDS) if type(p) is str]
+    if not seen or any(p in allowed for p in seen):
+        return None
     return final if type(final) is str else seen[0]
 
 
@@ -64,7 +71,7 @@ class _Host:
 class NonHttpHandler(Handler):
     name = "non_http_on_http_port"
     detections = ("non_http_on_http_port",)
-    kinds = ("flow",)
+    kinds = ("flow", "proxy")
     flow_scope = "outbound"
 
     def __init__(self, ctx: Any) -> None:
@@ -74,6 +81,11 @@ class NonHttpHandler(Handler):
 
     def handle(self, ev: Event) -> None:
         ctx = self.ctx
+        if ev.kind == "proxy":
+            port = ev.data.get("tunnel")
+            if port and ctx.home(ev.src_ip) and not ctx.home(ev.dest_ip):
+                self._add(ev, f"CONNECT:{port}", ev.ts, ev.data.get("host"))
+            return
         expected = ctx.port_table.get(ev.dest_port)
         if expected is None or ev.proto != "TCP":
             return

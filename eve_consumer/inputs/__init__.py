@@ -10,6 +10,9 @@ resume.
 - ``file``   — :class:`~eve_consumer.inputs.eve_file.FileInput`: one pass, start to end.
 - ``follow`` — :class:`~eve_consumer.inputs.eve_follow.FollowInput`: tail with a persisted
   checkpoint, rotation and truncation handling, partial last lines held back.
+- ``redis``  — :class:`~eve_consumer.inputs.redis_list.RedisListInput`: Suricata's redis
+  eve-log output (lists), at least once through a processing list acknowledged after the
+  checkpoint commit (``consume --redis``).
 
 File inputs are pull-based: the file itself is the buffer, so a full batch is never a drop —
 the rest is read on the next call. A line longer than ``consumer.max_line_bytes`` is kept only
@@ -93,11 +96,12 @@ class LineBuffer:
 def _registry() -> dict[str, Any]:
     from eve_consumer.inputs.eve_file import FileInput
     from eve_consumer.inputs.eve_follow import FollowInput
+    from eve_consumer.inputs.redis_list import RedisListInput
 
-    return {"file": FileInput, "follow": FollowInput}
+    return {"file": FileInput, "follow": FollowInput, "redis": RedisListInput}
 
 
-INPUT_NAMES = ("file", "follow")
+INPUT_NAMES = ("file", "follow", "redis")
 
 
 def get_input(name: str, source: str = "<config>") -> Any:

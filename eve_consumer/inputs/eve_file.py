@@ -74,6 +74,11 @@ class FileInput:
         self._lineno += len(parts)
         return Batch(self.path, parts, start)
 
+    @property
+    def position(self) -> int:
+        """Bytes handed out so far (for progress)."""
+        return self._offset
+
     def checkpoint(self) -> Checkpoint | None:
         return None
 

@@ -4,9 +4,11 @@
   :class:`email.message.EmailMessage`, text in English or Japanese (``alerts.language``), the
   host's hosts.csv row attached as ``sakimori-<host>.csv``; the body names the host's Table 1
   classes (docs/classes.md).
-- **Never twice per host and finding**: (host, detection) pairs are recorded in the state
-  store after the server accepted the mail; pairs already recorded are not mailed again, across
-  runs and restarts. A host mail carries only its new detections (the attachment shows all).
+- **Once per host and finding**: (host, detection) pairs are recorded in the state store the
+  moment the server has accepted the mail (before QUIT); pairs already recorded are not mailed
+  again, across runs and restarts. Across a kill -9 this is at least once: only a crash in the
+  instant between the server's acceptance and that record repeats the mail (never lost; SMTP
+  cannot give exactly once). A host mail carries only its new detections (the attachment shows all).
 - With ``web.base_url`` set, the body ends with a link to the host's page on the admin screen
   (built from the configuration and the validated host address only).
 - **Headers carry no network-derived text**: the subject is built from the host address
@@ -25,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -102,12 +105,18 @@ def build_message(cfg: Any, row: HostReport, new: list[Finding]) -> EmailMessage
     return msg
 
 
-def smtp_send(alerts: Any, msg: EmailMessage, to_addrs: list[str]) -> dict[str, Any]:
+def smtp_send(alerts: Any, msg: EmailMessage, to_addrs: list[str],
+              accepted: Callable[[], None] | None = None) -> dict[str, Any]:
     """Send *msg* from ``alerts.sender`` to *to_addrs* through ``alerts.smtp``; returns the
     recipients the server refused (the rest were accepted). Raises OSError/SMTPException.
-    Shared with the spoofed-mail warnings (:mod:`eve_consumer.mailwarn`)."""
+    *accepted* runs as soon as the server has accepted the message, before QUIT, so a record
+    of the send leaves the narrowest window for a crash to repeat it. Shared with the
+    spoofed-mail warnings (:mod:`eve_consumer.mailwarn`)."""
     with smtplib.SMTP(alerts.smtp_host, alerts.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
-        return dict(smtp.send_message(msg, from_addr=alerts.sender, to_addrs=to_addrs))
+        refused = dict(smtp.send_message(msg, from_addr=alerts.sender, to_addrs=to_addrs))
+        if accepted is not None:
+            accepted()
+        return refused
 
 
 class AlertMail(Output):
@@ -140,8 +149,10 @@ class AlertMail(Output):
             stats["failed"] += 1
             log.error("mail for %r not sent: not an IP address", clean(row.host, 60))
             return True
+        pairs = [(row.host, f.detection) for f in new]
+        mark = (lambda: self.store.mark_alerted(pairs)) if self.store is not None else None
         try:
-            smtp_send(alerts, msg, list(alerts.admins))
+            smtp_send(alerts, msg, list(alerts.admins), mark)
         except (OSError, smtplib.SMTPException) as exc:
             stats["failed"] += 1
             if self.store is not None:
@@ -151,6 +162,4 @@ class AlertMail(Output):
                       alerts.smtp_host, alerts.smtp_port, detail)
             return False
         stats["sent"] += 1
-        if self.store is not None:
-            self.store.mark_alerted((row.host, f.detection) for f in new)
         return True

@@ -54,6 +54,7 @@ class MailLearner:
     def __init__(self, cfg: Config, doc: dict[str, Any] | None = None,
                  source: str = "<new>") -> None:
         self.cfg = cfg
+        self.messages_read = 0  # messages of the input being read (for a progress line)
         self.doc = doc if doc is not None else empty_document()
         try:
             self.state = MailState.from_section(self.doc.get("mail") or {})
@@ -107,6 +108,7 @@ class MailLearner:
         old = 0
         pending: list[tuple[MailFeatures, float | None]] = []
         for label, msg in read_mail(path, stats):
+            self.messages_read = stats.messages
             try:
                 feats = extract(msg, self.trust)
             except Exception as exc:  # extract is written never to raise; never stop here

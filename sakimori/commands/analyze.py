@@ -6,6 +6,11 @@ Steps: render the Suricata rules from the baselines into OUT_DIR/build
 (state in OUT_DIR/state unless ``--state-dir``), leaving OUT_DIR/hosts.csv, findings.jsonl,
 stats.json and the alert mails. The hosts.csv path is printed last.
 
+``--proxy-log FILE…`` (Squid native or Apache combined access logs, ``.gz`` too) runs the same
+detections over the requests of an existing web proxy; no capture, rules or Suricata are
+needed for them (docs/consumer.md, "Web-proxy logs"). Give ``--pcap``, ``--proxy-log`` or
+both.
+
 ``--rules PATH`` (repeatable: a ``.rules`` file or a directory of them, e.g. an unpacked ET
 Open) loads third-party rules with ours (:mod:`sakimori.rulesets`); the consumer classes their
 alerts by the Table 1 class map (docs/classes.md). Rules Suricata cannot parse are skipped;
@@ -25,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sakimori.errors import SakimoriError
+from sakimori.errors import SakimoriError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,8 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, type=Path, help="sakimori.yaml")
     p.add_argument("--baselines", type=Path,
                    help="baselines.json (optional: fallback thresholds without it)")
-    p.add_argument("--pcap", required=True, type=Path, nargs="+", metavar="PCAP",
-                   help="capture file(s), read in the order given")
+    p.add_argument("--pcap", type=Path, action="extend", nargs="+", default=[],
+                   metavar="PCAP", help="capture file(s), read in the order given")
+    p.add_argument("--proxy-log", type=Path, action="extend", nargs="+", default=[],
+                   metavar="FILE", help="web-proxy access log(s): Squid native or Apache "
+                                        "combined (no capture needed)")
     p.add_argument("--rules", type=Path, action="append", default=[], metavar="PATH",
                    help="third-party rules loaded with ours: a .rules file or a directory of "
                         "them (repeatable; e.g. an unpacked ET Open)")
@@ -64,23 +72,33 @@ def run(args: argparse.Namespace) -> int:
     from sakimori.rulesets import expand
     from sakimori.suricata import find_binary, read_pcaps
 
+    if not args.pcap and not args.proxy_log:
+        raise UsageError("nothing to analyze: give --pcap or --proxy-log")
+    for log in args.proxy_log:
+        if not log.is_file():
+            raise UsageError(f"--proxy-log: no such file: {log}")
     cfg = load_config(args.config)
     extra = expand(args.rules)
     doc: dict[str, Any] = (load_document(args.baselines) if args.baselines
                            else empty_document())
-    find_binary(cfg)  # fail fast, before rendering anything
     out: Path = args.out
+    eve, rule_stats = None, None
+    if args.pcap:
+        find_binary(cfg)  # fail fast, before rendering anything
+        out.mkdir(parents=True, exist_ok=True)
+        rules = rule_writer()(cfg, doc, out / "build")
+        t0 = time.monotonic()
+        eve = read_pcaps(cfg, args.pcap, out, rules, extra)
+        suricata_s = time.monotonic() - t0
+        rule_stats = _rule_stats(out, extra, suricata_s) if extra else None
+    elif extra:
+        raise UsageError("--rules needs --pcap (proxy logs are not read by Suricata)")
     out.mkdir(parents=True, exist_ok=True)
-    rules = rule_writer()(cfg, doc, out / "build")
-    t0 = time.monotonic()
-    eve = read_pcaps(cfg, args.pcap, out, rules, extra)
-    suricata_s = time.monotonic() - t0
-    rule_stats = _rule_stats(out, extra, suricata_s) if extra else None
     with Consumer(cfg, doc, out, args.state_dir or out / "state",
                   mail=not args.no_mail) as consumer:
         if rule_stats is not None:
             consumer.input_stats["rules"] = rule_stats
-        consumer.run_once(eve)
+        consumer.run_once(eve, args.proxy_log)
         print(f"sakimori analyze: {consumer.summary()}", file=sys.stderr)
     print(out / "hosts.csv")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from generator.learn_traffic import TrafficLearner
 from generator.mail.learn import MailLearner
+from sakimori import progress
 from sakimori.baselines import effective_traffic, empty_document, load_document, save_document
 from sakimori.config import RELAY_MAX_DOMAINS, Config, load_config
 from sakimori.errors import InputError, UsageError
@@ -70,7 +71,9 @@ def _learn_pcaps(learner: TrafficLearner, args: argparse.Namespace, work: Path) 
             log.warning("%s: already learned (same sha256), skipped", pcap)
             continue
         eve = read_pcaps(learner.cfg, [pcap], work / f"pcap-{i:03d}")
-        _report(learner.add_eve(eve, kind="pcap", label=pcap))
+        with progress.phase(f"learning {pcap.name} (EVE)",
+                            text=progress.count(lambda: learner.lines_read, "lines")):
+            _report(learner.add_eve(eve, kind="pcap", label=pcap))
 
 
 def _report(entry: dict | None) -> None:
@@ -86,7 +89,9 @@ def _report(entry: dict | None) -> None:
 def _learn_mail(cfg: Config, doc: dict, args: argparse.Namespace) -> dict:
     learner = MailLearner(cfg, doc, source=str(args.out))
     for path in args.mail:
-        entry = learner.add_path(path)
+        with progress.phase(f"learning mail {path.name}",
+                            text=progress.count(lambda: learner.messages_read, "messages")):
+            entry = learner.add_path(path)
         if entry is not None:
             print(f"learned mail {entry['path']} ({entry['format'] or 'nothing'}): "
                   f"{entry['records']} messages, {entry['bad']} broken"
@@ -129,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     learner = TrafficLearner(cfg, doc, source=str(args.out))
     for eve in args.eve:
-        _report(learner.add_eve(eve))
+        with progress.phase(f"learning {eve.name}",
+                            text=progress.count(lambda: learner.lines_read, "lines")):
+            _report(learner.add_eve(eve))
     if args.pcap:
         if args.state_dir is not None:
             _learn_pcaps(learner, args, args.state_dir / "learn")
@@ -137,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="sakimori-learn-") as tmp:
                 _learn_pcaps(learner, args, Path(tmp))
     for proxy_log in args.proxy_log:
-        _report(learner.add_proxy_log(proxy_log))
+        with progress.phase(f"learning {proxy_log.name}",
+                            text=progress.count(lambda: learner.lines_read, "lines")):
+            _report(learner.add_proxy_log(proxy_log))
     new_doc = learner.document()
     if args.mail:
         new_doc = _learn_mail(cfg, new_doc, args)

@@ -7,18 +7,25 @@ none), ``envelope_from``, ``rcpt``, ``user`` (authenticated submission) — read
 ``IP:``/``Helo:``/``Hostname:``/``From:``/``Rcpt:``/``User:`` request headers.
 
 ``expected_symbols`` are the ``SAKIMORI_*`` symbols the definitions in docs/mail-checks.md give
-after learning the bundled past mail with ``examples/sakimori.yaml`` (Rspamd's own symbols are
-not listed). Where a legitimate mail is flagged *by the current definitions*, the case says so
-in ``note`` (``legitimate: true`` with non-empty ``expected_symbols``).
+after learning the bundled past mail with ``examples/sakimori.yaml`` plus the provider presets
+of :data:`RELAY_PRESETS` in ``networks.mail_relays`` (:func:`config_for_testset`; ``sakimori demo``
+adds them too); Rspamd's own symbols are not listed. Where a legitimate mail is flagged *by the
+current definitions*, the case says so in ``note`` (``legitimate: true`` with non-empty
+``expected_symbols``).
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import random
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+import yaml
+
+from sakimori.config import Config, load_config
 from sakimori.mailsim import catalogue as cat
 from sakimori.mailsim.compose import (
     Draft,
@@ -28,6 +35,11 @@ from sakimori.mailsim.compose import (
     rfc2822_date,
     text_body,
 )
+from sakimori.mailsim.hosted import provider_hops
+
+# Part of the organisation's mailboxes are at Google Workspace, which routes their mail on to
+# our MX (split delivery): the test set's expectations assume this preset is configured.
+RELAY_PRESETS = ("google_workspace",)
 
 T0 = datetime.fromisoformat("2026-02-02T10:00:00+09:00").timestamp()
 S = "SAKIMORI_"
@@ -63,6 +75,7 @@ class Case:
     note: str = ""
     charset: str = "utf-8"
     padding: int = 0  # bytes of filler headers (huge-header case)
+    hosted: str = ""  # our tenant at this provider received it first (mailsim.hosted)
 
 
 def _relay(domain: str, index: int = 0, host: int | None = None) -> dict:
@@ -203,6 +216,44 @@ CASES = (
     Case("40-hostile-nul-and-invalid-utf8", "hostile", ("", "soumu@example.co.jp"),
          **_us(17), raw_from="\"\udcff\udcfe\x00総務\x00\" <soumu@example.co.jp>",
          expected=(INTERNAL,), check=INTERNAL),
+    # From headers written the way phishers write them (issue 10; docs/mail-checks.md
+    # "Displayed From"): a mail client still shows the domain, so the checks judge it.
+    Case("41-malformed-from-address-in-comment", "spoofed", ("", "keiri@example.co.jp"),
+         **_us(18), raw_from="経理部,(<keiri@example.co.jp>)", expected=(INTERNAL,),
+         check=INTERNAL, subject="至急：お振込先のご確認"),
+    Case("42-malformed-from-quoted-address", "spoofed",
+         ("", "invoice@fukuoka-kikai.co.jp"), "37.48.67.27", helo="fukuoka-kikai.co.jp",
+         raw_from='"請求書送付センター"<"invoice@fukuoka-kikai.co.jp">', expected=(DVO,),
+         check=DVO, subject="請求書のご送付"),
+    Case("43-malformed-from-two-at-signs", "spoofed",
+         ("", "taro.yamada@example.co.jp@secure-docs-share.com"), **_us(19),
+         raw_from="taro.yamada@example.co.jp@secure-docs-share.com", expected=(NAME,),
+         check=NAME, envelope="noreply@secure-docs-share.com",
+         note="the displayed address's domain is secure-docs-share.com; the internal address "
+              "before it is address-like text a reader takes for the sender"),
+    Case("44-malformed-from-junk-then-mailbox", "spoofed", ("", "soumu@example.co.jp"),
+         **_us(20), raw_from="Support <support>, 総務部 <soumu@example.co.jp>",
+         expected=(INTERNAL,), check=INTERNAL),
+    Case("45-malformed-from-unquoted-comma", "spoofed", ("", "taro.yamada@example.co.jp"),
+         **_us(21), raw_from="Yamada, Taro <taro.yamada@example.co.jp>",
+         expected=(INTERNAL,), check=INTERNAL, rcpt="keiri@example.co.jp"),
+    Case("46-malformed-from-extra-bracket", "spoofed", ("", "ken.takahashi@example.co.jp"),
+         **_us(22), raw_from="CEO <ken.takahashi@example.co.jp>>", expected=(INTERNAL,),
+         check=INTERNAL, subject="至急：振込のお願い", rcpt="keiri@example.co.jp"),
+    Case("47-malformed-from-internal-address-as-name", "spoofed",
+         ("", "billing@pay-notice-center.com"), **_us(23),
+         raw_from='"keiri@example.co.jp" <billing@pay-notice-center.com>', expected=(NAME,),
+         check=NAME, rcpt="keiri@example.co.jp"),
+    Case("48-legit-quoted-comma-name", "legitimate",
+         ("Mueller, Stefan", "s.mueller@mueller-technik.de"), **_relay("mueller-technik.de"),
+         legitimate=True, subject="Delivery schedule",
+         hops=(("filter.mueller-technik.de", "filter.mueller-technik.de", "46.4.0.9"),),
+         note="'Last, First' quoted, as Outlook writes it: one mailbox, nothing to flag"),
+    Case("49-legit-domestic-partner-via-our-google-tenant", "legitimate", TANAKA,
+         **_relay("tanaka-shoji.co.jp"), legitimate=True, hosted="google_workspace",
+         hops=(("pc-031.tanaka-shoji.co.jp", "unknown", "192.168.10.31"),),
+         note="reached our MX through our Google Workspace tenant (US hops): the preset makes "
+              "the partner's own relay the sender, so no DOMESTIC_VIA_OVERSEAS"),
 )
 
 
@@ -223,6 +274,13 @@ def build(case: Case, index: int) -> tuple[bytes, dict]:
                                        ts - 1 - n, style=style))
         by = ptr if ptr and ptr != "unknown" else helo
     draft.received.extend(case.raw_received)
+    session = {"ip": case.ip, "helo": case.helo, "hostname": case.hostname}
+    if case.hosted:  # the provider's hops are newer than the sender's
+        provider, (helo, ptr, ip, _proto) = provider_hops(
+            case.hosted, random.Random(case.name), (case.helo, case.hostname, case.ip), ts,
+            case.rcpt)
+        draft.received[:0] = provider
+        session = {"ip": ip, "helo": helo, "hostname": ptr}
     name, addr = case.sender
     draft.add("From", case.raw_from or address(name, addr, case.charset))
     draft.add("To", address("", case.rcpt)).add("Subject", encode_words(case.subject,
@@ -240,7 +298,16 @@ def build(case: Case, index: int) -> tuple[bytes, dict]:
     sidecar = {"file": f"{case.name}.eml", "name": case.name, "kind": case.kind,
                "legitimate": case.legitimate or case.kind == "legitimate",
                "check": case.check or None, "expected_symbols": sorted(case.expected),
-               "ip": case.ip, "helo": case.helo, "hostname": case.hostname,
+               **session,
                "envelope_from": addr if case.envelope is None else case.envelope,
                "rcpt": [case.rcpt], "user": case.user or None, "note": case.note}
     return draft.render(), sidecar
+
+
+def config_for_testset(config_path: Path) -> Config:
+    """The configuration at *config_path* with :data:`RELAY_PRESETS` added to its
+    ``networks.mail_relays`` (what the test set's expectations assume), environment ignored."""
+    doc = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    relays = list((doc.get("networks") or {}).get("mail_relays") or [])
+    extra = [p for p in RELAY_PRESETS if p not in relays]
+    return load_config(config_path, env={}, overrides={"networks.mail_relays": relays + extra})

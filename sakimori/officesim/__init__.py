@@ -1,6 +1,6 @@
 """Deterministic office-network traffic simulator with ground truth (``sakimori.officesim``).
 
-Writes real pcaps of a simulated office (benign PCs plus eight infected hosts, one backdoor
+Writes real pcaps of a simulated office (benign PCs plus ten infected hosts, one backdoor
 behaviour each) for tests, demos and benchmarks::
 
     from sakimori.officesim import generate, SimParams

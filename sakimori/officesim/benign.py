@@ -13,7 +13,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from sakimori.officesim import catalogue, http, tls
+from sakimori.officesim import catalogue, http, shapes, tls
 from sakimori.officesim.catalogue import MEET, NTP, PRESENCE, SITES, UPDATE, Site
 from sakimori.officesim.flows import (
     CLIENT,
@@ -30,11 +30,13 @@ from sakimori.officesim.params import (
     LUNCH_START_UTC,
     OFFICE_END_UTC,
     OFFICE_START_UTC,
+    PROXY_IP,
+    PROXY_PORT,
     iso,
     office_periods,
     rng_for,
 )
-from sakimori.officesim.web import World, http_session, https_session, log_failure
+from sakimori.officesim.web import World, http_session, log_failure
 
 NTP_EPOCH = 2208988800
 UPDATE_UA = "Windows-Update-Agent/10.0.10011.16384 Client-Protocol/2.50"
@@ -79,18 +81,11 @@ class BrowseStats:
         return out
 
 
-def _scheme_session(w: World, rng: random.Random, https: bool, ip_from: str, host: str,
-                    ip: str, fetches: list[Fetch], t: float, ua: str, referer: str) -> float:
-    if https:
-        return https_session(w, rng, ip_from, host, ip, fetches, t, ua)
-    return http_session(w, rng, ip_from, host, ip, fetches, t, ua, referer=referer)
-
-
 def visit_page(w: World, rng: random.Random, prof: Profile, site: Site, t: float,
                stats: BrowseStats) -> float:
     """One page view: DNS, the document (+ XHRs), CDN assets, maybe a tracking beacon."""
     stats.times.append(t)
-    t = w.dns.lookup(rng, prof.ip, site.name, site.ip, t)
+    t = shapes.lookup(w, rng, prof.ip, site.name, site.ip, t)
     path = http.page_path(rng, site.kind)
     page_url = f"{'https' if site.https else 'http'}://{site.name}{path}"
     fetches = [Fetch(path, "text/html; charset=utf-8", http.body_size(rng, "text/html"))]
@@ -98,24 +93,24 @@ def visit_page(w: World, rng: random.Random, prof: Profile, site: Site, t: float
         fetches.append(Fetch(f"/api/{rng.choice(['v1', 'v2'])}/{rng.choice(['items', 'feed'])}"
                              f"?ts={rng.randint(10**9, 10**10)}", "application/json",
                              http.body_size(rng, "application/json")))
-    done = _scheme_session(w, rng, site.https, prof.ip, site.name, site.ip, fetches, t,
+    done = shapes.session(w, rng, site.https, prof.ip, site.name, site.ip, fetches, t,
                            prof.ua, page_url)
     stats.requests += len(fetches)
     if site.cdn and rng.random() < 0.7:
         cdn_ip = catalogue.CDNS[site.cdn]
-        t2 = w.dns.lookup(rng, prof.ip, site.cdn, cdn_ip, done + rng.uniform(0.01, 0.15))
+        t2 = shapes.lookup(w, rng, prof.ip, site.cdn, cdn_ip, done + rng.uniform(0.01, 0.15))
         assets = []
         for _ in range(rng.randint(1, 3)):
             apath, ctype = http.asset_path(rng)
             assets.append(Fetch(apath, ctype, http.body_size(rng, ctype)))
-        done = max(done, _scheme_session(w, rng, site.https, prof.ip, site.cdn, cdn_ip, assets,
+        done = max(done, shapes.session(w, rng, site.https, prof.ip, site.cdn, cdn_ip, assets,
                                          t2, prof.ua, page_url))
         stats.requests += len(assets)
     if rng.random() < 0.25:
         name, ip = catalogue.TRACKER
-        t3 = w.dns.lookup(rng, prof.ip, name, ip, done + rng.uniform(0.05, 1.0))
+        t3 = shapes.lookup(w, rng, prof.ip, name, ip, done + rng.uniform(0.05, 1.0))
         beacon = [Fetch(http.tracking_path(rng, page_url), "image/gif", 0, status=204)]
-        _scheme_session(w, rng, site.https, prof.ip, name, ip, beacon, t3, prof.ua, page_url)
+        shapes.session(w, rng, site.https, prof.ip, name, ip, beacon, t3, prof.ua, page_url)
         stats.requests += 1
     stats.pages += 1
     return done
@@ -264,6 +259,8 @@ def failures(w: World, prof: Profile) -> dict:
     """0–2 unanswered SYNs and 0–1 refused connections per office day to random sites
     (pro rata for office periods cut by the capture window)."""
     unanswered = refused = 0
+    if prof.ip in w.proxied:  # its failures are the proxy's 503 pages, not SYNs of its own
+        return {"kind": "failures", "unanswered_syn": 0, "refused": 0}
     for a, b in office_periods(w.t0, w.t_last):
         rng = w.rng("fail", prof.ip, a // DAY)
         share = (b - a) / (OFFICE_END_UTC - OFFICE_START_UTC)  # partial days: fewer
@@ -284,9 +281,17 @@ def failures(w: World, prof: Profile) -> dict:
     return {"kind": "failures", "unanswered_syn": unanswered, "refused": refused}
 
 
-def benign_host(w: World, prof: Profile) -> list[dict]:
+def benign_host(w: World, prof: Profile, index: int) -> list[dict]:
     """Everything one benign PC does during the capture; returns its ground-truth behaviours."""
     stats = BrowseStats()
     workday(w, prof, stats)
-    return [stats.as_behaviour(), heartbeat(w, prof.ip, prof.ua), ntp(w, prof.ip),
-            update_check(w, prof.ip), video_calls(w, prof), failures(w, prof)]
+    browsing = stats.as_behaviour()
+    if prof.ip in w.proxied:
+        browsing["via_proxy"] = f"{PROXY_IP}:{PROXY_PORT}"
+    out = [browsing, heartbeat(w, prof.ip, prof.ua), ntp(w, prof.ip),
+           update_check(w, prof.ip), video_calls(w, prof), failures(w, prof)]
+    if shapes.is_burst_user(index):
+        out.append(shapes.browsing_burst(w, prof.ip, prof.ua, prof.cum_weights))
+    if shapes.is_dashboard_user(index):
+        out.append(shapes.dashboard(w, prof.ip, prof.ua))
+    return out

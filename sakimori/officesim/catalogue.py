@@ -114,13 +114,15 @@ UPDATE = ("fe2.update.windowsupdate.com", "13.107.4.50")
 NTP = (NTP_NAME, NTP_IP)
 PRESENCE = ("presence.teamchat-saas.com", "158.85.224.18")
 MEET = ("meet.teamchat-saas.com", "158.85.224.31")
+# A SaaS operations dashboard many PCs keep open: it polls every ~5 s (popular: prevalence).
+DASHBOARD = ("board.opsview-cloud.net", "34.149.87.112")
 
 
 def all_names() -> dict[str, str]:
     """Every external name of the benign world → its address."""
     out = {s.name: s.ip for s in SITES}
     out.update(CDNS)
-    out.update(dict([TRACKER, UPDATE, NTP, PRESENCE, MEET]))
+    out.update(dict([TRACKER, UPDATE, NTP, PRESENCE, MEET, DASHBOARD]))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The eight infected hosts, each showing exactly one backdoor behaviour (ground truth).
+"""The infected hosts, each showing exactly one backdoor behaviour (ground truth).
 
 Every function returns the ground-truth behaviour record. Counts of irregular behaviours scale
 with the capture length (with a floor, so a 3-hour test capture still shows each one).
@@ -27,6 +27,8 @@ BLOCKED = [("cfg.fastcheck-gateway.com", "193.142.146.35", 443),
            ("dl.fastcheck-gateway.com", "45.155.205.99", 8080),
            (None, "109.107.182.40", 4444)]
 TOR_RELAY = ("176.58.115.27", 9001)
+RAT_LOOP = ("winupd-svc.dynu-host.net", "185.225.17.203")  # dynamic-DNS name, as Quasar's
+RAW_ON_443 = ("cloud-sync-relay.net", "91.243.44.130")
 
 
 def _count(w: World, per_day: float, floor: int) -> int:
@@ -119,8 +121,9 @@ def long_url_exfil(w: World, ip: str) -> dict:
             "first": iso(times[0]), "last": iso(times[-1])}
 
 
-def _raw_session(w: World, rng: random.Random, ip: str, dest_ip: str, t: float) -> None:
-    conn = TcpConn(w.cap, rng, ip, dest_ip, 80, t).handshake()
+def _raw_session(w: World, rng: random.Random, ip: str, dest_ip: str, t: float,
+                 port: int = 80) -> None:
+    conn = TcpConn(w.cap, rng, ip, dest_ip, port, t).handshake()
     for _ in range(rng.randint(2, 6)):
         for side, size in ((CLIENT, rng.randint(24, 600)), (SERVER, rng.randint(24, 3000))):
             data = bytearray(w.cap.random_bytes(rng, size))
@@ -234,3 +237,39 @@ def tor_client(w: World, ip: str) -> dict:
             "cert_subject": f"CN={subject}", "cert_issuer": f"CN={issuer}", "sni": snis,
             "sessions": [{"start": iso(a), "end": iso(b), "duration_s": round(b - a)}
                          for a, b in sessions]}
+
+
+def raw_port443(w: World, ip: str) -> dict:
+    """Raw binary sessions (neither TLS nor HTTP: a custom framing) to TCP port 443."""
+    rng = w.rng("port443", ip)
+    name, dest_ip = RAW_ON_443
+    times = _irregular_times(w, rng, _count(w, 6, 3))
+    for t in times:
+        _raw_session(w, rng, ip, dest_ip, w.dns.lookup(rng, ip, name, dest_ip, t), port=443)
+    return {"kind": "non_http_on_http_port", "dest_port": 443, "name": name,
+            "dest_ip": dest_ip, "raw_sessions": len(times), "first": iso(times[0]),
+            "last": iso(times[-1])}
+
+
+def rat_loop(w: World, ip: str) -> dict:
+    """A RAT's reconnect loop (Quasar style): a short TLS connection every ~3.5 s (±15 %)
+    for 3–7 minutes, then silence for 1.5–3.5 hours, repeated."""
+    rng = w.rng("ratloop", ip)
+    name, dest_ip = RAT_LOOP
+    chain = tls.site_chain(w.seed, name)
+    t, times, episodes = w.t0 + rng.uniform(60, 900), [], 0
+    while t < w.t_last:
+        episodes += 1
+        end = min(t + rng.uniform(180, 420), w.t_last)
+        while t < end:
+            times.append(t)
+            t1 = w.dns.lookup(rng, ip, name, dest_ip, t, ttl=60)
+            conn = TcpConn(w.cap, rng, ip, dest_ip, 443, t1).handshake()
+            tls.handshake(conn, name, chain, profile="malware", alpn=None)
+            tls.exchange(conn, rng.randint(30, 60), rng.randint(30, 60))
+            conn.close(CLIENT, delay=rng.uniform(0.01, 0.05))
+            t += 3.5 * (1 + 0.15 * rng.uniform(-1, 1))
+        t += rng.uniform(5400, 12600)
+    record = _beacon_record(name, dest_ip, 443, 3.5, 0.15, "symmetric", 0.0, times)
+    record.update(style="reconnect_loop", episodes=episodes)
+    return record

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 HOME_NET = "10.1.0.0/16"
 GATEWAY_IP = "10.1.0.1"
 DNS_IP = "10.1.0.53"
+PROXY_IP = "10.1.0.8"  # explicit web proxy some PCs are configured to use
+PROXY_PORT = 8080
 BENIGN_BASE = (10, 1, 10, 11)  # 10.1.10.11 ... one per benign host
 MAX_BENIGN_HOSTS = 244
 NTP_NAME = "ntp.nict.jp"

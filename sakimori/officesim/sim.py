@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sakimori.officesim import benign, catalogue, infected
+from sakimori.officesim import benign, catalogue, infected, shapes
 from sakimori.officesim.flows import POOL_SIZE, Capture, Resolver
 from sakimori.officesim.outputs import relay_list, write_relay_list, write_squid_log
 from sakimori.officesim.params import (
     HOME_NET,
+    PROXY_IP,
     WHITELIST,
     SimParams,
     benign_ips,
@@ -28,7 +29,7 @@ from sakimori.officesim.wire import write_pcap
 
 SCHEMA_VERSION = 1
 DEFAULT_PARAMS = SimParams()
-INFECTED_IPS = [f"10.1.20.{i}" for i in range(11, 19)]
+INFECTED_IPS = [f"10.1.20.{i}" for i in range(11, 21)]
 
 
 def _infected_plan(w: World) -> dict[str, tuple[list[str], Callable[[str], list[dict]]]]:
@@ -52,6 +53,8 @@ def _infected_plan(w: World) -> dict[str, tuple[list[str], Callable[[str], list[
         "10.1.20.16": (["long_session"], lambda ip: [infected.long_session(w, ip)]),
         "10.1.20.17": (["fw_blocked"], lambda ip: [infected.fw_blocked(w, ip)]),
         "10.1.20.18": (["anonymizer"], lambda ip: [infected.tor_client(w, ip)]),
+        "10.1.20.19": (["beacon"], lambda ip: [infected.rat_loop(w, ip)]),
+        "10.1.20.20": (["non_http_on_http_port"], lambda ip: [infected.raw_port443(w, ip)]),
     }
 
 
@@ -60,12 +63,18 @@ def simulate(params: SimParams, stream: str, t0: float, t1: float,
     """Run all hosts into one capture; return it and the per-host ground truth."""
     pool = rng_for(params.seed, stream, "pool").randbytes(POOL_SIZE)
     cap = Capture(seed=params.seed, t0=t0, t1=t1, pool=pool)
-    w = World(seed=params.seed, stream=stream, cap=cap, dns=Resolver(cap), scale=params.scale)
+    ips = benign_ips(params.benign_hosts)
+    proxied = [ip for i, ip in enumerate(ips) if shapes.is_proxied(i)]
+    w = World(seed=params.seed, stream=stream, cap=cap, dns=Resolver(cap), scale=params.scale,
+              proxied=frozenset(proxied))
     hosts: dict[str, dict] = {}
-    for index, ip in enumerate(benign_ips(params.benign_hosts)):
+    for index, ip in enumerate(ips):
         prof = benign.make_profile(params.seed, ip, index)
         hosts[ip] = {"role": "benign", "expected_detections": [],
-                     "behaviours": benign.benign_host(w, prof)}
+                     "behaviours": benign.benign_host(w, prof, index)}
+    if proxied:
+        hosts[PROXY_IP] = {"role": "benign", "expected_detections": [],
+                           "behaviours": [shapes.proxy_record(proxied)]}
     if with_infected:
         for ip, (detections, run) in _infected_plan(w).items():
             behaviours = run(ip)

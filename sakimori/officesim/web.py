@@ -26,6 +26,7 @@ class World:
     cap: Capture
     dns: Resolver
     scale: float = 1.0
+    proxied: frozenset[str] = frozenset()  # PCs browsing through the explicit proxy
 
     def rng(self, *labels: object) -> random.Random:
         """A reproducible RNG for one behaviour of this capture."""

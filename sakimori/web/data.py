@@ -167,6 +167,31 @@ def csv_host_score(r: dict[str, str]) -> tuple[str, int]:
         return host, 0
 
 
+def csv_classes(r: dict[str, str]) -> list[str]:
+    """The Table 1 classes of a hosts.csv row (its ``classes`` column; an older file without
+    the column: the packaged class map of its detections), known classes only, once each."""
+    if "classes" in r:
+        return list(dict.fromkeys(c for c in (r.get("classes") or "").split(";")
+                                  if c in CLASSES))
+    detections = [d for d in (r.get("detections") or "").split(";") if d]
+    return list(dict.fromkeys(default_class_map().host_classes(detections)))
+
+
+def csv_day(r: dict[str, str]) -> str:
+    """The UTC day (``YYYY-MM-DD``) of a hosts.csv row's first_seen; "" when it has none."""
+    return day_of(parse_iso(r.get("first_seen")))
+
+
+def day_of(ts: float | None) -> str:
+    """The UTC day (``YYYY-MM-DD``) of epoch seconds *ts*; "" for None or out of range."""
+    if ts is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
 def row_from_csv(r: dict[str, str], mine: dict[str, Finding]) -> HostReport | None:
     """A hosts.csv row as a HostReport; *mine*: detection → the host's finding from
     findings.jsonl (a detection without one gets the CSV's evidence text)."""
@@ -178,8 +203,7 @@ def row_from_csv(r: dict[str, str], mine: dict[str, Finding]) -> HostReport | No
     last = parse_iso(r.get("last_seen")) or first
     dests = [d for d in (r.get("destinations") or "").split(";") if d]
     found = [mine[d] for d in detections if d in mine]
-    classes = [c for c in (r.get("classes") or "").split(";") if c in CLASSES] \
-        if "classes" in r else default_class_map().host_classes(detections)
+    classes = csv_classes(r)
     return HostReport(
         host=host, score=score, severity=(r.get("severity") or "").strip(),
         detections=detections, first_seen=first, last_seen=last, destinations=dests,

@@ -48,12 +48,25 @@ def learn_from_proxy_logs(cfg: Config, paths: tuple[Path, ...]) -> dict[str, str
         try:
             for rec in read_proxy_log(path, stats):
                 if rec.user and cfg.is_home(rec.client):
-                    user = rec.user.lower()
-                    if user not in last or rec.ts >= last[user][0]:
-                        last[user] = (rec.ts, rec.client)
+                    for user in user_keys(rec.user):
+                        if user not in last or rec.ts >= last[user][0]:
+                            last[user] = (rec.ts, rec.client)
         except SakimoriError:
             continue  # a missing log only loses the learned mapping
     return {u: ip for u, (_, ip) in last.items()}
+
+
+def user_keys(user: str) -> list[str]:
+    """The names a proxy user is known by: as logged (lower case), without an NTLM domain
+    (``EXAMPLE\\tanaka`` → ``tanaka``) and, for a Kerberos principal, its first part
+    (``tanaka@EXAMPLE.CO.JP`` → ``tanaka``), to meet a mail address's local part."""
+    name = user.strip().lower()
+    keys = [name]
+    bare = name.rsplit("\\", 1)[-1]
+    bare = bare.split("@", 1)[0] if "@" in bare else bare
+    if bare and bare not in keys:
+        keys.append(bare)
+    return keys
 
 
 def hosts_of(cfg: Config, recipient: str, learned: dict[str, str]) -> list[tuple[str, str]]:

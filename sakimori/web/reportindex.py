@@ -6,7 +6,8 @@ up to date only when one changed (inode, size, mtime):
 
 - ``hosts.csv`` (rewritten whole by the consumer) is parsed again and only the rows that
   differ are written to ``rows``; ``best`` keeps each host's highest-scoring row across
-  directories (first directory on a tie), recomputed for the changed hosts;
+  directories (first directory on a tie), recomputed for the changed hosts, and so does
+  ``hostclass`` (:mod:`sakimori.web.classindex`: the best row's Table 1 classes);
 - ``findings.jsonl`` and ``mail_warnings.jsonl`` are read **incrementally**: when the file is
   the same inode, not shorter than the offset read so far, and starts with the same bytes and
   has the same bytes just before that offset (:data:`HEAD_BYTES` each), only
@@ -36,13 +37,13 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from sakimori.web import data
+from sakimori.web import classindex, data
 
 READ_CHUNK = 1 << 20  # bytes read per step from a JSON-lines file
 MAX_LINE = 16 << 20  # a longer line is skipped and counted
 HEAD_BYTES = 256  # a file whose first bytes changed is a new file
 BATCH = 5000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: hostclass, warnings.cls (the triage page)
 BEST_FULL = 20_000  # more changed hosts than this: recompute every host's best row
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, dir TEXT, ino INT, size INT,
@@ -51,10 +52,15 @@ CREATE TABLE IF NOT EXISTS rows (dir TEXT, host TEXT, score INT, raw TEXT,
     PRIMARY KEY (dir, host));
 CREATE TABLE IF NOT EXISTS best (host TEXT PRIMARY KEY, dir TEXT, score INT);
 CREATE INDEX IF NOT EXISTS best_rank ON best (score DESC, host);
+CREATE TABLE IF NOT EXISTS hostclass (host TEXT, cls TEXT, dir TEXT, score INT, day TEXT,
+    PRIMARY KEY (host, cls));
+CREATE INDEX IF NOT EXISTS hostclass_rank ON hostclass (cls, score DESC, host);
+CREATE INDEX IF NOT EXISTS hostclass_day ON hostclass (cls, day);
 CREATE TABLE IF NOT EXISTS findings (dir TEXT, host TEXT, detection TEXT, summary TEXT,
     data TEXT, PRIMARY KEY (dir, host, detection));
 CREATE TABLE IF NOT EXISTS warnings (dir TEXT, pos INT, time TEXT, key TEXT, data TEXT,
-    PRIMARY KEY (dir, pos));
+    cls TEXT, PRIMARY KEY (dir, pos));
+CREATE INDEX IF NOT EXISTS warnings_cls ON warnings (cls, time DESC, dir, pos DESC);
 CREATE INDEX IF NOT EXISTS warnings_time ON warnings (time DESC, dir, pos DESC);
 CREATE INDEX IF NOT EXISTS warnings_key ON warnings (key);
 """
@@ -129,7 +135,7 @@ class ReportIndex:
     @staticmethod
     def _schema(db: sqlite3.Connection) -> None:
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            for table in ("files", "rows", "best", "findings", "warnings"):
+            for table in ("files", "rows", "best", "hostclass", "findings", "warnings"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.executescript(SCHEMA)
@@ -174,6 +180,7 @@ class ReportIndex:
         if hosts is None:
             db.execute("DELETE FROM best")
             insert("", [])
+            classindex.rebuild(db, None)
             return
         todo = sorted(hosts)
         for i in range(0, len(todo), 500):
@@ -181,6 +188,7 @@ class ReportIndex:
             marks = ",".join("?" * len(part))
             db.execute(f"DELETE FROM best WHERE host IN ({marks})", part)
             insert(f" WHERE dir IN ({dirs}) AND host IN ({marks})", [*self.dirs, *part])
+        classindex.rebuild(db, todo)
 
     @staticmethod
     def _known(db: sqlite3.Connection, path: str) -> tuple[Any, ...] | None:
@@ -294,8 +302,8 @@ class ReportIndex:
             obj = data.json_object(line) if line.strip() else None
             if obj is not None:
                 batch.append((d, pos, str(obj.get("time", "")), str(obj.get("key")),
-                              line.decode("utf-8", "replace")))
+                              line.decode("utf-8", "replace"), str(obj.get("class") or "")))
             elif line.strip():
                 bad += 1
-        db.executemany("INSERT OR REPLACE INTO warnings VALUES (?,?,?,?,?)", batch)
+        db.executemany("INSERT OR REPLACE INTO warnings VALUES (?,?,?,?,?,?)", batch)
         return bad

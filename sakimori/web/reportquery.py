@@ -93,15 +93,17 @@ def warning_count(ix: ReportIndex) -> int:
 
 
 def warnings(ix: ReportIndex, offset: int, limit: int) -> list[dict[str, Any]]:
-    """mail_warnings.jsonl records, newest first (``_dir``: the report directory)."""
+    """mail_warnings.jsonl records, newest first (``_dir``: the report directory; ``_d``: its
+    index in ``web.report_dirs``, ``_pos``: the line's byte offset)."""
     with ix.db() as db:
-        got = db.execute("SELECT dir, data FROM warnings ORDER BY time DESC, dir, pos DESC "
-                         "LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        got = db.execute("SELECT dir, pos, data FROM warnings ORDER BY time DESC, dir, "
+                         "pos DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+    index = {d: i for i, d in enumerate(ix.dirs)}
     out = []
-    for d, line in got:
+    for d, pos, line in got:
         rec = data.json_object(line)
         if rec is not None:
-            rec["_dir"] = d
+            rec.update(_dir=d, _d=index.get(d), _pos=pos)  # _d, _pos: the link /mail/D/POS
             out.append(rec)
     return out
 

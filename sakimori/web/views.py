@@ -293,6 +293,9 @@ def register(app: Flask) -> None:
     app.add_url_rule("/logout", "logout", logout, methods=["POST"])
     app.add_url_rule("/favicon.ico", "favicon", lambda: Response(status=204))
     app.jinja_env.filters["iso"] = _iso
+    from sakimori.web import triageviews
+
+    triageviews.register(app)
 
 
 def _iso(ts: Any) -> str:
