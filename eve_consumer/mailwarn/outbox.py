@@ -12,12 +12,13 @@ sensor seeing a relay hop, inline and passive both judging it) · ``next_attempt
 before this time: the warning's own back-off after an SMTP failure) · ``first_failure``.
 
 **One warning per message** follows from the primary key: a second report of the same key is
-only counted. The row is written before the HTTP receiver answers, so a flagged mail accepted
-from Rspamd survives a crash; a warning is marked ``sent`` after the SMTP server accepted it
-(at-least-once across a crash in between, never lost). Bounded: at most ``MAX_PENDING``
-pending rows. Retries and giving up are time-based and decided by the sender
-(:mod:`.send`); a ``failed`` (given-up) row stays and :meth:`Outbox.resend_failed` makes it
-pending again (``sakimori consume --resend-failed``). Times come from the caller's clock.
+only counted. A flagged mail accepted from Rspamd is in the intake journal before the HTTP
+receiver answers and written here right after (:mod:`.intake`), so it survives a crash; a
+warning is marked ``sent`` after the SMTP server accepted it (at-least-once across a crash in
+between, never lost). Bounded: at most ``MAX_PENDING`` pending rows. Retries and giving up are
+time-based and decided by the sender (:mod:`.send`); a ``failed`` (given-up) row stays and
+:meth:`Outbox.resend_failed` makes it pending again (``sakimori consume --resend-failed``).
+Times come from the caller's clock.
 """
 
 from __future__ import annotations

@@ -42,7 +42,9 @@ class FlowCounts(msgspec.Struct):
     start: str | None = None
     end: str | None = None
     age: Count | None = None
-    state: str | None = None  # new / established / closed…: learning's established test
+    state: str | None = None  # new/established/closed (learn's session lengths, fw_blocked)
+    reason: str | None = None
+    alerted: bool | None = None
 
 
 class FlowRecord(msgspec.Struct):
