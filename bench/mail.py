@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/mail.py [--messages 200] [--reps 3] [--out DIR]`` (also part of
 ``make bench``). Everything is measured in this run against a baseline from the same run:
 
-1. ``learn --mail``: ``MailLearner`` over the example past-mail Maildir (``sakimori.mailsim``),
+1. ``learn --mail``: ``MailLearner`` over the example past-mail Maildir (``sakimori_demo.mailsim``),
    mails/s (median of ``--reps``).
 2. Rspamd: the same ``--messages`` messages (the example test set, cycled) scanned one after the
    other by three private Rspamd 3.4 instances (same offline profile), started before timing:
@@ -47,9 +47,9 @@ from generator.mail.learn import MailLearner  # noqa: E402
 from generator.render_rspamd import write_rspamd  # noqa: E402
 from sakimori.config import load_config  # noqa: E402
 from sakimori.listen_secret import authorization, ensure_secret, read_secret  # noqa: E402
-from sakimori.mailsim import generate_corpus  # noqa: E402
 from sakimori.rspamd import RspamdInstance  # noqa: E402
-from sakimori.smtpsink import free_port  # noqa: E402
+from sakimori_demo.mailsim import generate_corpus  # noqa: E402
+from sakimori_demo.smtpsink import free_port  # noqa: E402
 
 GOAL_RATIO = 1.05
 

@@ -26,11 +26,11 @@ from typing import Any
 import jinja2
 
 from generator.package import build_package
-from generator.tor import RelaySet, load_relays
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
 from sakimori.errors import InputError
 from sakimori.ports import PortTable
+from sakimori.tor import RelaySet, load_relays
 from sakimori.whitelist import Whitelist
 from suricata_rules import STATIC_RULES
 

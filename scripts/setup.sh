@@ -55,7 +55,7 @@ mkdir -p "$stamp_dir"
 hash=$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp_dir/pip-$hash" ]; then
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    .venv/bin/pip install -q -e '.[dev,demo]'
     rm -f "$stamp_dir"/pip-*
     touch "$stamp_dir/pip-$hash"
 fi

@@ -29,7 +29,7 @@ from sakimori.mail.warnings import (
     notified_recipients,
     warning_recipients,
 )
-from sakimori.smtpsink import free_port as other_port
+from sakimori_demo.smtpsink import free_port as other_port
 
 CONFIG = """\
 networks: {{home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}}

@@ -14,7 +14,7 @@ from test_mail_warnings import RSPAMD_EVENT, auth, flagged, make_cfg
 from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.intake import Intake, IntakeFull, journal_path, recover
 from eve_consumer.mailwarn.outbox import Outbox
-from sakimori.smtpsink import free_port
+from sakimori_demo.smtpsink import free_port
 
 
 def test_answer_does_not_wait_for_the_store(tmp_path) -> None:

@@ -30,7 +30,7 @@ from mailsink import Sink
 from eve_consumer.mailwarn.outbox import Outbox
 from sakimori.config import load_config
 from sakimori.listen_secret import authorization, ensure_secret
-from sakimori.smtpsink import free_port
+from sakimori_demo.smtpsink import free_port
 
 rspamd_harness = pytest.importorskip(
     "sakimori.rspamd", reason="the Rspamd harness (sakimori/rspamd.py) is not available yet")

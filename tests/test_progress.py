@@ -20,7 +20,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from sakimori import progress
-from sakimori.officesim.proxyday import generate_proxy_day
+from sakimori_demo.officesim.proxyday import generate_proxy_day
 
 CONFIG = """\
 networks:

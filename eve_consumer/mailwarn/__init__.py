@@ -24,7 +24,6 @@ warning is due — its SMTP back-off, the relay pause or the rate limit — at m
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 import threading
 import time
@@ -44,6 +43,8 @@ from sakimori.config import Config
 from sakimori.listen_secret import read_secret
 from sakimori.mail import norm
 from sakimori.mail.classes import AV_SYMBOL, classify, volume_keys
+from sakimori.mail.received import clean_ip
+from sakimori.mail.relays import OWN, Trust
 from sakimori.mail.warnings import FlaggedMail
 
 RETRY_S = 60.0
@@ -57,6 +58,7 @@ class MailWarnings:
     def __init__(self, cfg: Config, db_path: Path, out_dir: Path, mail: bool = True,
                  clock: Callable[[], float] | None = None) -> None:
         self.cfg = cfg
+        self.trust = Trust(cfg)  # own_warning: the one "own address" decision
         self.clock = clock or (lambda: time.time())  # looked up per call
         self.outbox = Outbox(db_path)
         self.sender = WarningSender(cfg, self.outbox, out_dir, mail, clock)
@@ -81,12 +83,8 @@ class MailWarnings:
         sender = norm.normalise_address(self.cfg.alerts.sender)
         if not sender or norm.normalise_address(mail.envelope_from) != sender:
             return False
-        try:
-            addr = ipaddress.ip_address(mail.ip.strip("[]"))
-        except ValueError:
-            return False
-        nets = (*self.cfg.networks.mail_relays, *self.cfg.networks.home)
-        return not addr.is_global or any(addr in net for net in nets)
+        ip = clean_ip(mail.ip)  # '' when not an address: not ours
+        return bool(ip) and self.trust.address(ip) == OWN
 
     def classify(self, mail: FlaggedMail) -> FlaggedMail:
         """*mail* with its Table 1 class; its malware's recipients counted first."""

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import random
 
-from sakimori.officesim import http, tls
-from sakimori.officesim.catalogue import DASHBOARD, SITES
-from sakimori.officesim.flows import CLIENT, SERVER, ProxyEntry, TcpConn
-from sakimori.officesim.http import Fetch
-from sakimori.officesim.params import DAY, PROXY_IP, PROXY_PORT, iso, office_periods
-from sakimori.officesim.web import World, http_session, https_session
+from sakimori_demo.officesim import http, tls
+from sakimori_demo.officesim.catalogue import DASHBOARD, SITES
+from sakimori_demo.officesim.flows import CLIENT, SERVER, ProxyEntry, TcpConn
+from sakimori_demo.officesim.http import Fetch
+from sakimori_demo.officesim.params import DAY, PROXY_IP, PROXY_PORT, iso, office_periods
+from sakimori_demo.officesim.web import World, http_session, https_session
 
 CONNECT_OK = b"HTTP/1.1 200 Connection established\r\n\r\n"
 

@@ -17,8 +17,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sakimori.mailsim import catalogue as cat
-from sakimori.mailsim.compose import (
+from sakimori_demo.mailsim import catalogue as cat
+from sakimori_demo.mailsim.compose import (
     Draft,
     address,
     encode_words,
@@ -26,7 +26,7 @@ from sakimori.mailsim.compose import (
     rfc2822_date,
     text_body,
 )
-from sakimori.mailsim.hosted import provider_hops
+from sakimori_demo.mailsim.hosted import provider_hops
 
 SUBJECTS = {
     "domestic": ("お見積りの件", "打ち合わせ日程のご相談", "納期について", "請求書送付のご案内",
@@ -150,7 +150,7 @@ def _external(rng: random.Random, org: cat.Org, ts: float, hosted: str = ""
     if org.kind == "newsletter":
         draft.add("List-Unsubscribe", f"<mailto:unsubscribe@{org.domain}>")
     mx_hop = (helo, ptr, ip, "ESMTPS")
-    if hosted:  # through our tenant at the provider first (sakimori/mailsim/hosted.py)
+    if hosted:  # through our tenant at the provider first (sakimori_demo/mailsim/hosted.py)
         hops, mx_hop = provider_hops(hosted, rng, (helo, ptr, ip), ts, rcpt)
         draft.received[0:0] = hops
     _deliver(draft, rng, ts, rcpt, envelope, mx_hop)
@@ -191,7 +191,7 @@ def past_mail(seed: int, months: int = cat.MONTHS, scale: float = 1.0, hosted: s
               ) -> list[tuple[bytes, Record]]:
     """All past messages, in delivery order (same seed → same bytes). *hosted*
     (``microsoft365``/``google_workspace``): external mail crosses our tenant at that
-    provider before our MX (:mod:`sakimori.mailsim.hosted`); the records stay the same."""
+    provider before our MX (:mod:`sakimori_demo.mailsim.hosted`); the records stay the same."""
     start = datetime.fromisoformat(cat.START)
     end = (start.replace(day=1) + timedelta(days=31 * months)).replace(day=1)
     out: list[tuple[bytes, Record]] = []

@@ -1,4 +1,4 @@
-"""Command line: ``python -m sakimori.mailsim --out DIR [--seed N] [--months M] [--scale F]
+"""Command line: ``python -m sakimori_demo.mailsim --out DIR [--seed N] [--months M] [--scale F]
 [--hosted microsoft365|google_workspace]``."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from sakimori.mailsim.corpus import generate_corpus
+from sakimori_demo.mailsim.corpus import generate_corpus
 
 
 def main(argv: list[str] | None = None) -> int:
     """Generate the corpus, print a one-line JSON summary; exit code 0, or 2 on bad args."""
-    ap = argparse.ArgumentParser(prog="python -m sakimori.mailsim",
+    ap = argparse.ArgumentParser(prog="python -m sakimori_demo.mailsim",
                                  description="Generate the example mail corpus (past mail as "
                                              "Maildir and mbox, a test set with ground truth).")
     ap.add_argument("--out", required=True, type=Path, help="output directory")

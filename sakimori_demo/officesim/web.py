@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sakimori.officesim import http, tls
-from sakimori.officesim.flows import CLIENT, SERVER, Capture, ProxyEntry, Resolver, TcpConn
-from sakimori.officesim.http import Fetch
-from sakimori.officesim.params import rng_for
+from sakimori_demo.officesim import http, tls
+from sakimori_demo.officesim.flows import CLIENT, SERVER, Capture, ProxyEntry, Resolver, TcpConn
+from sakimori_demo.officesim.http import Fetch
+from sakimori_demo.officesim.params import rng_for
 
 GUARD_S = 120.0  # no new connection this close to the end of a capture
 

@@ -2,7 +2,7 @@
 
 :func:`extract` turns the parsed headers of one message into :class:`MailFeatures`: header
 From (address, display name), envelope From (``Return-Path``), Reply-To, To/Cc names, the
-Received hops (newest first, :mod:`generator.mail.received`), the external sender and the
+Received hops (newest first, :mod:`sakimori.mail.received`), the external sender and the
 external chain relative to the trusted addresses, its infrastructure keys and countries, and
 the date.
 
@@ -28,11 +28,10 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from generator.mail.received import Hop, clean_ip, parse_received, unfold
-
 # fromhdr imports this module: use its functions as attributes at call time
 from sakimori.mail import country, fromhdr
-from sakimori.mail.norm import infrastructure_keys, is_public_ip, network_key, normalise_address
+from sakimori.mail.norm import infrastructure_keys, network_key, normalise_address
+from sakimori.mail.received import Hop, clean_ip, parse_received, unfold
 from sakimori.mail.relays import OWN, Trust
 
 MAX_HOPS = 64  # Received headers looked at per message
@@ -177,7 +176,7 @@ def receiving_networks(hops: tuple[Hop, ...], trust: Trust, depth: int) -> set[s
     *depth* hops with an IP: the candidates for learned relays (generator/mail/state.py)."""
     out: set[str] = set()
     for hop in [h for h in hops if h.ip][:depth]:
-        if is_public_ip(hop.ip) and trust.address(hop.ip) != OWN:
+        if trust.address(hop.ip) != OWN:  # own includes every non-public address
             out.add(network_key(hop.ip)[4:])
     return out
 

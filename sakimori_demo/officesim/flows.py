@@ -11,8 +11,8 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from sakimori.officesim.params import DNS_IP
-from sakimori.officesim.wire import (
+from sakimori_demo.officesim.params import DNS_IP
+from sakimori_demo.officesim.wire import (
     TCP_ACK,
     TCP_FIN,
     TCP_PSH,

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sakimori.officesim import benign, catalogue, infected, shapes
-from sakimori.officesim.flows import POOL_SIZE, Capture, Resolver
-from sakimori.officesim.outputs import relay_list, write_relay_list, write_squid_log
-from sakimori.officesim.params import (
+from sakimori_demo.officesim import benign, catalogue, infected, shapes
+from sakimori_demo.officesim.flows import POOL_SIZE, Capture, Resolver
+from sakimori_demo.officesim.outputs import relay_list, write_relay_list, write_squid_log
+from sakimori_demo.officesim.params import (
     HOME_NET,
     PROXY_IP,
     WHITELIST,
@@ -24,8 +24,8 @@ from sakimori.officesim.params import (
     iso,
     rng_for,
 )
-from sakimori.officesim.web import World
-from sakimori.officesim.wire import write_pcap
+from sakimori_demo.officesim.web import World
+from sakimori_demo.officesim.wire import write_pcap
 
 SCHEMA_VERSION = 1
 DEFAULT_PARAMS = SimParams()

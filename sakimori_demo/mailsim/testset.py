@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from sakimori.config import Config, load_config
-from sakimori.mailsim import catalogue as cat
-from sakimori.mailsim.compose import (
+from sakimori_demo.mailsim import catalogue as cat
+from sakimori_demo.mailsim.compose import (
     Draft,
     address,
     encode_words,
@@ -35,7 +35,7 @@ from sakimori.mailsim.compose import (
     rfc2822_date,
     text_body,
 )
-from sakimori.mailsim.hosted import provider_hops
+from sakimori_demo.mailsim.hosted import provider_hops
 
 # Part of the organisation's mailboxes are at Google Workspace, which routes their mail on to
 # our MX (split delivery): the test set's expectations assume this preset is configured.

@@ -6,8 +6,8 @@ import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
-from sakimori.officesim.flows import ProxyEntry
-from sakimori.officesim.params import rng_for
+from sakimori_demo.officesim.flows import ProxyEntry
+from sakimori_demo.officesim.params import rng_for
 
 # First octets of ranges where hosting providers (and so Tor relays) commonly live.
 _RELAY_OCTETS = (5, 23, 37, 45, 46, 51, 62, 77, 78, 80, 81, 82, 85, 87, 88, 89, 91, 94, 95,
@@ -42,6 +42,6 @@ def relay_list(seed: int, relay_ip: str, avoid: set[str], count: int = 50) -> li
 
 def write_relay_list(path: Path, relays: list[str]) -> None:
     """One IP per line with a comment header (the format ``anonymizer.relay_files`` loads)."""
-    lines = ["# Tor relay addresses (simulated consensus snapshot for sakimori.officesim)",
+    lines = ["# Tor relay addresses (simulated consensus snapshot for sakimori_demo.officesim)",
              "# one IPv4 address per line; '#' starts a comment", *relays]
     path.write_text("\n".join(lines) + "\n", encoding="ascii")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sakimori.officesim.params import NTP_IP, NTP_NAME
+from sakimori_demo.officesim.params import NTP_IP, NTP_NAME
 
 
 @dataclass(frozen=True)

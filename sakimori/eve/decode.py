@@ -4,7 +4,7 @@ Shared by the consumer and by ``sakimori learn`` so both read EVE the same way. 
 types sakimori uses are decoded (flow, http, tls, dns, alert, drop, smtp); others are counted
 as ``ignored`` without a full JSON parse. A bad line never raises: :meth:`Decoder.decode`
 returns None and records the reason with the file and line in :class:`DecodeStats`.
-Values are range-checked here (times by :mod:`eve_consumer.evetime`), so no later stage is
+Values are range-checked here (times by :mod:`sakimori.eve.evetime`), so no later stage is
 handed a value it cannot hold; counter keys are fixed texts (see docs/consumer.md).
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from eve_consumer.evetime import _MINUTE_CACHE, parse_ts  # parse_ts: used by handlers too
-from eve_consumer.typed import decode_flow
+from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts  # parse_ts: used by handlers too
+from sakimori.eve.typed import decode_flow
 
 WANTED = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 _ET_KEY = b'"event_type":'
@@ -228,7 +228,7 @@ class Decoder:
                     else:
                         stats.ignored[peek + " (prefiltered)"] += 1
                     return None
-        if peek == "flow" and not self.reference:  # typed decode (eve_consumer.typed)
+        if peek == "flow" and not self.reference:  # typed decode (sakimori.eve.typed)
             typed = decode_flow(line)
             if typed is not None:
                 rec, obj = typed
@@ -309,7 +309,7 @@ class Decoder:
             self._reject(lineno, "field 'flow_id'/'src_port'/'dest_port' out of range")
             return None
         # Every counter of every event (a valid flow line mostly comes by the typed path of
-        # eve_consumer.typed, whose struct checks the same ranges).
+        # sakimori.eve.typed, whose struct checks the same ranges).
         problem = _out_of_range(obj, et)
         if problem is not None:
             self._reject(lineno, problem)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m sakimori.officesim --out DIR [--seed N] [--hours H] ...``."""
+"""Command line: ``python -m sakimori_demo.officesim --out DIR [--seed N] [--hours H] ...``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from sakimori.officesim.params import SimParams
-from sakimori.officesim.sim import generate
+from sakimori_demo.officesim.params import SimParams
+from sakimori_demo.officesim.sim import generate
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, generate, print a one-line JSON summary; exit code 0/2."""
     defaults = SimParams()
-    ap = argparse.ArgumentParser(prog="python -m sakimori.officesim",
+    ap = argparse.ArgumentParser(prog="python -m sakimori_demo.officesim",
                                  description="Generate a simulated office capture with "
                                              "ground truth.")
     ap.add_argument("--out", required=True, type=Path, help="output directory")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from sakimori.officesim.params import GATEWAY_IP, HOME_NET
+from sakimori_demo.officesim.params import GATEWAY_IP, HOME_NET
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 PROTO_TCP, PROTO_UDP = 6, 17

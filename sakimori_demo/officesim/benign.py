@@ -13,9 +13,9 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from sakimori.officesim import catalogue, http, shapes, tls
-from sakimori.officesim.catalogue import MEET, NTP, PRESENCE, SITES, UPDATE, Site
-from sakimori.officesim.flows import (
+from sakimori_demo.officesim import catalogue, http, shapes, tls
+from sakimori_demo.officesim.catalogue import MEET, NTP, PRESENCE, SITES, UPDATE, Site
+from sakimori_demo.officesim.flows import (
     CLIENT,
     SERVER,
     ProxyEntry,
@@ -24,8 +24,8 @@ from sakimori.officesim.flows import (
     syn_unanswered,
     udp_exchange,
 )
-from sakimori.officesim.http import Fetch
-from sakimori.officesim.params import (
+from sakimori_demo.officesim.http import Fetch
+from sakimori_demo.officesim.params import (
     DAY,
     LUNCH_START_UTC,
     OFFICE_END_UTC,
@@ -36,7 +36,7 @@ from sakimori.officesim.params import (
     office_periods,
     rng_for,
 )
-from sakimori.officesim.web import World, http_session, log_failure
+from sakimori_demo.officesim.web import World, http_session, log_failure
 
 NTP_EPOCH = 2208988800
 UPDATE_UA = "Windows-Update-Agent/10.0.10011.16384 Client-Protocol/2.50"

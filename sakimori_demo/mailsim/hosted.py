@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 
-from sakimori.mailsim.compose import received, rfc2822_date
+from sakimori_demo.mailsim.compose import received, rfc2822_date
 
 HOSTED = ("", "microsoft365", "google_workspace")
 # our tenant's Exchange Online transport networks (frontend, mailbox servers)

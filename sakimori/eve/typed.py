@@ -4,7 +4,7 @@ Half of the consumer's lines are ``flow`` events that survive the relevance pref
 them the decoder tries :func:`decode_flow` before ``orjson.loads``: msgspec reads the line
 into the :class:`FlowRecord` struct in C, skipping every field no handler reads (``ether``,
 ``community_id``, ``metadata``, …) and checking types and ranges on the way — the same
-ranges as :mod:`eve_consumer.decode` (ports 0–65535, ``flow_id`` in [0, 2^63), the
+ranges as :mod:`sakimori.eve.decode` (ports 0–65535, ``flow_id`` in [0, 2^63), the
 ``flow`` counters and ``age`` in [0, 2^53)).
 
 It returns None for anything unusual — a type or range error, a value of another JSON type,
@@ -15,8 +15,10 @@ never changes which lines are used or bad, only how fast a valid line is read.
 
 The event's ``data``/``record`` dict holds the struct's fields (absent ones as None, which
 the handlers' ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
-``tcp`` as decoded. Handlers of flow events read nothing else (tests compare the findings
-with the reference path on real EVE: tests/test_consumer_workers.py).
+``tcp`` as decoded. Handlers of flow events and traffic learning
+(:mod:`generator.learn_traffic`, which also reads ``flow.state``) read nothing else (tests
+compare the findings with the reference path on real EVE: tests/test_consumer_workers.py;
+learning: tests/test_generator_learn.py).
 """
 
 from __future__ import annotations

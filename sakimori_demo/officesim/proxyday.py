@@ -5,7 +5,7 @@ from proxy authentication, elapsed times, ``HIER_DIRECT/<ip>`` peers) and a bran
 Apache ``mod_proxy`` (combined format, whole seconds, local time ``+0900``, no durations).
 Both ask for credentials (407) before a client's request and browsers answer at once.
 
-Benign users browse the catalogue's sites (:mod:`sakimori.officesim.catalogue`; HTTP pages as
+Benign users browse the catalogue's sites (:mod:`sakimori_demo.officesim.catalogue`; HTTP pages as
 ``GET`` of absolute URLs, HTTPS as ``CONNECT host:443`` tunnels), fetch CDN assets and
 analytics beacons, are now and then refused by the proxy's category filter, and every PC
 polls a certificate-status service (periodic, but on every PC: prevalent). Infected clients
@@ -15,7 +15,7 @@ through ``CONNECT``, a tunnel held for hours, Tor through ``CONNECT`` to a relay
 gateway. ``generate_proxy_day`` also writes the clean day before (the baseline for ``learn``),
 the Tor relay list and ``proxy-truth.json`` (every client with its expected detections).
 
-``python -m sakimori.officesim.proxyday --out DIR [--seed N]``. Same seed → same files.
+``python -m sakimori_demo.officesim.proxyday --out DIR [--seed N]``. Same seed → same files.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sakimori.officesim import catalogue, http
-from sakimori.officesim.outputs import relay_list, write_relay_list
-from sakimori.officesim.params import (
+from sakimori_demo.officesim import catalogue, http
+from sakimori_demo.officesim.outputs import relay_list, write_relay_list
+from sakimori_demo.officesim.params import (
     LUNCH_START_UTC,
     OFFICE_END_UTC,
     OFFICE_START_UTC,
@@ -319,7 +319,7 @@ def generate_proxy_day(out_dir: Path, params: ProxyDayParams | None = None) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sakimori.officesim.proxyday",
+    p = argparse.ArgumentParser(prog="python -m sakimori_demo.officesim.proxyday",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=2026)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from sakimori.officesim.flows import CLIENT, SERVER, Capture, TcpConn
+from sakimori_demo.officesim.flows import CLIENT, SERVER, Capture, TcpConn
 
 CA_SUBJECT = "SimTrust Issuing CA 2026"
 CA_ORG = "SimTrust Certification Ltd"

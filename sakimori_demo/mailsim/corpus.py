@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from sakimori.mail.norm import fold_name, infrastructure_keys
-from sakimori.mailsim import catalogue as cat
-from sakimori.mailsim.compose import to_mbox
-from sakimori.mailsim.hosted import HOSTED
-from sakimori.mailsim.past import Record, broken_mail, past_mail
-from sakimori.mailsim.testset import build, cases
+from sakimori_demo.mailsim import catalogue as cat
+from sakimori_demo.mailsim.compose import to_mbox
+from sakimori_demo.mailsim.hosted import HOSTED
+from sakimori_demo.mailsim.past import Record, broken_mail, past_mail
+from sakimori_demo.mailsim.testset import build, cases
 
 SCHEMA_VERSION = 1
 FREQUENT_MIN_MESSAGES = 3  # examples/sakimori.yaml mail.frequent_min_messages

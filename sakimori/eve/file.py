@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from eve_consumer.decode import Decoder, Event
-from eve_consumer.inputs import (
+from sakimori.errors import InputError
+from sakimori.eve.decode import Decoder, Event
+from sakimori.eve.lines import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_LINES,
     Batch,
     LineBuffer,
 )
-from eve_consumer.store import Checkpoint
-from sakimori.errors import InputError
 
 
 def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
@@ -79,7 +78,8 @@ class FileInput:
         """Bytes handed out so far (for progress)."""
         return self._offset
 
-    def checkpoint(self) -> Checkpoint | None:
+    def checkpoint(self) -> None:
+        """A one-pass read has nothing to resume from."""
         return None
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sakimori.officesim.flows import Capture
+from sakimori_demo.officesim.flows import Capture
 
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

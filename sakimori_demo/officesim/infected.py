@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import random
 
-from sakimori.officesim import http, tls
-from sakimori.officesim.flows import CLIENT, SERVER, TcpConn, syn_refused, syn_unanswered
-from sakimori.officesim.http import Fetch
-from sakimori.officesim.params import iso, office_periods
-from sakimori.officesim.web import World, http_session, https_session
+from sakimori_demo.officesim import http, tls
+from sakimori_demo.officesim.flows import CLIENT, SERVER, TcpConn, syn_refused, syn_unanswered
+from sakimori_demo.officesim.http import Fetch
+from sakimori_demo.officesim.params import iso, office_periods
+from sakimori_demo.officesim.web import World, http_session, https_session
 
 MALWARE_UA = "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0)"
 HTTP_BEACON = ("cdn-update-check.net", "91.215.85.142")
