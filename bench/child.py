@@ -37,10 +37,10 @@ from typing import Any
 
 import orjson
 
-from eve_consumer.inputs.eve_file import FileInput
 from eve_consumer.pipeline import Consumer
 from sakimori.baselines import empty_document, load_document, save_document
 from sakimori.config import Config, load_config
+from sakimori.eve.file import FileInput
 
 
 def vm_hwm_kb() -> int:

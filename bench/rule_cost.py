@@ -1,24 +1,35 @@
-"""Cost of the generated Suricata rules in instructions of Suricata's packet worker thread.
+"""Cost of sakimori's Suricata rules in instructions (callgrind), deterministic.
 
-Run: ``.venv/bin/python bench/rule_cost.py [--out DIR] [--sessions N]`` (needs valgrind; not
-part of ``make bench``: each variant runs Suricata under callgrind, about a minute). A crafted
-capture (tests/pcapcraft.py) of N TLS sessions on 443 (60 application records each) and N/2
-HTTP sessions on 80 is read by Suricata exactly as :func:`sakimori.suricata.read_pcaps` does,
-with no rules, with the generated rules (default table), and with the generated rules where
-1201/1202 are rewritten as per-packet rules (``flow:established,to_server`` and flowbit checks,
-as before the port table). Wall time on a shared machine is too noisy for a few percent;
-callgrind with ``--separate-threads=yes`` counts the worker thread alone (the thread running
-``StreamTcpPacket``), deterministic to about ±0.05 %. See docs/rules.md, "Cost".
+Run: ``.venv/bin/python bench/rule_cost.py [--pcap FILE --config YAML [--baselines JSON]]
+[--compare NAME=DIR ...] [--jobs 2] [--out DIR]`` (needs valgrind; not part of ``make bench``:
+each variant runs Suricata under callgrind, one to several minutes). Without ``--pcap`` a
+crafted capture (tests/pcapcraft.py) of ``--sessions`` TLS sessions on 443 (60 application
+records each) and half as many HTTP sessions on 80 is used, with a one-name whitelist.
+
+Suricata reads the capture exactly as :func:`sakimori.suricata.read_pcaps` does, with no
+rules, with the rules ``generate`` writes (``static.rules`` + ``sakimori.rules``, the set
+``bench/run.py`` times), and with the rule files of each ``--compare`` directory (e.g. the
+``BUILD_DIR/suricata`` of an older commit). Wall time on a shared machine is too noisy for a
+few percent; callgrind with ``--separate-threads=yes`` counts each thread, deterministic to
+about ±0.05 %. The figure is the sum of every thread but the **flow manager**, whose timeout
+scans spin in proportion to wall time (under valgrind: billions of instructions): the packet
+worker, the flow recycler and the main thread (start-up: loading the rules). The threads are
+also printed apart, because detection moves work between them: with any rule loaded, flows
+ending at shutdown get their final detection — and their EVE ``flow`` record — in the worker
+instead of the recycler (on the office capture ≈ 470 M instructions move), so the worker
+thread alone overstates what rules cost. See docs/rules.md, "Cost".
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -36,20 +47,14 @@ from pcapcraft import (  # noqa: E402
 )
 
 from generator.render_suricata import write_suricata  # noqa: E402
+from sakimori.baselines import load_document  # noqa: E402
 from sakimori.config import Config, load_config  # noqa: E402
 from sakimori.suricata import find_binary, render_offline_yaml  # noqa: E402
 
 CONFIG = "networks:\n  home: [10.1.0.0/16]\nwhitelist:\n  destinations: [ntp.nict.jp]\n"
-PER_PACKET = {  # 1201/1202 as per-packet rules, for comparison
-    "app-layer-protocol:failed; prefilter; flowbits:set":
-        "flow:established,to_server; app-layer-protocol:failed; "
-        "flowbits:isnotset,sakimori.tunnel; flowbits:isnotset,sakimori.non_http; flowbits:set",
-    "app-layer-protocol:!http; prefilter; app-layer-protocol:!tls; "
-    "app-layer-protocol:!failed; flowbits:set":
-        "flow:established,to_server; app-layer-protocol:!http; app-layer-protocol:!tls; "
-        "app-layer-protocol:!failed; flowbits:isnotset,sakimori.tunnel; "
-        "flowbits:isnotset,sakimori.non_http; flowbits:set",
-}
+# A function only this thread runs (first match wins; the rest is the main thread).
+THREADS = (("worker", "StreamTcpPacket"), ("flow manager", "DefragTimeoutHash"),
+           ("recycler", "OutputFlowLog"))
 
 
 def _record(size: int) -> bytes:
@@ -70,8 +75,15 @@ def capture(path: Path, sessions: int) -> Path:
     return write_pcap(path, pkts)
 
 
-def worker_instructions(cfg: Config, pcap: Path, rules: list[Path], run: Path) -> int:
-    """Instructions of the thread that ran StreamTcpPacket (the packet worker)."""
+def _thread_kind(text: str) -> str:
+    for kind, marker in THREADS:
+        if re.search(rf"^c?fn=\(\d+\) {marker}$", text, re.M):
+            return kind
+    return "main"
+
+
+def thread_instructions(cfg: Config, pcap: Path, rules: list[Path], run: Path) -> dict[str, int]:
+    """Instructions per thread kind (worker, recycler, flow manager, main) of one run."""
     run.mkdir(parents=True, exist_ok=True)
     conf = run / "suricata.yaml"
     conf.write_text(render_offline_yaml(cfg, run, rules), encoding="utf-8")
@@ -79,42 +91,78 @@ def worker_instructions(cfg: Config, pcap: Path, rules: list[Path], run: Path) -
     subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                     f"--callgrind-out-file={out}", find_binary(cfg), "-c", str(conf), "-r",
                     str(pcap), "-l", str(run), "-k", "none", "--runmode", "single"],
-                   capture_output=True, check=True, timeout=3600)
+                   capture_output=True, check=True, timeout=7200)
+    counts: dict[str, int] = {}
     for part in sorted(run.glob("cg.out-*")):
         text = part.read_text(encoding="utf-8", errors="replace")
         total = re.search(r"^(?:totals|summary): (\d+)", text, re.M)
-        if total and "StreamTcpPacket" in text:
-            return int(total.group(1))
-    raise RuntimeError(f"no worker thread in {run}")
+        if total:
+            kind = _thread_kind(text)
+            counts[kind] = counts.get(kind, 0) + int(total.group(1))
+    if "worker" not in counts:
+        raise RuntimeError(f"no worker thread in {run}")
+    return counts
+
+
+def _figure(counts: dict[str, int]) -> int:
+    return sum(n for kind, n in counts.items() if kind != "flow manager")
+
+
+def _variants(args: argparse.Namespace, cfg: Config, out: Path) -> dict[str, list[Path]]:
+    doc = load_document(args.baselines) if args.baselines else None
+    variants: dict[str, list[Path]] = {"no rules": [],
+                                       "static + generated": write_suricata(
+                                           cfg, doc, out / "build", package=False)}
+    for spec in args.compare:
+        name, _, folder = spec.partition("=")
+        files = [Path(folder) / "static.rules", Path(folder) / "sakimori.rules"]
+        missing = [str(f) for f in files if not f.is_file()]
+        if not name or missing:
+            raise SystemExit(f"bench/rule_cost.py: --compare {spec}: expected NAME=DIR with "
+                             f"static.rules and sakimori.rules (missing: {', '.join(missing)})")
+        variants[name] = files
+    return variants
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help="work directory (default: temp)")
-    ap.add_argument("--sessions", type=int, default=200, help="TLS sessions (default 200)")
+    ap.add_argument("--sessions", type=int, default=200, help="crafted TLS sessions (200)")
+    ap.add_argument("--pcap", type=Path, help="capture to read instead of the crafted one")
+    ap.add_argument("--config", type=Path, help="sakimori.yaml (default: a one-name whitelist)")
+    ap.add_argument("--baselines", type=Path, help="baselines.json for the generated rules")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=DIR",
+                    help="also measure DIR/static.rules + DIR/sakimori.rules (repeatable)")
+    ap.add_argument("--jobs", type=int, default=2, help="callgrind runs at once (2)")
+    ap.add_argument("--json", type=Path, help="also write the counts as JSON")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind not installed", file=sys.stderr)
         return 2
-    out = args.out or Path(tempfile.mkdtemp(prefix="sakimori-rulecost-"))
-    (out / "sakimori.yaml").parent.mkdir(parents=True, exist_ok=True)
-    (out / "sakimori.yaml").write_text(CONFIG, encoding="utf-8")
-    cfg = load_config(out / "sakimori.yaml", env={})
-    generated = write_suricata(cfg, None, out / "build", package=False)[1]
-    text = generated.read_text(encoding="utf-8")
-    for new, old in PER_PACKET.items():
-        text = text.replace(new, old)
-    per_packet = out / "per-packet.rules"
-    per_packet.write_text(text, encoding="utf-8")
-    pcap = capture(out / "load.pcap", args.sessions)
-    variants = {"no rules": [], "generated rules": [generated],
-                "generated, 1201/1202 per packet": [per_packet]}
-    base = None
-    print(f"{'rule set':<34} {'worker instructions':>20} {'vs none':>8}")
-    for i, (name, rules) in enumerate(variants.items()):
-        n = worker_instructions(cfg, pcap, rules, out / f"run{i}")
-        base = base or n
-        print(f"{name:<34} {n:>20,} {n / base:>8.3f}", flush=True)
+    out = (args.out or Path(tempfile.mkdtemp(prefix="sakimori-rulecost-"))).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = args.config
+    if cfg_path is None:
+        cfg_path = out / "sakimori.yaml"
+        cfg_path.write_text(CONFIG, encoding="utf-8")
+    cfg = load_config(cfg_path, env={})
+    variants = _variants(args, cfg, out)
+    pcap = args.pcap or capture(out / "load.pcap", args.sessions)
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        runs = dict(zip(variants, pool.map(
+            lambda item: thread_instructions(cfg, pcap, item[1], out / f"run{item[0]}"),
+            enumerate(variants.values())), strict=True))
+    base = _figure(runs["no rules"])
+    print(f"capture: {pcap}")
+    print(f"{'rule set':<26} {'all but flow manager':>21} {'vs none':>8} {'worker':>15} "
+          f"{'recycler':>13} {'main':>13}")
+    for name, counts in runs.items():
+        n = _figure(counts)
+        print(f"{name:<26} {n:>21,} {n / base:>8.3f} {counts.get('worker', 0):>15,} "
+              f"{counts.get('recycler', 0):>13,} {counts.get('main', 0):>13,}")
+    if args.json:
+        args.json.write_text(json.dumps({"capture": str(pcap), "runs": runs}, indent=1),
+                             encoding="utf-8")
     return 0
 
 

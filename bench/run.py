@@ -34,8 +34,8 @@ from generator.render_suricata import write_suricata
 from sakimori.baselines import load_document
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
-from sakimori.officesim import SimParams
 from sakimori.suricata import find_binary, read_pcaps
+from sakimori_demo.officesim import SimParams
 
 BENCH_DIR = Path(__file__).resolve().parent
 PRESETS: dict[str, dict[str, Any]] = {

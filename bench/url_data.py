@@ -2,7 +2,7 @@
 
 Sources (docs/bench.md "URL shape model" says how small and how synthetic this is):
 
-- ``officesim``: the demo's benign browsing generator (sakimori/officesim/http.py: pages,
+- ``officesim``: the demo's benign browsing generator (sakimori_demo/officesim/http.py: pages,
   CDN assets, analytics beacons) — benign, synthetic.
 - ``realshape:<family>``: benign URL shapes written here after real services (search engines
   with their tracking parameters, CDN paths with content hashes, analytics and ad beacons with
@@ -27,7 +27,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
-from sakimori.officesim import http as osim
+from sakimori_demo.officesim import http as osim
 
 ET_FILES = ("emerging-deleted.rules", "emerging-mobile_malware.rules",
             "emerging-current_events.rules", "emerging-hunting.rules",
@@ -262,7 +262,7 @@ def realshape(families: list[str], n_each: int, seed: int) -> list[tuple[str, st
 
 
 def officesim_exfil(n: int, seed: int) -> list[tuple[str, str]]:
-    """The demo's exfiltration shape (sakimori/officesim/infected.py ``long_url_exfil``)."""
+    """The demo's exfiltration shape (sakimori_demo/officesim/infected.py ``long_url_exfil``)."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):

@@ -1,7 +1,7 @@
 """The benchmark's workload: simulated captures, configuration, rules and the large EVE file.
 
 Everything comes from the project's own code: the office simulator
-(:mod:`sakimori.officesim`), real Suricata (:func:`sakimori.suricata.read_pcaps`) and the rule
+(:mod:`sakimori_demo.officesim`), real Suricata (:func:`sakimori.suricata.read_pcaps`) and the rule
 generator (:func:`generator.render_suricata.write_suricata`). The large EVE file is real
 Suricata output repeated: copy *k* has every ``timestamp`` / ``flow.start`` / ``flow.end``
 moved by *k* × (days the capture spans) and ``flow_id`` + *k*·2⁵¹ (Suricata's own ids fit
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from sakimori.officesim import SimParams, generate
+from sakimori_demo.officesim import SimParams, generate
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "sakimori.yaml"
 FLOW_ID_STEP = 1 << 51

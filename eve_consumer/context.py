@@ -24,11 +24,11 @@ from collections import Counter
 from typing import Any
 
 from eve_consumer.classes import ClassMap
-from eve_consumer.decode import Event
 from eve_consumer.model import MAX_NAME, cap_name
 from sakimori.baselines import TrafficThresholds, effective_traffic
 from sakimori.config import Config
 from sakimori.distinct import DistinctCount
+from sakimori.eve.decode import Event
 from sakimori.whitelist import Whitelist, normalise_host
 
 CACHE_LIMIT = 200_000

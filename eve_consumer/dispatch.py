@@ -23,9 +23,9 @@ from typing import Any
 
 from eve_consumer.classes import CLASS_DETECTION
 from eve_consumer.context import Context
-from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler
 from eve_consumer.model import VOCABULARY_SET
+from sakimori.eve.decode import Event
 
 
 class Dispatcher:
@@ -51,7 +51,7 @@ class Dispatcher:
     def dispatch(self, ev: Event) -> None:
         kind = ev.kind
         ctx = self.ctx
-        if kind == "flow":  # half of all events: Dispatcher._flow, inline
+        if kind == "flow":  # half of all events: routed inline, the home test memoised
             ts = ev.ts
             if ts > ctx.latest_ts:
                 ctx.latest_ts = ts
@@ -88,21 +88,6 @@ class Dispatcher:
             ctx.latest_ts = ev.ts
         for handle in self.routes.get(kind, ()):
             handle(ev)
-
-    def _flow(self, ev: Event) -> None:
-        ctx = self.ctx
-        if ev.ts > ctx.latest_ts:
-            ctx.latest_ts = ev.ts
-        if ctx.home(ev.src_ip):
-            for handle in self.flow_internal:
-                handle(ev)
-            if not ctx.home(ev.dest_ip):
-                for handle in self.flow_outbound:
-                    handle(ev)
-        for handle in self.flow_any:
-            handle(ev)
-        if ctx.flow_names:
-            ctx.flow_names.pop(ev.flow_id, None)
 
     def _alert(self, ev: Event) -> None:
         ctx = self.ctx

@@ -27,12 +27,9 @@ from typing import Any
 
 from eve_consumer.context import Context
 from eve_consumer.correlate import HostReport, correlate
-from eve_consumer.decode import Decoder
 from eve_consumer.dispatch import Dispatcher
 from eve_consumer.handlers import build_handlers
 from eve_consumer.handlers.fw_blocked import FwBlockedHandler
-from eve_consumer.inputs import Batch
-from eve_consumer.inputs.eve_file import FileInput
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.inputs.fwlog import read_fw_log
 from eve_consumer.inputs.proxylog import ProxyDecoder
@@ -46,6 +43,9 @@ from eve_consumer.store import StateStore
 from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import InputError
+from sakimori.eve.decode import Decoder
+from sakimori.eve.file import FileInput
+from sakimori.eve.lines import Batch
 
 CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp"})
 MAIL_RETRY_S = 60.0
@@ -138,7 +138,7 @@ class Consumer:
         if self._proxy is None:
             relays = None
             if self.cfg.anonymizer.tor_relays:
-                from generator.tor import load_relays
+                from sakimori.tor import load_relays
                 relays = load_relays(self.cfg.anonymizer.tor_relays)
             self._proxy = ProxyDecoder(self.ctx, self.decoder.stats, relays)
         return self._proxy
@@ -163,7 +163,7 @@ class Consumer:
 
     def add_proxy_log(self, path: str | Path) -> None:
         """Read one proxy access log (``.gz`` too) to its end."""
-        from generator.proxylog import open_log
+        from sakimori.proxylog import open_log
 
         name = str(path)
         try:

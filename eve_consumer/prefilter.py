@@ -4,7 +4,7 @@ Parsing is most of the consumer's cost, so the decoder asks this hook first, for
 look complete (``{`` … ``}``, no ``null`` value — anything odd is parsed and judged normally,
 so bad lines are still counted as bad). It reads a few fields straight from the bytes of
 Suricata's compact EVE layout; whenever a field is missing or contains a JSON escape (``\\``)
-the line is parsed as usual. Verdicts (see :mod:`eve_consumer.decode`):
+the line is parsed as usual. Verdicts (see :mod:`sakimori.eve.decode`):
 
 ``SKIP`` — no enabled handler can use the event (``ignored["<kind> (prefiltered)"]``):
 
@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from eve_consumer.context import FLOW_NAMES_LIMIT, Context
-from eve_consumer.decode import MAX_ID, PARSE, SKIP, USED
 from eve_consumer.model import MAX_NAME, cap_name
+from sakimori.eve.decode import MAX_ID, PARSE, SKIP, USED
 from sakimori.whitelist import normalise_host
 
 _SRC = b'"src_ip":"'

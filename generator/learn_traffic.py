@@ -3,7 +3,7 @@
 :class:`TrafficLearner` starts from an existing baselines document (or an empty one), folds
 new inputs into the mergeable summaries of :mod:`generator.traffic_summary`, and writes the
 document back with every threshold recomputed (:mod:`generator.thresholds`). EVE is read with
-the shared decoder (:mod:`eve_consumer.decode`), so learning and the consumer read EVE alike.
+the shared decoder (:mod:`sakimori.eve.decode`), so learning and the consumer read EVE alike.
 
 What each EVE event contributes (internal = ``cfg.is_home``; outbound = internal source,
 external destination):
@@ -27,14 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eve_consumer.decode import Decoder, Event, flow_times
-from eve_consumer.inputs.eve_file import read_events
 from generator import thresholds
-from generator.proxylog import ProxyLogStats, ProxyRecord, read_proxy_log
 from generator.traffic_summary import TrafficSummary, from_iso, iso
 from sakimori.baselines import SCHEMA_VERSION, empty_document
 from sakimori.config import Config
 from sakimori.errors import InputError
+from sakimori.eve.decode import Decoder, Event, flow_times
+from sakimori.eve.file import read_events
+from sakimori.proxylog import ProxyLogStats, ProxyRecord, read_proxy_log
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from typing import Any
 import jinja2
 
 from generator.package import build_package
-from generator.tor import RelaySet, load_relays
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
 from sakimori.errors import InputError
 from sakimori.ports import PortTable
+from sakimori.tor import RelaySet, load_relays
 from sakimori.whitelist import Whitelist
 from suricata_rules import STATIC_RULES
 
@@ -83,6 +83,36 @@ def host_pcre(wl: Whitelist) -> str | None:
     if not alternatives:
         return None
     return "/^(?:" + "|".join(alternatives) + r")\.?$/i"
+
+
+_SAFE_CONTENT = re.compile(r"^[a-z0-9._-]+$")
+_NO_LETTERS = re.compile(r"^[0-9._-]+$")
+
+
+def host_content(wl: Whitelist, letters: bool = True) -> str | None:
+    """The longest text every whitelisted name contains, as the helpers' fast pattern.
+
+    Every string :func:`host_pcre` matches contains it, so adding it as a ``content`` changes
+    no verdict: it only lets Suricata's multi-pattern matcher select the helper once per
+    transaction instead of evaluating the PCRE on every packet of HTTP and TLS flows (a
+    single whitelisted name is its own pattern; several share at least the dot). With
+    ``letters=False`` the text has no letter (for ``http.host``: Suricata 7.0.10 refuses
+    ``nocase`` there, and leaves the buffer's case as sent when the Host header has a port).
+    None when the names share nothing usable (the helper then runs without a fast pattern,
+    as before). Ties are broken alphabetically so the output is deterministic.
+    """
+    texts = [text.lower() for text, _exact in wl.host_suffixes()]
+    if not texts:
+        return None
+    allowed = _SAFE_CONTENT if letters else _NO_LETTERS
+    shortest = min(texts, key=lambda t: (len(t), t))
+    for size in range(len(shortest), 0, -1):
+        common = sorted({part for i in range(len(shortest) - size + 1)
+                         if allowed.match(part := shortest[i:i + size])
+                         and all(part in t for t in texts)})
+        if common:
+            return common[0]
+    return None
 
 
 def _port_group(ports: list[int]) -> str | None:
@@ -149,6 +179,8 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),
         "wl_pcre": host_pcre(wl),
+        "wl_content_sni": host_content(wl),
+        "wl_content_host": host_content(wl, letters=False),
         "ports": port_groups(cfg.traffic.ports),
         "url": _rule_value(eff.url_length),
         "session": _rule_value(eff.long_session_s),

@@ -226,6 +226,22 @@ local function real_name(h)
   return h
 end
 
+-- The displayed From of a header value (pure, code-point work): memoised per scanner process,
+-- bounded like norm.memo; the returned list is only read.
+local displayed_cache, displayed_n = {}, 0
+local function displayed(raw, decoded)
+  local key = raw .. '\0' .. decoded
+  if #key > 512 then return from_hdr.displayed(raw, decoded) end
+  local hit = displayed_cache[key]
+  if hit then return hit[1], hit[2] end
+  local shown, others = from_hdr.displayed(raw, decoded)
+  if displayed_n >= 2048 then displayed_cache, displayed_n = {}, 0 end
+  displayed_cache[key] = {shown, others}; displayed_n = displayed_n + 1
+  return shown, others
+end
+
+local one_line = norm.memo(from_hdr.one_line) -- pure; From values recur
+
 local function facts_of(task)
   local f = {hops = {}}
   local ip = task:get_from_ip()
@@ -254,10 +270,10 @@ local function facts_of(task)
   f.from_others = {}
   local heads = task:get_header_full('From') or {}
   for k = 1, math.min(#heads, 8) do -- the first non-blank From, as the reader sees it
-    local raw = from_hdr.one_line(heads[k].value)
+    local raw = one_line(heads[k].value)
     if raw ~= '' then
       local others
-      f.from_shown, others = from_hdr.displayed(raw, from_hdr.one_line(heads[k].decoded))
+      f.from_shown, others = displayed(raw, one_line(heads[k].decoded))
       local strict = from_hdr.lower(tostring(f.from_addr or ''))
       for _, o in ipairs(others) do
         if from_hdr.lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
@@ -276,7 +292,7 @@ local function facts_of(task)
 end
 
 -- Options are evidence for humans: no control characters, valid UTF-8, bounded length.
-local function sanitise(s)
+local function sanitise_text(s)
   s = tostring(s):gsub('[%z\1-\31\127]', '')
   local cps = unicode.decode(s)
   local out, len = {}, 0
@@ -290,6 +306,9 @@ local function sanitise(s)
   end
   return table.concat(out)
 end
+
+local sanitise_memo = norm.memo(sanitise_text) -- pure: options recur from mail to mail
+local function sanitise(s) return (sanitise_memo(tostring(s))) end
 
 local function tag(task, fired)
   local hname = settings.header_name

@@ -118,17 +118,25 @@ def write_private_config(etc: Path, *, port: int, controller_port: int, dns_port
                                           encoding="utf-8")
     for module in OFFLINE_DISABLED:
         (override / f"{module}.conf").write_text("enabled = false;\n", encoding="utf-8")
-    (override / "antivirus.conf").write_text(_antivirus_override(antivirus), encoding="utf-8")
+    (override / "antivirus.conf").write_text(_antivirus_override(etc, antivirus), encoding="utf-8")
     return etc / "rspamd.conf"
 
 
-def _antivirus_override(servers: str | None) -> str:
-    """override.d/antivirus.conf: the build's clamav rule pointed at *servers*, or off."""
+def _antivirus_override(etc: Path, servers: str | None) -> str:
+    """override.d/antivirus.conf: the build's clamav rule (``etc/local.d/antivirus.conf``, as
+    ``sakimori generate`` rendered it) pointed at *servers*, or off (no servers, no rule)."""
     if not servers:
         return "enabled = false;\n"
-    from generator.render_rspamd import render_antivirus
-    from sakimori.config import load_config
-    return render_antivirus(load_config(None, env={}), servers)
+    try:
+        built = (etc / "local.d" / "antivirus.conf").read_text(encoding="utf-8")
+    except OSError:
+        return "enabled = false;\n"
+    line = f"servers = {json.dumps(servers, ensure_ascii=True)};"
+    text, n = _SERVERS.subn(lambda _m: line, built, count=1)
+    return text if n else "enabled = false;\n"
+
+
+_SERVERS = re.compile(r"^\s*servers\s*=.*;[ \t]*$", re.MULTILINE)
 
 
 def configtest(build_dir: Path, binary: str = "rspamd") -> str:

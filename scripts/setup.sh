@@ -15,7 +15,7 @@ need_root() {
 
 stamp_dir=.venv/.stamps
 apt_pkgs="suricata rspamd redis-server python3-venv python3-dev gcc tshark chromium chromium-driver
-    fonts-ipafont-gothic clamav-daemon"
+    fonts-ipafont-gothic clamav-daemon logrotate"
 
 missing=""
 for p in $apt_pkgs; do
@@ -41,9 +41,10 @@ SRC
     $apt install -y -qq -t bookworm-backports suricata >/dev/null
     # chromium + chromium-driver: the admin screen's browser test (headless, system browser);
     # a Japanese font so its screenshots show Japanese subjects and names
-    # clamav-daemon: scan-mail and the tests start their own clamd (no service, no download)
+    # clamav-daemon: scan-mail and the tests start their own clamd (no service, no download);
+    # logrotate: the follow-mode test rotates with the real copytruncate
     $apt install -y -qq rspamd redis-server python3-venv python3-dev gcc tshark \
-        chromium chromium-driver fonts-ipafont-gothic clamav-daemon >/dev/null
+        chromium chromium-driver fonts-ipafont-gothic clamav-daemon logrotate >/dev/null
 fi
 
 py=/usr/bin/python3
@@ -55,7 +56,7 @@ mkdir -p "$stamp_dir"
 hash=$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp_dir/pip-$hash" ]; then
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    .venv/bin/pip install -q -e '.[dev,demo]'
     rm -f "$stamp_dir"/pip-*
     touch "$stamp_dir/pip-$hash"
 fi

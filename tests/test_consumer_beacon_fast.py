@@ -22,11 +22,11 @@ from types import SimpleNamespace
 import pytest
 from pcapcraft import http_get, tls_session, write_pcap
 
-from eve_consumer.decode import Event
 from eve_consumer.handlers.beacon import BeaconHandler
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
 from sakimori.distinct import EXACT_MAX, DistinctCount
+from sakimori.eve.decode import Event
 from sakimori.suricata import read_pcaps
 
 T0 = 1793577600.0

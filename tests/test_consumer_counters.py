@@ -135,7 +135,7 @@ def test_counters_survive_a_restart(tmp_path: Path, slips_eve: Path) -> None:
 
 
 def test_a_state_with_runaway_keys_is_folded_on_restore() -> None:
-    from eve_consumer.decode import DecodeStats
+    from sakimori.eve.decode import DecodeStats
 
     old = {"lines": 600_000, "ignored": {f"x{i}": 1 for i in range(500_000)},
            "bad": {f"field 'timestamp' not ISO 8601: '{i}'": 1 for i in range(100_000)},

@@ -180,8 +180,8 @@ def test_a_handler_failing_at_evaluation_does_not_stop_the_others(
 
 
 def test_times_out_of_range_do_not_parse_anywhere(tmp_path: Path) -> None:
-    from eve_consumer.decode import DecodeStats, parse_ts
     from eve_consumer.inputs.fwlog import read_fw_log
+    from sakimori.eve.decode import DecodeStats, parse_ts
 
     for text in ("9999-12-31T23:59:59.000000-0100", "9999-12-31T23:59:59-01:00",
                  "1969-12-31T23:59:59.000000+0000", "2200-01-01T00:00:00.000000+0000"):

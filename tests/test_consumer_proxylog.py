@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from eve_consumer.context import Context
-from eve_consumer.decode import DecodeStats
 from eve_consumer.inputs.proxylog import ProxyDecoder, anonymizer_reason, relay_check
 from eve_consumer.pipeline import Consumer
-from generator.proxylog import parse_line
-from generator.tor import RelaySet
 from sakimori.config import load_config
-from sakimori.officesim.proxyday import generate_proxy_day
+from sakimori.eve.decode import DecodeStats
+from sakimori.proxylog import parse_line
+from sakimori.tor import RelaySet
+from sakimori_demo.officesim.proxyday import generate_proxy_day
 
 CONFIG = """\
 networks:

@@ -1,7 +1,7 @@
 """Fast paths and ``consume --workers N`` against the reference path, on real Suricata EVE.
 
 Two real inputs: ``slips-test6-malicious.eve.json`` (public, real Suricata) and the EVE real
-Suricata 7 writes with the generated rules over the simulated office (``sakimori.officesim``,
+Suricata 7 writes with the generated rules over the simulated office (``sakimori_demo.officesim``,
 3 h, 10 benign hosts, its infected hosts: beacons, long URL, fw_blocked, …). On each:
 
 - the *reference path* — every line parsed by ``orjson`` and built in Python, no relevance
@@ -31,8 +31,8 @@ from generator.render_suricata import write_suricata
 from sakimori.baselines import empty_document
 from sakimori.cli import main as cli_main
 from sakimori.config import load_config
-from sakimori.officesim import SimParams, generate
 from sakimori.suricata import read_pcaps
+from sakimori_demo.officesim import SimParams, generate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,7 +211,7 @@ def _flow_lines(eve: Path) -> list[bytes]:
 def test_typed_flow_decode_equals_the_parsed_record(real: dict[str, Any]) -> None:
     """Every real flow line: the typed decode (msgspec) and the reference decode (orjson +
     _build) give the same event and the same values for every field a handler reads."""
-    from eve_consumer.decode import Decoder
+    from sakimori.eve.decode import Decoder
 
     lines = _flow_lines(real["eve"])
     assert len(lines) > 50
@@ -246,7 +246,7 @@ def test_typed_flow_decode_equals_the_parsed_record(real: dict[str, Any]) -> Non
 ])
 def test_out_of_range_flow_values_are_bad_on_both_paths(
         real: dict[str, Any], path: tuple[str, ...], value: Any, reason: str) -> None:
-    from eve_consumer.decode import Decoder
+    from sakimori.eve.decode import Decoder
 
     line = next(ln for ln in _flow_lines(real["eve"]) if b'"flow":{' in ln)
     obj = json.loads(line)

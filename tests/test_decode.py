@@ -1,4 +1,4 @@
-"""eve_consumer.decode: real EVE decodes; every kind of bad line is skipped, counted, explained."""
+"""sakimori.eve.decode: real EVE decodes; every kind of bad line is skipped, counted, explained."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from eve_consumer.decode import Decoder, flow_times, parse_ts
-from eve_consumer.inputs.eve_file import read_events
 from sakimori.errors import InputError
+from sakimori.eve.decode import Decoder, flow_times, parse_ts
+from sakimori.eve.file import read_events
 
 
 def test_real_eve_decodes_without_rejections(slips_eve: Path) -> None:
@@ -70,7 +70,7 @@ def test_ignored_types_are_counted_not_parsed(monkeypatch: pytest.MonkeyPatch) -
     decoder = Decoder()
     line = b'{"timestamp":"2021-06-06T15:59:46.457984+0200","event_type":"stats","stats":{}}'
     with monkeypatch.context() as m:
-        m.setattr("eve_consumer.decode.orjson.loads", None)  # a parse would raise
+        m.setattr("sakimori.eve.decode.orjson.loads", None)  # a parse would raise
         assert decoder.decode(line, 1) is None
     assert decoder.stats.ignored["stats"] == 1
     # a cut line of an ignored type is parsed, and so counted as bad (issue 11 item 12)

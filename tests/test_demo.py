@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sakimori import groundtruth
-from sakimori.officesim.catalogue import DASHBOARD
+from sakimori_demo.officesim.catalogue import DASHBOARD
 
 pytestmark = [pytest.mark.suricata, pytest.mark.slow]
 

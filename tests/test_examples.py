@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sakimori.config import load_config
-from sakimori.officesim import SimParams, generate
+from sakimori_demo.officesim import SimParams, generate
 
 
 @pytest.mark.slow

@@ -30,11 +30,11 @@ from fromfuzz import corpus
 from rspamd_support import make_config, make_doc, requires_rspamd
 
 from eve_consumer.handlers.mail_spoof import facts_from_eve
-from generator.mail.features import decode_words
 from generator.render_rspamd import write_rspamd
 from sakimori.mail import norm
 from sakimori.mail.checks import run_checks, sanitise_option
 from sakimori.mail.facts import facts_from_message
+from sakimori.mail.features import decode_words
 from sakimori.mail.fromhdr import displayed, one_line
 from sakimori.rspamd import RspamdInstance, scan_url
 

@@ -15,10 +15,10 @@ from engines import require_binary
 
 import generator.render_suricata as render_suricata
 from generator import atomic
+from generator import build as build_module
+from generator.build import BuildNotDeployed, render_build
 from generator.rulecheck import check_rspamd, rule_problem, split_options, ucl_problem
 from sakimori.cli import main
-from sakimori.commands import generate
-from sakimori.commands.generate import BuildNotDeployed, render_build
 from sakimori.config import load_config
 from sakimori.errors import InputError
 from sakimori.web.wledit import add_entry
@@ -120,7 +120,7 @@ def test_renderer_dying_half_way_leaves_no_half_build(tmp_path: Path, monkeypatc
     def dies(*_args: object) -> Path:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(generate, "write_rspamd", dies)  # the Suricata half is already written
+    monkeypatch.setattr(build_module, "write_rspamd", dies)  # the Suricata half is already written
     with pytest.raises(OSError):
         render_build(cfg, None, build, validate=False)
     assert _snapshot(build) == before
@@ -162,7 +162,7 @@ def test_editor_regeneration_failure_keeps_the_build(tmp_path: Path, monkeypatch
     def dies(*_args: object) -> Path:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(generate, "write_rspamd", dies)
+    monkeypatch.setattr(build_module, "write_rspamd", dies)
     cfg_path.write_text(text.replace(str(_fake_suricata(tmp_path)), "no-such-suricata"))
     result = add_entry(load_config(cfg_path, env={}), "updates.example.net", "alice", "CDN")
     assert not result.ok and "No space left" in result.message

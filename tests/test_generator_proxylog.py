@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.proxylog import ProxyLogStats, parse_line, read_proxy_log
 from sakimori.errors import InputError
+from sakimori.proxylog import ProxyLogStats, parse_line, read_proxy_log
 
 SQUID_GET = ("1700000000.123     98 10.1.10.5 TCP_MISS/200 2244 GET "
              "http://www.example.com/a/b?q=1 - HIER_DIRECT/93.184.216.34 text/html")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.tor import load_relays
 from sakimori.errors import InputError
+from sakimori.tor import load_relays
 
 ONIONOO = {"version": "8.0", "relays": [
     {"nickname": "a", "or_addresses": ["192.0.2.10:9001", "[2001:db8::10]:9001"]},

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.mail.received import Hop
 from sakimori.config import load_config
 from sakimori.mail import checks
 from sakimori.mail.checks import Hit, osa_distance, run_checks, sanitise_option, skeleton
 from sakimori.mail.facts import MailFacts, facts_from_message, parse_from, parse_hops
+from sakimori.mail.received import Hop
 
 CONFIG = """\
 networks: {home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}

@@ -1,4 +1,4 @@
-"""The Python checks against the example corpus (sakimori.mailsim): learn the past mail with
+"""The Python checks against the example corpus (sakimori_demo.mailsim): learn the past mail with
 the real learner (generator.mail.learn), then judge every test-set mail with its SMTP session
 from the sidecar. Every case must give exactly its ``expected_symbols`` (the ground truth the
 corpus derives from docs/mail-checks.md), and the passive view (no PTR name, no SMTP AUTH)
@@ -14,8 +14,8 @@ from generator.mail.learn import MailLearner
 from sakimori.config import Config, load_config
 from sakimori.mail.checks import run_checks
 from sakimori.mail.facts import facts_from_message
-from sakimori.mailsim import generate_corpus
-from sakimori.mailsim.testset import config_for_testset
+from sakimori_demo.mailsim import generate_corpus
+from sakimori_demo.mailsim.testset import config_for_testset
 
 REPO = Path(__file__).resolve().parent.parent
 

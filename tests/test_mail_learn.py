@@ -22,7 +22,7 @@ from sakimori.cli import main
 from sakimori.config import Config, load_config
 from sakimori.errors import InputError
 from sakimori.mail.norm import fold_name
-from sakimori.mailsim import generate_corpus
+from sakimori_demo.mailsim import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO / "examples" / "sakimori.yaml"

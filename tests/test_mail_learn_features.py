@@ -1,4 +1,4 @@
-"""generator.mail.received and generator.mail.features: tricky Received headers, hostile header
+"""sakimori.mail.received and sakimori.mail.features: tricky Received headers, hostile header
 values, the external sender and chain relative to trusted addresses.
 
 Some Received forms are taken from Rspamd's functional-test messages (rspamd/rspamd,
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.mail.features import MailFeatures, Trust, extract
 from generator.mail.reader import parse_headers
-from generator.mail.received import parse_received
 from sakimori.config import load_config
+from sakimori.mail.features import MailFeatures, Trust, extract
 from sakimori.mail.norm import normalise_address
+from sakimori.mail.received import parse_received
 
 # Rspamd test/functional/messages/received1.eml (Apache-2.0)
 RSPAMD_POSTFIX = ("from server.chat-met-vreemden.nl (unknown [IPv6:2a01:7c8:aab6:26d:5054:ff:fed1:"

@@ -2,7 +2,7 @@
 receiving-side hops of a hosted mailbox are found in past mail and used as the trust boundary
 of the same learn; a network used by one sender domain only is never a relay; the CLI prints
 them; ``generate`` writes them (and the presets) into the relays map; config can switch them
-off. Corpora come from sakimori.mailsim (``hosted=microsoft365``) or are written here."""
+off. Corpora come from sakimori_demo.mailsim (``hosted=microsoft365``) or are written here."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from generator.mail.learn import MailLearner
 from generator.render_rspamd import map_texts
 from sakimori.cli import main
 from sakimori.config import Config, load_config
-from sakimori.mailsim import catalogue as cat
-from sakimori.mailsim import generate_corpus
-from sakimori.mailsim.compose import received, rfc2822_date
+from sakimori_demo.mailsim import catalogue as cat
+from sakimori_demo.mailsim import generate_corpus
+from sakimori_demo.mailsim.compose import received, rfc2822_date
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = (REPO / "examples" / "sakimori.yaml").read_text(encoding="utf-8")
-TENANT = {"2603:1096:404::/48", "2603:1096:604::/48"}  # sakimori/mailsim/hosted.py
+TENANT = {"2603:1096:404::/48", "2603:1096:604::/48"}  # sakimori_demo/mailsim/hosted.py
 
 
 def _config(tmp: Path, relays: list[str], networks: dict | None = None,
@@ -185,7 +185,7 @@ def test_cli_prints_relays_and_generate_maps_them(hosted: dict, tmp_path: Path,
 def test_trust_kinds_and_who_may_authenticate(tmp_path: Path) -> None:
     """Own hops may vouch for an authenticated submission, a provider relay may not; a suffix
     needs the verified name; a walk ending in relay hops is never internal mail."""
-    from generator.mail.received import parse_received
+    from sakimori.mail.received import parse_received
     from sakimori.mail.relays import OWN, RELAY, Trust
 
     cfg = _config(tmp_path, ["192.0.2.10/32", "google_workspace", ".relay.example.net"])

@@ -10,9 +10,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from eve_consumer.inputs import Batch
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
+from sakimori.eve.lines import Batch
 
 CONFIG = """\
 networks: {home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}

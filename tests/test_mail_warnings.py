@@ -27,7 +27,7 @@ from sakimori.mail.warnings import (
     notified_recipients,
     warning_recipients,
 )
-from sakimori.smtpsink import free_port as other_port
+from sakimori_demo.smtpsink import free_port as other_port
 
 EVIL_SUBJECT = "invoice\r\nBcc: victim@example.co.jp\r\n\u202e<script>alert(1)</script>"
 
@@ -273,8 +273,9 @@ def test_receiver_http(tmp_path, smtp) -> None:
         assert url == f"http://127.0.0.1:{listen}/rspamd/events"
         post = lambda body: requests.post(url, data=body, timeout=5,  # noqa: E731
                                           headers=auth(cfg))
-        assert post(json.dumps(RSPAMD_EVENT)).status_code == 200
-        assert post(json.dumps(RSPAMD_EVENT)).text.strip() == "duplicate"
+        first = post(json.dumps(RSPAMD_EVENT))
+        assert first.status_code == 200 and first.text.strip() == "accepted"
+        assert post(json.dumps(RSPAMD_EVENT)).text.strip() == "accepted"  # stored as duplicate
         assert post(json.dumps(dict(RSPAMD_EVENT, symbols=[]))).text.strip() == "not_flagged"
         assert post(b"{not json").status_code == 400
         assert post(b"[1]").status_code == 400
@@ -286,7 +287,8 @@ def test_receiver_http(tmp_path, smtp) -> None:
     finally:
         warnings.close()
     assert len(smtp.messages) == 1
-    assert receiver.stats["new"] == 1 and receiver.stats["duplicate"] == 1
+    assert receiver.stats["accepted"] == 2 and receiver.stats["not_flagged"] == 1
+    assert warnings.counts["new"] == 1 and warnings.counts["duplicate"] == 1
 
 
 def test_receiver_refuses_clients_outside_loopback_and_relays(tmp_path) -> None:
@@ -338,5 +340,6 @@ def test_receiver_survives_stalled_and_garbage_clients(tmp_path, monkeypatch, ca
         assert ok.status_code == 200
     finally:
         warnings.close()
-    assert receiver.stats["client_error"] == 2 and receiver.stats["new"] == 1
+    assert receiver.stats["client_error"] == 2 and receiver.stats["accepted"] == 1
+    assert warnings.counts["new"] == 1
     assert "Traceback" not in capfd.readouterr().err

@@ -21,7 +21,7 @@ from mailwarnfixtures import RSPAMD_EVENT
 
 from sakimori.config import load_config
 from sakimori.listen_secret import authorization, ensure_secret, read_secret
-from sakimori.smtpsink import free_port
+from sakimori_demo.smtpsink import free_port
 
 CONFIG = """\
 networks: {{home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}}

@@ -31,7 +31,7 @@ from generator import render_rspamd as render
 from sakimori import rspamd as rspamd_harness
 from sakimori.config import load_config
 from sakimori.listen_secret import authorization, ensure_secret
-from sakimori.smtpsink import free_port
+from sakimori_demo.smtpsink import free_port
 
 pytestmark = [pytest.mark.rspamd, pytest.mark.engine("rspamd")]
 

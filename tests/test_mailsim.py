@@ -1,4 +1,4 @@
-"""sakimori.mailsim: determinism, the catalogue's countries against the packaged country data,
+"""sakimori_demo.mailsim: determinism, the catalogue's countries against the packaged country data,
 the test set's sidecars, and the sidecars' expected symbols cross-checked against a small
 oracle of checks 1–4 and 6 of docs/mail-checks.md over the learned example baselines.
 """
@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from generator.mail.features import MailFeatures, Trust, extract, raw_headers
 from generator.mail.learn import MailLearner
 from generator.mail.reader import ReadStats, read_mail
 from sakimori.config import Config
 from sakimori.mail import country, fromhdr, norm
+from sakimori.mail.features import MailFeatures, Trust, extract, raw_headers
 from sakimori.mail.norm import fold_name, is_domestic_tld, registrable_domain
-from sakimori.mailsim import catalogue as cat
-from sakimori.mailsim import generate_corpus
-from sakimori.mailsim.__main__ import main as mailsim_main
-from sakimori.mailsim.testset import config_for_testset
+from sakimori_demo.mailsim import catalogue as cat
+from sakimori_demo.mailsim import generate_corpus
+from sakimori_demo.mailsim.__main__ import main as mailsim_main
+from sakimori_demo.mailsim.testset import config_for_testset
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = {"SAKIMORI_INTERNAL_SPOOF", "SAKIMORI_DOMESTIC_VIA_OVERSEAS",

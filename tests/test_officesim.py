@@ -1,4 +1,4 @@
-"""Tests of sakimori.officesim: determinism, pcap sanity, ground truth, and real Suricata."""
+"""Tests of sakimori_demo.officesim: determinism, pcap sanity, ground truth, and real Suricata."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from engines import require_binary, require_module
 from officesim_pcap import ip_pair, read_pcap, run_suricata, tcp_fields
 
-from sakimori.officesim import SimParams, generate
-from sakimori.officesim.__main__ import main as cli_main
-from sakimori.officesim.params import parse_time
+from sakimori_demo.officesim import SimParams, generate
+from sakimori_demo.officesim.__main__ import main as cli_main
+from sakimori_demo.officesim.params import parse_time
 
 SMALL = SimParams(hours=3.0, benign_hosts=4)
 OUTPUTS = ("office.pcap", "baseline.pcap", "squid-access.log", "tor-relays.txt",

@@ -1,4 +1,4 @@
-"""The shapes real data showed, as sakimori.officesim writes them (issue 10): a RAT's reconnect
+"""The shapes real data showed, as sakimori_demo.officesim writes them (issue 10): a RAT's reconnect
 loop, raw binary on tcp/443, an explicit proxy (CONNECT tunnels with TLS inside), browsing
 bursts and a fast periodic dashboard on many PCs. Checked on the pcap bytes and with real
 Suricata; that the detectors report exactly the infected ones is test_demo's ground truth."""
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from officesim_pcap import ip_pair, read_pcap, run_suricata, tcp_fields
 
-from sakimori.officesim import SimParams, generate
-from sakimori.officesim.catalogue import CDNS, DASHBOARD, SITES
-from sakimori.officesim.infected import RAT_LOOP, RAW_ON_443
-from sakimori.officesim.params import PROXY_IP, PROXY_PORT, parse_time
+from sakimori_demo.officesim import SimParams, generate
+from sakimori_demo.officesim.catalogue import CDNS, DASHBOARD, SITES
+from sakimori_demo.officesim.infected import RAT_LOOP, RAW_ON_443
+from sakimori_demo.officesim.params import PROXY_IP, PROXY_PORT, parse_time
 
 PARAMS = SimParams(hours=6.0, benign_hosts=7)  # index 6 is a proxied PC
 

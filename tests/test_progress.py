@@ -21,7 +21,7 @@ from conftest import SHARED_DATA
 from engines import require_path
 
 from sakimori import progress
-from sakimori.officesim.proxyday import generate_proxy_day
+from sakimori_demo.officesim.proxyday import generate_proxy_day
 
 CONFIG = """\
 networks:

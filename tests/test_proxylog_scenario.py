@@ -1,6 +1,6 @@
 """``analyze --proxy-log`` against a simulated day of proxy logs with ground truth.
 
-The day (:mod:`sakimori.officesim.proxyday`) has a Squid (native, authenticated users,
+The day (:mod:`sakimori_demo.officesim.proxyday`) has a Squid (native, authenticated users,
 elapsed times) and an Apache combined log, benign users with credential handshakes (407 then
 the request), category refusals, long video tunnels and a prevalent periodic check, and nine
 infected clients. The baselines are learned (``learn --proxy-log``) from the clean day before.
@@ -19,8 +19,8 @@ import pytest
 
 from sakimori.cli import main
 from sakimori.config import load_config
-from sakimori.officesim.proxyday import ProxyDayParams, generate_proxy_day
 from sakimori.web import killchain
+from sakimori_demo.officesim.proxyday import ProxyDayParams, generate_proxy_day
 
 CONFIG = """\
 networks:

@@ -13,7 +13,7 @@ from pathlib import Path
 import webfixtures as wf
 
 from eve_consumer.model import Finding
-from sakimori.commands.generate import render_build
+from generator.build import render_build
 from sakimori.config import load_config
 from sakimori.web import auth
 from sakimori.web.app import create_app

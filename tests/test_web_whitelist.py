@@ -12,8 +12,8 @@ import pytest
 import webfixtures as wf
 
 from eve_consumer.context import Context
+from generator.build import render_build
 from generator.render_suricata import host_pcre
-from sakimori.commands.generate import render_build
 from sakimori.config import load_config
 from sakimori.errors import ConfigError
 from sakimori.web import auth

@@ -3,7 +3,7 @@
 An admin's reason is shown to other admins on the whitelist screen and kept in the audit log;
 a U+202E (right-to-left override) in it would make "ticket 42 ‮gnp.exe" read reversed,
 and an ESC or CR could rewrite a terminal line of whoever reads the log. The editor drops
-them (``eve_consumer.outputs.strip_unsafe``, the consumer's own set of unsafe characters).
+them (``sakimori.textsafe.strip_unsafe``, the consumer's own set of unsafe characters).
 """
 
 from __future__ import annotations

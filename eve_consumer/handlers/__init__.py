@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from eve_consumer.context import Context
-from eve_consumer.decode import Event
 from eve_consumer.model import Finding
 from sakimori.errors import ConfigError
+from sakimori.eve.decode import Event
 
 
 class Handler:

@@ -30,12 +30,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from eve_consumer.decode import Event, parse_ts
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.handlers.beacon_score import COVER, MIN_EPISODE_S, BeaconScore, preload_numpy
 from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 from sakimori.distinct import DistinctCount
+from sakimori.eve.decode import Event, parse_ts
 
 MAX_PENDING = 4096
 MAX_PAIRS = 300_000

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eve_consumer.decode import Event, flow_start
 from eve_consumer.handlers import Handler, register
 from eve_consumer.model import Finding, Tally, iso, ratio_confidence
+from sakimori.eve.decode import Event, flow_start
 
 MAX_KEYS_PER_DAY = 20_000
 MAX_DAYS = 200_000

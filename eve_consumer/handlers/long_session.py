@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from eve_consumer.decode import Event, flow_times
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.model import (
     Finding,
@@ -27,6 +26,7 @@ from eve_consumer.model import (
     tallies_from_state,
     tallies_to_state,
 )
+from sakimori.eve.decode import Event, flow_times
 
 RULE_CONFIDENCE = 0.8
 

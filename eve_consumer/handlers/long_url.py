@@ -23,10 +23,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.handlers.beacon_series import prevalence_cutoff
 from eve_consumer.model import Finding, Tally, cap_name, host_room, ratio_confidence
+from sakimori.eve.decode import Event
 
 MAX_SEEN_PER_HOST = 50_000
 

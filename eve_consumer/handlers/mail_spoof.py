@@ -22,11 +22,11 @@ from collections.abc import Callable
 from typing import Any
 
 from eve_consumer.context import Context
-from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, register
-from generator.mail.features import MAX_HOPS
+from sakimori.eve.decode import Event
 from sakimori.mail.checks import run_checks
 from sakimori.mail.facts import MailFacts, from_facts, parse_hops, parse_reply_to
+from sakimori.mail.features import MAX_HOPS
 from sakimori.mail.warnings import FlaggedMail, cap
 
 MAX_PENDING = 1000

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eve_consumer.decode import Event, flow_start
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.model import Finding, Tally, host_room
+from sakimori.eve.decode import Event, flow_start
 from sakimori.ports import APP_PROTOS
 
 APP_PROTO_FIELDS = ("app_proto_orig", "app_proto", "app_proto_ts", "app_proto_tc")

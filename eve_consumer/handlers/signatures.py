@@ -23,9 +23,9 @@ from typing import Any
 
 from eve_consumer.classes import CLASS_DETECTION
 from eve_consumer.correlate import default_class_map
-from eve_consumer.decode import Event
 from eve_consumer.handlers import Handler, alert_host, register
 from eve_consumer.model import Finding, Tally, host_room, tallies_from_state, tallies_to_state
+from sakimori.eve.decode import Event
 
 MAX_SIGNATURES = 10
 

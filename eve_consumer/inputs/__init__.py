@@ -1,13 +1,13 @@
 """Input stage: where EVE lines come from, registered by name in :data:`INPUTS`.
 
-Every input hands out :class:`Batch` es of complete lines, the line number of the first one
-and the file they came from (so a rejected line is reported as ``file:line``), bounded by
-``max_bytes`` and ``max_lines`` (``consumer.queue_size``) per call — the bounded queue between
-input and decode. ``read_batch()`` returns None when a one-shot input is exhausted and
-an empty batch when a followed file has nothing new yet. ``checkpoint()`` says where to
-resume.
+Every input hands out batches (:class:`sakimori.eve.lines.Batch`) of complete lines, the line
+number of the first one and the file they came from (so a rejected line is reported as
+``file:line``), bounded by ``max_bytes`` and ``max_lines`` (``consumer.queue_size``) per call —
+the bounded queue between input and decode. ``read_batch()`` returns None when a one-shot input
+is exhausted and an empty batch when a followed file has nothing new yet. ``checkpoint()`` says
+where to resume.
 
-- ``file``   — :class:`~eve_consumer.inputs.eve_file.FileInput`: one pass, start to end.
+- ``file``   — :class:`~sakimori.eve.file.FileInput`: one pass, start to end.
 - ``follow`` — :class:`~eve_consumer.inputs.eve_follow.FollowInput`: tail with a persisted
   checkpoint, rotation and truncation handling, partial last lines held back.
 - ``redis``  — :class:`~eve_consumer.inputs.redis_list.RedisListInput`: Suricata's redis
@@ -23,80 +23,15 @@ An unknown input name is a configuration error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sakimori.errors import ConfigError
 
-DEFAULT_MAX_BYTES = 4 << 20
-DEFAULT_MAX_LINES = 10_000  # the consumer passes consumer.queue_size
-DEFAULT_MAX_LINE_BYTES = 1 << 20  # the consumer passes consumer.max_line_bytes
-
-
-@dataclass
-class Batch:
-    """Complete lines read in one call from ``source``; ``lines[i]`` is line ``first + i``."""
-
-    source: str
-    lines: list[bytes] = field(default_factory=list)
-    first: int = 1
-
-
-class LineBuffer:
-    """Cuts chunks of a file into complete lines, keeping the byte count exact.
-
-    ``split`` returns the complete lines (at most ``max_lines``), the bytes they took in the
-    file, and whether the batch was cut at ``max_lines`` (the caller then seeks to where the
-    next line starts: the rest of the chunk is re-read on the next call). A partial last line
-    is held back, but never more than ``max_line_bytes + 1`` of it: the rest of an over-long
-    line is counted (``dropped``) and not kept, so it comes out cut (and is rejected as too
-    long by the decoder) with its full length accounted for.
-    """
-
-    __slots__ = ("buf", "dropped", "max_line", "max_lines")
-
-    def __init__(self, max_lines: int, max_line_bytes: int) -> None:
-        self.max_lines = max_lines
-        self.max_line = max_line_bytes
-        self.buf = b""
-        self.dropped = 0
-
-    def split(self, data: bytes) -> tuple[list[bytes], int, bool]:
-        parts = (self.buf + data).split(b"\n")
-        rest = parts.pop()
-        dropped = self.dropped if parts else 0
-        if parts:
-            self.dropped = 0
-            if dropped:  # the end of an over-long line: it stays cut
-                first = parts[0]
-                dropped += len(first) - self.max_line - 1
-                parts[0] = first[:self.max_line + 1]
-        cut = len(parts) > self.max_lines
-        if cut:
-            parts = parts[:self.max_lines]
-            rest = b""
-        elif len(rest) > self.max_line:
-            self.dropped += len(rest) - self.max_line - 1
-            rest = rest[:self.max_line + 1]
-        self.buf = rest
-        return parts, sum(map(len, parts)) + len(parts) + dropped, cut
-
-    def take_rest(self) -> tuple[bytes, int]:
-        """The held-back partial line (cut if over-long) and its length in the file."""
-        rest, n = self.buf, len(self.buf) + self.dropped
-        self.buf, self.dropped = b"", 0
-        return rest, n
-
-    @property
-    def pending(self) -> int:
-        """Bytes of the held-back partial line in the file."""
-        return len(self.buf) + self.dropped
-
 
 def _registry() -> dict[str, Any]:
-    from eve_consumer.inputs.eve_file import FileInput
     from eve_consumer.inputs.eve_follow import FollowInput
     from eve_consumer.inputs.redis_list import RedisListInput
+    from sakimori.eve.file import FileInput
 
     return {"file": FileInput, "follow": FollowInput, "redis": RedisListInput}
 

@@ -36,13 +36,6 @@ from gzip import GzipFile
 from pathlib import Path
 from typing import BinaryIO
 
-from eve_consumer.inputs import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_LINE_BYTES,
-    DEFAULT_MAX_LINES,
-    Batch,
-    LineBuffer,
-)
 from eve_consumer.inputs.rotated import (
     DEFAULT_PATTERN,
     FP_BYTES,
@@ -55,6 +48,13 @@ from eve_consumer.inputs.rotated import (
     read_past,
 )
 from eve_consumer.store import Checkpoint
+from sakimori.eve.lines import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_LINES,
+    Batch,
+    LineBuffer,
+)
 
 
 class FollowInput:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eve_consumer.decode import DecodeStats
-from eve_consumer.evetime import MAX_TS, MIN_TS
 from sakimori.errors import InputError
+from sakimori.eve.decode import DecodeStats
+from sakimori.eve.evetime import MAX_TS, MIN_TS
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}

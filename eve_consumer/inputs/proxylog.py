@@ -1,8 +1,8 @@
 """Web-proxy access logs as consumer input: each request becomes the events the handlers read.
 
-Lines are parsed by :func:`generator.proxylog.parse_line` (Squid native, Apache
+Lines are parsed by :func:`sakimori.proxylog.parse_line` (Squid native, Apache
 common/combined — the same parser ``learn`` uses); a bad line is counted in the consumer's
-:class:`~eve_consumer.decode.DecodeStats` as ``file:line`` and skipped. A line with a request
+:class:`~sakimori.eve.decode.DecodeStats` as ``file:line`` and skipped. A line with a request
 becomes synthetic events, so the detections stay in the handlers:
 
 - **answered request** → an ``http`` event (Host, request target as ``url``: the
@@ -39,9 +39,9 @@ from dataclasses import replace
 from typing import Any
 
 from eve_consumer.context import Context
-from eve_consumer.decode import DecodeStats, Event
 from eve_consumer.model import Finding
-from generator.proxylog import ProxyRecord, parse_line, request_target
+from sakimori.eve.decode import DecodeStats, Event
+from sakimori.proxylog import ProxyRecord, parse_line, request_target
 
 AUTH_RETRY_S = 30.0
 AUTH_HOLD_S = 3600.0  # follow mode: how long (log time) a 407 waits for its answered retry

@@ -35,9 +35,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from eve_consumer.inputs import DEFAULT_MAX_LINES, Batch
 from eve_consumer.store import Checkpoint
 from sakimori.errors import SakimoriError, UsageError
+from sakimori.eve.lines import DEFAULT_MAX_LINES, Batch
 
 log = logging.getLogger("sakimori.redis")
 LOCK_TTL_S = 60

@@ -24,7 +24,7 @@ warning is due — its SMTP back-off, the relay pause or the rate limit — at m
 
 from __future__ import annotations
 
-import ipaddress
+import sys
 import threading
 import time
 from collections import Counter
@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from eve_consumer.mailwarn.intake import Intake, journal_path, recover
 from eve_consumer.mailwarn.outbox import Outbox
 from eve_consumer.mailwarn.receiver import Receiver
 from eve_consumer.mailwarn.rspamd_events import FileStats, read_events_file
@@ -42,9 +43,12 @@ from sakimori.config import Config
 from sakimori.listen_secret import read_secret
 from sakimori.mail import norm
 from sakimori.mail.classes import AV_SYMBOL, classify, volume_keys
+from sakimori.mail.received import clean_ip
+from sakimori.mail.relays import OWN, Trust
 from sakimori.mail.warnings import FlaggedMail
 
 RETRY_S = 60.0
+SWITCH_INTERVAL_S = 0.0005
 MAX_ROUNDS = 1000  # drain(): rounds of MAX_MAILS_PER_ROUND at most
 
 
@@ -54,6 +58,7 @@ class MailWarnings:
     def __init__(self, cfg: Config, db_path: Path, out_dir: Path, mail: bool = True,
                  clock: Callable[[], float] | None = None) -> None:
         self.cfg = cfg
+        self.trust = Trust(cfg)  # own_warning: the one "own address" decision
         self.clock = clock or (lambda: time.time())  # looked up per call
         self.outbox = Outbox(db_path)
         self.sender = WarningSender(cfg, self.outbox, out_dir, mail, clock)
@@ -67,6 +72,10 @@ class MailWarnings:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed_counts: dict[str, Any] | None = None
+        self.journal = journal_path(db_path)
+        self.intake: Intake | None = None
+        self._switch_interval: float | None = None  # the process' own, restored by close()
+        self.recovered, _bad = recover(self.journal, self.submit)  # left by a crash
 
     # --- intake ------------------------------------------------------------------------------
     def own_warning(self, mail: FlaggedMail) -> bool:
@@ -74,12 +83,8 @@ class MailWarnings:
         sender = norm.normalise_address(self.cfg.alerts.sender)
         if not sender or norm.normalise_address(mail.envelope_from) != sender:
             return False
-        try:
-            addr = ipaddress.ip_address(mail.ip.strip("[]"))
-        except ValueError:
-            return False
-        nets = (*self.cfg.networks.mail_relays, *self.cfg.networks.home)
-        return not addr.is_global or any(addr in net for net in nets)
+        ip = clean_ip(mail.ip)  # '' when not an address: not ours
+        return bool(ip) and self.trust.address(ip) == OWN
 
     def classify(self, mail: FlaggedMail) -> FlaggedMail:
         """*mail* with its Table 1 class; its malware's recipients counted first."""
@@ -119,8 +124,20 @@ class MailWarnings:
     def listen(self, host: str | None = None, port: int | None = None) -> Receiver:
         """Start the HTTP receiver (and the worker, so warnings leave at once); ConfigError
         without a usable listener secret (:func:`sakimori.listen_secret.read_secret`)."""
-        self.receiver = Receiver(self.cfg, self.submit, read_secret(self.cfg), host,
-                                 port).start()
+        secret = read_secret(self.cfg)
+        # Rspamd's reply to the MTA waits for our answer: a handler thread whose socket is
+        # ready must not wait the default 5 ms for the GIL while the EVE pipeline or the
+        # intake's writer computes. A shorter switch interval costs only when threads contend.
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
+        self.intake = Intake(self.journal, self.submit)  # answers after a cheap durable append
+        try:
+            self.receiver = Receiver(self.cfg, self.intake.accept, secret, host, port).start()
+        except BaseException:
+            self.intake.close()
+            self.intake = None
+            raise
         self.start()
         return self.receiver
 
@@ -164,6 +181,12 @@ class MailWarnings:
         if self.receiver is not None:
             self.receiver.stop()
             self.receiver = None
+        if self.intake is not None:  # what the receiver accepted goes into the outbox first
+            self.intake.close()
+            self.intake = None
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self._worker is not None:
             self._stop.set()
             self._wake.set()

@@ -12,12 +12,13 @@ sensor seeing a relay hop, inline and passive both judging it) · ``next_attempt
 before this time: the warning's own back-off after an SMTP failure) · ``first_failure``.
 
 **One warning per message** follows from the primary key: a second report of the same key is
-only counted. The row is written before the HTTP receiver answers, so a flagged mail accepted
-from Rspamd survives a crash; a warning is marked ``sent`` after the SMTP server accepted it
-(at-least-once across a crash in between, never lost). Bounded: at most ``MAX_PENDING``
-pending rows. Retries and giving up are time-based and decided by the sender
-(:mod:`.send`); a ``failed`` (given-up) row stays and :meth:`Outbox.resend_failed` makes it
-pending again (``sakimori consume --resend-failed``). Times come from the caller's clock.
+only counted. A flagged mail accepted from Rspamd is in the intake journal before the HTTP
+receiver answers and written here right after (:mod:`.intake`), so it survives a crash; a
+warning is marked ``sent`` after the SMTP server accepted it (at-least-once across a crash in
+between, never lost). Bounded: at most ``MAX_PENDING`` pending rows. Retries and giving up are
+time-based and decided by the sender (:mod:`.send`); a ``failed`` (given-up) row stays and
+:meth:`Outbox.resend_failed` makes it pending again (``sakimori consume --resend-failed``).
+Times come from the caller's clock.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,42 @@ class Outbox:
             (dups,) = self.db.execute(
                 "SELECT COALESCE(SUM(duplicates), 0) FROM mail_warnings").fetchone()
         return {"by_state": by_state, "duplicates": int(dups)}
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """A warning still pending or given up, as :func:`read_unsent` returns it."""
+
+    key: str
+    first_seen: float
+    mail: FlaggedMail
+    state: str
+    attempts: int
+    error: str | None
+
+
+def read_unsent(db_path: Path, limit: int) -> list[Unsent]:
+    """Pending and given-up warnings of the outbox in *db_path*, newest first, opened
+    read-only (the admin screen's view; the consumer may be writing). No file or no table yet
+    (no mail consumer ran there): []. Rows whose JSON no longer parses are left out."""
+    path = Path(db_path)
+    if not path.is_file():
+        return []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT key, first_seen, data, state, attempts, last_error FROM "
+                              "mail_warnings WHERE state IN ('pending', 'failed') "
+                              "ORDER BY first_seen DESC LIMIT ?", (limit,)).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return []
+    out = []
+    for key, first_seen, blob, state, attempts, error in rows:
+        try:
+            mail = FlaggedMail.from_dict(orjson.loads(blob))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        out.append(Unsent(str(key), float(first_seen), mail, str(state), int(attempts), error))
+    return out

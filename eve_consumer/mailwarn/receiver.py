@@ -7,12 +7,15 @@ A stdlib :class:`http.server.ThreadingHTTPServer` in a daemon thread, bound to
 the generated exporter rule sends it, compared in constant time; there is no receiver without
 a secret):
 
-- ``200`` — accepted: the flagged mail is in the outbox (written to disk) before the answer,
-  or the event carries no ``SAKIMORI_*`` symbol, or the message was warned about already;
+- ``200`` — ``accepted``: the flagged mail is in the intake journal (written to disk) before
+  the answer and goes into the outbox right after (:mod:`.intake`: the answer no longer waits
+  for the outbox's transactions, which Rspamd's reply to the MTA would wait for); or
+  ``not_flagged``: the event carries no ``SAKIMORI_*`` symbol. (With a plain ``submit``
+  callable instead of the intake, the outcome is ``new``, ``duplicate`` or ``own_warning``.)
 - ``400`` not JSON / not an object; ``401`` no or wrong credentials (the body is neither
   read nor stored); ``403`` client not loopback or in ``networks.mail_relays``; ``404`` other
   path; ``405`` other method; ``411`` no Content-Length; ``413`` body over 1 MiB; ``503``
-  outbox full; ``500`` store failure.
+  outbox full or too many accepted mails waiting for it; ``500`` store failure.
 
 Rspamd does not retry a failed post, so a refusal is logged once per kind and counted
 (``stats``). Network values are never logged raw.
@@ -31,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from eve_consumer.mailwarn.intake import IntakeFull
 from eve_consumer.mailwarn.outbox import OutboxFull
 from eve_consumer.mailwarn.rspamd_events import MAX_LINE, flagged_from_rspamd
 from sakimori.config import Config
@@ -108,12 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(200, "not_flagged")
         try:
             outcome = owner.submit(mail)
-        except OutboxFull:
+        except (OutboxFull, IntakeFull):
             return self._answer(503, "outbox_full")
         except Exception:  # store trouble: the exporter logs the failed post
             log.exception("warning receiver: cannot store a flagged mail")
             return self._answer(500, "error")
-        return self._answer(200, str(outcome))
+        return self._answer(200, "accepted" if outcome is None else str(outcome))
 
 
 class Receiver:

@@ -42,11 +42,11 @@ import orjson
 
 from eve_consumer.mailwarn.outbox import Outbox
 from eve_consumer.mailwarn.ratelimit import RateLimiter
-from eve_consumer.outputs import clean
 from eve_consumer.outputs.mail import smtp_send
-from generator.mail.features import decode_words
 from sakimori.config import Config
+from sakimori.mail.features import decode_words
 from sakimori.mail.warnings import FlaggedMail, compose, warning_recipients
+from sakimori.textsafe import clean
 
 log = logging.getLogger("sakimori.mailwarn")
 MAX_MAILS_PER_ROUND = 50

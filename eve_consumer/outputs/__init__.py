@@ -6,10 +6,9 @@
 - ``mail``           — one alert mail per host with new findings, to ``alerts.admins``.
 
 Every output gets the same :class:`Report`. Network-derived text (Host, SNI, URL, signature
-names) is data, never markup or formulas: :func:`clean` escapes control and bidi characters,
-:func:`csv_cell` also neutralises spreadsheet formulas; :func:`strip_unsafe` drops them (text
-a person typed, e.g. the whitelist editor's audit reason). An unknown output name is a
-configuration error.
+names) is data, never markup or formulas: the shared :mod:`sakimori.textsafe` escapes control
+and bidi characters (``clean``), neutralises spreadsheet formulas (``csv_cell``) and drops them
+from text a person typed (``strip_unsafe``). An unknown output name is a configuration error.
 """
 
 from __future__ import annotations
@@ -23,35 +22,6 @@ from eve_consumer.model import Finding
 from eve_consumer.store import StateStore
 from sakimori.config import Config
 from sakimori.errors import ConfigError
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029,
-           *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0xFEFF]
-_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNSAFE}
-
-
-def clean(text: Any, limit: int = 400) -> str:
-    """*text* as one safe line: control/bidi characters escaped, at most *limit* chars."""
-    s = str(text).translate(_ESCAPES)
-    return s if len(s) <= limit else s[:limit - 1] + "…"
-
-
-_DROP = dict.fromkeys(_UNSAFE)
-
-
-def strip_unsafe(text: Any, limit: int = 400) -> str:
-    """*text* without control, C1 and bidi characters (dropped, not escaped: for text a person
-    typed, e.g. an audit reason), at most *limit* characters."""
-    return str(text).translate(_DROP)[:limit]
-
-
-def csv_cell(text: Any, limit: int = 2000) -> str:
-    """A CSV cell that no spreadsheet evaluates: a leading = + - @ TAB CR gets a ``'``."""
-    raw = str(text)
-    s = clean(raw, limit)
-    if raw.startswith(FORMULA_START) or s.startswith(FORMULA_START):
-        s = "'" + s
-    return s
 
 
 @dataclass

@@ -5,7 +5,7 @@ last_seen,destinations,evidence``. ``detections``, ``classes`` (Table 1: ``backd
 ``web_attack``, ``malware``, ``anonymizer``; docs/classes.md) and ``destinations`` are
 ``;``-separated; times are ISO 8601 UTC; rows by score, highest first. Readers take columns by
 name. Written with the csv module (quoting as needed)
-and :func:`~eve_consumer.outputs.csv_cell` on every cell, so network-derived text stays data.
+and :func:`~sakimori.textsafe.csv_cell` on every cell, so network-derived text stays data.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 from eve_consumer.correlate import HostReport
 from eve_consumer.model import iso
-from eve_consumer.outputs import Output, Report, atomic_write, csv_cell
+from eve_consumer.outputs import Output, Report, atomic_write
+from sakimori.textsafe import csv_cell
 
 COLUMNS = ("host", "score", "severity", "detections", "classes", "first_seen", "last_seen",
            "destinations", "evidence")

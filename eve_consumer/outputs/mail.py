@@ -34,8 +34,9 @@ from typing import Any
 
 from eve_consumer.correlate import HostReport
 from eve_consumer.model import Finding, iso
-from eve_consumer.outputs import Output, Report, clean
+from eve_consumer.outputs import Output, Report
 from eve_consumer.outputs.hosts_csv import render_csv
+from sakimori.textsafe import clean
 
 log = logging.getLogger("sakimori.mail")
 MAX_MAILS_PER_ROUND = 50

@@ -2,7 +2,7 @@
 
 :class:`MailLearner` starts from an existing baselines document (or an empty one), reads each
 input with :mod:`generator.mail.reader`, turns every message into features
-(:mod:`generator.mail.features`) and folds them into the mergeable counts of
+(:mod:`sakimori.mail.features`) and folds them into the mergeable counts of
 :mod:`generator.mail.state`; :meth:`MailLearner.document_section` derives the lists.
 
 What one message contributes:
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from generator.learn_traffic import file_sha256, now_iso
-from generator.mail.features import MailFeatures, Trust, extract, receiving_networks, rejudge
 from generator.mail.reader import ReadStats, read_mail
 from generator.mail.state import RELAY_DEPTH, MailState, RelayStats, is_internal
 from generator.traffic_summary import from_iso, iso
@@ -42,6 +41,7 @@ from sakimori.baselines import SCHEMA_VERSION, empty_document
 from sakimori.config import Config
 from sakimori.errors import InputError
 from sakimori.mail import country
+from sakimori.mail.features import MailFeatures, Trust, extract, receiving_networks, rejudge
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ return function(need)
   -- sakimori/mail/relays.py Trust.address): 'own', 'relay' or nil (untrusted). name is the
   -- verified name a trusted writer recorded (never the HELO).
   local function trust(obj, name, cfg, data)
-    if not N.is_global(obj) or N.in_networks(obj, cfg.trusted) then return 'own' end
+    if not N.is_public_ip(obj) or N.in_networks(obj, cfg.trusted) then return 'own' end
     if data and data.relay and data.relay(obj:to_string()) then return 'relay' end
     if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
     return nil

@@ -101,7 +101,7 @@ return function(need)
 
   -- domain: the normalised sender domain; prepared: sorted list from M.prepare.
   -- Returns like, how — or nil.
-  function M.match(domain, prepared, max_distance)
+  local function match(domain, prepared, max_distance)
     local reg, label, suffix = N.split_domain(domain)
     if reg == '' then return nil end
     local skel = M.skeleton(reg)
@@ -116,6 +116,16 @@ return function(need)
       if hyphen(domain, left, p) then return p.reg, 'hyphen' end
     end
     return nil
+  end
+
+  -- match() is pure for one prepared list (a map reload makes a new one): memoised per list.
+  local memo_list, memo_max, memo_fn
+  function M.match(domain, prepared, max_distance)
+    if prepared ~= memo_list or max_distance ~= memo_max then
+      memo_list, memo_max = prepared, max_distance
+      memo_fn = N.memo(function(d) return match(d, prepared, max_distance) end)
+    end
+    return memo_fn(domain)
   end
 
   return M

@@ -17,8 +17,25 @@ return function(need)
 
   local function is_ascii(s) return not s:find('[\128-\255]') end
 
+  -- Results of pure string functions, kept per scanner process (issue 15: the same sender
+  -- domains and names recur from mail to mail). Bounded: a table is dropped when it holds
+  -- MEMO_MAX entries, and only keys up to MEMO_KEY bytes are kept.
+  local MEMO_MAX, MEMO_KEY = 2048, 256
+  function M.memo(fn)
+    local cache, n = {}, 0
+    return function(s)
+      if type(s) ~= 'string' or #s > MEMO_KEY then return fn(s) end
+      local hit = cache[s]
+      if hit then return hit[1], hit[2] end
+      local a, b = fn(s)
+      if n >= MEMO_MAX then cache, n = {}, 0 end
+      cache[s] = {a, b}; n = n + 1
+      return a, b
+    end
+  end
+
   -- Python: domain.strip().strip('.').lower(); '' on white space inside; IDNA when non-ASCII.
-  function M.normalise_domain(domain)
+  local function normalise_domain(domain)
     if type(domain) ~= 'string' or domain == '' then return '' end
     local cps = U.strip(U.decode(domain))
     local i, j = 1, #cps
@@ -35,6 +52,7 @@ return function(need)
     if is_ascii(text) then return text end
     return I.to_ascii(t) or ''
   end
+  M.normalise_domain = M.memo(normalise_domain)
 
   -- Python: address.rsplit('@', 1)[1].strip('>').strip(), normalised.
   function M.domain_of(address)
@@ -50,7 +68,7 @@ return function(need)
 
   -- Python norm.normalise_address: local part lower-cased, IDNA domain with a dot; '' if
   -- not a usable local@domain.
-  function M.normalise_address(address)
+  local function normalise_address(address)
     if type(address) ~= 'string' or address == '' then return '' end
     local cps = U.decode(address)
     if #cps > 320 then return '' end
@@ -77,6 +95,7 @@ return function(need)
     if domain == '' or not domain:find('.', 1, true) then return '' end
     return U.encode(U.lower(lp)) .. '@' .. domain
   end
+  M.normalise_address = M.memo(normalise_address)
 
   -- Public suffix trie (tldextract.Trie) built once from psl.lua.
   local trie
@@ -199,13 +218,30 @@ return function(need)
     return out
   end
 
-  function M.in_networks(obj, nets)
-    if not obj then return false end
+  local function in_networks(obj, nets)
     local v = obj:get_version()
     for _, n in ipairs(nets) do
       if n.v == v and obj:apply_mask(n.p):to_string() == n.s then return true end
     end
     return false
+  end
+  -- Pure in (address, list): memoised per list (weak keys: a reloaded list starts afresh),
+  -- bounded; apply_mask + to_string per network was the costly part of judging a hop.
+  local net_memo = setmetatable({}, {__mode = 'k'})
+  function M.in_networks(obj, nets)
+    if not obj then return false end
+    local memo = net_memo[nets]
+    if not memo or memo.n >= MEMO_MAX then
+      memo = {n = 0, hit = {}}
+      net_memo[nets] = memo
+    end
+    local key = obj:to_string()
+    local r = memo.hit[key]
+    if r == nil then
+      r = in_networks(obj, nets)
+      memo.hit[key] = r; memo.n = memo.n + 1
+    end
+    return r
   end
 
   local special

@@ -254,7 +254,7 @@ return function(need)
   end
 
   -- norm.fold_name: returns the folded UTF-8 string and its length in code points.
-  function M.fold_name(name)
+  local function fold_name(name)
     if type(name) ~= 'string' or name == '' then return '', 0 end
     local t = tables()
     local cps = M.casefold(M.nfkc(M.decode(name)))
@@ -263,6 +263,16 @@ return function(need)
       if not M.in_ranges(t.drop, cps[k]) then out[#out + 1] = cps[k] end
     end
     return M.encode(out), #out
+  end
+  local fold_cache, fold_n = {}, 0 -- pure: memoised per process, bounded (as norm.memo)
+  function M.fold_name(name)
+    if type(name) ~= 'string' or #name > 256 then return fold_name(name) end
+    local hit = fold_cache[name]
+    if hit then return hit[1], hit[2] end
+    local folded, n = fold_name(name)
+    if fold_n >= 2048 then fold_cache, fold_n = {}, 0 end
+    fold_cache[name] = {folded, n}; fold_n = fold_n + 1
+    return folded, n
   end
 
   return M

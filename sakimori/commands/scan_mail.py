@@ -4,7 +4,7 @@ The build is rendered into a temporary directory (:func:`generator.render_rspamd
 and a private Rspamd is started on loopback (:class:`sakimori.rspamd.RspamdInstance`), unless
 ``rspamd.url`` names a running Rspamd that already has the plugin installed. Each message is
 sent to ``/checkv2`` with its SMTP envelope: ``--ip/--from/--rcpt/--helo/--hostname/--user``
-give defaults; a sidecar ``<file>.json`` (or ``<stem>.json``, as ``sakimori.mailsim`` writes)
+give defaults; a sidecar ``<file>.json`` (or ``<stem>.json``, as ``sakimori_demo.mailsim`` writes)
 with ``ip``, ``helo``, ``hostname``, ``envelope_from``, ``rcpt``, ``user`` overrides them.
 
 One JSON object per message on stdout: ``file``, ``symbols`` (SAKIMORI_* and the notable Rspamd

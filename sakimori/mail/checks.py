@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from generator.mail.features import MAX_HOPS
-from generator.mail.received import clean_ip
 from sakimori.config import Config
 from sakimori.mail import country, norm
 from sakimori.mail.facts import MailFacts, text_value
+from sakimori.mail.features import MAX_HOPS
 from sakimori.mail.fromhdr import from_domains
+from sakimori.mail.received import clean_ip
 from sakimori.mail.relays import Trust
 
 log = logging.getLogger("sakimori.mail.checks")

@@ -4,7 +4,7 @@
 :func:`from_facts` / :func:`parse_reply_to` / :func:`parse_hops` from header values (the
 passive handler uses them on Suricata ``smtp`` events). The From header is read once, by
 :func:`sakimori.mail.fromhdr.read_from` (strict and displayed, docs/mail-checks.md).
-``Received`` hops are parsed by the learning code (:mod:`generator.mail.received`) so learned
+``Received`` hops are parsed by the learning code (:mod:`sakimori.mail.received`) so learned
 and judged hops agree. Every value is capped before it is parsed; nothing here raises on
 hostile input.
 """
@@ -18,9 +18,9 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Any
 
-from generator.mail.features import MAX_HOPS, raw_headers
-from generator.mail.received import Hop, parse_received, unfold, verified_name
+from sakimori.mail.features import MAX_HOPS, raw_headers
 from sakimori.mail.fromhdr import read_from
+from sakimori.mail.received import Hop, parse_received, unfold, verified_name
 
 MAX_FIELD = 4096  # characters of one address header, HELO, hostname or address looked at
 

@@ -23,8 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from generator.mail import features  # attribute access at call time: features imports us
-from sakimori.mail import norm
+from sakimori.mail import (
+    features,  # attribute access at call time: features imports us
+    norm,
+)
 
 MAX_FROM = 4096  # characters of the first From value looked at
 MAX_OTHERS = 8  # other address-like texts kept

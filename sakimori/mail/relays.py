@@ -2,14 +2,16 @@
 
 The one "trusted address" decision of the Python side (docs/mail-checks.md, "Trusted address"
 and "External sender"); the Lua twin is ``trust``/``external`` in
-``rspamd_lua/sakimori/checks.lua``. Both learning (:mod:`generator.mail.features`) and the
+``rspamd_lua/sakimori/checks.lua``. Both learning (:mod:`sakimori.mail.features`) and the
 passive checks (:mod:`sakimori.mail.checks`) walk the ``Received`` chain through
 :meth:`Trust.external`.
 
 Two kinds of trust:
 
 - **own** — ``networks.home``, the CIDR entries of ``networks.mail_relays``, and addresses
-  that are not globally routable. Mail that never left own hops is internal.
+  that are not globally routable unicast (:func:`sakimori.mail.norm.is_public_ip`: private,
+  reserved and multicast addresses — a Received line naming one is never the sender).
+  Mail that never left own hops is internal.
 - **relay** — our mail provider's shared infrastructure: the ranges of a preset
   (``microsoft365``, ``google_workspace``; data files ``relays_<name>.txt`` next to this
   module, dated, with their source), the learned relays of the baselines (``mail.relays``,
@@ -35,8 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from generator.mail.received import Hop
     from sakimori.config import Config
+    from sakimori.mail.received import Hop
 
 PRESETS = ("microsoft365", "google_workspace")
 OWN, RELAY = "own", "relay"
@@ -91,8 +93,8 @@ def parse_entry(entry: str) -> tuple[str, Any]:
 
 
 def _suffix(text: str) -> str:
-    from generator.mail.received import clean_hostname  # lazy: tldextract loads on use
     from sakimori.mail.norm import registrable_domain
+    from sakimori.mail.received import clean_hostname  # lazy: tldextract loads on use
     host = clean_hostname(text[1:])
     if not host or text[1:].rstrip(".").lower() != host:
         raise ValueError(f"not a host-name suffix: {text!r}")
@@ -136,21 +138,23 @@ class Trust:
         self.relay_nets: tuple[IPNetwork, ...] = tuple(relay)
         self.suffixes: tuple[str, ...] = tuple(net.mail_relay_suffixes)
         self._cache: dict[str, str] = {}
+        from sakimori.mail.norm import is_public_ip  # lazy: norm loads tldextract
+        self._public = is_public_ip
 
     def _by_address(self, ip: str) -> str:
         hit = self._cache.get(ip)
         if hit is not None:
             return hit
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return OWN  # not an address: never the external sender
-        if not addr.is_global or any(addr in n for n in self.own):
-            kind = OWN
-        elif any(addr in n for n in self.relay_nets):
-            kind = RELAY
+        if not self._public(ip):  # not an address, not routable, or multicast: never the
+            kind = OWN  # external sender (learning's receiving_networks skips it too)
         else:
-            kind = ""
+            addr = ipaddress.ip_address(ip)
+            if any(addr in n for n in self.own):
+                kind = OWN
+            elif any(addr in n for n in self.relay_nets):
+                kind = RELAY
+            else:
+                kind = ""
         if len(self._cache) > 65536:
             self._cache.clear()
         self._cache[ip] = kind

@@ -15,7 +15,7 @@
   the mail's Table 1 class and malware verdict (:mod:`sakimori.mail.classes`) when known.
 
 Every value taken from the flagged mail is hostile: it only ever goes into the body, through
-the consumer's :func:`eve_consumer.outputs.clean` (control, C1 and bidi characters escaped so
+the consumer's :func:`sakimori.textsafe.clean` (control, C1 and bidi characters escaped so
 they cannot break a line or reorder text) and a length cap. Headers hold fixed text, the
 configured sender and admins, and the names of the fired checks (a fixed vocabulary) only;
 original recipients get the mail through the envelope, never a header.
@@ -32,12 +32,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from eve_consumer.outputs import clean
-from generator.mail.features import decode_words
 from sakimori.config import Config
 from sakimori.mail import norm
 from sakimori.mail.checks import SYMBOLS, Hit
 from sakimori.mail.facts import parse_from
+from sakimori.mail.features import decode_words
+from sakimori.textsafe import clean
 
 MAX_VALUE = 300  # characters of one original header value shown
 MAX_OPTION = 200

@@ -11,7 +11,8 @@ For each directory of ``web.report_dirs`` (a consumer's OUT_DIR):
 - ``stats.json`` — the consumer's counters (shown as is).
 
 and, for each directory of ``web.state_dirs`` (default ``consumer.state_dir``), the warning
-outbox in ``state.sqlite`` (opened read-only): warnings still waiting for SMTP or given up
+outbox in ``state.sqlite`` (read-only, through the consumer's own
+:func:`eve_consumer.mailwarn.outbox.read_unsent`): warnings still waiting for SMTP or given up
 after SMTP failures, which mail_warnings.jsonl does not hold yet (or ever).
 
 Rows become :class:`eve_consumer.correlate.HostReport` holding
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -243,34 +243,17 @@ def outbox_records(state_dir: Path, known: Callable[[str], bool],
                    limit: int = MAX_WARNINGS) -> list[dict[str, Any]]:
     """Warnings pending or given up in a consumer's outbox, as records like the JSONL's
     (newest first; those *known* already from mail_warnings.jsonl left out)."""
+    from eve_consumer.mailwarn.outbox import read_unsent
     from eve_consumer.mailwarn.send import record
-    from sakimori.mail.warnings import FlaggedMail
 
-    path = Path(state_dir) / "state.sqlite"
-    if not path.is_file():
-        return []
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            rows = db.execute("SELECT key, first_seen, data, state, attempts, last_error FROM "
-                              "mail_warnings WHERE state IN ('pending', 'failed') "
-                              "ORDER BY first_seen DESC LIMIT ?", (limit,)).fetchall()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return []  # no outbox table yet (no mail consumer ran here)
     out = []
-    for key, first_seen, blob, state, attempts, error in rows:
-        try:
-            mail = FlaggedMail.from_dict(json.loads(blob))
-        except (ValueError, TypeError, AttributeError):
-            continue
-        rec = record(str(key), mail, [], mailed=False,
-                     reason=f"{state} after {attempts} SMTP attempt(s)"
-                            + (f": {error}" if error else ""))
+    for row in read_unsent(Path(state_dir) / "state.sqlite", limit):
+        rec = record(row.key, row.mail, [], mailed=False,
+                     reason=f"{row.state} after {row.attempts} SMTP attempt(s)"
+                            + (f": {row.error}" if row.error else ""))
         if known(rec["key"]):
             continue
-        rec["time"] = datetime.fromtimestamp(float(first_seen), UTC).strftime(
+        rec["time"] = datetime.fromtimestamp(row.first_seen, UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
         out.append(rec)
     return out

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from eve_consumer.correlate import HostReport
-from generator.proxylog import ProxyLogStats, read_proxy_log
 from sakimori.config import Config
 from sakimori.errors import SakimoriError
+from sakimori.proxylog import ProxyLogStats, read_proxy_log
 from sakimori.web.data import parse_iso
 
 

@@ -8,14 +8,14 @@
 2. appends it to ``whitelist.file`` (written atomically), which :mod:`sakimori.config` merges
    with ``whitelist.destinations`` wherever the whitelist is built — one meaning;
 3. reloads the configuration from its file and regenerates ``web.build_dir`` with
-   :func:`sakimori.commands.generate.render_build`, the very code of ``sakimori generate``
+   :func:`generator.build.render_build`, the very code of ``sakimori generate``
    (``web.baselines`` for the thresholds), which deploys a build only when all of it passed
    its checks. If that fails, the file is restored; the deployed build was never touched;
 4. runs each of ``web.reload_commands`` (argv, no shell, 60 s timeout) — output captured and
    shown; a failing or missing command is reported, never raised;
 5. appends a JSON line to ``web.audit_log``: who, when, why, entry, result, rule lines. The
    reason is one line without control or bidi characters
-   (:func:`eve_consumer.outputs.strip_unsafe`).
+   (:func:`sakimori.textsafe.strip_unsafe`).
 
 "Mark benign" on a host page (:func:`offers`) proposes only the flow's exact IP and the exact
 host name of a destination in that host's evidence, and its POST handler accepts only one of
@@ -38,9 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eve_consumer.outputs import strip_unsafe
 from sakimori.config import Config, load_config
 from sakimori.errors import SakimoriError
+from sakimori.textsafe import strip_unsafe
 from sakimori.whitelist import (
     DEFAULT_POLICY,
     EntryPolicy,
@@ -139,8 +139,8 @@ def _header(path: Path) -> str:
 
 
 def _regenerate(cfg: Config) -> list[str]:
+    from generator.build import render_build
     from sakimori.baselines import load_document
-    from sakimori.commands.generate import render_build
 
     web = cfg.web
     if web.build_dir is None:
