@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sakimori.config import load_config
-from sakimori.listen_secret import ensure_secret
+from sakimori.listen_secret import authorization, ensure_secret, read_secret
 from sakimori.mail.checks import Hit
 from sakimori.mail.warnings import FlaggedMail
 
@@ -64,3 +64,8 @@ def flagged(**over: Any) -> FlaggedMail:
         score=8.4, action="add header")
     base.update(over)
     return FlaggedMail(**base)
+
+
+def auth(cfg: Any) -> dict[str, str]:
+    """The receiver's Authorization header for *cfg*'s listener secret."""
+    return {"Authorization": authorization(read_secret(cfg))}

@@ -12,12 +12,11 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 from mailsink import Sink
-from mailwarnfixtures import RSPAMD_EVENT, flagged, make_cfg
+from mailwarnfixtures import RSPAMD_EVENT, auth, flagged, make_cfg
 
 from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.outbox import Outbox, OutboxFull
 from eve_consumer.mailwarn.rspamd_events import flagged_from_rspamd, read_events_file
-from sakimori.listen_secret import authorization, read_secret
 from sakimori.mail.checks import Hit
 from sakimori.mail.warnings import (
     FlaggedMail,
@@ -30,10 +29,6 @@ from sakimori.mail.warnings import (
 from sakimori_demo.smtpsink import free_port as other_port
 
 EVIL_SUBJECT = "invoice\r\nBcc: victim@example.co.jp\r\n\u202e<script>alert(1)</script>"
-
-
-def auth(cfg) -> dict[str, str]:
-    return {"Authorization": authorization(read_secret(cfg))}
 
 
 # --- composition -------------------------------------------------------------------------------
