@@ -34,8 +34,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from redisd import RedisServer  # noqa: E402
-from test_consumer_scenario import build_scenario  # noqa: E402
-from test_redis_scaleout import _split  # noqa: E402
+from scenario import build_scenario, split_by_host  # noqa: E402
 
 from generator.render_suricata import write_suricata  # noqa: E402
 from sakimori.config import load_config  # noqa: E402
@@ -48,7 +47,7 @@ def _prepare(work: Path, server: RedisServer, copies: int) -> tuple[Path, int]:
     cfg_path, baselines, pcap, extra = build_scenario(work / "data")
     cfg = load_config(cfg_path)
     rules = [*write_suricata(cfg, json.loads(baselines.read_text()), work / "build"), extra]
-    _split(pcap, work / "a.pcap", work / "b.pcap")
+    split_by_host(pcap, work / "a.pcap", work / "b.pcap")
     r = server.client()
     for key, half in zip(KEYS, ("a", "b"), strict=True):
         pcap_to_redis(cfg, work / f"{half}.pcap", work / f"sur-{half}", "127.0.0.1",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from engines import check_engine_marks, require_binary, require_path
 from mailsink import Sink
 from realdata import shared_data_dir
 
@@ -18,6 +18,12 @@ EXAMPLE_CONFIG = REPO / "examples" / "sakimori.yaml"
 # Real Suricata EVE from stratosphereips/StratosphereLinuxIPS dataset/test6-malicious.suricata.json
 # (GPL-2.0), bundled in shared/data (see its README).
 SLIPS_EVE = SHARED_DATA / "eve" / "slips-test6-malicious.eve.json"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``pytest.mark.engine("rspamd", ...)``: skip without the program, fail in CI (engines.py)."""
+    check_engine_marks(item)
 
 
 @pytest.fixture
@@ -32,9 +38,7 @@ def example_config() -> Path:
 
 @pytest.fixture
 def slips_eve() -> Path:
-    if not SLIPS_EVE.is_file():
-        pytest.skip(f"shared sample data not found: {SLIPS_EVE}")
-    return SLIPS_EVE
+    return require_path(SLIPS_EVE)
 
 
 @pytest.fixture
@@ -46,10 +50,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def require_suricata() -> str:
-    path = shutil.which("suricata")
-    if path is None:
-        pytest.skip("suricata not installed (run `make setup`)")
-    return path
+    return require_binary("suricata")
 
 
 @pytest.fixture

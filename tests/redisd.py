@@ -8,13 +8,12 @@ every run picks a fresh free port and its own directory.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from engines import require_binary
 
 
 def free_port() -> int:
@@ -41,9 +40,7 @@ class RedisServer:
         return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server not installed (run `make setup`)")
+        binary = require_binary("redis-server")
         listen = [f"port {self.port}"] if self.tls is None else [
             "port 0", f"tls-port {self.port}", f"tls-cert-file {self.tls[0]}",
             f"tls-key-file {self.tls[1]}", f"tls-ca-cert-file {self.tls[0]}",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from deploy_daemons import ANSIBLE_DIR, ansible_bin
+from engines import require_binary
 
 ROLES = ["sakimori_correlator", "sakimori_mailgw", "sakimori_sensor"]
 INVENTORIES = sorted((ANSIBLE_DIR / "inventory").glob("*/hosts.yml"))
@@ -26,9 +27,7 @@ ENV = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_LOCAL_TEMP="/t
 
 def _tool(name: str) -> str:
     path = ansible_bin(name)
-    if path is None:
-        pytest.skip(f"{name} not installed (run `make setup`: it is in the dev extra)")
-    return path
+    return path or require_binary(name, "run `make setup`: it is in the dev extra")
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES, ids=lambda p: p.parent.name)

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from engines import require_path
+from realdata import real_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
-CANDIDATES = [p / "shared" / "data" / "real" for p in (REPO.parent, REPO.parents[1])]
-QUASAR = next((d / "anyrun_quasarrat_09ffabf7.pcap" for d in CANDIDATES
-               if (d / "anyrun_quasarrat_09ffabf7.pcap").is_file()), None)
+QUASAR = real_data_dir() / "anyrun_quasarrat_09ffabf7.pcap"
 
 
 def _sakimori(*argv: object) -> subprocess.CompletedProcess[str]:
@@ -28,9 +28,9 @@ def _sakimori(*argv: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.suricata
-@pytest.mark.skipif(QUASAR is None, reason="shared/data/real is not present")
 def test_quasar_reconnect_loop_is_a_beacon_and_the_gateway_quiet(
         tmp_path: Path, require_suricata: str) -> None:
+    require_path(QUASAR, "real capture (shared/data/real)")
     cfg = tmp_path / "sakimori.yaml"
     cfg.write_text("networks:\n  home: [192.168.100.0/24]\n")
     learned = _sakimori("learn", "--config", cfg, "--pcap", QUASAR, "--out", tmp_path / "b.json")

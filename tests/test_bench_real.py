@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from engines import missing
 from realdata import Capture, HostTruth, Outcome, data_problem, judge, load_truth, real_data_dir
 
 BENCH_REAL = Path(__file__).resolve().parents[1] / "bench" / "real.py"
@@ -52,8 +53,9 @@ def test_without_data_one_line_exit_1(tmp_path: Path) -> None:
 
 @pytest.mark.suricata
 def test_table_and_json_agree_with_the_truth_rows(tmp_path: Path) -> None:
-    if data_problem(load_truth(), real_data_dir()) is not None:
-        pytest.skip("real captures not found (see tests/test_real_captures.py)")
+    why = data_problem(load_truth(), real_data_dir())
+    if why is not None:
+        missing(why)
     env = {"SAKIMORI_SHARED_DATA": str(real_data_dir().parent)}
     proc = _bench("--mode", "first-day", "--out", str(tmp_path / "o"), "--json",
                   str(tmp_path / "r.json"), env=env)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from engines import require_path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -56,13 +56,11 @@ HOSTILE = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_64k_url_is_judged_on_its_first_4k(name: str) -> None:
     url = HOSTILE[name]
-    t0 = time.perf_counter()
     got = features(url)
-    took = time.perf_counter() - t0
     prefix = features(url[:SCAN_LIMIT])
     assert got[1:] == prefix[1:]  # everything but the length comes from the first 4 KiB
     assert got[0] == pytest.approx(np.log1p(len(url)), abs=1e-6)
-    assert all(np.isfinite(got)) and took < 0.5
+    assert all(np.isfinite(got))  # its cost: bench/url_model.py (hostile 64 KiB URL)
 
 
 def test_et_rule_patterns_become_urls(tmp_path: Path) -> None:
@@ -141,10 +139,7 @@ def test_without_data_one_line_exit_1(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bench_end_to_end_on_the_shared_data() -> None:
     data = shared_data_dir()
-    if not (data / "et-open").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data missing at {data}")
-        pytest.skip(f"shared data missing at {data}")
+    require_path(data / "et-open")
     proc = _run({})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +22,7 @@ from sakimori.clamd_local import (
 from sakimori.errors import ToolFailedError, ToolMissingError
 from sakimori.rspamd_local import _alive
 
-pytestmark = pytest.mark.skipif(shutil.which("clamd") is None,
-                                reason="clamd not installed (run `make setup`)")
+pytestmark = pytest.mark.engine("clamd")
 
 
 def _dead_pid() -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA
+from engines import require_binary, require_path
 from pcapcraft import T0, http_request, http_response, tcp_session, write_pcap
 
 ET = SHARED_DATA / "et-open"
@@ -116,10 +117,8 @@ def _capture(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not ET.is_dir():
-        pytest.skip(f"ET Open snapshot not found: {ET}")
-    if not shutil.which("suricata"):
-        pytest.skip("suricata not installed")
+    require_path(ET, "ET Open snapshot")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("classes_et")
     rules = tmp / "et-subset"
     rules.mkdir()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from mailsink import Sink
-from test_consumer_scenario import EXPECTED, build_scenario
+from scenario import EXPECTED, build_scenario
 
 
 def sakimori(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

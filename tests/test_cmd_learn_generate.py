@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from learnfixtures import DAY, office_day, write_eve
 from pcapcraft import T0, http_get, syn_only, tcp_session, write_pcap
-from test_generator_learn import DAY, _office_day, write_eve
 
 from sakimori.cli import main
 
@@ -65,8 +65,8 @@ def test_learn_real_eve_then_generate(capsys: pytest.CaptureFixture[str], tmp_pa
 
 def test_incremental_learn_equals_batch(capsys: pytest.CaptureFixture[str], cfg: Path,
                                         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    a = write_eve(tmp_path / "a.json", _office_day(DAY, seed=1))
-    b = write_eve(tmp_path / "b.json", _office_day(DAY + 86400, hosts=12, seed=2))
+    a = write_eve(tmp_path / "a.json", office_day(DAY, seed=1))
+    b = write_eve(tmp_path / "b.json", office_day(DAY + 86400, hosts=12, seed=2))
     inc, batch = tmp_path / "inc.json", tmp_path / "batch.json"
     assert sakimori(capsys, "learn", "--config", cfg, "--eve", a, "--out", inc)[0] == 0
     assert sakimori(capsys, "learn", "--config", cfg, "--eve", b, "--out", inc)[0] == 0
@@ -138,7 +138,7 @@ def test_bad_baselines_name_the_file(capsys: pytest.CaptureFixture[str], cfg: Pa
 
 def test_generate_is_deterministic_and_override_wins(capsys: pytest.CaptureFixture[str],
                                                      cfg: Path, tmp_path: Path) -> None:
-    eve = write_eve(tmp_path / "a.json", _office_day(DAY))
+    eve = write_eve(tmp_path / "a.json", office_day(DAY))
     bl = tmp_path / "bl.json"
     assert sakimori(capsys, "learn", "--config", cfg, "--eve", eve, "--out", bl)[0] == 0
     learned = json.loads(bl.read_text())["traffic"]["url_length"]["threshold"]

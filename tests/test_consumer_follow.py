@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from engines import require_binary
 
 from eve_consumer.inputs.eve_follow import FollowInput
 from eve_consumer.pipeline import Consumer
@@ -366,9 +367,7 @@ def test_real_logrotate_copytruncate_compress_loses_nothing(tmp_path: Path,
                                                            slips_eve: Path) -> None:
     import shutil
 
-    logrotate = shutil.which("logrotate") or shutil.which("logrotate", path="/usr/sbin")
-    if logrotate is None:
-        pytest.skip("logrotate not installed")
+    logrotate = shutil.which("logrotate", path="/usr/sbin") or require_binary("logrotate")
     lines = slips_eve.read_bytes().splitlines(keepends=True)
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(CONFIG)

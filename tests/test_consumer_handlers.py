@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from engines import require_binary
 from pcapcraft import http_get, syn_only, write_pcap
 
 from eve_consumer.handlers import build_handlers
@@ -58,7 +58,7 @@ def test_drop_events_count_each_blocked_attempt_once(tmp_path: Path,
     run.mkdir()
     conf = run / "suricata.yaml"
     conf.write_text(render_offline_yaml(cfg, run, [rules]))
-    proc = subprocess.run([shutil.which("suricata") or "suricata", "-c", str(conf), "-r",
+    proc = subprocess.run([require_binary("suricata"), "-c", str(conf), "-r",
                            str(pcap), "-l", str(run), "-k", "none", "--runmode", "single",
                            "--simulate-ips"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

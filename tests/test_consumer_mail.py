@@ -14,12 +14,12 @@ import io
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from engines import require_binary
 from mailsink import Sink
 from pcapcraft import http_get, tls_session, write_pcap
 
@@ -46,8 +46,7 @@ alerts:
 
 @pytest.fixture(scope="module")
 def eve(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("suricata") is None:
-        pytest.skip("suricata not installed")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("mail")
     pkts = []
     for i in range(3):

@@ -16,12 +16,12 @@ Suricata 7 writes with the generated rules over the simulated office (``sakimori
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from engines import require_binary, require_path
 
 from eve_consumer import workers as workers_mod
 from eve_consumer.pipeline import Consumer
@@ -70,8 +70,7 @@ def _sharded(cfg: Any, doc: Any, eve: Path, out: Path, n: int) -> dict[str, Any]
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Real Suricata 7 EVE of the simulated office with the generated rules."""
-    if shutil.which("suricata") is None:
-        pytest.skip("suricata not installed (run `make setup`)")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("office")
     generate(tmp / "data", SimParams(seed=7, hours=3.0, benign_hosts=10))
     doc = yaml.safe_load((REPO / "examples" / "sakimori.yaml").read_text())
@@ -90,8 +89,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def slips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from conftest import SLIPS_EVE
 
-    if not SLIPS_EVE.is_file():
-        pytest.skip(f"shared sample data not found: {SLIPS_EVE}")
+    require_path(SLIPS_EVE)
     tmp = tmp_path_factory.mktemp("slips")
     (tmp / "cfg.yaml").write_text("networks:\n  home: [192.168.0.0/16]\n")
     cfg = load_config(tmp / "cfg.yaml")

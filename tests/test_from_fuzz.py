@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import unicodedata
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 from fromfuzz import corpus
-from test_rspamd_support import make_config, make_doc, requires_rspamd
+from rspamd_support import make_config, make_doc, requires_rspamd
 
 from eve_consumer.handlers.mail_spoof import facts_from_eve
 from generator.render_rspamd import write_rspamd
@@ -105,7 +104,7 @@ def test_corpus_is_large_and_hostile() -> None:
 
 
 @pytest.mark.rspamd
-@pytest.mark.skipif(shutil.which("rspamadm") is None, reason="rspamadm not installed")
+@pytest.mark.engine("rspamadm")
 def test_lua_reads_every_value_as_python_does(build: Path, tmp_path: Path) -> None:
     runner = tmp_path / "runner.lua"
     runner.write_text(RUNNER, encoding="utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import webfixtures as wf
+from engines import require_binary
 
 import generator.render_suricata as render_suricata
 from generator import atomic
@@ -170,14 +171,14 @@ def test_editor_regeneration_failure_keeps_the_build(tmp_path: Path, monkeypatch
 
 @pytest.mark.suricata
 def test_real_suricata_accepts_the_normal_build(tmp_path: Path, require_suricata: str) -> None:
-    rspamd = shutil.which("rspamd") or "no-such-rspamd"
+    rspamd = require_binary("rspamd")
+    require_binary("rspamadm")
     cfg = load_config(_config(tmp_path, suricata=require_suricata, rspamd=rspamd,
                               dests="[ntp.nict.jp, '*.windowsupdate.com', 203.0.113.0/24]"),
                       env={})
     _, status, _, rspamd_status = render_build(cfg, None, tmp_path / "build")
     assert status == "valid (suricata -T)"
-    if rspamd != "no-such-rspamd":
-        assert rspamd_status == "valid (rspamadm configtest)"
+    assert rspamd_status == "valid (rspamadm configtest)"
 
 
 @pytest.mark.parametrize(("line", "problem"), [

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engines import require_binary
 
 from generator.package import PACKAGE_NAME, SOURCE_NAME
 from generator.render_suricata import write_suricata
@@ -53,9 +54,7 @@ def test_archive_layout_checksum_and_index(tmp_path: Path) -> None:
 def _suricata_update() -> str:
     found = shutil.which("suricata-update", path=str(Path(sys.executable).parent)) \
         or shutil.which("suricata-update")
-    if found is None:
-        pytest.skip("suricata-update not installed")
-    return found
+    return found or require_binary("suricata-update")
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> str:
@@ -67,7 +66,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> str:
 
 def _update(su: str, data: Path, conf: Path) -> str:
     return _run([su, "--data-dir", str(data), "--no-test", "--no-reload",
-                 "--suricata", shutil.which("suricata") or "suricata",
+                 "--suricata", require_binary("suricata"),
                  "--suricata-conf", str(conf)])
 
 

@@ -9,11 +9,11 @@ port, so alerts are attributed by (sid, internal-side port). Suricata runs once 
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from engines import require_binary
 from pcapcraft import (
     T0,
     client_hello,
@@ -101,8 +101,7 @@ def _scenarios() -> list:
 
 @pytest.fixture(scope="module")
 def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
-    if not shutil.which("suricata"):
-        pytest.skip("suricata not installed")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("rules")
     (tmp / "relays.txt").write_text(RELAYS)
     (tmp / "sakimori.yaml").write_text(CONFIG)

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 
 import pytest
+from engines import require_binary
 from pcapcraft import T0, http_get, http_request, http_response, tcp_session, write_pcap
 
 from sakimori.config import load_config
@@ -77,10 +78,7 @@ def _web_upload_cases() -> list:
 
 @pytest.fixture(scope="module")
 def alerts(tmp_path_factory: pytest.TempPathFactory) -> Counter:
-    import shutil
-
-    if not shutil.which("suricata"):
-        pytest.skip("suricata not installed")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("static")
     cfg = load_config(None, overrides={"networks.home": ["10.1.0.0/16"]})
     p = []

@@ -4,7 +4,6 @@ the look-alike check, option sanitising, hostile input that must never raise, an
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -141,28 +140,28 @@ def test_facts_from_message_on_garbage_and_huge_headers(cfg, caplog) -> None:
         "from=example.co.jp", "ip=8.8.8.8"]
 
 
-def test_wrong_types_in_the_baseline_are_tolerated(cfg) -> None:
+def test_wrong_types_in_the_baseline_are_tolerated(cfg, caplog) -> None:
+    """Wrong-typed entries are read as absent, not by the last-resort handler (which would
+    pass every mail unjudged): the verdict equals the one with an empty baseline."""
     facts = MailFacts(ip="8.8.8.8", from_name="x y z", from_addr="a@partner.co.jp")
     bad = {"domains": {"partner.co.jp": "oops", "x.jp": {"messages": "many", "infra": [1]}},
            "names": {"xyz": None, "abc": {"addresses": ["a"]}}, "frequent_domains": [None, 5]}
-    run_checks(facts, cfg, bad)
-    run_checks(facts, cfg, None)  # type: ignore[arg-type]
+    expected = symbols(run_checks(facts, cfg, {}))
+    assert symbols(run_checks(facts, cfg, bad)) == expected
+    assert symbols(run_checks(facts, cfg, None)) == expected  # type: ignore[arg-type]
+    assert "mail checks failed" not in caplog.text
 
 
-def test_speed(cfg) -> None:
-    """A few thousand mails per second on one core (the plugin's budget is per message)."""
+def test_lookalike_is_found_with_a_large_frequent_list(cfg) -> None:
+    """300 frequent domains: the look-alike is still found (its speed: bench/mail.py)."""
     base = dict(BASELINE, frequent_domains=[f"partner{i}.co.jp" for i in range(300)])
     raw = (b"Received: from mx.evil.example (unknown [8.8.8.8]) by mx.example.co.jp with ESMTP"
            b" id 1; Tue, 25 Nov 2026 10:00:00 +0900\r\nFrom: =?UTF-8?B?5bGx55Sw44CA5aSq6YOO?= "
            b"<billing@partnerl.co.jp>\r\nReply-To: <x@gmail.com>\r\n\r\nx")
     facts = facts_from_message(raw, ip="8.8.8.8", envelope_from="a@evil.example")
     run_checks(facts, cfg, base)
-    t0 = time.perf_counter()
-    for _ in range(500):
-        hits = run_checks(facts_from_message(raw, ip="8.8.8.8"), cfg, base)
-    per_mail = (time.perf_counter() - t0) / 500
+    hits = run_checks(facts_from_message(raw, ip="8.8.8.8"), cfg, base)
     assert "SAKIMORI_LOOKALIKE_DOMAIN" in symbols(hits)
-    assert per_mail < 0.005, f"{per_mail * 1000:.2f} ms per mail"
 
 
 @pytest.mark.parametrize(("received", "ptr"), [

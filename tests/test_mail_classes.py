@@ -87,7 +87,7 @@ def test_mail_page_shows_the_class(tmp_path: Path) -> None:
     import json
 
     import webfixtures as wf
-    from test_web import PASSWORD, login
+    from webclient import PASSWORD, login
 
     from eve_consumer.mailwarn.send import record
     from sakimori.mail.checks import Hit

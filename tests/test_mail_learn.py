@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from engines import require_path
+from realdata import shared_data_dir
 
 from generator.mail.learn import MailLearner
 from sakimori.baselines import load_document
@@ -24,7 +26,7 @@ from sakimori_demo.mailsim import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO / "examples" / "sakimori.yaml"
-SHARED_MAIL = REPO.parent / "shared" / "data" / "mail"
+SHARED_MAIL = shared_data_dir() / "mail"
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +160,7 @@ def test_provenance_entry(corpus: dict, cfg: Config) -> None:
 
 
 def test_rspamd_sample_messages(cfg: Config) -> None:
-    if not SHARED_MAIL.is_dir():
-        pytest.skip(f"shared sample mail not found: {SHARED_MAIL}")
+    require_path(SHARED_MAIL, "shared sample mail")
     learner = MailLearner(cfg)
     entry = learner.add_path(SHARED_MAIL)
     assert entry is not None

@@ -11,11 +11,13 @@ import mailbox
 from pathlib import Path
 
 import pytest
+from engines import require_path
+from realdata import shared_data_dir
 
 from generator.mail import reader
 from generator.mail.reader import HEADER_LIMIT, ReadStats, parse_headers, read_mail
 
-SHARED_MAIL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mail"
+SHARED_MAIL = shared_data_dir() / "mail"
 
 GOOD = (b"Received: from a.example.jp (a.example.jp [133.0.0.1]) by mx; "
         b"Mon, 6 Jul 2015 09:01:20 +0900\r\nFrom: A <a@example.jp>\r\nSubject: x\r\n\r\nbody\r\n")
@@ -29,8 +31,7 @@ def _read(path: Path) -> tuple[list[str], ReadStats]:
 
 @pytest.fixture
 def rspamd_messages() -> Path:
-    if not SHARED_MAIL.is_dir():
-        pytest.skip(f"shared sample mail not found: {SHARED_MAIL}")
+    require_path(SHARED_MAIL, "shared sample mail")
     return SHARED_MAIL
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_rspamd_support import make_config
+from rspamd_support import make_config
 
 from generator.mail.learn import MailLearner
 from generator.render_rspamd import map_texts

@@ -17,52 +17,17 @@ shared/data (OISF suricata-verify, nDPI) go through the same path without a cras
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA
-from pcapcraft import tcp_session, write_pcap
-
-from sakimori.config import load_config
-from sakimori.suricata import read_pcaps
+from engines import require_path
+from pcapcraft import write_pcap
+from smtpcapture import T0, consume, run_suricata, smtp_session
 
 pytestmark = pytest.mark.suricata
 
-MX = "10.0.0.25"
-T0 = 1_790_000_000.0
 SPOOF_SUBJECT = "=?UTF-8?Q?invoice=0D=0ABcc:_victim@example.co.jp?="
-CONFIG = """\
-networks: {{home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}}
-mail: {{internal_domains: [example.co.jp], domestic_country: JP, domestic_tlds: [jp]}}
-alerts:
-  smtp: 127.0.0.1:{port}
-  sender: sakimori@example.co.jp
-  admins: [soc@example.co.jp]
-  language: en
-"""
-BASELINES = {"schema_version": 1, "generated_at": "2026-11-01T00:00:00Z", "traffic": {},
-             "mail": {"messages": 50, "domains": {"partner.co.jp": {
-                 "messages": 40, "infra": {"net:133.0.0.0/24": 40},
-                 "countries": {"JP": 40}}},
-                 "domestic_domains": ["partner.co.jp"], "frequent_domains": ["partner.co.jp"],
-                 "names": {"山田太郎": {"display": "山田 太郎",
-                                        "addresses": {"taro@example.co.jp": 12}}}}}
-
-
-def smtp_session(client: str, sport: int, helo: str, mail_from: str, rcpts: list[str],
-                 headers: list[tuple[str, str]], t0: float) -> list:
-    data = "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\nPlease see attached.\r\n.\r\n"
-    talk = [("s", b"220 mx.example.co.jp ESMTP\r\n"), ("c", f"EHLO {helo}\r\n".encode()),
-            ("s", b"250-mx.example.co.jp\r\n250 8BITMIME\r\n"),
-            ("c", f"MAIL FROM:<{mail_from}>\r\n".encode()), ("s", b"250 2.1.0 Ok\r\n")]
-    for rcpt in rcpts:
-        talk += [("c", f"RCPT TO:<{rcpt}>\r\n".encode()), ("s", b"250 2.1.5 Ok\r\n")]
-    talk += [("c", b"DATA\r\n"), ("s", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
-             ("c", data.encode("utf-8")), ("s", b"250 2.0.0 Ok: queued as 4AbC\r\n"),
-             ("c", b"QUIT\r\n"), ("s", b"221 2.0.0 Bye\r\n")]
-    return tcp_session(client, MX, sport, 25, talk, t0=t0)
 
 
 SPOOF_HEADERS = [
@@ -96,23 +61,6 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              ("To", "hanako@example.co.jp"), ("Subject", "lunch"),
                              ("Message-ID", "<lunch@example.co.jp>")], T0 + 180)
     return write_pcap(path, pkts)
-
-
-def run_suricata(pcaps: list[Path], out: Path, tmp: Path) -> Path:
-    cfg_path = tmp / "suricata-only.yaml"
-    cfg_path.write_text("networks: {home: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]}\n")
-    return read_pcaps(load_config(cfg_path, env={}), pcaps, out)
-
-
-def consume(tmp: Path, eve: Path, port: int, *extra: str) -> subprocess.CompletedProcess:
-    cfg = tmp / "sakimori.yaml"
-    cfg.write_text(CONFIG.format(port=port), encoding="utf-8")
-    baselines = tmp / "baselines.json"
-    baselines.write_text(json.dumps(BASELINES, ensure_ascii=False), encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "sakimori", "consume", "--config", str(cfg),
-                           "--baselines", str(baselines), "--eve", str(eve), "--out",
-                           str(tmp / "out"), "--state-dir", str(tmp / "state"), *extra],
-                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_suricata_logs_the_fields_the_checks_need(capture, tmp_path, require_suricata) -> None:
@@ -164,8 +112,8 @@ SHARED_PCAPS = ["sv-smtp-attachment-md5.pcap", "sv-smtp-rfc2231.pcap",
 
 def test_real_smtp_captures_do_not_crash(tmp_path, require_suricata, smtp) -> None:
     pcaps = [SHARED_DATA / "pcaps" / p for p in SHARED_PCAPS]
-    if not all(p.is_file() for p in pcaps):
-        pytest.skip("shared SMTP captures not found")
+    for pcap in pcaps:
+        require_path(pcap, "shared SMTP capture")
     eve = run_suricata(pcaps, tmp_path / "suri", tmp_path)
     proc = consume(tmp_path, eve, smtp.port, "--no-mail")
     assert proc.returncode == 0, proc.stderr

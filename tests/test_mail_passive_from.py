@@ -13,7 +13,7 @@ import json
 
 import pytest
 from pcapcraft import write_pcap
-from test_mail_passive import T0, consume, run_suricata, smtp_session
+from smtpcapture import T0, consume, run_suricata, smtp_session
 
 pytestmark = pytest.mark.suricata
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 from mailsink import Sink
-from test_mail_warnings import RSPAMD_EVENT
+from mailwarnfixtures import RSPAMD_EVENT
 
 from sakimori.config import load_config
 from sakimori.listen_secret import authorization, ensure_secret, read_secret
@@ -140,7 +140,7 @@ def test_follow_with_receiver(env, tmp_path) -> None:
 
 def test_resend_failed(env, tmp_path) -> None:
     """A warning given up after SMTP failures is re-sent by `consume --resend-failed`."""
-    from test_mail_warnings import flagged
+    from mailwarnfixtures import flagged
 
     from eve_consumer.mailwarn.outbox import Outbox
 

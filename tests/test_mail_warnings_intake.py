@@ -9,7 +9,7 @@ import threading
 import time
 
 import requests
-from test_mail_warnings import RSPAMD_EVENT, auth, flagged, make_cfg
+from mailwarnfixtures import RSPAMD_EVENT, auth, flagged, make_cfg
 
 from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.intake import Intake, IntakeFull, journal_path, recover
@@ -33,13 +33,11 @@ def test_answer_does_not_wait_for_the_store(tmp_path) -> None:
     receiver = warnings.listen()
     assert sys.getswitchinterval() <= 0.0005  # a ready handler does not wait 5 ms for the GIL
     try:
-        t0 = time.perf_counter()
         reply = requests.post(receiver.url, data=json.dumps(RSPAMD_EVENT), timeout=5,
                               headers=auth(cfg))
-        elapsed = time.perf_counter() - t0
         assert reply.status_code == 200 and reply.text.strip() == "accepted"
-        assert elapsed < 0.4, elapsed
-        assert warnings.outbox.counts()["by_state"] == {}  # not stored yet
+        # answered before the (0.6 s slow) store ran: the outbox is still empty
+        assert warnings.outbox.counts()["by_state"] == {}
         assert warnings.intake is not None and warnings.intake.flush(5)
         assert warnings.outbox.counts()["by_state"] == {"skipped": 1} \
             or warnings.outbox.counts()["by_state"] == {"pending": 1}

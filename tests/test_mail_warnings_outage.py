@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from mailsink import Sink
-from test_mail_warnings import flagged, make_cfg
+from mailwarnfixtures import flagged, make_cfg
 
 from eve_consumer.mailwarn import MailWarnings
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,16 +27,13 @@ from aiosmtpd.controller import Controller
 from mailsink import Sink
 
 from eve_consumer.mailwarn.outbox import Outbox
+from generator import render_rspamd as render
+from sakimori import rspamd as rspamd_harness
 from sakimori.config import load_config
 from sakimori.listen_secret import authorization, ensure_secret
 from sakimori_demo.smtpsink import free_port
 
-rspamd_harness = pytest.importorskip(
-    "sakimori.rspamd", reason="the Rspamd harness (sakimori/rspamd.py) is not available yet")
-render = pytest.importorskip("generator.render_rspamd",
-                             reason="the Rspamd renderer is not available yet")
-pytestmark = [pytest.mark.rspamd, pytest.mark.skipif(
-    shutil.which("rspamd") is None, reason="rspamd not installed (run `make setup`)")]
+pytestmark = [pytest.mark.rspamd, pytest.mark.engine("rspamd")]
 
 CONFIG = """\
 networks: {{home: [10.0.0.0/8], mail_relays: [192.0.2.10/32]}}
@@ -177,7 +173,7 @@ def test_forged_events_are_refused_and_a_flood_is_rate_limited(tmp_path) -> None
     401 and sends nothing; a flood of 40 authenticated events (a leaked secret) yields at most
     alerts.max_per_recipient_per_minute warnings to the admin, the rest wait in the outbox;
     the list address in alerts.notify_exclude is never warned."""
-    from test_mail_warnings import RSPAMD_EVENT
+    from mailwarnfixtures import RSPAMD_EVENT
 
     sink = Sink()
     smtp_port, listen = free_port(), free_port()

@@ -11,13 +11,13 @@ Table of the test config: defaults (80, 8080, 3128, 8000 HTTP; 443, 8443 TLS or 
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from engines import require_binary, require_path
 from pcapcraft import (
     T0,
     client_hello,
@@ -168,8 +168,7 @@ def _non_http(findings: list[dict]) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not shutil.which("suricata"):
-        pytest.skip("suricata not installed")
+    require_binary("suricata")
     tmp = tmp_path_factory.mktemp("nonhttp")
     (tmp / "sakimori.yaml").write_text(CONFIG)
     cfg = load_config(tmp / "sakimori.yaml", env={})
@@ -326,8 +325,8 @@ REAL = [  # capture, home network, hosts that must have non_http_on_http_port
 def test_real_captures_non_http(tmp_path: Path, capture: str, home: str,
                                 expected: set[str]) -> None:
     pcap = DATA / capture
-    if not pcap.is_file() or not shutil.which("suricata"):
-        pytest.skip(f"{pcap} or suricata missing")
+    require_path(pcap)
+    require_binary("suricata")
     (tmp_path / "s.yaml").write_text(f"networks:\n  home: [{home}]\n")
     cfg = load_config(tmp_path / "s.yaml", env={})
     rules = write_suricata(cfg, None, tmp_path / "build", package=False)

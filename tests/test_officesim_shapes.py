@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from test_officesim import ip_pair, read_pcap, run_suricata, tcp_fields
+from officesim_pcap import ip_pair, read_pcap, run_suricata, tcp_fields
 
 from sakimori_demo.officesim import SimParams, generate
 from sakimori_demo.officesim.catalogue import CDNS, DASHBOARD, SITES

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA
+from engines import require_path
 
 from sakimori import progress
 from sakimori_demo.officesim.proxyday import generate_proxy_day
@@ -99,8 +100,7 @@ def test_terminal_shows_a_bar_per_log_then_erases_it(day: Path) -> None:
 def test_learn_shows_a_spinner_while_suricata_runs(tmp_path: Path,
                                                    require_suricata: str) -> None:
     pcap = SHARED_DATA / "pcaps" / "ndpi-trickbot.pcap"
-    if not pcap.is_file():
-        pytest.skip(f"shared sample data not found: {pcap}")
+    require_path(pcap)
     (tmp_path / "tor-relays.txt").write_text("192.0.2.1\n")
     (tmp_path / "cfg.yaml").write_text(CONFIG)
     code, _, term = _on_pty([sys.executable, "-m", "sakimori", "learn", "--config", "cfg.yaml",

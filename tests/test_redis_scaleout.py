@@ -26,9 +26,7 @@ from pathlib import Path
 
 import pytest
 from redisd import RedisServer
-from scapy.layers.inet import IP
-from scapy.utils import rdpcap, wrpcap
-from test_consumer_scenario import BENIGN, EXPECTED, RESOLVER, build_scenario
+from scenario import BENIGN, EXPECTED, build_scenario, split_by_host
 
 from generator.render_suricata import write_suricata
 from sakimori.config import load_config
@@ -37,7 +35,6 @@ from sakimori.suricata import pcap_to_redis
 pytestmark = pytest.mark.suricata
 
 SAKIMORI = [sys.executable, "-m", "sakimori"]
-HALF_A = {*list(EXPECTED)[:5], *BENIGN[:2]}  # two chat-heartbeat hosts only
 
 
 def _sakimori(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -46,18 +43,6 @@ def _sakimori(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
     if check and proc.returncode != 0:
         raise AssertionError(f"sakimori {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
     return proc
-
-
-def _split(pcap: Path, out_a: Path, out_b: Path) -> None:
-    """Packets go with the internal host they belong to (the resolver is nobody's)."""
-    a, b = [], []
-    for pkt in rdpcap(str(pcap)):
-        ip = pkt[IP]
-        owner = next((x for x in (ip.src, ip.dst) if x.startswith("10.1.") and x != RESOLVER),
-                     None)
-        (a if owner in HALF_A else b).append(pkt)
-    wrpcap(str(out_a), a)
-    wrpcap(str(out_b), b)
 
 
 def _config(base: Path, data: Path, shared: str, smtp_port: int = 1,
@@ -89,7 +74,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     cfg_path, baselines, pcap, extra = build_scenario(data)
     cfg = load_config(cfg_path)
     rules = [*write_suricata(cfg, json.loads(baselines.read_text()), tmp / "build"), extra]
-    _split(pcap, tmp / "a.pcap", tmp / "b.pcap")
+    split_by_host(pcap, tmp / "a.pcap", tmp / "b.pcap")
     server = RedisServer(tmp / "redis").start()
     try:
         port = server.port

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_rspamd_support import configure, requires_rspamd
+from rspamd_support import configure, requires_rspamd
 
 pytestmark = [pytest.mark.rspamd, requires_rspamd]
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_rspamd_support import make_config, make_doc, requires_rspamd
+from rspamd_support import make_config, make_doc, requires_rspamd
 
 import sakimori.rspamd as harness
 from generator.render_rspamd import write_rspamd

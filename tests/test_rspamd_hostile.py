@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_rspamd_support import (
+from rspamd_support import (
     build_message,
     configure,
     envelope,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import time
 from collections import Counter
 from email.utils import formatdate
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import SHARED_DATA
-from test_rspamd_support import requires_rspamd
+from engines import missing
+from rspamd_support import requires_rspamd
 
 from eve_consumer.mailwarn import MailWarnings
 from eve_consumer.mailwarn.rspamd_events import flagged_from_rspamd
@@ -32,8 +32,7 @@ from sakimori.mailclassconfig import CLASSES
 from sakimori.rspamd import RspamdInstance
 from sakimori.rspamd_local import free_port
 
-requires_clamd = pytest.mark.skipif(shutil.which("clamd") is None,
-                                    reason="clamd not installed (run `make setup`)")
+requires_clamd = pytest.mark.engine("clamd")
 pytestmark = [pytest.mark.rspamd, requires_rspamd, requires_clamd]
 
 CONFIG = {"mail": {"internal_domains": ["example.co.jp"]},
@@ -177,7 +176,7 @@ def test_scan_mail_without_clamd(tmp_path: Path, capsys) -> None:
 def test_shared_mails_all_classified(capsys, tmp_path: Path) -> None:
     mails = sorted((SHARED_DATA / "mail").glob("*.eml"))
     if not mails:
-        pytest.skip(f"no shared mails in {SHARED_DATA / 'mail'}")
+        missing(f"no shared mails in {SHARED_DATA / 'mail'}")
     code, out, err = scan(capsys, tmp_path, mails)
     assert code == 0, err
     assert len(out) == len(mails)

@@ -7,19 +7,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from test_rspamd_support import make_config, make_doc
+from rspamd_support import make_config, make_doc
 
 from generator.render_rspamd import write_rspamd
 from sakimori.mail import norm
 
 pytestmark = [pytest.mark.rspamd,
-              pytest.mark.skipif(shutil.which("rspamadm") is None,
-                                 reason="rspamadm not installed (run `make setup`)")]
+              pytest.mark.engine("rspamadm")]
 
 RUNNER = r"""
 local dir = arg[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_rspamd_support import configure, make_config, make_doc, requires_rspamd
+from rspamd_support import configure, make_config, make_doc, requires_rspamd
 
 from generator.render_rspamd import write_rspamd
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_rspamd_support import make_config, requires_rspamd, shared_instance
+from rspamd_support import make_config, requires_rspamd, shared_instance
 
 from sakimori.cli import main
 from sakimori.commands.scan_mail import planned_warnings

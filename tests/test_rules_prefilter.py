@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from engines import require_binary
 from pcapcraft import T0, client_hello, http_get, tcp_session, tls_session, write_pcap
 
 from generator.render_suricata import host_content, host_pcre, write_suricata
@@ -108,8 +108,7 @@ def _build(tmp: Path, wl: str) -> tuple[object, list[Path]]:
 
 @pytest.mark.suricata
 def test_engine_analysis_every_rule_has_a_prefilter(tmp_path: Path) -> None:
-    if not shutil.which("suricata"):
-        pytest.skip("suricata not installed")
+    require_binary("suricata")
     cfg, files = _build(tmp_path, '"*.windowsupdate.com", ntp.nict.jp')
     conf = tmp_path / "analysis.yaml"
     conf.write_text(render_offline_yaml(cfg, tmp_path, files)
@@ -148,8 +147,7 @@ def test_one_name_whitelist_with_its_own_pattern(tmp_path: Path) -> None:
     """Whitelist ``ntp.nict.jp`` alone: the helpers' pattern is the name. Case and a trailing
     dot still whitelist (nocase), a longer or sub-domain name does not; long_session fires
     once on a 400 s chat and not on a whitelisted SNI."""
-    if not shutil.which("suricata"):
-        pytest.skip("suricata not installed")
+    require_binary("suricata")
     cfg, files = _build(tmp_path, "ntp.nict.jp")
     text = files[1].read_text()
     assert 'tls.sni; content:"ntp.nict.jp"; nocase; fast_pattern; pcre:' in text

@@ -6,7 +6,7 @@ baselines: the instance is re-rendered and restarted only between groups."""
 from __future__ import annotations
 
 import pytest
-from test_rspamd_support import (
+from rspamd_support import (
     build_message,
     check_expect,
     configure,

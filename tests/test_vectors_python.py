@@ -21,7 +21,7 @@ from email.policy import compat32
 from typing import Any
 
 import pytest
-from test_rspamd_support import build_message, check_expect, load_vectors, make_config
+from rspamd_support import build_message, check_expect, load_vectors, make_config
 
 from eve_consumer.handlers.mail_spoof import facts_from_eve
 from sakimori.mail.checks import run_checks

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import subprocess
 import sys
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import webfixtures as wf
 from flask.testing import FlaskClient
+from webclient import PASSWORD, inert, login, token
 
 from sakimori.config import load_config
 from sakimori.web import auth, killchain
 from sakimori.web.app import create_app
 from sakimori.web.svgplot import interval_plot
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -31,17 +28,6 @@ def site(tmp_path: Path) -> tuple[Path, FlaskClient]:
     cfg = load_config(cfg_path, env={})
     auth.add_user(cfg.web.users_file, "alice", PASSWORD)
     return cfg_path, create_app(cfg, testing=True).test_client()
-
-
-def token(client: FlaskClient, path: str = "/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def login(client: FlaskClient, password: str = PASSWORD, next_: str = "") -> object:
-    url = "/login" + (f"?next={next_}" if next_ else "")
-    return client.post(url, data={"username": "alice", "password": password,
-                                  "csrf_token": token(client)})
 
 
 @pytest.mark.parametrize("path", ["/", "/hosts/10.1.20.11", "/mail", "/whitelist"])
@@ -115,38 +101,13 @@ def test_security_headers(site) -> None:
     assert cookie is not None and cookie.http_only and cookie.same_site == "Strict"
 
 
-class _Tags(HTMLParser):
-    """Every element and attribute the browser would build from a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, attrs))
-
-
-def _inert(text: str) -> None:
-    """No script or img element, no event-handler attribute, no javascript: link."""
-    parser = _Tags()
-    parser.feed(text)
-    for tag, attrs in parser.tags:
-        assert tag not in ("script", "img", "iframe", "object"), (tag, attrs)
-        for name, value in attrs:
-            assert not name.startswith("on"), (tag, name, value)
-            if name in ("href", "src", "action"):
-                assert not (value or "").strip().lower().startswith("javascript:"), value
-    for payload in wf.PAYLOADS:
-        assert payload not in text, payload
-
-
 @pytest.mark.parametrize("path", ["/", "/hosts/10.1.20.11", "/hosts/10.1.20.14",
                                   "/hosts/10.1.20.18", "/mail"])
 def test_attacker_strings_are_escaped(site, path: str) -> None:
     _, client = site
     login(client)
     page = client.get(path).get_data(as_text=True)
-    _inert(page)
+    inert(page)
     assert "&lt;script&gt;" in page or "&lt;img" in page or "&#34;&gt;&lt;img" in page
 
 
@@ -155,12 +116,12 @@ def test_payload_in_url_and_host_header_is_inert(site) -> None:
     login(client)
     resp = client.get("/hosts/" + "%3Cscript%3Ealert(1)%3C/script%3E")
     assert resp.status_code == 404
-    _inert(resp.get_data(as_text=True))
+    inert(resp.get_data(as_text=True))
     resp = client.get("/", environ_overrides={"HTTP_HOST": 'x"><script>alert(1)</script>'})
-    _inert(resp.get_data(as_text=True))
+    inert(resp.get_data(as_text=True))
     assert "<script" not in resp.headers.get("Location", "")
     resp = client.get("/whitelist?entry=" + "%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
-    _inert(resp.get_data(as_text=True))
+    inert(resp.get_data(as_text=True))
 
 
 def test_header_auth_only_from_trusted_proxies(tmp_path: Path) -> None:
@@ -326,7 +287,7 @@ def test_mail_page_shows_outbox_warnings_not_yet_or_never_mailed(site, tmp_path:
     outbox.close()
     login(client)
     page = client.get("/mail").get_data(as_text=True)
-    _inert(page)
+    inert(page)
     assert "pending after 0 SMTP attempt(s)" in page
     assert "failed after 1 SMTP attempt(s): 421 try later" in page
 
@@ -348,7 +309,7 @@ def test_hosts_csv_alone_is_enough(tmp_path: Path) -> None:
     client = create_app(cfg, testing=True).test_client()
     login(client)
     page = client.get(f"/hosts/{wf.BEACON_HOST}").get_data(as_text=True)
-    _inert(page)
+    inert(page)
     assert wf.C2 in page
 
 
@@ -385,4 +346,4 @@ def test_index_shows_the_consumer_statistics(site, tmp_path: Path) -> None:
     login(client)
     page = client.get("/").get_data(as_text=True)
     assert 'id="stats"' in page and "bad_lines" in page
-    _inert(page)
+    inert(page)

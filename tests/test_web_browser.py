@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import webfixtures as wf
+from engines import require_binary, require_module
 from pcapcraft import T0, http_get, write_pcap
 
 pytestmark = [pytest.mark.browser, pytest.mark.suricata, pytest.mark.slow]
@@ -76,9 +77,8 @@ def _wait_port(port: int, proc: subprocess.Popen, limit: float = 30.0) -> None:
 
 
 def _need_browser() -> None:
-    if not CHROMIUM.is_file():
-        pytest.skip("/usr/bin/chromium missing: `make setup` installs Debian's chromium")
-    pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
+    require_binary(str(CHROMIUM), "`make setup` installs Debian's chromium")
+    require_module("playwright.sync_api", "playwright is in the dev extra: `make setup`")
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import webfixtures as wf
-from test_web import PASSWORD, login
+from webclient import PASSWORD, login
 
 from eve_consumer.model import Finding
 from sakimori.config import load_config

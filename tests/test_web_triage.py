@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import webfixtures as wf
 from flask.testing import FlaskClient
-from test_web import PASSWORD, _inert, login
+from webclient import PASSWORD, inert, login
 
 from eve_consumer.model import Finding
 from sakimori.config import load_config
@@ -143,7 +143,7 @@ def test_drill_down_links_resolve(client: FlaskClient) -> None:
     for href in sorted(links):
         resp = client.get(href)
         assert resp.status_code == 200, href
-        _inert(resp.get_data(as_text=True))
+        inert(resp.get_data(as_text=True))
     mail = client.get(next(h for h in sorted(links) if h.startswith("/mail/")))
     text = mail.get_data(as_text=True)
     assert 'id="class-reasons"' in text and "message_id" in text
@@ -173,7 +173,7 @@ def test_login_required(tmp_path: Path, path: str) -> None:
                                   "/triage/malware", "/triage/mass_virus"])
 def test_hostile_values_are_inert(client: FlaskClient, path: str) -> None:
     html = client.get(path).get_data(as_text=True)
-    _inert(html)
+    inert(html)
     assert "&lt;script&gt;" in html or "&#34;&gt;&lt;img" in html
 
 
@@ -227,6 +227,6 @@ def test_a_hostile_host_name_gets_no_link(tmp_path: Path) -> None:
     client = _site(tmp_path, [bad])
     for path in ("/triage", "/triage/backdoor"):
         html = client.get(path).get_data(as_text=True)
-        _inert(html)
+        inert(html)
         assert "&#34;&gt;&lt;img src=x" in html  # shown, escaped
         assert not [h for h in _parse(html).links if "img" in h.lower()]

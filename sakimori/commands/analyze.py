@@ -26,11 +26,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sakimori.errors import SakimoriError, UsageError
+from sakimori.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,19 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def rule_writer() -> Callable[..., list[Path]]:
-    """``generator.render_suricata.write_suricata``, or a one-line error if it is missing."""
-    try:
-        from generator.render_suricata import write_suricata
-    except ImportError as exc:
-        raise SakimoriError("the rule generator (generator.render_suricata.write_suricata) "
-                            f"is not available: {exc}") from exc
-    return write_suricata
-
-
 def run(args: argparse.Namespace) -> int:
     # Imported here: building the CLI parser must stay cheap for every other verb.
     from eve_consumer.pipeline import Consumer
+    from generator.render_suricata import write_suricata
     from sakimori.baselines import empty_document, load_document
     from sakimori.config import load_config
     from sakimori.rulesets import expand
@@ -86,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pcap:
         find_binary(cfg)  # fail fast, before rendering anything
         out.mkdir(parents=True, exist_ok=True)
-        rules = rule_writer()(cfg, doc, out / "build")
+        rules = write_suricata(cfg, doc, out / "build")
         t0 = time.monotonic()
         eve = read_pcaps(cfg, args.pcap, out, rules, extra)
         suricata_s = time.monotonic() - t0

@@ -28,9 +28,7 @@ from sakimori.config import Config, load_config
 from sakimori.rspamd import RspamdInstance
 
 VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
-RSPAMD = shutil.which("rspamd")
-requires_rspamd = pytest.mark.skipif(RSPAMD is None,
-                                     reason="rspamd not installed (run `make setup`)")
+requires_rspamd = pytest.mark.engine("rspamd")
 
 _STATE: dict[str, Any] = {"instance": None, "key": None, "tmp": None}
 
