@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from sakimori.errors import ToolFailedError, ToolMissingError
-from sakimori.rspamd_local import _alive, free_port, terminate
+from sakimori.rspamd_local import free_port, reap_runs, terminate
 
 DEFAULT_BASE = Path(os.environ.get("SAKIMORI_CLAMD_DIR", "/var/tmp/sakimori-clamd"))
 SYSTEM_DB = Path("/var/lib/clamav")
@@ -69,20 +69,7 @@ def _is_our_clamd(pid: int, run_dir: Path) -> bool:
 
 def reap_leftovers(base: Path) -> list[int]:
     """Stop clamd processes of earlier runs whose owner is gone; returns their PIDs."""
-    stopped = []
-    for run_dir in sorted(base.glob("run-*")):
-        try:
-            owner = json.loads((run_dir / "owner.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            owner = {}
-        if owner.get("owner_pid") and _alive(int(owner["owner_pid"])):
-            continue
-        pid = int(owner.get("clamd_pid") or 0)
-        if pid and _alive(pid) and _is_our_clamd(pid, run_dir):
-            terminate(pid)
-            stopped.append(pid)
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return stopped
+    return reap_runs(base, "clamd_pid", _is_our_clamd)
 
 
 class ClamdInstance:

@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -157,8 +158,9 @@ def terminate(pid: int, grace: float = 10.0) -> None:
     _signal(pid, signal.SIGKILL)
 
 
-def reap_leftovers(base: Path) -> list[int]:
-    """Stop rspamd processes of earlier runs whose owner is gone; returns their PIDs."""
+def reap_runs(base: Path, pid_key: str, is_ours: Callable[[int, Path], bool]) -> list[int]:
+    """Stop the daemons of earlier runs under *base* (``run-*/owner.json``: ``owner_pid`` and
+    *pid_key*) whose owner is gone and that *is_ours* recognises; returns their PIDs."""
     stopped = []
     for run_dir in sorted(base.glob("run-*")):
         try:
@@ -167,9 +169,14 @@ def reap_leftovers(base: Path) -> list[int]:
             owner = {}
         if owner.get("owner_pid") and _alive(int(owner["owner_pid"])):
             continue
-        pid = int(owner.get("rspamd_pid") or 0)
-        if pid and _alive(pid) and _is_our_rspamd(pid, run_dir):
+        pid = int(owner.get(pid_key) or 0)
+        if pid and _alive(pid) and is_ours(pid, run_dir):
             terminate(pid)
             stopped.append(pid)
         shutil.rmtree(run_dir, ignore_errors=True)
     return stopped
+
+
+def reap_leftovers(base: Path) -> list[int]:
+    """Stop rspamd processes of earlier runs whose owner is gone; returns their PIDs."""
+    return reap_runs(base, "rspamd_pid", _is_our_rspamd)
