@@ -25,6 +25,8 @@ import re
 import zlib
 from collections.abc import Callable
 
+from eve_consumer.prefilter import _raw  # the raw bytes of a string field
+
 NOT_MINE = 0
 PRIMARY = 1
 SECONDARY = 2
@@ -42,15 +44,6 @@ def shard_of(host: str | bytes, n: int) -> int:
     """The shard (0 … n−1) of an internal host's address."""
     raw = host.encode("utf-8", "replace") if isinstance(host, str) else host
     return zlib.crc32(raw) % n
-
-
-def _ip(line: bytes, key: bytes) -> bytes | None:
-    i = line.find(key)
-    if i < 0:
-        return None
-    i += len(key)
-    j = line.find(b'"', i)
-    return line[i:j] if j >= 0 else None
 
 
 class ShardFilter:
@@ -103,7 +96,7 @@ class ShardFilter:
             return self._all
         if kind not in _BY_HOST:
             return self._first
-        src, dst = _ip(line, _SRC), _ip(line, _DST)
+        src, dst = _raw(line, _SRC), _raw(line, _DST)
         if src is None or dst is None:
             return self._first
         return self._owner(src, dst)
