@@ -164,6 +164,12 @@ def dest_group(wl: Whitelist) -> str:
     return "[" + ",".join(["!$HOME_NET", *(f"!{n}" for n in nets)]) + "]"
 
 
+def _source_name(source: str) -> str:
+    """A relay source as shown in the rules file: URLs as given, files by name only (no path
+    of the build machine in the rules)."""
+    return source if source.startswith(("http://", "https://")) else Path(source).name
+
+
 def _explain(cfg: Config, url: Threshold, session: Threshold, wl: Whitelist,
              relays: RelaySet | None) -> list[str]:
     lines = [f"long_url: urilen > {round(url.value)} — {url.explain()}",
@@ -172,7 +178,8 @@ def _explain(cfg: Config, url: Threshold, session: Threshold, wl: Whitelist,
     names = sorted(cfg.whitelist.destinations)
     lines.append("whitelist: " + (", ".join(names) if names else "(empty)"))
     if relays is not None:
-        srcs = ", ".join(f"{s['source']} ({s['addresses']})" for s in relays.sources)
+        srcs = ", ".join(f"{_source_name(str(s['source']))} ({s['addresses']})"
+                         for s in relays.sources)
         lines.append(f"tor relays: {len(relays.ipv4)} IPv4, {len(relays.ipv6)} IPv6 "
                      f"from {srcs or 'no source'}")
     lines.append(f"tor certificate pattern: {'on' if cfg.anonymizer.tor_cert_pattern else 'off'}")

@@ -63,3 +63,17 @@ def test_every_rule_has_et_metadata_and_fast_pattern_with_content() -> None:
         if "flowbits:noalert" not in rule and "Informational" not in rule:
             assert re.search(r"mitre_tactic_id TA\d{4}, mitre_technique_id T\d{4}", rule), offset
         assert not re.search(r"(?:^|[\s,])/(?:tmp|work|home|root)/", rule), offset
+
+
+def test_no_build_machine_path_in_the_rules_files(tmp_path: Path) -> None:
+    from generator.render_suricata import write_suricata
+    (tmp_path / "relays.txt").write_text("192.0.2.1\n2001:db8::1\n")
+    (tmp_path / "s.yaml").write_text(
+        "networks:\n  home: [10.0.0.0/8]\nwhitelist:\n  destinations: [a.example.com]\n"
+        f"anonymizer:\n  tor_relays: [{tmp_path / 'relays.txt'}]\n")
+    out = write_suricata(load_config(tmp_path / "s.yaml", env={}), None, tmp_path / "build")
+    for path in out:
+        text = path.read_text(encoding="utf-8")
+        assert str(tmp_path) not in text and "/tmp/" not in text, path
+    assert "from relays.txt (2)" in out[1].read_text(encoding="utf-8")
+    assert "load tor-relays-ipv4.lst;" in out[1].read_text(encoding="utf-8")
