@@ -25,6 +25,7 @@ from typing import Any
 
 import jinja2
 
+from generator import rule_ledger
 from generator.package import build_package
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SID_BASE = 9300000
-FIXED_CREATED_AT = "2026_01_01"  # used when there are no baselines (no learned date)
+REFERENCE = "github.com/sakimori/sakimori/blob/main/docs/rules.md"  # reference:url of every rule
 TOR_IPV4_FILE = "tor-relays-ipv4.lst"
 TOR_IPV6_FILE = "tor-relays-ipv6.lst"
 STATIC_FILE = "static.rules"
@@ -54,6 +55,30 @@ SID_OFFSETS: dict[str, int] = {
     "tor_relay_ipv4": 1400, "tor_relay_ipv6": 1401,
     "tor_sni_helper": 1410, "tor_cert": 1411,  # 1412 retired (was a per-packet tcp rule)
     # 1500-1599 fw_blocked and 1600-1699 beacon are reserved: the consumer detects them.
+}
+
+
+@dataclass(frozen=True)
+class EtMeta:
+    """ET Open metadata of a rule: severity, target, MITRE ATT&CK tactic and technique."""
+
+    severity: str
+    target: str = "Client_Endpoint"
+    tactic: str | None = "TA0011"  # Command and Control
+    technique: str | None = None
+
+
+_WEB_C2 = EtMeta("Major", technique="T1071.001")  # application layer protocol: web
+_TOR = EtMeta("Major", technique="T1090.003")      # proxy: multi-hop proxy
+_PORT = EtMeta("Major", technique="T1571")         # non-standard port
+ET_META: dict[int, EtMeta] = {
+    1000: EtMeta("Informational", tactic=None), 1001: EtMeta("Informational", tactic=None),
+    1100: EtMeta("Major", tactic="TA0010", technique="T1041"),  # exfiltration over C2 channel
+    1101: EtMeta("Major", tactic="TA0010", technique="T1041"),
+    1200: EtMeta("Major", technique="T1573"),  # encrypted channel
+    1201: _PORT, 1202: _PORT, 1203: EtMeta("Informational", technique="T1572"),  # tunnelling
+    1204: _PORT, 1300: _WEB_C2,
+    1400: _TOR, 1401: _TOR, 1410: _TOR, 1411: _TOR,
 }
 
 
@@ -139,11 +164,10 @@ def dest_group(wl: Whitelist) -> str:
     return "[" + ",".join(["!$HOME_NET", *(f"!{n}" for n in nets)]) + "]"
 
 
-def created_at(doc: dict[str, Any] | None) -> str:
-    stamp = (doc or {}).get("generated_at")
-    if isinstance(stamp, str) and re.match(r"^\d{4}-\d{2}-\d{2}", stamp):
-        return stamp[:10].replace("-", "_")
-    return FIXED_CREATED_AT
+def _source_name(source: str) -> str:
+    """A relay source as shown in the rules file: URLs as given, files by name only (no path
+    of the build machine in the rules)."""
+    return source if source.startswith(("http://", "https://")) else Path(source).name
 
 
 def _explain(cfg: Config, url: Threshold, session: Threshold, wl: Whitelist,
@@ -154,7 +178,8 @@ def _explain(cfg: Config, url: Threshold, session: Threshold, wl: Whitelist,
     names = sorted(cfg.whitelist.destinations)
     lines.append("whitelist: " + (", ".join(names) if names else "(empty)"))
     if relays is not None:
-        srcs = ", ".join(f"{s['source']} ({s['addresses']})" for s in relays.sources)
+        srcs = ", ".join(f"{_source_name(str(s['source']))} ({s['addresses']})"
+                         for s in relays.sources)
         lines.append(f"tor relays: {len(relays.ipv4)} IPv4, {len(relays.ipv6)} IPv6 "
                      f"from {srcs or 'no source'}")
     lines.append(f"tor certificate pattern: {'on' if cfg.anonymizer.tor_cert_pattern else 'off'}")
@@ -168,13 +193,18 @@ def _environment() -> jinja2.Environment:
 
 
 def render_rules(cfg: Config, doc: dict[str, Any] | None,
-                 relays: RelaySet | None = None) -> str:
-    """The text of ``sakimori.rules`` (deterministic)."""
+                 relays: RelaySet | None = None,
+                 ledger: dict[str, dict[str, Any]] | None = None) -> str:
+    """The text of ``sakimori.rules`` (deterministic: rev and dates come from *ledger*,
+    by default the committed :data:`generator.rule_ledger.LEDGER`)."""
+    led = rule_ledger.load() if ledger is None else ledger
     eff = effective_traffic(cfg, doc)
     wl = Whitelist.from_entries(cfg.whitelist.destinations, cfg.whitelist.policy)
     context = {
         "base": cfg.suricata.sid_base,
-        "created_at": created_at(doc),
+        "ledger": {o: rule_ledger.entry(led, o) for o in SID_OFFSETS.values()},
+        "et_meta": ET_META,
+        "reference": REFERENCE,
         "generated_at": (doc or {}).get("generated_at") or "none (no baselines: fallbacks)",
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),

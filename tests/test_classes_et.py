@@ -157,7 +157,7 @@ def test_web_attacks_class_the_internal_server(run: dict) -> None:
     sigs = next(f for f in run["findings"] if f["host"] == WEB)["evidence"]["signatures"]
     names = " ".join(sigs)
     assert "ET WEB_SERVER" in names and "/etc/passwd" in names, sigs
-    assert "SAKIMORI PHP web shell code uploaded" in names, sigs
+    assert "SAKIMORI WEB_ATTACK PHP web shell code uploaded" in names, sigs
 
 
 def test_listed_c2_reached_by_internal_clients_is_malware(run: dict) -> None:

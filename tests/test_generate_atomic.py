@@ -98,11 +98,12 @@ def test_broken_template_is_refused_in_python_without_suricata(tmp_path: Path,
     original = (templates / "sakimori.rules.j2").read_text()
     monkeypatch.setattr(render_suricata, "TEMPLATE_DIR", templates)
     for breakage, message in (("flow:established,to_server; urilen", "keyword 'noalert'"),
-                              ('msg:"SAKIMORI long URL (', "unbalanced quotes"),
+                              ('msg:"SAKIMORI BACKDOOR Long URL (', "unbalanced quotes"),
                               ("{{ sid(1100) }}", "no sid")):
         broken = {"flow:established,to_server; urilen":
                   "noalert; flow:established,to_server; urilen",
-                  'msg:"SAKIMORI long URL (': 'msg:"SAKIMORI "long URL (',
+                  'msg:"SAKIMORI BACKDOOR Long URL (':
+                  'msg:"SAKIMORI BACKDOOR "Long URL (',
                   "{{ sid(1100) }}": "rev:1;"}[breakage]
         assert breakage in original
         (templates / "sakimori.rules.j2").write_text(original.replace(breakage, broken, 1))

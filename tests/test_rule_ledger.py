@@ -1,0 +1,79 @@
+"""The rule revision ledger (generator/rule_ledger.py): committed, current, and bumping revs.
+
+A template or static.rules change without `python -m generator.rule_ledger --update` fails
+test_committed_ledger_is_current; the bump itself is tested on a copy of the ledger."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from generator import rule_ledger
+from generator.render_suricata import ET_META, REFERENCE, SID_OFFSETS, render_rules
+from sakimori.config import load_config
+from suricata_rules import STATIC_RULES
+
+
+def test_committed_ledger_is_current() -> None:
+    ledger = rule_ledger.load()
+    assert rule_ledger.stale(ledger) == [], "run `python -m generator.rule_ledger --update`"
+    assert rule_ledger.stamp_static(ledger) == STATIC_RULES.read_text(encoding="utf-8")
+    assert rule_ledger.main(["--check"]) == 0
+
+
+def test_changed_rule_gets_next_rev_and_keeps_created_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = rule_ledger.load()
+    rules = rule_ledger.canonical_rules()
+    changed = dict(rules)
+    changed[1100] = rules[1100].replace("urilen:", "urilen: ")  # any text change
+    monkeypatch.setattr(rule_ledger, "canonical_rules", lambda: changed)
+    assert rule_ledger.stale(ledger) == ["1100"]
+    assert rule_ledger.main(["--check"]) == 1
+    new = rule_ledger.update(ledger, "2030_01_02")
+    assert new["1100"]["rev"] == ledger["1100"]["rev"] + 1
+    assert new["1100"]["created_at"] == ledger["1100"]["created_at"]
+    assert new["1100"]["updated_at"] == "2030_01_02"
+    assert {k: v for k, v in new.items() if k != "1100"} == \
+           {k: v for k, v in ledger.items() if k != "1100"}, "other rules untouched"
+
+
+def test_rev_and_dates_come_from_the_ledger_not_the_clock(tmp_path: Path) -> None:
+    cfg = load_config(None, env={})
+    ledger = {str(o): {"sha256": "", "rev": 7, "created_at": "2001_02_03",
+                       "updated_at": "2004_05_06"} for o in SID_OFFSETS.values()}
+    text = render_rules(cfg, None, None, ledger)
+    rules = [ln for ln in text.splitlines() if ln.startswith("alert ")]
+    assert rules
+    for rule in rules:
+        assert "rev:7;" in rule and "created_at 2001_02_03, updated_at 2004_05_06" in rule
+        assert f"reference:url,{REFERENCE};" in rule
+        assert re.search(r'msg:"SAKIMORI (?:INFO|BACKDOOR|ANONYMIZER|MALWARE|WEB_ATTACK) ', rule)
+    with pytest.raises(KeyError, match="rule_ledger --update"):
+        render_rules(cfg, None, None, {})
+
+
+def test_every_rule_has_et_metadata_and_fast_pattern_with_content() -> None:
+    assert set(ET_META) == set(SID_OFFSETS.values())
+    for offset, rule in rule_ledger.canonical_rules().items():
+        assert "signature_severity " in rule and "attack_target " in rule, offset
+        if "content:" in rule:
+            assert "fast_pattern" in rule, offset
+        if "flowbits:noalert" not in rule and "Informational" not in rule:
+            assert re.search(r"mitre_tactic_id TA\d{4}, mitre_technique_id T\d{4}", rule), offset
+        assert not re.search(r"(?:^|[\s,])/(?:tmp|work|home|root)/", rule), offset
+
+
+def test_no_build_machine_path_in_the_rules_files(tmp_path: Path) -> None:
+    from generator.render_suricata import write_suricata
+    (tmp_path / "relays.txt").write_text("192.0.2.1\n2001:db8::1\n")
+    (tmp_path / "s.yaml").write_text(
+        "networks:\n  home: [10.0.0.0/8]\nwhitelist:\n  destinations: [a.example.com]\n"
+        f"anonymizer:\n  tor_relays: [{tmp_path / 'relays.txt'}]\n")
+    out = write_suricata(load_config(tmp_path / "s.yaml", env={}), None, tmp_path / "build")
+    for path in out:
+        text = path.read_text(encoding="utf-8")
+        assert str(tmp_path) not in text and "/tmp/" not in text, path
+    assert "from relays.txt (2)" in out[1].read_text(encoding="utf-8")
+    assert "load tor-relays-ipv4.lst;" in out[1].read_text(encoding="utf-8")
