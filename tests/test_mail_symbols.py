@@ -3,10 +3,13 @@ SAKIMORI_* symbols: every place that names, scores or describes one agrees with 
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
+from rspamd_support import requires_rspamd, shared_instance
 
 from generator import render_rspamd
 from rspamd_lua import LIB_DIR, PLUGIN
@@ -63,6 +66,21 @@ def test_warnings_read_their_texts_from_the_catalogue():
     for lang in symbols.LANGUAGES:
         assert warnings.TEXT[lang]["checks_text"] == {n: s.warning[lang]
                                                       for n, s in CATALOGUE.items()}
+
+
+@pytest.mark.rspamd
+@requires_rspamd
+def test_real_rspamd_registers_the_catalogue_symbols():
+    """The generated build, loaded by a real Rspamd, reports the catalogue's weights and
+    descriptions for group sakimori (controller /symbols, loopback only)."""
+    inst = shared_instance()
+    with urllib.request.urlopen(f"http://127.0.0.1:{inst.controller_port}/symbols",
+                                timeout=30) as resp:
+        groups = json.load(resp)
+    rules = next(g["rules"] for g in groups if g.get("group") == symbols.GROUP)
+    seen = {r["symbol"]: (r["weight"], r["description"]) for r in rules
+            if r["symbol"] != "SAKIMORI_CHECK"}
+    assert seen == {n: (s.score, s.description) for n, s in CATALOGUE.items()}
 
 
 @pytest.mark.parametrize("body, key", [
