@@ -260,7 +260,7 @@ def render_group() -> str:
 
 
 def render_loader() -> str:
-    return _environment().get_template("rspamd.conf.local.j2").render()
+    return _environment().get_template("rspamd.conf.local.j2").render(group=mail_symbols.GROUP)
 
 
 def _copy_plugin(out: Path) -> None:

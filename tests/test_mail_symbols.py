@@ -50,6 +50,13 @@ def test_lua_fallback_defaults_equal_the_catalogue():
     assert descriptions == {n: s.description for n, s in CATALOGUE.items()}
 
 
+def test_the_plugin_registers_its_symbols_in_the_catalogue_group():
+    text = PLUGIN.read_text(encoding="utf-8")
+    assert re.search(r"^local N = '([a-z_]+)'$", text, re.M).group(1) == symbols.GROUP
+    assert "group = N," in text
+    assert f'group "{symbols.GROUP}" {{' in render_rspamd.render_loader()
+
+
 def test_rendered_settings_and_group_carry_the_catalogue():
     from sakimori.config import load_config
     cfg = load_config(None)
