@@ -38,28 +38,18 @@ from sakimori import listen_secret
 from sakimori.config import Config
 from sakimori.errors import InputError
 from sakimori.mail import norm
+from sakimori.mail import symbols as mail_symbols
 
 log = logging.getLogger(__name__)
 
 RSPAMD_TEMPLATES = TEMPLATE_DIR / "rspamd"
 EVENTS_PATH = "/rspamd/events"
 
-# name, default weight, description — the contract of design.md §2 plus the combination check.
-SYMBOLS: tuple[tuple[str, float, str], ...] = (
-    ("SAKIMORI_INTERNAL_SPOOF", 6.0,
-     "Internal sender domain on mail that entered from outside"),
-    ("SAKIMORI_DOMESTIC_VIA_OVERSEAS", 3.0,
-     "Domestic sender domain relayed through another country"),
-    ("SAKIMORI_NEW_INFRASTRUCTURE", 2.0,
-     "Known sender domain from never-seen sending infrastructure"),
-    ("SAKIMORI_DISPLAY_NAME_SPOOF", 5.0,
-     "Protected display name on an address that is not theirs"),
-    ("SAKIMORI_LOOKALIKE_DOMAIN", 5.0,
-     "Sender domain imitates an internal or frequent domain"),
-    ("SAKIMORI_HEADER_MISMATCH", 2.0,
-     "Reply-To/envelope domain differs from a suspicious From"),
-)
-SYMBOL_NAMES = tuple(s[0] for s in SYMBOLS)
+# name, default weight, description — the contract of design.md §2 plus the combination check,
+# read from the one mail-symbol catalogue (sakimori/mail/symbols.yaml)
+SYMBOLS: tuple[tuple[str, float, str], ...] = tuple(
+    (s.name, s.score, s.description) for s in mail_symbols.SYMBOLS)
+SYMBOL_NAMES = mail_symbols.NAMES
 # the exporter posts mail with any of these: our checks, and a malware verdict (mail classes)
 EXPORTED_SYMBOLS = (*SYMBOL_NAMES, "CLAM_VIRUS")
 
@@ -236,7 +226,8 @@ def render_settings(cfg: Config, country_source: str = "see maps/sakimori_countr
         new_infra_min_history=cfg.mail.new_infra_min_history,
         display_name_min_length=cfg.mail.display_name_min_length,
         lookalike_max_distance=cfg.mail.lookalike_max_distance,
-        tag_header=cfg.mail.tag_header, tag_subject=cfg.mail.tag_subject, maps=MAP_FILES)
+        tag_header=cfg.mail.tag_header, tag_subject=cfg.mail.tag_subject, maps=MAP_FILES,
+        symbols=mail_symbols.SYMBOLS)
 
 
 def exporter_url(cfg: Config) -> str:
@@ -264,12 +255,12 @@ def render_antivirus(cfg: Config, servers: str | None = None) -> str:
 
 
 def render_group() -> str:
-    symbols = [{"name": n, "score": s, "description": d} for n, s, d in SYMBOLS]
-    return _environment().get_template("sakimori_group.conf.j2").render(symbols=symbols)
+    return _environment().get_template("sakimori_group.conf.j2").render(
+        symbols=mail_symbols.SYMBOLS)
 
 
 def render_loader() -> str:
-    return _environment().get_template("rspamd.conf.local.j2").render()
+    return _environment().get_template("rspamd.conf.local.j2").render(group=mail_symbols.GROUP)
 
 
 def _copy_plugin(out: Path) -> None:

@@ -55,15 +55,14 @@ local settings = {
     SAKIMORI_LOOKALIKE_DOMAIN = 5.0,
     SAKIMORI_HEADER_MISMATCH = 2.0,
   },
-}
-
-local DESCRIPTIONS = {
-  SAKIMORI_INTERNAL_SPOOF = 'Internal sender domain on mail that entered from outside',
-  SAKIMORI_DOMESTIC_VIA_OVERSEAS = 'Domestic sender domain relayed through another country',
-  SAKIMORI_NEW_INFRASTRUCTURE = 'Known sender domain from never-seen sending infrastructure',
-  SAKIMORI_DISPLAY_NAME_SPOOF = 'Protected display name on an address that is not theirs',
-  SAKIMORI_LOOKALIKE_DOMAIN = 'Sender domain imitates an internal or frequent domain',
-  SAKIMORI_HEADER_MISMATCH = 'Reply-To/envelope domain differs from a suspicious From',
+  descriptions = {
+    SAKIMORI_INTERNAL_SPOOF = 'Internal sender domain on mail that entered from outside',
+    SAKIMORI_DOMESTIC_VIA_OVERSEAS = 'Domestic sender domain relayed through another country',
+    SAKIMORI_NEW_INFRASTRUCTURE = 'Known sender domain from never-seen sending infrastructure',
+    SAKIMORI_DISPLAY_NAME_SPOOF = 'Protected display name on an address that is not theirs',
+    SAKIMORI_LOOKALIKE_DOMAIN = 'Sender domain imitates an internal or frequent domain',
+    SAKIMORI_HEADER_MISMATCH = 'Reply-To/envelope domain differs from a suspicious From',
+  },
 }
 
 local opts = rspamd_config:get_all_opt(N)
@@ -371,7 +370,7 @@ end
 for sym, score in pairs(settings.scores) do
   rspamd_config:register_symbol({
     name = sym, type = 'virtual', parent = id, group = N,
-    score = tonumber(score) or 0.0, description = DESCRIPTIONS[sym] or sym,
+    score = tonumber(score) or 0.0, description = settings.descriptions[sym] or sym,
   })
 end
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from sakimori.config import Config
-from sakimori.mail import country, norm
+from sakimori.mail import country, norm, symbols
 from sakimori.mail.facts import MailFacts, text_value
 from sakimori.mail.features import MAX_HOPS
 from sakimori.mail.fromhdr import from_domains
@@ -34,9 +34,7 @@ from sakimori.mail.relays import Trust
 
 log = logging.getLogger("sakimori.mail.checks")
 
-SYMBOLS = ("SAKIMORI_INTERNAL_SPOOF", "SAKIMORI_DOMESTIC_VIA_OVERSEAS",
-           "SAKIMORI_NEW_INFRASTRUCTURE", "SAKIMORI_DISPLAY_NAME_SPOOF",
-           "SAKIMORI_LOOKALIKE_DOMAIN", "SAKIMORI_HEADER_MISMATCH")
+SYMBOLS = symbols.NAMES  # the catalogue (sakimori/mail/symbols.yaml), in check order
 MAX_OPTION_BYTES = 128  # the plugin's max_option_length
 
 # Look-alikes mapped to Latin (docs/mail-checks.md; rspamd_lua/sakimori/lookalike.lua):

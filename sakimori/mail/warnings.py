@@ -33,7 +33,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from sakimori.config import Config
-from sakimori.mail import norm
+from sakimori.mail import norm, symbols
 from sakimori.mail.checks import SYMBOLS, Hit
 from sakimori.mail.facts import parse_from
 from sakimori.mail.features import decode_words
@@ -71,19 +71,7 @@ TEXT = {
         "none": "(none)",
         "footer": "This warning is sent once per message. Questions: contact the security "
                   "team ({admins}).",
-        "checks_text": {
-            "SAKIMORI_INTERNAL_SPOOF": "our own domain as sender, but the mail came from "
-                                       "outside",
-            "SAKIMORI_DOMESTIC_VIA_OVERSEAS": "a domestic sender, but relayed through another "
-                                              "country",
-            "SAKIMORI_NEW_INFRASTRUCTURE": "a known sender domain from servers never seen for "
-                                           "it",
-            "SAKIMORI_DISPLAY_NAME_SPOOF": "a known person's name, or our or a partner's "
-                                           "address, shown on an address that is not theirs",
-            "SAKIMORI_LOOKALIKE_DOMAIN": "a sender domain imitating ours or a partner's",
-            "SAKIMORI_HEADER_MISMATCH": "replies or bounces go to another domain than the "
-                                        "sender's",
-        },
+        "checks_text": symbols.warning_texts("en"),
     },
     "ja": {
         "subject": "[sakimori] 警告: なりすましの疑いがあるメール ({checks})",
@@ -108,16 +96,7 @@ TEXT = {
         "none": "(なし)",
         "footer": "この警告はメール 1 通につき 1 回だけ送信されます。お問い合わせ: "
                   "セキュリティ担当 ({admins})",
-        "checks_text": {
-            "SAKIMORI_INTERNAL_SPOOF": "自社ドメインを名乗っているが、外部から届いた",
-            "SAKIMORI_DOMESTIC_VIA_OVERSEAS": "国内の送信者だが、海外を経由して届いた",
-            "SAKIMORI_NEW_INFRASTRUCTURE": "既知の送信ドメインだが、これまでにない送信元から"
-                                           "届いた",
-            "SAKIMORI_DISPLAY_NAME_SPOOF": "既知の人物の表示名、または自社・取引先のアドレスが"
-                                           "表示されているが、差出人アドレスは別のもの",
-            "SAKIMORI_LOOKALIKE_DOMAIN": "自社または取引先に似せた送信ドメイン",
-            "SAKIMORI_HEADER_MISMATCH": "返信先またはエンベロープが差出人と別のドメイン",
-        },
+        "checks_text": symbols.warning_texts("ja"),
     },
 }
 
