@@ -350,7 +350,11 @@ def _eve_over_redis(deployed: dict, port: int) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (out / "eve.json").exists()  # EVE went to Redis, not to a file
     unit = Path("/etc/systemd/system/sakimori-consume-sensor1.service")
-    proc = subprocess.run(["runuser", "-u", unit_user(unit), "--", *unit_exec_start(unit),
+    argv = unit_exec_start(unit)
+    # The machine keeps /var/lib/sakimori between runs: an earlier run's consumer state would
+    # add its counts to this one's (fw_blocked per host-day), so the unit starts afresh.
+    shutil.rmtree(argv[argv.index("--state-dir") + 1], ignore_errors=True)
+    proc = subprocess.run(["runuser", "-u", unit_user(unit), "--", *argv,
                            "--drain", "--no-mail"], capture_output=True, text=True,
                           check=False, timeout=600)
     assert proc.returncode == 0, proc.stderr
