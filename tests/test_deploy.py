@@ -338,6 +338,14 @@ def _eve_over_redis(deployed: dict, port: int) -> None:
     rundir = Path("/run/redis-sakimori-eve")  # systemd's RuntimeDirectory, made by hand
     rundir.mkdir(exist_ok=True)
     shutil.chown(rundir, "redis", "redis")
+    # The machine keeps the sensor Redis's data (AOF/RDB) between runs: a list or processing
+    # list an earlier run left would be read again by a consumer starting from a fresh state.
+    conf = dict(line.split(None, 1) for line in Path("/etc/redis/redis-sakimori-eve.conf")
+                .read_text(encoding="utf-8").splitlines() if line.strip()
+                and not line.startswith("#") and len(line.split(None, 1)) == 2)
+    data_dir = Path(conf["dir"].strip())
+    shutil.rmtree(data_dir / conf["appenddirname"].strip().strip('"'), ignore_errors=True)
+    (data_dir / conf["dbfilename"].strip().strip('"')).unlink(missing_ok=True)
     daemons.start("eve-redis", ["runuser", "-u", "redis", "--", "redis-server",
                                 "/etc/redis/redis-sakimori-eve.conf", "--supervised", "no",
                                 "--logfile", ""], port)
