@@ -20,18 +20,16 @@ after checking that the process is a clamd started in that directory (as
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from sakimori.errors import ToolFailedError, ToolMissingError
-from sakimori.rspamd_local import free_port, reap_runs, terminate
+from sakimori.rspamd_local import free_port, reap_runs, terminate, wait_ready, write_owner
 
 DEFAULT_BASE = Path(os.environ.get("SAKIMORI_CLAMD_DIR", "/var/tmp/sakimori-clamd"))
 SYSTEM_DB = Path("/var/lib/clamav")
@@ -58,18 +56,9 @@ def write_test_database(directory: Path) -> Path:
     return path
 
 
-def _is_our_clamd(pid: int, run_dir: Path) -> bool:
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return False
-    return Path(exe).name.startswith("clamd") and Path(cwd) == run_dir
-
-
 def reap_leftovers(base: Path) -> list[int]:
     """Stop clamd processes of earlier runs whose owner is gone; returns their PIDs."""
-    return reap_runs(base, "clamd_pid", _is_our_clamd)
+    return reap_runs(base, "clamd_pid", "clamd")
 
 
 class ClamdInstance:
@@ -156,21 +145,18 @@ class ClamdInstance:
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.pid = self.proc.pid
-        (self.run_dir / "owner.json").write_text(json.dumps(
-            {"owner_pid": os.getpid(), "clamd_pid": self.pid}), encoding="utf-8")
+        write_owner(self.run_dir, "clamd_pid", self.pid)
 
     def _wait_ready(self) -> str:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode("utf-8", "replace") if \
-                    self.proc.stderr else ""
-                lines = [ln for ln in err.splitlines() if ln.strip()]
-                return lines[-1] if lines else f"exited with code {self.proc.returncode}"
-            if self.ping():
-                return ""
-            time.sleep(0.1)
-        return f"no PONG on {self.address} after {self.start_timeout:.0f} s"
+        return wait_ready(self.proc, self.ping, self.start_timeout, self._exit_reason,
+                          f"no PONG on {self.address} after {self.start_timeout:.0f} s")
+
+    def _exit_reason(self) -> str:
+        """The last line clamd wrote to stderr before it exited."""
+        assert self.proc is not None
+        err = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.stderr else ""
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
 
     def command(self, cmd: bytes, payload: bytes | None = None, timeout: float = 10.0) -> str:
         """One clamd command (``zPING``, ``zINSTREAM`` with *payload*); the reply."""

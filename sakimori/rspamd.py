@@ -26,7 +26,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,8 @@ from sakimori.rspamd_local import (
     reap_leftovers,
     rspamd_ids,
     terminate,
+    wait_ready,
+    write_owner,
 )
 
 DEFAULT_BASE = Path(os.environ.get("SAKIMORI_RSPAMD_DIR", "/var/tmp/sakimori-rspamd"))
@@ -296,19 +297,12 @@ class RspamdInstance:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         self.pid = self.proc.pid
-        (self.run_dir / "owner.json").write_text(json.dumps(
-            {"owner_pid": os.getpid(), "rspamd_pid": self.pid}), encoding="utf-8")
+        write_owner(self.run_dir, "rspamd_pid", self.pid)
 
     def _wait_ready(self) -> str:
         """'' when /ping answers; otherwise the reason (last error line of the log)."""
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                return self._last_error() or f"exited with code {self.proc.returncode}"
-            if self.ping():
-                return ""
-            time.sleep(0.1)
-        return f"no answer on {self.url}/ping after {self.start_timeout:.0f} s"
+        return wait_ready(self.proc, self.ping, self.start_timeout, self._last_error,
+                          f"no answer on {self.url}/ping after {self.start_timeout:.0f} s")
 
     def _error_lines(self) -> list[str]:
         return [ln.strip() for ln in self.log_text().splitlines()

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -128,14 +129,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _is_our_rspamd(pid: int, run_dir: Path) -> bool:
-    """True when *pid* is an rspamd process whose working directory is *run_dir*."""
+def runs_in(pid: int, run_dir: Path, exe_prefix: str) -> bool:
+    """True when *pid* runs a program named *exe_prefix*… with *run_dir* as its working
+    directory (how a leftover daemon of one of our runs is told from an unrelated process)."""
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
-    return Path(exe).name.startswith("rspamd") and Path(cwd) == run_dir
+    return Path(exe).name.startswith(exe_prefix) and Path(cwd) == run_dir
+
+
+def write_owner(run_dir: Path, pid_key: str, pid: int) -> None:
+    """``owner.json``: this process owns the daemon *pid* started in *run_dir* (read back by
+    :func:`reap_runs` after a crash)."""
+    (run_dir / "owner.json").write_text(json.dumps({"owner_pid": os.getpid(), pid_key: pid}),
+                                        encoding="utf-8")
+
+
+def wait_ready(proc: subprocess.Popen | None, ping: Callable[[], bool], timeout: float,
+               exit_reason: Callable[[], str], no_answer: str) -> str:
+    """'' once *ping* answers within *timeout* seconds; else why not: *exit_reason()* if the
+    daemon exited, *no_answer* if it never answered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return exit_reason() or f"exited with code {proc.returncode}"
+        if ping():
+            return ""
+        time.sleep(0.1)
+    return no_answer
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -158,9 +181,10 @@ def terminate(pid: int, grace: float = 10.0) -> None:
     _signal(pid, signal.SIGKILL)
 
 
-def reap_runs(base: Path, pid_key: str, is_ours: Callable[[int, Path], bool]) -> list[int]:
+def reap_runs(base: Path, pid_key: str, exe_prefix: str) -> list[int]:
     """Stop the daemons of earlier runs under *base* (``run-*/owner.json``: ``owner_pid`` and
-    *pid_key*) whose owner is gone and that *is_ours* recognises; returns their PIDs."""
+    *pid_key*) whose owner is gone and that still run *exe_prefix*… in their run directory;
+    returns their PIDs."""
     stopped = []
     for run_dir in sorted(base.glob("run-*")):
         try:
@@ -170,7 +194,7 @@ def reap_runs(base: Path, pid_key: str, is_ours: Callable[[int, Path], bool]) ->
         if owner.get("owner_pid") and _alive(int(owner["owner_pid"])):
             continue
         pid = int(owner.get(pid_key) or 0)
-        if pid and _alive(pid) and is_ours(pid, run_dir):
+        if pid and _alive(pid) and runs_in(pid, run_dir, exe_prefix):
             terminate(pid)
             stopped.append(pid)
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -179,4 +203,4 @@ def reap_runs(base: Path, pid_key: str, is_ours: Callable[[int, Path], bool]) ->
 
 def reap_leftovers(base: Path) -> list[int]:
     """Stop rspamd processes of earlier runs whose owner is gone; returns their PIDs."""
-    return reap_runs(base, "rspamd_pid", _is_our_rspamd)
+    return reap_runs(base, "rspamd_pid", "rspamd")

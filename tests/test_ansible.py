@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,32 @@ def test_role_defaults_are_prefixed_and_documented(role: str) -> None:
         elif found := re.match(r"^([A-Za-z_][A-Za-z0-9_]*):", line):
             assert found.group(1).startswith(role + "_"), found.group(1)
             assert commented, f"{role}: {found.group(1)} has no comment above its block"
+
+
+def test_source_fingerprint_covers_every_installed_package(tmp_path: Path) -> None:
+    """The correlator reinstalls when the fingerprint changes: a change in any package the
+    wheel installs (pyproject's include list, sakimori_demo too) must change it."""
+    script = ANSIBLE_DIR / "roles/sakimori_correlator/files/source_fingerprint.py"
+    tree = tmp_path / "src"
+    for name in ("pyproject.toml", "sakimori", "generator", "eve_consumer", "suricata_rules",
+                 "rspamd_lua", "sakimori_demo"):
+        src = ANSIBLE_DIR.parent / name
+        if src.is_dir():
+            shutil.copytree(src, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            tree.mkdir(exist_ok=True)
+            shutil.copy(src, tree / name)
+
+    def digest() -> str:
+        return subprocess.run([sys.executable, str(script), str(tree)], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    before = digest()
+    assert len(before) == 64 and digest() == before
+    for package in ("sakimori_demo", "rspamd_lua", "eve_consumer"):
+        module = next((tree / package).rglob("*.py"))
+        module.write_text(module.read_text(encoding="utf-8") + "\n# changed\n",
+                          encoding="utf-8")
+        after = digest()
+        assert after != before, package
+        before = after

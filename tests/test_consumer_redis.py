@@ -15,6 +15,8 @@ merged directory), and a shared Redis that disappears mid-run.
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from pcapcraft import http_get, syn_only, tls_session, write_pcap
 from redisd import RedisServer
 
 import sakimori.distinct_shared as ds
+from eve_consumer import redis_loop
 from eve_consumer.inputs.redis_list import RedisListInput, parse_keys
 from eve_consumer.outputs import Report
 from eve_consumer.pipeline import Consumer
@@ -165,6 +168,66 @@ def test_crash_between_commit_and_ack_counts_nothing_twice(env: dict) -> None:
         assert "redelivered" not in second.input_stats
         assert second.decoder.stats.lines == total
     assert (state / "report" / "hosts.csv").read_text() == env["hosts"]
+
+
+def _commit_rounds(env: dict, state: Path, key: str, rounds: int, owner: str) -> None:
+    """Feed, commit and acknowledge *rounds* batches of *key* into the state in *state*."""
+    consumer = Consumer(env["cfg"], None, state / "report", state, mail=False)
+    inp = _input(env, key, owner=owner)
+    inp.resume({k.checkpoint_name: consumer.store.checkpoint(k.checkpoint_name)
+                for k in inp.keys})
+    for _ in range(rounds):
+        consumer.feed(inp.read_batch())
+        redis_loop.evaluate(consumer, inp)
+    inp.close()
+    consumer.close()
+
+
+def _resume_warnings(env: dict, state: Path, key: str, owner: str, caplog) -> tuple:
+    """Start on *state*: (input stats, the WARNING lines logged)."""
+    caplog.clear()
+    with Consumer(env["cfg"], None, state / "report", state, mail=False) as consumer:
+        inp = _input(env, key, owner=owner)
+        with caplog.at_level(logging.WARNING, logger="sakimori.redis"):
+            inp.resume({k.checkpoint_name: consumer.store.checkpoint(k.checkpoint_name)
+                        for k in inp.keys})
+        inp.close()
+    return inp.stats, [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_state_lost_while_redis_kept_its_history_is_said(env: dict, tmp_path: Path,
+                                                         caplog) -> None:
+    """A consumer state deleted (or a new state directory) while the sensor's Redis kept the
+    key's acknowledgements and processing list: the events left there are read again, and
+    the start says so in one line and in the stats instead of silently."""
+    key, old = _fresh(env, "lost1"), tmp_path / "old"
+    _commit_rounds(env, old, key, 2, owner="old")
+    inp = _input(env, key, owner="old")  # the old state takes one more batch and dies
+    inp.resume({})
+    taken = inp.read_batch().lines
+    assert env["server"].client().llen("{lost1}:sakimori:processing") == len(taken) > 0
+    stats, lines = _resume_warnings(env, tmp_path / "new", key, "old", caplog)
+    assert stats["history_without_state"] == 1 and stats["redelivered"] == len(taken)
+    assert len(lines) == 1 and "no record of the key" in lines[0] and "acknowledged 2" in lines[0]
+    assert f"the {len(taken)} event(s)" in lines[0] and "\n" not in lines[0]
+    # the ordinary restart of the same state says nothing
+    _, lines = _resume_warnings(env, old, key, "old", caplog)
+    assert lines == []
+
+
+def test_state_behind_or_ahead_of_redis_is_said(env: dict, tmp_path: Path, caplog) -> None:
+    key, state = _fresh(env, "lost2"), tmp_path / "s"
+    _commit_rounds(env, state, key, 1, owner="me")
+    backup = tmp_path / "backup"
+    shutil.copytree(state, backup)
+    _commit_rounds(env, state, key, 2, owner="me")  # rounds 2 and 3 acknowledged
+    stats, lines = _resume_warnings(env, backup, key, "me", caplog)  # state restored: round 1
+    assert stats["state_behind_redis"] == 2 and "history_without_state" not in stats
+    assert len(lines) == 1 and "round 1 but Redis acknowledged round 3" in lines[0]
+    env["server"].client().set("{lost2}:sakimori:acked", 1)  # Redis from an older snapshot
+    stats, lines = _resume_warnings(env, state, key, "me", caplog)
+    assert stats["redis_behind_state"] == 1 and "state_behind_redis" not in stats
+    assert len(lines) == 1 and "acknowledged only round 1" in lines[0]
 
 
 def test_one_consumer_per_key(env: dict) -> None:

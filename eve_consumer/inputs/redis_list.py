@@ -128,6 +128,8 @@ class RedisListInput:
         for k in self.keys:
             cp = checkpoints.get(k.checkpoint_name)
             acked = int(self.client.get(k.acked) or 0)
+            left = self.client.llen(k.proc)
+            self._check_history(k, cp, acked, left)
             if cp is not None:
                 k.seq, k.taken = cp.inode, cp.lineno
                 if acked < cp.inode:  # died between commit and ack: trim the committed ones
@@ -138,6 +140,47 @@ class RedisListInput:
             if left:
                 self.stats["redelivered"] += left
                 self._replay[k.name] = left
+
+    def _check_history(self, k: _Key, cp: Checkpoint | None, acked: int, left: int) -> None:
+        """Say so when the state directory and Redis disagree about what was consumed.
+
+        The guarantee above holds for one state directory and one Redis that keep their data
+        together. Three starts break that pairing; each is logged (one line, WARNING) and
+        counted in ``stats.json`` ``input`` — the run goes on, because refusing would blind
+        the sensor over a bookkeeping mismatch:
+
+        - ``history_without_state``: no checkpoint for K here, but Redis has acknowledged
+          rounds (another or a deleted state directory consumed K). What that state counted
+          is not in this one; the processing list it left is read again (it may already be
+          in that state's report).
+        - ``state_behind_redis``: the checkpoint's round is older than Redis's ``acked``
+          (the state was restored from a backup, or another state consumed K meanwhile): the
+          events of the rounds in between were trimmed from Redis and are in neither.
+        - ``redis_behind_state``: Redis's ``acked`` is more than one round behind the
+          checkpoint (Redis restarted without its data, or from an older snapshot): what its
+          processing list holds may already be counted.
+        """
+        if cp is None:
+            if acked > 0:
+                self.stats["history_without_state"] += 1
+                log.warning("%s key %r: this state directory has no record of the key, but "
+                            "Redis has acknowledged %d round(s) of it by an earlier consumer "
+                            "state; its findings are not in this state, and the %d event(s) "
+                            "left in %s are read again", self.source, k.name, acked, left,
+                            k.proc)
+            return
+        if acked > cp.inode:
+            self.stats["state_behind_redis"] += acked - cp.inode
+            log.warning("%s key %r: the state is at round %d but Redis acknowledged round %d; "
+                        "the events of the %d round(s) in between are in neither (state "
+                        "restored from a backup, or the key consumed by another state)",
+                        self.source, k.name, cp.inode, acked, acked - cp.inode)
+        elif acked < cp.inode - 1:
+            self.stats["redis_behind_state"] += cp.inode - 1 - acked
+            log.warning("%s key %r: the state is at round %d but Redis acknowledged only "
+                        "round %d (Redis restarted without its data or from an older "
+                        "snapshot?); the %d event(s) in %s may already be counted",
+                        self.source, k.name, cp.inode, acked, left, k.proc)
 
     def _lock(self, initial: bool = False) -> None:
         now = time.monotonic()

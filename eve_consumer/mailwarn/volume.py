@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sakimori.errors import SakimoriError
-from sakimori.mail import norm
+from sakimori.mail.classes import recipient_keys
 
 MAX_ROWS = 1_000_000
 PRUNE_EVERY = 200  # adds between deletions of expired rows
@@ -56,7 +56,7 @@ class VolumeStore:
         keys = list(keys)
         if not keys:
             return
-        rcpts = sorted({norm.normalise_address(r) or str(r)[:320] for r in recipients})
+        rcpts = recipient_keys(recipients)
         if not rcpts:  # unique across restarts and processes
             rcpts = [f"(copy {os.getpid()}-{now:.6f}-{next(self._anon)})"]
         with self._lock:

@@ -66,6 +66,12 @@ def volume_keys(symbols: Mapping[str, Iterable[str]]) -> list[str]:
     return [f"malware:{name.lower()}" for name in malware_names(symbols)]
 
 
+def recipient_keys(recipients: Iterable[str]) -> list[str]:
+    """The distinct recipients of one mail as volume counters key them (normalised address,
+    else the raw text cut to 320 characters); empty when the mail names none."""
+    return sorted({norm.normalise_address(r) or str(r)[:320] for r in recipients})
+
+
 class VolumeCounter:
     """Distinct recipients per malware signature within a sliding window (in memory)."""
 
@@ -90,7 +96,7 @@ class VolumeCounter:
         keys = list(keys)
         if not keys:
             return
-        rcpts = sorted({norm.normalise_address(r) or str(r)[:320] for r in recipients})
+        rcpts = recipient_keys(recipients)
         if not rcpts:
             self._anon += 1
             rcpts = [f"(copy {self._anon})"]

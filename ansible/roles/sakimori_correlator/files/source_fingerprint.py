@@ -6,11 +6,20 @@ second converge changes nothing and a changed checkout is always deployed.
 
 import hashlib
 import sys
+import tomllib
 from pathlib import Path
 
-PACKAGES = ("sakimori", "generator", "eve_consumer", "suricata_rules", "rspamd_lua")
+
+def packages(root: Path) -> list[str]:
+    """The top-level packages pyproject.toml installs (its setuptools ``include`` patterns),
+    so a package added there is fingerprinted without a change here."""
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    include = data["tool"]["setuptools"]["packages"]["find"]["include"]
+    return sorted({pattern.split(".")[0].rstrip("*") for pattern in include})
+
 
 root = Path(sys.argv[1])
+PACKAGES = packages(root)
 digest = hashlib.sha256()
 files = [root / "pyproject.toml"]
 for package in PACKAGES:
