@@ -278,7 +278,7 @@ SECTIONS: tuple[Section, ...] = (
           choices=("auto", "system", "test")),
         k("mass_min_recipients", "int", 10,
           "Malware reaching this many recipients in the window is mass_virus.",
-          gt=0, le=1_000_000),
+          ge=1, le=1_000_000),
         k("mass_window_hours", "float", 24.0,
           "The window of mass_min_recipients, in hours.", gt=0, le=24 * 366),
         k("warn_classes", "list[str]", ["targeted"],

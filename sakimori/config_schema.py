@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,13 +205,23 @@ def _yaml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value if value and value.strip() == value and not any(
-            c in value for c in ":#{}[],'\"*&!|>%@`") else repr(value).replace("'", '"')
+        plain = value and value.strip() == value and value[0] not in "{[]},&*#?|-<>=!%@`'\":" \
+            and ": " not in value and " #" not in value \
+            and value.lower() not in ("null", "true", "false", "yes", "no", "on", "off", "~")
+        return value if plain and not _numeric(value) else json.dumps(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_yaml(k)}: {_yaml(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _allowed(key: Key) -> str:
@@ -244,7 +255,8 @@ limits, description); `examples/sakimori.yaml` shows each of them with a longer 
 - Environment: `SAKIMORI_<SECTION>__<KEY>=<YAML value>`, e.g.
   `SAKIMORI_TRAFFIC__URL_LENGTH_THRESHOLD=800`.
 - An unknown section or key, a wrong type or a value out of bounds is a one-line error
-  naming the file (or the environment variable) and the dotted key, e.g.
+  naming the file and the dotted key (an unknown or unparsable environment variable: the
+  variable), e.g.
   `sakimori.yaml: traffic.beacon_threshold: must be between 0.0 and 1.0, got 2`.
 - Relative paths are resolved against the directory of the configuration file.
 - A default of `null` means learned from the baselines, or unset (see the description).
