@@ -10,7 +10,7 @@ typed sections.
 Relative file paths in the file are resolved against the file's directory.
 
 Environment overrides use ``SAKIMORI_<SECTION>__<KEY>`` (value parsed as YAML), e.g.
-``SAKIMORI_ALERTS__SMTP=127.0.0.1:2525``.
+``SAKIMORI_ALERTS__SMTP=127.0.0.1:2525``; an error about such a value names the variable.
 """
 
 from __future__ import annotations
@@ -212,13 +212,21 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None,
             raise ConfigError(source, "", "top level must be a mapping of sections")
         raw = loaded
     merged = _merge(copy.deepcopy(DEFAULTS), raw, source)
-    merged = _apply_env(merged, os.environ if env is None else env, source)
+    from_env = _apply_env(merged, os.environ if env is None else env)
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         _check_known(section, key, source)
         merged[section][key] = value
+        from_env.pop(dotted, None)
     base_dir = Path(path).resolve().parent if path is not None else Path.cwd()
-    return _build(merged, source, base_dir)
+    try:
+        return _build(merged, source, base_dir)
+    except ConfigError as exc:  # a value set by the environment: name the variable
+        section, _, rest = exc.key.partition(".")
+        name = from_env.get(f"{section}.{rest.split('.')[0].split('[')[0]}")
+        if name is None or exc.path != source:
+            raise
+        raise ConfigError(f"environment {name}", exc.key, exc.message) from None
 
 
 def _check_known(section: str, key: str, source: str) -> None:
@@ -242,7 +250,9 @@ def _merge(base: dict[str, dict[str, Any]], raw: dict[str, Any], source: str) ->
     return base
 
 
-def _apply_env(merged: dict, env: Mapping[str, str], source: str) -> dict:
+def _apply_env(merged: dict, env: Mapping[str, str]) -> dict[str, str]:
+    """Set each ``SAKIMORI_<SECTION>__<KEY>`` (YAML) in *merged*; dotted key -> variable."""
+    names = {}
     for name, text in env.items():
         if not name.startswith(_ENV_PREFIX) or "__" not in name:
             continue
@@ -253,7 +263,8 @@ def _apply_env(merged: dict, env: Mapping[str, str], source: str) -> dict:
         except yaml.YAMLError as exc:
             raise ConfigError(f"environment {name}", f"{section}.{key}", "not valid YAML")\
                 from exc
-    return merged
+        names[f"{section}.{key}"] = name
+    return names
 
 
 # --- post-processing of values already checked against their declaration ---------------

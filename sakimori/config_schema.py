@@ -14,6 +14,11 @@ one table come
 What needs more than a type and a bound (IP networks, host:port, paths against the config
 file's directory, the whitelist policy, the port table, relay presets, …) is post-processing
 in :mod:`sakimori.config` and the section builders, on values already checked here.
+
+Why not ``msgspec.convert`` onto ``Struct`` types with ``Meta(ge=, le=)``: its errors read
+``Expected `int` >= 1 - at `$.mail.new_infra_min_history``` without the offending value, and
+the ``$.``-path would have to be parsed back into the dotted key; the checks here are a few
+lines per type and keep the project's ``FILE: section.key[i]: must be …, got V`` line.
 """
 
 from __future__ import annotations
@@ -255,8 +260,7 @@ limits, description); `examples/sakimori.yaml` shows each of them with a longer 
 - Environment: `SAKIMORI_<SECTION>__<KEY>=<YAML value>`, e.g.
   `SAKIMORI_TRAFFIC__URL_LENGTH_THRESHOLD=800`.
 - An unknown section or key, a wrong type or a value out of bounds is a one-line error
-  naming the file and the dotted key (an unknown or unparsable environment variable: the
-  variable), e.g.
+  naming the file (or the environment variable that set the value) and the dotted key, e.g.
   `sakimori.yaml: traffic.beacon_threshold: must be between 0.0 and 1.0, got 2`.
 - Relative paths are resolved against the directory of the configuration file.
 - A default of `null` means learned from the baselines, or unset (see the description).

@@ -148,13 +148,29 @@ def test_off_declaration_is_one_line_naming_the_key(tmp_path: Path, key: Key, va
 @pytest.mark.parametrize("key", [k for k in KEYS.values() if k.type in ("int", "float")],
                          ids=lambda k: k.dotted)
 def test_environment_is_checked_like_the_file(key: Key) -> None:
-    """An environment value is checked once merged (the error names the config source)."""
+    """An environment value off its declaration: the error names the variable."""
     name = f"SAKIMORI_{key.section.upper()}__{key.name.upper()}"
     with pytest.raises(ConfigError) as err:
         load_config(None, env={name: "not-a-number"})
-    assert (err.value.path, err.value.key) == ("<defaults>", key.dotted)
+    assert (err.value.path, err.value.key) == (f"environment {name}", key.dotted)
     assert err.value.message == "must be " + (
         "an integer" if key.type == "int" else "a number") + ", got 'not-a-number'"
+
+
+def test_environment_errors_after_post_processing_name_the_variable(tmp_path: Path) -> None:
+    path = tmp_path / "sakimori.yaml"
+    path.write_text("networks:\n  home: [10.0.0.0/33]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:  # the file's own value: the file
+        load_config(path, env={"SAKIMORI_ALERTS__SMTP": "127.0.0.1:25"})
+    assert (err.value.path, err.value.key) == (str(path), "networks.home[0]")
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={"SAKIMORI_NETWORKS__HOME": "[10.0.0.0/8, 1.2.3.4/40]"})
+    assert str(err.value) == ("environment SAKIMORI_NETWORKS__HOME: networks.home[1]: "
+                              "not an IP network: '1.2.3.4/40'")
+    with pytest.raises(ConfigError) as err:  # a CLI override wins over the environment
+        load_config(None, env={"SAKIMORI_ALERTS__SMTP": "127.0.0.1:25"},
+                    overrides={"alerts.smtp": "no-port"})
+    assert (err.value.path, err.value.key) == ("<defaults>", "alerts.smtp")
 
 
 @pytest.mark.parametrize("key", KEYS.values(), ids=lambda k: k.dotted)
