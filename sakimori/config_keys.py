@@ -112,7 +112,7 @@ SECTIONS: tuple[Section, ...] = (
           extra="at least one"),
         k("port_protocols", "map", {443: ["tls", "http"], 8443: ["tls", "http"]},
           "Port -> protocols expected on it (http, tls); extends http_ports "
-          "(non_http_on_http_port).", extra="port: [http, tls]"),
+          "(non_http_on_http_port).", extra="port: [protocols], e.g. {443: [tls, http]}"),
         k("url_length_threshold", "int", None,
           "Long-URL threshold in characters; null = learned.", ge=1, nullable=True),
         k("url_length_k", "float", 6.0,
@@ -262,7 +262,7 @@ SECTIONS: tuple[Section, ...] = (
           nullable=True, blank=True),
         k("user_hosts", "map", {},
           "Kill-chain view: mail address (or user name) -> host IPs.",
-          extra="address: [IP, ...]"),
+          extra="mail address or user name: [host IPs]"),
         k("proxy_logs", "list[path]", [],
           "Squid/Apache logs with user names, teaching which address each user used."),
     ),

@@ -125,9 +125,15 @@ def _choice(key: Key, value: str, src: str, where: str) -> str:
     return value
 
 
-def _string(value: Any, src: str, where: str) -> str:
+def _hint(key: Key) -> str:
+    """The declared further constraint, told with a wrong type: " (host:port)"."""
+    return f" ({key.extra})" if key.extra else ""
+
+
+def _string(key: Key, value: Any, src: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(src, where, f"must be a non-empty string, got {value!r}")
+        raise ConfigError(src, where, f"must be a non-empty string{_hint(key)}, got "
+                                      f"{value!r}")
     return value.strip()
 
 
@@ -137,11 +143,11 @@ def _path(value: Any, src: str, where: str) -> str:
     return value.strip()
 
 
-def _list(value: Any, src: str, where: str) -> list:
+def _list(key: Key, value: Any, src: str, where: str) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ConfigError(src, where, "must be a list")
+        raise ConfigError(src, where, f"must be a {TYPES[key.type]}{_hint(key)}")
     return value
 
 
@@ -165,7 +171,7 @@ def check(key: Key, value: Any, src: str) -> Any:
     if kind in ("int", "float"):
         return _number(key, value, src, where, kind == "int")
     if kind == "str":
-        return _choice(key, _string(value, src, where), src, where)
+        return _choice(key, _string(key, value, src, where), src, where)
     if kind == "text":
         if value is None:
             return ""
@@ -182,9 +188,9 @@ def check(key: Key, value: Any, src: str) -> Any:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise ConfigError(src, where, "must be a mapping")
+            raise ConfigError(src, where, f"must be a mapping{_hint(key)}")
         return value
-    items = _list(value, src, where)
+    items = _list(key, value, src, where)
     if kind == "list[str]":
         return tuple(_str_item(key, v, src, f"{where}[{i}]") for i, v in enumerate(items))
     if kind == "list[int]":
