@@ -1,12 +1,16 @@
 """Operator configuration (sakimori.yaml): defaults → YAML → environment → CLI, merged once.
 
-The result is a frozen :class:`Config` passed explicitly to every component. Unknown keys and
-wrongly typed values are :class:`~sakimori.errors.ConfigError` naming the file and dotted key.
+The result is a frozen :class:`Config` passed explicitly to every component. Every key is
+declared once in :mod:`sakimori.config_keys` (type, default, bounds, description); unknown keys
+and values off their declaration are :class:`~sakimori.errors.ConfigError` naming the file and
+dotted key (:mod:`sakimori.config_schema`). This module adds what a type or bound cannot
+say (networks, host:port, whitelist policy, port table, relay presets, paths) and builds the
+typed sections.
 
 Relative file paths in the file are resolved against the file's directory.
 
 Environment overrides use ``SAKIMORI_<SECTION>__<KEY>`` (value parsed as YAML), e.g.
-``SAKIMORI_ALERTS__SMTP=127.0.0.1:2525``.
+``SAKIMORI_ALERTS__SMTP=127.0.0.1:2525``; an error about such a value names the variable.
 """
 
 from __future__ import annotations
@@ -21,104 +25,22 @@ from typing import Any
 
 import yaml
 
+from sakimori.config_keys import DEFAULTS, RELAY_MAX_DOMAINS, SECTIONS
+from sakimori.config_schema import check_all
 from sakimori.errors import ConfigError, SakimoriError
-from sakimori.mailclassconfig import (
-    MAIL_CLASSES_DEFAULTS,
-    MailClassesConfig,
-    build_mail_classes,
-)
+from sakimori.mailclassconfig import MailClassesConfig, build_mail_classes
 from sakimori.ports import PortTable, build_port_table
-from sakimori.redisconn import REDIS_DEFAULTS, RedisConfig, build_redis, check_url
-from sakimori.webconfig import WEB_DEFAULTS, WebConfig, build_web, read_whitelist_file
-from sakimori.whitelist import DEFAULT_POLICY, EntryPolicy, entry_problem
+from sakimori.redisconn import RedisConfig, build_redis, check_url
+from sakimori.webconfig import WebConfig, build_web, hostport, read_whitelist_file
+from sakimori.whitelist import EntryPolicy, entry_problem
+
+__all__ = ["DEFAULTS", "RELAY_MAX_DOMAINS", "AlertsConfig", "AnonymizerConfig", "ClassesConfig",
+           "Config", "ConsumerConfig", "MailConfig", "NetworksConfig", "RspamdConfig",
+           "SuricataConfig", "TrafficConfig", "WhitelistConfig", "load_config"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# The schema: section -> key -> default. A default of None means "learned" (or "unset").
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "networks": {
-        "home": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
-        "mail_relays": [],
-        "learned_mail_relays": True,
-    },
-    "mail": {
-        "internal_domains": [],
-        "domestic_country": "JP",
-        "domestic_tlds": ["jp"],
-        "new_infra_min_history": 5,
-        "frequent_min_messages": 3,
-        "display_name_min_length": 3,
-        "lookalike_max_distance": 1,
-        "tag_subject": "",
-        "tag_header": True,
-        "relay_min_share": 0.5,
-        "relay_min_domains": 5,
-    },
-    "whitelist": {
-        "destinations": [],
-        "file": None,
-        "min_prefix_v4": 16,
-        "min_prefix_v6": 32,
-    },
-    "alerts": {
-        "smtp": "127.0.0.1:25",
-        "sender": "sakimori@localhost",
-        "admins": [],
-        "notify_recipient": False,
-        "recipient_checks": [],
-        "language": "en",
-        "enabled": True,
-        "notify_max": 20,
-        "notify_exclude": [],
-        "max_per_minute": 30,
-        "max_per_recipient_per_minute": 10,
-    },
-    "traffic": {
-        "http_ports": [80, 8080, 3128, 8000],
-        "port_protocols": {443: ["tls", "http"], 8443: ["tls", "http"]},
-        "url_length_threshold": None,
-        "url_length_k": 6.0,
-        "long_url_min_events": 2,
-        "long_session_seconds": None,
-        "long_session_k": 6.0,
-        "fw_blocked_min_failures": None,
-        "beacon_min_connections": 5,
-        "beacon_threshold": 0.74,
-        "beacon_prevalence_fraction": 0.25,
-    },
-    "anonymizer": {
-        "tor_relays": [],
-        "tor_cert_pattern": True,
-    },
-    "rspamd": {
-        "binary": "rspamd",
-        "url": None,
-        "listen": "127.0.0.1:11339",
-        "listen_secret_file": "rspamd-listen.secret",
-    },
-    "suricata": {
-        "binary": "suricata",
-        "sid_base": 9300000,
-    },
-    "consumer": {
-        "state_dir": "/var/lib/sakimori",
-        "queue_size": 10000,
-        "max_line_bytes": 1048576,
-        "rotated_pattern": "{name}[.-]*",
-        "handlers": None,
-        "outputs": None,
-        "shared": None,
-    },
-    "classes": {
-        "map_file": None,
-    },
-    "redis": REDIS_DEFAULTS,
-    "web": WEB_DEFAULTS,
-    "mail_classes": MAIL_CLASSES_DEFAULTS,
-}
-
 _ENV_PREFIX = "SAKIMORI_"
-RELAY_MAX_DOMAINS = 32  # sender domains kept per relay candidate (generator/mail/state.py)
 
 
 @dataclass(frozen=True)
@@ -129,9 +51,9 @@ class NetworksConfig:
 
     home: tuple[IPNetwork, ...]
     mail_relays: tuple[IPNetwork, ...]
-    mail_relay_presets: tuple[str, ...] = ()
-    mail_relay_suffixes: tuple[str, ...] = ()
-    learned_mail_relays: bool = True
+    mail_relay_presets: tuple[str, ...]
+    mail_relay_suffixes: tuple[str, ...]
+    learned_mail_relays: bool
 
 
 @dataclass(frozen=True)
@@ -145,8 +67,8 @@ class MailConfig:
     lookalike_max_distance: int
     tag_subject: str
     tag_header: bool
-    relay_min_share: float = 0.5
-    relay_min_domains: int = 5
+    relay_min_share: float
+    relay_min_domains: int
 
 
 @dataclass(frozen=True)
@@ -154,10 +76,10 @@ class WhitelistConfig:
     """``destinations`` is the one effective list (configured entries, then the file's)."""
 
     destinations: tuple[str, ...]
-    file: Path | None = None
-    configured: tuple[str, ...] = ()
-    from_file: tuple[str, ...] = ()
-    policy: EntryPolicy = DEFAULT_POLICY  # min_prefix_v4/_v6 and networks.home
+    file: Path | None
+    configured: tuple[str, ...]
+    from_file: tuple[str, ...]
+    policy: EntryPolicy  # min_prefix_v4/_v6 and networks.home
 
 
 @dataclass(frozen=True)
@@ -170,10 +92,10 @@ class AlertsConfig:
     recipient_checks: tuple[str, ...]
     language: str
     enabled: bool
-    notify_max: int = 20
-    notify_exclude: tuple[str, ...] = ()
-    max_per_minute: int = 30
-    max_per_recipient_per_minute: int = 10
+    notify_max: int
+    notify_exclude: tuple[str, ...]
+    max_per_minute: int
+    max_per_recipient_per_minute: int
 
 
 @dataclass(frozen=True)
@@ -203,7 +125,7 @@ class RspamdConfig:
     url: str | None
     listen_host: str
     listen_port: int
-    listen_secret_file: Path = Path("rspamd-listen.secret")
+    listen_secret_file: Path
 
 
 @dataclass(frozen=True)
@@ -218,9 +140,9 @@ class ConsumerConfig:
     queue_size: int
     handlers: tuple[str, ...] | None
     outputs: tuple[str, ...] | None
-    max_line_bytes: int = 1048576
-    rotated_pattern: str = "{name}[.-]*"
-    shared: str = ""  # redis:// URL of the state shared by consumers ("" = not shared)
+    max_line_bytes: int
+    rotated_pattern: str
+    shared: str  # redis:// URL of the state shared by consumers ("" = not shared)
 
 
 @dataclass(frozen=True)
@@ -254,9 +176,8 @@ class Config:
         return any(addr in net for net in self.networks.home)
 
 
-def _rotated_pattern(value: Any, src: str) -> str:
+def _rotated_pattern(text: str, src: str) -> str:
     """``consumer.rotated_pattern``: a glob next to the EVE file; ``{name}`` = its name."""
-    text = _str(value, src, "consumer.rotated_pattern")
     if "/" in text or "{name}" not in text or text == "{name}":
         raise ConfigError(src, "consumer.rotated_pattern", f"{text!r}: must be a file name "
                           "pattern containing {name} and more, e.g. '{name}[.-]*'")
@@ -291,13 +212,21 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None,
             raise ConfigError(source, "", "top level must be a mapping of sections")
         raw = loaded
     merged = _merge(copy.deepcopy(DEFAULTS), raw, source)
-    merged = _apply_env(merged, os.environ if env is None else env, source)
+    from_env = _apply_env(merged, os.environ if env is None else env)
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         _check_known(section, key, source)
         merged[section][key] = value
+        from_env.pop(dotted, None)
     base_dir = Path(path).resolve().parent if path is not None else Path.cwd()
-    return _build(merged, source, base_dir)
+    try:
+        return _build(merged, source, base_dir)
+    except ConfigError as exc:  # a value set by the environment: name the variable
+        section, _, rest = exc.key.partition(".")
+        name = from_env.get(f"{section}.{rest.split('.')[0].split('[')[0]}")
+        if name is None or exc.path != source:
+            raise
+        raise ConfigError(f"environment {name}", exc.key, exc.message) from None
 
 
 def _check_known(section: str, key: str, source: str) -> None:
@@ -321,7 +250,9 @@ def _merge(base: dict[str, dict[str, Any]], raw: dict[str, Any], source: str) ->
     return base
 
 
-def _apply_env(merged: dict, env: Mapping[str, str], source: str) -> dict:
+def _apply_env(merged: dict, env: Mapping[str, str]) -> dict[str, str]:
+    """Set each ``SAKIMORI_<SECTION>__<KEY>`` (YAML) in *merged*; dotted key -> variable."""
+    names = {}
     for name, text in env.items():
         if not name.startswith(_ENV_PREFIX) or "__" not in name:
             continue
@@ -332,32 +263,15 @@ def _apply_env(merged: dict, env: Mapping[str, str], source: str) -> dict:
         except yaml.YAMLError as exc:
             raise ConfigError(f"environment {name}", f"{section}.{key}", "not valid YAML")\
                 from exc
-    return merged
+        names[f"{section}.{key}"] = name
+    return names
 
 
-# --- typed readers: each names the dotted key on error -------------------------------------
+# --- post-processing of values already checked against their declaration ---------------
 
-def _list(value: Any, source: str, key: str) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str | int | float):
-        raise ConfigError(source, key, "must be a list")
-    if not isinstance(value, list):
-        raise ConfigError(source, key, "must be a list")
-    return value
-
-
-def _str_list(value: Any, source: str, key: str) -> tuple[str, ...]:
-    items = _list(value, source, key)
-    for i, item in enumerate(items):
-        if not isinstance(item, str | int | float) or isinstance(item, bool):
-            raise ConfigError(source, f"{key}[{i}]", "must be a string")
-    return tuple(str(item).strip() for item in items)
-
-
-def _networks(value: Any, source: str, key: str) -> tuple[IPNetwork, ...]:
+def _networks(items: tuple[str, ...], source: str, key: str) -> tuple[IPNetwork, ...]:
     nets = []
-    for i, item in enumerate(_str_list(value, source, key)):
+    for i, item in enumerate(items):
         try:
             nets.append(ipaddress.ip_network(item, strict=False))
         except ValueError as exc:
@@ -365,7 +279,7 @@ def _networks(value: Any, source: str, key: str) -> tuple[IPNetwork, ...]:
     return tuple(nets)
 
 
-def _mail_relays(value: Any, source: str, key: str
+def _mail_relays(items: tuple[str, ...], source: str, key: str
                  ) -> tuple[tuple[IPNetwork, ...], tuple[str, ...], tuple[str, ...]]:
     """``networks.mail_relays``: CIDRs, presets (``microsoft365``, ``preset:NAME``) and
     ``.suffix`` host names → (networks, presets, suffixes)."""
@@ -373,73 +287,13 @@ def _mail_relays(value: Any, source: str, key: str
     nets: list[IPNetwork] = []
     presets: list[str] = []
     suffixes: list[str] = []
-    for i, item in enumerate(_str_list(value, source, key)):
+    for i, item in enumerate(items):
         try:
             kind, parsed = parse_entry(item)
         except ValueError as exc:
             raise ConfigError(source, f"{key}[{i}]", str(exc)) from exc
         {"net": nets, "preset": presets, "suffix": suffixes}[kind].append(parsed)
     return tuple(nets), tuple(dict.fromkeys(presets)), tuple(dict.fromkeys(suffixes))
-
-
-def _int(value: Any, source: str, key: str, *, optional: bool = False,
-         minimum: int | None = None, maximum: int | None = None) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(source, key, f"must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(source, key, f"must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(source, key, f"must be <= {maximum}, got {value}")
-    return value
-
-
-def _req_int(value: Any, source: str, key: str, minimum: int | None = None,
-             maximum: int | None = None) -> int:
-    result = _int(value, source, key, minimum=minimum, maximum=maximum)
-    assert result is not None
-    return result
-
-
-def _float(value: Any, source: str, key: str, minimum: float = 0.0,
-           maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(source, key, f"must be a number, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ConfigError(source, key, f"must be {bound}, got {value}")
-    return float(value)
-
-
-def _bool(value: Any, source: str, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(source, key, f"must be true or false, got {value!r}")
-    return value
-
-
-def _str(value: Any, source: str, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(source, key, f"must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _opt_str(value: Any, source: str, key: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ConfigError(source, key, f"must be a string, got {value!r}")
-    if any(ch in value for ch in "\r\n\0"):
-        raise ConfigError(source, key, "must not contain line breaks")
-    return value
-
-
-def _hostport(value: Any, source: str, key: str) -> tuple[str, int]:
-    text = _str(value, source, key)
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(source, key, f"must be host:port, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def _resolve(entry: str, base_dir: Path) -> str:
@@ -449,144 +303,86 @@ def _resolve(entry: str, base_dir: Path) -> str:
     return str(base_dir / entry)
 
 
+def _file(entry: str | None, base_dir: Path) -> Path | None:
+    return Path(_resolve(entry, base_dir)) if entry is not None else None
+
+
+def _whitelist(wl: dict[str, Any], home: tuple[IPNetwork, ...], src: str,
+               base_dir: Path) -> WhitelistConfig:
+    policy = EntryPolicy(min_prefix_v4=wl["min_prefix_v4"], min_prefix_v6=wl["min_prefix_v6"],
+                         home=home)
+    destinations = wl["destinations"]
+    for i, entry in enumerate(destinations):
+        problem = entry_problem(entry, policy)
+        if problem:
+            raise ConfigError(src, f"whitelist.destinations[{i}]", problem)
+    wl_file = _file(wl["file"], base_dir)
+    from_file = read_whitelist_file(wl_file, policy) if wl_file is not None else ()
+    return WhitelistConfig(
+        destinations=tuple(dict.fromkeys((*destinations, *from_file))), file=wl_file,
+        configured=destinations, from_file=from_file, policy=policy)
+
+
 def _build(m: dict, src: str, base_dir: Path) -> Config:
-    net, mail, wl, al, tr, an, rs, su, co, web = (m[s] for s in (
-        "networks", "mail", "whitelist", "alerts", "traffic", "anonymizer", "rspamd",
-        "suricata", "consumer", "web"))
-    shared = _opt_str(co["shared"], src, "consumer.shared")
+    v = check_all(SECTIONS, m, src)
+    net, mail, al, tr, an, rs, su, co = (v[s] for s in (
+        "networks", "mail", "alerts", "traffic", "anonymizer", "rspamd", "suricata",
+        "consumer"))
+    shared = co["shared"] or ""
     if shared:
         try:
             check_url(shared, "consumer.shared")
         except SakimoriError as exc:
             raise ConfigError(src, "consumer.shared", str(exc).partition(": ")[2]) from None
-    smtp_host, smtp_port = _hostport(al["smtp"], src, "alerts.smtp")
-    listen = _hostport(rs["listen"], src, "rspamd.listen")
-    country = _str(mail["domestic_country"], src, "mail.domestic_country").upper()
+    smtp_host, smtp_port = hostport(al["smtp"], src, "alerts.smtp")
+    listen = hostport(rs["listen"], src, "rspamd.listen")
+    country = mail["domestic_country"].upper()
     if len(country) != 2 or not country.isalpha():
         raise ConfigError(src, "mail.domestic_country", f"must be ISO 3166-1 alpha-2: {country}")
-    language = _str(al["language"], src, "alerts.language")
-    if language not in ("en", "ja"):
-        raise ConfigError(src, "alerts.language", f"must be 'en' or 'ja', got {language!r}")
-    http_ports = tuple(_req_int(p, src, f"traffic.http_ports[{i}]", 1, 65535)
-                       for i, p in enumerate(_list(tr["http_ports"], src, "traffic.http_ports")))
-    if not http_ports:
+    if not tr["http_ports"]:
         raise ConfigError(src, "traffic.http_ports", "must list at least one port")
     home = _networks(net["home"], src, "networks.home")
-    policy = EntryPolicy(
-        min_prefix_v4=_req_int(wl["min_prefix_v4"], src, "whitelist.min_prefix_v4", 0, 32),
-        min_prefix_v6=_req_int(wl["min_prefix_v6"], src, "whitelist.min_prefix_v6", 0, 128),
-        home=home)
-    destinations = _str_list(wl["destinations"], src, "whitelist.destinations")
-    for i, entry in enumerate(destinations):
-        problem = entry_problem(entry, policy)
-        if problem:
-            raise ConfigError(src, f"whitelist.destinations[{i}]", problem)
-    wl_file = Path(_resolve(_str(wl["file"], src, "whitelist.file"), base_dir)) \
-        if wl["file"] is not None else None
-    from_file = read_whitelist_file(wl_file, policy) if wl_file is not None else ()
-    state_dir = Path(_resolve(_str(co["state_dir"], src, "consumer.state_dir"), base_dir))
+    whitelist = _whitelist(v["whitelist"], home, src, base_dir)
+    state_dir = Path(_resolve(co["state_dir"], base_dir))
     relay_nets, presets, suffixes = _mail_relays(net["mail_relays"], src, "networks.mail_relays")
     return Config(
         source=src,
         networks=NetworksConfig(
-            home=home,
-            mail_relays=relay_nets, mail_relay_presets=presets, mail_relay_suffixes=suffixes,
-            learned_mail_relays=_bool(net["learned_mail_relays"], src,
-                                      "networks.learned_mail_relays"),
-        ),
+            home=home, mail_relays=relay_nets, mail_relay_presets=presets,
+            mail_relay_suffixes=suffixes, learned_mail_relays=net["learned_mail_relays"]),
         mail=MailConfig(
-            internal_domains=tuple(d.lower() for d in _str_list(
-                mail["internal_domains"], src, "mail.internal_domains")),
+            internal_domains=tuple(d.lower() for d in mail["internal_domains"]),
             domestic_country=country,
-            domestic_tlds=tuple(t.lower().lstrip(".") for t in _str_list(
-                mail["domestic_tlds"], src, "mail.domestic_tlds")),
-            new_infra_min_history=_req_int(mail["new_infra_min_history"], src,
-                                           "mail.new_infra_min_history", 1),
-            frequent_min_messages=_req_int(mail["frequent_min_messages"], src,
-                                           "mail.frequent_min_messages", 1),
-            display_name_min_length=_req_int(mail["display_name_min_length"], src,
-                                             "mail.display_name_min_length", 1),
-            lookalike_max_distance=_req_int(mail["lookalike_max_distance"], src,
-                                            "mail.lookalike_max_distance", 0, 3),
-            tag_subject=_opt_str(mail["tag_subject"], src, "mail.tag_subject"),
-            tag_header=_bool(mail["tag_header"], src, "mail.tag_header"),
-            relay_min_share=_float(mail["relay_min_share"], src, "mail.relay_min_share",
-                                   0.01, 1.0),
-            relay_min_domains=_req_int(mail["relay_min_domains"], src,
-                                       "mail.relay_min_domains", 2, RELAY_MAX_DOMAINS),
-        ),
-        whitelist=WhitelistConfig(
-            destinations=tuple(dict.fromkeys((*destinations, *from_file))), file=wl_file,
-            configured=destinations, from_file=from_file, policy=policy),
+            domestic_tlds=tuple(t.lower().lstrip(".") for t in mail["domestic_tlds"]),
+            **{key: mail[key] for key in (
+                "new_infra_min_history", "frequent_min_messages", "display_name_min_length",
+                "lookalike_max_distance", "tag_subject", "tag_header", "relay_min_share",
+                "relay_min_domains")}),
+        whitelist=whitelist,
         alerts=AlertsConfig(
             smtp_host=smtp_host, smtp_port=smtp_port,
-            sender=_str(al["sender"], src, "alerts.sender"),
-            admins=_str_list(al["admins"], src, "alerts.admins"),
-            notify_recipient=_bool(al["notify_recipient"], src, "alerts.notify_recipient"),
-            recipient_checks=_str_list(al["recipient_checks"], src, "alerts.recipient_checks"),
-            language=language,
-            enabled=_bool(al["enabled"], src, "alerts.enabled"),
-            notify_max=_req_int(al["notify_max"], src, "alerts.notify_max", 0, 1000),
-            notify_exclude=tuple(p.lower() for p in _str_list(
-                al["notify_exclude"], src, "alerts.notify_exclude")),
-            max_per_minute=_req_int(al["max_per_minute"], src, "alerts.max_per_minute", 1),
-            max_per_recipient_per_minute=_req_int(
-                al["max_per_recipient_per_minute"], src, "alerts.max_per_recipient_per_minute",
-                1),
-        ),
+            notify_exclude=tuple(p.lower() for p in al["notify_exclude"]),
+            **{key: al[key] for key in (
+                "sender", "admins", "notify_recipient", "recipient_checks", "language",
+                "enabled", "notify_max", "max_per_minute", "max_per_recipient_per_minute")}),
         traffic=TrafficConfig(
-            http_ports=http_ports,
-            ports=build_port_table(http_ports, tr["port_protocols"], src),
-            url_length_threshold=_int(tr["url_length_threshold"], src,
-                                      "traffic.url_length_threshold", optional=True, minimum=1),
-            url_length_k=_float(tr["url_length_k"], src, "traffic.url_length_k", 0.5, 50),
-            long_url_min_events=_req_int(tr["long_url_min_events"], src,
-                                         "traffic.long_url_min_events", 1),
-            long_session_seconds=_int(tr["long_session_seconds"], src,
-                                      "traffic.long_session_seconds", optional=True, minimum=60),
-            long_session_k=_float(tr["long_session_k"], src, "traffic.long_session_k", 0.5, 50),
-            fw_blocked_min_failures=_int(tr["fw_blocked_min_failures"], src,
-                                         "traffic.fw_blocked_min_failures", optional=True,
-                                         minimum=1),
-            beacon_min_connections=_req_int(tr["beacon_min_connections"], src,
-                                            "traffic.beacon_min_connections", 4),
-            beacon_threshold=_float(tr["beacon_threshold"], src, "traffic.beacon_threshold",
-                                    0.0, 1.0),
-            beacon_prevalence_fraction=_float(tr["beacon_prevalence_fraction"], src,
-                                              "traffic.beacon_prevalence_fraction", 0.0, 1.0),
-        ),
+            ports=build_port_table(tr["http_ports"], tr["port_protocols"], src),
+            **{key: value for key, value in tr.items() if key != "port_protocols"}),
         anonymizer=AnonymizerConfig(
-            tor_relays=tuple(_resolve(e, base_dir) for e in _str_list(
-                an["tor_relays"], src, "anonymizer.tor_relays")),
-            tor_cert_pattern=_bool(an["tor_cert_pattern"], src, "anonymizer.tor_cert_pattern"),
-        ),
+            tor_relays=tuple(_resolve(e, base_dir) for e in an["tor_relays"]),
+            tor_cert_pattern=an["tor_cert_pattern"]),
         rspamd=RspamdConfig(
-            binary=_str(rs["binary"], src, "rspamd.binary"),
-            url=_opt_str(rs["url"], src, "rspamd.url") or None,
+            binary=rs["binary"], url=rs["url"] or None,
             listen_host=listen[0], listen_port=listen[1],
-            listen_secret_file=Path(_resolve(_str(rs["listen_secret_file"], src,
-                                                  "rspamd.listen_secret_file"), base_dir)),
-        ),
-        suricata=SuricataConfig(
-            binary=_str(su["binary"], src, "suricata.binary"),
-            sid_base=_req_int(su["sid_base"], src, "suricata.sid_base", 1, 4_000_000_000),
-        ),
+            listen_secret_file=Path(_resolve(rs["listen_secret_file"], base_dir))),
+        suricata=SuricataConfig(binary=su["binary"], sid_base=su["sid_base"]),
         consumer=ConsumerConfig(
-            state_dir=state_dir,
-            queue_size=_req_int(co["queue_size"], src, "consumer.queue_size", 1),
-            max_line_bytes=_req_int(co["max_line_bytes"], src, "consumer.max_line_bytes",
-                                    4096, 1 << 30),
+            state_dir=state_dir, queue_size=co["queue_size"],
+            max_line_bytes=co["max_line_bytes"],
             rotated_pattern=_rotated_pattern(co["rotated_pattern"], src),
-            handlers=None if co["handlers"] is None
-            else _str_list(co["handlers"], src, "consumer.handlers"),
-            outputs=None if co["outputs"] is None
-            else _str_list(co["outputs"], src, "consumer.outputs"),
-            shared=shared,
-        ),
-        web=build_web(web, src, base_dir, state_dir),
-        mail_classes=build_mail_classes(m["mail_classes"], src),
-        classes=ClassesConfig(
-            map_file=Path(_resolve(_str(m["classes"]["map_file"], src, "classes.map_file"),
-                                   base_dir)) if m["classes"]["map_file"] is not None else None),
-        redis=build_redis(m["redis"], src, base_dir),
+            handlers=co["handlers"], outputs=co["outputs"], shared=shared),
+        web=build_web(v["web"], src, base_dir, state_dir),
+        mail_classes=build_mail_classes(v["mail_classes"], src),
+        classes=ClassesConfig(map_file=_file(v["classes"]["map_file"], base_dir)),
+        redis=build_redis(v["redis"], src, base_dir),
     )

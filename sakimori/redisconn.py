@@ -6,6 +6,7 @@ in a URL: a URL with a user or password in it is refused (it would end up in log
 process list and stats.json); the ACL user is ``redis.username``, the password is read from
 ``redis.password_file``. TLS: a ``rediss://`` URL or ``redis.tls: true``, verified against
 ``redis.ca_file`` (else the system CAs). :func:`redact` is the URL as it may be logged.
+The section's keys are declared in :mod:`sakimori.config_keys`.
 """
 
 from __future__ import annotations
@@ -16,16 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sakimori.errors import ConfigError, SakimoriError, UsageError
-
-REDIS_DEFAULTS: dict[str, Any] = {
-    "username": None,
-    "password_file": None,
-    "tls": False,
-    "ca_file": None,
-    "mode": "list",
-    "connect_timeout_s": 5.0,
-}
-MODES = ("list", "rpush")
 
 
 @dataclass(frozen=True)
@@ -39,31 +30,20 @@ class RedisConfig:
 
 
 def build_redis(r: dict[str, Any], src: str, base_dir: Path) -> RedisConfig:
-    """The typed ``redis`` section (paths relative to the config file's directory)."""
+    """The typed ``redis`` section (*r*: every key, checked against its declaration in
+    :mod:`sakimori.config_keys`; paths relative to the config file's directory)."""
     def path(key: str) -> Path | None:
-        value = r[key]
-        if value is None:
+        if r[key] is None:
             return None
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(src, f"redis.{key}", f"must be a file path, got {value!r}")
-        p = Path(value.strip())
+        p = Path(r[key])
         return p if p.is_absolute() else base_dir / p
 
     user = r["username"]
-    if user is not None and (not isinstance(user, str) or not user.strip()
-                             or any(c in user for c in " \r\n\0")):
+    if user is not None and any(c in user for c in " \r\n\0"):
         raise ConfigError(src, "redis.username", f"must be an ACL user name, got {user!r}")
-    if not isinstance(r["tls"], bool):
-        raise ConfigError(src, "redis.tls", f"must be true or false, got {r['tls']!r}")
-    mode = r["mode"]
-    if mode not in MODES:
-        raise ConfigError(src, "redis.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
-    timeout = r["connect_timeout_s"]
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
-        raise ConfigError(src, "redis.connect_timeout_s", f"must be in (0, 60], got {timeout!r}")
-    return RedisConfig(username=(user or "").strip(), password_file=path("password_file"),
-                       tls=r["tls"], ca_file=path("ca_file"), mode=mode,
-                       connect_timeout_s=float(timeout))
+    return RedisConfig(username=user or "", password_file=path("password_file"),
+                       tls=r["tls"], ca_file=path("ca_file"), mode=r["mode"],
+                       connect_timeout_s=r["connect_timeout_s"])
 
 
 def check_url(url: str, what: str) -> str:

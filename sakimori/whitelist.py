@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from sakimori.config_keys import default
+
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _IP_CHARS = re.compile(r"^[0-9a-f:./]+$")
 _PROBE = "sakimori-probe"  # a label under a wildcard/apex base: is *that* a public suffix?
@@ -44,8 +46,8 @@ class EntryPolicy:
     version (``whitelist.min_prefix_v4`` / ``_v6``) and the home networks it must not touch
     (``networks.home``). :data:`NO_LIMITS` checks the form only."""
 
-    min_prefix_v4: int = 16
-    min_prefix_v6: int = 32
+    min_prefix_v4: int = default("whitelist.min_prefix_v4")
+    min_prefix_v6: int = default("whitelist.min_prefix_v6")
     home: tuple[IPNetwork, ...] = ()
 
 

@@ -16,8 +16,10 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+from sakimori.config_keys import default
+
 FP_BYTES = 4096  # bytes hashed at the head and before the offset
-DEFAULT_PATTERN = "{name}[.-]*"
+DEFAULT_PATTERN: str = default("consumer.rotated_pattern")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
