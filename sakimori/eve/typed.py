@@ -73,12 +73,22 @@ _ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 
 def decode_flow(line: bytes) -> tuple[FlowRecord, dict[str, Any]] | None:
     """(the struct, its record dict) of a valid flow line, or None (take the ordinary path)."""
+    rec = flow_struct(line)
+    return None if rec is None else (rec, flow_dict(rec))
+
+
+def flow_struct(line: bytes) -> FlowRecord | None:
+    """The struct of a valid flow line, or None (take the ordinary path)."""
     try:
-        rec = _decode(line)
+        return _decode(line)
     except _ERRORS:
         return None
+
+
+def flow_dict(rec: FlowRecord) -> dict[str, Any]:
+    """The record dict handlers read (``flow`` as a dict too)."""
     data = _asdict(rec)
     flow = rec.flow
     if flow is not None:
         data["flow"] = _asdict(flow)
-    return rec, data
+    return data
