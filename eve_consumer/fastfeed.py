@@ -55,6 +55,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
     flow_names = ctx.flow_names
     flow_internal, flow_outbound = dispatcher.flow_internal, dispatcher.flow_outbound
     flow_any = dispatcher.flow_any
+    typed_data = decoder.typed_data  # the struct itself as the event's data
     flow_hook = hooks.get("flow")
     owner = getattr(flow_hook, "__self__", None)
     by_struct = isinstance(owner, Prefilter) and flow_hook == owner.flow
@@ -147,7 +148,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
                                     dispatch(ev)
                                 continue
                         n_typed += 1
-                        obj = flow_dict(rec)
+                        obj = rec if typed_data else flow_dict(rec)
                         flow_id = rec.flow_id
                         ev = Event("flow", ts, flow_id, src, rec.src_port, rec.dest_ip,
                                    rec.dest_port, rec.proto, obj, b"", lineno, obj)

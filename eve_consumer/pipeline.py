@@ -76,6 +76,7 @@ class Consumer:
         kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
         self.decoder = Decoder(wanted=kinds, max_line_bytes=cfg.consumer.max_line_bytes)
+        self.decoder.typed_data = self.dispatcher.typed_flows  # no dict per typed flow
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)

@@ -85,6 +85,26 @@ def flow_struct(line: bytes) -> FlowRecord | None:
         return None
 
 
+_COUNT_FIELDS = FlowCounts.__struct_fields__
+
+
+def as_flow(data: Any) -> FlowRecord:
+    """*data* as a :class:`FlowRecord`: itself when it is one, else a dict record (the
+    ``orjson`` path, proxy logs, the reference path) copied field by field **without**
+    validation — values keep whatever JSON type they had, so handlers keep their type checks;
+    an absent key, or a ``flow`` that is not an object, reads as None, as ``dict.get`` did."""
+    if type(data) is FlowRecord:
+        return data
+    get = data.get
+    flow = get("flow")
+    counts = FlowCounts(*[flow.get(k) for k in _COUNT_FIELDS]) if type(flow) is dict \
+        else None
+    return FlowRecord(get("timestamp"), "flow", get("src_ip"), get("dest_ip"),
+                      get("flow_id", 0), get("src_port", 0), get("dest_port", 0),
+                      get("proto", ""), get("app_proto"), get("app_proto_orig"),
+                      get("app_proto_ts"), get("app_proto_tc"), counts, get("tcp"))
+
+
 def flow_dict(rec: FlowRecord) -> dict[str, Any]:
     """The record dict handlers read (``flow`` as a dict too)."""
     data = _asdict(rec)
