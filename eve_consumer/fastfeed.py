@@ -21,6 +21,7 @@ does not know — goes whole to :meth:`Decoder.decode`, and a line the bytes do 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING
 from eve_consumer.prefilter import Prefilter
 from sakimori.eve.decode import _ET_FAST, _KINDS, _TS_KEY, _TS_START, SKIP, USED, Event
 from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
-from sakimori.eve.typed import flow_dict, flow_struct
+from sakimori.eve.typed import _ERRORS, flow_dict
+from sakimori.eve.typed import _decode as decode_struct
 
 if TYPE_CHECKING:
     from eve_consumer.dispatch import Dispatcher
@@ -62,7 +64,9 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
     internal_non_tcp = by_struct and owner.internal_non_tcp
     typed_flows = "flow" in wanted
     minutes = _MINUTE_CACHE
-    settled: dict[tuple[str, str], int] = {}  # (kind, verdict) → lines settled from bytes
+    used: list[str] = []  # kinds of the lines the bytes settled: used (stats.fast) ...
+    skipped: list[str] = []  # ... or of no use (ignored "<kind> (prefiltered)")
+    used_add, skipped_add = used.append, skipped.append
     n_typed = 0  # flow lines decoded here (typed path)
     n_mine = 0  # lines counted here rather than by decoder.decode
     it = enumerate(lines, first)
@@ -90,14 +94,19 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
                         # The typed decode first: its src/dest give the prefilter's verdict
                         # and the routing (one home lookup each). A line with a JSON escape
                         # takes the per-line order (the verdict from the raw bytes first).
-                        rec = flow_struct(line) if _ESC not in line else None
+                        if _ESC in line:
+                            rec = None
+                        else:
+                            try:
+                                rec = decode_struct(line)
+                            except _ERRORS:
+                                rec = None
                         if rec is None:
                             if flow_hook is not None:
                                 verdict = flow_hook(line)
                                 if verdict is not None and line.find(_TS_KEY, 13) < 0 \
                                         and _NULL not in line:
-                                    key = (kind, verdict)
-                                    settled[key] = settled.get(key, 0) + 1
+                                    (used_add if verdict is USED else skipped_add)(kind)
                                     continue
                             ev = parse(line, lineno, kind)
                             if ev is not None:
@@ -124,8 +133,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
                                     verdict = flow_hook(line)
                             if verdict is not None and line.find(_TS_KEY, 13) < 0 \
                                     and _NULL not in line:
-                                key = (kind, verdict)
-                                settled[key] = settled.get(key, 0) + 1
+                                (used_add if verdict is USED else skipped_add)(kind)
                                 continue
                         text = rec.timestamp
                         ts = None
@@ -177,8 +185,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
                             verdict = hook(line)
                             if verdict is not None and line.find(_TS_KEY, 13) < 0 \
                                     and _NULL not in line:
-                                key = (kind, verdict)
-                                settled[key] = settled.get(key, 0) + 1
+                                (used_add if verdict is USED else skipped_add)(kind)
                                 continue
                     elif line.find(_TS_KEY, 13) < 0 and _NULL not in line:
                         stats.ignore(kind)
@@ -193,8 +200,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
         stats.lines += n_mine
         if n_typed:
             stats.decoded["flow"] += n_typed
-        for (kind, verdict), n in settled.items():
-            if verdict is USED:
-                stats.fast[kind] += n
-            else:
-                stats.ignored[kind + " (prefiltered)"] += n
+        if used:
+            stats.fast.update(used)
+        for kind, n in Counter(skipped).items():
+            stats.ignored[kind + " (prefiltered)"] += n
