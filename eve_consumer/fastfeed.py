@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 _NULL = b":null"
 _ESC = b"\\"
-_END = b"}"
+_END = ord("}")
 
 
 def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], first: int,
@@ -76,7 +76,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
             try:  # outside the loop: free while nothing raises
                 for lineno, line in it:
                     if len(line) > max_line or not line.startswith(_TS_START) \
-                            or not line.endswith(_END):
+                            or line[-1] != _END:  # line[-1]: not empty (starts "{...")
                         ev = decode(line, lineno)  # the per-line path judges odd lines
                         if ev is not None:
                             dispatch(ev)
