@@ -17,6 +17,12 @@ Anything unusual — a line not starting with ``{"timestamp":`` or not ending wi
 long, without a readable ``event_type``, an event type :data:`sakimori.eve.decode._KINDS`
 does not know — goes whole to :meth:`Decoder.decode`, and a line the bytes do not settle to
 :meth:`Decoder.parse`: the per-line path's own code judges it.
+
+A ``flow`` line is decoded first (msgspec) and its ``src_ip``/``dest_ip`` stand for the text
+:meth:`~eve_consumer.prefilter.Prefilter.flow` reads from the bytes: the same for every
+Suricata layout (a line with a JSON escape asks the byte hook); they can differ only when the
+first ``"src_ip":"`` text of a line is not its top-level value (a duplicated key, the key
+nested in an earlier object, a top-level key spaced after the colon), see docs/consumer.md.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
     owner = getattr(flow_hook, "__self__", None)
     by_struct = isinstance(owner, Prefilter) and flow_hook == owner.flow
     internal_non_tcp = by_struct and owner.internal_non_tcp
-    typed_flows = "flow" in wanted
+    flow_wanted = "flow" in wanted
     minutes = _MINUTE_CACHE
     used: list[str] = []  # kinds of the lines the bytes settled: used (stats.fast) ...
     skipped: list[str] = []  # ... or of no use (ignored "<kind> (prefiltered)")
@@ -90,7 +96,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
                             dispatch(ev)
                         continue
                     n_mine += 1
-                    if kind == "flow" and typed_flows:
+                    if kind == "flow" and flow_wanted:
                         # The typed decode first: its src/dest give the prefilter's verdict
                         # and the routing (one home lookup each). A line with a JSON escape
                         # takes the per-line order (the verdict from the raw bytes first).
