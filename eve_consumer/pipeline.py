@@ -76,7 +76,7 @@ class Consumer:
         kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
         self.decoder = Decoder(wanted=kinds, max_line_bytes=cfg.consumer.max_line_bytes)
-        self.decoder.typed_data = self.dispatcher.typed_flows  # no dict per typed flow
+        self.decoder.typed_data = self.dispatcher.typed_flows  # no dict per typed flow (feed)
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
@@ -113,6 +113,8 @@ class Consumer:
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
+        # a typed flow's data is the FlowRecord only if every flow handler reads one
+        decoder.typed_data = self.dispatcher.typed_flows
         if self.fast and decoder.shard is None and not decoder.reference \
                 and not decoder.keep_raw:
             feed_batch(decoder, self.dispatcher, batch.lines, batch.first,

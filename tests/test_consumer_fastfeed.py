@@ -230,3 +230,49 @@ def test_other_hooks_same_report(slips_eve: Path, tmp_path: Path, hook: str) -> 
     got = _both(cfg, slips_eve, tmp_path, setup)
     ignored = got["stats"]["decode"]["ignored"]
     assert ("flow (prefiltered)" in ignored) == (hook != "none")
+
+
+def test_flow_data_typed_only_for_handlers_that_read_it(slips_eve: Path, tmp_path: Path) -> None:
+    """The flow handlers get the FlowRecord itself; a handler without ``typed_flows`` makes
+    every flow handler get the dict again (on both loops), with the same report."""
+    from eve_consumer.handlers import Handler
+    from sakimori.eve.typed import FlowRecord
+
+    seen: dict[str, set[type]] = {}
+
+    class Plain(Handler):
+        name = "plain_probe"
+        kinds = ("flow",)
+
+    def probe(extra: bool) -> Any:
+        def setup(c: Consumer) -> None:
+            beacon = next(h for h in c.handlers if h.name == "beacon")
+            handle = beacon.handle
+
+            def spy(ev: Any) -> None:
+                if ev.kind == "flow":
+                    seen.setdefault(f"{extra}", set()).add(type(ev.data))
+                handle(ev)
+
+            beacon.handle = spy  # type: ignore[method-assign]
+            if extra:
+                c.handlers.append(Plain(c.ctx))
+            c.dispatcher = type(c.dispatcher)(c.ctx, c.handlers)
+        return setup
+
+    cfg = _config(tmp_path, SLIPS_HOME)
+    typed = _both(cfg, slips_eve, tmp_path / "typed", probe(False))
+    plain = _both(cfg, slips_eve, tmp_path / "plain", probe(True))
+    assert seen["False"] == {FlowRecord} and seen["True"] == {dict}
+    assert typed["findings"] == plain["findings"] and typed["csv"] == plain["csv"]
+
+
+def test_as_flow_keeps_json_types() -> None:
+    from sakimori.eve.typed import as_flow
+
+    rec = as_flow({"app_proto": 5, "tcp": [1], "flow": {"start": 3, "age": "x"},
+                   "src_ip": "10.0.0.1"})
+    assert (rec.app_proto, rec.tcp, rec.src_ip, rec.app_proto_tc) == (5, [1], "10.0.0.1", None)
+    assert rec.flow is not None and (rec.flow.start, rec.flow.age, rec.flow.end) == (3, "x", None)
+    assert as_flow({"flow": [1, 2]}).flow is None
+    assert as_flow(rec) is rec
