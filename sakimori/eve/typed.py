@@ -13,8 +13,11 @@ and the decoder then takes the ordinary path (``orjson`` + ``Decoder._build``), 
 accepts or rejects the line with its usual reason and ``file:line``. So the typed path
 never changes which lines are used or bad, only how fast a valid line is read.
 
-The event's ``data``/``record`` dict holds the struct's fields (absent ones as None, which
-the handlers' ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
+In the consumer (``Decoder.typed_data``) the struct itself is the event's ``data``/``record``
+and the flow handlers read its attributes (``Handler.typed_flows``; a dict record from the
+ordinary path is copied into a struct by :func:`as_flow`, unvalidated). Elsewhere (learning)
+the event's ``data``/``record`` dict holds the struct's fields (:func:`flow_dict`: absent ones
+as None, which ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
 ``tcp`` as decoded. Handlers of flow events and traffic learning
 (:mod:`generator.learn_traffic`, which also reads ``flow.state``) read nothing else (tests
 compare the findings with the reference path on real EVE: tests/test_consumer_workers.py;
