@@ -47,6 +47,9 @@ class Dispatcher:
         self.flow_internal = tuple(scopes["internal_src"])
         self.flow_outbound = tuple(scopes["outbound"])
         self.owners: dict[str, Handler] = {d: h for h in handlers for d in h.detections}
+        # every flow handler reads a FlowRecord as well as a dict (Handler.typed_flows): the
+        # consumer then sets Decoder.typed_data
+        self.typed_flows = all(h.typed_flows for h in handlers if "flow" in h.kinds)
 
     def dispatch(self, ev: Event) -> None:
         kind = ev.kind

@@ -28,6 +28,7 @@ from typing import Any
 from eve_consumer.context import Context
 from eve_consumer.correlate import HostReport, correlate
 from eve_consumer.dispatch import Dispatcher
+from eve_consumer.fastfeed import feed_batch
 from eve_consumer.handlers import build_handlers
 from eve_consumer.handlers.fw_blocked import FwBlockedHandler
 from eve_consumer.inputs.eve_follow import FollowInput
@@ -75,6 +76,7 @@ class Consumer:
         kinds = CONSUMER_KINDS if (wl.exact or wl.subdomain_of or wl.apex_and_subdomains) \
             else CONSUMER_KINDS - {"dns"}  # DNS answers only serve the name whitelist
         self.decoder = Decoder(wanted=kinds, max_line_bytes=cfg.consumer.max_line_bytes)
+        self.decoder.typed_data = self.dispatcher.typed_flows  # no dict per typed flow (feed)
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
@@ -86,6 +88,7 @@ class Consumer:
         self.input_counters: dict[str, int] = {}  # follow input's, summed across restarts
         self.busy_s = 0.0
         self.shard: Any = None  # consume --workers: this worker's ShardFilter
+        self.fast = True  # False: the per-line reference loop in feed() (tests compare)
         self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
         self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
         self.last_rows: list[HostReport] = []
@@ -104,10 +107,20 @@ class Consumer:
 
     # --- feeding -----------------------------------------------------------------------------
     def feed(self, batch: Batch) -> None:
-        """Decode and dispatch one batch of lines."""
+        """Decode and dispatch one batch of lines: by the batch loop
+        (:func:`eve_consumer.fastfeed.feed_batch`), or with ``fast`` off (and for a
+        worker's shard) by the reference loop, one ``decode`` and ``dispatch`` per line."""
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
+        # a typed flow's data is the FlowRecord only if every flow handler reads one
+        decoder.typed_data = self.dispatcher.typed_flows
+        if self.fast and decoder.shard is None and not decoder.reference \
+                and not decoder.keep_raw:
+            feed_batch(decoder, self.dispatcher, batch.lines, batch.first,
+                       lambda lineno, exc: self._line_failed(batch.source, lineno, exc))
+            self.busy_s += time.perf_counter() - t0
+            return
         decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
         dispatch = self.dispatcher.dispatch
         lines = enumerate(batch.lines, batch.first)

@@ -49,6 +49,7 @@ _SID = b'"signature_id":'
 _RRNAME = b'"rrname":"'
 _PROTO = b'"proto":"'
 _TXID = b'"tx_id":'
+_NAMES_CACHE = 50_000  # raw SNI → noted name, cleared when full
 # Handlers that take no flow events, or only TCP or outbound ones (see Prefilter.flow).
 _TCP_OR_OUTBOUND_FLOWS = frozenset({
     "anonymizer", "beacon", "fw_blocked", "long_session", "long_url", "mail_spoof",
@@ -113,6 +114,7 @@ class Prefilter:
         self._home: dict[bytes, bool] = {}
         self._wl: dict[bytes, bool] = {}
         self._classified: dict[tuple[str, str], bool] = {}
+        self._low: dict[bytes, str] = {}  # raw SNI → the name noted (ctx.note_name's form)
         self._by_kind: dict[str, Callable[[bytes], str | None]] = {
             "flow": self.flow, "tls": self.tls, "http": self.http, "dns": self.dns,
             "alert": self.alert}
@@ -213,7 +215,13 @@ class Prefilter:
         if b"\\" in name:
             return PARSE
         if name:
-            self._note(fid, name)
+            names = self.ctx.flow_names
+            low = self._low.get(name)
+            if low is None or not fid or (len(names) >= FLOW_NAMES_LIMIT
+                                          and fid not in names):
+                self._note(fid, name)
+            else:
+                names[fid] = low
         return USED
 
     def http(self, line: bytes) -> str | None:
@@ -229,11 +237,16 @@ class Prefilter:
         if not fid or (len(names) >= FLOW_NAMES_LIMIT and fid not in names):
             self.ctx.note_name(fid, raw.decode("utf-8", "replace"))
             return
-        low = raw.decode("utf-8", "replace").lower()
-        if ":" in low or low[-1] == "." or " " in low:
-            low = normalise_host(low)
-        if len(low) > MAX_NAME:
-            low = cap_name(low)
+        low = self._low.get(raw)
+        if low is None:
+            low = raw.decode("utf-8", "replace").lower()
+            if ":" in low or low[-1] == "." or " " in low:
+                low = normalise_host(low)
+            if len(low) > MAX_NAME:
+                low = cap_name(low)
+            if len(self._low) >= _NAMES_CACHE:
+                self._low.clear()
+            self._low[raw] = low
         names[fid] = low
 
     def join(self, line: bytes, key: bytes, url_limit: int | None) -> str | None:

@@ -27,6 +27,9 @@ class Handler:
     # Which flow events reach handle(): "any", "internal_src" (source internal) or
     # "outbound" (source internal, destination external). The dispatcher checks it once.
     flow_scope: ClassVar[str] = "any"
+    # True: handle() reads a flow event's ``data`` through sakimori.eve.typed.as_flow, so the
+    # batch loop may hand it the typed FlowRecord itself (no dict made per flow).
+    typed_flows: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -36,6 +36,7 @@ from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event, parse_ts
+from sakimori.eve.typed import FlowRecord, as_flow
 
 MAX_PENDING = 4096
 MAX_PAIRS = 300_000
@@ -61,6 +62,7 @@ class BeaconHandler(Handler):
     detections = ("beacon",)
     kinds = ("flow", "http")
     flow_scope = "outbound"
+    typed_flows = True
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -81,23 +83,25 @@ class BeaconHandler(Handler):
         if ev.proto != "TCP" and ev.proto != "UDP":
             return
         rec = ev.data
-        flow = rec.get("flow")
-        if type(flow) is not dict:
+        if type(rec) is not FlowRecord:
+            rec = as_flow(rec)
+        flow = rec.flow
+        if flow is None:
             return
         self.hosts.add(src)
-        if not flow.get("pkts_toclient") or rec.get("app_proto") == "dns":
+        if not flow.pkts_toclient or rec.app_proto == "dns":
             return
-        tcp = rec.get("tcp")
+        tcp = rec.tcp
         if type(tcp) is dict and tcp.get("rst") and "syn" not in _server_flags(tcp):
             return  # refused: the server only answered with RST
         name = ctx.flow_names.get(ev.flow_id)
         if ctx.whitelisted(ev.dest_ip, name):
             ctx.counters["beacon_whitelisted_flows"] += 1
             return
-        start = flow.get("start")
+        start = flow.start
         if type(start) is not str:
             start = ev.ts
-        size = flow.get("bytes_toserver")
+        size = flow.bytes_toserver
         # flow.start kept as text; parsed when the pair is folded (each evaluation)
         pair = self._beat(src, name, ev, start, size if type(size) is int else 0)
         if pair is not None and len(pair.flow_ids) < 10:

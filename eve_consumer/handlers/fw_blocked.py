@@ -24,6 +24,7 @@ from typing import Any
 from eve_consumer.handlers import Handler, register
 from eve_consumer.model import Finding, Tally, iso, ratio_confidence
 from sakimori.eve.decode import Event, flow_start
+from sakimori.eve.typed import FlowRecord, as_flow
 
 MAX_KEYS_PER_DAY = 20_000
 MAX_DAYS = 200_000
@@ -51,18 +52,20 @@ def _hex(value: Any) -> int:
 _SYN_ONLY = frozenset({"02", "42", "82", "c2", "C2"})
 
 
-def classify_flow(rec: dict[str, Any]) -> str | None:
+def classify_flow(rec: FlowRecord | dict[str, Any]) -> str | None:
     """'unanswered', 'refused' or None for one EVE flow record."""
-    tcp = rec.get("tcp")
+    if type(rec) is not FlowRecord:
+        rec = as_flow(rec)
+    tcp = rec.tcp
     if type(tcp) is not dict:
         return None
     flags = tcp.get("tcp_flags_ts")
     if type(flags) is not str or flags not in _SYN_ONLY:
         return None  # the client did more than SYN: the connection got somewhere
-    flow = rec.get("flow")
-    if type(flow) is not dict:
+    flow = rec.flow
+    if flow is None:
         return None
-    if not flow.get("pkts_toclient"):
+    if not flow.pkts_toclient:
         return "unanswered"
     tc = _hex(tcp.get("tcp_flags_tc"))
     if tc & 0x04 and not tc & 0x02:
@@ -76,6 +79,7 @@ class FwBlockedHandler(Handler):
     detections = ("fw_blocked",)
     kinds = ("flow", "drop", "proxy")
     flow_scope = "internal_src"
+    typed_flows = True
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -95,13 +99,16 @@ class FwBlockedHandler(Handler):
         else:  # flows arrive here only from internal sources (flow_scope)
             if ev.proto != "TCP":
                 return
-            tcp = ev.data.get("tcp")  # classify_flow's first test, inline: most flows stop
+            rec = ev.data
+            if type(rec) is not FlowRecord:
+                rec = as_flow(rec)
+            tcp = rec.tcp  # classify_flow's first test, inline: most flows stop
             if type(tcp) is not dict:
                 return
             flags = tcp.get("tcp_flags_ts")
             if type(flags) is not str or flags not in _SYN_ONLY:
                 return
-            if (kind := classify_flow(ev.data)) is None:
+            if (kind := classify_flow(rec)) is None:
                 return
         ts = ev.ts if kind == "dropped" else flow_start(ev)
         self.add(ev.src_ip, ts, ev.dest_ip, ev.dest_port, str(ev.flow_id), kind, ev.flow_id)

@@ -27,6 +27,7 @@ from eve_consumer.model import (
     tallies_to_state,
 )
 from sakimori.eve.decode import Event, flow_times
+from sakimori.eve.typed import FlowRecord, as_flow
 
 RULE_CONFIDENCE = 0.8
 
@@ -36,6 +37,7 @@ class LongSessionHandler(Handler):
     name = "long_session"
     detections = ("long_session",)
     kinds = ("flow",)
+    typed_flows = True
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -47,10 +49,13 @@ class LongSessionHandler(Handler):
         self.meta: dict[str, dict[str, Any]] = {}
 
     def handle(self, ev: Event) -> None:
-        flow = ev.data.get("flow")
-        if type(flow) is not dict:
+        rec = ev.data
+        if type(rec) is not FlowRecord:
+            rec = as_flow(rec)
+        flow = rec.flow
+        if flow is None:
             return
-        age = flow.get("age")
+        age = flow.age
         if type(age) is int and age < self.limit:
             return
         if type(age) is not int:

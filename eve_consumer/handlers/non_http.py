@@ -36,6 +36,7 @@ from typing import Any
 from eve_consumer.handlers import Handler, register, rule_meta
 from eve_consumer.model import Finding, Tally, host_room
 from sakimori.eve.decode import Event, flow_start
+from sakimori.eve.typed import FlowRecord, as_flow
 from sakimori.ports import APP_PROTOS
 
 APP_PROTO_FIELDS = ("app_proto_orig", "app_proto", "app_proto_ts", "app_proto_tc")
@@ -46,13 +47,19 @@ _ALLOWED: dict[tuple[str, ...], frozenset[str]] = {}  # expected names → allow
 def unexpected_protocol(rec: dict[str, Any], expected: tuple[str, ...]) -> str | None:
     """The protocol a flow record spoke that its port does not expect, or None (expected, or
     no payload). The value reported is ``app_proto`` (e.g. ``tls``, ``failed``, ``ssh``)."""
+    return _mismatch(rec.get("app_proto"), rec.get("app_proto_orig"), rec.get("app_proto_ts"),
+                     rec.get("app_proto_tc"), expected)
+
+
+def _mismatch(final: Any, orig: Any, ts: Any, tc: Any, expected: tuple[str, ...]
+              ) -> str | None:
+    """:func:`unexpected_protocol` over the four values (``app_proto`` is *final*)."""
     allowed = _ALLOWED.get(expected)
     if allowed is None:
         allowed = _ALLOWED[expected] = frozenset().union(*(APP_PROTOS[n] for n in expected))
-    final = rec.get("app_proto")
     if type(final) is str and final in allowed:  # the common case: the expected protocol
         return None
-    seen = [p for p in (rec.get(k) for k in APP_PROTO_FIELDS) if type(p) is str]
+    seen = [p for p in (orig, final, ts, tc) if type(p) is str]  # APP_PROTO_FIELDS' order
     if not seen or any(p in allowed for p in seen):
         return None
     return final if type(final) is str else seen[0]
@@ -73,6 +80,7 @@ class NonHttpHandler(Handler):
     detections = ("non_http_on_http_port",)
     kinds = ("flow", "proxy")
     flow_scope = "outbound"
+    typed_flows = True
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -90,11 +98,14 @@ class NonHttpHandler(Handler):
         if expected is None or ev.proto != "TCP":
             return
         rec = ev.data
-        proto = unexpected_protocol(rec, expected)
+        if type(rec) is not FlowRecord:
+            rec = as_flow(rec)
+        proto = _mismatch(rec.app_proto, rec.app_proto_orig, rec.app_proto_ts,
+                          rec.app_proto_tc, expected)
         if proto is None:
             return
-        flow = rec.get("flow")
-        if type(flow) is not dict or not flow.get("pkts_toclient"):
+        flow = rec.flow
+        if flow is None or not flow.pkts_toclient:
             return
         ts = flow_start(ev)
         self._add(ev, proto, ts, ctx.name_of(ev.flow_id))

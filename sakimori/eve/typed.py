@@ -13,8 +13,11 @@ and the decoder then takes the ordinary path (``orjson`` + ``Decoder._build``), 
 accepts or rejects the line with its usual reason and ``file:line``. So the typed path
 never changes which lines are used or bad, only how fast a valid line is read.
 
-The event's ``data``/``record`` dict holds the struct's fields (absent ones as None, which
-the handlers' ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
+In the consumer (``Decoder.typed_data``) the struct itself is the event's ``data``/``record``
+and the flow handlers read its attributes (``Handler.typed_flows``; a dict record from the
+ordinary path is copied into a struct by :func:`as_flow`, unvalidated). Elsewhere (learning)
+the event's ``data``/``record`` dict holds the struct's fields (:func:`flow_dict`: absent ones
+as None, which ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
 ``tcp`` as decoded. Handlers of flow events and traffic learning
 (:mod:`generator.learn_traffic`, which also reads ``flow.state``) read nothing else (tests
 compare the findings with the reference path on real EVE: tests/test_consumer_workers.py;
@@ -73,12 +76,42 @@ _ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 
 def decode_flow(line: bytes) -> tuple[FlowRecord, dict[str, Any]] | None:
     """(the struct, its record dict) of a valid flow line, or None (take the ordinary path)."""
+    rec = flow_struct(line)
+    return None if rec is None else (rec, flow_dict(rec))
+
+
+def flow_struct(line: bytes) -> FlowRecord | None:
+    """The struct of a valid flow line, or None (take the ordinary path)."""
     try:
-        rec = _decode(line)
+        return _decode(line)
     except _ERRORS:
         return None
+
+
+_COUNT_FIELDS = FlowCounts.__struct_fields__
+
+
+def as_flow(data: Any) -> FlowRecord:
+    """*data* as a :class:`FlowRecord`: itself when it is one, else a dict record (the
+    ``orjson`` path, proxy logs, the reference path) copied field by field **without**
+    validation — values keep whatever JSON type they had, so handlers keep their type checks;
+    an absent key, or a ``flow`` that is not an object, reads as None, as ``dict.get`` did."""
+    if type(data) is FlowRecord:
+        return data
+    get = data.get
+    flow = get("flow")
+    counts = FlowCounts(*[flow.get(k) for k in _COUNT_FIELDS]) if type(flow) is dict \
+        else None
+    return FlowRecord(get("timestamp"), "flow", get("src_ip"), get("dest_ip"),
+                      get("flow_id", 0), get("src_port", 0), get("dest_port", 0),
+                      get("proto", ""), get("app_proto"), get("app_proto_orig"),
+                      get("app_proto_ts"), get("app_proto_tc"), counts, get("tcp"))
+
+
+def flow_dict(rec: FlowRecord) -> dict[str, Any]:
+    """The record dict handlers read (``flow`` as a dict too)."""
     data = _asdict(rec)
     flow = rec.flow
     if flow is not None:
         data["flow"] = _asdict(flow)
-    return rec, data
+    return data
