@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from engines import require_binary
+from engines import missing, require_binary
 from realdata import load_truth, real_data_dir
 
 from eve_consumer.pipeline import Consumer
@@ -86,7 +86,7 @@ def real_eves(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[
         eve = read_pcaps(cfg, [pcap], tmp / cap.file / "suricata")
         out.append((cap.file, list(cap.home), eve))
     if not out:
-        pytest.skip(f"no real capture in {where}")
+        missing(f"no real capture in {where}")
     return out
 
 
