@@ -37,7 +37,6 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
-from eve_consumer.shard import ShardFilter
 from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
 from sakimori import progress
@@ -103,14 +102,16 @@ class Consumer:
         self.store.close()
 
     # --- feeding -----------------------------------------------------------------------------
-    def feed(self, batch: Batch) -> None:
-        """Decode and dispatch one batch of lines."""
+    def feed(self, batch: Batch, numbers: list[int] | None = None) -> None:
+        """Decode and dispatch one batch of lines (*numbers*: their line numbers when they
+        do not follow each other from ``batch.first``, as a worker's share of a batch)."""
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
         decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
         dispatch = self.dispatcher.dispatch
-        lines = enumerate(batch.lines, batch.first)
+        lines = enumerate(batch.lines, batch.first) if numbers is None \
+            else zip(numbers, batch.lines, strict=True)
         lineno = batch.first
         while True:
             try:  # outside the loop: free while nothing raises
@@ -191,11 +192,10 @@ class Consumer:
         logs = self.input_stats.setdefault("proxy_logs", [])
         logs.append({"path": name, "lines": self.decoder.stats.lines - before})
 
-    def set_shard(self, index: int, count: int) -> None:
-        """Make this consumer worker *index* of *count* (``consume --workers``): it decodes
-        only the lines of its hosts' shard and reports only its own hosts."""
-        self.shard = ShardFilter(index, count, self.ctx.home)
-        self.decoder.shard = self.shard
+    def set_shard(self, shard: Any) -> None:
+        """Make this consumer one of ``consume --workers`` (:mod:`eve_consumer.workers`):
+        it reports only the hosts *shard* ``owns`` (and counts only their LOG lines)."""
+        self.shard = shard
 
     def add_fw_log(self, path: str | Path) -> int:
         """Count the blocked attempts logged in an iptables/nftables LOG file (with
