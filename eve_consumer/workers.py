@@ -60,7 +60,7 @@ from eve_consumer.shard import MAX_WORKERS, SECONDARY, Router, WorkerShard, mine
 from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import SakimoriError
-from sakimori.eve.decode import DecodeStats
+from sakimori.eve.decode import MAX_EXAMPLES, DecodeStats
 from sakimori.eve.file import FileInput
 from sakimori.eve.lines import Batch
 
@@ -104,10 +104,12 @@ def merge_prevalence(consumer: Any, other: tuple[dict[str, Any], Any] | None) ->
             mine[key] = count
 
 
-def _child(conn: Connection, feed: Connection, cfg: Config, baselines: dict[str, Any] | None,
-           eve: Path, index: int, count: int, fw_logs: list[Path]) -> None:
+def _child(conn: Connection, feed: Connection, inherited: list[Connection], cfg: Config,
+           baselines: dict[str, Any] | None, eve: Path, index: int, count: int,
+           fw_logs: list[Path]) -> None:
     from eve_consumer.pipeline import Consumer
 
+    _close(inherited)  # others' pipe ends: so that an end of a peer is seen (EOF)
     try:
         with tempfile.TemporaryDirectory(prefix=f"sakimori-worker{index}-") as tmp, \
                 Consumer(cfg, baselines, Path(tmp) / "out", Path(tmp) / "state",
@@ -138,11 +140,18 @@ def _one_line(who: str, exc: BaseException) -> str:
     return f"{who}: {type(exc).__name__}: {exc}{where}"
 
 
+def _from_splitter(feed: Connection) -> Any:
+    try:
+        return feed.recv()
+    except EOFError:
+        raise WorkerError("the consume splitter ended before the end of the file") from None
+
+
 def _start(feed: Connection, consumer: Any, shard: WorkerShard, fw_logs: list[Path], *,
            count_lines: bool) -> None:
     """Wait for the splitter's START (the firewall log hosts' placement), then add this
     worker's firewall LOG records (the LOG lines counted by worker 0 alone)."""
-    msg = feed.recv()
+    msg = _from_splitter(feed)
     if msg[0] == ERROR:
         raise WorkerError(str(msg[1]))
     if msg[0] != START:
@@ -167,7 +176,7 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
         view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         try:
             while True:
-                msg = feed.recv()
+                msg = _from_splitter(feed)
                 if msg[0] != BATCH:
                     if msg[0] == END:
                         shard.hosts = msg[1]
@@ -198,6 +207,22 @@ def feed_part(consumer: Any, shard: WorkerShard, source: str,
         consumer.feed(Batch(source, lines, numbers[0]), numbers)
     finally:
         decoder.shard = None
+
+
+def _in_line_order(examples: list[str], source: str) -> list[str]:
+    """The bad-line examples of all workers as one worker keeps them: the firewall logs'
+    (worker 0's, read first) in their order, then the EVE file's by line number — each
+    worker kept its first ones, so the first of the union are one worker's — at most
+    :data:`~sakimori.eve.decode.MAX_EXAMPLES`."""
+    prefix = source + ":"
+
+    def lineno(text: str) -> int:
+        number = text[len(prefix):].split(":", 1)[0]
+        return int(number) if number.isdigit() else 0
+
+    eve = [e for e in examples if e.startswith(prefix) and lineno(e)]
+    other = [e for e in examples if not (e.startswith(prefix) and lineno(e))]
+    return (other + sorted(eve, key=lineno))[:MAX_EXAMPLES]
 
 
 def _widen(conn: Connection) -> None:
@@ -247,9 +272,15 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
     send(ForkingPickler.dumps((END, dict(router.hosts))))
 
 
-def _splitter(feeds: list[Connection], cfg: Config, eve: Path, count: int,
-              fw_logs: list[Path]) -> None:
+def _close(conns: list[Connection]) -> None:
+    for conn in conns:
+        conn.close()
+
+
+def _splitter(feeds: list[Connection], inherited: list[Connection], cfg: Config, eve: Path,
+              count: int, fw_logs: list[Path]) -> None:
     """The splitter as a process of its own (``splitter="process"``)."""
+    _close(inherited)
     def send(data: bytes) -> None:
         for conn in feeds:
             conn.send_bytes(data)
@@ -276,6 +307,7 @@ class Workers:
         if splitter not in SPLITTERS:
             raise ValueError(f"splitter {splitter!r}: one of {', '.join(SPLITTERS)}")
         self.count = count
+        self.eve = Path(eve)
         self.splitter = splitter
         self.fw_logs = list(fw_logs or [])
         self.conns: list[Connection] = []  # to each worker: prevalence, results
@@ -292,9 +324,10 @@ class Workers:
             feed, split_end = ctx.Pipe(duplex=False)
             _widen(split_end)
             feeds.append(split_end)
+            inherited = [*feeds, *self.conns, *([self.feed] if self.feed else []), mine_end]
             proc = ctx.Process(target=_child, name=f"sakimori-worker{index}", daemon=True,
-                               args=(theirs, feed, cfg, baselines, Path(eve), index, count,
-                                     self.fw_logs))
+                               args=(theirs, feed, inherited, cfg, baselines, Path(eve),
+                                     index, count, self.fw_logs))
             proc.start()
             theirs.close()
             feed.close()
@@ -303,7 +336,8 @@ class Workers:
         if splitter == "process":
             _widen(feeds[0])
             proc = ctx.Process(target=_splitter, name="sakimori-splitter", daemon=True,
-                               args=(feeds, cfg, Path(eve), count, self.fw_logs))
+                               args=(feeds, [*self.conns, self.feed], cfg, Path(eve), count,
+                                     self.fw_logs))
             proc.start()
             for end in feeds:
                 end.close()
@@ -340,8 +374,13 @@ class Workers:
             merged = prevalence(consumer)
             for conn in self.conns:
                 conn.send(merged)
+            examples = list(consumer.decoder.stats.examples)
             for conn in self.conns:
-                self._add(consumer, self._recv(conn, DONE))
+                res = self._recv(conn, DONE)
+                examples += res["decode"].get("examples", [])
+                res["decode"] = {**res["decode"], "examples": []}
+                self._add(consumer, res)
+            consumer.decoder.stats.examples[:] = _in_line_order(examples, str(self.eve))
         finally:
             self.close()
 
