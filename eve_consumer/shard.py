@@ -242,6 +242,7 @@ class WorkerShard:
         self.index = index
         self.hosts: dict[bytes, int] = dict(hosts or {})
         self.owner: Callable[[bytes], int] = partial(next, iter(()), PRIMARY)
+        self.splitter_cpu_s = 0.0  # reported by the splitter at the end (benchmarks)
 
     def owns(self, host: str) -> bool:
         """Is the internal *host* one of this worker's (unplaced hosts: worker 0's)?"""

@@ -44,6 +44,7 @@ import mmap
 import multiprocessing
 import os
 import tempfile
+import time
 import traceback
 from array import array
 from collections import Counter
@@ -127,7 +128,8 @@ def _child(conn: Connection, feed: Connection, inherited: list[Connection], cfg:
             conn.send((DONE, {
                 "findings": findings, "counters": dict(consumer.ctx.counters),
                 "notes": list(consumer.ctx.notes), "decode": consumer.decoder.stats.as_dict(),
-                "latest_ts": consumer.ctx.latest_ts, "input": consumer.input_stats}))
+                "latest_ts": consumer.ctx.latest_ts, "input": consumer.input_stats,
+                "cpu_s": time.process_time()}))
     except BaseException as exc:  # the parent reports it as one line
         conn.send((ERROR, _one_line(f"worker {index}", exc)))
     finally:
@@ -180,6 +182,7 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                 if msg[0] != BATCH:
                     if msg[0] == END:
                         shard.hosts = msg[1]
+                        shard.splitter_cpu_s = msg[2]
                         return
                     raise WorkerError(str(msg[1]) if msg[0] == ERROR else
                                       f"the splitter sent {msg[0]!r}")
@@ -245,9 +248,11 @@ def _place_fw_hosts(router: Router, fw_logs: list[Path]) -> None:
 
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
-          own: Callable[[FileInput, Batch, bytes], None] | None = None) -> None:
+          own: Callable[[FileInput, Batch, bytes], None] | None = None) -> float:
     """The splitter: START (the firewall log hosts), then per batch of the file its route
-    codes, lengths and offset (*own*: worker 0's part of the batch, when it splits), END."""
+    codes, lengths and offset (*own*: worker 0's part of the batch, when it splits), END.
+    Returns its CPU seconds (without *own*'s)."""
+    cpu0 = time.process_time()
     _place_fw_hosts(router, fw_logs)
     send(ForkingPickler.dumps((START, dict(router.hosts))))
     co = cfg.consumer
@@ -266,10 +271,14 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
                 payload = (BATCH, codes, batch.first, base, array("I", map(len, lines)), None)
             send(ForkingPickler.dumps(payload))
             if own is not None:
+                t = time.process_time()
                 own(inp, batch, codes)
+                cpu0 += time.process_time() - t  # the splitter's time alone
     finally:
         inp.close()
-    send(ForkingPickler.dumps((END, dict(router.hosts))))
+    cpu = time.process_time() - cpu0
+    send(ForkingPickler.dumps((END, dict(router.hosts), cpu)))
+    return cpu
 
 
 def _close(conns: list[Connection]) -> None:
@@ -314,6 +323,8 @@ class Workers:
         self.feeds: list[Connection] = []  # to each worker, from worker 0 as the splitter
         self.procs: list[Any] = []
         self.feed: Connection | None = None  # worker 0's, from a splitter process
+        self.cpu_s: list[float] = []  # CPU seconds of workers 1 … N−1 (after finish)
+        self.splitter_cpu_s = 0.0  # the splitter's share (its process, or within worker 0)
         ctx = multiprocessing.get_context("fork")
         feeds: list[Connection] = []  # the splitter's ends of the feeds
         if splitter == "process":
@@ -377,6 +388,7 @@ class Workers:
             examples = list(consumer.decoder.stats.examples)
             for conn in self.conns:
                 res = self._recv(conn, DONE)
+                self.cpu_s.append(res.get("cpu_s", 0.0))
                 examples += res["decode"].get("examples", [])
                 res["decode"] = {**res["decode"], "examples": []}
                 self._add(consumer, res)
@@ -446,7 +458,9 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
                     for path in workers.fw_logs:
                         consumer.add_fw_log(path)
 
-            split(consumer.cfg, eve, router, workers.fw_logs, send_and_start, own)
+            shard.splitter_cpu_s = split(consumer.cfg, eve, router, workers.fw_logs,
+                                         send_and_start, own)
+    workers.splitter_cpu_s = shard.splitter_cpu_s
     workers.finish(consumer)
     consumer.input_stats["workers"] = count
     return consumer.evaluate(follow=False)
