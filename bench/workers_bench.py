@@ -37,12 +37,18 @@ def step(text: str) -> Iterator[None]:
 SPLITTERS = ("worker0", "process")
 
 
-def _busiest(r: dict[str, Any]) -> float:
-    """CPU seconds of the busiest process of a ``--workers`` run: worker 0 (timed), each
-    other worker (its own count) or a splitter process."""
-    others = [*r.get("worker_cpu_s", []),
-              *([r["splitter_cpu_s"]] if r.get("splitter") == "process" else [])]
-    return max([r["run_cpu_s"], *others])
+def _cpus(r: dict[str, Any]) -> list[float]:
+    """CPU seconds of each process of a ``--workers`` run: worker 0 (timed), each other
+    worker (its own count, from the fork), a splitter process."""
+    return [r["run_cpu_s"], *r.get("worker_cpu_s", []),
+            *([r["splitter_cpu_s"]] if r.get("splitter") == "process" else [])]
+
+
+def _bound(r: dict[str, Any], cores: int) -> float:
+    """The least wall time the run's CPU allows on *cores* free cores: the busiest process,
+    or all of them shared out over the cores (N + 1 processes on N cores)."""
+    cpus = _cpus(r)
+    return max(max(cpus), sum(cpus) / cores)
 
 
 def _processes(r: dict[str, Any], lines: int) -> str:
@@ -97,7 +103,8 @@ def workers(b: Any, big_path: Path, events: int) -> None:
         speedup >= table.GOAL_WORKERS_SPEEDUP))
     cpu = {k: median([r["cpu_s"] for r in runs[k]]) for k in runs}
     loads = [r["load_before"] for rs in runs.values() for r in rs]
-    # What the work allows on n free cores: one worker's CPU over the busiest process's.
+    # What the work allows on n free cores: one worker's CPU over the least wall time of the
+    # run's CPU on n cores (_bound).
     one_cpu = median([r["run_cpu_s"] for r in runs["one"]])
     lines = runs["one"][0]["lines"]
     b.notes.append(
@@ -108,13 +115,13 @@ def workers(b: Any, big_path: Path, events: int) -> None:
         f"{sorted({r['hosts'] for rs in runs.values() for r in rs})}")
     for name in SPLITTERS:
         rs = runs[name]
-        mid = sorted(rs, key=_busiest)[(len(rs) - 1) // 2]
+        mid = sorted(rs, key=lambda r: _bound(r, n))[(len(rs) - 1) // 2]
         walls = [r["wall_s"] for r in rs]
         b.notes.append(
             f"workers, splitter {'= worker 0' if name == 'worker0' else 'a process'}: wall s "
             f"{spread(walls)} (ratio {ratio(one, median(walls)):.2f}); "
             f"CPU s of all processes median {cpu[name]:.2f} vs one worker's {cpu['one']:.2f} "
             f"({ratio(cpu[name], cpu['one']):.2f} ×); CPU-bound ceiling on {n} free cores (one "
-            f"worker's CPU ÷ the busiest process's) "
-            f"{ratio(one_cpu, median([_busiest(r) for r in rs])):.2f}; median run: "
+            f"worker's CPU ÷ max(busiest process, all ÷ {n})) "
+            f"{ratio(one_cpu, median([_bound(r, n) for r in rs])):.2f}; median run: "
             f"{_processes(mid, lines)}")

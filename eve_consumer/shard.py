@@ -50,9 +50,11 @@ SECONDARY = 2
 ALL = 255
 FALLBACK = 254
 MAX_WORKERS = 15  # N + N² codes below FALLBACK
-# Worker 0's handicap while it also splits: what routing one line costs it, in lines decoded
-# (measured: ≈ 0.6 µs of routing against ≈ 5–6 µs to decode and handle a line; docs/bench.md).
-SPLIT_COST_LINES = 0.4
+# Worker 0's handicap while it also splits: what reading and routing one line costs it, in
+# lines decoded (measured in-process on the bench's EVE: ≈ 0.7 µs to read, ≈ 0.6–1.0 µs to
+# route and ≈ 0.15 µs to send a line, against ≈ 5.7 µs to decode and handle one; the CPU of
+# worker 0 and worker 1 came out nearest at 0.35–0.4; docs/bench.md "Issue 15 item 2").
+SPLIT_COST_LINES = 0.35
 _ET = b'"event_type":"'
 _SRC = b'"src_ip":"'
 _DST = b'"dest_ip":"'
