@@ -174,8 +174,7 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
     """A worker's read: the splitter's batches until END (the final host placement)."""
     source = str(eve)
     with open(eve, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        view = _View(fh)
         try:
             while True:
                 msg = _from_splitter(feed)
@@ -187,12 +186,37 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                     raise WorkerError(str(msg[1]) if msg[0] == ERROR else
                                       f"the splitter sent {msg[0]!r}")
                 _, codes, first, base, lens, lines = msg
-                part = mine(codes, table, first, lines, view=view, base=base, lens=lens)
+                if lens is not None:
+                    view.cover(base + sum(lens) + len(lens) - 1, source)
+                part = mine(codes, table, first, lines, view=view.map, base=base, lens=lens)
                 if part is not None:
                     feed_part(consumer, shard, source, part)
         finally:
-            if isinstance(view, mmap.mmap):
-                view.close()
+            view.close()
+
+
+class _View:
+    """The EVE file memory-mapped (when a batch first needs it), mapped again when the
+    splitter read past its end (a file still growing while it is read)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.map: Any = b""
+
+    def cover(self, end: int, source: str) -> None:
+        if end <= len(self.map):
+            return
+        self.close()
+        size = os.fstat(self.fh.fileno()).st_size
+        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        if end > len(self.map):
+            raise WorkerError(f"{source}: the file shrank while it was read "
+                              f"({len(self.map)} bytes, line data up to byte {end})")
+
+    def close(self) -> None:
+        if isinstance(self.map, mmap.mmap):
+            self.map.close()
+        self.map = b""
 
 
 def feed_part(consumer: Any, shard: WorkerShard, source: str,

@@ -468,3 +468,21 @@ def test_a_failing_process_is_one_error(slips: dict[str, Any], tmp_path: Path,
     finally:
         workers.close(0)
     assert f"{who}: ValueError: boom" in str(err.value)
+
+
+def test_the_mapped_file_follows_a_growing_file(tmp_path: Path) -> None:
+    """A file still written while it is read: a worker maps it again when the splitter read
+    past the mapped end; a file that shrank is one error."""
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"a\n")
+    with path.open("rb") as fh:
+        view = workers_mod._View(fh)  # mapped when a batch needs it
+        view.cover(1, str(path))
+        assert bytes(view.map[:]) == b"a\n"
+        with path.open("ab") as out:
+            out.write(b"bb\n")
+        view.cover(4, str(path))
+        assert view.map[2:4] == b"bb"
+        with pytest.raises(workers_mod.WorkerError, match="shrank"):
+            view.cover(99, str(path))
+        view.close()
