@@ -50,11 +50,12 @@ SECONDARY = 2
 ALL = 255
 FALLBACK = 254
 MAX_WORKERS = 15  # N + N² codes below FALLBACK
-# Worker 0's handicap while it also splits: what reading and routing one line costs it, in
-# lines decoded (measured in-process on the bench's EVE: ≈ 0.7 µs to read, ≈ 0.6–1.0 µs to
-# route and ≈ 0.15 µs to send a line, against ≈ 5.7 µs to decode and handle one; the CPU of
-# worker 0 and worker 1 came out nearest at 0.35–0.4; docs/bench.md "Issue 15 item 2").
-SPLIT_COST_LINES = 0.35
+# Worker 0's handicap while it also splits, in lines decoded per line read: splitting costs it
+# ≈ 1.7 µs per line (read, route, send), a worker ≈ 0.25 µs per line to receive and cut its
+# lines, against ≈ 5 µs to decode and handle a line: ≈ 0.29. In 2-worker runs on the bench's
+# 404k-line file worker 1 stayed the busier one at 0.35 (CPU s 1.82–1.87 vs 1.42–1.50) and
+# at 0.2 (1.93–1.95 vs 1.70–1.73; it also builds its consumer after the fork), hence 0.2.
+SPLIT_COST_LINES = 0.2
 _ET = b'"event_type":"'
 _SRC = b'"src_ip":"'
 _DST = b'"dest_ip":"'
