@@ -157,7 +157,8 @@ def test_consume_cli_workers(slips: dict[str, Any], tmp_path: Path,
     assert "5000 lines" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra", [["--workers", "0"], ["--workers", "2", "--follow"]])
+@pytest.mark.parametrize("extra", [["--workers", "0"], ["--workers", "16"],
+                                   ["--workers", "2", "--follow"]])
 def test_consume_cli_workers_usage(slips: dict[str, Any], tmp_path: Path, extra: list[str],
                                    capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["consume", "--config", str(slips["tmp"] / "cfg.yaml"), "--eve",
