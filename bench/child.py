@@ -12,9 +12,11 @@ parent, ``VmHWM`` here) is the consumer's own. The result is one JSON object wri
 - ``decode``  — the same consumer with every handler's ``handle``/``on_alert`` a no-op: input,
   decode with the same prefilter, routing, shared joins — the decoding share of its time;
 - ``parse``   — the same input and ``orjson.loads`` on every line: the JSON-parser floor;
-- ``consume-workers`` — ``consume --workers N`` (:mod:`eve_consumer.workers`), not pinned:
-  ``run_s`` from the fork of the workers to ``close()``, ``workers_cpu_s`` the CPU seconds
-  of workers 1…N−1 (``run_cpu_s`` is worker 0's);
+- ``consume-workers`` — ``consume --workers N`` (:mod:`eve_consumer.workers`), not pinned,
+  the splitter worker 0 or its own process (``--splitter``): ``run_s`` from the fork of the
+  workers to ``close()``, ``workers_cpu_s`` the CPU seconds of every other process
+  (``run_cpu_s`` is worker 0's), ``worker_cpu_s`` those of workers 1…N−1 each (their own
+  count), ``splitter_cpu_s`` the splitter's (its process, or its share of worker 0's);
 - ``learn``   — :class:`generator.learn_traffic.TrafficLearner` over an EVE file (and a proxy
   log), writing the baselines document.
 
@@ -101,7 +103,7 @@ def run_consume_workers(cfg: Config, args: argparse.Namespace, timed: Callable
              _fresh(args.out.with_name("warm-state")), mail=False).close()
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    workers = Workers(cfg, doc, args.eve, args.workers)
+    workers = Workers(cfg, doc, args.eve, args.workers, splitter=args.splitter)
     consumer = Consumer(cfg, doc, _fresh(args.out), _fresh(args.out.with_name("state")),
                         mail=False)
     try:
@@ -114,7 +116,9 @@ def run_consume_workers(cfg: Config, args: argparse.Namespace, timed: Callable
     kids_cpu = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
     st = consumer.decoder.stats
     return {"run_s": t1 - t0, "total_s": t1 - t0, "workers": args.workers,
-            "workers_cpu_s": kids_cpu, "lines": st.lines,
+            "workers_cpu_s": kids_cpu, "splitter": args.splitter,
+            "worker_cpu_s": workers.cpu_s, "splitter_cpu_s": workers.splitter_cpu_s,
+            "lines": st.lines,
             "parsed": sum(st.decoded.values()), "ignored": sum(st.ignored.values()),
             "bad": st.bad_total, "hosts": len(rows), "decode_stats": st.as_dict()}
 
@@ -217,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--cpu", type=int)
     p.add_argument("--workers", type=int, default=2, help="consume-workers: processes (2)")
+    p.add_argument("--splitter", choices=("worker0", "process"), default="worker0",
+                   help="consume-workers: who reads and routes the lines (worker0)")
     p.add_argument("--profile", type=Path)
     args = p.parse_args(argv)
     if args.cpu is not None:

@@ -34,16 +34,49 @@ def step(text: str) -> Iterator[None]:
     print(f"    ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
 
 
+SPLITTERS = ("worker0", "process")
+
+
+def _cpus(r: dict[str, Any]) -> list[float]:
+    """CPU seconds of each process of a ``--workers`` run: worker 0 (timed), each other
+    worker (its own count, from the fork), a splitter process."""
+    return [r["run_cpu_s"], *r.get("worker_cpu_s", []),
+            *([r["splitter_cpu_s"]] if r.get("splitter") == "process" else [])]
+
+
+def _bound(r: dict[str, Any], cores: int) -> float:
+    """The least wall time the run's CPU allows on *cores* free cores: the busiest process,
+    or all of them shared out over the cores (N + 1 processes on N cores)."""
+    cpus = _cpus(r)
+    return max(max(cpus), sum(cpus) / cores)
+
+
+def _processes(r: dict[str, Any], lines: int) -> str:
+    """Each process's CPU seconds and µs per line of the file."""
+    parts = []
+    if r.get("splitter") == "process":
+        parts.append(("splitter", r["splitter_cpu_s"]))
+        parts.append(("worker 0", r["run_cpu_s"]))
+    else:
+        parts.append((f"worker 0 (splitting {r['splitter_cpu_s']:.2f} s = "
+                      f"{r['splitter_cpu_s'] * 1e6 / lines:.2f} µs/line)", r["run_cpu_s"]))
+    parts += [(f"worker {k}", cpu) for k, cpu in enumerate(r.get("worker_cpu_s", []), 1)]
+    return ", ".join(f"{name} {cpu:.2f} s ({cpu * 1e6 / lines:.2f} µs/line)"
+                     for name, cpu in parts)
+
+
 def workers(b: Any, big_path: Path, events: int) -> None:
-    """Figure 2b: ``consume --workers N`` against one worker, both unpinned (all cores)."""
+    """Figure 2b: ``consume --workers N`` against one worker, both unpinned (all cores); the
+    splitter measured both ways (worker 0 — the figure — and a process of its own)."""
     n = b.args.workers
-    runs: dict[str, list[dict[str, Any]]] = {"one": [], "many": []}
+    runs: dict[str, list[dict[str, Any]]] = {"one": [], **{k: [] for k in SPLITTERS}}
     base = ["--baselines", str(b.out / "baselines.json")]
-    with step(f"consume with 1 and with {n} workers over {events:,} events, "
-              f"{b.args.big_reps}× each (child processes, not pinned)"):
+    with step(f"consume with 1 and with {n} workers (splitter: worker 0, own process) over "
+              f"{events:,} events, {b.args.big_reps}× each (child processes, not pinned)"):
         try:
             for i in range(b.args.big_reps):
-                order = ("one", "many") if i % 2 == 0 else ("many", "one")
+                order = ["one", *SPLITTERS]
+                order = order[i % 3:] + order[:i % 3]  # rotate: no mode always first
                 for name in order:
                     load = os.getloadavg()[0]
                     if name == "one":
@@ -51,35 +84,44 @@ def workers(b: Any, big_path: Path, events: int) -> None:
                                                  eve=big_path, extra=base)
                         res = {**res, "wall_s": res["total_s"], "cpu_s": run.cpu_s}
                     else:
-                        run, res = measure.child("consume-workers", b.out / "big-many",
+                        run, res = measure.child("consume-workers", b.out / f"big-{name}",
                                                  config=b.cfg_path, eve=big_path,
-                                                 extra=[*base, "--workers", str(n)])
+                                                 extra=[*base, "--workers", str(n),
+                                                        "--splitter", name])
                         res = {**res, "wall_s": res["run_s"], "cpu_s": run.cpu_s}
                     runs[name].append({**res, "load_before": load})
         except BenchError as exc:  # e.g. a consumer without eve_consumer.workers
             b.notes.append(f"workers: not measured ({str(exc)[:160]})")
             return
     b.raw["workers"] = runs
-    one, many = (median([r["wall_s"] for r in runs[k]]) for k in ("one", "many"))
+    one, many = (median([r["wall_s"] for r in runs[k]]) for k in ("one", "worker0"))
     speedup = ratio(one, many)
     b.figures.append(Figure(
         "workers_speedup", f"consume --workers {n}, {events:,} events, wall (median of "
-        f"{len(runs['many'])})", ratio(events, many), "ev/s", "one worker, same file",
+        f"{len(runs['worker0'])})", ratio(events, many), "ev/s", "one worker, same file",
         ratio(events, one), speedup, f"ratio ≥ {table.GOAL_WORKERS_SPEEDUP}",
         speedup >= table.GOAL_WORKERS_SPEEDUP))
     cpu = {k: median([r["cpu_s"] for r in runs[k]]) for k in runs}
     loads = [r["load_before"] for rs in runs.values() for r in rs]
-    # What the work allows on n free cores: one worker's CPU over the busiest worker's
-    # (worker 0's timed CPU, or the mean of the others' whole CPU).
+    # What the work allows on n free cores: one worker's CPU over the least wall time of the
+    # run's CPU on n cores (_bound).
     one_cpu = median([r["run_cpu_s"] for r in runs["one"]])
-    busiest = median([max(r["run_cpu_s"], r["workers_cpu_s"] / max(1, n - 1))
-                      for r in runs["many"]])
+    lines = runs["one"][0]["lines"]
     b.notes.append(
-        f"workers: wall s one {spread([r['wall_s'] for r in runs['one']])}, {n} workers "
-        f"{spread([r['wall_s'] for r in runs['many']])}; CPU s (all processes) median "
-        f"{cpu['one']:.2f} vs {cpu['many']:.2f} ({ratio(cpu['many'], cpu['one']):.2f} × one "
-        f"worker's CPU: each worker reads and sorts every line); CPU-bound ceiling on {n} "
-        f"free cores (one worker's CPU ÷ the busiest worker's) {ratio(one_cpu, busiest):.2f}; "
+        f"workers: one worker {one_cpu:.2f} s CPU ({one_cpu * 1e6 / lines:.2f} µs/line), "
+        f"wall s {spread([r['wall_s'] for r in runs['one']])}; "
         f"1-min load average before the runs {min(loads):.2f}–{max(loads):.2f} on "
         f"{os.cpu_count()} CPUs; same hosts reported: "
         f"{sorted({r['hosts'] for rs in runs.values() for r in rs})}")
+    for name in SPLITTERS:
+        rs = runs[name]
+        mid = sorted(rs, key=lambda r: _bound(r, n))[(len(rs) - 1) // 2]
+        walls = [r["wall_s"] for r in rs]
+        b.notes.append(
+            f"workers, splitter {'= worker 0' if name == 'worker0' else 'a process'}: wall s "
+            f"{spread(walls)} (ratio {ratio(one, median(walls)):.2f}); "
+            f"CPU s of all processes median {cpu[name]:.2f} vs one worker's {cpu['one']:.2f} "
+            f"({ratio(cpu[name], cpu['one']):.2f} ×); CPU-bound ceiling on {n} free cores (one "
+            f"worker's CPU ÷ max(busiest process, all ÷ {n})) "
+            f"{ratio(one_cpu, median([_bound(r, n) for r in rs])):.2f}; median run: "
+            f"{_processes(mid, lines)}")

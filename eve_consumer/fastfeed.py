@@ -48,9 +48,11 @@ _END = ord("}")
 
 
 def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], first: int,
-               failed: Callable[[int, Exception], None]) -> None:
-    """Decode and dispatch *lines* (line numbers from *first*); a line whose handler raises
-    is passed to *failed* (line number, exception) and the loop goes on with the next."""
+               failed: Callable[[int, Exception], None],
+               numbers: list[int] | None = None) -> None:
+    """Decode and dispatch *lines* (line numbers from *first*, or *numbers* when they do not
+    follow each other: a worker's share of a batch); a line whose handler raises is passed
+    to *failed* (line number, exception) and the loop goes on with the next."""
     stats = decoder.stats
     hooks = decoder._hooks
     wanted = decoder.wanted
@@ -75,7 +77,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
     used_add, skipped_add = used.append, skipped.append
     n_typed = 0  # flow lines decoded here (typed path)
     n_mine = 0  # lines counted here rather than by decoder.decode
-    it = enumerate(lines, first)
+    it = enumerate(lines, first) if numbers is None else zip(numbers, lines, strict=True)
     lineno = first
     try:
         while True:

@@ -38,7 +38,6 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
-from eve_consumer.shard import ShardFilter
 from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
 from sakimori import progress
@@ -106,10 +105,13 @@ class Consumer:
         self.store.close()
 
     # --- feeding -----------------------------------------------------------------------------
-    def feed(self, batch: Batch) -> None:
+    def feed(self, batch: Batch, numbers: list[int] | None = None) -> None:
         """Decode and dispatch one batch of lines: by the batch loop
         (:func:`eve_consumer.fastfeed.feed_batch`), or with ``fast`` off (and for a
-        worker's shard) by the reference loop, one ``decode`` and ``dispatch`` per line."""
+        worker's batch holding lines it shares with another worker) by the reference loop,
+        one ``decode`` and ``dispatch`` per line.
+        *numbers*: the lines' numbers when they do not follow each other from
+        ``batch.first`` (a worker's share of a batch)."""
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
@@ -118,12 +120,14 @@ class Consumer:
         if self.fast and decoder.shard is None and not decoder.reference \
                 and not decoder.keep_raw:
             feed_batch(decoder, self.dispatcher, batch.lines, batch.first,
-                       lambda lineno, exc: self._line_failed(batch.source, lineno, exc))
+                       lambda lineno, exc: self._line_failed(batch.source, lineno, exc),
+                       numbers)
             self.busy_s += time.perf_counter() - t0
             return
         decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
         dispatch = self.dispatcher.dispatch
-        lines = enumerate(batch.lines, batch.first)
+        lines = enumerate(batch.lines, batch.first) if numbers is None \
+            else zip(numbers, batch.lines, strict=True)
         lineno = batch.first
         while True:
             try:  # outside the loop: free while nothing raises
@@ -204,11 +208,10 @@ class Consumer:
         logs = self.input_stats.setdefault("proxy_logs", [])
         logs.append({"path": name, "lines": self.decoder.stats.lines - before})
 
-    def set_shard(self, index: int, count: int) -> None:
-        """Make this consumer worker *index* of *count* (``consume --workers``): it decodes
-        only the lines of its hosts' shard and reports only its own hosts."""
-        self.shard = ShardFilter(index, count, self.ctx.home)
-        self.decoder.shard = self.shard
+    def set_shard(self, shard: Any) -> None:
+        """Make this consumer one of ``consume --workers`` (:mod:`eve_consumer.workers`):
+        it reports only the hosts *shard* ``owns`` (and counts only their LOG lines)."""
+        self.shard = shard
 
     def add_fw_log(self, path: str | Path) -> int:
         """Count the blocked attempts logged in an iptables/nftables LOG file (with

@@ -1,117 +1,255 @@
-"""Sharding by internal host for ``consume --workers N`` (see :mod:`eve_consumer.workers`).
+"""Routing of EVE lines to ``consume --workers N`` (see :mod:`eve_consumer.workers`).
 
-Every worker reads the whole EVE file and keeps only the lines of its shard, judged on the
-raw bytes before any parse. A host belongs to shard ``crc32(address) % N`` (the same in every
-process, unlike Python's salted ``hash``). A line's owners:
+One process — the *splitter* — reads the file and gives every line of a batch a one-byte
+**route code** (:class:`Router`); each worker turns the codes into its own lines with C-level
+``bytes.translate`` and ``itertools.compress`` (:func:`worker_table`, :func:`mine`), so no
+worker looks at another worker's lines in Python. The fields a route needs (event type,
+``src_ip``, ``dest_ip``) come from one regex search per line, mapped over the batch in C;
+a dict maps each distinct (event type, src, dest) to its code, and only a new key runs
+Python (``Router.__missing__``).
 
-- ``flow``, ``http``, ``tls``, ``alert``, ``drop`` events: the shards of their internal sides
-  (``src_ip``/``dest_ip``). An event between two internal hosts of different shards goes to
-  both — each worker sees every event that involves any of its hosts, so a host's findings
-  are computed in one worker from exactly the events one worker would see. An event with no
-  internal side (skipped by the prefilter anyway) and one whose address holds a JSON escape
-  go to worker 0 / to every worker respectively.
-- ``dns`` events go to every worker (the IP → name map serves every host's whitelist).
+A line's owners (the *primary* one counts and decodes it; *secondary* ones decode it with
+scratch statistics, so each line is counted once):
+
+- ``flow``, ``http``, ``tls``, ``alert``, ``drop`` events: the workers of their internal
+  sides, the source's first. An event between two internal hosts of different workers goes
+  to both, so each worker sees every event that involves one of its hosts and computes that
+  host's findings from exactly the events one worker would see. No internal side: worker 0.
+  An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
+- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
-  event types, lines without a readable event type (bad lines) — goes to worker 0 alone.
+  event types, lines without a readable event type (bad lines) — worker 0 alone.
 
-Each line is *counted* once: by its first owner (:data:`PRIMARY`); the others decode it with
-scratch statistics (:data:`SECONDARY`), so ``stats.json``'s decode counts summed over the
-workers equal one worker's.
+**Hosts to workers.** A host belongs to one worker for the whole run (sticky). A host seen
+for the first time goes to the worker with the least load so far (lines it decodes, plus a
+handicap for worker 0 while it is also the splitter, :data:`SPLIT_COST_LINES`); the new
+hosts of a batch are placed heaviest first (their lines in that batch), so the first batch
+is bin-packed. The placement depends only on the file and ``consumer.queue_size``, so a run
+is reproducible; the report does not depend on it (any placement gives one worker's report).
+
+Codes: ``c < N`` — worker c alone; ``N + p·N + s`` — primary p, secondary s; :data:`ALL` —
+primary 0, every other worker secondary; :data:`FALLBACK` (inside the splitter only) — a
+line not in Suricata's compact layout, parsed (``orjson``) and routed by its top-level fields
+as the decoder reads them (a line that does not parse: worker 0, which counts it as bad).
+Hence N ≤ :data:`MAX_WORKERS`.
 """
 
 from __future__ import annotations
 
 import re
-import zlib
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from functools import partial
+from itertools import accumulate, compress, repeat
+from operator import add
+from typing import Any
 
-from eve_consumer.prefilter import _raw  # the raw bytes of a string field
+import orjson
 
 NOT_MINE = 0
 PRIMARY = 1
 SECONDARY = 2
-_ET = b'"event_type":"'
-_SRC = b'"src_ip":"'
-_DST = b'"dest_ip":"'
+ALL = 255
+FALLBACK = 254
+MAX_WORKERS = 15  # N + N² codes below FALLBACK
+# Worker 0's handicap while it also splits, in lines decoded per line read: splitting costs it
+# ≈ 1.7 µs per line (read, route, send), a worker ≈ 0.25 µs per line to receive and cut its
+# lines, against ≈ 5 µs to decode and handle a line: ≈ 0.29. In 2-worker runs on the bench's
+# 404k-line file worker 1 stayed the busier one at 0.35 (CPU s 1.82–1.87 vs 1.42–1.50) and
+# at 0.2 (1.93–1.95 vs 1.70–1.73; it also builds its consumer after the fork), hence 0.2.
+SPLIT_COST_LINES = 0.2
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
+_BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
 # take the general path (each field found on its own).
-_COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":\d+,'
+_COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":[0-9]+,'
                       rb'"dest_ip":"([^"]*)"').search
+_EXTERNAL_CACHE = 200_000
+_ROUTE_CACHE = 200_000
 
 
-def shard_of(host: str | bytes, n: int) -> int:
-    """The shard (0 … n−1) of an internal host's address."""
-    raw = host.encode("utf-8", "replace") if isinstance(host, str) else host
-    return zlib.crc32(raw) % n
+def _key(m: Any) -> tuple[bytes, bytes, bytes] | None:
+    return m and m.groups()
 
 
-class ShardFilter:
-    """``owner(line)`` for worker *index* of *count*: NOT_MINE, PRIMARY or SECONDARY."""
+def worker_table(index: int, count: int) -> bytes:
+    """The ``bytes.translate`` table of worker *index*: route code → NOT_MINE / PRIMARY /
+    SECONDARY."""
+    table = bytearray(256)
+    table[index] = PRIMARY
+    for p in range(count):
+        for s in range(count):
+            if p != s:
+                code = count + p * count + s
+                table[code] = PRIMARY if p == index else SECONDARY if s == index else NOT_MINE
+    table[ALL] = PRIMARY if index == 0 else SECONDARY
+    return bytes(table)
 
-    def __init__(self, index: int, count: int, home: Callable[[str], bool]) -> None:
-        if not 0 <= index < count:
-            raise ValueError(f"shard {index} of {count}")
-        self.index, self.count = index, count
-        self._home = home
-        self._shard: dict[bytes, int] = {}  # address bytes → shard, -1 when not internal
-        self._pairs: dict[tuple[bytes, bytes], int] = {}  # (src, dst) → verdict
-        self._first = PRIMARY if index == 0 else NOT_MINE  # lines for worker 0 alone
-        self._all = PRIMARY if index == 0 else SECONDARY  # lines for every worker
 
-    def owns(self, host: str) -> bool:
-        """Is the internal *host* one of this worker's?"""
-        return shard_of(host, self.count) == self.index
+class Router(dict):  # type: ignore[type-arg]
+    """The splitter's routes: (event type, src, dest) raw bytes → route code, learnt on
+    first sight; :meth:`route` gives the codes of a whole batch."""
 
-    def _of(self, ip: bytes) -> int:
-        known = self._shard.get(ip)
-        if known is None:
-            if len(self._shard) > 200_000:
-                self._shard.clear()
-            text = ip.decode("utf-8", "replace")
-            known = self._shard[ip] = shard_of(ip, self.count) if self._home(text) else -1
-        return known
+    def __init__(self, count: int, home: Callable[[str], bool], *,
+                 splitter_is_worker0: bool = True) -> None:
+        super().__init__()
+        if not 1 <= count <= MAX_WORKERS:
+            raise ValueError(f"{count} workers (1 … {MAX_WORKERS})")
+        self.count = count
+        self.home = home
+        self.hosts: dict[bytes, int] = {}  # internal host address → its worker (sticky)
+        self._external: set[bytes] = set()
+        self.load = [0.0] * count  # lines each worker decodes so far (+ worker 0's handicap)
+        self._handicap = SPLIT_COST_LINES if splitter_is_worker0 and count > 1 else 0.0
+        self._pending: set[bytes] = set()  # internal, not placed yet
+        # code → the workers that decode its lines
+        self._decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
+        for p in range(count):
+            for s in range(count):
+                if p != s:
+                    self._decoders[count + p * count + s] = (p, s)
+        self._decoders[ALL] = tuple(range(count))
 
-    def owner(self, line: bytes) -> int:
-        m = _COMPACT(line)  # Suricata's layout: one C call for the three fields
-        if m is not None:
-            kind, src, dst = m.group(1, 2, 3)
-            if kind not in _BY_HOST:
-                return self._all if kind == b"dns" else self._first
-            known = self._pairs.get((src, dst))
-            if known is None:
-                if len(self._pairs) > 200_000:
-                    self._pairs.clear()
-                known = self._pairs[(src, dst)] = self._owner(src, dst)
-            return known
-        return self._general(line)
+    # --- hosts -----------------------------------------------------------------------------
+    def _internal(self, ip: bytes) -> bool:
+        if ip in self.hosts or ip in self._pending:
+            return True
+        if ip in self._external:
+            return False
+        if self.home(ip.decode("utf-8", "replace")):
+            self._pending.add(ip)
+            return True
+        if len(self._external) > _EXTERNAL_CACHE:
+            self._external.clear()
+        self._external.add(ip)
+        return False
 
-    def _general(self, line: bytes) -> int:
-        i = line.find(_ET)
-        if i < 0:
-            return self._first
-        i += 14
-        kind = line[i:line.find(b'"', i)]
-        if kind == b"dns":
-            return self._all
+    def place(self, weights: dict[bytes, float]) -> None:
+        """Give each new internal host of *weights* (address → its expected lines) a worker:
+        heaviest first, each to the least loaded worker (ties: the lowest index)."""
+        load = self.load[:]
+        for ip in sorted(weights, key=lambda h: (-weights[h], h)):
+            if ip in self.hosts:
+                continue
+            w = min(range(self.count), key=load.__getitem__)
+            self.hosts[ip] = w
+            load[w] += weights[ip]
+
+    # --- routes ----------------------------------------------------------------------------
+    def __missing__(self, key: tuple[bytes, bytes, bytes] | None) -> int:
+        if key is None:
+            return FALLBACK  # not cached: depends on the whole line
+        if len(self) > _ROUTE_CACHE:
+            self.clear()
+        code = self[key] = self._code(*key)
+        return code
+
+    def _code(self, kind: bytes, src: bytes, dst: bytes) -> int:
         if kind not in _BY_HOST:
-            return self._first
-        src, dst = _raw(line, _SRC), _raw(line, _DST)
-        if src is None or dst is None:
-            return self._first
-        return self._owner(src, dst)
-
-    def _owner(self, src: bytes, dst: bytes) -> int:
-        """The verdict for an event sharded by host between *src* and *dst* (the raw bytes
-        of the addresses)."""
+            return ALL if kind == b"dns" else 0
         if b"\\" in src or b"\\" in dst:
-            return self._all  # decoded address unknown from the bytes: every worker judges
-        a, b = self._of(src), self._of(dst)
+            return ALL  # the decoded address is unknown from the bytes: every worker judges
+        a = self.hosts[src] if self._internal(src) else -1
+        b = self.hosts[dst] if self._internal(dst) else -1
         if a < 0:
             a, b = b, -1
         if a < 0:
-            return self._first
-        me = self.index
-        if a == me:
-            return PRIMARY
-        return SECONDARY if b == me else NOT_MINE
+            return 0
+        if b < 0 or b == a:
+            return a
+        return self.count + a * self.count + b
+
+    def _general(self, line: bytes) -> int:
+        """The code of a line that is not in Suricata's compact layout (rare): its top-level
+        fields as the decoder reads them, from a full parse."""
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return 0  # a bad line: worker 0 counts it
+        if type(obj) is not dict:
+            return 0
+        kind, src, dst = obj.get("event_type"), obj.get("src_ip"), obj.get("dest_ip")
+        if kind == "dns":
+            return ALL
+        if kind not in _BY_HOST_TEXT or type(src) is not str or type(dst) is not str:
+            return 0  # not per host, or rejected by the decoder wherever it goes
+        key = (kind.encode(), src.encode("utf-8", "replace"),
+               dst.encode("utf-8", "replace"))
+        self._learn_hosts([key], Counter({key: 1}))
+        return self._code(*key)
+
+    def _learn_hosts(self, keys: Iterable[Any], counts: Counter[Any]) -> None:
+        """Place the internal hosts first seen in *keys* (weighted by their lines)."""
+        weights: dict[bytes, float] = {}
+        for key in keys:
+            if key is None or key[0] not in _BY_HOST or b"\\" in key[1] or b"\\" in key[2]:
+                continue
+            for ip in key[1:]:
+                if ip not in self.hosts and self._internal(ip):
+                    weights[ip] = weights.get(ip, 0) + counts[key]
+        self._pending.clear()
+        if weights:
+            self.place(weights)
+
+    def route(self, lines: list[bytes]) -> bytes:
+        """The route code of every line of a batch (and the loads updated)."""
+        self.load[0] += self._handicap * len(lines)  # before placing this batch's hosts
+        keys = list(map(_key, map(_COMPACT, lines)))
+        new = set(keys).difference(self)
+        new.discard(None)
+        if new:
+            self._learn_hosts(sorted(new), Counter(keys))
+        codes = bytes(map(self.__getitem__, keys))
+        if FALLBACK in codes:
+            fixed = bytearray(codes)
+            i = codes.find(FALLBACK)
+            while i >= 0:
+                fixed[i] = self._general(lines[i])
+                i = codes.find(FALLBACK, i + 1)
+            codes = bytes(fixed)
+        load, decoders = self.load, self._decoders
+        for code, n in Counter(codes).items():
+            for w in decoders[code]:
+                load[w] += n
+        return codes
+
+
+def mine(codes: bytes, table: bytes, first: int, lines: list[bytes] | None, *,
+         view: Any = None, base: int = 0, lens: Any = None
+         ) -> tuple[list[bytes], list[int], bytes] | None:
+    """This worker's part of a batch: (its lines, their line numbers, their flags
+    PRIMARY/SECONDARY), or None when nothing is its. The lines come from *lines* (the
+    batch's) or are cut from *view* (the file, memory-mapped) at *base* with lengths *lens*."""
+    mask = codes.translate(table)
+    if mask.count(0) == len(mask):
+        return None
+    numbers = list(compress(range(first, first + len(mask)), mask))
+    flags = bytes(compress(mask, mask))
+    if lines is not None:
+        mine_lines = list(compress(lines, mask))
+    else:
+        starts = list(accumulate(map(add, lens, repeat(1)), initial=base))
+        ends = map(add, starts, lens)
+        mine_lines = list(map(view.__getitem__, map(slice, compress(starts, mask),
+                                                     compress(ends, mask))))
+    return mine_lines, numbers, flags
+
+
+class WorkerShard:
+    """One worker's view for its consumer: which hosts it reports (:meth:`owns`) and, per
+    batch, the flag of each line it is given (``owner``, what
+    :meth:`sakimori.eve.decode.Decoder.decode_sharded` asks: PRIMARY or SECONDARY)."""
+
+    def __init__(self, index: int, hosts: dict[bytes, int] | None = None) -> None:
+        self.index = index
+        self.hosts: dict[bytes, int] = dict(hosts or {})
+        self.owner: Callable[[bytes], int] = partial(next, iter(()), PRIMARY)
+        self.splitter_cpu_s = 0.0  # reported by the splitter at the end (benchmarks)
+
+    def owns(self, host: str) -> bool:
+        """Is the internal *host* one of this worker's (unplaced hosts: worker 0's)?"""
+        return self.hosts.get(host.encode("utf-8", "replace"), 0) == self.index
+
+    def flags(self, flags: bytes) -> None:
+        """The flags of the next lines given to the decoder, in order."""
+        self.owner = partial(next, iter(flags))  # owner(line) → next(flags, line): in order

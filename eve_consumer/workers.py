@@ -4,9 +4,23 @@ The calling process is worker 0 and keeps everything that is not per host: the s
 the outputs (hosts.csv, findings.jsonl, stats.json, alert mail), the spoofed-mail warnings
 (``smtp`` events go to worker 0 alone) and the unwanted/bad lines. Workers 1 … N−1 are
 forked *before* worker 0 builds its :class:`~eve_consumer.pipeline.Consumer` (so they do not
-inherit its SQLite store), each with its own consumer over a scratch state directory. Every
-worker reads the whole file and keeps the lines of its shard, judged on the raw bytes
-(:mod:`eve_consumer.shard`). Then:
+inherit its SQLite store), each with its own consumer over a scratch state directory.
+
+**One reader.** Worker 0 is also the splitter (by default): it alone reads the file (the
+consumer's own :class:`~sakimori.eve.file.FileInput`, so the batches and line numbers are one
+worker's) and
+gives each line a one-byte route code (:class:`eve_consumer.shard.Router`: one regex search
+per line mapped in C, a cached code per (event type, src, dest), hosts placed on the least
+loaded worker). Per batch it sends the other workers the codes, the lines' lengths and the
+batch's file offset — a few bytes per line; each worker cuts its own lines out of the file,
+memory-mapped (:func:`eve_consumer.shard.mine`), and decodes only those, with their real
+line numbers. A batch holding a line cut for being too long is sent as lines instead.
+Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
+worker adds the records of its own hosts before the EVE, as one worker does. With
+``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
+receives its lines like the others (N + 1 busy processes; measured by the benchmark).
+
+Then:
 
 1. each worker sends worker 0 its beacon **prevalence** counts — destination → internal
    hosts, and the internal hosts seen (:class:`sakimori.distinct.DistinctCount`, whose
@@ -19,28 +33,49 @@ worker reads the whole file and keeps the lines of its shard, judged on the raw 
 Findings are per internal host and a worker sees every event that involves one of its
 hosts, so hosts.csv and findings.jsonl are those of one worker (findings ordered by
 detection, then host). Counted once in stats.json: lines and decode counts (a line shared by
-two workers is counted by its first owner). Handler counters are summed; an event between
-internal hosts of two shards is handled by both, so its handler counters can count twice.
-Follow mode runs one worker (``--follow --workers N`` is refused).
+two workers is counted by its primary owner; the firewall LOG lines by worker 0). Handler
+counters are summed; an event between internal hosts of two workers is handled by both, so
+its handler counters can count twice. Follow mode runs one worker (``--follow --workers N``
+is refused).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import mmap
 import multiprocessing
+import os
 import tempfile
+import time
 import traceback
+from array import array
+from collections import Counter
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
 from eve_consumer.context import GAUGES
 from eve_consumer.handlers.beacon import MAX_PAIRS
+from eve_consumer.inputs.fwlog import read_fw_log
+from eve_consumer.shard import MAX_WORKERS, SECONDARY, Router, WorkerShard, mine, worker_table
+from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import SakimoriError
+from sakimori.eve.decode import MAX_EXAMPLES, DecodeStats
+from sakimori.eve.file import FileInput
+from sakimori.eve.lines import Batch
 
+START = "start"
+BATCH = "batch"
+END = "end"
 PREVALENCE = "prevalence"
 DONE = "done"
 ERROR = "error"
+SPLITTERS = ("worker0", "process")
+PIPE_BYTES = 1 << 20
 
 
 class WorkerError(SakimoriError):
@@ -73,18 +108,20 @@ def merge_prevalence(consumer: Any, other: tuple[dict[str, Any], Any] | None) ->
             mine[key] = count
 
 
-def _child(conn: Connection, cfg: Config, baselines: dict[str, Any] | None, eve: Path,
-           index: int, count: int, fw_logs: list[Path]) -> None:
+def _child(conn: Connection, feed: Connection, inherited: list[Connection], cfg: Config,
+           baselines: dict[str, Any] | None, eve: Path, index: int, count: int,
+           fw_logs: list[Path]) -> None:
     from eve_consumer.pipeline import Consumer
 
+    _close(inherited)  # others' pipe ends: so that an end of a peer is seen (EOF)
     try:
         with tempfile.TemporaryDirectory(prefix=f"sakimori-worker{index}-") as tmp, \
                 Consumer(cfg, baselines, Path(tmp) / "out", Path(tmp) / "state",
                          mail=False) as consumer:
-            consumer.set_shard(index, count)
-            for path in fw_logs:
-                consumer.add_fw_log(path)
-            consumer.read(eve)
+            shard = WorkerShard(index)
+            consumer.set_shard(shard)
+            _start(feed, consumer, shard, fw_logs, count_lines=False)
+            _read_routed(feed, consumer, shard, eve, worker_table(index, count))
             conn.send((PREVALENCE, prevalence(consumer)))
             merged = conn.recv()
             beacon = _beacon(consumer)
@@ -94,33 +131,266 @@ def _child(conn: Connection, cfg: Config, baselines: dict[str, Any] | None, eve:
             conn.send((DONE, {
                 "findings": findings, "counters": dict(consumer.ctx.counters),
                 "notes": list(consumer.ctx.notes), "decode": consumer.decoder.stats.as_dict(),
-                "latest_ts": consumer.ctx.latest_ts, "input": consumer.input_stats}))
+                "latest_ts": consumer.ctx.latest_ts, "input": consumer.input_stats,
+                "cpu_s": time.process_time()}))
     except BaseException as exc:  # the parent reports it as one line
-        last = traceback.extract_tb(exc.__traceback__)[-1:] or [None]
-        where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last[0] else ""
-        conn.send((ERROR, f"worker {index}: {type(exc).__name__}: {exc}{where}"))
+        conn.send((ERROR, _one_line(f"worker {index}", exc)))
     finally:
         conn.close()
 
 
+def _one_line(who: str, exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] or [None]
+    where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last[0] else ""
+    return f"{who}: {type(exc).__name__}: {exc}{where}"
+
+
+def _from_splitter(feed: Connection) -> Any:
+    try:
+        return feed.recv()
+    except EOFError:
+        raise WorkerError("the consume splitter ended before the end of the file") from None
+
+
+def _start(feed: Connection, consumer: Any, shard: WorkerShard, fw_logs: list[Path], *,
+           count_lines: bool) -> None:
+    """Wait for the splitter's START (the firewall log hosts' placement), then add this
+    worker's firewall LOG records (the LOG lines counted by worker 0 alone)."""
+    msg = _from_splitter(feed)
+    if msg[0] == ERROR:
+        raise WorkerError(str(msg[1]))
+    if msg[0] != START:
+        raise WorkerError(f"the splitter sent {msg[0]!r}, expected {START!r}")
+    shard.hosts.update(msg[1])
+    stats = consumer.decoder.stats
+    if not count_lines:
+        consumer.decoder.stats = DecodeStats()
+    try:
+        for path in fw_logs:
+            consumer.add_fw_log(path)
+    finally:
+        consumer.decoder.stats = stats
+
+
+def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
+                 table: bytes) -> None:
+    """A worker's read: the splitter's batches until END (the final host placement)."""
+    source = str(eve)
+    with open(eve, "rb") as fh:
+        view = _View(fh)
+        try:
+            while True:
+                msg = _from_splitter(feed)
+                if msg[0] != BATCH:
+                    if msg[0] == END:
+                        shard.hosts = msg[1]
+                        shard.splitter_cpu_s = msg[2]
+                        return
+                    raise WorkerError(str(msg[1]) if msg[0] == ERROR else
+                                      f"the splitter sent {msg[0]!r}")
+                _, codes, first, base, lens, lines = msg
+                if lens is not None:
+                    view.cover(base + sum(lens) + len(lens) - 1, source)
+                part = mine(codes, table, first, lines, view=view.map, base=base, lens=lens)
+                if part is not None:
+                    feed_part(consumer, shard, source, part)
+        finally:
+            view.close()
+
+
+class _View:
+    """The EVE file memory-mapped (when a batch first needs it), mapped again when the
+    splitter read past its end (a file still growing while it is read)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.map: Any = b""
+
+    def cover(self, end: int, source: str) -> None:
+        if end <= len(self.map):
+            return
+        self.close()
+        size = os.fstat(self.fh.fileno()).st_size
+        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        if end > len(self.map):
+            raise WorkerError(f"{source}: the file shrank while it was read "
+                              f"({len(self.map)} bytes, line data up to byte {end})")
+
+    def close(self) -> None:
+        if isinstance(self.map, mmap.mmap):
+            self.map.close()
+        self.map = b""
+
+
+def feed_part(consumer: Any, shard: WorkerShard, source: str,
+              part: tuple[list[bytes], list[int], bytes]) -> None:
+    """Decode and dispatch a worker's lines of one batch (shared lines with scratch
+    statistics: :meth:`~sakimori.eve.decode.Decoder.decode_sharded`)."""
+    lines, numbers, flags = part
+    decoder = consumer.decoder
+    if SECONDARY in flags:
+        shard.flags(flags)
+        decoder.shard = shard
+    else:
+        decoder.shard = None
+    try:
+        consumer.feed(Batch(source, lines, numbers[0]), numbers)
+    finally:
+        decoder.shard = None
+
+
+def _in_line_order(examples: list[str], source: str) -> list[str]:
+    """The bad-line examples of all workers as one worker keeps them: the firewall logs'
+    (worker 0's, read first) in their order, then the EVE file's by line number — each
+    worker kept its first ones, so the first of the union are one worker's — at most
+    :data:`~sakimori.eve.decode.MAX_EXAMPLES`."""
+    prefix = source + ":"
+
+    def lineno(text: str) -> int:
+        number = text[len(prefix):].split(":", 1)[0]
+        return int(number) if number.isdigit() else 0
+
+    eve = [e for e in examples if e.startswith(prefix) and lineno(e)]
+    other = [e for e in examples if not (e.startswith(prefix) and lineno(e))]
+    return (other + sorted(eve, key=lineno))[:MAX_EXAMPLES]
+
+
+def _widen(conn: Connection) -> None:
+    """Let the splitter run up to ≈ 20 batches ahead of a worker (Linux pipe size; best
+    effort): a worker that the scheduler leaves waiting does not stop the others."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+def _place_fw_hosts(router: Router, fw_logs: list[Path]) -> None:
+    """Place the internal hosts of the firewall LOG files (weighted by their records) before
+    the EVE is read: every worker adds its own hosts' records first, as one worker does."""
+    weights: Counter[bytes] = Counter()
+    for path in fw_logs:
+        for rec in read_fw_log(path):
+            if router.home(rec.src):
+                weights[rec.src.encode("utf-8", "replace")] += 1
+    router.place(dict(weights))
+
+
+def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
+          send: Callable[[bytes], None],
+          own: Callable[[FileInput, Batch, bytes], None] | None = None) -> float:
+    """The splitter: START (the firewall log hosts), then per batch of the file its route
+    codes, lengths and offset (*own*: worker 0's part of the batch, when it splits), END.
+    Returns its CPU seconds (without *own*'s)."""
+    cpu0 = time.process_time()
+    _place_fw_hosts(router, fw_logs)
+    send(ForkingPickler.dumps((START, dict(router.hosts))))
+    co = cfg.consumer
+    inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
+    try:
+        while True:
+            base = inp.position
+            batch = inp.read_batch()
+            if batch is None:
+                break
+            lines = batch.lines
+            codes = router.route(lines)
+            if max(map(len, lines), default=0) > co.max_line_bytes:
+                payload = (BATCH, codes, batch.first, base, None, lines)  # a cut line
+            else:
+                payload = (BATCH, codes, batch.first, base, array("I", map(len, lines)), None)
+            send(ForkingPickler.dumps(payload))
+            if own is not None:
+                t = time.process_time()
+                own(inp, batch, codes)
+                cpu0 += time.process_time() - t  # the splitter's time alone
+    finally:
+        inp.close()
+    cpu = time.process_time() - cpu0
+    send(ForkingPickler.dumps((END, dict(router.hosts), cpu)))
+    return cpu
+
+
+def _close(conns: list[Connection]) -> None:
+    for conn in conns:
+        conn.close()
+
+
+def _splitter(feeds: list[Connection], inherited: list[Connection], cfg: Config, eve: Path,
+              count: int, fw_logs: list[Path]) -> None:
+    """The splitter as a process of its own (``splitter="process"``)."""
+    _close(inherited)
+    def send(data: bytes) -> None:
+        for conn in feeds:
+            conn.send_bytes(data)
+
+    try:
+        split(cfg, eve, Router(count, cfg.is_home, splitter_is_worker0=False), fw_logs, send)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            send(ForkingPickler.dumps((ERROR, _one_line("splitter", exc))))
+    finally:
+        for conn in feeds:
+            conn.close()
+
+
 class Workers:
-    """Workers 1 … count−1, forked at construction; the caller is worker 0."""
+    """Workers 1 … count−1, forked at construction; the caller is worker 0. The splitter is
+    worker 0 (``splitter="worker0"``, the default) or a process of its own (``"process"``:
+    three busy processes for two workers)."""
 
     def __init__(self, cfg: Config, baselines: dict[str, Any] | None, eve: Path, count: int,
-                 fw_logs: list[Path] | None = None) -> None:
+                 fw_logs: list[Path] | None = None, *, splitter: str = "worker0") -> None:
+        if not 1 <= count <= MAX_WORKERS:
+            raise WorkerError(f"--workers: 1 … {MAX_WORKERS} processes, got {count}")
+        if splitter not in SPLITTERS:
+            raise ValueError(f"splitter {splitter!r}: one of {', '.join(SPLITTERS)}")
         self.count = count
-        self.conns: list[Connection] = []
+        self.eve = Path(eve)
+        self.splitter = splitter
+        self.fw_logs = list(fw_logs or [])
+        self.conns: list[Connection] = []  # to each worker: prevalence, results
+        self.feeds: list[Connection] = []  # to each worker, from worker 0 as the splitter
         self.procs: list[Any] = []
+        self.feed: Connection | None = None  # worker 0's, from a splitter process
+        self.cpu_s: list[float] = []  # CPU seconds of workers 1 … N−1 (after finish)
+        self.splitter_cpu_s = 0.0  # the splitter's share (its process, or within worker 0)
         ctx = multiprocessing.get_context("fork")
+        feeds: list[Connection] = []  # the splitter's ends of the feeds
+        if splitter == "process":
+            self.feed, theirs = ctx.Pipe(duplex=False)
+            feeds.append(theirs)
         for index in range(1, count):
-            mine, theirs = ctx.Pipe()
+            mine_end, theirs = ctx.Pipe()
+            feed, split_end = ctx.Pipe(duplex=False)
+            _widen(split_end)
+            feeds.append(split_end)
+            inherited = [*feeds, *self.conns, *([self.feed] if self.feed else []), mine_end]
             proc = ctx.Process(target=_child, name=f"sakimori-worker{index}", daemon=True,
-                               args=(theirs, cfg, baselines, Path(eve), index, count,
-                                     list(fw_logs or [])))
+                               args=(theirs, feed, inherited, cfg, baselines, Path(eve),
+                                     index, count, self.fw_logs))
             proc.start()
             theirs.close()
-            self.conns.append(mine)
+            feed.close()
+            self.conns.append(mine_end)
             self.procs.append(proc)
+        if splitter == "process":
+            _widen(feeds[0])
+            proc = ctx.Process(target=_splitter, name="sakimori-splitter", daemon=True,
+                               args=(feeds, [*self.conns, self.feed], cfg, Path(eve), count,
+                                     self.fw_logs))
+            proc.start()
+            for end in feeds:
+                end.close()
+            self.procs.append(proc)
+        else:
+            self.feeds = feeds
+
+    def broadcast(self, data: bytes) -> None:
+        """Send one pickled message to every worker (a worker that ended: its error)."""
+        for conn, feed in zip(self.conns, self.feeds, strict=True):
+            try:
+                feed.send_bytes(data)
+            except OSError:
+                self._recv(conn, PREVALENCE)  # its ERROR, or that it ended without one
+                raise WorkerError("a consume worker stopped reading") from None
 
     def _recv(self, conn: Connection, expect: str) -> Any:
         try:
@@ -134,16 +404,22 @@ class Workers:
         return payload
 
     def finish(self, consumer: Any) -> None:
-        """After worker 0 (*consumer*, sharded 0 of count) read the file: merge prevalence,
-        collect the other workers' findings and counts into *consumer*."""
+        """After worker 0 (*consumer*) read its lines: merge prevalence, collect the other
+        workers' findings and counts into *consumer*."""
         try:
             for conn in self.conns:
                 merge_prevalence(consumer, self._recv(conn, PREVALENCE))
             merged = prevalence(consumer)
             for conn in self.conns:
                 conn.send(merged)
+            examples = list(consumer.decoder.stats.examples)
             for conn in self.conns:
-                self._add(consumer, self._recv(conn, DONE))
+                res = self._recv(conn, DONE)
+                self.cpu_s.append(res.get("cpu_s", 0.0))
+                examples += res["decode"].get("examples", [])
+                res["decode"] = {**res["decode"], "examples": []}
+                self._add(consumer, res)
+            consumer.decoder.stats.examples[:] = _in_line_order(examples, str(self.eve))
         finally:
             self.close()
 
@@ -161,8 +437,9 @@ class Workers:
     def close(self, wait_s: float = 30.0) -> None:
         """Close the pipes and reap the workers (killed if still running after *wait_s*;
         ``close(0)`` when worker 0 failed)."""
-        for conn in self.conns:
+        for conn in [*self.conns, *self.feeds, *([self.feed] if self.feed else [])]:
             conn.close()
+        self.feeds, self.feed = [], None
         for proc in self.procs:
             proc.join(timeout=wait_s)
             if proc.is_alive():
@@ -171,10 +448,53 @@ class Workers:
         self.conns, self.procs = [], []
 
 
+
 def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
-    """Worker 0's part of a one-shot run: its shard, the merge, the evaluation."""
-    consumer.set_shard(0, workers.count)
-    consumer.read(eve)
+    """Worker 0's part of a one-shot run: the firewall logs, its lines of the file (split
+    by itself or received from the splitter process), the merge, the evaluation."""
+    count = workers.count
+    shard = WorkerShard(0)
+    consumer.set_shard(shard)
+    consumer.input_stats.update(input="file", source=str(eve))
+    source, table = str(eve), worker_table(0, count)
+    fraction = None if workers.feed is not None else \
+        progress.file_fraction(lambda: position[0], _size(eve))
+    position = [0]
+
+    def own(inp: FileInput, batch: Batch, codes: bytes) -> None:
+        position[0] = inp.position
+        part = mine(codes, table, batch.first, batch.lines)
+        if part is not None:
+            feed_part(consumer, shard, source, part)
+
+    with progress.phase(f"reading {Path(eve).name}", fraction,
+                        progress.count(lambda: consumer.decoder.stats.lines, "lines")):
+        if workers.feed is not None:
+            _start(workers.feed, consumer, shard, workers.fw_logs, count_lines=True)
+            _read_routed(workers.feed, consumer, shard, eve, table)
+        else:
+            router = Router(count, consumer.cfg.is_home)
+            shard.hosts = router.hosts  # the live placement
+
+            first = [True]
+
+            def send_and_start(data: bytes) -> None:
+                workers.broadcast(data)
+                if first[0]:  # START: worker 0's firewall LOG records, as the others'
+                    first[0] = False
+                    for path in workers.fw_logs:
+                        consumer.add_fw_log(path)
+
+            shard.splitter_cpu_s = split(consumer.cfg, eve, router, workers.fw_logs,
+                                         send_and_start, own)
+    workers.splitter_cpu_s = shard.splitter_cpu_s
     workers.finish(consumer)
-    consumer.input_stats["workers"] = workers.count
+    consumer.input_stats["workers"] = count
     return consumer.evaluate(follow=False)
+
+
+def _size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0

@@ -16,6 +16,8 @@ Suricata 7 writes with the generated rules over the simulated office (``sakimori
 from __future__ import annotations
 
 import json
+import mmap
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from engines import require_binary, require_path
 
 from eve_consumer import workers as workers_mod
 from eve_consumer.pipeline import Consumer
-from eve_consumer.shard import NOT_MINE, PRIMARY, SECONDARY, ShardFilter, shard_of
+from eve_consumer.shard import NOT_MINE, PRIMARY, SECONDARY, Router, mine, worker_table
 from eve_consumer.workers import Workers, run_sharded
 from generator.render_suricata import write_suricata
 from sakimori.baselines import empty_document
@@ -155,7 +157,8 @@ def test_consume_cli_workers(slips: dict[str, Any], tmp_path: Path,
     assert "5000 lines" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra", [["--workers", "0"], ["--workers", "2", "--follow"]])
+@pytest.mark.parametrize("extra", [["--workers", "0"], ["--workers", "16"],
+                                   ["--workers", "2", "--follow"]])
 def test_consume_cli_workers_usage(slips: dict[str, Any], tmp_path: Path, extra: list[str],
                                    capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["consume", "--config", str(slips["tmp"] / "cfg.yaml"), "--eve",
@@ -167,36 +170,75 @@ def test_consume_cli_workers_usage(slips: dict[str, Any], tmp_path: Path, extra:
     assert len(err) == 1 and "--workers" in err[0]
 
 
-def test_shard_owner_rules() -> None:
+def _line(kind: str, src: str, dst: str) -> bytes:
+    return (f'{{"timestamp":"2026-11-02T00:00:00.000000+0000","flow_id":1,'
+            f'"event_type":"{kind}","src_ip":"{src}","src_port":1,"dest_ip":"{dst}",'
+            f'"dest_port":2}}').encode()
+
+
+def _flags(router: Router, lines: list[bytes], n: int) -> list[list[int]]:
+    """Per worker, the flag of each line (NOT_MINE / PRIMARY / SECONDARY)."""
+    codes = router.route(lines)
+    return [list(codes.translate(worker_table(k, n))) for k in range(n)]
+
+
+def test_route_rules() -> None:
     home = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}
     n = 2
-    filters = [ShardFilter(k, n, lambda ip: ip in home) for k in range(n)]
-
-    def line(kind: str, src: str, dst: str) -> bytes:
-        return (f'{{"timestamp":"2026-11-02T00:00:00.000000+0000","flow_id":1,'
-                f'"event_type":"{kind}","src_ip":"{src}","dest_ip":"{dst}"}}').encode()
-
-    # an outbound flow belongs to its internal host's shard alone
-    out = line("flow", "10.0.0.1", "8.8.8.8")
-    assert [f.owner(out) for f in filters].count(PRIMARY) == 1
-    assert filters[shard_of("10.0.0.1", n)].owner(out) == PRIMARY
-    inbound = line("alert", "8.8.8.8", "10.0.0.1")
-    assert filters[shard_of("10.0.0.1", n)].owner(inbound) == PRIMARY
-    # between two internal hosts of different shards: both, counted once
-    a, b = sorted(home, key=lambda h: shard_of(h, n))[0], sorted(
-        home, key=lambda h: shard_of(h, n))[-1]
-    assert shard_of(a, n) != shard_of(b, n)
-    both = [f.owner(line("flow", a, b)) for f in filters]
-    assert sorted(both) == [PRIMARY, SECONDARY]
+    router = Router(n, lambda ip: ip in home, splitter_is_worker0=False)
+    # four hosts, first seen with 4, 3, 2 and 1 outbound lines: bin-packed heaviest first
+    lines = [_line("flow", f"10.0.0.{h}", "8.8.8.8") for h in (1, 2, 3, 4)
+             for _ in range(5 - h)]
+    flags = _flags(router, lines, n)
+    placed = {h.decode(): w for h, w in router.hosts.items()}
+    assert placed == {"10.0.0.1": 0, "10.0.0.2": 1, "10.0.0.3": 1, "10.0.0.4": 0}
+    for line, *per_worker in zip(lines, *flags, strict=True):  # one owner per outbound line
+        assert sorted(per_worker) == [NOT_MINE, PRIMARY], line
+    assert router.load == [5.0, 5.0]
+    # sticky: a host keeps its worker whatever the loads; inbound goes to the internal side
+    inbound = _line("alert", "8.8.8.8", "10.0.0.1")
+    assert [f[0] for f in _flags(router, [inbound] * 9, n)] == [PRIMARY, NOT_MINE]
+    # between two internal hosts of different workers: both, counted by the source's
+    both = _line("flow", "10.0.0.2", "10.0.0.1")
+    assert [f[0] for f in _flags(router, [both], n)] == [SECONDARY, PRIMARY]
     # DNS to every worker, counted by worker 0; smtp, unwanted, unreadable: worker 0 alone
-    assert [f.owner(line("dns", a, b)) for f in filters] == [PRIMARY, SECONDARY]
-    for text in (line("smtp", a, "8.8.8.8"), line("stats", "", ""), b"garbage"):
-        assert [f.owner(text) for f in filters] == [PRIMARY, NOT_MINE]
-    # no internal side: worker 0; an escaped address: every worker judges it
-    assert [f.owner(line("flow", "8.8.8.8", "1.1.1.1")) for f in filters] == [PRIMARY,
-                                                                             NOT_MINE]
-    esc = line("flow", "10.0.0.\\u0031", "8.8.8.8")
-    assert [f.owner(esc) for f in filters] == [PRIMARY, SECONDARY]
+    assert [f[0] for f in _flags(router, [_line("dns", "10.0.0.2", "10.0.0.1")], n)] == [
+        PRIMARY, SECONDARY]
+    for text in (_line("smtp", "10.0.0.2", "8.8.8.8"), _line("stats", "", ""), b"garbage",
+                 _line("flow", "8.8.8.8", "1.1.1.1")):
+        assert [f[0] for f in _flags(router, [text], n)] == [PRIMARY, NOT_MINE], text
+    # an escaped address: every worker judges it
+    esc = _line("flow", "10.0.0.\\u0032", "8.8.8.8")
+    assert [f[0] for f in _flags(router, [esc], n)] == [PRIMARY, SECONDARY]
+    # another layout (fields apart): the general path, same rules
+    other = (b'{"event_type":"flow","timestamp":"2026-11-02T00:00:00.000000+0000",'
+             b'"dest_ip":"10.0.0.1","src_ip":"10.0.0.2"}')
+    assert [f[0] for f in _flags(router, [other], n)] == [SECONDARY, PRIMARY]
+    # a new host found by the general path is placed too
+    other_new = other.replace(b"10.0.0.2", b"10.0.0.3").replace(b'"10.0.0.1"', b'"9.9.9.9"')
+    assert [f[0] for f in _flags(router, [other_new], n)] == [NOT_MINE, PRIMARY]
+
+
+def test_worker0_splitting_carries_a_handicap() -> None:
+    """While worker 0 also splits, it is charged for the routing: the first host, placed
+    after the handicap of its batch, goes to worker 1."""
+    router = Router(2, lambda ip: ip.startswith("10."))
+    router.route([_line("flow", "10.0.0.1", "8.8.8.8")])
+    assert router.hosts == {b"10.0.0.1": 1}
+    assert router.load[0] > 0
+
+
+def test_mine_cuts_the_lines_from_the_file(tmp_path: Path) -> None:
+    lines = [b"a" * k for k in (3, 0, 7, 1)]
+    path = tmp_path / "f"
+    path.write_bytes(b"x\n" + b"\n".join(lines) + b"\n")
+    codes = bytes([1, 0, 3, 255])  # worker 1 alone, worker 0, 0 then 1, every worker
+    table = worker_table(1, 2)
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        got = mine(codes, table, 2, None, view=view, base=2, lens=[len(x) for x in lines])
+    assert got == ([lines[0], lines[2], lines[3]], [2, 4, 5], bytes([1, 2, 2]))
+    assert mine(codes, table, 2, lines) == got
+    assert mine(bytes([0, 0]), table, 1, lines[:2]) is None
 
 
 _READ = ("app_proto", "app_proto_orig", "app_proto_ts", "app_proto_tc", "tcp", "proto")
@@ -270,3 +312,178 @@ def test_out_of_range_flow_values_are_bad_on_both_paths(
             dec.reference = reference
             ev = dec.decode(ok, 1)
             assert ev is not None and ev.data["flow"][path[-1]] == 2**53 - 1
+
+
+# --- crafted edge cases on the office capture's EVE ---------------------------------------
+
+BEACON_DEST = "198.18.7.7"
+
+
+def _eve_line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@pytest.fixture(scope="module")
+def crafted(office: dict[str, Any]) -> dict[str, Any]:
+    """The office EVE with edge cases woven in (see the test below), a firewall LOG, and a
+    config with small batches, a short line limit and the beacon destination's DNS name
+    whitelisted."""
+    tmp = office["tmp"] / "crafted"
+    tmp.mkdir()
+    lines = office["eve"].read_bytes().splitlines()
+    flows = [json.loads(ln) for ln in lines if b'"event_type":"flow"' in ln]
+    internal = sorted({f["src_ip"] for f in flows if f["src_ip"].startswith("10.1.")})[:3]
+    host, dest = internal[0], BEACON_DEST
+    flow = next(f for f in flows if f["src_ip"] == host and f["proto"] == "TCP")
+    ts = flow["timestamp"]
+    t0 = datetime.fromisoformat(ts)
+    beats = []  # raw TCP flows, no Host/SNI: only the DNS answer names the destination
+    for k, src in enumerate(internal):
+        for i in range(12):
+            start = t0 + timedelta(seconds=600 * i + 7 * k)
+            stamp = start.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+            beats.append(_eve_line({
+                **{key: v for key, v in flow.items() if key not in ("app_proto", "tcp")},
+                "timestamp": stamp, "flow_id": 900_000 + 100 * k + i, "src_ip": src,
+                "src_port": 40000 + i, "dest_ip": dest, "dest_port": 8443,
+                "flow": {**flow["flow"], "start": stamp, "end": stamp, "age": 0,
+                         "pkts_toserver": 3, "pkts_toclient": 3, "bytes_toserver": 300,
+                         "bytes_toclient": 300}}))
+    dns = {"timestamp": ts, "flow_id": 11, "event_type": "dns", "src_ip": "10.1.0.53",
+           "src_port": 53, "dest_ip": host, "dest_port": 5353, "proto": "UDP",
+           "dns": {"version": 2, "type": "answer", "id": 1, "rrname": "c2.trusted-cdn.example",
+                   "rrtype": "A", "rcode": "NOERROR",
+                   "answers": [{"rrname": "c2.trusted-cdn.example", "rrtype": "A",
+                                "ttl": 60, "rdata": dest}]}}
+    smtp = {"timestamp": ts, "flow_id": 12, "event_type": "smtp", "src_ip": "8.8.4.4",
+            "src_port": 40000, "dest_ip": internal[0], "dest_port": 25, "proto": "TCP",
+            "tx_id": 0,
+            "smtp": {"helo": "x", "mail_from": "<a@evil.example>",
+                     "rcpt_to": ["<b@example.co.jp>"]},
+            "email": {"status": "PARSE_DONE", "from": "CEO <ceo@example.co.jp>",
+                      "to": ["b@example.co.jp"], "subject": "wire transfer",
+                      "message_id": "<passive-1@evil.example>"}}
+    both = [_eve_line({**flow, "flow_id": 20 + k, "src_ip": a, "dest_ip": b})
+            for k, (a, b) in enumerate([(host, internal[0]), (internal[1], host),
+                                        (internal[0], internal[1])])]
+    bad_ts = _eve_line({**flow, "timestamp": "not a time"})
+    other_layout = _eve_line({"event_type": "flow", **{k: v for k, v in flow.items()
+                                                       if k != "event_type"}})
+    escaped = _eve_line(flow).replace(f'"src_ip":"{host}"'.encode(),
+                                      f'"src_ip":"{host[:-1]}\\u00{ord(host[-1]):x}"'.encode())
+    long_line = _eve_line({**flow, "pad": "x" * 5000})
+    woven = [_eve_line(dns)]
+    extras = [*beats, _eve_line(smtp), *both, bad_ts, b"{truncated", b"", b"garbage", other_layout,
+              escaped, long_line, *both, bad_ts]
+    step = max(1, len(lines) // (len(extras) + 1))
+    for k, line in enumerate(lines):
+        woven.append(line)
+        if k % step == step - 1 and extras:
+            woven.append(extras.pop(0))
+    woven += extras
+    eve = tmp / "eve.json"
+    eve.write_bytes(b"\n".join(woven))  # no newline at the end
+    fw = tmp / "kern.log"
+    fw.write_text("".join(
+        f"Nov  2 00:{m:02d}:00 gw kernel: sakimori-drop IN=eth1 SRC={src} DST=198.51.100.44 "
+        f"PROTO=TCP SPT={50000 + m} DPT=445 SYN\n"
+        for m, src in enumerate(internal * 4)) + "Nov 99 bad line SRC=1 DST=2\n")
+    doc = yaml.safe_load((office["tmp"] / "cfg.yaml").read_text())
+    doc["consumer"] = {**doc.get("consumer", {}), "queue_size": 700, "max_line_bytes": 4096}
+    doc["whitelist"]["destinations"] = [*doc["whitelist"]["destinations"],
+                                        "*.trusted-cdn.example"]
+    (tmp / "cfg.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_config(tmp / "cfg.yaml")
+    return {"cfg": cfg, "eve": eve, "fw": fw, "tmp": tmp, "host": host, "dest": dest}
+
+
+def _full(out: Path) -> dict[str, Any]:
+    rep = _report(out)
+    stats = rep["stats"]
+    return {"csv": rep["csv"], "findings": (out / "findings.jsonl").read_text(),
+            "decode": stats["decode"], "mail": stats["mail_warnings"],
+            "input": {k: v for k, v in stats["input"].items() if k != "workers"},
+            "hosts": stats["hosts_reported"]}
+
+
+def _cli(cfg: Path, eve: Path, fw: Path, out: Path, *extra: str) -> dict[str, Any]:
+    argv = ["consume", "--config", str(cfg), "--eve", str(eve), "--fw-log", str(fw),
+            "--no-mail", "--out", str(out), "--state-dir", str(out.with_name(out.name + "-s")),
+            *extra]
+    with pytest.raises(SystemExit) as done:
+        cli_main(argv)
+    assert done.value.code == 0
+    return _full(out)
+
+
+@pytest.mark.parametrize("splitter", ["worker0", "process"])
+def test_crafted_edge_cases_give_the_one_worker_report(
+        crafted: dict[str, Any], splitter: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host on both sides of flows, the DNS answer whose whitelisted name suppresses the
+    beacon (worker 0 counts it, every worker joins it), bad lines of hosts (line numbers in
+    the examples), an over-long line (its batch sent as lines), another field layout, an
+    escaped address, smtp (spoofed-mail warning), a last line without newline, a firewall
+    LOG: with 2 and 3 workers the report is one worker's, byte for byte."""
+    t = crafted["tmp"]
+    one = _cli(t / "cfg.yaml", crafted["eve"], crafted["fw"], t / f"one-{splitter}")
+    # the cases are really there
+    assert one["decode"]["bad"].get("line longer than consumer.max_line_bytes") == 1
+    assert sum(one["decode"]["bad"].values()) >= 6 and len(one["decode"]["examples"]) == 5
+    assert one["mail"] and one["input"]["fw_log_records"] == 12
+    assert crafted["dest"] not in one["findings"]  # the DNS join whitelisted it
+    monkeypatch.setattr(workers_mod.Workers.__init__, "__kwdefaults__",
+                        {"splitter": splitter})
+    for n in (2, 3):
+        got = _cli(t / "cfg.yaml", crafted["eve"], crafted["fw"], t / f"w{n}-{splitter}",
+                   "--workers", str(n))
+        assert got == one, n
+
+
+def test_crafted_dns_join_matters(crafted: dict[str, Any]) -> None:
+    """Without the DNS answer the beacon to the whitelisted name's address is reported: the
+    join is what the workers must reproduce."""
+    t = crafted["tmp"]
+    lines = crafted["eve"].read_bytes().split(b"\n")
+    (t / "nodns.json").write_bytes(b"\n".join(lines[1:]))
+    got = _cli(t / "cfg.yaml", t / "nodns.json", crafted["fw"], t / "nodns", "--workers", "2")
+    assert crafted["dest"] in got["findings"]
+
+
+def _boom(*args: Any, **kwargs: Any) -> None:
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize(("splitter", "target", "who"), [
+    ("process", "split", "splitter"), ("worker0", "_read_routed", "worker 1")])
+def test_a_failing_process_is_one_error(slips: dict[str, Any], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch, splitter: str,
+                                        target: str, who: str) -> None:
+    """The splitter or a worker failing (patched before the fork: only the forked process
+    calls it) ends the run with one line naming it, and nothing waits forever."""
+    monkeypatch.setattr(workers_mod, target, _boom)
+    workers = Workers(slips["cfg"], None, slips["eve"], 2, splitter=splitter)
+    try:
+        with Consumer(slips["cfg"], None, tmp_path / "out", tmp_path / "state",
+                      mail=False) as c, pytest.raises(workers_mod.WorkerError) as err:
+            run_sharded(c, workers, slips["eve"])
+    finally:
+        workers.close(0)
+    assert f"{who}: ValueError: boom" in str(err.value)
+
+
+def test_the_mapped_file_follows_a_growing_file(tmp_path: Path) -> None:
+    """A file still written while it is read: a worker maps it again when the splitter read
+    past the mapped end; a file that shrank is one error."""
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"a\n")
+    with path.open("rb") as fh:
+        view = workers_mod._View(fh)  # mapped when a batch needs it
+        view.cover(1, str(path))
+        assert bytes(view.map[:]) == b"a\n"
+        with path.open("ab") as out:
+            out.write(b"bb\n")
+        view.cover(4, str(path))
+        assert view.map[2:4] == b"bb"
+        with pytest.raises(workers_mod.WorkerError, match="shrank"):
+            view.cover(99, str(path))
+        view.close()

@@ -113,8 +113,11 @@ def _check_redis_usage(args: argparse.Namespace) -> None:
 
 
 def _check_workers_usage(args: argparse.Namespace) -> None:
-    if args.workers < 1:
-        raise UsageError(f"--workers: expected a number of processes ≥ 1, got {args.workers}")
+    from eve_consumer.shard import MAX_WORKERS
+
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers: expected a number of processes from 1 to {MAX_WORKERS}, "
+                         f"got {args.workers}")
     if args.workers == 1:
         return
     if args.follow or args.rspamd_listen is not None:
@@ -224,9 +227,7 @@ def _run_consumer(args: argparse.Namespace, cfg: Any, doc: Any, state_dir: Path,
                   file=sys.stderr)
         for events in args.rspamd_events:
             consumer.mail_warnings.read_file(events)
-        if workers is not None:
-            consumer.set_shard(0, args.workers)  # LOG lines of worker 0's hosts
-        for fw_log in args.fw_log:
+        for fw_log in args.fw_log if workers is None else ():  # workers: run_sharded
             consumer.add_fw_log(fw_log)
         if args.redis is not None and args.drain:
             stop = threading.Event()
