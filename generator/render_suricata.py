@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SID_BASE = 9300000
-REFERENCE = "github.com/sakimori/sakimori/blob/main/docs/rules.md"  # reference:url of every rule
+ATTACK_SITE = "attack.mitre.org"  # reference:url of every rule: its ATT&CK page (attack_url)
 TOR_IPV4_FILE = "tor-relays-ipv4.lst"
 TOR_IPV6_FILE = "tor-relays-ipv6.lst"
 STATIC_FILE = "static.rules"
@@ -58,21 +58,47 @@ SID_OFFSETS: dict[str, int] = {
 }
 
 
+_TACTIC = re.compile(r"^TA\d{4}$")
+_TECHNIQUE = re.compile(r"^(T\d{4})(?:\.(\d{3}))?$")
+
+
+def attack_url(tactic: str | None, technique: str | None) -> str:
+    """The ``reference:url`` value of a rule: the MITRE ATT&CK page of its technique
+    (``T1071.001`` → ``attack.mitre.org/techniques/T1071/001/``), or of its tactic when it
+    has none (``attack.mitre.org/tactics/TA0011/``). Without scheme, as ET Open writes it.
+    Built from the same ids as the rule's ``mitre_*`` metadata, so the two cannot disagree."""
+    if technique is not None:
+        m = _TECHNIQUE.match(technique)
+        if m is None:
+            raise ValueError(f"not an ATT&CK technique id: {technique!r}")
+        sub = f"{m.group(2)}/" if m.group(2) else ""
+        return f"{ATTACK_SITE}/techniques/{m.group(1)}/{sub}"
+    if tactic is not None and _TACTIC.match(tactic):
+        return f"{ATTACK_SITE}/tactics/{tactic}/"
+    raise ValueError(f"a rule needs an ATT&CK tactic or technique id (got {tactic!r})")
+
+
 @dataclass(frozen=True)
 class EtMeta:
-    """ET Open metadata of a rule: severity, target, MITRE ATT&CK tactic and technique."""
+    """ET Open metadata of a rule: severity, target, MITRE ATT&CK tactic and technique.
+    Helpers that never alert carry the tactic of the detections they serve and no technique."""
 
     severity: str
     target: str = "Client_Endpoint"
-    tactic: str | None = "TA0011"  # Command and Control
+    tactic: str = "TA0011"  # Command and Control
     technique: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """``reference:url`` value: the ATT&CK page of the technique (else the tactic)."""
+        return attack_url(self.tactic, self.technique)
 
 
 _WEB_C2 = EtMeta("Major", technique="T1071.001")  # application layer protocol: web
 _TOR = EtMeta("Major", technique="T1090.003")      # proxy: multi-hop proxy
 _PORT = EtMeta("Major", technique="T1571")         # non-standard port
 ET_META: dict[int, EtMeta] = {
-    1000: EtMeta("Informational", tactic=None), 1001: EtMeta("Informational", tactic=None),
+    1000: EtMeta("Informational"), 1001: EtMeta("Informational"),  # whitelist: C2 rules
     1100: EtMeta("Major", tactic="TA0010", technique="T1041"),  # exfiltration over C2 channel
     1101: EtMeta("Major", tactic="TA0010", technique="T1041"),
     1200: EtMeta("Major", technique="T1573"),  # encrypted channel
@@ -204,7 +230,6 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "base": cfg.suricata.sid_base,
         "ledger": {o: rule_ledger.entry(led, o) for o in SID_OFFSETS.values()},
         "et_meta": ET_META,
-        "reference": REFERENCE,
         "generated_at": (doc or {}).get("generated_at") or "none (no baselines: fallbacks)",
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),
