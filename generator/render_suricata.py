@@ -27,6 +27,7 @@ import jinja2
 
 from generator import rule_ledger
 from generator.package import build_package
+from generator.wl_helpers import KIND_OFFSETS, whitelist_helpers
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
 from sakimori.errors import InputError
@@ -47,7 +48,11 @@ GENERATED_FILE = "sakimori.rules"
 
 # Fixed SID offsets (relative to suricata.sid_base) per rule kind: stable across re-learns.
 SID_OFFSETS: dict[str, int] = {
-    "whitelist_http_host": 1000, "whitelist_tls_sni": 1001,
+    # 1000/1001 retired (one helper pair for the whole whitelist, see "Cost" in docs/rules.md);
+    # whitelist helpers are base+2000 … +3999, two per name form (generator.wl_helpers); the
+    # ledger and ET metadata of each kind sit at these four offsets:
+    "whitelist_suffix_host": 2000, "whitelist_suffix_sni": 2001,
+    "whitelist_exact_host": 2002, "whitelist_exact_sni": 2003,
     "long_url": 1100, "long_url_no_host": 1101,
     "non_http_tls": 1200, "non_http_failed": 1201, "non_http_other": 1202,
     "non_http_tunnel": 1203, "non_http_http": 1204,
@@ -98,7 +103,7 @@ _WEB_C2 = EtMeta("Major", technique="T1071.001")  # application layer protocol: 
 _TOR = EtMeta("Major", technique="T1090.003")      # proxy: multi-hop proxy
 _PORT = EtMeta("Major", technique="T1571")         # non-standard port
 ET_META: dict[int, EtMeta] = {
-    1000: EtMeta("Informational"), 1001: EtMeta("Informational"),  # whitelist: C2 rules
+    **{o: EtMeta("Informational") for o in KIND_OFFSETS.values()},  # whitelist: for C2 rules
     1100: EtMeta("Major", tactic="TA0010", technique="T1041"),  # exfiltration over C2 channel
     1101: EtMeta("Major", tactic="TA0010", technique="T1041"),
     1200: EtMeta("Major", technique="T1573"),  # encrypted channel
@@ -121,7 +126,8 @@ def _rule_value(th: Threshold) -> RuleValue:
 
 
 def host_pcre(wl: Whitelist) -> str | None:
-    """One PCRE matching every whitelisted host name (exact or dot-suffix), or None.
+    """One PCRE matching every whitelisted host name (exact or dot-suffix), or None: the
+    negated whitelist test of ``long_url`` (the helpers have one PCRE each: generator.wl_helpers).
 
     Case-insensitive and tolerant of a trailing dot: ``tls.sni`` is raw, and ``http.host`` is
     lower-cased by Suricata 7.0.10 only when the Host header has no port (``NTP.nict.jp:80``
@@ -134,36 +140,6 @@ def host_pcre(wl: Whitelist) -> str | None:
     if not alternatives:
         return None
     return "/^(?:" + "|".join(alternatives) + r")\.?$/i"
-
-
-_SAFE_CONTENT = re.compile(r"^[a-z0-9._-]+$")
-_NO_LETTERS = re.compile(r"^[0-9._-]+$")
-
-
-def host_content(wl: Whitelist, letters: bool = True) -> str | None:
-    """The longest text every whitelisted name contains, as the helpers' fast pattern.
-
-    Every string :func:`host_pcre` matches contains it, so adding it as a ``content`` changes
-    no verdict: it only lets Suricata's multi-pattern matcher select the helper once per
-    transaction instead of evaluating the PCRE on every packet of HTTP and TLS flows (a
-    single whitelisted name is its own pattern; several share at least the dot). With
-    ``letters=False`` the text has no letter (for ``http.host``: Suricata 7.0.10 refuses
-    ``nocase`` there, and leaves the buffer's case as sent when the Host header has a port).
-    None when the names share nothing usable (the helper then runs without a fast pattern,
-    as before). Ties are broken alphabetically so the output is deterministic.
-    """
-    texts = [text.lower() for text, _exact in wl.host_suffixes()]
-    if not texts:
-        return None
-    allowed = _SAFE_CONTENT if letters else _NO_LETTERS
-    shortest = min(texts, key=lambda t: (len(t), t))
-    for size in range(len(shortest), 0, -1):
-        common = sorted({part for i in range(len(shortest) - size + 1)
-                         if allowed.match(part := shortest[i:i + size])
-                         and all(part in t for t in texts)})
-        if common:
-            return common[0]
-    return None
 
 
 def _port_group(ports: list[int]) -> str | None:
@@ -234,8 +210,7 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),
         "wl_pcre": host_pcre(wl),
-        "wl_content_sni": host_content(wl),
-        "wl_content_host": host_content(wl, letters=False),
+        "wl_helpers": whitelist_helpers(wl),
         "ports": port_groups(cfg.traffic.ports),
         "url": _rule_value(eff.url_length),
         "session": _rule_value(eff.long_session_s),

@@ -116,3 +116,16 @@ def test_no_placeholder_reference_left() -> None:
     for path in [root / "generator" / "render_suricata.py", STATIC_RULES,
                  root / "generator" / "templates" / "sakimori.rules.j2"]:
         assert "github.com/sakimori" not in path.read_text(encoding="utf-8"), path
+
+
+def test_canonical_render_puts_each_whitelist_helper_kind_at_its_ledger_offset() -> None:
+    """Helpers take rev and dates from the ledger entry of their kind (wl_helpers.KIND_OFFSETS):
+    the canonical configuration must render one helper of each kind exactly there."""
+    from generator.wl_helpers import KIND_OFFSETS
+    rules = rule_ledger.canonical_rules()
+    for (exact, buffer), offset in KIND_OFFSETS.items():
+        rule = rules[offset]
+        assert ("http.host.raw;" if buffer == "host" else "tls.sni;") in rule, offset
+        assert ("startswith; pcre:\"/^" in rule) == exact, offset
+        assert "flowbits:set,sakimori.wl;" in rule
+    assert not [o for o in rules if 2004 <= o < 4000], "one form of each kind, no more"
