@@ -27,6 +27,7 @@ import jinja2
 
 from generator import rule_ledger
 from generator.package import build_package
+from generator.wl_helpers import KIND_OFFSETS, whitelist_helpers
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
 from sakimori.errors import InputError
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SID_BASE = 9300000
-REFERENCE = "github.com/sakimori/sakimori/blob/main/docs/rules.md"  # reference:url of every rule
+ATTACK_SITE = "attack.mitre.org"  # reference:url of every rule: its ATT&CK page (attack_url)
 TOR_IPV4_FILE = "tor-relays-ipv4.lst"
 TOR_IPV6_FILE = "tor-relays-ipv6.lst"
 STATIC_FILE = "static.rules"
@@ -47,7 +48,11 @@ GENERATED_FILE = "sakimori.rules"
 
 # Fixed SID offsets (relative to suricata.sid_base) per rule kind: stable across re-learns.
 SID_OFFSETS: dict[str, int] = {
-    "whitelist_http_host": 1000, "whitelist_tls_sni": 1001,
+    # 1000/1001 retired (one helper pair for the whole whitelist, see "Cost" in docs/rules.md);
+    # whitelist helpers are base+2000 … +3999, two per name form (generator.wl_helpers); the
+    # ledger and ET metadata of each kind sit at these four offsets:
+    "whitelist_suffix_host": 2000, "whitelist_suffix_sni": 2001,
+    "whitelist_exact_host": 2002, "whitelist_exact_sni": 2003,
     "long_url": 1100, "long_url_no_host": 1101,
     "non_http_tls": 1200, "non_http_failed": 1201, "non_http_other": 1202,
     "non_http_tunnel": 1203, "non_http_http": 1204,
@@ -58,21 +63,47 @@ SID_OFFSETS: dict[str, int] = {
 }
 
 
+_TACTIC = re.compile(r"^TA\d{4}$")
+_TECHNIQUE = re.compile(r"^(T\d{4})(?:\.(\d{3}))?$")
+
+
+def attack_url(tactic: str | None, technique: str | None) -> str:
+    """The ``reference:url`` value of a rule: the MITRE ATT&CK page of its technique
+    (``T1071.001`` → ``attack.mitre.org/techniques/T1071/001/``), or of its tactic when it
+    has none (``attack.mitre.org/tactics/TA0011/``). Without scheme, as ET Open writes it.
+    Built from the same ids as the rule's ``mitre_*`` metadata, so the two cannot disagree."""
+    if technique is not None:
+        m = _TECHNIQUE.match(technique)
+        if m is None:
+            raise ValueError(f"not an ATT&CK technique id: {technique!r}")
+        sub = f"{m.group(2)}/" if m.group(2) else ""
+        return f"{ATTACK_SITE}/techniques/{m.group(1)}/{sub}"
+    if tactic is not None and _TACTIC.match(tactic):
+        return f"{ATTACK_SITE}/tactics/{tactic}/"
+    raise ValueError(f"a rule needs an ATT&CK tactic or technique id (got {tactic!r})")
+
+
 @dataclass(frozen=True)
 class EtMeta:
-    """ET Open metadata of a rule: severity, target, MITRE ATT&CK tactic and technique."""
+    """ET Open metadata of a rule: severity, target, MITRE ATT&CK tactic and technique.
+    Helpers that never alert carry the tactic of the detections they serve and no technique."""
 
     severity: str
     target: str = "Client_Endpoint"
-    tactic: str | None = "TA0011"  # Command and Control
+    tactic: str = "TA0011"  # Command and Control
     technique: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """``reference:url`` value: the ATT&CK page of the technique (else the tactic)."""
+        return attack_url(self.tactic, self.technique)
 
 
 _WEB_C2 = EtMeta("Major", technique="T1071.001")  # application layer protocol: web
 _TOR = EtMeta("Major", technique="T1090.003")      # proxy: multi-hop proxy
 _PORT = EtMeta("Major", technique="T1571")         # non-standard port
 ET_META: dict[int, EtMeta] = {
-    1000: EtMeta("Informational", tactic=None), 1001: EtMeta("Informational", tactic=None),
+    **{o: EtMeta("Informational") for o in KIND_OFFSETS.values()},  # whitelist: for C2 rules
     1100: EtMeta("Major", tactic="TA0010", technique="T1041"),  # exfiltration over C2 channel
     1101: EtMeta("Major", tactic="TA0010", technique="T1041"),
     1200: EtMeta("Major", technique="T1573"),  # encrypted channel
@@ -95,7 +126,8 @@ def _rule_value(th: Threshold) -> RuleValue:
 
 
 def host_pcre(wl: Whitelist) -> str | None:
-    """One PCRE matching every whitelisted host name (exact or dot-suffix), or None.
+    """One PCRE matching every whitelisted host name (exact or dot-suffix), or None: the
+    negated whitelist test of ``long_url`` (the helpers have one PCRE each: generator.wl_helpers).
 
     Case-insensitive and tolerant of a trailing dot: ``tls.sni`` is raw, and ``http.host`` is
     lower-cased by Suricata 7.0.10 only when the Host header has no port (``NTP.nict.jp:80``
@@ -108,36 +140,6 @@ def host_pcre(wl: Whitelist) -> str | None:
     if not alternatives:
         return None
     return "/^(?:" + "|".join(alternatives) + r")\.?$/i"
-
-
-_SAFE_CONTENT = re.compile(r"^[a-z0-9._-]+$")
-_NO_LETTERS = re.compile(r"^[0-9._-]+$")
-
-
-def host_content(wl: Whitelist, letters: bool = True) -> str | None:
-    """The longest text every whitelisted name contains, as the helpers' fast pattern.
-
-    Every string :func:`host_pcre` matches contains it, so adding it as a ``content`` changes
-    no verdict: it only lets Suricata's multi-pattern matcher select the helper once per
-    transaction instead of evaluating the PCRE on every packet of HTTP and TLS flows (a
-    single whitelisted name is its own pattern; several share at least the dot). With
-    ``letters=False`` the text has no letter (for ``http.host``: Suricata 7.0.10 refuses
-    ``nocase`` there, and leaves the buffer's case as sent when the Host header has a port).
-    None when the names share nothing usable (the helper then runs without a fast pattern,
-    as before). Ties are broken alphabetically so the output is deterministic.
-    """
-    texts = [text.lower() for text, _exact in wl.host_suffixes()]
-    if not texts:
-        return None
-    allowed = _SAFE_CONTENT if letters else _NO_LETTERS
-    shortest = min(texts, key=lambda t: (len(t), t))
-    for size in range(len(shortest), 0, -1):
-        common = sorted({part for i in range(len(shortest) - size + 1)
-                         if allowed.match(part := shortest[i:i + size])
-                         and all(part in t for t in texts)})
-        if common:
-            return common[0]
-    return None
 
 
 def _port_group(ports: list[int]) -> str | None:
@@ -204,13 +206,11 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "base": cfg.suricata.sid_base,
         "ledger": {o: rule_ledger.entry(led, o) for o in SID_OFFSETS.values()},
         "et_meta": ET_META,
-        "reference": REFERENCE,
         "generated_at": (doc or {}).get("generated_at") or "none (no baselines: fallbacks)",
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),
         "wl_pcre": host_pcre(wl),
-        "wl_content_sni": host_content(wl),
-        "wl_content_host": host_content(wl, letters=False),
+        "wl_helpers": whitelist_helpers(wl),
         "ports": port_groups(cfg.traffic.ports),
         "url": _rule_value(eff.url_length),
         "session": _rule_value(eff.long_session_s),

@@ -41,7 +41,7 @@ _VOLATILE = re.compile(r"\s*\b(?:rev:\s*\d+|metadata:[^;]*);")
 CANONICAL_CONFIG = """networks:
   home: [10.1.0.0/16]
 whitelist:
-  destinations: [ntp.example.jp, 203.0.113.0/24]
+  destinations: [ntp.example.jp, "*.example.org", 203.0.113.0/24]
 traffic:
   port_protocols: {80: [http], 443: [tls, http], 9443: [tls]}
 anonymizer:

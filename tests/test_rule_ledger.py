@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator import rule_ledger
-from generator.render_suricata import ET_META, REFERENCE, SID_OFFSETS, render_rules
+from generator.render_suricata import ET_META, SID_OFFSETS, attack_url, render_rules
 from sakimori.config import load_config
 from suricata_rules import STATIC_RULES
 
@@ -48,7 +48,7 @@ def test_rev_and_dates_come_from_the_ledger_not_the_clock(tmp_path: Path) -> Non
     assert rules
     for rule in rules:
         assert "rev:7;" in rule and "created_at 2001_02_03, updated_at 2004_05_06" in rule
-        assert f"reference:url,{REFERENCE};" in rule
+        assert re.search(r"reference:url,attack\.mitre\.org/(?:techniques|tactics)/", rule)
         assert re.search(r'msg:"SAKIMORI (?:INFO|BACKDOOR|ANONYMIZER|MALWARE|WEB_ATTACK) ', rule)
     with pytest.raises(KeyError, match="rule_ledger --update"):
         render_rules(cfg, None, None, {})
@@ -60,6 +60,7 @@ def test_every_rule_has_et_metadata_and_fast_pattern_with_content() -> None:
         assert "signature_severity " in rule and "attack_target " in rule, offset
         if "content:" in rule:
             assert "fast_pattern" in rule, offset
+        assert re.search(r"mitre_tactic_id TA\d{4}[,;]", rule), offset
         if "flowbits:noalert" not in rule and "Informational" not in rule:
             assert re.search(r"mitre_tactic_id TA\d{4}, mitre_technique_id T\d{4}", rule), offset
         assert not re.search(r"(?:^|[\s,])/(?:tmp|work|home|root)/", rule), offset
@@ -77,3 +78,54 @@ def test_no_build_machine_path_in_the_rules_files(tmp_path: Path) -> None:
         assert str(tmp_path) not in text and "/tmp/" not in text, path
     assert "from relays.txt (2)" in out[1].read_text(encoding="utf-8")
     assert "load tor-relays-ipv4.lst;" in out[1].read_text(encoding="utf-8")
+
+
+def test_every_reference_is_the_attack_page_of_the_rules_own_ids() -> None:
+    """Generated and static rules: exactly one ``reference:url``, the ATT&CK page of the
+    technique in the rule's own metadata (of the tactic for helpers without a technique)."""
+    rules = rule_ledger.canonical_rules()
+    assert len(rules) >= len(SID_OFFSETS) + 5
+    for offset, rule in rules.items():
+        refs = re.findall(r"\breference:\s*([^;]*);", rule)
+        tactic = re.search(r"mitre_tactic_id (TA\d{4})[,;]", rule)
+        technique = re.search(r"mitre_technique_id (T\d{4}(?:\.\d{3})?)[,;]", rule)
+        assert tactic is not None, offset
+        want = attack_url(tactic.group(1), technique.group(1) if technique else None)
+        assert refs == [f"url,{want}"], (offset, refs)
+        if technique is None:
+            assert "flowbits:noalert" in rule, offset  # only helpers lack a technique
+
+
+@pytest.mark.parametrize(("tactic", "technique", "url"), [
+    ("TA0011", "T1071.001", "attack.mitre.org/techniques/T1071/001/"),
+    ("TA0011", "T1571", "attack.mitre.org/techniques/T1571/"),
+    ("TA0011", None, "attack.mitre.org/tactics/TA0011/"),
+])
+def test_attack_url(tactic: str, technique: str | None, url: str) -> None:
+    assert attack_url(tactic, technique) == url
+
+
+@pytest.mark.parametrize("technique", ["T1071/001", "t1071", "T107", "T1071.1", ""])
+def test_attack_url_refuses_a_malformed_technique(technique: str) -> None:
+    with pytest.raises(ValueError, match="ATT&CK technique"):
+        attack_url("TA0011", technique)
+
+
+def test_no_placeholder_reference_left() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "generator" / "render_suricata.py", STATIC_RULES,
+                 root / "generator" / "templates" / "sakimori.rules.j2"]:
+        assert "github.com/sakimori" not in path.read_text(encoding="utf-8"), path
+
+
+def test_canonical_render_puts_each_whitelist_helper_kind_at_its_ledger_offset() -> None:
+    """Helpers take rev and dates from the ledger entry of their kind (wl_helpers.KIND_OFFSETS):
+    the canonical configuration must render one helper of each kind exactly there."""
+    from generator.wl_helpers import KIND_OFFSETS
+    rules = rule_ledger.canonical_rules()
+    for (exact, buffer), offset in KIND_OFFSETS.items():
+        rule = rules[offset]
+        assert ("http.host.raw;" if buffer == "host" else "tls.sni;") in rule, offset
+        assert ("startswith; pcre:\"/^" in rule) == exact, offset
+        assert "flowbits:set,sakimori.wl;" in rule
+    assert not [o for o in rules if 2004 <= o < 4000], "one form of each kind, no more"

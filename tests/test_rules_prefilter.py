@@ -1,8 +1,9 @@
 """Rule cost guards (issue 15 item 3): every generated rule is selected by a prefilter or the
 multi-pattern matcher, except a short documented list — checked with Suricata's own engine
-analysis; the whitelist helpers' fast pattern changes no verdict (Python over many names, and
-real Suricata on a one-name whitelist whose pattern is the name itself); long_session with its
-``flow.age`` prefilter still alerts once per flow."""
+analysis; the whitelist helpers (one pair per name form, the form as fast pattern) give the
+consumer's verdict on every name (Python over many names, and real Suricata on exact, suffix,
+apex-and-suffix forms, case, trailing dot, a Host port and a proxy's absolute URI);
+long_session with its ``flow.age`` prefilter still alerts once per flow."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from pathlib import Path
 
 import pytest
 from engines import require_binary
-from pcapcraft import T0, client_hello, http_get, tcp_session, tls_session, write_pcap
+from pcapcraft import (
+    T0,
+    client_hello,
+    http_get,
+    http_request,
+    http_response,
+    tcp_session,
+    tls_session,
+    write_pcap,
+)
 
-from generator.render_suricata import host_content, host_pcre, write_suricata
+from generator.render_suricata import host_pcre, write_suricata
+from generator.wl_helpers import helper_matches, whitelist_helpers
 from sakimori.config import load_config
 from sakimori.suricata import read_pcaps, render_offline_yaml
 from sakimori.whitelist import Whitelist
@@ -56,33 +67,37 @@ def _names(entries: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("entries", WHITELISTS)
-def test_whitelist_fast_pattern_is_in_every_matching_name(entries: list[str]) -> None:
+def test_helpers_give_the_consumers_verdict_on_every_name(entries: list[str]) -> None:
+    """Per name form: a content the form itself (so the matcher selects the helper only for
+    names containing it), then the anchored PCRE. Together the helpers whitelist exactly what
+    ``Whitelist.matches_host`` and the combined PCRE of ``long_url`` whitelist — on SNI and on
+    a raw Host with or without a port."""
     wl = Whitelist.from_entries(entries)
-    pcre, content = host_pcre(wl), host_content(wl)
-    plain = host_content(wl, letters=False)  # http.host: no nocase, no letters
-    assert pcre is not None and content and plain, "every dotted whitelist gets a pattern"
-    assert not re.search("[a-z]", plain)
-    body = re.match(r"^/(.*)/i$", pcre)
+    helpers = whitelist_helpers(wl)
+    assert len(helpers) == len(wl.host_suffixes())
+    body = re.match(r"^/(.*)/i$", host_pcre(wl) or "")
     assert body is not None
-    rx = re.compile(body.group(1), re.IGNORECASE)
+    combined = re.compile(body.group(1), re.IGNORECASE)
     matched = 0
     for name in _names(entries):
-        if rx.search(name):
-            matched += 1
-            assert content in name.lower() and plain in name, (name, content, plain)
-            assert wl.matches_host(name.rstrip(".")), name  # same verdict as the consumer
+        want = wl.matches_host(name.rstrip(".")) if name.strip(".") else False
+        assert any(helper_matches(h, name, host=False) for h in helpers) == want, name
+        assert bool(combined.search(name)) == want, name
+        for raw in (name, name + ":8080"):
+            assert any(helper_matches(h, raw, host=True) for h in helpers) == want, raw
+        matched += want
+        for h in helpers:
+            if helper_matches(h, name, host=False):
+                assert h.text in name.lower()  # the fast pattern is in every match
     assert matched >= len(entries)
-    if len(entries) == 1 and not entries[0].startswith(("*", ".")):
-        assert content == entries[0]  # one exact name is its own pattern
 
 
-def test_no_common_text_gives_no_fast_pattern() -> None:
-    """Names that share nothing safe (cannot happen with dotted names, but the renderer must
-    not invent a pattern): the helper keeps its plain PCRE."""
-    class Fake:
-        def host_suffixes(self) -> list[tuple[str, bool]]:
-            return [("abc", True), ("xyz", True)]
-    assert host_content(Fake()) is None  # type: ignore[arg-type]
+def test_helper_sids_and_patterns() -> None:
+    wl = Whitelist.from_entries(["ntp.nict.jp", ".example.org", "*.windowsupdate.com"])
+    got = [(h.text, h.exact, h.host_offset, h.sni_offset) for h in whitelist_helpers(wl)]
+    assert got == [(".example.org", False, 2000, 2001), (".windowsupdate.com", False, 2002, 2003),
+                   ("example.org", True, 2004, 2005), ("ntp.nict.jp", True, 2006, 2007)]
+    assert [h.host_kind for h in whitelist_helpers(wl)] == [2000, 2000, 2002, 2002]
 
 
 CONFIG = """\
@@ -117,13 +132,15 @@ def test_engine_analysis_every_rule_has_a_prefilter(tmp_path: Path) -> None:
                    capture_output=True, check=False, timeout=300)
     rules = [json.loads(line) for line in (tmp_path / "rules.json").read_text().splitlines()]
     sids = {r["id"] for r in rules}
-    assert {BASE + 1000, BASE + 1001, BASE + 1204, BASE + 1300, BASE + 1411} <= sids
+    assert {BASE + 2000, BASE + 2003, BASE + 1204, BASE + 1300, BASE + 1411} <= sids
+    assert BASE + 1000 not in sids and BASE + 1001 not in sids  # retired
     unfiltered = {r["id"] for r in rules if "mpm" not in r and not r.get("prefilter")}
     assert unfiltered <= set(NO_PREFILTER), sorted(unfiltered - set(NO_PREFILTER))
     by_sid = {r["id"]: r for r in rules}
     assert by_sid[BASE + 1300]["prefilter"]["name"] == "flow.age"
-    for helper in (BASE + 1000, BASE + 1001):  # two names share only the dot
-        assert by_sid[helper]["mpm"]["pattern"] == "."
+    for helper, text in ((2000, ".windowsupdate.com"), (2001, ".windowsupdate.com"),
+                         (2002, "ntp.nict.jp"), (2003, "ntp.nict.jp")):  # each its own name
+        assert by_sid[BASE + helper]["mpm"]["pattern"] == text
 
 
 def _scenarios() -> list:
@@ -150,8 +167,8 @@ def test_one_name_whitelist_with_its_own_pattern(tmp_path: Path) -> None:
     require_binary("suricata")
     cfg, files = _build(tmp_path, "ntp.nict.jp")
     text = files[1].read_text()
-    assert 'tls.sni; content:"ntp.nict.jp"; nocase; fast_pattern; pcre:' in text
-    assert 'http.host; content:"."; fast_pattern; pcre:' in text
+    assert 'tls.sni; content:"ntp.nict.jp"; nocase; fast_pattern; startswith; pcre:' in text
+    assert 'http.host.raw; content:"ntp.nict.jp"; nocase; fast_pattern; startswith; pcre:' in text
     eve = read_pcaps(cfg, [write_pcap(tmp_path / "wl.pcap", _scenarios())],  # type: ignore
                      tmp_path / "run", files)
     got: Counter = Counter()
@@ -161,3 +178,58 @@ def test_one_name_whitelist_with_its_own_pattern(tmp_path: Path) -> None:
             got[(ev["alert"]["signature_id"] - BASE, ev["src_port"])] += 1
     assert got == Counter({(1200, 41002): 1, (1200, 41003): 1, (1100, 40002): 1,
                            (1300, 42001): 1}), got
+
+
+# (name, expected long_session alert) for `"*.windowsupdate.com", ntp.nict.jp, .example.org`
+SESSION_NAMES = [
+    ("a.windowsupdate.com", False), ("A.WindowsUpdate.COM.", False),
+    ("windowsupdate.com", True), ("evil-windowsupdate.com", True),
+    ("NTP.Nict.JP.", False), ("x.ntp.nict.jp", True), ("ntp.nict.jp.evil.test", True),
+    ("example.org", False), ("Deep.A.Example.Org", False), ("example.org.evil.test", True),
+    ("notexample.org", True),
+]
+
+
+def _long_sessions() -> list:
+    """400 s sessions (threshold 300 s): TLS on 443 by SNI, HTTP on 80 by Host (each name
+    also with a port), and two requests through a proxy with an absolute URI."""
+    chat = [("c", b"ping"), ("s", b"pong")] * 20
+    p = []
+    for i, (name, _alert) in enumerate(SESSION_NAMES):
+        p += tcp_session(C, "198.51.100.30", 44000 + i, 443,
+                         [("c", client_hello(name)), *chat], t0=T0, gap=10)
+        for j, host in enumerate((name, name + ":8080")):
+            http = [("c", http_request(host, "/")), ("s", http_response(200))] * 20
+            p += tcp_session(C, "198.51.100.31", 45000 + 100 * j + i, 80, http, t0=T0, gap=10)
+    for k, (name, _alert) in enumerate(SESSION_NAMES[:2] + SESSION_NAMES[2:4]):
+        http = [("c", http_request(name, f"http://{name}/x")), ("s", http_response(200))] * 20
+        p += tcp_session(C, "198.51.100.32", 46000 + k, 3128, http, t0=T0, gap=10)
+    return p
+
+
+@pytest.mark.suricata
+def test_per_name_helpers_whitelist_long_sessions(tmp_path: Path) -> None:
+    """Real Suricata: the helper pairs of a suffix form, an exact name and an apex-and-suffix
+    form mark exactly the whitelisted SNIs and Hosts (case, trailing dot, ``:port``, a
+    proxy's absolute URI), so long_session fires on every other name and on none of them."""
+    require_binary("suricata")
+    cfg, files = _build(tmp_path, '"*.windowsupdate.com", ntp.nict.jp, .example.org')
+    text = files[1].read_text()
+    assert text.count("flowbits:set,sakimori.wl;") == 2 * 4  # 4 forms: 2 suffixes, 2 names
+    eve = read_pcaps(cfg, [write_pcap(tmp_path / "long.pcap", _long_sessions())],  # type: ignore
+                     tmp_path / "run", files)
+    fired: Counter = Counter()
+    for line in eve.read_text().splitlines():
+        ev = json.loads(line)
+        if ev["event_type"] == "alert":
+            assert ev["alert"]["signature_id"] - BASE < 2000, "helpers never alert"
+            fired[(ev["alert"]["signature_id"] - BASE, ev["src_port"])] += 1
+    want: Counter = Counter()
+    for i, (_name, alert) in enumerate(SESSION_NAMES):
+        for port in (44000 + i, 45000 + i, 45100 + i):
+            if alert:
+                want[(1300, port)] = 1
+    for k, (_name, alert) in enumerate(SESSION_NAMES[:2] + SESSION_NAMES[2:4]):
+        if alert:
+            want[(1300, 46000 + k)] = 1
+    assert fired == want, sorted(set(fired) ^ set(want))
