@@ -328,6 +328,7 @@ local function displayed(raw, decoded)
 end
 
 local one_line = norm.memo(from_hdr.one_line) -- pure; From values recur
+local lower = norm.memo(from_hdr.lower) -- pure
 
 local function facts_of(task)
   local f = {hops = {}}
@@ -361,9 +362,11 @@ local function facts_of(task)
     if raw ~= '' then
       local others
       f.from_shown, others = displayed(raw, one_line(heads[k].decoded))
-      local strict = from_hdr.lower(tostring(f.from_addr or ''))
-      for _, o in ipairs(others) do
-        if from_hdr.lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
+      if #others > 0 then -- most From headers show one address: no lower-casing then
+        local strict = lower(tostring(f.from_addr or ''))
+        for _, o in ipairs(others) do
+          if lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
+        end
       end
       break
     end
@@ -399,8 +402,10 @@ local function sanitise(s) return (sanitise_memo(tostring(s))) end
 
 local function tag(task, fired)
   local hname = settings.header_name
+  local incoming = task:get_header(hname)
+  if #fired == 0 and not incoming then return end -- clean mail, nothing to remove: no work
   local add, remove = {}, {}
-  if task:get_header(hname) then remove[hname] = 0 end -- never trust an incoming tag
+  if incoming then remove[hname] = 0 end -- never trust an incoming tag
   if #fired > 0 and settings.tag_header then
     add[hname] = {order = 0, value = table.concat(fired, ', ')}
   end
@@ -417,29 +422,31 @@ local function tag(task, fired)
   end
 end
 
+local function check_task(task)
+  local f = facts_of(task)
+  if settings.expose_from then
+    local o = {sanitise('shown=' .. norm.domain_of(f.from_shown)),
+               sanitise('strict=' .. norm.domain_of(f.from_addr)),
+               sanitise('name=' .. (unicode.fold_name(f.from_name or '')))}
+    for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
+    task:insert_result('SAKIMORI_FROM', 0.0, o)
+  end
+  lua_util.debugm(N, task, 'facts: ip=%s user=%s from=%s shown=%s env=%s reply_to=%s hops=%s',
+      f.ip, f.user, f.from_addr, f.from_shown, f.env_from, f.reply_to, #f.hops)
+  local results = checks.evaluate(f, cfg, data)
+  lua_util.debugm(N, task, '%s check(s) fired', #results)
+  local fired = {}
+  for _, r in ipairs(results) do
+    local options = {}
+    for _, o in ipairs(r[2]) do options[#options + 1] = sanitise(o) end
+    task:insert_result(r[1], 1.0, options)
+    fired[#fired + 1] = r[1]
+  end
+  tag(task, fired)
+end
+
 local function sakimori_cb(task)
-  local ok, err = pcall(function()
-    local f = facts_of(task)
-    if settings.expose_from then
-      local o = {sanitise('shown=' .. norm.domain_of(f.from_shown)),
-                 sanitise('strict=' .. norm.domain_of(f.from_addr)),
-                 sanitise('name=' .. (unicode.fold_name(f.from_name or '')))}
-      for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
-      task:insert_result('SAKIMORI_FROM', 0.0, o)
-    end
-    lua_util.debugm(N, task, 'facts: ip=%s user=%s from=%s shown=%s env=%s reply_to=%s hops=%s',
-        f.ip, f.user, f.from_addr, f.from_shown, f.env_from, f.reply_to, #f.hops)
-    local results = checks.evaluate(f, cfg, data)
-    lua_util.debugm(N, task, '%s check(s) fired', #results)
-    local fired = {}
-    for _, r in ipairs(results) do
-      local options = {}
-      for _, o in ipairs(r[2]) do options[#options + 1] = sanitise(o) end
-      task:insert_result(r[1], 1.0, options)
-      fired[#fired + 1] = r[1]
-    end
-    tag(task, fired)
-  end)
+  local ok, err = pcall(check_task, task) -- no closure per mail
   if not ok then
     rspamd_logger.errx(task, '%s: check failed (message passed unchanged): %s', N, err)
   end

@@ -41,31 +41,39 @@ local function trust(obj, name, cfg, data)
 end
 M.trust = trust
 
+-- trust() of a memoised address (N.address): the same decision without re-parsing.
+local function trust_addr(a, name, cfg, data)
+  if not a.public or N.in_networks(a.obj, cfg.trusted, a.str) then return 'own' end
+  if data and data.relay and data.relay(a.str) then return 'relay' end
+  if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
+  return nil
+end
+
 -- The external sender {ip, obj, host} and the external chain (list of IP strings), or nil:
 -- the connecting IP when untrusted, else the first untrusted hop (newest -> oldest); when
 -- the walk ends inside relay hops, the oldest relay hop (relays never make mail internal).
 function M.external(f, cfg, data)
   local hops = f.hops or {}
   local ext, older, last
-  local ip = N.parse_ip(f.ip)
-  if ip then
-    local t = trust(ip, f.hostname, cfg, data)
+  local a = N.address(f.ip)
+  if a then
+    local t = trust_addr(a, f.hostname, cfg, data)
     if not t then
-      ext, older = {ip = ip:to_string(), obj = ip, host = f.hostname}, 1
+      ext, older = {ip = a.str, obj = a.obj, host = f.hostname}, 1
     elseif t == 'relay' then
-      last = {{ip = ip:to_string(), obj = ip, host = f.hostname}, 1}
+      last = {{ip = a.str, obj = a.obj, host = f.hostname}, 1}
     end
   end
   if not ext then
     for i, h in ipairs(hops) do
-      local obj = N.parse_ip(h.ip)
-      if obj then
-        local t = trust(obj, h.host, cfg, data)
+      local ha = N.address(h.ip)
+      if ha then
+        local t = trust_addr(ha, h.host, cfg, data)
         if not t then
-          ext, older = {ip = obj:to_string(), obj = obj, host = h.host}, i + 1
+          ext, older = {ip = ha.str, obj = ha.obj, host = h.host}, i + 1
           break
         elseif t == 'relay' then
-          last = {{ip = obj:to_string(), obj = obj, host = h.host}, i + 1}
+          last = {{ip = ha.str, obj = ha.obj, host = h.host}, i + 1}
         end
       end
     end
@@ -74,8 +82,8 @@ function M.external(f, cfg, data)
   if not ext then return nil end
   local chain = {ext.ip}
   for i = older, #hops do
-    local obj = N.parse_ip(hops[i].ip)
-    if obj and N.is_public_ip(obj) then chain[#chain + 1] = obj:to_string() end
+    local ha = N.address(hops[i].ip)
+    if ha and ha.public then chain[#chain + 1] = ha.str end
   end
   return ext, chain
 end

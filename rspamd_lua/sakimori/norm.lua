@@ -191,6 +191,10 @@ function M.parse_ip(ip)
   if ip == nil then return nil end
   if type(ip) ~= 'string' then ip = tostring(ip) end
   if #ip > 64 or ip == '' then return nil end
+  -- Rspamd parses only digits and dots, or text with a ':' (IPv6, 'IPv6:', '[::1]', ports);
+  -- anything else (a host name) is no address — and from_string would log a warning for it,
+  -- once per Received hop of every mail.
+  if not ip:find(':', 1, true) and ip:find('[^%d.]') then return nil end
   local ok, obj = pcall(rspamd_ip.from_string, ip)
   if ok and obj and obj:is_valid() then return obj end
   return nil
@@ -227,14 +231,14 @@ end
 -- Pure in (address, list): memoised per list (weak keys: a reloaded list starts afresh),
 -- bounded; apply_mask + to_string per network was the costly part of judging a hop.
 local net_memo = setmetatable({}, {__mode = 'k'})
-function M.in_networks(obj, nets)
+function M.in_networks(obj, nets, key)
   if not obj then return false end
   local memo = net_memo[nets]
   if not memo or memo.n >= MEMO_MAX then
     memo = {n = 0, hit = {}}
     net_memo[nets] = memo
   end
-  local key = obj:to_string()
+  key = key or obj:to_string()
   local r = memo.hit[key]
   if r == nil then
     r = in_networks(obj, nets)
@@ -274,6 +278,15 @@ function M.is_public_ip(ip)
   return M.is_global(obj) and not M.in_networks(obj, specials().multicast)
 end
 
+-- An address as text → {obj = rspamd_ip, str = canonical text, public = is_public_ip} or
+-- false; pure, so memoised per process (hops and relays recur from mail to mail). The
+-- returned table is shared: read it, never change it.
+M.address = M.memo(function(s)
+  local obj = M.parse_ip(s)
+  if not obj then return false end
+  return {obj = obj, str = obj:to_string(), public = M.is_public_ip(obj)}
+end)
+
 -- Python received.clean_hostname on a name of [A-Za-z0-9._-]: a plausible DNS host name
 -- (lower case, no outer dots) or nil; unknown/localhost and IP literals are not names.
 local NOT_NAMES = {unknown = true, localhost = true, ['localhost.localdomain'] = true}
@@ -297,8 +310,7 @@ end
 
 -- Python facts._verified_name: the PTR name in parentheses before ' by ' in a raw
 -- Received value — '(name [IP])' or '(user@name [IP])' — never the HELO; nil when none.
-function M.verified_name(raw)
-  if type(raw) ~= 'string' then return nil end
+local function vname_scan(raw)
   local text = raw:sub(1, 4096):gsub('%c', ' '):gsub('%s+', ' '):gsub('^ ', ''):sub(1, 2048)
   local by = text:find(' by ', 1, true)
   if by then text = text:sub(1, by - 1) end
@@ -307,7 +319,7 @@ function M.verified_name(raw)
     local open = text:find('(', pos, true)
     if not open then return nil end
     pos = open + 1
-    local token, ip = text:sub(pos):match('^%s*([^()%s]+)%s+%[([^%]]*)%]')
+    local token, ip = text:match('^%s*([^()%s]+)%s+%[([^%]]*)%]', pos)
     if token then
       local _, ats = token:gsub('@', '')
       local host = ats == 0 and token or (ats == 1 and token:match('@(.*)$')) or nil
@@ -317,6 +329,18 @@ function M.verified_name(raw)
       end
     end
   end
+end
+-- The part before ' by ' names the sending host and recurs from mail to mail (the same
+-- relays); the rest (ids, dates) does not. Up to 2,048 bytes no cut of vname_scan applies, so
+-- scanning only the head (from the first non-blank to the first blank-'by'-blank) is equal.
+local vname_head = M.memo(vname_scan)
+function M.verified_name(raw)
+  if type(raw) ~= 'string' then return nil end
+  if #raw > 2048 then return vname_scan(raw) end
+  local start = raw:find('[^%s%c]')
+  if not start then return nil end
+  local by = raw:find('[%s%c]by[%s%c]', start)
+  return (vname_head(raw:sub(start, by and by - 1 or -1)))
 end
 
 -- A verified name ends with one of the '.suffix' entries (networks.mail_relays).
