@@ -56,6 +56,20 @@ def test_modules_load_and_debug_lines_name_the_module(inst: RspamdInstance) -> N
     assert inst.lua_errors() == []
 
 
+def test_received_host_names_log_nothing(inst: RspamdInstance) -> None:
+    """Host names in Received hops are never handed to rspamd_ip.from_string (it logs a
+    warning per failure: a log line per hop of every mail)."""
+    message = (b"Received: from mx.partner.example (mx.partner.example [198.51.100.7])\r\n"
+               b"\tby mail.example.co.jp (Postfix) with ESMTP id 1; Mon, 2 Feb 2026 10:00 +0900\r\n"
+               b"Received: from pc-1.partner.example (unknown [192.168.1.5])\r\n"
+               b"\tby mx.partner.example (Postfix) with ESMTPSA id 2; 2 Feb 2026 09:59 +0900\r\n"
+               + SPOOF)
+    before = len(inst.log_text())
+    reply = inst.scan(message, **SPOOF_ENV)
+    assert "SAKIMORI_INTERNAL_SPOOF" in reply["symbols"]
+    assert "cannot parse ip" not in inst.log_text()[before:]
+
+
 @pytest.mark.parametrize(("override", "key"), [
     ("lookalike_max_distance = 9;\n", "lookalike_max_distance = 9"),
     ('tag_header = "maybe";\n', "tag_header = maybe"),
