@@ -6,7 +6,8 @@ item 4; ``bench/mail.py`` gives the headline figure).
 
 Every variant is a private Rspamd 3.4 (same offline profile, one scanner) started before
 timing; the example test set (``sakimori_demo.mailsim``, learned as ``bench/mail.py`` does) is
-scanned by each in turn, alternating over ``--reps`` so drift hits all alike. Printed per
+scanned by each in turn, ``--chunk`` messages at a time (the starting variant rotating), so
+load changes on a shared machine hit all alike; ``--reps`` such passes. Printed per
 variant: the median Rspamd CPU seconds of a batch (all its processes, from ``/proc``: not
 inflated when other jobs share the cores) and its ratio to ``without``, the client wall time,
 and the CPU the idle instance burns per second (timers, map checks) measured over ``--idle``
@@ -20,8 +21,12 @@ seconds before the scans. Variants:
 - ``emptynotables`` empty callback, the Unicode/suffix tables not parsed at start (the
                     Lua heap of the plugin stays small); ``notables`` the same, full callback;
 - ``noplugin``      the build without its ``lua =`` line (settings, group, maps files, no Lua);
+- ``ballast``       no plugin, a Lua file keeping ~40,000 small tables alive (the Lua heap's
+                    size alone);
 - ``noreg``         the plugin loaded (settings, maps, tables) but no symbol registered;
 - ``emptyone``      empty callback, only ``SAKIMORI_CHECK`` registered (no virtual symbols);
+- ``factsonly``     the callback reads the task's facts and returns (no checks);
+- ``noinsert``      facts and checks, but no symbol inserted and no header change;
 - ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
                     ``git archive COMMIT rspamd_lua | tar -x -C /tmp/x``) in today's build;
 - ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
@@ -84,6 +89,22 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
         shutil.copyfile(before / "sakimori.lua", plugins / "sakimori.lua")
         for src in (before / "sakimori").glob("*.lua"):
             shutil.copyfile(src, plugins / "sakimori" / src.name)
+    if kind in ("factsonly", "noinsert"):
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        if kind == "factsonly":
+            old = "  local results = checks.evaluate(f, cfg, data)\n"
+            assert old in text
+            text = text.replace(old, "  if task then return end\n" + old)
+        else:
+            for old in ("    task:insert_result(r[1], 1.0, options)\n", "  tag(task, fired)\n"):
+                assert old in text
+                text = text.replace(old, "")
+        plugin.write_text(text, encoding="utf-8")
+    if kind == "ballast":  # no plugin: a Lua file keeping ~40,000 small tables alive
+        (dst / "rspamd" / "plugins" / "sakimori.lua").write_text(
+            "local keep = {}\nfor i = 1, 40000 do keep[i] = {m = {}, i} end\n"
+            "rawset(_G, 'sakimori_ballast', keep)\n", encoding="utf-8")
     if kind == "noplugin":
         loader = dst / "rspamd" / "rspamd.conf.local"
         text = loader.read_text(encoding="utf-8")
@@ -107,7 +128,7 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
         conf.write_text(re.sub(r"maps \{.*?\n\}", "maps {\n}", text, flags=re.S),
                         encoding="utf-8")
     elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
-                      "emptyone", "before"):
+                      "emptyone", "before", "factsonly", "noinsert", "ballast"):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
     return dst
 
@@ -146,6 +167,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=500)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--chunk", type=int, default=33,
+                    help="messages per turn: the instances take turns chunk by chunk, so load "
+                    "changes on the shared machine hit all alike")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
     ap.add_argument("--variants", default=DEFAULT)
     ap.add_argument("--before", type=Path, help="an older rspamd_lua/ (git archive of a "
@@ -178,11 +202,18 @@ def main() -> int:
                 idle[name] = _idle_cpu(inst, args.idle)
             cpus: dict[str, list[float]] = {n: [] for n in insts}
             walls: dict[str, list[float]] = {n: [] for n in insts}
-            for _ in range(args.reps):
-                for name, inst in insts.items():
-                    wall, cpu = _timed(inst, batch)
-                    walls[name].append(wall)
-                    cpus[name].append(cpu)
+            order = list(insts)
+            for rep in range(args.reps):
+                for name in insts:
+                    walls[name].append(0.0)
+                    cpus[name].append(0.0)
+                for k in range(0, len(batch), args.chunk):  # fine-grained alternation
+                    chunk = batch[k:k + args.chunk]
+                    turn = order[(rep + k) % len(order):] + order[:(rep + k) % len(order)]
+                    for name in turn:
+                        wall, cpu = _timed(insts[name], chunk)
+                        walls[name][-1] += wall
+                        cpus[name][-1] += cpu
         finally:
             for inst in insts.values():
                 inst.stop()

@@ -315,15 +315,17 @@ end
 
 -- The displayed From of a header value (pure, code-point work): memoised per scanner process,
 -- bounded like norm.memo; the returned list is only read.
-local displayed_cache, displayed_n = {}, 0
+local shown_cache, others_cache, displayed_n = {}, {}, 0
+local NO_OTHERS = {} -- shared by every result without other addresses (most From headers)
 local function displayed(raw, decoded)
   local key = raw .. '\0' .. decoded
   if #key > 512 then return from_hdr.displayed(raw, decoded) end
-  local hit = displayed_cache[key]
-  if hit then return hit[1], hit[2] end
+  local hit = shown_cache[key]
+  if hit then return hit, others_cache[key] end
   local shown, others = from_hdr.displayed(raw, decoded)
-  if displayed_n >= 2048 then displayed_cache, displayed_n = {}, 0 end
-  displayed_cache[key] = {shown, others}; displayed_n = displayed_n + 1
+  if #others == 0 then others = NO_OTHERS end
+  if displayed_n >= 2048 then shown_cache, others_cache, displayed_n = {}, {}, 0 end
+  shown_cache[key], others_cache[key] = shown, others; displayed_n = displayed_n + 1
   return shown, others
 end
 

@@ -128,7 +128,7 @@ local function nameprep(cps)
     if not U.in_ranges(t.b1, cp) then
       local m = t.b2[cp]
       if m then
-        for j = 1, #m do mapped[#mapped + 1] = m[j] end
+        U.put(mapped, m)
       else
         mapped[#mapped + 1] = cp
       end

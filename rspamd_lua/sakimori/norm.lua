@@ -18,17 +18,25 @@ local function is_ascii(s) return not s:find('[\128-\255]') end
 
 -- Results of pure string functions, kept per scanner process (issue 15: the same sender
 -- domains and names recur from mail to mail). Bounded: a table is dropped when it holds
--- MEMO_MAX entries, and only keys up to MEMO_KEY bytes are kept.
+-- MEMO_MAX entries, and only keys up to MEMO_KEY bytes are kept. Values are stored as they
+-- are (a second result in a second table), no table per entry: every live Lua object is work
+-- for each of Rspamd's garbage-collection cycles, which run all the time on a busy scanner.
 local MEMO_MAX, MEMO_KEY = 2048, 256
+local NONE = {} -- a cached nil
 function M.memo(fn)
-  local cache, n = {}, 0
+  local first, second, n = {}, {}, 0
   return function(s)
     if type(s) ~= 'string' or #s > MEMO_KEY then return fn(s) end
-    local hit = cache[s]
-    if hit then return hit[1], hit[2] end
-    local a, b = fn(s)
-    if n >= MEMO_MAX then cache, n = {}, 0 end
-    cache[s] = {a, b}; n = n + 1
+    local a = first[s]
+    if a ~= nil then
+      if a == NONE then a = nil end
+      return a, second[s]
+    end
+    local b
+    a, b = fn(s)
+    if n >= MEMO_MAX then first, second, n = {}, {}, 0 end
+    if a == nil then first[s] = NONE else first[s] = a end
+    second[s] = b; n = n + 1
     return a, b
   end
 end
@@ -96,23 +104,25 @@ local function normalise_address(address)
 end
 M.normalise_address = M.memo(normalise_address)
 
--- Public suffix trie (tldextract.Trie) built once from psl.lua.
-local trie
+-- The public suffix rules (tldextract.Trie) built once from psl.lua, flat: the text of every
+-- trie node ('jp', 'co.jp', '*.kawasaki.jp', '!city.kawasaki.jp', ...) → true when a rule ends
+-- there, false for an inner node. One table of strings instead of ~14,000 nested tables (each
+-- a live object Rspamd's garbage collector walks again and again).
+local flat
 local function psl()
-  if trie then return trie end
-  trie = {m = {}}
+  if flat then return flat end
+  flat = {}
   for rule in require('sakimori.psl').rules:gmatch('[^;]+') do
-    local node = trie
     local labels = {}
     for l in rule:gmatch('[^.]+') do labels[#labels + 1] = l end
+    local key
     for k = #labels, 1, -1 do
-      local l = labels[k]
-      node.m[l] = node.m[l] or {m = {}}
-      node = node.m[l]
+      key = key and (labels[k] .. '.' .. key) or labels[k]
+      if flat[key] == nil then flat[key] = false end
     end
-    node.e = true
+    if key then flat[key] = true end
   end
-  return trie
+  return flat
 end
 
 local SCHEME = '^[%w+%-.]+$'
@@ -135,29 +145,32 @@ local function lenient_netloc(url)
   return (host:gsub('%.+$', ''))
 end
 
-local cache, cache_n = {}, 0
+local creg, clabel, csuffix, cache_n = {}, {}, {}, 0 -- split_domain results by text
 
 -- registrable part (eTLD+1), its label and its public suffix; '' when there is none.
 function M.split_domain(domain)
   local text = M.normalise_domain(domain)
   if text == '' then return '', '', '' end
-  local hit = cache[text]
-  if hit then return hit[1], hit[2], hit[3] end
+  local hit = creg[text]
+  if hit then return hit, clabel[text], csuffix[text] end
   local netloc = lenient_netloc(text)
   local labels = {}
   for l in (netloc .. '.'):gmatch('([^.]*)%.') do labels[#labels + 1] = l end
   local reg, label, suffix = '', '', ''
   if not (netloc:sub(1, 1) == '[' and netloc:sub(-1) == ']') then
-    local node, idx, suffix_idx = psl(), #labels + 1, #labels + 1
+    local rules, idx, suffix_idx, node = psl(), #labels + 1, #labels + 1, nil
     for k = #labels, 1, -1 do
       local l = labels[k]
-      if node.m[l] then
+      local child = node and (l .. '.' .. node) or l
+      local ends = rules[child]
+      if ends ~= nil then
         idx = idx - 1
-        node = node.m[l]
-        if node.e then suffix_idx = idx end
+        node = child
+        if ends then suffix_idx = idx end
       else
-        if node.m['*'] then
-          suffix_idx = node.m['!' .. l] and idx or idx - 1
+        if rules[node and ('*.' .. node) or '*'] ~= nil then
+          suffix_idx = rules[node and ('!' .. l .. '.' .. node) or ('!' .. l)] ~= nil and idx
+              or idx - 1
         end
         break
       end
@@ -168,8 +181,8 @@ function M.split_domain(domain)
       if label ~= '' and suffix ~= '' then reg = label .. '.' .. suffix else label = '' end
     end
   end
-  if cache_n > 20000 then cache, cache_n = {}, 0 end
-  cache[text] = {reg, label, suffix}; cache_n = cache_n + 1
+  if cache_n > 20000 then creg, clabel, csuffix, cache_n = {}, {}, {}, 0 end
+  creg[text], clabel[text], csuffix[text] = reg, label, suffix; cache_n = cache_n + 1
   return reg, label, suffix
 end
 

@@ -14,15 +14,27 @@ Tables are parsed lazily, once per process.
 local M = {}
 local T -- parsed tables
 
+-- code point → code point (a number: one code point, most entries) or a list of code points;
+-- a number is no object for Rspamd's garbage collector to walk. Read with M.put.
 local function parse_map(s)
   local t = {}
   for k, v in s:gmatch('(%x+)=([%x ]+)') do
     local cps = {}
     for h in v:gmatch('%x+') do cps[#cps + 1] = tonumber(h, 16) end
-    t[tonumber(k, 16)] = cps
+    t[tonumber(k, 16)] = #cps == 1 and cps[1] or cps
   end
   return t
 end
+
+-- Append the mapping m of a parse_map table (a code point or a list) to out.
+local function put(out, m)
+  if type(m) == 'number' then
+    out[#out + 1] = m
+  else
+    for j = 1, #m do out[#out + 1] = m[j] end
+  end
+end
+M.put = put
 
 local function parse_num(s)
   local t = {}
@@ -153,7 +165,7 @@ function M.nfkc(cps, v32)
     else
       local m = (v32 and t.nfkd32[cp]) or t.nfkd[cp]
       if m then
-        for j = 1, #m do d[#d + 1] = m[j] end
+        put(d, m)
       else
         d[#d + 1] = cp
       end
@@ -198,7 +210,7 @@ local function map_each(cps, map)
   for k = 1, #cps do
     local m = map[cps[k]]
     if m then
-      for j = 1, #m do out[#out + 1] = m[j] end
+      put(out, m)
     else
       out[#out + 1] = cps[k]
     end
@@ -232,7 +244,7 @@ function M.lower(cps)
     else
       local m = t.lower[cp]
       if m then
-        for j = 1, #m do out[#out + 1] = m[j] end
+        put(out, m)
       else
         out[#out + 1] = cp
       end
@@ -263,14 +275,15 @@ local function fold_name(name)
   end
   return M.encode(out), #out
 end
-local fold_cache, fold_n = {}, 0 -- pure: memoised per process, bounded (as norm.memo)
+-- pure: memoised per process, bounded, no table per entry (as norm.memo)
+local fold_s, fold_c, fold_n = {}, {}, 0
 function M.fold_name(name)
   if type(name) ~= 'string' or #name > 256 then return fold_name(name) end
-  local hit = fold_cache[name]
-  if hit then return hit[1], hit[2] end
+  local hit = fold_s[name]
+  if hit then return hit, fold_c[name] end
   local folded, n = fold_name(name)
-  if fold_n >= 2048 then fold_cache, fold_n = {}, 0 end
-  fold_cache[name] = {folded, n}; fold_n = fold_n + 1
+  if fold_n >= 2048 then fold_s, fold_c, fold_n = {}, {}, 0 end
+  fold_s[name], fold_c[name] = folded, n; fold_n = fold_n + 1
   return folded, n
 end
 
