@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from mail import _batch, _learn, _scan_time  # noqa: E402
+from mail import _rspamd_cpu as _cpu_ns  # noqa: E402
 
 from generator.render_rspamd import write_rspamd  # noqa: E402
 from sakimori.config import load_config  # noqa: E402
@@ -131,24 +132,6 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
                       "emptyone", "before", "factsonly", "noinsert", "ballast"):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
     return dst
-
-
-def _cpu_ns(pid: int | None) -> float:
-    """CPU seconds of Rspamd process *pid* and its children, all threads, from
-    ``/proc/*/task/*/schedstat`` (nanoseconds; ``/proc/*/stat`` counts 10 ms ticks)."""
-    if pid is None:
-        return 0.0
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if int(stat.parent.name) != pid and ppid != pid:
-                continue
-            for task in (stat.parent / "task").glob("*/schedstat"):
-                total += int(task.read_text().split()[0])
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended meanwhile
-    return total / 1e9
 
 
 def _timed(inst: RspamdInstance, batch: list) -> tuple[float, float]:
