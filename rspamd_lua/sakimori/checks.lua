@@ -123,9 +123,16 @@ local function domestic_via_overseas(ctx)
   end
 end
 
+-- infrastructure_keys per 'ip|host' text, memoised (pure; the list is only read)
+local infra_keys = N.memo(function(key)
+  local ip, host = key:match('^(.-)|(.*)$')
+  local a = N.address(ip)
+  return N.infrastructure_keys(a and a.obj or nil, host)
+end)
+
 local function new_infrastructure(ctx)
   if not ctx.ext then return nil end
-  local keys = N.infrastructure_keys(ctx.ext.obj, ctx.ext.host)
+  local keys = infra_keys(ctx.ext.ip .. '|' .. (ctx.ext.host or ''))
   if #keys == 0 then return nil end
   for _, c in ipairs(ctx.senders) do
     local d = c[1]

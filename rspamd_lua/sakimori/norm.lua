@@ -62,7 +62,7 @@ end
 M.normalise_domain = M.memo(normalise_domain)
 
 -- Python: address.rsplit('@', 1)[1].strip('>').strip(), normalised.
-function M.domain_of(address)
+local function domain_of(address)
   if type(address) ~= 'string' then return '' end
   local at = address:match('^.*()@')
   if not at then return '' end
@@ -70,6 +70,7 @@ function M.domain_of(address)
   d = d:gsub('^>+', ''):gsub('>+$', '')
   return M.normalise_domain(d)
 end
+M.domain_of = M.memo(domain_of) -- pure; called several times per mail
 
 local LOCAL_BAD = {[0x3C] = true, [0x3E] = true, [0x5C] = true, [0x2C] = true, [0x40] = true}
 
