@@ -20,13 +20,48 @@ WARRANTIES OR CONDITIONS OF ANY KIND.
 local N = 'sakimori'
 
 if confighelp then
+  rspamd_config:add_example(nil, N,
+      'Spoofed-mail checks of sakimori (settings and maps are written by `sakimori generate`)',
+      [[
+sakimori {
+  # our own sender domains
+  internal_domains = ["example.co.jp"];
+  # our hosts and own relays (CIDR)
+  trusted_networks = ["10.0.0.0/8"];
+  # provider relays, by the verified (PTR) name of a hop
+  relay_suffixes = [".google.com"];
+  # the country whose senders are domestic
+  domestic_country = "JP";
+  # top-level domains that are domestic
+  domestic_tlds = ["jp"];
+  # messages a sender domain needs before new infrastructure is flagged
+  new_infra_min_history = 5;
+  # shortest protected display name
+  display_name_min_length = 3;
+  # edit distance of a look-alike domain (0-3)
+  lookalike_max_distance = 1;
+  # X-Sakimori: <symbols> on flagged mail
+  tag_header = true;
+  # subject prefix for flagged mail ("" = none)
+  tag_subject = "";
+  # learned data written by sakimori generate (docs/mail-checks.md)
+  maps {
+    # radix map: CIDR country
+    country = "$LOCAL_CONFDIR/maps/sakimori_country.map";
+    # hash map: domain messages
+    history = "$LOCAL_CONFDIR/maps/sakimori_history.map";
+  }
+}
+]])
   return
 end
 
 local rspamd_logger = require 'rspamd_logger'
 local lua_util = require 'lua_util'
+local lua_maps = require 'lua_maps'
 local lua_mime = require 'lua_mime'
 local rspamd_util = require 'rspamd_util'
+local ts = require('tableshape').types
 
 local settings = {
   enabled = true,
@@ -65,6 +100,57 @@ local settings = {
   },
 }
 
+-- The settings schema (tableshape, as Rspamd's own plugins): types, ranges, no unknown keys.
+-- A number may be written as a string ("5"); a list of one may be a bare string.
+local function num(lo, hi)
+  return (ts.number + ts.string / tonumber * ts.number) * ts.range(lo, hi)
+end
+local str_list = ts.array_of(ts.string) + ts.string / function(s) return {s} end
+local map_names = {'country', 'infra', 'history', 'domestic', 'protected', 'known', 'names',
+                   'relays'}
+local maps_shape = {}
+for _, m in ipairs(map_names) do maps_shape[m] = ts.string:is_optional() end
+local settings_schema = ts.shape({
+  enabled = ts.boolean,
+  lib_dir = ts.string:is_optional(),
+  internal_domains = str_list,
+  trusted_networks = str_list,
+  relay_suffixes = str_list,
+  domestic_country = ts.string / string.upper * ts.pattern('^%u%u$'):describe('two letters'),
+  domestic_tlds = str_list,
+  new_infra_min_history = num(1, 1e9),
+  display_name_min_length = num(1, 1000),
+  lookalike_max_distance = num(0, 3),
+  tag_header = ts.boolean,
+  header_name = ts.pattern('^[%w-]+$'):describe('a header name'),
+  tag_subject = ts.string,
+  max_option_length = num(16, 4096),
+  expose_from = ts.boolean,
+  maps = ts.shape(maps_shape),
+  scores = ts.map_of(ts.string, num(-1000, 1000)),
+  descriptions = ts.map_of(ts.string, ts.string),
+})
+
+-- One line naming the bad key: tableshape says 'field "a": field "b": <problem>'.
+local function bad_setting(err, given)
+  local path, value, rest = {}, given, tostring(err)
+  while true do
+    local key, tail = rest:match('^field "([^"]+)": (.*)$')
+    if not key then break end
+    path[#path + 1] = key
+    value = type(value) == 'table' and value[key] or nil
+    rest = tail
+  end
+  local extra = rest:match('^extra fields: "([^"]+)"')
+  if extra then
+    path[#path + 1] = extra
+    value = type(value) == 'table' and value[extra] or nil
+    rest = 'unknown setting'
+  end
+  rspamd_logger.errx(rspamd_config, '%s: bad %s = %s (%s); disabling the module', N,
+      #path > 0 and table.concat(path, '.') or 'settings', value, rest)
+end
+
 local opts = rspamd_config:get_all_opt(N)
 if not opts then
   rspamd_logger.infox(rspamd_config, 'module %s is not configured, disabling it', N)
@@ -76,82 +162,82 @@ if settings.enabled == false then
   lua_util.disable_module(N, 'config')
   return
 end
+do
+  local checked, err = settings_schema:transform(settings)
+  if not checked then
+    bad_setting(err, settings)
+    lua_util.disable_module(N, 'config')
+    return
+  end
+  settings = checked
+end
 
--- Load sakimori/*.lua; each returns function(need) → module table (data files: a table).
+-- The modules sakimori/*.lua are loaded with require: their directory (lib_dir, default next
+-- to this file) is appended to package.path, after Rspamd's own lualib, so it shadows nothing.
 local function plugin_dir()
   local ok, info = pcall(debug.getinfo, 1, 'S')
   local src = ok and info and info.source or ''
   return src:match('^@(.*)/[^/]*$') or '.'
 end
 local lib_dir = settings.lib_dir or plugin_dir()
-local loaded = {}
-local function need(name)
-  if loaded[name] == nil then
-    local v = dofile(lib_dir .. '/sakimori/' .. name .. '.lua')
-    if type(v) == 'function' then v = v(need) end
-    loaded[name] = v
+do
+  local entry = lib_dir .. '/?.lua'
+  if not package.path:find(entry, 1, true) then
+    package.path = package.path .. ';' .. entry
   end
-  return loaded[name]
 end
 
-local ok_load, err_load = pcall(function()
-  need('checks'); need('lookalike'); need('norm'); need('from')
+local ok_load, mods = pcall(function()
+  return {checks = require('sakimori.checks'), norm = require('sakimori.norm'),
+          lookalike = require('sakimori.lookalike'), unicode = require('sakimori.unicode'),
+          from = require('sakimori.from')}
 end)
 if not ok_load then
-  rspamd_logger.errx(rspamd_config, 'cannot load %s/sakimori/*.lua: %s; disabling %s',
-      lib_dir, err_load, N)
+  rspamd_logger.errx(rspamd_config, '%s: cannot load %s/sakimori/*.lua (%s); disabling the module',
+      N, lib_dir, mods)
   lua_util.disable_module(N, 'fail')
   return
 end
-local checks, norm, lookalike = need('checks'), need('norm'), need('lookalike')
-local unicode, from_hdr = need('unicode'), need('from')
-
-local function number(key, lo, hi)
-  local v = tonumber(settings[key])
-  if not v or v < lo or v > hi then
-    rspamd_logger.errx(rspamd_config, '%s: bad %s = %s; disabling the module', N, key,
-        settings[key])
-    return nil
-  end
-  return v
-end
+local checks, norm, lookalike = mods.checks, mods.norm, mods.lookalike
+local unicode, from_hdr = mods.unicode, mods.from
 
 local cfg = {
   internal_domains = {}, domestic_tlds = {},
   trusted = norm.networks(settings.trusted_networks),
   relay_suffixes = {},
-  domestic_country = tostring(settings.domestic_country or ''):upper(),
-  new_infra_min_history = number('new_infra_min_history', 1, 1e9),
-  display_name_min_length = number('display_name_min_length', 1, 1000),
-  lookalike_max_distance = number('lookalike_max_distance', 0, 3),
+  domestic_country = settings.domestic_country,
+  new_infra_min_history = settings.new_infra_min_history,
+  display_name_min_length = settings.display_name_min_length,
+  lookalike_max_distance = settings.lookalike_max_distance,
 }
-if not (cfg.new_infra_min_history and cfg.display_name_min_length
-    and cfg.lookalike_max_distance) or #cfg.domestic_country ~= 2 then
-  lua_util.disable_module(N, 'config')
-  return
-end
-for _, d in ipairs(settings.internal_domains or {}) do
-  local n = norm.normalise_domain(tostring(d))
+for _, d in ipairs(settings.internal_domains) do
+  local n = norm.normalise_domain(d)
   if n ~= '' then cfg.internal_domains[#cfg.internal_domains + 1] = n end
 end
-for _, sfx in ipairs(settings.relay_suffixes or {}) do
-  local t = tostring(sfx):lower():gsub('%.+$', '')
+for _, sfx in ipairs(settings.relay_suffixes) do
+  local t = sfx:lower():gsub('%.+$', '')
   if t:find('^%.[^.]') then cfg.relay_suffixes[#cfg.relay_suffixes + 1] = t end
 end
-for _, t in ipairs(settings.domestic_tlds or {}) do
-  cfg.domestic_tlds[#cfg.domestic_tlds + 1] = tostring(t):lower():gsub('^%.+', '')
+for _, t in ipairs(settings.domestic_tlds) do
+  cfg.domestic_tlds[#cfg.domestic_tlds + 1] = t:lower():gsub('^%.+', '')
 end
 
 -- Maps ----------------------------------------------------------------------------------------
 
-local maps_cfg = settings.maps or {}
+-- Native maps through lua_maps (Rspamd's helper: shared with any other user of the same file).
+local maps_cfg = settings.maps
 local function native_map(name, mtype)
   if not maps_cfg[name] then return nil end
-  return rspamd_config:add_map({type = mtype, url = maps_cfg[name],
-                                description = 'sakimori ' .. name .. ' map'})
+  local map = lua_maps.map_add_from_ucl(maps_cfg[name], mtype, 'sakimori ' .. name .. ' map')
+  if not map then
+    rspamd_logger.errx(rspamd_config, '%s: cannot add map %s (%s); its check sees no data', N,
+        name, maps_cfg[name])
+  end
+  return map
 end
 
 -- Callback maps are parsed here: '#' is data in names, and the lookalike check iterates.
+-- (lua_maps.map_add_from_ucl of Rspamd 3.4 takes no callback, so these use add_map directly.)
 local protected_set, protected_list, names = {}, {}, {}
 local function lines_of(data)
   local out = {}
@@ -182,15 +268,17 @@ callback_map('protected', function(rows)
   end
   table.sort(list, function(a, b) return a.reg < b.reg end)
   protected_set, protected_list = set, list
+  lua_util.debugm(N, rspamd_config, 'protected map: %s domains', #list)
 end)
 callback_map('names', function(rows)
-  local t = {}
+  local t, n = {}, 0
   for _, r in ipairs(rows) do
     local addrs = {}
     for a in r[2]:gmatch('[^,%s]+') do addrs[#addrs + 1] = a:lower() end
-    t[r[1]] = addrs
+    t[r[1]] = addrs; n = n + 1
   end
   names = t
+  lua_util.debugm(N, rspamd_config, 'names map: %s names', n)
 end)
 local country_map = native_map('country', 'radix')
 local infra_map = native_map('infra', 'hash')
@@ -227,19 +315,22 @@ end
 
 -- The displayed From of a header value (pure, code-point work): memoised per scanner process,
 -- bounded like norm.memo; the returned list is only read.
-local displayed_cache, displayed_n = {}, 0
+local shown_cache, others_cache, displayed_n = {}, {}, 0
+local NO_OTHERS = {} -- shared by every result without other addresses (most From headers)
 local function displayed(raw, decoded)
   local key = raw .. '\0' .. decoded
   if #key > 512 then return from_hdr.displayed(raw, decoded) end
-  local hit = displayed_cache[key]
-  if hit then return hit[1], hit[2] end
+  local hit = shown_cache[key]
+  if hit then return hit, others_cache[key] end
   local shown, others = from_hdr.displayed(raw, decoded)
-  if displayed_n >= 2048 then displayed_cache, displayed_n = {}, 0 end
-  displayed_cache[key] = {shown, others}; displayed_n = displayed_n + 1
+  if #others == 0 then others = NO_OTHERS end
+  if displayed_n >= 2048 then shown_cache, others_cache, displayed_n = {}, {}, 0 end
+  shown_cache[key], others_cache[key] = shown, others; displayed_n = displayed_n + 1
   return shown, others
 end
 
 local one_line = norm.memo(from_hdr.one_line) -- pure; From values recur
+local lower = norm.memo(from_hdr.lower) -- pure
 
 local function facts_of(task)
   local f = {hops = {}}
@@ -273,9 +364,11 @@ local function facts_of(task)
     if raw ~= '' then
       local others
       f.from_shown, others = displayed(raw, one_line(heads[k].decoded))
-      local strict = from_hdr.lower(tostring(f.from_addr or ''))
-      for _, o in ipairs(others) do
-        if from_hdr.lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
+      if #others > 0 then -- most From headers show one address: no lower-casing then
+        local strict = lower(tostring(f.from_addr or ''))
+        for _, o in ipairs(others) do
+          if lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
+        end
       end
       break
     end
@@ -311,8 +404,10 @@ local function sanitise(s) return (sanitise_memo(tostring(s))) end
 
 local function tag(task, fired)
   local hname = settings.header_name
+  local incoming = task:get_header(hname)
+  if #fired == 0 and not incoming then return end -- clean mail, nothing to remove: no work
   local add, remove = {}, {}
-  if task:get_header(hname) then remove[hname] = 0 end -- never trust an incoming tag
+  if incoming then remove[hname] = 0 end -- never trust an incoming tag
   if #fired > 0 and settings.tag_header then
     add[hname] = {order = 0, value = table.concat(fired, ', ')}
   end
@@ -329,26 +424,31 @@ local function tag(task, fired)
   end
 end
 
+local function check_task(task)
+  local f = facts_of(task)
+  if settings.expose_from then
+    local o = {sanitise('shown=' .. norm.domain_of(f.from_shown)),
+               sanitise('strict=' .. norm.domain_of(f.from_addr)),
+               sanitise('name=' .. (unicode.fold_name(f.from_name or '')))}
+    for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
+    task:insert_result('SAKIMORI_FROM', 0.0, o)
+  end
+  lua_util.debugm(N, task, 'facts: ip=%s user=%s from=%s shown=%s env=%s reply_to=%s hops=%s',
+      f.ip, f.user, f.from_addr, f.from_shown, f.env_from, f.reply_to, #f.hops)
+  local results = checks.evaluate(f, cfg, data)
+  lua_util.debugm(N, task, '%s check(s) fired', #results)
+  local fired = {}
+  for _, r in ipairs(results) do
+    local options = {}
+    for _, o in ipairs(r[2]) do options[#options + 1] = sanitise(o) end
+    task:insert_result(r[1], 1.0, options)
+    fired[#fired + 1] = r[1]
+  end
+  tag(task, fired)
+end
+
 local function sakimori_cb(task)
-  local ok, err = pcall(function()
-    local f = facts_of(task)
-    if settings.expose_from then
-      local o = {sanitise('shown=' .. norm.domain_of(f.from_shown)),
-                 sanitise('strict=' .. norm.domain_of(f.from_addr)),
-                 sanitise('name=' .. (unicode.fold_name(f.from_name or '')))}
-      for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
-      task:insert_result('SAKIMORI_FROM', 0.0, o)
-    end
-    local results = checks.evaluate(f, cfg, data)
-    local fired = {}
-    for _, r in ipairs(results) do
-      local options = {}
-      for _, o in ipairs(r[2]) do options[#options + 1] = sanitise(o) end
-      task:insert_result(r[1], 1.0, options)
-      fired[#fired + 1] = r[1]
-    end
-    tag(task, fired)
-  end)
+  local ok, err = pcall(check_task, task) -- no closure per mail
   if not ok then
     rspamd_logger.errx(task, '%s: check failed (message passed unchanged): %s', N, err)
   end

@@ -58,17 +58,9 @@ IPS = ["8.8.8.8", "133.0.0.7", "192.0.2.10"]  # US, JP (partner's network), our 
 
 RUNNER = r"""
 local dir = arg[1]
-local loaded = {}
-local function need(name)
-  if loaded[name] == nil then
-    local v = dofile(dir .. '/sakimori/' .. name .. '.lua')
-    if type(v) == 'function' then v = v(need) end
-    loaded[name] = v
-  end
-  return loaded[name]
-end
+package.path = package.path .. ';' .. dir .. '/?.lua' -- as the plugin does (lib_dir)
 local ucl = require 'ucl'
-local F = need('from')
+local F = require('sakimori.from')
 for line in io.lines(arg[2]) do
   local p = ucl.parser(); p:parse_string(line); local o = p:get_object()
   local raw = F.one_line(o.raw)

@@ -21,17 +21,10 @@ pytestmark = [pytest.mark.rspamd,
 
 RUNNER = r"""
 local dir = arg[1]
-local loaded = {}
-local function need(name)
-  if loaded[name] == nil then
-    local v = dofile(dir .. '/sakimori/' .. name .. '.lua')
-    if type(v) == 'function' then v = v(need) end
-    loaded[name] = v
-  end
-  return loaded[name]
-end
+package.path = package.path .. ';' .. dir .. '/?.lua' -- as the plugin does (lib_dir)
 local ucl = require 'ucl'
-local N, U, L = need('norm'), need('unicode'), need('lookalike')
+local N, U = require('sakimori.norm'), require('sakimori.unicode')
+local L = require('sakimori.lookalike')
 for line in io.lines(arg[2]) do
   local p = ucl.parser(); p:parse_string(line); local o = p:get_object()
   local r = {}

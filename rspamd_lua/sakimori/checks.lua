@@ -15,242 +15,255 @@ data  = lookups over the maps: country(ip) history(domain) infra(domain, key) do
 Returns {{symbol, {options...}}, ...} in check order.
 ]]--
 
-return function(need)
-  local N = need('norm')
-  local U = need('unicode')
-  local L = need('lookalike')
-  local F = need('from')
-  local M = {}
+local N = require('sakimori.norm')
+local U = require('sakimori.unicode')
+local L = require('sakimori.lookalike')
+local F = require('sakimori.from')
+local M = {}
 
-  local function is_internal(domain, internal)
-    if domain == '' then return false end
-    for _, d in ipairs(internal) do
-      if domain == d or (#domain > #d and domain:sub(-#d - 1) == '.' .. d) then return true end
-    end
-    return false
+local function is_internal(domain, internal)
+  if domain == '' then return false end
+  for _, d in ipairs(internal) do
+    if domain == d or (#domain > #d and domain:sub(-#d - 1) == '.' .. d) then return true end
   end
-  M.is_internal = is_internal
-
-  -- The one trust decision (docs/mail-checks.md "Trusted address"; Python twin:
-  -- sakimori/mail/relays.py Trust.address): 'own', 'relay' or nil (untrusted). name is the
-  -- verified name a trusted writer recorded (never the HELO).
-  local function trust(obj, name, cfg, data)
-    if not N.is_public_ip(obj) or N.in_networks(obj, cfg.trusted) then return 'own' end
-    if data and data.relay and data.relay(obj:to_string()) then return 'relay' end
-    if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
-    return nil
-  end
-  M.trust = trust
-
-  -- The external sender {ip, obj, host} and the external chain (list of IP strings), or nil:
-  -- the connecting IP when untrusted, else the first untrusted hop (newest -> oldest); when
-  -- the walk ends inside relay hops, the oldest relay hop (relays never make mail internal).
-  function M.external(f, cfg, data)
-    local hops = f.hops or {}
-    local ext, older, last
-    local ip = N.parse_ip(f.ip)
-    if ip then
-      local t = trust(ip, f.hostname, cfg, data)
-      if not t then
-        ext, older = {ip = ip:to_string(), obj = ip, host = f.hostname}, 1
-      elseif t == 'relay' then
-        last = {{ip = ip:to_string(), obj = ip, host = f.hostname}, 1}
-      end
-    end
-    if not ext then
-      for i, h in ipairs(hops) do
-        local obj = N.parse_ip(h.ip)
-        if obj then
-          local t = trust(obj, h.host, cfg, data)
-          if not t then
-            ext, older = {ip = obj:to_string(), obj = obj, host = h.host}, i + 1
-            break
-          elseif t == 'relay' then
-            last = {{ip = obj:to_string(), obj = obj, host = h.host}, i + 1}
-          end
-        end
-      end
-    end
-    if not ext and last then ext, older = last[1], last[2] end
-    if not ext then return nil end
-    local chain = {ext.ip}
-    for i = older, #hops do
-      local obj = N.parse_ip(hops[i].ip)
-      if obj and N.is_public_ip(obj) then chain[#chain + 1] = obj:to_string() end
-    end
-    return ext, chain
-  end
-
-  local function with(opts, evidence)
-    if evidence ~= '' then opts[#opts + 1] = evidence end
-    return opts
-  end
-
-  local function internal_spoof(ctx)
-    if not ctx.ext or ctx.authenticated then return nil end
-    local cands = {}
-    for _, c in ipairs(ctx.froms) do cands[#cands + 1] = c end
-    cands[#cands + 1] = {ctx.d_env, ''}
-    for _, c in ipairs(cands) do
-      if is_internal(c[1], ctx.cfg.internal_domains) then
-        return with({'from=' .. c[1], 'ip=' .. ctx.ext.ip}, c[2])
-      end
-    end
-  end
-
-  local function domestic_via_overseas(ctx)
-    local cfg = ctx.cfg
-    if not ctx.ext then return nil end
-    for _, c in ipairs(ctx.senders) do
-      local d = c[1]
-      -- the TLD presumption holds only for a domain without learned history
-      if not is_internal(d, cfg.internal_domains) and (ctx.data.domestic(d)
-          or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))) then
-        for _, ip in ipairs(ctx.chain) do
-          local cc = ctx.data.country(ip)
-          if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
-            return with({'domain=' .. d, 'ip=' .. ip, 'country=' .. cc:upper()}, c[2])
-          end
-        end
-      end
-    end
-  end
-
-  local function new_infrastructure(ctx)
-    if not ctx.ext then return nil end
-    local keys = N.infrastructure_keys(ctx.ext.obj, ctx.ext.host)
-    if #keys == 0 then return nil end
-    for _, c in ipairs(ctx.senders) do
-      local d = c[1]
-      if not is_internal(d, ctx.cfg.internal_domains)
-          and (ctx.data.history(d) or 0) >= ctx.cfg.new_infra_min_history then
-        local seen = false
-        for _, k in ipairs(keys) do
-          if ctx.data.infra(d, k) then seen = true; break end
-        end
-        if not seen then
-          local opts = {'domain=' .. d}
-          for _, k in ipairs(keys) do opts[#opts + 1] = 'infra=' .. k end
-          return with(opts, c[2])
-        end
-      end
-    end
-  end
-
-  -- registrable domain, or the domain itself when it has no public suffix
-  local function org(domain)
-    if domain == '' then return '' end
-    local reg = N.registrable_domain(domain)
-    return reg ~= '' and reg or domain
-  end
-
-  -- Other address-like text of the From header naming a protected domain not its own.
-  local function shows_protected(ctx)
-    local own = {}
-    for _, c in ipairs(ctx.froms) do own[org(c[1])] = true end
-    local others = ctx.facts.from_others or {}
-    for k = 1, math.min(#others, 8) do
-      local dom = N.domain_of(others[k])
-      local o = org(dom)
-      if o ~= '' and ctx.data.protected(o) and not own[o] then
-        local shows = N.normalise_address(others[k])
-        return {'shows=' .. (shows ~= '' and shows or dom),
-                'addr=' .. N.normalise_address(ctx.facts.from_shown)}
-      end
-    end
-  end
-
-  local function display_name_spoof(ctx)
-    local f = ctx.facts
-    if f.from_name and f.from_name ~= '' then
-      local folded, n = U.fold_name(f.from_name)
-      local addrs = n >= ctx.cfg.display_name_min_length and ctx.data.names(folded) or nil
-      if addrs then
-        local judged, seen = {}, {}
-        for _, x in ipairs({f.from_shown or '', f.from_addr or ''}) do
-          local a = N.normalise_address(x)
-          if a ~= '' and not seen[a] then seen[a] = true; judged[#judged + 1] = a end
-        end
-        if #judged == 0 then judged = {''} end
-        for _, addr in ipairs(judged) do
-          local known = false
-          for _, a in ipairs(addrs) do
-            if a == addr then known = true; break end
-          end
-          if not known then return {'name=' .. folded, 'addr=' .. addr} end
-        end
-      end
-    end
-    return shows_protected(ctx)
-  end
-
-  local function lookalike(ctx)
-    for _, c in ipairs(ctx.senders) do
-      local d = c[1]
-      local reg = N.registrable_domain(d)
-      if reg ~= '' and not ctx.data.protected(reg) and not ctx.data.known(reg) then
-        local like, how = L.match(d, ctx.data.protected_list(), ctx.cfg.lookalike_max_distance)
-        if like then return with({'domain=' .. d, 'like=' .. like, 'how=' .. how}, c[2]) end
-      end
-    end
-  end
-
-  -- Reply-To divergence counts for a protected From or with another finding; envelope
-  -- divergence only with another finding (alone it is everyday mail: bounce domains).
-  local function header_mismatch(ctx, fired)
-    local orgs, is_from, protected = {}, {}, false
-    for _, c in ipairs(ctx.froms) do
-      local o = org(c[1])
-      if o ~= '' and not is_from[o] then
-        is_from[o] = true; orgs[#orgs + 1] = o
-        protected = protected or ctx.data.protected(o)
-      end
-    end
-    if #orgs == 0 then return nil end
-    local opts = {}
-    local rt = org(N.domain_of(ctx.facts.reply_to))
-    if rt ~= '' and not is_from[rt] and (fired or protected) then
-      opts[#opts + 1] = 'reply_to=' .. rt
-    end
-    local env = org(ctx.d_env)
-    if env ~= '' and not is_from[env] and fired then opts[#opts + 1] = 'envelope=' .. env end
-    if #opts == 0 then return nil end
-    table.insert(opts, 1, 'from=' .. orgs[1])
-    return opts
-  end
-
-  M.CHECKS = {
-    {'SAKIMORI_INTERNAL_SPOOF', internal_spoof},
-    {'SAKIMORI_DOMESTIC_VIA_OVERSEAS', domestic_via_overseas},
-    {'SAKIMORI_NEW_INFRASTRUCTURE', new_infrastructure},
-    {'SAKIMORI_DISPLAY_NAME_SPOOF', display_name_spoof},
-    {'SAKIMORI_LOOKALIKE_DOMAIN', lookalike},
-  }
-  M.HEADER_MISMATCH = 'SAKIMORI_HEADER_MISMATCH'
-
-  function M.evaluate(f, cfg, data)
-    local froms = F.from_domains(f.from_shown, f.from_addr)
-    local d_env = N.domain_of(f.env_from)
-    local senders = froms
-    if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
-    local ext, chain = M.external(f, cfg, data)
-    local ctx = {
-      facts = f, cfg = cfg, data = data, ext = ext, chain = chain or {},
-      authenticated = f.user ~= nil and f.user ~= '',
-      froms = froms, d_env = d_env, senders = senders,
-    }
-    local results, fired = {}, false
-    for _, c in ipairs(M.CHECKS) do
-      local opts = c[2](ctx)
-      if opts then
-        results[#results + 1] = {c[1], opts}
-        fired = true
-      end
-    end
-    local opts = header_mismatch(ctx, fired)
-    if opts then results[#results + 1] = {M.HEADER_MISMATCH, opts} end
-    return results
-  end
-
-  return M
+  return false
 end
+M.is_internal = is_internal
+
+-- The one trust decision (docs/mail-checks.md "Trusted address"; Python twin:
+-- sakimori/mail/relays.py Trust.address): 'own', 'relay' or nil (untrusted). name is the
+-- verified name a trusted writer recorded (never the HELO).
+local function trust(obj, name, cfg, data)
+  if not N.is_public_ip(obj) or N.in_networks(obj, cfg.trusted) then return 'own' end
+  if data and data.relay and data.relay(obj:to_string()) then return 'relay' end
+  if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
+  return nil
+end
+M.trust = trust
+
+-- trust() of a memoised address (N.address): the same decision without re-parsing.
+local function trust_addr(a, name, cfg, data)
+  if not a.public or N.in_networks(a.obj, cfg.trusted, a.str) then return 'own' end
+  if data and data.relay and data.relay(a.str) then return 'relay' end
+  if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
+  return nil
+end
+
+-- The external sender {ip, obj, host} and the external chain (list of IP strings), or nil:
+-- the connecting IP when untrusted, else the first untrusted hop (newest -> oldest); when
+-- the walk ends inside relay hops, the oldest relay hop (relays never make mail internal).
+function M.external(f, cfg, data)
+  local hops = f.hops or {}
+  local ext, older, last
+  local a = N.address(f.ip)
+  if a then
+    local t = trust_addr(a, f.hostname, cfg, data)
+    if not t then
+      ext, older = {ip = a.str, obj = a.obj, host = f.hostname}, 1
+    elseif t == 'relay' then
+      last = {{ip = a.str, obj = a.obj, host = f.hostname}, 1}
+    end
+  end
+  if not ext then
+    for i, h in ipairs(hops) do
+      local ha = N.address(h.ip)
+      if ha then
+        local t = trust_addr(ha, h.host, cfg, data)
+        if not t then
+          ext, older = {ip = ha.str, obj = ha.obj, host = h.host}, i + 1
+          break
+        elseif t == 'relay' then
+          last = {{ip = ha.str, obj = ha.obj, host = h.host}, i + 1}
+        end
+      end
+    end
+  end
+  if not ext and last then ext, older = last[1], last[2] end
+  if not ext then return nil end
+  local chain = {ext.ip}
+  for i = older, #hops do
+    local ha = N.address(hops[i].ip)
+    if ha and ha.public then chain[#chain + 1] = ha.str end
+  end
+  return ext, chain
+end
+
+local function with(opts, evidence)
+  if evidence ~= '' then opts[#opts + 1] = evidence end
+  return opts
+end
+
+local function internal_spoof(ctx)
+  if not ctx.ext or ctx.authenticated then return nil end
+  local cands = {}
+  for _, c in ipairs(ctx.froms) do cands[#cands + 1] = c end
+  cands[#cands + 1] = {ctx.d_env, ''}
+  for _, c in ipairs(cands) do
+    if is_internal(c[1], ctx.cfg.internal_domains) then
+      return with({'from=' .. c[1], 'ip=' .. ctx.ext.ip}, c[2])
+    end
+  end
+end
+
+local function domestic_via_overseas(ctx)
+  local cfg = ctx.cfg
+  if not ctx.ext then return nil end
+  for _, c in ipairs(ctx.senders) do
+    local d = c[1]
+    -- the TLD presumption holds only for a domain without learned history
+    if not is_internal(d, cfg.internal_domains) and (ctx.data.domestic(d)
+        or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))) then
+      for _, ip in ipairs(ctx.chain) do
+        local cc = ctx.data.country(ip)
+        if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
+          return with({'domain=' .. d, 'ip=' .. ip, 'country=' .. cc:upper()}, c[2])
+        end
+      end
+    end
+  end
+end
+
+-- infrastructure_keys per 'ip|host' text, memoised (pure; the list is only read)
+local infra_keys = N.memo(function(key)
+  local ip, host = key:match('^(.-)|(.*)$')
+  local a = N.address(ip)
+  return N.infrastructure_keys(a and a.obj or nil, host)
+end)
+
+local function new_infrastructure(ctx)
+  if not ctx.ext then return nil end
+  local keys = infra_keys(ctx.ext.ip .. '|' .. (ctx.ext.host or ''))
+  if #keys == 0 then return nil end
+  for _, c in ipairs(ctx.senders) do
+    local d = c[1]
+    if not is_internal(d, ctx.cfg.internal_domains)
+        and (ctx.data.history(d) or 0) >= ctx.cfg.new_infra_min_history then
+      local seen = false
+      for _, k in ipairs(keys) do
+        if ctx.data.infra(d, k) then seen = true; break end
+      end
+      if not seen then
+        local opts = {'domain=' .. d}
+        for _, k in ipairs(keys) do opts[#opts + 1] = 'infra=' .. k end
+        return with(opts, c[2])
+      end
+    end
+  end
+end
+
+-- registrable domain, or the domain itself when it has no public suffix
+local function org(domain)
+  if domain == '' then return '' end
+  local reg = N.registrable_domain(domain)
+  return reg ~= '' and reg or domain
+end
+
+-- Other address-like text of the From header naming a protected domain not its own.
+local function shows_protected(ctx)
+  local own = {}
+  for _, c in ipairs(ctx.froms) do own[org(c[1])] = true end
+  local others = ctx.facts.from_others or {}
+  for k = 1, math.min(#others, 8) do
+    local dom = N.domain_of(others[k])
+    local o = org(dom)
+    if o ~= '' and ctx.data.protected(o) and not own[o] then
+      local shows = N.normalise_address(others[k])
+      return {'shows=' .. (shows ~= '' and shows or dom),
+              'addr=' .. N.normalise_address(ctx.facts.from_shown)}
+    end
+  end
+end
+
+local function display_name_spoof(ctx)
+  local f = ctx.facts
+  if f.from_name and f.from_name ~= '' then
+    local folded, n = U.fold_name(f.from_name)
+    local addrs = n >= ctx.cfg.display_name_min_length and ctx.data.names(folded) or nil
+    if addrs then
+      local judged, seen = {}, {}
+      for _, x in ipairs({f.from_shown or '', f.from_addr or ''}) do
+        local a = N.normalise_address(x)
+        if a ~= '' and not seen[a] then seen[a] = true; judged[#judged + 1] = a end
+      end
+      if #judged == 0 then judged = {''} end
+      for _, addr in ipairs(judged) do
+        local known = false
+        for _, a in ipairs(addrs) do
+          if a == addr then known = true; break end
+        end
+        if not known then return {'name=' .. folded, 'addr=' .. addr} end
+      end
+    end
+  end
+  return shows_protected(ctx)
+end
+
+local function lookalike(ctx)
+  for _, c in ipairs(ctx.senders) do
+    local d = c[1]
+    local reg = N.registrable_domain(d)
+    if reg ~= '' and not ctx.data.protected(reg) and not ctx.data.known(reg) then
+      local like, how = L.match(d, ctx.data.protected_list(), ctx.cfg.lookalike_max_distance)
+      if like then return with({'domain=' .. d, 'like=' .. like, 'how=' .. how}, c[2]) end
+    end
+  end
+end
+
+-- Reply-To divergence counts for a protected From or with another finding; envelope
+-- divergence only with another finding (alone it is everyday mail: bounce domains).
+local function header_mismatch(ctx, fired)
+  local orgs, is_from, protected = {}, {}, false
+  for _, c in ipairs(ctx.froms) do
+    local o = org(c[1])
+    if o ~= '' and not is_from[o] then
+      is_from[o] = true; orgs[#orgs + 1] = o
+      protected = protected or ctx.data.protected(o)
+    end
+  end
+  if #orgs == 0 then return nil end
+  local opts = {}
+  local rt = org(N.domain_of(ctx.facts.reply_to))
+  if rt ~= '' and not is_from[rt] and (fired or protected) then
+    opts[#opts + 1] = 'reply_to=' .. rt
+  end
+  local env = org(ctx.d_env)
+  if env ~= '' and not is_from[env] and fired then opts[#opts + 1] = 'envelope=' .. env end
+  if #opts == 0 then return nil end
+  table.insert(opts, 1, 'from=' .. orgs[1])
+  return opts
+end
+
+M.CHECKS = {
+  {'SAKIMORI_INTERNAL_SPOOF', internal_spoof},
+  {'SAKIMORI_DOMESTIC_VIA_OVERSEAS', domestic_via_overseas},
+  {'SAKIMORI_NEW_INFRASTRUCTURE', new_infrastructure},
+  {'SAKIMORI_DISPLAY_NAME_SPOOF', display_name_spoof},
+  {'SAKIMORI_LOOKALIKE_DOMAIN', lookalike},
+}
+M.HEADER_MISMATCH = 'SAKIMORI_HEADER_MISMATCH'
+
+function M.evaluate(f, cfg, data)
+  local froms = F.from_domains(f.from_shown, f.from_addr)
+  local d_env = N.domain_of(f.env_from)
+  local senders = froms
+  if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
+  local ext, chain = M.external(f, cfg, data)
+  local ctx = {
+    facts = f, cfg = cfg, data = data, ext = ext, chain = chain or {},
+    authenticated = f.user ~= nil and f.user ~= '',
+    froms = froms, d_env = d_env, senders = senders,
+  }
+  local results, fired = {}, false
+  for _, c in ipairs(M.CHECKS) do
+    local opts = c[2](ctx)
+    if opts then
+      results[#results + 1] = {c[1], opts}
+      fired = true
+    end
+  end
+  local opts = header_mismatch(ctx, fired)
+  if opts then results[#results + 1] = {M.HEADER_MISMATCH, opts} end
+  return results
+end
+
+return M

@@ -1,0 +1,219 @@
+"""Where the sakimori plugin's cost in Rspamd goes: variants of the plugin measured in one run.
+
+Run: ``.venv/bin/python bench/rspamd_variants.py [--messages 500] [--reps 7] [--idle 10]
+[--variants without,plugin,...]``. Not part of ``make bench`` (an analysis tool for issue 15
+item 4; ``bench/mail.py`` gives the headline figure).
+
+Every variant is a private Rspamd 3.4 (same offline profile, one scanner) started before
+timing; the example test set (``sakimori_demo.mailsim``, learned as ``bench/mail.py`` does) is
+scanned by each in turn, ``--chunk`` messages at a time (the starting variant rotating), so
+load changes on a shared machine hit all alike; ``--reps`` such passes. Printed per
+variant: the median Rspamd CPU seconds of a batch (all its processes, from ``/proc``: not
+inflated when other jobs share the cores) and its ratio to ``without``, the client wall time,
+and the CPU the idle instance burns per second (timers, map checks) measured over ``--idle``
+seconds before the scans. Variants:
+
+- ``without``       no sakimori at all (the stock configuration);
+- ``plugin``        the generated build (plugin + maps; no exporter);
+- ``empty``         the same, the callback returning at once (the floor of a registered symbol);
+- ``nomaps``        the plugin without any map (``maps {}``; verdicts differ: cost only);
+- ``emptynomaps``   empty callback and no maps;
+- ``emptynotables`` empty callback, the Unicode/suffix tables not parsed at start (the
+                    Lua heap of the plugin stays small); ``notables`` the same, full callback;
+- ``noplugin``      the build without its ``lua =`` line (settings, group, maps files, no Lua);
+- ``ballast``       no plugin, a Lua file keeping ~40,000 small tables alive (the Lua heap's
+                    size alone);
+- ``noreg``         the plugin loaded (settings, maps, tables) but no symbol registered;
+- ``emptyone``      empty callback, only ``SAKIMORI_CHECK`` registered (no virtual symbols);
+- ``factsonly``     the callback reads the task's facts and returns (no checks);
+- ``noinsert``      facts and checks, but no symbol inserted and no header change;
+- ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
+                    ``git archive COMMIT rspamd_lua | tar -x -C /tmp/x``) in today's build;
+- ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
+                    instead of the harness's 1 s, e.g. ``without@300,plugin@300``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from mail import _batch, _learn, _scan_time  # noqa: E402
+from mail import _rspamd_cpu as _cpu_ns  # noqa: E402
+
+from generator.render_rspamd import write_rspamd  # noqa: E402
+from sakimori.config import load_config  # noqa: E402
+from sakimori.rspamd import RspamdInstance  # noqa: E402
+from sakimori_demo.mailsim import generate_corpus  # noqa: E402
+
+DEFAULT = "without,plugin,empty,nomaps,without@300,plugin@300"
+_CALLBACK = "local function sakimori_cb(task)\n"
+
+
+def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Path | None:
+    """A copy of *base* changed into *kind*; None for ``without``."""
+    if kind == "without":
+        return None
+    dst = out / kind
+    if dst.exists():
+        return dst
+    shutil.copytree(base, dst)
+    if kind in ("empty", "emptynomaps"):
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        assert _CALLBACK in text, "callback not found"
+        plugin.write_text(text.replace(_CALLBACK, _CALLBACK + "  if task then return end\n"),
+                          encoding="utf-8")
+    if kind in ("notables", "emptynotables"):
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        text = text.replace("  if worker and worker:is_scanner() then", "  if false then")
+        if kind == "emptynotables":
+            text = text.replace(_CALLBACK, _CALLBACK + "  if task then return end\n")
+        plugin.write_text(text, encoding="utf-8")
+    if kind == "before":
+        if before is None:
+            raise SystemExit("bench/rspamd_variants.py: variant 'before' needs --before DIR")
+        plugins = dst / "rspamd" / "plugins"
+        shutil.copyfile(before / "sakimori.lua", plugins / "sakimori.lua")
+        for src in (before / "sakimori").glob("*.lua"):
+            shutil.copyfile(src, plugins / "sakimori" / src.name)
+    if kind in ("factsonly", "noinsert"):
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        if kind == "factsonly":
+            old = "  local results = checks.evaluate(f, cfg, data)\n"
+            assert old in text
+            text = text.replace(old, "  if task then return end\n" + old)
+        else:
+            for old in ("    task:insert_result(r[1], 1.0, options)\n", "  tag(task, fired)\n"):
+                assert old in text
+                text = text.replace(old, "")
+        plugin.write_text(text, encoding="utf-8")
+    if kind == "ballast":  # no plugin: a Lua file keeping ~40,000 small tables alive
+        (dst / "rspamd" / "plugins" / "sakimori.lua").write_text(
+            "local keep = {}\nfor i = 1, 40000 do keep[i] = {m = {}, i} end\n"
+            "rawset(_G, 'sakimori_ballast', keep)\n", encoding="utf-8")
+    if kind == "noplugin":
+        loader = dst / "rspamd" / "rspamd.conf.local"
+        text = loader.read_text(encoding="utf-8")
+        assert 'lua = "$LOCAL_CONFDIR/plugins/sakimori.lua";' in text
+        loader.write_text(text.replace('lua = "$LOCAL_CONFDIR/plugins/sakimori.lua";', ""),
+                          encoding="utf-8")
+    if kind in ("noreg", "emptyone"):
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        if kind == "noreg":
+            reg = "\nlocal id = rspamd_config:register_symbol({"
+            text = text.replace(reg, "\nif settings then return end" + reg)
+        else:
+            text = text.replace(_CALLBACK, _CALLBACK + "  if task then return end\n")
+            text = text.replace("\nfor sym, score in pairs(settings.scores) do",
+                                "\nfor sym, score in pairs({}) do")
+        plugin.write_text(text, encoding="utf-8")
+    if kind in ("nomaps", "emptynomaps"):
+        conf = dst / "rspamd" / "local.d" / "sakimori.conf"
+        text = conf.read_text(encoding="utf-8")
+        conf.write_text(re.sub(r"maps \{.*?\n\}", "maps {\n}", text, flags=re.S),
+                        encoding="utf-8")
+    elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
+                      "emptyone", "before", "factsonly", "noinsert", "ballast"):
+        raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
+    return dst
+
+
+def _timed(inst: RspamdInstance, batch: list) -> tuple[float, float]:
+    c0, t0 = _cpu_ns(inst.pid), time.perf_counter()
+    _scan_time(inst, batch)
+    return time.perf_counter() - t0, _cpu_ns(inst.pid) - c0
+
+
+def _idle_cpu(inst: RspamdInstance, seconds: float) -> float:
+    c0 = _cpu_ns(inst.pid)
+    time.sleep(seconds)
+    return (_cpu_ns(inst.pid) - c0) / seconds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=500)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--chunk", type=int, default=33,
+                    help="messages per turn: the instances take turns chunk by chunk, so load "
+                    "changes on the shared machine hit all alike")
+    ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
+    ap.add_argument("--variants", default=DEFAULT)
+    ap.add_argument("--before", type=Path, help="an older rspamd_lua/ (git archive of a "
+                    "commit) for the variant 'before': its plugin and modules in today's build")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mail")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    corpus = generate_corpus(args.out / "corpus")
+    batch = _batch(corpus["testset"], args.messages)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        cfg_file = tmp / "sakimori.yaml"
+        shutil.copyfile(REPO / "examples" / "sakimori.yaml", cfg_file)
+        cfg = load_config(cfg_file, env={})
+        _rate, _count, doc = _learn(cfg, Path(corpus["past"]["maildir"]), 1)
+        base = write_rspamd(cfg, doc, tmp / "build").parent
+        (base / "rspamd" / "local.d" / "metadata_exporter.conf").unlink()
+        insts: dict[str, RspamdInstance] = {}
+        try:
+            for name in names:
+                kind, _, watch = name.partition("@")
+                build = _variant_build(kind, base, tmp / "variants", args.before)
+                inst = RspamdInstance(build, map_watch_s=float(watch or 1.0))
+                insts[name] = inst.start()
+            idle = {}
+            for name, inst in insts.items():
+                _scan_time(inst, batch[:50])  # warm-up: caches, tables, JIT
+                idle[name] = _idle_cpu(inst, args.idle)
+            cpus: dict[str, list[float]] = {n: [] for n in insts}
+            walls: dict[str, list[float]] = {n: [] for n in insts}
+            order = list(insts)
+            for rep in range(args.reps):
+                for name in insts:
+                    walls[name].append(0.0)
+                    cpus[name].append(0.0)
+                for k in range(0, len(batch), args.chunk):  # fine-grained alternation
+                    chunk = batch[k:k + args.chunk]
+                    turn = order[(rep + k) % len(order):] + order[:(rep + k) % len(order)]
+                    for name in turn:
+                        wall, cpu = _timed(insts[name], chunk)
+                        walls[name][-1] += wall
+                        cpus[name][-1] += cpu
+        finally:
+            for inst in insts.values():
+                inst.stop()
+    load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpu = {n: statistics.median(v) for n, v in cpus.items()}
+    wall = {n: statistics.median(v) for n, v in walls.items()}
+    print(f"{args.messages} messages x {args.reps} reps, medians; load {load_start} -> {load_end}")
+    print(f"{'variant':<16} {'CPU s':>7} {'ratio':>6} {'ms/msg':>7} {'wall s':>7} {'ratio':>6} "
+          f"{'idle CPU %':>10}")
+    for n in insts:
+        base_name = "without@" + n.partition("@")[2] if "@" in n else "without"
+        b = base_name if base_name in cpu else "without"
+        print(f"{n:<16} {cpu[n]:>7.3f} {cpu[n] / cpu[b]:>6.3f} "
+              f"{1000 * cpu[n] / args.messages:>7.3f} {wall[n]:>7.3f} {wall[n] / wall[b]:>6.3f} "
+              f"{100 * idle[n]:>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
