@@ -19,6 +19,8 @@ counted twice.
 
 from __future__ import annotations
 
+import os
+import pwd
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -59,6 +61,32 @@ class Checkpoint:
     fingerprint: str = ""
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse, in one line, a state file this user cannot write. SQLite opens such a file
+    read-only without a word and fails at the first commit — e.g. a ``state.sqlite`` left by a
+    run as root in a service's state directory."""
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists() and not os.access(f, os.R_OK | os.W_OK):
+            try:
+                owner = pwd.getpwuid(f.stat().st_uid).pw_name
+            except (KeyError, OSError):
+                owner = "another user"
+            me = pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else str(os.geteuid())
+            raise SakimoriError(f"{f}: not writable by {me} (owned by {owner}); give the "
+                                f"state directory's files to the user that runs the consumer")
+    if not os.access(path.parent, os.W_OK):
+        raise SakimoriError(f"{path.parent}: state directory not writable by uid "
+                            f"{os.geteuid()}")
+
+
+def _known_uid() -> bool:
+    try:
+        pwd.getpwuid(os.geteuid())
+    except KeyError:
+        return False
+    return True
+
+
 class StateStore:
     """SQLite-backed state; use as a context manager or call :meth:`close`."""
 
@@ -68,6 +96,7 @@ class StateStore:
         self.path = Path(state_dir) / self.FILENAME
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _check_writable(self.path)
             self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                       check_same_thread=False)  # one user at a time
             self.db.execute("PRAGMA journal_mode=WAL")
