@@ -7,8 +7,9 @@
   ``suricata.sid_base`` is not the default),
 - ``sakimori.rules`` — rendered from ``generator/templates/sakimori.rules.j2`` with the
   effective thresholds (:func:`sakimori.baselines.effective_traffic`: config overrides win),
-- (the Tor relays are in the rules' headers, :mod:`generator.tor_rules`; the dataset files
-  ``tor-relays-ipv4.lst`` / ``tor-relays-ipv6.lst`` of the previous form are removed),
+- ``tor-relays-ipv4.lst`` / ``tor-relays-ipv6.lst`` — Suricata dataset files (when relays are
+  configured); rules name them relative to the rule file, which Suricata 7 resolves against the
+  rule file's directory and suricata-update rewrites when it installs the package,
 - the suricata-update source package (:mod:`generator.package`).
 
 Output is deterministic: same config + same baselines → byte-identical rule files.
@@ -26,7 +27,6 @@ import jinja2
 
 from generator import rule_ledger
 from generator.package import build_package
-from generator.tor_rules import relay_rules
 from generator.wl_helpers import KIND_OFFSETS, MAX_PCRE_CHARS, whitelist_helpers
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
@@ -215,7 +215,8 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "ports": port_groups(cfg.traffic.ports),
         "url": _rule_value(eff.url_length),
         "session": _rule_value(eff.long_session_s),
-        "tor_relays": relay_rules(relays, (*cfg.networks.home, *wl.networks)),
+        "tor_ipv4": TOR_IPV4_FILE if relays is not None and relays.ipv4 else None,
+        "tor_ipv6": TOR_IPV6_FILE if relays is not None and relays.ipv6 else None,
         "tor_cert": cfg.anonymizer.tor_cert_pattern,
     }
     return _environment().get_template("sakimori.rules.j2").render(**context)
@@ -254,11 +255,17 @@ def write_suricata(cfg: Config, doc: dict[str, Any] | None, build_dir: Path,
     if relays is not None and not (relays.ipv4 or relays.ipv6):
         log.warning("anonymizer.tor_relays: no relay address in %s — no relay rule rendered",
                     ", ".join(cfg.anonymizer.tor_relays))
-    for name in (TOR_IPV4_FILE, TOR_IPV6_FILE):  # dataset files of the previous relay rules
-        (out / name).unlink(missing_ok=True)
+    data_files: list[Path] = []
+    for name, addrs in ((TOR_IPV4_FILE, relays.sorted_ipv4() if relays else []),
+                        (TOR_IPV6_FILE, relays.sorted_ipv6() if relays else [])):
+        target = out / name
+        if addrs:
+            data_files.append(_write(target, "\n".join(addrs) + "\n"))
+        else:
+            target.unlink(missing_ok=True)
     static = _write(out / STATIC_FILE, static_rules_text(cfg))
     generated = _write(out / GENERATED_FILE, render_rules(cfg, doc, relays))
     if package:
-        build_package(out, [generated, static],
+        build_package(out, [generated, static, *data_files],
                       Path(deploy_dir) / "suricata" if deploy_dir is not None else None)
     return [static, generated]

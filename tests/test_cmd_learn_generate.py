@@ -149,7 +149,7 @@ def test_generate_is_deterministic_and_override_wins(capsys: pytest.CaptureFixtu
         assert code == 0
         assert "valid (suricata -T)" in stdout or "not validated (suricata missing)" in stdout
         builds.append(tmp_path / name / "suricata")
-    for f in ("sakimori.rules", "static.rules", "sakimori-rules.tar.gz"):
+    for f in ("sakimori.rules", "static.rules", "sakimori-rules.tar.gz", "tor-relays-ipv4.lst"):
         assert (builds[0] / f).read_bytes() == (builds[1] / f).read_bytes(), f
     rules = (builds[0] / "sakimori.rules").read_text()
     assert f"urilen:>{learned},raw;" in rules

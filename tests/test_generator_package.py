@@ -1,6 +1,6 @@
 """The suricata-update source package: archive layout, checksum, index.yaml, and a real
 offline ``suricata-update`` run (file:// source, temp --data-dir, no internet) that installs our
-rules into a rules file Suricata accepts."""
+rules and dataset files into a rules file Suricata accepts."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def test_archive_layout_checksum_and_index(tmp_path: Path) -> None:
     archive = out / PACKAGE_NAME
     with tarfile.open(archive) as tar:
         names = tar.getnames()
-        assert names == ["rules/sakimori.rules", "rules/static.rules"]
+        assert names == ["rules/sakimori.rules", "rules/static.rules",
+                         "rules/tor-relays-ipv4.lst", "rules/tor-relays-ipv6.lst"]
         member = tar.extractfile("rules/sakimori.rules")
         assert member is not None and member.read() == (out / "sakimori.rules").read_bytes()
     md5 = (out / f"{PACKAGE_NAME}.md5").read_text().strip()
@@ -73,11 +74,11 @@ def _check_installed(cfg: Config, data: Path, tmp_path: Path) -> None:
     installed = (data / "rules" / "suricata.rules").read_text()
     ours = [ln for ln in installed.splitlines() if re.search(r"sid:930\d{4};", ln)]
     assert any("sid:9301100;" in ln for ln in ours) and any("sid:9300000;" in ln for ln in ours)
-    relays = [ln for ln in ours if "Tor relay" in ln]  # IP-only rules, relays in the header
-    assert [ln.split(" any (")[0] for ln in relays] == [
-        "alert tcp $HOME_NET any -> [192.0.2.1,192.0.2.2]",
-        "alert tcp $HOME_NET any -> [2001:db8::1]"]
-    # Suricata accepts what suricata-update installed.
+    loads = re.findall(r"load (datasets/[0-9a-f]{32});", installed)
+    assert len(loads) == 2  # IPv4 and IPv6 relay datasets, rewritten by suricata-update
+    contents = sorted((data / "rules" / p).read_text() for p in loads)
+    assert contents == ["192.0.2.1\n192.0.2.2\n", "2001:db8::1\n"]
+    # Suricata accepts what suricata-update installed (datasets resolved next to the file).
     only_ours = data / "rules" / "sakimori-installed.rules"
     only_ours.write_text("\n".join(ours) + "\n")
     validate_rules(cfg, [only_ours], tmp_path / "validate")

@@ -77,7 +77,7 @@ def test_no_build_machine_path_in_the_rules_files(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         assert str(tmp_path) not in text and "/tmp/" not in text, path
     assert "from relays.txt (2)" in out[1].read_text(encoding="utf-8")
-    assert "-> [192.0.2.1] any (" in out[1].read_text(encoding="utf-8")  # relays in the header
+    assert "load tor-relays-ipv4.lst;" in out[1].read_text(encoding="utf-8")
 
 
 def test_every_reference_is_the_attack_page_of_the_rules_own_ids() -> None:

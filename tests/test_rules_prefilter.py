@@ -134,12 +134,9 @@ def test_engine_analysis_every_rule_has_a_prefilter(tmp_path: Path) -> None:
     sids = {r["id"] for r in rules}
     assert {BASE + 2000, BASE + 2003, BASE + 1204, BASE + 1300, BASE + 1411} <= sids
     assert BASE + 1000 not in sids and BASE + 1001 not in sids  # retired
-    by_sid = {r["id"]: r for r in rules}
-    # the Tor relay rules are IP-only: matched once per flow and direction, no prefilter needed
-    assert by_sid[BASE + 1400]["type"] == by_sid[BASE + 1401]["type"] == "ip_only"
-    unfiltered = {r["id"] for r in rules if "mpm" not in r and not r.get("prefilter")
-                  and r.get("type") != "ip_only"}
+    unfiltered = {r["id"] for r in rules if "mpm" not in r and not r.get("prefilter")}
     assert unfiltered <= set(NO_PREFILTER), sorted(unfiltered - set(NO_PREFILTER))
+    by_sid = {r["id"]: r for r in rules}
     assert by_sid[BASE + 1300]["prefilter"]["name"] == "flow.age"
     for helper, text in ((2000, ".windowsupdate.com"), (2001, ".windowsupdate.com"),
                          (2002, "ntp.nict.jp"), (2003, "ntp.nict.jp")):  # each its own name
