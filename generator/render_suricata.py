@@ -27,7 +27,7 @@ import jinja2
 
 from generator import rule_ledger
 from generator.package import build_package
-from generator.wl_helpers import KIND_OFFSETS, whitelist_helpers
+from generator.wl_helpers import KIND_OFFSETS, MAX_PCRE_CHARS, whitelist_helpers
 from sakimori.baselines import Threshold, effective_traffic
 from sakimori.config import Config
 from sakimori.errors import InputError
@@ -210,6 +210,7 @@ def render_rules(cfg: Config, doc: dict[str, Any] | None,
         "explain": _explain(cfg, eff.url_length, eff.long_session_s, wl, relays),
         "dst": dest_group(wl),
         "wl_pcre": host_pcre(wl),
+        "max_pcre": MAX_PCRE_CHARS,
         "wl_helpers": whitelist_helpers(wl),
         "ports": port_groups(cfg.traffic.ports),
         "url": _rule_value(eff.url_length),

@@ -111,6 +111,10 @@ SCENARIOS: dict[str, tuple[str, set[int], bool]] = {
     "10.1.30.16": ("CONNECT via an external proxy, SSH inside", {1202}, False),
     "10.1.30.17": ("TLS on 443 whose ClientHello was lost (capture loss)", {1201}, False),
     "10.1.30.18": ("HTTP requests split over 3 segments on 80 and 443", set(), False),
+    # 1201/1202 are flow:to_server: the internal side's replies are not a client's payload
+    # (without it, Suricata 7.0.10 raised 1201 here: the rule sat in the to-client groups too)
+    "10.1.30.19": ("an external host connects from port 443 to an internal port, raw binary",
+                   set(), False),
 }
 
 
@@ -149,6 +153,7 @@ def _scenarios() -> list:
     split = [("c", req[:3]), ("c", req[3:20]), ("c", req[20:]), ("s", http_response())]
     p += tcp_session(h + "18", EXT, 44018, 80, split, t0=t)
     p += tcp_session(h + "18", EXT, 44028, 443, split, t0=t)
+    p += tcp_session(EXT, h + "19", 443, 5000, RAW, t0=t)
     return p
 
 
