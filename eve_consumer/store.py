@@ -67,24 +67,20 @@ def _check_writable(path: Path) -> None:
     run as root in a service's state directory."""
     for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if f.exists() and not os.access(f, os.R_OK | os.W_OK):
-            try:
-                owner = pwd.getpwuid(f.stat().st_uid).pw_name
-            except (KeyError, OSError):
-                owner = "another user"
-            me = pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else str(os.geteuid())
-            raise SakimoriError(f"{f}: not writable by {me} (owned by {owner}); give the "
-                                f"state directory's files to the user that runs the consumer")
+            raise SakimoriError(f"{f}: not writable by {_user(os.geteuid())} (owned by "
+                                f"{_user(f.stat().st_uid)}); give the state directory's files "
+                                f"to the user that runs the consumer")
     if not os.access(path.parent, os.W_OK):
-        raise SakimoriError(f"{path.parent}: state directory not writable by uid "
-                            f"{os.geteuid()}")
+        raise SakimoriError(f"{path.parent}: state directory not writable by "
+                            f"{_user(os.geteuid())}")
 
 
-def _known_uid() -> bool:
+def _user(uid: int) -> str:
+    """The name of *uid*, or ``uid N`` when the system has none."""
     try:
-        pwd.getpwuid(os.geteuid())
+        return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return False
-    return True
+        return f"uid {uid}"
 
 
 class StateStore:
