@@ -53,7 +53,10 @@ if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv
 fi
 mkdir -p "$stamp_dir"
-hash=$(sha256sum pyproject.toml | cut -c1-16)
+# pyproject.toml, setup.py and the Cython sources: a changed accelerator is rebuilt (editable
+# installs compile extensions in place, once)
+hash=$(cat pyproject.toml setup.py $(find eve_consumer sakimori generator -name '*.pyx' | sort) \
+    | sha256sum | cut -c1-16)
 if [ ! -f "$stamp_dir/pip-$hash" ]; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[dev,demo]'
