@@ -72,8 +72,8 @@ def test_source_fingerprint_covers_every_installed_package(tmp_path: Path) -> No
     wheel installs (pyproject's include list, sakimori_demo too) must change it."""
     script = ANSIBLE_DIR / "roles/sakimori_correlator/files/source_fingerprint.py"
     tree = tmp_path / "src"
-    for name in ("pyproject.toml", "sakimori", "generator", "eve_consumer", "suricata_rules",
-                 "rspamd_lua", "sakimori_demo"):
+    for name in ("pyproject.toml", "setup.py", "sakimori", "generator", "eve_consumer",
+                 "suricata_rules", "rspamd_lua", "sakimori_demo"):
         src = ANSIBLE_DIR.parent / name
         if src.is_dir():
             shutil.copytree(src, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -94,3 +94,15 @@ def test_source_fingerprint_covers_every_installed_package(tmp_path: Path) -> No
         after = digest()
         assert after != before, package
         before = after
+    # the build's inputs count (setup.py, a Cython source); its products do not (a module
+    # an editable install compiled in place, the C generated beside its .pyx)
+    (tree / "setup.py").write_text((tree / "setup.py").read_text(encoding="utf-8") + "\n# x\n",
+                                   encoding="utf-8")
+    assert digest() != before
+    before = digest()
+    (tree / "eve_consumer/_accel.pyx").write_text("def f():\n    return 1\n", encoding="utf-8")
+    assert digest() != before
+    before = digest()
+    (tree / "eve_consumer/_accel.c").write_text("/* generated */\n", encoding="utf-8")
+    (tree / "eve_consumer/_accel.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    assert digest() == before
