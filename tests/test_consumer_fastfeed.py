@@ -12,6 +12,11 @@ bad-line example with its file:line, every counter; only the timing differs) on
   values, two records on a line, unknown and unwanted event types;
 - a handler that raises on some lines (skipped, counted and logged alike);
 - the decoder hooks the loop cannot read from a struct (a plain function, none at all).
+
+Every comparison runs for both batch loops: the compiled one (``eve_consumer._fastfeed``,
+skipped with the reason when it is not built) and the pure-Python one
+(``Consumer.compiled = False``). :func:`test_compiled_matches_pure_on_damaged_lines` compares
+the two batch loops directly on real lines damaged at random (seeded).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import yaml
 from engines import missing, require_binary
 from realdata import load_truth, real_data_dir
 
+from eve_consumer.fastfeed import compiled_loop
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
 from sakimori.eve.decode import PARSE, SKIP
@@ -36,28 +42,45 @@ SLIPS_HOME = ["192.168.0.0/16"]
 
 def _report(out: Path) -> dict[str, Any]:
     stats = json.loads((out / "stats.json").read_text())
-    stats.pop("timing")
+    loop = stats.pop("timing")["loop"]
     return {"csv": (out / "hosts.csv").read_text(),
-            "findings": (out / "findings.jsonl").read_text(), "stats": stats}
+            "findings": (out / "findings.jsonl").read_text(), "stats": stats, "loop": loop}
+
+
+@pytest.fixture(params=["compiled", "python"])
+def compiled(request: pytest.FixtureRequest) -> bool:
+    """Which batch loop a test compares with the reference: True for the compiled one."""
+    if request.param == "compiled" and compiled_loop() is None:
+        pytest.skip("eve_consumer._fastfeed is not built (no C compiler at install; "
+                    "make setup builds it)")
+    return bool(request.param == "compiled")
 
 
 def _run(cfg: Any, eve: Path, out: Path, *, fast: bool, setup: Any = None,
-         ) -> dict[str, Any]:
+         compiled: bool = True) -> dict[str, Any]:
     with Consumer(cfg, None, out, out.with_name(out.name + "-state"), mail=False) as c:
         c.fast = fast
+        c.compiled = compiled
         if setup is not None:
             setup(c)
         c.run_once(eve)
-    return _report(out)
+        loop = c.feed_loop
+    report = _report(out)
+    assert report["loop"] == loop == (("compiled" if compiled else "python") if fast
+                                      else "per-line")
+    return report
 
 
-def _both(cfg: Any, eve: Path, tmp: Path, setup: Any = None) -> dict[str, Any]:
-    """The report of each loop; asserts they are identical and returns it."""
+def _both(cfg: Any, eve: Path, tmp: Path, setup: Any = None, *, compiled: bool
+          ) -> dict[str, Any]:
+    """The report of the reference loop and of the batch loop (compiled or not); asserts
+    they are identical and returns it."""
     ref = _run(cfg, eve, tmp / "ref", fast=False, setup=setup)
-    got = _run(cfg, eve, tmp / "fast", fast=True, setup=setup)
+    got = _run(cfg, eve, tmp / "fast", fast=True, setup=setup, compiled=compiled)
     assert got["csv"] == ref["csv"]
     assert got["findings"] == ref["findings"]
     assert got["stats"] == ref["stats"]
+    assert json.dumps(got["stats"]) == json.dumps(ref["stats"])  # keys in the same order
     return got
 
 
@@ -90,9 +113,9 @@ def real_eves(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[
     return out
 
 
-def test_slips_eve_same_report(slips_eve: Path, tmp_path: Path) -> None:
+def test_slips_eve_same_report(slips_eve: Path, tmp_path: Path, compiled: bool) -> None:
     cfg = _config(tmp_path, SLIPS_HOME)
-    got = _both(cfg, slips_eve, tmp_path)
+    got = _both(cfg, slips_eve, tmp_path, compiled=compiled)
     decode = got["stats"]["decode"]
     # the comparison is not vacuous: findings, lines settled from the bytes, typed flows
     assert got["findings"].count("\n") >= 2
@@ -102,11 +125,11 @@ def test_slips_eve_same_report(slips_eve: Path, tmp_path: Path) -> None:
 
 
 def test_real_captures_same_report(real_eves: list[tuple[str, list[str], Path]],
-                                   tmp_path: Path) -> None:
+                                   tmp_path: Path, compiled: bool) -> None:
     found = 0
     for name, home, eve in real_eves:
         cfg = _config(tmp_path / name, home)
-        got = _both(cfg, eve, tmp_path / name)
+        got = _both(cfg, eve, tmp_path / name, compiled=compiled)
         found += got["findings"].count("\n")
     assert found > 0  # the captures hold backdoors: some finding to compare
 
@@ -167,7 +190,7 @@ def _broken(lines: list[bytes]) -> list[bytes]:
 
 @pytest.mark.parametrize("queue_size", [10_000, 7])
 def test_broken_lines_same_counts_and_messages(slips_eve: Path, tmp_path: Path,
-                                               queue_size: int) -> None:
+                                               queue_size: int, compiled: bool) -> None:
     lines = slips_eve.read_bytes().rstrip(b"\n").split(b"\n")
     broken = _broken([x for x in lines if x])
     mixed: list[bytes] = []
@@ -179,7 +202,7 @@ def test_broken_lines_same_counts_and_messages(slips_eve: Path, tmp_path: Path,
     eve = tmp_path / "broken.json"
     eve.write_bytes(b"\n".join(mixed) + b"\n")
     cfg = _config(tmp_path, SLIPS_HOME, queue_size=queue_size, max_line_bytes=4096)
-    got = _both(cfg, eve, tmp_path)
+    got = _both(cfg, eve, tmp_path, compiled=compiled)
     decode = got["stats"]["decode"]
     assert decode["lines"] == len(mixed)
     assert sum(decode["bad"].values()) >= 25, decode["bad"]
@@ -187,7 +210,7 @@ def test_broken_lines_same_counts_and_messages(slips_eve: Path, tmp_path: Path,
     assert all(re.match(rf"{re.escape(str(eve))}:\d+: ", e) for e in decode["examples"])
 
 
-def test_handler_failures_same_counts(slips_eve: Path, tmp_path: Path) -> None:
+def test_handler_failures_same_counts(slips_eve: Path, tmp_path: Path, compiled: bool) -> None:
     cfg = _config(tmp_path, SLIPS_HOME, queue_size=500)
 
     def setup(c: Consumer) -> None:
@@ -204,12 +227,13 @@ def test_handler_failures_same_counts(slips_eve: Path, tmp_path: Path) -> None:
         beacon.handle = flaky  # type: ignore[method-assign]
         c.dispatcher = type(c.dispatcher)(c.ctx, c.handlers)
 
-    got = _both(cfg, slips_eve, tmp_path, setup)
+    got = _both(cfg, slips_eve, tmp_path, setup, compiled=compiled)
     assert got["stats"]["counters"]["lines_failed_in_handler"] > 3
 
 
 @pytest.mark.parametrize("hook", ["function", "none", "skip_all_flows"])
-def test_other_hooks_same_report(slips_eve: Path, tmp_path: Path, hook: str) -> None:
+def test_other_hooks_same_report(slips_eve: Path, tmp_path: Path, hook: str,
+                                 compiled: bool) -> None:
     """Hooks the batch loop cannot judge from the decoded struct: called as they are."""
     cfg = _config(tmp_path, SLIPS_HOME)
 
@@ -227,12 +251,13 @@ def test_other_hooks_same_report(slips_eve: Path, tmp_path: Path, hook: str) -> 
 
         c.decoder.prefilter = plain
 
-    got = _both(cfg, slips_eve, tmp_path, setup)
+    got = _both(cfg, slips_eve, tmp_path, setup, compiled=compiled)
     ignored = got["stats"]["decode"]["ignored"]
     assert ("flow (prefiltered)" in ignored) == (hook != "none")
 
 
-def test_flow_data_typed_only_for_handlers_that_read_it(slips_eve: Path, tmp_path: Path) -> None:
+def test_flow_data_typed_only_for_handlers_that_read_it(slips_eve: Path, tmp_path: Path,
+                                                        compiled: bool) -> None:
     """The flow handlers get the FlowRecord itself; a handler without ``typed_flows`` makes
     every flow handler get the dict again (on both loops), with the same report."""
     from eve_consumer.handlers import Handler
@@ -261,8 +286,8 @@ def test_flow_data_typed_only_for_handlers_that_read_it(slips_eve: Path, tmp_pat
         return setup
 
     cfg = _config(tmp_path, SLIPS_HOME)
-    typed = _both(cfg, slips_eve, tmp_path / "typed", probe(False))
-    plain = _both(cfg, slips_eve, tmp_path / "plain", probe(True))
+    typed = _both(cfg, slips_eve, tmp_path / "typed", probe(False), compiled=compiled)
+    plain = _both(cfg, slips_eve, tmp_path / "plain", probe(True), compiled=compiled)
     assert seen["False"] == {FlowRecord} and seen["True"] == {dict}
     assert typed["findings"] == plain["findings"] and typed["csv"] == plain["csv"]
 
