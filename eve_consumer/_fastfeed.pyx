@@ -737,3 +737,14 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None):
                     failed(lineno, exc)
     finally:
         loop.flush()
+
+
+def find(line: bytes, pat: bytes, start: int = 0) -> int:
+    """The loop's byte search, for tests: ``line.find(pat, start)`` for a non-empty *pat*
+    and ``start >= 0``."""
+    if not pat or start < 0:
+        raise ValueError("find: a non-empty pattern and start >= 0")
+    if start > len(line):
+        return -1
+    return _find(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), PyBytes_AS_STRING(pat),
+                 PyBytes_GET_SIZE(pat), start)
