@@ -18,6 +18,10 @@ long, without a readable ``event_type``, an event type :data:`sakimori.eve.decod
 does not know — goes whole to :meth:`Decoder.decode`, and a line the bytes do not settle to
 :meth:`Decoder.parse`: the per-line path's own code judges it.
 
+The same loop compiled (Cython, ``eve_consumer/_fastfeed.pyx``, built by ``setup.py`` when
+a C compiler is there) is used when it is built: :func:`batch_loop` picks it, or this module's
+loop (the fallback, and the reference the tests compare it with on the same EVE).
+
 A ``flow`` line is decoded first (msgspec) and its ``src_ip``/``dest_ip`` stand for the text
 :meth:`~eve_consumer.prefilter.Prefilter.flow` reads from the bytes: the same for every
 Suricata layout (a line with a JSON escape asks the byte hook); they can differ only when the
@@ -30,6 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
+from functools import cache
 from typing import TYPE_CHECKING
 
 from eve_consumer.prefilter import Prefilter
@@ -212,3 +217,28 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
             stats.fast.update(used)
         for kind, n in Counter(skipped).items():
             stats.ignored[kind + " (prefiltered)"] += n
+
+
+FeedBatch = Callable[["Decoder", "Dispatcher", list[bytes], int,
+                      Callable[[int, Exception], None], "list[int] | None"], None]
+
+
+@cache
+def compiled_loop() -> FeedBatch | None:
+    """The compiled :func:`feed_batch` (``eve_consumer._fastfeed``), or None when it is not
+    built (no C compiler when the package was installed). Looked up once."""
+    try:
+        from eve_consumer._fastfeed import feed_batch as compiled
+    except ImportError:
+        return None
+    return compiled  # type: ignore[no-any-return]
+
+
+def batch_loop(compiled: bool = True) -> tuple[FeedBatch, str]:
+    """(the batch loop, its name for the logs and stats.json): the compiled one when
+    *compiled* and it is built, else this module's (``"python"``)."""
+    if compiled:
+        loop = compiled_loop()
+        if loop is not None:
+            return loop, "compiled"
+    return feed_batch, "python"

@@ -28,7 +28,7 @@ from typing import Any
 from eve_consumer.context import Context
 from eve_consumer.correlate import HostReport, correlate
 from eve_consumer.dispatch import Dispatcher
-from eve_consumer.fastfeed import feed_batch
+from eve_consumer.fastfeed import batch_loop
 from eve_consumer.handlers import build_handlers
 from eve_consumer.handlers.fw_blocked import FwBlockedHandler
 from eve_consumer.inputs.eve_follow import FollowInput
@@ -88,6 +88,9 @@ class Consumer:
         self.busy_s = 0.0
         self.shard: Any = None  # consume --workers: this worker's ShardFilter
         self.fast = True  # False: the per-line reference loop in feed() (tests compare)
+        # the batch loop: compiled (eve_consumer._fastfeed) when built, else the pure-Python
+        # one; tests set compiled = False to run the pure loop (see feed_loop)
+        self.compiled = True
         self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
         self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
         self.last_rows: list[HostReport] = []
@@ -119,6 +122,7 @@ class Consumer:
         decoder.typed_data = self.dispatcher.typed_flows
         if self.fast and decoder.shard is None and not decoder.reference \
                 and not decoder.keep_raw:
+            feed_batch, _ = batch_loop(self.compiled)
             feed_batch(decoder, self.dispatcher, batch.lines, batch.first,
                        lambda lineno, exc: self._line_failed(batch.source, lineno, exc),
                        numbers)
@@ -139,6 +143,15 @@ class Consumer:
             except Exception as exc:
                 self._line_failed(batch.source, lineno, exc)
         self.busy_s += time.perf_counter() - t0
+
+    @property
+    def feed_loop(self) -> str:
+        """Which loop :meth:`feed` runs: ``compiled`` (eve_consumer._fastfeed), ``python``
+        (eve_consumer.fastfeed, the fallback) or ``per-line`` (``fast`` off, the reference);
+        written to stats.json (``timing.loop``)."""
+        if not self.fast:
+            return "per-line"
+        return batch_loop(self.compiled)[1]
 
     def _line_failed(self, source: str, lineno: int, exc: Exception) -> None:
         """A line that passed decode but made a handler raise: skipped, counted, logged."""
@@ -317,7 +330,7 @@ class Consumer:
             "mail_warnings": self.mail_warnings.stats(),
             "hosts_reported": len(rows),
             "findings": len(findings),
-            "timing": {"busy_s": round(self.busy_s, 3),
+            "timing": {"busy_s": round(self.busy_s, 3), "loop": self.feed_loop,
                        "lines_per_s": round(lines / self.busy_s) if self.busy_s else None},
         }
 
@@ -369,6 +382,8 @@ class Consumer:
             feed = self.feed_proxy
             self.proxy_decoder()
         self.restore()
+        if not proxy:
+            log.info("following %s; EVE batch loop: %s", path, self.feed_loop)
         co = self.cfg.consumer
         inp = FollowInput(path, self.store.checkpoint(key), rotate_grace=rotate_grace,
                           max_lines=co.queue_size, max_line_bytes=co.max_line_bytes,

@@ -89,3 +89,41 @@ def test_parse_ts_forms() -> None:
     assert parse_ts("2026-11-02T00:00:01Z") == 1793577601.0
     with pytest.raises(ValueError):
         parse_ts("2026-11-02T00:00:01.+0000")
+
+
+def test_parse_ts_compiled_same_as_pure() -> None:
+    """The compiled parse_ts (sakimori/eve/_evetime.pyx) gives the pure function's value or
+    ValueError for every time: Suricata's layout, other layouts and damaged texts."""
+    import random
+
+    from sakimori.eve import evetime
+
+    if evetime.parse_ts is evetime.parse_ts_py:
+        pytest.skip("sakimori.eve._evetime is not built (no C compiler at install)")
+    rng = random.Random(5)
+    base = ["2026-11-02T00:00:01.500000+0000", "2021-06-06T15:57:37.272281+0200",
+            "1970-01-01T00:00:00.000000+0000", "2199-12-31T23:59:60.999999-0100",
+            "2026-11-02T09:00:01.5+0900", "2026-11-02T00:00:01Z", "2026-11-02T00:00:01"]
+    edges = [f"2026-11-02T00:00:{s}+0000" for s in (
+        "60.999999", "61.000000", "65.500000", "99.999999", "-1.000000", "+1.000000",
+        " 1.000000", "1_.000000", "01.5e0000", "0x.000000", "nan000000", "inf000000")]
+    texts: list[object] = [*base, *edges, "", "x" * 31, None, 5, b"2026",
+                           "2026-11-02T00:00:01.+0000", "2026-11-02T00:00:01.000000+0000x"]
+    for _ in range(3000):
+        t = list(rng.choice(base))
+        for _ in range(rng.randrange(1, 3)):
+            at = rng.randrange(len(t))
+            t[at] = rng.choice("0123456789.:+-TZ _eé\x00" + t[at])
+        texts.append("".join(t))
+    for text in texts:
+        want: object
+        got: object
+        try:
+            want = evetime.parse_ts_py(text)  # type: ignore[arg-type]
+        except (ValueError, TypeError) as exc:
+            want = type(exc)
+        try:
+            got = evetime.parse_ts(text)  # type: ignore[arg-type]
+        except (ValueError, TypeError) as exc:
+            got = type(exc)
+        assert got == want, text

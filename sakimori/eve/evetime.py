@@ -9,6 +9,7 @@ numpy, the store) is handed a time it cannot hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 MIN_TS = 0.0  # 1970-01-01T00:00:00Z
@@ -38,9 +39,11 @@ def _minute_base(key: str) -> float:
     return base
 
 
-def parse_ts(text: str) -> float:
+def parse_ts_py(text: str) -> float:
     """EVE timestamp (``2026-11-02T00:00:01.123456+0000``) → epoch seconds. ValueError if bad
-    or outside 1970–2199 (checked once per cached minute or second: free on the fast path)."""
+    or outside 1970–2199 (checked once per cached minute or second: free on the fast path).
+    :data:`parse_ts` is this function, or its compiled twin (``sakimori/eve/_evetime.pyx``,
+    the same results) when it is built."""
     # Fast path: Suricata's own fixed layout, 31 characters, microseconds and a +hhmm zone;
     # the minute (with its zone) is cached, "SS.ffffff" is one float.
     if len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
@@ -76,3 +79,16 @@ def _parse_ts_slow(text: str) -> float:
             _TS_CACHE.clear()
         _TS_CACHE[key] = base
     return base + int(rest[:n]) / 10 ** n
+
+
+def _compiled() -> Callable[[str], float]:
+    """The compiled :func:`parse_ts_py` (optional: without a C compiler at install the
+    module is missing and the pure function is used)."""
+    try:
+        from sakimori.eve._evetime import parse_ts as compiled
+    except ImportError:
+        return parse_ts_py
+    return compiled  # type: ignore[no-any-return]
+
+
+parse_ts: Callable[[str], float] = _compiled()

@@ -1,0 +1,750 @@
+# cython: language_level=3
+"""The consumer's batch loop compiled (Cython): :func:`feed_batch` of
+:mod:`eve_consumer.fastfeed`, with the same signature and the same behaviour.
+
+Same events in the same order, the same :class:`~sakimori.eve.decode.DecodeStats` counts
+(keys inserted in the same order), the same file:line rejections and the same prefilter
+verdict for every line; the pure-Python loop stays as the fallback (no compiler) and as the
+reference: tests/test_consumer_fastfeed.py runs its report comparisons on both loops and
+compares them on randomly damaged real lines.
+
+What is compiled is the per-line work around the JSON parse: the line's shape
+(``{"timestamp":`` … ``}``, length), the event type, the ``"timestamp":``/``:null`` checks
+and the stock :class:`~eve_consumer.prefilter.Prefilter` byte hooks of ``flow``, ``tls``,
+``http`` and ``dns`` lines are read from the bytes object's buffer with ``memchr``/``memcmp``
+and explicit length checks (never outside the buffer); integers are read in C when they are
+plain digits and by Python's ``int()`` otherwise, so every odd spelling gets the same answer
+as the hook. The hooks' Python state (their caches, ``ctx.flow_names``, the home-network
+cache dicts) is the same objects both loops use. A hook that is not the stock one (another
+callable, a subclass) is called as it is; ``alert`` lines (rare) call the stock hook.
+
+Flow lines: the typed decode stays msgspec's (:class:`~sakimori.eve.typed.FlowRecord`), so
+handlers get the same objects. One saving over the pure loop: a flow line the stock hook's
+byte verdict skips (no internal side, …) is skipped without the typed decode when that
+verdict is provably the one the struct would give — the line has a JSON escape (the pure loop
+then asks the byte hook too), or its ``"src_ip"`` and ``"dest_ip"`` keys occur once each and
+at the top level of the object, so the struct's values are the bytes the hook read.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_FromStringAndSize
+from libc.string cimport memchr, memcmp, memcpy
+
+from eve_consumer.context import FLOW_NAMES_LIMIT
+from eve_consumer.prefilter import Prefilter
+from eve_consumer.fastfeed import feed_batch as _pure_feed_batch
+from sakimori.eve.decode import _KINDS, MAX_ID, SKIP, USED, Event
+from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
+from sakimori.eve.typed import _ERRORS, flow_dict
+from sakimori.eve.typed import _decode as decode_struct
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    double PyOS_string_to_double(const char *s, char **endptr, void *overflow_exception
+                                 ) except? -1.0
+
+
+# the event types read from the bytes (sakimori.eve.decode._KINDS), as C strings
+cdef enum:
+    MAXK = 32
+cdef list _KIND_BYTES = list(_KINDS.keys())
+cdef list _KIND_STRS = list(_KINDS.values())
+cdef int _NK = len(_KIND_BYTES)
+if _NK > MAXK:
+    raise ImportError("eve_consumer._fastfeed: too many event types in _KINDS")
+cdef const char *_KP[MAXK]
+cdef Py_ssize_t _KL[MAXK]
+cdef int _k
+for _k in range(_NK):
+    _KP[_k] = PyBytes_AS_STRING(_KIND_BYTES[_k])
+    _KL[_k] = PyBytes_GET_SIZE(_KIND_BYTES[_k])
+cdef int _FLOW = _KIND_STRS.index("flow")
+
+# the hooks inlined (mode of each kind's hook)
+cdef enum:
+    H_NONE = 0  # no hook
+    H_CALL = 1  # call it
+    H_TLS = 2  # stock Prefilter.tls, inline
+    H_HTTP = 3
+    H_DNS = 4
+
+cdef enum:
+    QUOTE = 34
+    COMMA = 44
+    BSL = 92
+    BRACE = 125
+
+cdef object _MAX_ID = MAX_ID
+cdef object _LIMIT = FLOW_NAMES_LIMIT
+cdef tuple _DECODE_ERRORS = _ERRORS
+cdef dict _MINUTES = _MINUTE_CACHE
+cdef object _SKIP = SKIP
+cdef object _USED = USED
+cdef object _FLOW_STR = "flow"
+cdef bytes _EMPTY = b""
+
+
+# How often a byte occurs in a Suricata EVE line (per line, rounded; 0: rare): _find looks
+# for the pattern's rarest byte with memchr (glibc's memmem is slow on EVE's many ':' and '"').
+cdef unsigned char _FREQ[256]
+_freq = {'"': 73, 't': 32, ':': 32, 'e': 25, ',': 22, 's': 21, 'r': 17, 'p': 17, 'o': 16,
+         '_': 14, 'a': 12, 'i': 11, 'c': 11, 'n': 10, 'l': 9, 'd': 8, 'f': 5, 'm': 5, 'u': 4,
+         'T': 4, 'w': 4, 'g': 3, 'y': 3, 'b': 3, 'v': 3, '{': 3, '}': 3, 'k': 2, 'h': 2,
+         '.': 15, '-': 3, '0': 20, '1': 20, '2': 20, '3': 10, '4': 10, '5': 10, '6': 10,
+         '7': 10, '8': 10, '9': 10}
+for _k in range(256):
+    _FREQ[_k] = _freq.get(chr(_k), 0)
+
+
+cdef inline Py_ssize_t _find(const char *s, Py_ssize_t n, const char *pat, Py_ssize_t m,
+                             Py_ssize_t start) noexcept:
+    """bytes.find(pat, start) for 0 <= start and a non-empty pattern: the first match, found
+    by memchr on the pattern's rarest byte (each of its occurrences, in order, is checked
+    as the r-th byte of a match: never a byte outside the buffer)."""
+    cdef Py_ssize_t r = 0, a, lo, hi, k
+    cdef const char *hit
+    cdef char c
+    if start < 0 or start > n or m > n - start or m <= 0:
+        return -1
+    for a in range(1, m):
+        if _FREQ[<unsigned char>pat[a]] < _FREQ[<unsigned char>pat[r]]:
+            r = a
+    c = pat[r]
+    lo = start + r  # where the rare byte of the first possible match is
+    hi = n - m + r  # ... of the last
+    while lo <= hi:
+        hit = <const char *>memchr(s + lo, c, <size_t>(hi - lo + 1))
+        if hit == NULL:
+            return -1
+        k = hit - s
+        if memcmp(s + k - r, pat, <size_t>m) == 0:
+            return k - r
+        lo = k + 1
+    return -1
+
+
+cdef inline Py_ssize_t _chr(const char *s, Py_ssize_t n, char c, Py_ssize_t start) noexcept:
+    """bytes.find(c, start) for 0 <= start."""
+    cdef const char *hit
+    if start >= n:
+        return -1
+    hit = <const char *>memchr(s + start, c, <size_t>(n - start))
+    return -1 if hit == NULL else hit - s
+
+
+cdef inline bint _well_formed(const char *s, Py_ssize_t n) noexcept:
+    """``line.find(b'"timestamp":', 13) < 0 and b":null" not in line``."""
+    return _find(s, n, b'"timestamp":', 12, 13) < 0 and _find(s, n, b":null", 5, 0) < 0
+
+
+cdef inline Py_ssize_t _end_of(Py_ssize_t j, Py_ssize_t n) noexcept:
+    """The stop of the slice ``line[i:j]`` (Python's: -1 is the last byte)."""
+    return j if j >= 0 else n - 1
+
+
+cdef inline bytes _slice(bytes line, const char *s, Py_ssize_t i, Py_ssize_t stop):
+    if stop <= i:
+        return _EMPTY
+    return PyBytes_FromStringAndSize(s + i, stop - i)
+
+
+cdef object _int_slice(bytes line, const char *s, Py_ssize_t i, Py_ssize_t stop):
+    """``int(line[i:stop])``, or None on ValueError: plain digits in C, anything else by
+    Python (whitespace, signs, underscores, huge values: the hook's answer)."""
+    cdef long long v = 0
+    cdef Py_ssize_t k
+    cdef char c
+    if 0 < stop - i <= 18:
+        for k in range(i, stop):
+            c = s[k]
+            if c < 48 or c > 57:
+                break
+            v = v * 10 + (c - 48)
+        else:
+            return v
+    try:
+        return int(_slice(line, s, i, stop))
+    except ValueError:
+        return None
+
+
+cdef object _int_after(bytes line, const char *s, Py_ssize_t n, const char *key,
+                       Py_ssize_t m):
+    """prefilter._int_after."""
+    cdef Py_ssize_t i = _find(s, n, key, m, 0)
+    cdef Py_ssize_t j
+    if i < 0:
+        return None
+    i += m
+    j = _chr(s, n, COMMA, i)
+    if j < 0:
+        j = _chr(s, n, BRACE, i)
+    return _int_slice(line, s, i, _end_of(j, n))
+
+
+cdef bint _top_once(const char *s, Py_ssize_t n, Py_ssize_t p_src, Py_ssize_t p_dst
+                    ) noexcept:
+    """True when the ``"src_ip"`` and ``"dest_ip"`` texts occur once each in the line (no
+    JSON escape in it), at *p_src*/*p_dst*, outside strings at depth 1: if the line is JSON,
+    they are the top-level keys and the typed decode reads the values the byte hook read."""
+    cdef Py_ssize_t k, last
+    cdef int depth = 0
+    cdef bint in_str = False
+    cdef char c
+    if _find(s, n, b'"src_ip"', 8, 0) != p_src or _find(s, n, b'"src_ip"', 8, p_src + 1) >= 0:
+        return False
+    if _find(s, n, b'"dest_ip"', 9, 0) != p_dst \
+            or _find(s, n, b'"dest_ip"', 9, p_dst + 1) >= 0:
+        return False
+    last = p_src if p_src > p_dst else p_dst
+    for k in range(last + 1):
+        if k == p_src or k == p_dst:
+            if in_str or depth != 1:
+                return False
+        c = s[k]
+        if in_str:
+            if c == 34:  # "
+                in_str = False
+        elif c == 34:
+            in_str = True
+        elif c == 123 or c == 91:  # { [
+            depth += 1
+        elif c == 125 or c == 93:  # } ]
+            depth -= 1
+    return True
+
+
+cdef class _Loop:
+    """One batch's cached objects and counters."""
+
+    cdef object decoder, stats, decode, parse, dispatch, ctx, homes, home, flow_names
+    cdef object flow_internal, flow_outbound, flow_any, typed_data, flow_hook, wanted
+    cdef object failed
+    cdef bint by_struct, inline_flow, internal_non_tcp, flow_wanted
+    cdef Py_ssize_t max_line
+    cdef list hooks_by
+    cdef int mode[MAXK]
+    cdef bint wanted_k[MAXK]
+    # the stock Prefilter's state (same objects as its methods use)
+    cdef object pre, pre_home, pre_is_home, long_s, pre_low, pre_note, note_name, pre_wl
+    cdef object wl_matches, url_limit
+    cdef bint want_keepalive, wl_names
+    # deferred counts, in first-seen order (as the pure loop's Counter.update)
+    cdef long long used_n[MAXK]
+    cdef long long skip_n[MAXK]
+    cdef int used_order[MAXK]
+    cdef int skip_order[MAXK]
+    cdef int n_used_kinds, n_skip_kinds
+    cdef long long n_typed, n_mine
+
+    def __cinit__(self) -> None:
+        cdef int k
+        for k in range(MAXK):
+            self.used_n[k] = 0
+            self.skip_n[k] = 0
+            self.mode[k] = H_NONE
+            self.wanted_k[k] = False
+        self.n_used_kinds = self.n_skip_kinds = 0
+        self.n_typed = self.n_mine = 0
+
+    cdef setup(self, decoder, dispatcher, Py_ssize_t max_line):
+        cdef int k
+        self.decoder = decoder
+        self.stats = decoder.stats
+        hooks = decoder._hooks
+        self.wanted = decoder.wanted
+        self.max_line = max_line
+        self.decode, self.parse = decoder.decode, decoder.parse
+        self.dispatch = dispatcher.dispatch
+        ctx = self.ctx = dispatcher.ctx
+        self.homes = ctx._home
+        self.home = ctx.home
+        self.flow_names = ctx.flow_names
+        self.flow_internal = tuple(dispatcher.flow_internal)
+        self.flow_outbound = tuple(dispatcher.flow_outbound)
+        self.flow_any = tuple(dispatcher.flow_any)
+        self.typed_data = decoder.typed_data
+        flow_hook = self.flow_hook = hooks.get("flow")
+        owner = getattr(flow_hook, "__self__", None)
+        self.by_struct = isinstance(owner, Prefilter) and flow_hook == owner.flow
+        self.internal_non_tcp = self.by_struct and bool(owner.internal_non_tcp)
+        self.inline_flow = self.by_struct and type(owner) is Prefilter
+        self.flow_wanted = "flow" in self.wanted
+        pre = None
+        self.hooks_by = [None] * _NK
+        for k in range(_NK):
+            kind = _KIND_STRS[k]
+            self.wanted_k[k] = kind in self.wanted
+            hook = hooks.get(kind)
+            self.hooks_by[k] = hook
+            if hook is None:
+                self.mode[k] = H_NONE
+                continue
+            self.mode[k] = H_CALL
+            owner = getattr(hook, "__self__", None)
+            if type(owner) is not Prefilter:
+                continue
+            if kind == "tls" and hook == owner.tls:
+                self.mode[k] = H_TLS
+            elif kind == "http" and hook == owner.http:
+                self.mode[k] = H_HTTP
+            elif kind == "dns" and hook == owner.dns:
+                self.mode[k] = H_DNS
+            else:
+                continue
+            if pre is not None and pre is not owner:  # two prefilters: call them
+                self.mode[k] = H_CALL
+                continue
+            pre = owner
+        if self.inline_flow:
+            owner = flow_hook.__self__
+            if pre is None:
+                pre = owner
+            elif pre is not owner:
+                self.inline_flow = False
+        if pre is not None:
+            self.pre = pre
+            self.pre_home = pre._home
+            self.pre_is_home = pre.is_home
+            self.long_s = pre.long_s
+            self.pre_low = pre._low
+            self.pre_note = pre._note
+            self.note_name = pre.ctx.note_name
+            self.pre_wl = pre._wl
+            self.wl_matches = pre.ctx.whitelist.matches_host
+            self.wl_names = bool(pre.wl_names)
+            self.want_keepalive = bool(pre.want_keepalive)
+            self.url_limit = pre.url_limit
+
+    cdef inline void count(self, int k, bint used) noexcept:
+        if used:
+            if self.used_n[k] == 0:
+                self.used_order[self.n_used_kinds] = k
+                self.n_used_kinds += 1
+            self.used_n[k] += 1
+        else:
+            if self.skip_n[k] == 0:
+                self.skip_order[self.n_skip_kinds] = k
+                self.n_skip_kinds += 1
+            self.skip_n[k] += 1
+
+    cdef flush(self):
+        cdef int a, k
+        stats = self.stats
+        stats.lines += self.n_mine
+        if self.n_typed:
+            stats.decoded["flow"] += self.n_typed
+        if self.n_used_kinds:
+            fast = stats.fast
+            for a in range(self.n_used_kinds):
+                k = self.used_order[a]
+                fast[_KIND_STRS[k]] += self.used_n[k]
+        if self.n_skip_kinds:
+            ignored = stats.ignored
+            for a in range(self.n_skip_kinds):
+                k = self.skip_order[a]
+                ignored[_KIND_STRS[k] + " (prefiltered)"] += self.skip_n[k]
+
+    # --- the stock Prefilter's hooks, from the bytes ---------------------------------------
+    cdef object is_home_b(self, bytes ip):
+        known = self.pre_home.get(ip)
+        if known is None:
+            known = self.pre_is_home(ip)
+        return known
+
+    cdef object flow_verdict(self, bytes line, const char *s, Py_ssize_t n,
+                             Py_ssize_t *p_src, Py_ssize_t *p_dst):
+        """Prefilter.flow; *p_src*/*p_dst*: where the keys it read start (-1: not read)."""
+        cdef Py_ssize_t i, j
+        p_src[0] = p_dst[0] = -1
+        i = _find(s, n, b'"src_ip":"', 10, 0)
+        if i < 0:
+            return None
+        j = _chr(s, n, QUOTE, i + 10)
+        if j < 0:
+            return None
+        p_src[0] = i
+        src_home = self.is_home_b(PyBytes_FromStringAndSize(s + i + 10, j - i - 10))
+        if src_home and not self.internal_non_tcp:
+            return None
+        i = _find(s, n, b'"dest_ip":"', 11, 0)
+        if i < 0:
+            return None
+        j = _chr(s, n, QUOTE, i + 11)
+        if j < 0:
+            return None
+        p_dst[0] = i
+        home = self.is_home_b(PyBytes_FromStringAndSize(s + i + 11, j - i - 11))
+        if not home:
+            return None if src_home else _SKIP
+        if src_home:  # both internal: only long_session may want it, unless TCP
+            i = _find(s, n, b'"proto":"', 9, 0)
+            if i < 0:
+                return None
+            i += 9
+            j = _chr(s, n, QUOTE, i)
+            if j < 0:
+                return None
+            if (j - i == 3 and memcmp(s + i, b"TCP", 3) == 0) \
+                    or memchr(s + i, BSL, <size_t>(j - i)) != NULL:
+                return None
+        if self.long_s is None:
+            return _SKIP
+        age = _int_after(line, s, n, b'"age":', 6)
+        return None if age is None or age >= self.long_s else _SKIP
+
+    cdef object tls_verdict(self, bytes line, const char *s, Py_ssize_t n):
+        """Prefilter.tls."""
+        cdef Py_ssize_t i, j
+        i = _find(s, n, b'"flow_id":', 10, 0)
+        if i < 0:
+            return None
+        i += 10
+        j = _chr(s, n, COMMA, i)
+        if j < 0:
+            j = _chr(s, n, BRACE, i)
+        fid = _int_slice(line, s, i, _end_of(j, n))
+        if fid is None or not 0 <= fid < _MAX_ID:
+            return None
+        i = _find(s, n, b'"sni":"', 7, 0)
+        if i < 0:
+            return _USED
+        i += 7
+        j = _chr(s, n, QUOTE, i)
+        if j < 0:
+            return _USED
+        if j > i and memchr(s + i, BSL, <size_t>(j - i)) != NULL:
+            return None
+        if j > i:
+            name = PyBytes_FromStringAndSize(s + i, j - i)
+            names = self.flow_names_of_ctx()
+            low = self.pre_low.get(name)
+            if low is None or not fid or (len(names) >= _LIMIT and fid not in names):
+                self.pre_note(fid, name)
+            else:
+                names[fid] = low
+        return _USED
+
+    cdef inline object flow_names_of_ctx(self):
+        return self.pre.ctx.flow_names  # Prefilter.tls reads it each time
+
+    cdef object http_verdict(self, bytes line, const char *s, Py_ssize_t n):
+        """Prefilter.http and Prefilter.join (Host, the URL limit)."""
+        cdef Py_ssize_t i, j, hi = -1, hj = -1, ui, uj
+        if self.want_keepalive:
+            tx_id = _int_after(line, s, n, b'"tx_id":', 8)
+            if tx_id is None or tx_id > 0:
+                return None
+        fid = _int_after(line, s, n, b'"flow_id":', 10)
+        i = _find(s, n, b'"hostname":"', 12, 0)
+        if i >= 0:
+            i += 12
+            j = _chr(s, n, QUOTE, i)
+            if j >= 0:
+                hi, hj = i, j
+        if fid is None or not 0 <= fid < _MAX_ID or (
+                hi >= 0 and hj > hi and memchr(s + hi, BSL, <size_t>(hj - hi)) != NULL):
+            return None
+        url_limit = self.url_limit
+        if url_limit is not None:
+            ui = _find(s, n, b'"url":"', 7, 0)
+            if ui < 0:
+                return None
+            ui += 7
+            uj = _chr(s, n, QUOTE, ui)
+            if uj < 0:
+                return None
+            if (uj > ui and memchr(s + ui, BSL, <size_t>(uj - ui)) != NULL) \
+                    or uj - ui > url_limit:
+                return None
+        if hi >= 0 and hj > hi:
+            self.note_name(fid, PyBytes_FromStringAndSize(s + hi, hj - hi)
+                           .decode("utf-8", "replace"))
+        return _USED
+
+    cdef object dns_verdict(self, bytes line, const char *s, Py_ssize_t n):
+        """Prefilter.dns."""
+        cdef Py_ssize_t i, j, stop
+        if _find(s, n, b'"type":"query"', 14, 0) >= 0 or not self.wl_names:
+            return _SKIP
+        cache = self.pre_wl
+        i = _find(s, n, b'"rrname":"', 10, 0)
+        while i >= 0:
+            i += 10
+            j = _chr(s, n, QUOTE, i)
+            stop = _end_of(j, n)
+            name = _slice(line, s, i, stop)
+            hit = cache.get(name)
+            if hit is None:
+                if len(cache) > 100_000:  # prefilter._cached
+                    cache.clear()
+                if stop > i and memchr(s + i, BSL, <size_t>(stop - i)) != NULL:
+                    hit = True
+                else:
+                    hit = self.wl_matches(name.decode("utf-8", "replace"))
+                cache[name] = hit
+            if hit:
+                return None
+            i = _find(s, n, b'"rrname":"', 10, j if j >= 0 else (n - 1 if n > 0 else 0))
+        return _SKIP
+
+    # --- one line ----------------------------------------------------------------------------
+    cdef int one(self, object line_obj, object lineno) except -1:
+        cdef bytes line
+        cdef const char *s
+        cdef Py_ssize_t n, i, j
+        cdef int k, kk, mode
+        if not PyBytes_CheckExact(line_obj):
+            return self.odd(line_obj, lineno)
+        line = <bytes>line_obj
+        s = PyBytes_AS_STRING(line)
+        n = PyBytes_GET_SIZE(line)
+        if n > self.max_line or n < 13 or memcmp(s, b'{"timestamp":', 13) != 0 \
+                or s[n - 1] != 125:  # }
+            return self.odd(line, lineno)  # the per-line path judges odd lines
+        i = _find(s, n, b'"event_type":"', 14, 0)
+        if i < 0:
+            return self.odd(line, lineno)
+        j = _chr(s, n, QUOTE, i + 14)
+        if j < 0:
+            return self.odd(line, lineno)
+        k = -1
+        for kk in range(_NK):
+            if _KL[kk] == j - i - 14 and memcmp(s + i + 14, _KP[kk], <size_t>_KL[kk]) == 0:
+                k = kk
+                break
+        if k < 0:
+            return self.odd(line, lineno)
+        kind = _KIND_STRS[k]
+        self.n_mine += 1
+        if k == _FLOW and self.flow_wanted:
+            return self.flow(line, s, n, lineno)
+        if self.wanted_k[k]:
+            mode = self.mode[k]
+            if mode != H_NONE:
+                if mode == H_TLS:
+                    verdict = self.tls_verdict(line, s, n)
+                elif mode == H_HTTP:
+                    verdict = self.http_verdict(line, s, n)
+                elif mode == H_DNS:
+                    verdict = self.dns_verdict(line, s, n)
+                else:
+                    verdict = self.hooks_by[k](line)
+                if verdict is not None and _well_formed(s, n):
+                    self.count(k, verdict is _USED)
+                    return 0
+        elif _well_formed(s, n):
+            self.stats.ignore(kind)
+            return 0
+        ev = self.parse(line, lineno, kind)
+        if ev is not None:
+            self.dispatch(ev)
+        return 0
+
+    cdef int odd(self, object line, object lineno) except -1:
+        ev = self.decode(line, lineno)
+        if ev is not None:
+            self.dispatch(ev)
+        return 0
+
+    cdef int flow(self, bytes line, const char *s, Py_ssize_t n, object lineno) except -1:
+        cdef Py_ssize_t p_src = -1, p_dst = -1
+        cdef bint esc = memchr(s, BSL, <size_t>n) != NULL
+        cdef bint have_bv = False
+        cdef Py_ssize_t tl
+        cdef const char *t
+        cdef char key[21]
+        cdef char secbuf[10]
+        cdef double sec
+        bv = None
+        flow_hook = self.flow_hook
+        if self.inline_flow:
+            # the byte verdict first: a skipped line the struct would judge alike needs no
+            # typed decode (see the module's docstring)
+            bv = self.flow_verdict(line, s, n, &p_src, &p_dst)
+            have_bv = True
+            if bv is not None and _well_formed(s, n) \
+                    and (esc or _top_once(s, n, p_src, p_dst)):
+                self.count(_FLOW, bv is _USED)
+                return 0
+        if esc:
+            rec = None
+        else:
+            try:
+                rec = decode_struct(line)
+            except _DECODE_ERRORS:
+                rec = None
+        if rec is None:
+            if flow_hook is not None:
+                verdict = bv if have_bv else flow_hook(line)
+                if verdict is not None and _well_formed(s, n):
+                    self.count(_FLOW, verdict is _USED)
+                    return 0
+            ev = self.parse(line, lineno, _FLOW_STR)
+            if ev is not None:
+                self.dispatch(ev)
+            return 0
+        homes, home = self.homes, self.home
+        src = rec.src_ip
+        src_home = homes.get(src)
+        if src_home is None:
+            src_home = home(src)
+        dst_home = None
+        if flow_hook is not None:
+            if not self.by_struct:
+                verdict = flow_hook(line)
+            elif src_home and not self.internal_non_tcp:
+                verdict = None
+            else:
+                dst = rec.dest_ip
+                dst_home = homes.get(dst)
+                if dst_home is None:
+                    dst_home = home(dst)
+                if not dst_home:
+                    verdict = None if src_home else _SKIP
+                else:
+                    verdict = bv if have_bv else flow_hook(line)
+            if verdict is not None and _well_formed(s, n):
+                self.count(_FLOW, verdict is _USED)
+                return 0
+        text = rec.timestamp
+        ts = None
+        # evetime.parse_ts's cached fast path, read in C for an ASCII text
+        if type(text) is str and PyUnicode_IS_COMPACT_ASCII(text):
+            tl = PyUnicode_GET_LENGTH(text)
+            t = <const char *>PyUnicode_DATA(text)
+            if tl == 31 and t[19] == 46 and (t[26] == 43 or t[26] == 45) and t[16] == 58:
+                memcpy(key, t, 16)
+                memcpy(key + 16, t + 26, 5)
+                base = _MINUTES.get(PyUnicode_FromStringAndSize(key, 21))
+                if base is not None:
+                    if _sec_plain(t + 17):
+                        memcpy(secbuf, t + 17, 9)
+                        secbuf[9] = 0
+                        sec = PyOS_string_to_double(secbuf, NULL, NULL)
+                    else:
+                        try:
+                            sec = float(text[17:26])
+                        except ValueError:
+                            sec = -1.0
+                    if 0.0 <= sec < 61.0:
+                        ts = base + sec
+        elif len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
+            base = _MINUTES.get(text[:16] + text[26:])
+            if base is not None:
+                try:
+                    sec = float(text[17:26])
+                except ValueError:
+                    sec = -1.0
+                if 0.0 <= sec < 61.0:
+                    ts = base + sec
+        if ts is None:
+            try:
+                ts = parse_ts(text)
+            except ValueError:
+                pass
+            if ts is None:  # the ordinary path rejects it, with reason
+                ev = self.parse(line, lineno, _FLOW_STR)
+                if ev is not None:
+                    self.dispatch(ev)
+                return 0
+        self.n_typed += 1
+        obj = rec if self.typed_data else flow_dict(rec)
+        flow_id = rec.flow_id
+        ev = Event(_FLOW_STR, ts, flow_id, src, rec.src_port, rec.dest_ip, rec.dest_port,
+                   rec.proto, obj, _EMPTY, lineno, obj)
+        ctx = self.ctx
+        if ts > ctx.latest_ts:
+            ctx.latest_ts = ts
+        if src_home:
+            for handle in self.flow_internal:
+                handle(ev)
+            if dst_home is None:
+                dst = rec.dest_ip
+                dst_home = homes.get(dst)
+                if dst_home is None:
+                    dst_home = home(dst)
+            if not dst_home:
+                for handle in self.flow_outbound:
+                    handle(ev)
+        for handle in self.flow_any:
+            handle(ev)
+        flow_names = self.flow_names
+        if flow_names:
+            flow_names.pop(flow_id, None)
+        return 0
+
+
+cdef inline bint _sec_plain(const char *t) noexcept:
+    """``SS.ffffff``: two digits, a dot, six digits (float() and strtod agree on it)."""
+    cdef int a
+    for a in range(9):
+        if a == 2:
+            if t[a] != 46:
+                return False
+        elif t[a] < 48 or t[a] > 57:
+            return False
+    return True
+
+
+def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None):
+    """:func:`eve_consumer.fastfeed.feed_batch`, compiled: decode and dispatch *lines* (line
+    numbers from *first*, or *numbers*); a line whose handler raises is passed to *failed*
+    (line number, exception) and the loop goes on with the next."""
+    cdef _Loop loop
+    cdef Py_ssize_t k, max_line, start
+    max_line_obj = decoder.max_line
+    if type(max_line_obj) is not int or type(first) is not int or type(lines) is not list \
+            or not (0 <= max_line_obj < (1 << 62)):
+        # unusual arguments: the reference loop, which takes anything
+        _pure_feed_batch(decoder, dispatcher, lines, first, failed, numbers)
+        return
+    max_line = max_line_obj
+    loop = _Loop()
+    loop.setup(decoder, dispatcher, max_line)
+    try:
+        if numbers is None:
+            k = 0
+            while k < len(lines):
+                lineno = first + k
+                try:
+                    loop.one(lines[k], lineno)
+                except Exception as exc:
+                    failed(lineno, exc)
+                k += 1
+        elif type(numbers) is list and len(numbers) == len(lines):
+            k = 0
+            while k < len(lines) and k < len(numbers):
+                lineno = numbers[k]
+                try:
+                    loop.one(lines[k], lineno)
+                except Exception as exc:
+                    failed(lineno, exc)
+                k += 1
+        else:  # zip(strict=True) raising as the pure loop's does
+            it = zip(numbers, lines, strict=True)
+            lineno = first
+            while True:
+                try:
+                    for lineno, line in it:
+                        loop.one(line, lineno)
+                    break
+                except Exception as exc:
+                    failed(lineno, exc)
+    finally:
+        loop.flush()
+
+
+def find(line: bytes, pat: bytes, start: int = 0) -> int:
+    """The loop's byte search, for tests: ``line.find(pat, start)`` for a non-empty *pat*
+    and ``start >= 0``."""
+    if not pat or start < 0:
+        raise ValueError("find: a non-empty pattern and start >= 0")
+    if start > len(line):
+        return -1
+    return _find(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), PyBytes_AS_STRING(pat),
+                 PyBytes_GET_SIZE(pat), start)
