@@ -38,6 +38,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from eve_consumer.prefilter import Prefilter
+from sakimori.accel import compiled as compiled_module
 from sakimori.eve.decode import _ET_FAST, _KINDS, _TS_KEY, _TS_START, SKIP, USED, Event
 from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
 from sakimori.eve.typed import _ERRORS, flow_dict
@@ -227,11 +228,8 @@ FeedBatch = Callable[["Decoder", "Dispatcher", list[bytes], int,
 def compiled_loop() -> FeedBatch | None:
     """The compiled :func:`feed_batch` (``eve_consumer._fastfeed``), or None when it is not
     built (no C compiler when the package was installed). Looked up once."""
-    try:
-        from eve_consumer._fastfeed import feed_batch as compiled
-    except ImportError:
-        return None
-    return compiled  # type: ignore[no-any-return]
+    module = compiled_module("eve_consumer._fastfeed")
+    return None if module is None else module.feed_batch  # type: ignore[no-any-return]
 
 
 def batch_loop(compiled: bool = True) -> tuple[FeedBatch, str]:

@@ -53,7 +53,7 @@ def _report(out: Path) -> dict[str, Any]:
 def compiled(request: pytest.FixtureRequest) -> bool:
     """Which batch loop a test compares with the reference: True for the compiled one."""
     if request.param == "compiled" and compiled_loop() is None:
-        pytest.skip("eve_consumer._fastfeed is not built (no C compiler at install; "
+        missing("eve_consumer._fastfeed is not built (no C compiler at install; "
                     "make setup builds it)")
     return bool(request.param == "compiled")
 
@@ -438,7 +438,7 @@ def test_compiled_matches_pure_on_damaged_lines(slips_eve: Path, tmp_path: Path,
     with the same events in the same order, count the same and leave the same shared state
     as the pure batch loop (hostile lines never crash either)."""
     if compiled_loop() is None:
-        pytest.skip("eve_consumer._fastfeed is not built (no C compiler at install)")
+        missing("eve_consumer._fastfeed is not built (no C compiler at install)")
     rng = random.Random(seed)
     lines = [x for x in slips_eve.read_bytes().split(b"\n") if x]
     by_kind: dict[bytes, list[bytes]] = {}
@@ -478,7 +478,7 @@ def test_compiled_byte_search_is_bytes_find(slips_eve: Path) -> None:
     """The compiled loop's search (memchr on the pattern's rarest byte) finds what
     ``bytes.find`` finds, at every start, on real lines and on random bytes."""
     if compiled_loop() is None:
-        pytest.skip("eve_consumer._fastfeed is not built (no C compiler at install)")
+        missing("eve_consumer._fastfeed is not built (no C compiler at install)")
     from eve_consumer._fastfeed import find
 
     rng = random.Random(7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engines import missing
 
 from sakimori.errors import InputError
 from sakimori.eve.decode import Decoder, flow_times, parse_ts
@@ -99,7 +100,7 @@ def test_parse_ts_compiled_same_as_pure() -> None:
     from sakimori.eve import evetime
 
     if evetime.parse_ts is evetime.parse_ts_py:
-        pytest.skip("sakimori.eve._evetime is not built (no C compiler at install)")
+        missing("sakimori.eve._evetime is not built (no C compiler at install)")
     rng = random.Random(5)
     base = ["2026-11-02T00:00:01.500000+0000", "2021-06-06T15:57:37.272281+0200",
             "1970-01-01T00:00:00.000000+0000", "2199-12-31T23:59:60.999999-0100",

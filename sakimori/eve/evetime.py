@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sakimori.accel import compiled
+
 MIN_TS = 0.0  # 1970-01-01T00:00:00Z
 MAX_TS = 7258118400.0  # 2200-01-01T00:00:00Z: every later time is forged or broken
 
@@ -84,11 +86,8 @@ def _parse_ts_slow(text: str) -> float:
 def _compiled() -> Callable[[str], float]:
     """The compiled :func:`parse_ts_py` (optional: without a C compiler at install the
     module is missing and the pure function is used)."""
-    try:
-        from sakimori.eve._evetime import parse_ts as compiled
-    except ImportError:
-        return parse_ts_py
-    return compiled  # type: ignore[no-any-return]
+    module = compiled("sakimori.eve._evetime")
+    return parse_ts_py if module is None else module.parse_ts  # type: ignore[no-any-return]
 
 
 parse_ts: Callable[[str], float] = _compiled()
