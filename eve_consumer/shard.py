@@ -46,6 +46,11 @@ from typing import Any
 
 import orjson
 
+try:  # the compiled router (setup.py builds every *.pyx; optional)
+    from eve_consumer import _route as compiled_route
+except ImportError:  # no compiler at install: the pure-Python router below, the reference
+    compiled_route = None
+
 NOT_MINE = 0
 PRIMARY = 1
 SECONDARY = 2
@@ -66,6 +71,9 @@ _COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":
                       rb'"dest_ip":"([^"]*)"').search
 _EXTERNAL_CACHE = 200_000
 _ROUTE_CACHE = 200_000
+# Routers made without compiled=...: the compiled one when built (tests switch it off to run
+# the pure one; set before the workers fork).
+USE_COMPILED = compiled_route is not None
 
 
 def _key(m: Any) -> tuple[bytes, bytes, bytes] | None:
@@ -91,8 +99,12 @@ class Router(dict):  # type: ignore[type-arg]
     first sight; :meth:`route` gives the codes of a whole batch."""
 
     def __init__(self, count: int, home: Callable[[str], bool], *,
-                 splitter_is_worker0: bool = True) -> None:
+                 splitter_is_worker0: bool = True, compiled: bool | None = None) -> None:
         super().__init__()
+        if compiled is None:
+            compiled = USE_COMPILED
+        if compiled and compiled_route is None:
+            raise ValueError("the compiled router (eve_consumer._route) is not built")
         if not 1 <= count <= MAX_WORKERS:
             raise ValueError(f"{count} workers (1 … {MAX_WORKERS})")
         self.count = count
@@ -100,15 +112,16 @@ class Router(dict):  # type: ignore[type-arg]
         self.hosts: dict[bytes, int] = {}  # internal host address → its worker (sticky)
         self._external: set[bytes] = set()
         self.load = [0.0] * count  # lines each worker decodes so far (+ worker 0's handicap)
-        self._handicap = SPLIT_COST_LINES if splitter_is_worker0 and count > 1 else 0.0
+        self.handicap = SPLIT_COST_LINES if splitter_is_worker0 and count > 1 else 0.0
         self._pending: set[bytes] = set()  # internal, not placed yet
         # code → the workers that decode its lines
-        self._decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
+        self.decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
         for p in range(count):
             for s in range(count):
                 if p != s:
-                    self._decoders[count + p * count + s] = (p, s)
-        self._decoders[ALL] = tuple(range(count))
+                    self.decoders[count + p * count + s] = (p, s)
+        self.decoders[ALL] = tuple(range(count))
+        self._fast = compiled_route.FastRoutes(self, _ROUTE_CACHE) if compiled else None
 
     # --- hosts -----------------------------------------------------------------------------
     def _internal(self, ip: bytes) -> bool:
@@ -159,7 +172,7 @@ class Router(dict):  # type: ignore[type-arg]
             return a
         return self.count + a * self.count + b
 
-    def _general(self, line: bytes) -> int:
+    def general(self, line: bytes) -> int:
         """The code of a line that is not in Suricata's compact layout (rare): its top-level
         fields as the decoder reads them, from a full parse."""
         try:
@@ -191,23 +204,30 @@ class Router(dict):  # type: ignore[type-arg]
         if weights:
             self.place(weights)
 
-    def route(self, lines: list[bytes]) -> bytes:
-        """The route code of every line of a batch (and the loads updated)."""
-        self.load[0] += self._handicap * len(lines)  # before placing this batch's hosts
-        keys = list(map(_key, map(_COMPACT, lines)))
+    def codes_of(self, keys: list[Any]) -> bytes:
+        """The codes of *keys* (compact fields, or None: FALLBACK), the new internal hosts
+        among them placed first, weighted by their lines in *keys*."""
         new = set(keys).difference(self)
         new.discard(None)
         if new:
             self._learn_hosts(sorted(new), Counter(keys))
-        codes = bytes(map(self.__getitem__, keys))
+        return bytes(map(self.__getitem__, keys))
+
+    def route(self, lines: list[bytes]) -> bytes:
+        """The route code of every line of a batch (and the loads updated): compiled
+        (:mod:`eve_consumer._route`) when built and enabled, else in Python."""
+        if self._fast is not None:
+            return bytes(self._fast.route(lines))
+        self.load[0] += self.handicap * len(lines)  # before placing this batch's hosts
+        codes = self.codes_of(list(map(_key, map(_COMPACT, lines))))
         if FALLBACK in codes:
             fixed = bytearray(codes)
             i = codes.find(FALLBACK)
             while i >= 0:
-                fixed[i] = self._general(lines[i])
+                fixed[i] = self.general(lines[i])
                 i = codes.find(FALLBACK, i + 1)
             codes = bytes(fixed)
-        load, decoders = self.load, self._decoders
+        load, decoders = self.load, self.decoders
         for code, n in Counter(codes).items():
             for w in decoders[code]:
                 load[w] += n
