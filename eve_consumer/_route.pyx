@@ -15,7 +15,9 @@ placement and the load accounting are the same by construction:
   cached only once its hosts are placed);
 - a line without the compact fields (FALLBACK): :meth:`~eve_consumer.shard.Router.general`,
   after the batch's placement, in line order;
-- the loads: per code in order of first occurrence, as ``Counter(codes)`` iterates.
+- a ``dns`` line: :meth:`~eve_consumer.shard.Router.dns_code`'s byte tests, in C;
+- the loads: per (code, cost class) in order of first occurrence, as
+  :meth:`~eve_consumer.shard.Router.account` adds them.
 
 Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte.
 """
@@ -111,34 +113,73 @@ def compact_fields(line: bytes) -> tuple[bytes, bytes, bytes] | None:
     return b[at[0]:at[1]], b[at[2]:at[3]], b[at[4]:at[5]]
 
 
+cdef inline bint _has(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
+    return n >= k and memmem(s, <size_t>n, what, <size_t>k) != NULL
+
+
+cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
+    cdef const char *end = s + n
+    cdef const char *hit
+    cdef Py_ssize_t found = 0
+    while end - s >= k:
+        hit = <const char *>memmem(s, <size_t>(end - s), what, <size_t>k)
+        if hit == NULL:
+            break
+        found += 1
+        s = hit + k
+    return found
+
+
 cdef class FastRoutes:
     """The compiled :meth:`~eve_consumer.shard.Router.route` of one pure router."""
 
     cdef object router
-    cdef dict cache  # b"KIND\"SRC\"DST" → code (a quote cannot occur inside the fields)
+    cdef dict cache  # b"KIND\"SRC\"DST" → code | cost class << 8 (no quote inside a field)
+    cdef dict classes  # event type → cost class (shard._KIND_CLASS)
     cdef Py_ssize_t limit
+    cdef int dns_class
+    cdef bint dns_wanted
 
-    def __init__(self, router: object, limit: int) -> None:
+    def __init__(self, router: object, limit: int, classes: dict) -> None:
         self.router = router
         self.cache = {}
+        self.classes = dict(classes)
+        self.dns_class = classes[b"dns"]
+        self.dns_wanted = router.dns_wanted
         self.limit = limit
+
+    cdef unsigned char _dns_code(self, const char *s, Py_ssize_t n) noexcept:
+        """shard.Router.dns_code of a compact dns line."""
+        if memchr(s, 92, <size_t>n) != NULL:  # a backslash: an escape
+            return 255
+        if _count(s, n, b'"event_type"', 12) != 1:
+            return 255
+        if self.dns_wanted and _has(s, n, b'"answer"', 8):
+            return 255
+        return 0
 
     def route(self, list lines) -> bytes:
         """The route code of every line of *lines* (and the router's loads updated)."""
         cdef Py_ssize_t n = len(lines)
-        cdef Py_ssize_t i, j, klen, ln
+        cdef Py_ssize_t i, j, klen, ln, pair
         cdef Py_ssize_t at[6]
         cdef const char *s
         cdef char *k
         cdef PyObject *hit
+        cdef long value
         cdef unsigned char code
-        cdef Py_ssize_t counts[256]
-        cdef unsigned char order[256]
-        cdef int seen = 0
+        cdef int cls
+        cdef Py_ssize_t counts[256 * 8]
+        cdef Py_ssize_t order[256 * 8]
+        cdef Py_ssize_t seen = 0
         cdef bytearray out = bytearray(n)
         cdef unsigned char *codes = <unsigned char *>PyByteArray_AS_STRING(out)
-        cdef list miss_at = [], miss_fast = [], miss_keys = [], fallback = []
+        cdef bytearray cls_out = bytearray(n)  # each line's cost class (0: FALLBACK)
+        cdef unsigned char *classes = <unsigned char *>PyByteArray_AS_STRING(cls_out)
+        cdef list miss_at = [], miss_fast = [], miss_keys = [], fallback = [], dns = []
         router = self.router
+        if len(router.decoders) > 256 or len(self.classes) >= 8:
+            raise ValueError("route codes or cost classes out of range")
         router.load[0] += router.handicap * n  # before placing this batch's hosts
         for i in range(n):
             line = lines[i]
@@ -148,6 +189,7 @@ cdef class FastRoutes:
             ln = PyBytes_GET_SIZE(line)
             if not _compact(s, ln, at):
                 codes[i] = _FALLBACK
+                classes[i] = 0
                 fallback.append(i)
                 continue
             klen = (at[1] - at[0]) + 1 + (at[3] - at[2]) + 1 + (at[5] - at[4])
@@ -163,34 +205,49 @@ cdef class FastRoutes:
             k += 1
             memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
             hit = PyDict_GetItem(self.cache, key)
-            if hit != NULL:
-                codes[i] = <unsigned char>(<object>hit)
+            if hit == NULL:
+                miss_at.append(i)
+                miss_fast.append(key)
+                miss_keys.append((line[at[0]:at[1]], line[at[2]:at[3]], line[at[4]:at[5]]))
                 continue
-            miss_at.append(i)
-            miss_fast.append(key)
-            miss_keys.append((line[at[0]:at[1]], line[at[2]:at[3]], line[at[4]:at[5]]))
+            value = <long>(<object>hit)
+            code = value & 255
+            cls = value >> 8
+            classes[i] = cls
+            if code == 255 and cls == self.dns_class:
+                code = self._dns_code(s, ln)
+            codes[i] = code
         if miss_keys:
             got = router.codes_of(miss_keys)  # places the new hosts, as the pure route
             if len(self.cache) + len(miss_keys) > self.limit:
                 self.cache.clear()
             for j in range(len(miss_keys)):
+                i = miss_at[j]
                 code = got[j]
-                codes[<Py_ssize_t>miss_at[j]] = code
-                self.cache[miss_fast[j]] = code
+                cls = self.classes.get(miss_keys[j][0], 0)
+                self.cache[miss_fast[j]] = code | (cls << 8)
+                classes[i] = cls
+                if code == 255 and cls == self.dns_class:
+                    line = lines[i]
+                    if type(line) is not bytes:
+                        line = bytes(line)
+                    code = self._dns_code(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+                codes[i] = code
         for i in fallback:
             codes[i] = router.general(lines[i])
-        # the loads, per code in order of first occurrence (Counter's order: same sums)
-        for j in range(256):
+        # the loads, per (code, class) in order of first occurrence, as Router.account
+        for j in range(256 * 8):
             counts[j] = 0
         for i in range(n):
-            code = codes[i]
-            if counts[code] == 0:
-                order[seen] = code
+            pair = codes[i] | (classes[i] << 8)
+            if counts[pair] == 0:
+                order[seen] = pair
                 seen += 1
-            counts[code] += 1
-        load, decoders = router.load, router.decoders
+            counts[pair] += 1
+        load, decoders, costs = router.load, router.decoders, router.costs
         for j in range(seen):
-            code = order[j]
-            for w in decoders[code]:
-                load[w] += counts[code]
+            pair = order[j]
+            cost = counts[pair] * costs[pair >> 8]
+            for w in decoders[pair & 255]:
+                load[w] += cost
         return bytes(out)

@@ -6,7 +6,10 @@ One process — the *splitter* — reads the file and gives every line of a batc
 worker looks at another worker's lines in Python. The fields a route needs (event type,
 ``src_ip``, ``dest_ip``) come from one regex search per line, mapped over the batch in C;
 a dict maps each distinct (event type, src, dest) to its code, and only a new key runs
-Python (``Router.__missing__``).
+Python (``Router.__missing__``). When built, the compiled router (:mod:`eve_consumer._route`)
+does the per-line part in C — byte scan, one key, a cache of codes — and asks this class
+only what it would compute in Python anyway; this class stays the fallback and the
+reference (same codes, placement and loads).
 
 A line's owners (the *primary* one counts and decodes it; *secondary* ones decode it with
 scratch statistics, so each line is counted once):
@@ -16,16 +19,18 @@ scratch statistics, so each line is counted once):
   to both, so each worker sees every event that involves one of its hosts and computes that
   host's findings from exactly the events one worker would see. No internal side: worker 0.
   An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
-- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host).
+- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host);
+  worker 0 alone when the line cannot feed that map (:meth:`Router.dns_code`).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
   event types, lines without a readable event type (bad lines) — worker 0 alone.
 
 **Hosts to workers.** A host belongs to one worker for the whole run (sticky). A host seen
-for the first time goes to the worker with the least load so far (lines it decodes, plus a
-handicap for worker 0 while it is also the splitter, :data:`SPLIT_COST_LINES`); the new
-hosts of a batch are placed heaviest first (their lines in that batch), so the first batch
-is bin-packed. The placement depends only on the file and ``consumer.queue_size``, so a run
-is reproducible; the report does not depend on it (any placement gives one worker's report).
+for the first time goes to the worker with the least load so far (lines it decodes weighted
+by :data:`KIND_COST`, plus a handicap for worker 0 while it is also the splitter,
+:data:`SPLIT_COST_LINES`); the new hosts of a batch are placed heaviest first (their weighted
+lines in that batch), so the first batch is bin-packed. The placement depends only on the
+file and ``consumer.queue_size`` (and the router's handicap), so a run is reproducible; the
+report does not depend on it (any placement gives one worker's report).
 
 Codes: ``c < N`` — worker c alone; ``N + p·N + s`` — primary p, secondary s; :data:`ALL` —
 primary 0, every other worker secondary; :data:`FALLBACK` (inside the splitter only) — a
@@ -57,12 +62,18 @@ SECONDARY = 2
 ALL = 255
 FALLBACK = 254
 MAX_WORKERS = 15  # N + N² codes below FALLBACK
-# Worker 0's handicap while it also splits, in lines decoded per line read: splitting costs it
-# ≈ 1.7 µs per line (read, route, send), a worker ≈ 0.25 µs per line to receive and cut its
-# lines, against ≈ 5 µs to decode and handle a line: ≈ 0.29. In 2-worker runs on the bench's
-# 404k-line file worker 1 stayed the busier one at 0.35 (CPU s 1.82–1.87 vs 1.42–1.50) and
-# at 0.2 (1.93–1.95 vs 1.70–1.73; it also builds its consumer after the fork), hence 0.2.
+# The load model that places hosts: a line costs its decoders KIND_COST[event type] (a flow
+# line = 1; other types and lines without the compact fields: 1). Measured with one worker
+# over each event type's lines of the bench's office capture: flow 6.2, http 5.6, dns 3.8,
+# tls 2.4 µs per line (decode and handle; every flow line parsed, most tls lines only joined).
+KIND_COST = {b"flow": 1.0, b"http": 0.9, b"dns": 0.6, b"tls": 0.4}
+_KIND_CLASS = {kind: k for k, kind in enumerate(KIND_COST, 1)}  # class 0: cost 1
+COST_OF_CLASS = (1.0, *KIND_COST.values())
+# Worker 0's handicap while it also splits, in flow lines per line read: splitting costs it
+# (read, route, send) ≈ 1.2 µs per line with the pure router, ≈ 0.6 µs with the compiled one
+# (2-worker runs over the bench's 404k-line file), against ≈ 6 µs for a flow line.
 SPLIT_COST_LINES = 0.2
+SPLIT_COST_LINES_COMPILED = 0.1
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
@@ -99,7 +110,8 @@ class Router(dict):  # type: ignore[type-arg]
     first sight; :meth:`route` gives the codes of a whole batch."""
 
     def __init__(self, count: int, home: Callable[[str], bool], *,
-                 splitter_is_worker0: bool = True, compiled: bool | None = None) -> None:
+                 splitter_is_worker0: bool = True, compiled: bool | None = None,
+                 dns_wanted: bool = True, handicap: float | None = None) -> None:
         super().__init__()
         if compiled is None:
             compiled = USE_COMPILED
@@ -111,8 +123,13 @@ class Router(dict):  # type: ignore[type-arg]
         self.home = home
         self.hosts: dict[bytes, int] = {}  # internal host address → its worker (sticky)
         self._external: set[bytes] = set()
-        self.load = [0.0] * count  # lines each worker decodes so far (+ worker 0's handicap)
-        self.handicap = SPLIT_COST_LINES if splitter_is_worker0 and count > 1 else 0.0
+        self.load = [0.0] * count  # KIND_COST of the lines each worker decodes so far
+        if handicap is None:  # the splitter's own cost (tests set it to compare routers)
+            handicap = 0.0 if not splitter_is_worker0 or count == 1 else \
+                SPLIT_COST_LINES_COMPILED if compiled else SPLIT_COST_LINES
+        self.handicap = handicap
+        # DNS lines that cannot feed the IP → name map go to worker 0 alone (dns_code)
+        self.dns_wanted = dns_wanted
         self._pending: set[bytes] = set()  # internal, not placed yet
         # code → the workers that decode its lines
         self.decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
@@ -121,7 +138,9 @@ class Router(dict):  # type: ignore[type-arg]
                 if p != s:
                     self.decoders[count + p * count + s] = (p, s)
         self.decoders[ALL] = tuple(range(count))
-        self._fast = compiled_route.FastRoutes(self, _ROUTE_CACHE) if compiled else None
+        self.costs = COST_OF_CLASS
+        self._fast = compiled_route.FastRoutes(self, _ROUTE_CACHE, _KIND_CLASS) \
+            if compiled else None
 
     # --- hosts -----------------------------------------------------------------------------
     def _internal(self, ip: bytes) -> bool:
@@ -199,7 +218,8 @@ class Router(dict):  # type: ignore[type-arg]
                 continue
             for ip in key[1:]:
                 if ip not in self.hosts and self._internal(ip):
-                    weights[ip] = weights.get(ip, 0) + counts[key]
+                    weights[ip] = weights.get(ip, 0) + counts[key] * COST_OF_CLASS[
+                        _KIND_CLASS.get(key[0], 0)]
         self._pending.clear()
         if weights:
             self.place(weights)
@@ -219,19 +239,40 @@ class Router(dict):  # type: ignore[type-arg]
         if self._fast is not None:
             return bytes(self._fast.route(lines))
         self.load[0] += self.handicap * len(lines)  # before placing this batch's hosts
-        codes = self.codes_of(list(map(_key, map(_COMPACT, lines))))
-        if FALLBACK in codes:
+        keys = list(map(_key, map(_COMPACT, lines)))
+        codes = self.codes_of(keys)
+        classes = bytes(_KIND_CLASS.get(k[0], 0) if k else 0 for k in keys)
+        dns = _KIND_CLASS[b"dns"]
+        if FALLBACK in codes or (ALL in codes and dns in classes):
             fixed = bytearray(codes)
-            i = codes.find(FALLBACK)
-            while i >= 0:
-                fixed[i] = self.general(lines[i])
-                i = codes.find(FALLBACK, i + 1)
+            for i, code in enumerate(codes):
+                if code == FALLBACK:
+                    fixed[i] = self.general(lines[i])
+                elif code == ALL and classes[i] == dns:
+                    fixed[i] = self.dns_code(lines[i])
             codes = bytes(fixed)
-        load, decoders = self.load, self.decoders
-        for code, n in Counter(codes).items():
-            for w in decoders[code]:
-                load[w] += n
+        self.account(Counter(zip(codes, classes, strict=True)))
         return codes
+
+    def dns_code(self, line: bytes) -> int:
+        """The code of a compact ``dns`` line: every worker (ALL), or worker 0 alone when the
+        line cannot add to the IP → name map — DNS not decoded (no name whitelist), or no
+        string "answer" in it (``Context.on_dns`` learns from answers only) — and holds no
+        JSON escape and one ``"event_type"`` key (so it decodes as this dns event)."""
+        if b"\\" in line or line.count(b'"event_type"') != 1:
+            return ALL
+        if self.dns_wanted and b'"answer"' in line:
+            return ALL
+        return 0
+
+    def account(self, counts: Counter[tuple[int, int]]) -> None:
+        """Add a batch's lines to the loads: *counts* (code, cost class) → lines, in order
+        of first occurrence."""
+        load, decoders = self.load, self.decoders
+        for (code, cls), n in counts.items():
+            cost = n * COST_OF_CLASS[cls]
+            for w in decoders[code]:
+                load[w] += cost
 
 
 def mine(codes: bytes, table: bytes, first: int, lines: list[bytes] | None, *,
