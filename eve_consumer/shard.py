@@ -156,16 +156,33 @@ class Router(dict):  # type: ignore[type-arg]
         self._external.add(ip)
         return False
 
-    def place(self, weights: dict[bytes, float]) -> None:
-        """Give each new internal host of *weights* (address → its expected lines) a worker:
-        heaviest first, each to the least loaded worker (ties: the lowest index)."""
+    def place(self, weights: dict[bytes, float],
+              pairs: dict[tuple[bytes, bytes], float] | None = None) -> None:
+        """Give each new internal host of *weights* (address → its expected load) a worker:
+        heaviest first, each to the least loaded worker (ties: the lowest index). *pairs*:
+        the load of lines between two internal hosts (in both hosts' weights), decoded once
+        when both hosts are on one worker, by both workers otherwise."""
         load = self.load[:]
+        shared: dict[bytes, list[tuple[bytes, float]]] = {}
+        for (a, b), cost in (pairs or {}).items():
+            shared.setdefault(a, []).append((b, cost))
+            shared.setdefault(b, []).append((a, cost))
+        now: set[bytes] = set()
         for ip in sorted(weights, key=lambda h: (-weights[h], h)):
             if ip in self.hosts:
                 continue
             w = min(range(self.count), key=load.__getitem__)
             self.hosts[ip] = w
+            now.add(ip)
             load[w] += weights[ip]
+            for other, cost in shared.get(ip, ()):
+                ow = self.hosts.get(other)
+                if ow is None:
+                    continue  # placed later: counted then
+                if other in now and ow == w:
+                    load[w] -= cost  # already counted with the other host, decoded once
+                elif other not in now and ow != w:
+                    load[ow] += cost  # a host placed before: its worker decodes it too
 
     # --- routes ----------------------------------------------------------------------------
     def __missing__(self, key: tuple[bytes, bytes, bytes] | None) -> int:
@@ -213,16 +230,24 @@ class Router(dict):  # type: ignore[type-arg]
     def _learn_hosts(self, keys: Iterable[Any], counts: Counter[Any]) -> None:
         """Place the internal hosts first seen in *keys* (weighted by their lines)."""
         weights: dict[bytes, float] = {}
+        pairs: dict[tuple[bytes, bytes], float] = {}
         for key in keys:
             if key is None or key[0] not in _BY_HOST or b"\\" in key[1] or b"\\" in key[2]:
                 continue
-            for ip in key[1:]:
-                if ip not in self.hosts and self._internal(ip):
-                    weights[ip] = weights.get(ip, 0) + counts[key] * COST_OF_CLASS[
-                        _KIND_CLASS.get(key[0], 0)]
+            kind, src, dst = key
+            cost = counts[key] * COST_OF_CLASS[_KIND_CLASS.get(kind, 0)]
+            new_src = src not in self.hosts and self._internal(src)
+            new_dst = dst != src and dst not in self.hosts and self._internal(dst)
+            if new_src:
+                weights[src] = weights.get(src, 0) + cost
+            if new_dst:
+                weights[dst] = weights.get(dst, 0) + cost
+            if (new_src or new_dst) and dst != src and self._internal(src) \
+                    and self._internal(dst):
+                pairs[(src, dst)] = pairs.get((src, dst), 0) + cost
         self._pending.clear()
         if weights:
-            self.place(weights)
+            self.place(weights, pairs)
 
     def codes_of(self, keys: list[Any]) -> bytes:
         """The codes of *keys* (compact fields, or None: FALLBACK), the new internal hosts

@@ -232,6 +232,24 @@ def test_route_rules() -> None:
 
 
 @pytest.mark.usefixtures("router_impl")
+def test_placement_counts_a_line_between_hosts_of_one_worker_once() -> None:
+    """Lines between two internal hosts weigh on both hosts, but a worker holding both
+    decodes them once: the placement's running loads say so, and the last host goes where
+    the real load is least (here worker 0, whose predicted load would otherwise be 30)."""
+    home = {"10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5", "10.0.0.9"}
+    router = Router(2, lambda ip: ip in home, splitter_is_worker0=False)
+    lines = ([_line("flow", "10.0.0.1", "10.0.0.9")] * 10  # A → R: on two workers
+             + [_line("flow", "10.0.0.2", "10.0.0.9")] * 10  # B → R: on R's worker
+             + [_line("flow", "10.0.0.4", "8.8.8.8")] * 12
+             + [_line("flow", "10.0.0.5", "8.8.8.8")] * 3)
+    router.route(lines)
+    placed = {h.decode(): w for h, w in router.hosts.items()}
+    assert placed == {"10.0.0.9": 0, "10.0.0.4": 1, "10.0.0.1": 1, "10.0.0.2": 0,
+                      "10.0.0.5": 0}
+    assert router.load == [23.0, 22.0]  # R and B: 10 + A's 10 shared + E's 3; D 12 + A 10
+
+
+@pytest.mark.usefixtures("router_impl")
 def test_worker0_splitting_carries_a_handicap() -> None:
     """While worker 0 also splits, it is charged for the routing: the first host, placed
     after the handicap of its batch, goes to worker 1."""
