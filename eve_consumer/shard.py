@@ -69,11 +69,13 @@ MAX_WORKERS = 15  # N + N² codes below FALLBACK
 KIND_COST = {b"flow": 1.0, b"http": 0.9, b"dns": 0.6, b"tls": 0.4}
 _KIND_CLASS = {kind: k for k, kind in enumerate(KIND_COST, 1)}  # class 0: cost 1
 COST_OF_CLASS = (1.0, *KIND_COST.values())
-# Worker 0's handicap while it also splits, in flow lines per line read: splitting costs it
-# (read, route, send) ≈ 1.2 µs per line with the pure router, ≈ 0.6 µs with the compiled one
-# (2-worker runs over the bench's 404k-line file), against ≈ 6 µs for a flow line.
+# Worker 0's handicap while it also splits, in flow lines per line read: what splitting
+# (read, route, send) costs it beyond the ≈ 0.25 µs per line of the file another worker pays
+# to receive and cut its lines, against ≈ 6 µs for a flow line. With the compiled router
+# splitting costs ≈ 0.7 µs per line (2-worker runs over the bench's 404k-line file):
+# (0.7 − 0.25) / 6 ≈ 0.075. The pure router's 0.2 was measured the same way at ≈ 1.2–1.7 µs.
 SPLIT_COST_LINES = 0.2
-SPLIT_COST_LINES_COMPILED = 0.1
+SPLIT_COST_LINES_COMPILED = 0.075
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
