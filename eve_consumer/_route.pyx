@@ -107,7 +107,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
 def compact_fields(line: bytes) -> tuple[bytes, bytes, bytes] | None:
     """(event type, src, dest) of *line* as the compact scan reads them, or None (tests)."""
     cdef Py_ssize_t at[6]
-    cdef bytes b = bytes(line)
+    cdef bytes b = bytes(memoryview(line))
     if not _compact(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), at):
         return None
     return b[at[0]:at[1]], b[at[2]:at[3]], b[at[4]:at[5]]
@@ -184,7 +184,7 @@ cdef class FastRoutes:
         for i in range(n):
             line = lines[i]
             if type(line) is not bytes:
-                line = bytes(line)
+                line = bytes(memoryview(line))  # bytes-like only, as the regex takes
             s = PyBytes_AS_STRING(line)
             ln = PyBytes_GET_SIZE(line)
             if not _compact(s, ln, at):
@@ -230,7 +230,7 @@ cdef class FastRoutes:
                 if code == 255 and cls == self.dns_class:
                     line = lines[i]
                     if type(line) is not bytes:
-                        line = bytes(line)
+                        line = bytes(memoryview(line))
                     code = self._dns_code(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
                 codes[i] = code
         for i in fallback:

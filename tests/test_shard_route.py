@@ -166,8 +166,34 @@ def test_compiled_cache_clear_keeps_the_codes(real_lines: list[bytes],
     assert fast == pure
 
 
-def test_non_bytes_lines_are_read_as_bytes() -> None:
+def test_bytes_like_lines_and_empty_batches() -> None:
     lines = _home_lines(50)
     pure = Router(2, _home, compiled=False, handicap=0.0).route(lines)
     fast = Router(2, _home, compiled=True, handicap=0.0)
     assert fast.route([bytearray(x) for x in lines]) == pure
+    assert fast.route([]) == b"" == Router(2, _home, compiled=False).route([])
+    with pytest.raises(TypeError):
+        fast.route(["text, not bytes"])  # type: ignore[list-item]
+
+
+def test_same_codes_on_random_bytes_around_the_markers() -> None:
+    """Lines assembled from random pieces of the compact layout, addresses, escapes, NULs
+    and random bytes: no crash, no read past a line (an address cut at its end), same codes."""
+    rng = random.Random(23)
+    pieces = [b'"event_type":"', b'flow', b'dns', b'tls', b'","src_ip":"', b'","src_port":',
+              b'123', b',"dest_ip":"', b'10.0.0.1', b'10.0.0.2', b'8.8.8.8', b'"', b'\\',
+              b'\x00', b'\xff', b'"answer"', b'"event_type"', b'{', b'}', b',', b'12']
+    template = [b"{", b'"event_type":"', b"flow", b'","src_ip":"', b"10.0.0.1",
+                b'","src_port":', b"123", b',"dest_ip":"', b"8.8.8.8", b'"', b"}"]
+    lines = []
+    for k in range(3000):
+        if k % 2:  # random pieces
+            parts = [rng.choice(pieces) if rng.random() < 0.9 else bytes([rng.randrange(256)])
+                     for _ in range(rng.randrange(0, 14))]
+        else:  # the layout with a few pieces replaced, dropped or cut short
+            parts = [rng.choice(pieces) if rng.random() < 0.1 else b"" if rng.random() < 0.05
+                     else p for p in template][:rng.randrange(6, 12)]
+        lines.append(b"".join(parts))
+    pure, fast = _both(lines, 300, 3)
+    assert fast == pure
+    assert sum(_COMPACT(ln) is not None for ln in lines) > 50  # the markers do match
