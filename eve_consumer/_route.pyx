@@ -251,3 +251,42 @@ cdef class FastRoutes:
             for w in decoders[pair & 255]:
                 load[w] += cost
         return bytes(out)
+
+
+def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t base,
+        lens: object) -> tuple[list, list, bytes] | None:
+    """:func:`eve_consumer.shard.mine` for lines cut from *view* (the memory-mapped file) in
+    one C loop: this worker's lines of a batch (flag ``table[code]`` not 0), their line
+    numbers and flags, or None when none is its. *lens*: the lines' lengths (``array("I")``),
+    each line followed by one byte (its newline) from *base* on; a line reaching past the end
+    of *view* raises ValueError."""
+    cdef const unsigned char[::1] buf = view
+    cdef const unsigned int[::1] ln = lens
+    cdef const unsigned char *c = <const unsigned char *>PyBytes_AS_STRING(codes)
+    cdef const unsigned char *tb = <const unsigned char *>PyBytes_AS_STRING(table)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(codes)
+    cdef Py_ssize_t size = buf.shape[0]
+    cdef Py_ssize_t i, length
+    cdef Py_ssize_t pos = base
+    cdef unsigned char f
+    cdef const char *data = NULL
+    if size:
+        data = <const char *>&buf[0]
+    if PyBytes_GET_SIZE(table) != 256 or ln.shape[0] != n or base < 0:
+        raise ValueError("route codes, table and lengths do not match")
+    cdef list lines = [], numbers = []
+    cdef bytearray flags = bytearray()
+    for i in range(n):
+        length = ln[i]
+        f = tb[c[i]]
+        if f:
+            if pos + length > size:
+                raise ValueError(f"line data up to byte {pos + length}, "
+                                 f"the file holds {size}")
+            lines.append(PyBytes_FromStringAndSize(data + pos, length) if length else b"")
+            numbers.append(first + i)
+            flags.append(f)
+        pos += length + 1
+    if not lines:
+        return None
+    return lines, numbers, bytes(flags)

@@ -42,6 +42,7 @@ Hence N ≤ :data:`MAX_WORKERS`.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -70,10 +71,10 @@ KIND_COST = {b"flow": 1.0, b"http": 0.9, b"dns": 0.6, b"tls": 0.4}
 _KIND_CLASS = {kind: k for k, kind in enumerate(KIND_COST, 1)}  # class 0: cost 1
 COST_OF_CLASS = (1.0, *KIND_COST.values())
 # Worker 0's handicap while it also splits, in flow lines per line read: what splitting
-# (read, route, send) costs it beyond the ≈ 0.25 µs per line of the file another worker pays
-# to receive and cut its lines, against ≈ 6 µs for a flow line. With the compiled router
-# splitting costs ≈ 0.7 µs per line (2-worker runs over the bench's 404k-line file):
-# (0.7 − 0.25) / 6 ≈ 0.075. The pure router's 0.2 was measured the same way at ≈ 1.2–1.7 µs.
+# (read, route, send) costs it beyond what another worker pays to receive and cut its lines
+# (≈ 0.1–0.25 µs per line of the file), against ≈ 6 µs for a flow line. With the compiled
+# router splitting costs ≈ 0.55–0.7 µs per line (2-worker runs over the bench's 404k- and
+# 1M-line files): ≈ 0.45 / 6 ≈ 0.075. The pure router's 0.2 was measured at ≈ 1.2–1.7 µs.
 SPLIT_COST_LINES = 0.2
 SPLIT_COST_LINES_COMPILED = 0.075
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
@@ -307,7 +308,11 @@ def mine(codes: bytes, table: bytes, first: int, lines: list[bytes] | None, *,
          ) -> tuple[list[bytes], list[int], bytes] | None:
     """This worker's part of a batch: (its lines, their line numbers, their flags
     PRIMARY/SECONDARY), or None when nothing is its. The lines come from *lines* (the
-    batch's) or are cut from *view* (the file, memory-mapped) at *base* with lengths *lens*."""
+    batch's) or are cut from *view* (the file, memory-mapped) at *base* with lengths *lens*
+    (with an ``array("I")`` of lengths, by the compiled :func:`eve_consumer._route.cut` when
+    built and enabled)."""
+    if lines is None and USE_COMPILED and isinstance(lens, array) and lens.typecode == "I":
+        return compiled_route.cut(codes, table, first, view, base, lens)  # type: ignore[union-attr]
     mask = codes.translate(table)
     if mask.count(0) == len(mask):
         return None

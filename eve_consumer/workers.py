@@ -13,8 +13,9 @@ the compiled byte scan of :mod:`eve_consumer._route` when built, else one regex 
 line mapped in C; a cached code per (event type, src, dest), hosts placed on the least
 loaded worker). Per batch it sends the other workers the codes, the lines' lengths and the
 batch's file offset — a few bytes per line; each worker cuts its own lines out of the file,
-memory-mapped (:func:`eve_consumer.shard.mine`), and decodes only those, with their real
-line numbers. A batch holding a line cut for being too long is sent as lines instead.
+memory-mapped (:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`),
+and decodes only those, with their real line numbers. A batch holding a line cut for being
+too long is sent as lines instead.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0

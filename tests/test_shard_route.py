@@ -12,7 +12,9 @@ extension is not built.
 from __future__ import annotations
 
 import json
+import mmap
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +199,36 @@ def test_same_codes_on_random_bytes_around_the_markers() -> None:
     pure, fast = _both(lines, 300, 3)
     assert fast == pure
     assert sum(_COMPACT(ln) is not None for ln in lines) > 50  # the markers do match
+
+
+def test_compiled_cut_gives_the_pure_cut(real_lines: list[bytes], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's lines cut from the memory-mapped file: the compiled loop and the pure
+    ``mine`` give the same lines, line numbers and flags, for every worker of 2 and 3, with
+    empty lines and a last line without newline; a line past the end of the map is an error."""
+    rng = random.Random(9)
+    lines = [*real_lines[:400], b"", b"", b"x", *real_lines[400:600]]
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"\n".join(lines))  # no newline at the end
+    lens = array("I", map(len, lines))
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        for count in (2, 3):
+            codes = bytes(rng.choice([*range(count + count * count), shard.ALL])
+                          for _ in lines)
+            for index in range(count):
+                table = shard.worker_table(index, count)
+                monkeypatch.setattr(shard, "USE_COMPILED", False)
+                want = shard.mine(codes, table, 7, None, view=view, base=0, lens=lens)
+                monkeypatch.setattr(shard, "USE_COMPILED", True)
+                got = shard.mine(codes, table, 7, None, view=view, base=0, lens=lens)
+                assert want is not None and got == want
+                assert shard.mine(codes, table, 7, lines) == want  # the batch's own lines
+        nobody = shard.compiled_route.cut(bytes(len(lines)), shard.worker_table(1, 2), 1,
+                                          view, 0, lens)
+        assert nobody is None
+        with pytest.raises(ValueError):
+            shard.compiled_route.cut(bytes([255]), shard.worker_table(1, 2), 1, view,
+                                     len(view) - 3, array("I", [10]))
+        with pytest.raises(ValueError):
+            shard.compiled_route.cut(bytes([255, 255]), shard.worker_table(1, 2), 1, view,
+                                     0, array("I", [1]))
