@@ -72,11 +72,13 @@ _KIND_CLASS = {kind: k for k, kind in enumerate(KIND_COST, 1)}  # class 0: cost 
 COST_OF_CLASS = (1.0, *KIND_COST.values())
 # Worker 0's handicap while it also splits, in flow lines per line read: what splitting
 # (read, route, send) costs it beyond what another worker pays to receive and cut its lines
-# (≈ 0.1–0.25 µs per line of the file), against ≈ 6 µs for a flow line. With the compiled
-# router splitting costs ≈ 0.55–0.7 µs per line (2-worker runs over the bench's 404k- and
-# 1M-line files): ≈ 0.45 / 6 ≈ 0.075. The pure router's 0.2 was measured at ≈ 1.2–1.7 µs.
+# and to decode lines that are no longer in the cache (worker 0 decodes its lines right after
+# reading them), against ≈ 6 µs for a flow line. With the compiled router splitting costs
+# ≈ 0.55–0.6 µs per line; in alternating 2-worker runs over the bench's 1M-line file, worker
+# 1 was the busier by ≈ 0.2 s at 0.075 and worker 0 by ≈ 0.2 s at 0: hence 0.04. The pure
+# router's 0.2 was measured the same way (splitting ≈ 1.2–1.7 µs per line).
 SPLIT_COST_LINES = 0.2
-SPLIT_COST_LINES_COMPILED = 0.075
+SPLIT_COST_LINES_COMPILED = 0.04
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
