@@ -20,6 +20,9 @@ placement and the load accounting are the same by construction:
   :meth:`~eve_consumer.shard.Router.account` adds them.
 
 Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte.
+
+:func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
+memory-mapped file, in one C loop (every line checked against the end of the map).
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING
@@ -176,7 +179,7 @@ cdef class FastRoutes:
         cdef unsigned char *codes = <unsigned char *>PyByteArray_AS_STRING(out)
         cdef bytearray cls_out = bytearray(n)  # each line's cost class (0: FALLBACK)
         cdef unsigned char *classes = <unsigned char *>PyByteArray_AS_STRING(cls_out)
-        cdef list miss_at = [], miss_fast = [], miss_keys = [], fallback = [], dns = []
+        cdef list miss_at = [], miss_fast = [], miss_keys = [], fallback = []
         router = self.router
         if len(router.decoders) > 256 or len(self.classes) >= 8:
             raise ValueError("route codes or cost classes out of range")
