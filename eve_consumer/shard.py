@@ -46,16 +46,19 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
+from importlib import import_module
+from importlib.util import find_spec
 from itertools import accumulate, compress, repeat
 from operator import add
 from typing import Any
 
 import orjson
 
-try:  # the compiled router (setup.py builds every *.pyx; optional)
-    from eve_consumer import _route as compiled_route
-except ImportError:  # no compiler at install: the pure-Python router below, the reference
-    compiled_route = None
+# The compiled router (setup.py builds every *.pyx, optionally): absent when there was no C
+# compiler at install — then the pure-Python router below, the reference; present but broken
+# fails loudly at import.
+compiled_route: Any = import_module("eve_consumer._route") \
+    if find_spec("eve_consumer._route") is not None else None
 
 NOT_MINE = 0
 PRIMARY = 1
