@@ -6,7 +6,10 @@ One process — the *splitter* — reads the file and gives every line of a batc
 worker looks at another worker's lines in Python. The fields a route needs (event type,
 ``src_ip``, ``dest_ip``) come from one regex search per line, mapped over the batch in C;
 a dict maps each distinct (event type, src, dest) to its code, and only a new key runs
-Python (``Router.__missing__``).
+Python (``Router.__missing__``). When built, the compiled router (:mod:`eve_consumer._route`)
+does the per-line part in C — byte scan, one key, a cache of codes — and asks this class
+only what it would compute in Python anyway; this class stays the fallback and the
+reference (same codes, placement and loads).
 
 A line's owners (the *primary* one counts and decodes it; *secondary* ones decode it with
 scratch statistics, so each line is counted once):
@@ -16,16 +19,18 @@ scratch statistics, so each line is counted once):
   to both, so each worker sees every event that involves one of its hosts and computes that
   host's findings from exactly the events one worker would see. No internal side: worker 0.
   An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
-- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host).
+- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host);
+  worker 0 alone when the line cannot feed that map (:meth:`Router.dns_code`).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
   event types, lines without a readable event type (bad lines) — worker 0 alone.
 
 **Hosts to workers.** A host belongs to one worker for the whole run (sticky). A host seen
-for the first time goes to the worker with the least load so far (lines it decodes, plus a
-handicap for worker 0 while it is also the splitter, :data:`SPLIT_COST_LINES`); the new
-hosts of a batch are placed heaviest first (their lines in that batch), so the first batch
-is bin-packed. The placement depends only on the file and ``consumer.queue_size``, so a run
-is reproducible; the report does not depend on it (any placement gives one worker's report).
+for the first time goes to the worker with the least load so far (lines it decodes weighted
+by :data:`KIND_COST`, plus a handicap for worker 0 while it is also the splitter,
+:data:`SPLIT_COST_LINES`); the new hosts of a batch are placed heaviest first (their weighted
+lines in that batch), so the first batch is bin-packed. The placement depends only on the
+file and ``consumer.queue_size`` (and the router's handicap), so a run is reproducible; the
+report does not depend on it (any placement gives one worker's report).
 
 Codes: ``c < N`` — worker c alone; ``N + p·N + s`` — primary p, secondary s; :data:`ALL` —
 primary 0, every other worker secondary; :data:`FALLBACK` (inside the splitter only) — a
@@ -37,14 +42,23 @@ Hence N ≤ :data:`MAX_WORKERS`.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
+from importlib import import_module
+from importlib.util import find_spec
 from itertools import accumulate, compress, repeat
 from operator import add
 from typing import Any
 
 import orjson
+
+# The compiled router (setup.py builds every *.pyx, optionally): absent when there was no C
+# compiler at install — then the pure-Python router below, the reference; present but broken
+# fails loudly at import.
+compiled_route: Any = import_module("eve_consumer._route") \
+    if find_spec("eve_consumer._route") is not None else None
 
 NOT_MINE = 0
 PRIMARY = 1
@@ -52,12 +66,22 @@ SECONDARY = 2
 ALL = 255
 FALLBACK = 254
 MAX_WORKERS = 15  # N + N² codes below FALLBACK
-# Worker 0's handicap while it also splits, in lines decoded per line read: splitting costs it
-# ≈ 1.7 µs per line (read, route, send), a worker ≈ 0.25 µs per line to receive and cut its
-# lines, against ≈ 5 µs to decode and handle a line: ≈ 0.29. In 2-worker runs on the bench's
-# 404k-line file worker 1 stayed the busier one at 0.35 (CPU s 1.82–1.87 vs 1.42–1.50) and
-# at 0.2 (1.93–1.95 vs 1.70–1.73; it also builds its consumer after the fork), hence 0.2.
+# The load model that places hosts: a line costs its decoders KIND_COST[event type] (a flow
+# line = 1; other types and lines without the compact fields: 1). Measured with one worker
+# over each event type's lines of the bench's office capture: flow 6.2, http 5.6, dns 3.8,
+# tls 2.4 µs per line (decode and handle; every flow line parsed, most tls lines only joined).
+KIND_COST = {b"flow": 1.0, b"http": 0.9, b"dns": 0.6, b"tls": 0.4}
+_KIND_CLASS = {kind: k for k, kind in enumerate(KIND_COST, 1)}  # class 0: cost 1
+COST_OF_CLASS = (1.0, *KIND_COST.values())
+# Worker 0's handicap while it also splits, in flow lines per line read: what splitting
+# (read, route, send) costs it beyond what another worker pays to receive and cut its lines
+# and to decode lines that are no longer in the cache (worker 0 decodes its lines right after
+# reading them), against ≈ 6 µs for a flow line. With the compiled router splitting costs
+# ≈ 0.55–0.6 µs per line; in alternating 2-worker runs over the bench's 1M-line file, worker
+# 1 was the busier by ≈ 0.2 s at 0.075 and worker 0 by ≈ 0.2 s at 0: hence 0.04. The pure
+# router's 0.2 was measured the same way (splitting ≈ 1.2–1.7 µs per line).
 SPLIT_COST_LINES = 0.2
+SPLIT_COST_LINES_COMPILED = 0.04
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
@@ -66,6 +90,9 @@ _COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":
                       rb'"dest_ip":"([^"]*)"').search
 _EXTERNAL_CACHE = 200_000
 _ROUTE_CACHE = 200_000
+# Routers made without compiled=...: the compiled one when built (tests switch it off to run
+# the pure one; set before the workers fork).
+USE_COMPILED = compiled_route is not None
 
 
 def _key(m: Any) -> tuple[bytes, bytes, bytes] | None:
@@ -91,24 +118,37 @@ class Router(dict):  # type: ignore[type-arg]
     first sight; :meth:`route` gives the codes of a whole batch."""
 
     def __init__(self, count: int, home: Callable[[str], bool], *,
-                 splitter_is_worker0: bool = True) -> None:
+                 splitter_is_worker0: bool = True, compiled: bool | None = None,
+                 dns_wanted: bool = True, handicap: float | None = None) -> None:
         super().__init__()
+        if compiled is None:
+            compiled = USE_COMPILED
+        if compiled and compiled_route is None:
+            raise ValueError("the compiled router (eve_consumer._route) is not built")
         if not 1 <= count <= MAX_WORKERS:
             raise ValueError(f"{count} workers (1 … {MAX_WORKERS})")
         self.count = count
         self.home = home
         self.hosts: dict[bytes, int] = {}  # internal host address → its worker (sticky)
         self._external: set[bytes] = set()
-        self.load = [0.0] * count  # lines each worker decodes so far (+ worker 0's handicap)
-        self._handicap = SPLIT_COST_LINES if splitter_is_worker0 and count > 1 else 0.0
+        self.load = [0.0] * count  # KIND_COST of the lines each worker decodes so far
+        if handicap is None:  # the splitter's own cost (tests set it to compare routers)
+            handicap = 0.0 if not splitter_is_worker0 or count == 1 else \
+                SPLIT_COST_LINES_COMPILED if compiled else SPLIT_COST_LINES
+        self.handicap = handicap
+        # DNS lines that cannot feed the IP → name map go to worker 0 alone (dns_code)
+        self.dns_wanted = dns_wanted
         self._pending: set[bytes] = set()  # internal, not placed yet
         # code → the workers that decode its lines
-        self._decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
+        self.decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
         for p in range(count):
             for s in range(count):
                 if p != s:
-                    self._decoders[count + p * count + s] = (p, s)
-        self._decoders[ALL] = tuple(range(count))
+                    self.decoders[count + p * count + s] = (p, s)
+        self.decoders[ALL] = tuple(range(count))
+        self.costs = COST_OF_CLASS
+        self._fast = compiled_route.FastRoutes(self, _ROUTE_CACHE, _KIND_CLASS) \
+            if compiled else None
 
     # --- hosts -----------------------------------------------------------------------------
     def _internal(self, ip: bytes) -> bool:
@@ -124,16 +164,33 @@ class Router(dict):  # type: ignore[type-arg]
         self._external.add(ip)
         return False
 
-    def place(self, weights: dict[bytes, float]) -> None:
-        """Give each new internal host of *weights* (address → its expected lines) a worker:
-        heaviest first, each to the least loaded worker (ties: the lowest index)."""
+    def place(self, weights: dict[bytes, float],
+              pairs: dict[tuple[bytes, bytes], float] | None = None) -> None:
+        """Give each new internal host of *weights* (address → its expected load) a worker:
+        heaviest first, each to the least loaded worker (ties: the lowest index). *pairs*:
+        the load of lines between two internal hosts (in both hosts' weights), decoded once
+        when both hosts are on one worker, by both workers otherwise."""
         load = self.load[:]
+        shared: dict[bytes, list[tuple[bytes, float]]] = {}
+        for (a, b), cost in (pairs or {}).items():
+            shared.setdefault(a, []).append((b, cost))
+            shared.setdefault(b, []).append((a, cost))
+        now: set[bytes] = set()
         for ip in sorted(weights, key=lambda h: (-weights[h], h)):
             if ip in self.hosts:
                 continue
             w = min(range(self.count), key=load.__getitem__)
             self.hosts[ip] = w
+            now.add(ip)
             load[w] += weights[ip]
+            for other, cost in shared.get(ip, ()):
+                ow = self.hosts.get(other)
+                if ow is None:
+                    continue  # placed later: counted then
+                if other in now and ow == w:
+                    load[w] -= cost  # already counted with the other host, decoded once
+                elif other not in now and ow != w:
+                    load[ow] += cost  # a host placed before: its worker decodes it too
 
     # --- routes ----------------------------------------------------------------------------
     def __missing__(self, key: tuple[bytes, bytes, bytes] | None) -> int:
@@ -159,7 +216,7 @@ class Router(dict):  # type: ignore[type-arg]
             return a
         return self.count + a * self.count + b
 
-    def _general(self, line: bytes) -> int:
+    def general(self, line: bytes) -> int:
         """The code of a line that is not in Suricata's compact layout (rare): its top-level
         fields as the decoder reads them, from a full parse."""
         try:
@@ -181,37 +238,74 @@ class Router(dict):  # type: ignore[type-arg]
     def _learn_hosts(self, keys: Iterable[Any], counts: Counter[Any]) -> None:
         """Place the internal hosts first seen in *keys* (weighted by their lines)."""
         weights: dict[bytes, float] = {}
+        pairs: dict[tuple[bytes, bytes], float] = {}
         for key in keys:
             if key is None or key[0] not in _BY_HOST or b"\\" in key[1] or b"\\" in key[2]:
                 continue
-            for ip in key[1:]:
-                if ip not in self.hosts and self._internal(ip):
-                    weights[ip] = weights.get(ip, 0) + counts[key]
+            kind, src, dst = key
+            cost = counts[key] * COST_OF_CLASS[_KIND_CLASS.get(kind, 0)]
+            new_src = src not in self.hosts and self._internal(src)
+            new_dst = dst != src and dst not in self.hosts and self._internal(dst)
+            if new_src:
+                weights[src] = weights.get(src, 0) + cost
+            if new_dst:
+                weights[dst] = weights.get(dst, 0) + cost
+            if (new_src or new_dst) and dst != src and self._internal(src) \
+                    and self._internal(dst):
+                pairs[(src, dst)] = pairs.get((src, dst), 0) + cost
         self._pending.clear()
         if weights:
-            self.place(weights)
+            self.place(weights, pairs)
 
-    def route(self, lines: list[bytes]) -> bytes:
-        """The route code of every line of a batch (and the loads updated)."""
-        self.load[0] += self._handicap * len(lines)  # before placing this batch's hosts
-        keys = list(map(_key, map(_COMPACT, lines)))
+    def codes_of(self, keys: list[Any]) -> bytes:
+        """The codes of *keys* (compact fields, or None: FALLBACK), the new internal hosts
+        among them placed first, weighted by their lines in *keys*."""
         new = set(keys).difference(self)
         new.discard(None)
         if new:
             self._learn_hosts(sorted(new), Counter(keys))
-        codes = bytes(map(self.__getitem__, keys))
-        if FALLBACK in codes:
+        return bytes(map(self.__getitem__, keys))
+
+    def route(self, lines: list[bytes]) -> bytes:
+        """The route code of every line of a batch (and the loads updated): compiled
+        (:mod:`eve_consumer._route`) when built and enabled, else in Python."""
+        if self._fast is not None:
+            return bytes(self._fast.route(lines))
+        self.load[0] += self.handicap * len(lines)  # before placing this batch's hosts
+        keys = list(map(_key, map(_COMPACT, lines)))
+        codes = self.codes_of(keys)
+        classes = bytes(_KIND_CLASS.get(k[0], 0) if k else 0 for k in keys)
+        dns = _KIND_CLASS[b"dns"]
+        if FALLBACK in codes or (ALL in codes and dns in classes):
             fixed = bytearray(codes)
-            i = codes.find(FALLBACK)
-            while i >= 0:
-                fixed[i] = self._general(lines[i])
-                i = codes.find(FALLBACK, i + 1)
+            for i, code in enumerate(codes):
+                if code == FALLBACK:
+                    fixed[i] = self.general(lines[i])
+                elif code == ALL and classes[i] == dns:
+                    fixed[i] = self.dns_code(lines[i])
             codes = bytes(fixed)
-        load, decoders = self.load, self._decoders
-        for code, n in Counter(codes).items():
-            for w in decoders[code]:
-                load[w] += n
+        self.account(Counter(zip(codes, classes, strict=True)))
         return codes
+
+    def dns_code(self, line: bytes) -> int:
+        """The code of a compact ``dns`` line: every worker (ALL), or worker 0 alone when the
+        line cannot add to the IP → name map — DNS not decoded (no name whitelist), or no
+        string "answer" in it (``Context.on_dns`` learns from answers only) — and holds no
+        JSON escape and one ``"event_type"`` key (so it decodes as this dns event)."""
+        if b"\\" in line or line.count(b'"event_type"') != 1:
+            return ALL
+        if self.dns_wanted and b'"answer"' in line:
+            return ALL
+        return 0
+
+    def account(self, counts: Counter[tuple[int, int]]) -> None:
+        """Add a batch's lines to the loads: *counts* (code, cost class) → lines, in order
+        of first occurrence."""
+        load, decoders = self.load, self.decoders
+        for (code, cls), n in counts.items():
+            cost = n * COST_OF_CLASS[cls]
+            for w in decoders[code]:
+                load[w] += cost
 
 
 def mine(codes: bytes, table: bytes, first: int, lines: list[bytes] | None, *,
@@ -219,7 +313,11 @@ def mine(codes: bytes, table: bytes, first: int, lines: list[bytes] | None, *,
          ) -> tuple[list[bytes], list[int], bytes] | None:
     """This worker's part of a batch: (its lines, their line numbers, their flags
     PRIMARY/SECONDARY), or None when nothing is its. The lines come from *lines* (the
-    batch's) or are cut from *view* (the file, memory-mapped) at *base* with lengths *lens*."""
+    batch's) or are cut from *view* (the file, memory-mapped) at *base* with lengths *lens*
+    (with an ``array("I")`` of lengths, by the compiled :func:`eve_consumer._route.cut` when
+    built and enabled)."""
+    if lines is None and USE_COMPILED and isinstance(lens, array) and lens.typecode == "I":
+        return compiled_route.cut(codes, table, first, view, base, lens)  # type: ignore[union-attr]
     mask = codes.translate(table)
     if mask.count(0) == len(mask):
         return None

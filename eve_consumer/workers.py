@@ -7,14 +7,15 @@ forked *before* worker 0 builds its :class:`~eve_consumer.pipeline.Consumer` (so
 inherit its SQLite store), each with its own consumer over a scratch state directory.
 
 **One reader.** Worker 0 is also the splitter (by default): it alone reads the file (the
-consumer's own :class:`~sakimori.eve.file.FileInput`, so the batches and line numbers are one
-worker's) and
-gives each line a one-byte route code (:class:`eve_consumer.shard.Router`: one regex search
-per line mapped in C, a cached code per (event type, src, dest), hosts placed on the least
+consumer's own :class:`~sakimori.eve.file.FileInput`, so the batches and line numbers are
+one worker's) and gives each line a one-byte route code (:class:`eve_consumer.shard.Router`:
+the compiled byte scan of :mod:`eve_consumer._route` when built, else one regex search per
+line mapped in C; a cached code per (event type, src, dest), hosts placed on the least
 loaded worker). Per batch it sends the other workers the codes, the lines' lengths and the
 batch's file offset — a few bytes per line; each worker cuts its own lines out of the file,
-memory-mapped (:func:`eve_consumer.shard.mine`), and decodes only those, with their real
-line numbers. A batch holding a line cut for being too long is sent as lines instead.
+memory-mapped (:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`),
+and decodes only those, with their real line numbers. A batch holding a line cut for being
+too long is sent as lines instead.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
@@ -322,6 +323,7 @@ def _splitter(feeds: list[Connection], inherited: list[Connection], cfg: Config,
             conn.send_bytes(data)
 
     try:
+        # no consumer here to ask whether DNS is decoded: DNS answers go to every worker
         split(cfg, eve, Router(count, cfg.is_home, splitter_is_worker0=False), fw_logs, send)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -473,7 +475,8 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             _start(workers.feed, consumer, shard, workers.fw_logs, count_lines=True)
             _read_routed(workers.feed, consumer, shard, eve, table)
         else:
-            router = Router(count, consumer.cfg.is_home)
+            router = Router(count, consumer.cfg.is_home,
+                            dns_wanted="dns" in consumer.decoder.wanted)
             shard.hosts = router.hosts  # the live placement
 
             first = [True]

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: repository paths, the example config, free loopback ports."""
+"""Shared pytest fixtures: repository paths, the example config, free loopback ports, the
+``consume --workers`` router under test (compiled or pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from engines import check_engine_marks, require_binary, require_path
+from engines import check_engine_marks, missing, require_binary, require_path
 from mailsink import Sink
 from realdata import shared_data_dir
 
@@ -62,3 +63,15 @@ def smtp(free_port: int):
     sink.port = free_port
     yield sink
     controller.stop()
+
+
+@pytest.fixture(params=["compiled", "pure"])
+def router_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``consume --workers`` tests run with the compiled router (eve_consumer._route), then
+    the pure one (set before the workers fork, so every process of the run uses it)."""
+    from eve_consumer import shard
+
+    if request.param == "compiled" and shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+    monkeypatch.setattr(shard, "USE_COMPILED", request.param == "compiled")
+    return str(request.param)

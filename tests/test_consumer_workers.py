@@ -121,6 +121,7 @@ def test_fast_paths_give_the_reference_findings(real: dict[str, Any]) -> None:
     assert ref["decode"]["fast"] == {}  # nothing bypassed the parse
 
 
+@pytest.mark.usefixtures("router_impl")
 @pytest.mark.parametrize("n", [2, 3])
 def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int) -> None:
     got = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / f"w{n}", n)
@@ -133,6 +134,7 @@ def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int) -> Non
             == one["stats"]["counters"].get("beacon_suppressed_prevalent", 0))
 
 
+@pytest.mark.usefixtures("router_impl")
 def test_without_the_prevalence_merge_the_report_differs(office: dict[str, Any],
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
@@ -144,6 +146,7 @@ def test_without_the_prevalence_merge_the_report_differs(office: dict[str, Any],
     assert len(got["findings"]) > len(office["one"]["findings"])
 
 
+@pytest.mark.usefixtures("router_impl")
 def test_consume_cli_workers(slips: dict[str, Any], tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     cfg = slips["tmp"] / "cfg.yaml"
@@ -182,6 +185,7 @@ def _flags(router: Router, lines: list[bytes], n: int) -> list[list[int]]:
     return [list(codes.translate(worker_table(k, n))) for k in range(n)]
 
 
+@pytest.mark.usefixtures("router_impl")
 def test_route_rules() -> None:
     home = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}
     n = 2
@@ -201,9 +205,17 @@ def test_route_rules() -> None:
     # between two internal hosts of different workers: both, counted by the source's
     both = _line("flow", "10.0.0.2", "10.0.0.1")
     assert [f[0] for f in _flags(router, [both], n)] == [SECONDARY, PRIMARY]
-    # DNS to every worker, counted by worker 0; smtp, unwanted, unreadable: worker 0 alone
-    assert [f[0] for f in _flags(router, [_line("dns", "10.0.0.2", "10.0.0.1")], n)] == [
-        PRIMARY, SECONDARY]
+    # DNS answers to every worker, counted by worker 0; DNS lines that cannot feed the
+    # IP → name map (no "answer" string, no escape, one event_type), smtp, unwanted,
+    # unreadable: worker 0 alone
+    answer = _line("dns", "10.0.0.2", "10.0.0.1")[:-1] + b',"dns":{"type":"answer"}}'
+    query = answer.replace(b'"answer"', b'"query"')
+    for text, want in ((answer, [PRIMARY, SECONDARY]), (query, [PRIMARY, NOT_MINE]),
+                       (query[:-1] + b',"x":"\\u0061nswer"}', [PRIMARY, SECONDARY]),
+                       (query[:-1] + b',"event_type":"flow"}', [PRIMARY, SECONDARY])):
+        assert [f[0] for f in _flags(router, [text], n)] == want, text
+    no_dns = Router(n, lambda ip: ip in home, splitter_is_worker0=False, dns_wanted=False)
+    assert [f[0] for f in _flags(no_dns, [answer], n)] == [PRIMARY, NOT_MINE]
     for text in (_line("smtp", "10.0.0.2", "8.8.8.8"), _line("stats", "", ""), b"garbage",
                  _line("flow", "8.8.8.8", "1.1.1.1")):
         assert [f[0] for f in _flags(router, [text], n)] == [PRIMARY, NOT_MINE], text
@@ -219,6 +231,25 @@ def test_route_rules() -> None:
     assert [f[0] for f in _flags(router, [other_new], n)] == [NOT_MINE, PRIMARY]
 
 
+@pytest.mark.usefixtures("router_impl")
+def test_placement_counts_a_line_between_hosts_of_one_worker_once() -> None:
+    """Lines between two internal hosts weigh on both hosts, but a worker holding both
+    decodes them once: the placement's running loads say so, and the last host goes where
+    the real load is least (here worker 0, whose predicted load would otherwise be 30)."""
+    home = {"10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5", "10.0.0.9"}
+    router = Router(2, lambda ip: ip in home, splitter_is_worker0=False)
+    lines = ([_line("flow", "10.0.0.1", "10.0.0.9")] * 10  # A → R: on two workers
+             + [_line("flow", "10.0.0.2", "10.0.0.9")] * 10  # B → R: on R's worker
+             + [_line("flow", "10.0.0.4", "8.8.8.8")] * 12
+             + [_line("flow", "10.0.0.5", "8.8.8.8")] * 3)
+    router.route(lines)
+    placed = {h.decode(): w for h, w in router.hosts.items()}
+    assert placed == {"10.0.0.9": 0, "10.0.0.4": 1, "10.0.0.1": 1, "10.0.0.2": 0,
+                      "10.0.0.5": 0}
+    assert router.load == [23.0, 22.0]  # R and B: 10 + A's 10 shared + E's 3; D 12 + A 10
+
+
+@pytest.mark.usefixtures("router_impl")
 def test_worker0_splitting_carries_a_handicap() -> None:
     """While worker 0 also splits, it is charged for the routing: the first host, placed
     after the handicap of its batch, goes to worker 1."""
@@ -416,6 +447,7 @@ def _cli(cfg: Path, eve: Path, fw: Path, out: Path, *extra: str) -> dict[str, An
     return _full(out)
 
 
+@pytest.mark.usefixtures("router_impl")
 @pytest.mark.parametrize("splitter", ["worker0", "process"])
 def test_crafted_edge_cases_give_the_one_worker_report(
         crafted: dict[str, Any], splitter: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -439,6 +471,7 @@ def test_crafted_edge_cases_give_the_one_worker_report(
         assert got == one, n
 
 
+@pytest.mark.usefixtures("router_impl")
 def test_crafted_dns_join_matters(crafted: dict[str, Any]) -> None:
     """Without the DNS answer the beacon to the whitelisted name's address is reported: the
     join is what the workers must reproduce."""

@@ -2,8 +2,9 @@
 
 Each capture of ``shared/data/real`` (:mod:`realdata`: the files and their home networks) is
 read by Suricata with the generated rules; the consumer's report over that EVE with 2 and 3
-workers — the splitter being worker 0 or a process of its own — must be one worker's: the
-same hosts.csv, findings.jsonl, decode counts (with the bad-line examples) and inputs.
+workers — the splitter being worker 0 or a process of its own, the router compiled or pure —
+must be one worker's: the same hosts.csv, findings.jsonl, decode counts (with the bad-line
+examples) and inputs.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def capture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.mark.suricata
+@pytest.mark.usefixtures("router_impl")
 @pytest.mark.parametrize("splitter", ["worker0", "process"])
 @pytest.mark.parametrize("n", [2, 3])
 def test_real_capture_workers_give_the_one_worker_report(capture: dict[str, Any], n: int,

@@ -1,0 +1,237 @@
+"""The compiled router (``eve_consumer._route``) against the pure one (``shard.Router``).
+
+Both must give the same route code for every line, the same host placement (order and
+workers) and the same loads: on real Suricata EVE (the Stratosphere capture of shared/data, in
+small and large batches, with 2 and 3 workers), and on lines mutated the ways hostile or
+broken EVE looks — truncated at every byte, escapes, NUL bytes, duplicated keys, non-UTF-8,
+repeated ``"event_type"`` markers, other field layouts. The compact scan alone must read the
+same fields as the pure router's regular expression. Skipped (with the reason; a failure in
+CI) when the extension is not built.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import random
+from array import array
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SLIPS_EVE
+from engines import missing, require_path
+
+from eve_consumer import shard
+from eve_consumer.shard import _COMPACT, Router
+
+
+@pytest.fixture(autouse=True)
+def _compiled() -> None:
+    """Every test here needs the extension: skipped without it, a failure in CI."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+
+_HOME = ("192.168.", "10.")
+
+
+def _home(ip: str) -> bool:
+    return ip.startswith(_HOME)
+
+
+def _both(lines: list[bytes], batch: int, count: int) -> tuple[Any, Any]:
+    """(codes, hosts, load) of the pure and of the compiled router over *lines* in batches."""
+    out = []
+    for compiled in (False, True):
+        router = Router(count, _home, compiled=compiled, handicap=0.15)
+        codes = b"".join(router.route(lines[i:i + batch]) for i in range(0, len(lines), batch))
+        out.append((codes, list(router.hosts.items()), router.load))
+    return out[0], out[1]
+
+
+def _mutations(line: bytes, rng: random.Random) -> list[bytes]:
+    """Broken and hostile variants of one EVE line."""
+    out = [line[:k] for k in range(0, len(line), max(1, len(line) // 97))]  # truncations
+    out += [
+        line.replace(b'"src_ip":"', b'"src_ip":"\\u0031', 1),  # escapes
+        line.replace(b'"dest_ip":"', b'"dest_ip":"1\\"', 1),
+        line.replace(b'","src_ip"', b'\\","src_ip"', 1),
+        line.replace(b'"event_type":"', b'"event_type":"\\u0066', 1),
+        line.replace(b'"src_ip":"', b'"src_ip":"\x00', 1),  # NUL bytes
+        line.replace(b'"dest_ip":"', b'"dest_ip":"10.0.0.1\x00', 1),
+        b"\x00" + line,
+        line.replace(b'"src_ip":"', b'"src_ip":"\xff\xfe', 1),  # not UTF-8
+        line.replace(b'"dest_ip":"', b'"dest_ip":"\xc3', 1),
+        line.replace(b'"src_port":', b'"src_port":-', 1),  # no digits: other layout
+        line.replace(b'"src_port":', b'"src_port":"', 1),
+        line.replace(b'"event_type":"', b'"event_type":"Flow', 1),  # not [a-z_]
+        line.replace(b'"event_type":"', b'"event_type":"",', 1),
+        b'{"event_type":"' + line,  # a marker that does not match, then the real one
+        b'{"event_type":"event_type":"' + line[1:],
+        line[:-1] + b',' + line[1:],  # duplicated keys (the first compact match counts)
+        line.replace(b'"src_ip":"', b'"dest_ip":"9.9.9.9","src_ip":"', 1),
+        line.replace(b'"src_ip":"', b'"src_ip":"10.0.0.7","src_ip":"', 1),
+        line.replace(b'"dest_ip":"', b'"dest_ip"', 1),
+        line.replace(b'"', b"'"),
+        line.replace(b"\n", b"") + b"\n" + line,
+        line + b"garbage",
+        line[:-1] + b',"dns":{"type":"answer"}}',  # DNS: answers, escapes, two types
+        line[:-1] + b',"x":"answer\\u0020"}',
+        line.replace(b'"event_type":"', b'"event_type":"dns","event_type":"', 1),
+        line.replace(b'"event_type":"', b'"event_type":"dns","x":"', 1),
+        b"null", b"[]", b"{}", b"", b"\xff" * 40, b'"event_type":"', b'"event_type":"flow"',
+        b'"event_type":"flow","src_ip":"', b'"event_type":"flow","src_ip":"1","src_port":1,',
+        b'"event_type":"flow","src_ip":"1","src_port":1,"dest_ip":"2',
+        b'"event_type":"flow","src_ip":"1","src_port":1,"dest_ip":"2"',
+    ]
+    cut = rng.randrange(1, len(line)) if len(line) > 1 else 1
+    out.append(line[:cut] + bytes([rng.randrange(256)]) + line[cut + 1:])  # a random byte
+    return out
+
+
+def _home_lines(n: int) -> list[bytes]:
+    """Flows between internal and external hosts in Suricata's layout, the other layout,
+    and DNS/smtp/unwanted events: a mix whose first batch places several hosts."""
+    rng = random.Random(5)
+    lines = []
+    for k in range(n):
+        src = f"10.0.{rng.randrange(3)}.{rng.randrange(1, 30)}"
+        dst = rng.choice([f"10.0.0.{rng.randrange(1, 30)}", f"8.8.{rng.randrange(9)}.8"])
+        kind = rng.choice(["flow", "flow", "tls", "http", "alert", "drop", "dns", "smtp",
+                           "stats", "fileinfo"])
+        if rng.random() < 0.5:
+            src, dst = dst, src
+        obj: dict[str, Any] = {"timestamp": "2026-11-02T00:00:00.000000+0000", "flow_id": k,
+                               "event_type": kind, "src_ip": src, "src_port": 1000 + k,
+                               "dest_ip": dst, "dest_port": 443, "proto": "TCP"}
+        if kind == "dns":
+            obj["dns"] = {"type": rng.choice(["query", "answer"]), "rrname": "a.example"}
+        if k % 17 == 0:  # the other layout: the general path
+            obj = {"dest_ip": obj.pop("dest_ip"), **obj}
+        lines.append(json.dumps(obj, separators=(",", ":")).encode())
+    return lines
+
+
+@pytest.fixture(scope="module")
+def real_lines() -> list[bytes]:
+    require_path(SLIPS_EVE)
+    lines = Path(SLIPS_EVE).read_bytes().splitlines()
+    assert len(lines) > 1000
+    return lines
+
+
+@pytest.mark.parametrize(("batch", "count"), [(10_000, 2), (37, 3), (1, 2)])
+def test_same_codes_on_real_eve(real_lines: list[bytes], batch: int, count: int) -> None:
+    pure, fast = _both(real_lines, batch, count)
+    assert pure[1], "the capture's internal hosts are placed"
+    assert len(set(pure[0])) >= 3, "several routes are exercised"
+    assert fast == pure
+
+
+def test_same_codes_on_mixed_hosts_and_layouts() -> None:
+    lines = _home_lines(3000)
+    for batch, count in ((500, 2), (3000, 3), (7, 4)):
+        pure, fast = _both(lines, batch, count)
+        assert len(pure[1]) > 20 and shard.FALLBACK not in pure[0]
+        assert {0, shard.ALL} <= set(pure[0])
+        assert fast == pure
+
+
+def test_same_codes_on_mutated_lines(real_lines: list[bytes]) -> None:
+    rng = random.Random(11)
+    sample = [ln for ln in real_lines if b'"src_ip":"192.168.' in ln][:40]
+    sample += rng.sample(real_lines, 40) + _home_lines(40)
+    mutated = [m for ln in sample for m in _mutations(ln, rng)]
+    rng.shuffle(mutated)
+    pure, fast = _both(mutated, 250, 3)
+    assert fast == pure
+    assert shard.ALL in pure[0] and 0 in pure[0]  # escapes (every worker), bad lines
+    dns = [c for c, ln in zip(pure[0], mutated, strict=True) if _COMPACT(ln)
+           and _COMPACT(ln).group(1) == b"dns"]
+    assert 0 in dns and shard.ALL in dns  # DNS lines to worker 0 alone and to every worker
+
+
+def test_compact_scan_reads_what_the_regex_reads(real_lines: list[bytes]) -> None:
+    rng = random.Random(3)
+    lines = [m for ln in rng.sample(real_lines, 60) for m in _mutations(ln, rng)]
+    found = 0
+    for line in lines:
+        m = _COMPACT(line)
+        want = m.groups() if m else None
+        assert shard.compiled_route.compact_fields(line) == want, line
+        found += want is not None
+    assert 0 < found < len(lines)
+
+
+def test_compiled_cache_clear_keeps_the_codes(real_lines: list[bytes],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full code cache is cleared (memory bound) without changing any code."""
+    monkeypatch.setattr(shard, "_ROUTE_CACHE", 5)
+    pure, fast = _both(real_lines, 50, 2)
+    assert fast == pure
+
+
+def test_bytes_like_lines_and_empty_batches() -> None:
+    lines = _home_lines(50)
+    pure = Router(2, _home, compiled=False, handicap=0.0).route(lines)
+    fast = Router(2, _home, compiled=True, handicap=0.0)
+    assert fast.route([bytearray(x) for x in lines]) == pure
+    assert fast.route([]) == b"" == Router(2, _home, compiled=False).route([])
+    with pytest.raises(TypeError):
+        fast.route(["text, not bytes"])  # type: ignore[list-item]
+
+
+def test_same_codes_on_random_bytes_around_the_markers() -> None:
+    """Lines assembled from random pieces of the compact layout, addresses, escapes, NULs
+    and random bytes: no crash, no read past a line (an address cut at its end), same codes."""
+    rng = random.Random(23)
+    pieces = [b'"event_type":"', b'flow', b'dns', b'tls', b'","src_ip":"', b'","src_port":',
+              b'123', b',"dest_ip":"', b'10.0.0.1', b'10.0.0.2', b'8.8.8.8', b'"', b'\\',
+              b'\x00', b'\xff', b'"answer"', b'"event_type"', b'{', b'}', b',', b'12']
+    template = [b"{", b'"event_type":"', b"flow", b'","src_ip":"', b"10.0.0.1",
+                b'","src_port":', b"123", b',"dest_ip":"', b"8.8.8.8", b'"', b"}"]
+    lines = []
+    for k in range(3000):
+        if k % 2:  # random pieces
+            parts = [rng.choice(pieces) if rng.random() < 0.9 else bytes([rng.randrange(256)])
+                     for _ in range(rng.randrange(0, 14))]
+        else:  # the layout with a few pieces replaced, dropped or cut short
+            parts = [rng.choice(pieces) if rng.random() < 0.1 else b"" if rng.random() < 0.05
+                     else p for p in template][:rng.randrange(6, 12)]
+        lines.append(b"".join(parts))
+    pure, fast = _both(lines, 300, 3)
+    assert fast == pure
+    assert sum(_COMPACT(ln) is not None for ln in lines) > 50  # the markers do match
+
+
+def test_compiled_cut_gives_the_pure_cut(real_lines: list[bytes], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's lines cut from the memory-mapped file: the compiled loop and the pure
+    ``mine`` give the same lines, line numbers and flags, for every worker of 2 and 3, with
+    empty lines and a last line without newline; a line past the end of the map is an error."""
+    rng = random.Random(9)
+    lines = [*real_lines[:400], b"", b"", b"x", *real_lines[400:600]]
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"\n".join(lines))  # no newline at the end
+    lens = array("I", map(len, lines))
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        for count in (2, 3):
+            codes = bytes(rng.choice([*range(count + count * count), shard.ALL])
+                          for _ in lines)
+            for index in range(count):
+                table = shard.worker_table(index, count)
+                monkeypatch.setattr(shard, "USE_COMPILED", False)
+                want = shard.mine(codes, table, 7, None, view=view, base=0, lens=lens)
+                monkeypatch.setattr(shard, "USE_COMPILED", True)
+                got = shard.mine(codes, table, 7, None, view=view, base=0, lens=lens)
+                assert want is not None and got == want
+                assert shard.mine(codes, table, 7, lines) == want  # the batch's own lines
+        nobody = shard.compiled_route.cut(bytes(len(lines)), shard.worker_table(1, 2), 1,
+                                          view, 0, lens)
+        assert nobody is None
+        with pytest.raises(ValueError):
+            shard.compiled_route.cut(bytes([255]), shard.worker_table(1, 2), 1, view,
+                                     len(view) - 3, array("I", [10]))
+        with pytest.raises(ValueError):
+            shard.compiled_route.cut(bytes([255, 255]), shard.worker_table(1, 2), 1, view,
+                                     0, array("I", [1]))
