@@ -46,19 +46,18 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
-from importlib import import_module
-from importlib.util import find_spec
 from itertools import accumulate, compress, repeat
 from operator import add
 from typing import Any
 
 import orjson
 
+from sakimori.accel import compiled
+
 # The compiled router (setup.py builds every *.pyx, optionally): absent when there was no C
 # compiler at install — then the pure-Python router below, the reference; present but broken
 # fails loudly at import.
-compiled_route: Any = import_module("eve_consumer._route") \
-    if find_spec("eve_consumer._route") is not None else None
+compiled_route: Any = compiled("eve_consumer._route")
 
 NOT_MINE = 0
 PRIMARY = 1
