@@ -5,11 +5,18 @@ minute (with its zone) is computed once; the range check (1970–2199 UTC, :data
 :data:`MAX_TS`) is made at that moment, so it costs nothing on the cached fast path. A time
 outside the range is a ValueError like one that does not parse: no later stage (reports,
 numpy, the store) is handed a time it cannot hold.
+
+:func:`parse_many` reads a whole list of times at once (the beacon handler's pending
+``flow.start`` texts, folded at each evaluation): the rows in Suricata's fixed layout are read
+as one numpy byte matrix, each distinct minute is looked up once, and every other row goes
+through :func:`parse_ts` — the values and the rejections are exactly :func:`parse_ts`'s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 MIN_TS = 0.0  # 1970-01-01T00:00:00Z
 MAX_TS = 7258118400.0  # 2200-01-01T00:00:00Z: every later time is forged or broken
@@ -52,6 +59,82 @@ def parse_ts(text: str) -> float:
         if 0.0 <= sec < 61.0:
             return base + sec
     return _parse_ts_slow(text)
+
+
+# Suricata's layout, 2026-11-02T00:00:01.123456+0000: the digit columns of the minute key
+# (date, hour, minute, zone), of the seconds (SS.ffffff without the dot), and the fixed
+# punctuation a row needs to be read in bulk
+_KEY_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 27, 28, 29, 30]
+_SEC_DIGITS = [17, 18, 20, 21, 22, 23, 24, 25]
+_PUNCT = ((4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"."))
+
+
+def parse_many(texts: Sequence[str]) -> tuple[Any, Any]:
+    """(epoch seconds, valid) of every text of *texts* (strings), as two numpy arrays
+    (float64, bool): row *i* is ``parse_ts(texts[i])`` — the very same float — or not valid
+    where that raises ValueError.
+
+    Rows in Suricata's own layout (31 ASCII characters, ``YYYY-MM-DDTHH:MM:SS.ffffff±hhmm``
+    with digits where digits belong, SS ≤ 60) are read in bulk: the seconds are the integer
+    ``SSffffff`` divided by 10⁶ (IEEE division is correctly rounded, as ``float("SS.ffffff")``
+    is), each distinct minute key (the text's ``[:16] + [26:]``, as in :func:`parse_ts`) goes
+    once through the same cached :func:`_minute_base` (its range check and ValueError
+    included), and the sum is ``base + sec`` in that order. Every other row is parsed by
+    :func:`parse_ts` itself."""
+    import numpy as np
+
+    n = len(texts)
+    out = np.zeros(n, dtype=np.float64)
+    ok = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out, ok
+    bulk = None
+    try:
+        lens = np.fromiter(map(len, texts), dtype=np.intp, count=n)
+        buf = "".join(texts).encode("ascii") if bool((lens == 31).all()) else None
+    except UnicodeEncodeError:  # not ASCII: one by one
+        buf = None
+    if buf is not None:
+        m = np.frombuffer(buf, dtype=np.uint8).reshape(n, 31)
+        bulk = (m[:, 26] == ord("+")) | (m[:, 26] == ord("-"))
+        for col, char in _PUNCT:
+            bulk &= m[:, col] == char[0]
+        key = (m[:, _KEY_DIGITS] - np.uint8(48)).astype(np.int64)  # past 9: not a digit
+        sec = (m[:, _SEC_DIGITS] - np.uint8(48)).astype(np.int64)
+        bulk &= (key <= 9).all(axis=1) & (sec <= 9).all(axis=1)
+        whole = sec[:, 0] * 10 + sec[:, 1]
+        bulk &= whole <= 60  # 60.999999 < 61, parse_ts's range; 61 and up: its slow path
+        rows = np.flatnonzero(bulk)
+        if rows.size:
+            code = m[rows, 26] == ord("-")  # the key's digits and zone sign as one integer
+            code = code.astype(np.int64)
+            for j in range(key.shape[1]):
+                code = code * 10 + key[rows, j]
+            uniq, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            bases = np.empty(uniq.size, dtype=np.float64)
+            for i, row in enumerate(rows[first].tolist()):
+                text = texts[row]
+                minute = text[:16] + text[26:]
+                base = _MINUTE_CACHE.get(minute)
+                if base is None:
+                    try:
+                        base = _minute_base(minute)
+                    except ValueError:  # parse_ts raises for every row of this minute
+                        base = np.nan
+                bases[i] = base
+            micros = whole[rows] * 1_000_000
+            for k in range(2, 8):
+                micros += sec[rows, k] * 10 ** (7 - k)
+            row_base = bases[inverse.ravel()]
+            out[rows] = row_base + micros / 1e6
+            ok[rows] = ~np.isnan(row_base)
+    for i in range(n) if bulk is None else np.flatnonzero(~bulk).tolist():
+        try:
+            out[i] = parse_ts(texts[i])
+        except ValueError:
+            continue
+        ok[i] = True
+    return out, ok
 
 
 def _parse_ts_slow(text: str) -> float:
