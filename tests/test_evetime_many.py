@@ -111,3 +111,24 @@ def test_real_flow_starts(slips_eve: Path) -> None:
             texts += [t for t in (flow.get("start"), flow.get("end")) if isinstance(t, str)]
     assert len(texts) > 1000
     assert _same(texts) == len(texts)
+
+
+def test_range_edges_and_calendar() -> None:
+    """The rows where a day's midnight and its minutes disagree about the 1970–2199 range, a
+    29 February, a zone offset of 60 minutes, a leap second: as parse_ts judges them."""
+    texts = [
+        "1970-01-01T00:30:00.000000+0100",  # 1969 in UTC: refused
+        "1970-01-01T01:30:00.000000+0100",  # 00:30 UTC: valid, though its midnight is not
+        "1970-01-01T00:00:00.000000+0000",
+        "1969-12-31T23:30:00.000000-0100",  # 00:30 UTC on 1 January 1970: valid
+        "2199-12-31T18:59:59.999999-0500",  # the last valid minute
+        "2199-12-31T19:00:00.000000-0500",  # 2200 in UTC: refused
+        "2199-12-31T23:59:59.000000+0000",
+        "2200-01-01T00:00:00.000000+0000",
+        "2024-02-29T12:00:00.000000+0000", "2026-02-29T12:00:00.000000+0000",
+        "2026-11-02T10:00:00.000000+0060", "2026-11-02T10:00:00.000000-2359",
+        "2026-11-02T10:00:60.500000+0000", "2026-11-02T10:00:61.000000+0000",
+        "2026-11-02T24:00:00.000000+0000", "2026-11-02T23:60:00.000000+0000",
+    ]
+    assert 0 < _same(texts) < len(texts)
+    assert _same(texts * 50) == 50 * _same(texts)

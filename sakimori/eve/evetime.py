@@ -61,10 +61,11 @@ def parse_ts(text: str) -> float:
     return _parse_ts_slow(text)
 
 
-# Suricata's layout, 2026-11-02T00:00:01.123456+0000: the digit columns of the minute key
-# (date, hour, minute, zone), of the seconds (SS.ffffff without the dot), and the fixed
+# Suricata's layout, 2026-11-02T00:00:01.123456+0000: the digit columns of the day key (date
+# and zone), of the hour and minute, of the seconds (SS.ffffff without the dot), and the fixed
 # punctuation a row needs to be read in bulk
-_KEY_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 27, 28, 29, 30]
+_DAY_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 27, 28, 29, 30]
+_HM_DIGITS = [11, 12, 14, 15]
 _SEC_DIGITS = [17, 18, 20, 21, 22, 23, 24, 25]
 _PUNCT = ((4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"."))
 
@@ -75,12 +76,14 @@ def parse_many(texts: Sequence[str]) -> tuple[Any, Any]:
     where that raises ValueError.
 
     Rows in Suricata's own layout (31 ASCII characters, ``YYYY-MM-DDTHH:MM:SS.ffffff±hhmm``
-    with digits where digits belong, SS ≤ 60) are read in bulk: the seconds are the integer
-    ``SSffffff`` divided by 10⁶ (IEEE division is correctly rounded, as ``float("SS.ffffff")``
-    is), each distinct minute key (the text's ``[:16] + [26:]``, as in :func:`parse_ts`) goes
-    once through the same cached :func:`_minute_base` (its range check and ValueError
-    included), and the sum is ``base + sec`` in that order. Every other row is parsed by
-    :func:`parse_ts` itself."""
+    with digits where digits belong, HH ≤ 23, MM ≤ 59, SS ≤ 60) are read in bulk. The minute's
+    epoch is its day's (``YYYY-MM-DDT00:00`` with the row's zone, through the same cached
+    :func:`_minute_base`, once per distinct day and zone) plus HH·3600 + MM·60 — whole seconds,
+    exact in a float, as ``datetime.timestamp()`` of a whole minute is — held to
+    :data:`MIN_TS` .. :data:`MAX_TS`; the seconds are the integer ``SSffffff`` divided by 10⁶
+    (IEEE division is correctly rounded, as ``float("SS.ffffff")`` is); the sum is
+    ``base + sec`` in that order. Every other row (another layout, a day or zone that does not
+    parse, a minute outside the range) is parsed by :func:`parse_ts` itself."""
     import numpy as np
 
     n = len(texts)
@@ -99,35 +102,40 @@ def parse_many(texts: Sequence[str]) -> tuple[Any, Any]:
         bulk = (m[:, 26] == ord("+")) | (m[:, 26] == ord("-"))
         for col, char in _PUNCT:
             bulk &= m[:, col] == char[0]
-        key = (m[:, _KEY_DIGITS] - np.uint8(48)).astype(np.int64)  # past 9: not a digit
-        sec = (m[:, _SEC_DIGITS] - np.uint8(48)).astype(np.int64)
-        bulk &= (key <= 9).all(axis=1) & (sec <= 9).all(axis=1)
-        whole = sec[:, 0] * 10 + sec[:, 1]
-        bulk &= whole <= 60  # 60.999999 < 61, parse_ts's range; 61 and up: its slow path
+        cols = (m[:, _DAY_DIGITS + _HM_DIGITS + _SEC_DIGITS] - np.uint8(48))  # >9: not a digit
+        bulk &= (cols <= 9).all(axis=1)
+        d = cols.astype(np.int64)
+        hour, minute = d[:, 12] * 10 + d[:, 13], d[:, 14] * 10 + d[:, 15]
+        whole = d[:, 16] * 10 + d[:, 17]
+        bulk &= (hour <= 23) & (minute <= 59) & (whole <= 60)  # SS 60.999999 < 61: parse_ts's
         rows = np.flatnonzero(bulk)
         if rows.size:
-            code = m[rows, 26] == ord("-")  # the key's digits and zone sign as one integer
-            code = code.astype(np.int64)
-            for j in range(key.shape[1]):
-                code = code * 10 + key[rows, j]
-            uniq, first, inverse = np.unique(code, return_index=True, return_inverse=True)
-            bases = np.empty(uniq.size, dtype=np.float64)
-            for i, row in enumerate(rows[first].tolist()):
+            day = (m[rows, 26] == ord("-")).astype(np.int64)  # date, zone sign and digits
+            for j in range(12):
+                day = day * 10 + d[rows, j]
+            _, first, inverse = np.unique(day, return_index=True, return_inverse=True)
+            bases = []
+            for row in rows[first].tolist():
                 text = texts[row]
-                minute = text[:16] + text[26:]
-                base = _MINUTE_CACHE.get(minute)
+                key = text[:11] + "00:00" + text[26:]
+                base = _MINUTE_CACHE.get(key)
                 if base is None:
                     try:
-                        base = _minute_base(minute)
-                    except ValueError:  # parse_ts raises for every row of this minute
+                        base = _minute_base(key)
+                    except ValueError:  # e.g. 1970-01-01 east of UTC: parse_ts judges the row
                         base = np.nan
-                bases[i] = base
+                bases.append(base)
+            start = np.asarray(bases, dtype=np.float64)[inverse.ravel()] \
+                + (hour[rows] * 3600 + minute[rows] * 60)
+            fine = (start >= MIN_TS) & (start < MAX_TS)  # False for nan too
+            rows, start = rows[fine], start[fine]
+            bulk[:] = False
+            bulk[rows] = True
             micros = whole[rows] * 1_000_000
-            for k in range(2, 8):
-                micros += sec[rows, k] * 10 ** (7 - k)
-            row_base = bases[inverse.ravel()]
-            out[rows] = row_base + micros / 1e6
-            ok[rows] = ~np.isnan(row_base)
+            for k in range(18, 24):
+                micros += d[rows, k] * 10 ** (23 - k)
+            out[rows] = start + micros / 1e6
+            ok[rows] = True
     for i in range(n) if bulk is None else np.flatnonzero(~bulk).tolist():
         try:
             out[i] = parse_ts(texts[i])
