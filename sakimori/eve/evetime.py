@@ -8,8 +8,8 @@ numpy, the store) is handed a time it cannot hold.
 
 :func:`parse_many` reads a whole list of times at once (the beacon handler's pending
 ``flow.start`` texts, folded at each evaluation): the rows in Suricata's fixed layout are read
-as one numpy byte matrix, each distinct minute is looked up once, and every other row goes
-through :func:`parse_ts` — the values and the rejections are exactly :func:`parse_ts`'s.
+as one numpy byte matrix with one cached lookup per distinct day and zone, and every other row
+goes through :func:`parse_ts` — the values and the rejections are exactly :func:`parse_ts`'s.
 """
 
 from __future__ import annotations
