@@ -1,7 +1,8 @@
 """What every handler shares: configuration, effective thresholds, whitelist, joins, counters.
 
 - ``home(ip)`` / ``whitelisted(ip, name)`` are cached per address (no ipaddress parsing per
-  event). The caches are cleared when they grow past a bound.
+  event). The caches are cleared when they grow past a bound, and the whitelist verdicts when
+  the whitelist is replaced.
 - ``flow_names``: flow_id → the name the flow talked to (HTTP Host, TLS SNI), filled from
   ``http``/``tls`` events and dropped when the flow's own ``flow`` event has been handled.
   Bounded: when full, the oldest entries are evicted and counted (``flow_names_evicted``).
@@ -60,13 +61,24 @@ class Context:
         self.sid_range = (cfg.suricata.sid_base, cfg.suricata.sid_base + 9999)
         self.port_table = cfg.traffic.ports.as_dict()  # port -> expected protocols
         self._home: dict[str, bool] = {}
-        self._wl_ip: dict[str, bool] = {}
-        self._wl_name: dict[str, bool] = {}
         self.flow_names: dict[int, str] = {}
         self.dns_names: dict[str, list[str]] = {}
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
         self.classes = ClassMap.load(cfg.classes.map_file)
         self.shared: Any = None  # SharedCounters when consumer.shared is set (eve_consumer.shared)
+
+    @property
+    def whitelist(self) -> Whitelist:
+        """The destinations whitelist. Setting it clears the verdict caches and keeps its
+        emptiness (one test per flow instead of ``Whitelist.__bool__``'s four)."""
+        return self._whitelist
+
+    @whitelist.setter
+    def whitelist(self, value: Whitelist) -> None:
+        self._whitelist = value
+        self._wl_active = bool(value)
+        self._wl_ip: dict[str, bool] = {}
+        self._wl_name: dict[str, bool] = {}
 
     def distinct(self, name: str, local: DistinctCount | None = None) -> Any:
         """A distinct counter named *name*: local, or shared by every consumer through Redis
@@ -92,21 +104,28 @@ class Context:
 
     def whitelisted(self, ip: str, name: str | None) -> bool:
         """Whitelist by IP and by name; without a name, by DNS names seen for *ip*."""
-        if not self.whitelist:
+        if not self._wl_active:
             return False
         hit = self._wl_ip.get(ip)
         if hit is None:
             hit = self._cached(self._wl_ip, ip, self.whitelist.matches_ip)
         if hit:
             return True
+        by_name = self._wl_name
         if name:
-            hit = self._wl_name.get(name)
+            hit = by_name.get(name)
             if hit is None:
-                hit = self._cached(self._wl_name, name, self.whitelist.matches_host)
+                hit = self._cached(by_name, name, self.whitelist.matches_host)
             return hit
         names = self.dns_names.get(ip)
-        return bool(names) and any(
-            self._cached(self._wl_name, n, self.whitelist.matches_host) for n in names)
+        if names:
+            for n in names:
+                hit = by_name.get(n)
+                if hit is None:
+                    hit = self._cached(by_name, n, self.whitelist.matches_host)
+                if hit:
+                    return True
+        return False
 
     def whitelisted_peer(self, ev: Event, other: str, name: str | None) -> bool:
         """The whitelist for the other side of *ev* — only when it is the destination: the

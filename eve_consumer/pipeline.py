@@ -79,7 +79,7 @@ class Consumer:
         self.decoder.prefilter = make_prefilter(self.ctx, {h.name for h in self.handlers})
         self.decoder.prefilter_kinds = PREFILTER_KINDS
         self.store = StateStore(state_dir)
-        self.outputs = build_outputs(cfg, self.store, output_names, mail)
+        self.outputs = build_outputs(cfg, self.store, output_names, mail, self.ctx.classes)
         if shared_output is not None:  # first: its state goes into stats.json too
             self.outputs.insert(0, shared_output)
         self.mail_warnings = attach_mail_warnings(self, baselines, mail)  # spoofed mail

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -107,3 +108,25 @@ def test_mail_refuses_a_host_that_is_not_an_address() -> None:
     row = correlate([finding("evil\r\nBcc: x", "beacon")])[0]
     with pytest.raises(ValueError):
         build_message(_cfg("en"), row, row.findings)
+
+
+def test_findings_jsonl_uses_the_consumers_class_map(tmp_path: Path, slips_eve: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The class map is parsed once, when the consumer is built: writing findings.jsonl (in
+    the timed part of a run) does not read ``classes.map_file`` again."""
+    from eve_consumer.classes import ClassMap
+    from eve_consumer.pipeline import Consumer
+    from sakimori.config import load_config
+
+    (tmp_path / "cfg.yaml").write_text("networks:\n  home: [192.168.0.0/16]\n")
+    consumer = Consumer(load_config(tmp_path / "cfg.yaml"), None, tmp_path / "out",
+                        tmp_path / "state", mail=False)
+
+    def no_second_load(*args: object) -> ClassMap:
+        raise AssertionError("classes.map_file read again")
+
+    monkeypatch.setattr(ClassMap, "load", no_second_load)
+    with consumer:
+        consumer.run_once(slips_eve)
+    lines = (tmp_path / "out" / "findings.jsonl").read_text().splitlines()
+    assert lines and all('"classes":[' in line for line in lines)

@@ -152,3 +152,24 @@ def test_header_mode_audits_the_proxy_user(tmp_path: Path) -> None:
                             headers=who, environ_overrides={"REMOTE_ADDR": "10.9.9.9"})
     assert untrusted.status_code == 401
     assert "x.example.net" not in (tmp_path / "whitelist.txt").read_text()
+
+
+def test_context_whitelist_verdicts_follow_the_whitelist_it_holds(tmp_path: Path) -> None:
+    """Context.whitelisted: by IP, by name, by the DNS names of a nameless destination; the
+    whitelist's emptiness is kept by the setter, so replacing the whitelist takes effect."""
+    cfg = load_config(wf.write_config(tmp_path, report_dirs=[tmp_path]), env={})
+    ctx = Context(cfg, None)
+    ctx.whitelist = Whitelist.from_entries(["*.updates.example.net", "198.51.100.0/24"])
+    assert ctx.whitelisted("198.51.100.7", None)
+    assert ctx.whitelisted("203.0.113.9", "a.updates.example.net")
+    assert not ctx.whitelisted("203.0.113.9", "updates.example.org")
+    assert not ctx.whitelisted("203.0.113.9", None)
+    ctx._add_dns("203.0.113.9", "other.example.org", None)
+    assert not ctx.whitelisted("203.0.113.9", None)
+    ctx._add_dns("203.0.113.9", "b.updates.example.net", None)
+    assert ctx.whitelisted("203.0.113.9", None)  # the second DNS name of that address
+    ctx.whitelist = Whitelist.from_entries(["other.example.org"])  # cached verdicts dropped
+    assert not ctx.whitelisted("198.51.100.7", "a.updates.example.net")
+    assert ctx.whitelisted("203.0.113.9", None)
+    ctx.whitelist = Whitelist.from_entries([])
+    assert not ctx.whitelisted("198.51.100.7", "a.updates.example.net")

@@ -10,7 +10,8 @@ like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal desti
 
 Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
 *pending* list; each evaluation (end of a one-shot run, every ``--interval`` in follow mode)
-folds the pending starts into the pair's bounded
+parses the pending texts of all pairs in one :func:`~sakimori.eve.evetime.parse_many` call
+and folds them into each pair's bounded
 :class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 starts) and scores again only
 pairs that received beats. A pending list over ``MAX_PENDING`` is folded at once; at most
 ``MAX_PAIRS`` pairs (drops counted).
@@ -28,14 +29,23 @@ counts as a finding of its own (confidence 0.8). See docs/beacon.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 from eve_consumer.handlers import Handler, register, rule_meta
-from eve_consumer.handlers.beacon_score import COVER, MIN_EPISODE_S, BeaconScore, preload_numpy
+from eve_consumer.handlers.beacon_score import (
+    COVER,
+    MIN_EPISODE_S,
+    BeaconScore,
+    _numpy,
+    preload_numpy,
+)
 from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event, parse_ts
+from sakimori.eve.evetime import parse_many
 from sakimori.eve.typed import FlowRecord, as_flow
 
 MAX_PENDING = 4096
@@ -78,9 +88,9 @@ class BeaconHandler(Handler):
         if ev.kind == "http":
             self._keepalive_request(ev)
             return
-        ctx = self.ctx
-        src = ev.src_ip
-        if ev.proto != "TCP" and ev.proto != "UDP":
+        # the cheapest tests first; _beat inline (half of all lines are flows)
+        proto = ev.proto
+        if proto != "TCP" and proto != "UDP":
             return
         rec = ev.data
         if type(rec) is not FlowRecord:
@@ -88,13 +98,16 @@ class BeaconHandler(Handler):
         flow = rec.flow
         if flow is None:
             return
+        src = ev.src_ip
         self.hosts.add(src)
         if not flow.pkts_toclient or rec.app_proto == "dns":
             return
         tcp = rec.tcp
         if type(tcp) is dict and tcp.get("rst") and "syn" not in _server_flags(tcp):
             return  # refused: the server only answered with RST
-        name = ctx.flow_names.get(ev.flow_id)
+        ctx = self.ctx
+        flow_id = ev.flow_id
+        name = ctx.flow_names.get(flow_id)
         if ctx.whitelisted(ev.dest_ip, name):
             ctx.counters["beacon_whitelisted_flows"] += 1
             return
@@ -102,10 +115,20 @@ class BeaconHandler(Handler):
         if type(start) is not str:
             start = ev.ts
         size = flow.bytes_toserver
+        key = name or f"{ev.dest_ip}:{ev.dest_port}"
+        pair = self.pairs.get((src, key))
+        if pair is None:
+            self._count_host(key, src)
+            pair = self._new_pair(src, key, ev)
+            if pair is None:
+                return
         # flow.start kept as text; parsed when the pair is folded (each evaluation)
-        pair = self._beat(src, name, ev, start, size if type(size) is int else 0)
-        if pair is not None and len(pair.flow_ids) < 10:
-            pair.flow_ids.append(ev.flow_id)
+        pair.pending.append(start)
+        pair.sizes.append(size if type(size) is int else 0)
+        if len(pair.pending) >= MAX_PENDING:
+            self._fold(pair)
+        if len(pair.flow_ids) < 10:
+            pair.flow_ids.append(flow_id)
 
     def _keepalive_request(self, ev: Event) -> None:
         """A later request on a kept-alive HTTP connection is a beat of its own (a check-in
@@ -168,8 +191,42 @@ class BeaconHandler(Handler):
 
     def _fold(self, pair: _Pair) -> None:
         """Parse the pair's pending starts (bad ones counted) into its bounded series."""
-        if not pair.pending:
+        self._fold_all([pair])
+
+    def _fold_all(self, pairs: Iterable[_Pair]) -> None:
+        """Fold the pending starts of every pair in *pairs*: the texts of all of them are
+        parsed in one :func:`~sakimori.eve.evetime.parse_many` call (the same values and
+        rejections as :func:`~sakimori.eve.decode.parse_ts` one by one); a pair holding
+        float times (kept-alive requests, old snapshots) is folded one start at a time."""
+        batch: list[_Pair] = []
+        for pair in pairs:
+            pending = pair.pending
+            if not pending:
+                continue
+            try:
+                "".join(pending)  # type: ignore[arg-type]  # all texts? (C speed)
+            except TypeError:
+                self._fold_each(pair)
+                continue
+            batch.append(pair)
+        if not batch:
             return
+        np = _numpy()
+        times, ok = parse_many(list(chain.from_iterable(p.pending for p in batch)))
+        bad = int(ok.size - np.count_nonzero(ok))
+        if bad:
+            self.ctx.counters["beacon_bad_flow_start"] += bad
+        at = 0
+        for pair in batch:
+            n = len(pair.pending)
+            good = ok[at:at + n]
+            sizes = np.asarray(pair.sizes, dtype=np.int64)
+            pair.series.add(times[at:at + n][good], sizes[good & (sizes >= 0)])
+            pair.pending, pair.sizes = [], []
+            at += n
+
+    def _fold_each(self, pair: _Pair) -> None:
+        """:meth:`_fold_all` for a pair whose pending starts are not all texts."""
         times: list[float] = []
         sizes: list[int] = []
         for text, size in zip(pair.pending, pair.sizes, strict=True):
@@ -238,8 +295,8 @@ class BeaconHandler(Handler):
         """Fold every pair; the data's window (first to last start) when it is short enough
         for the episode rule to depend on it (a capture of minutes), else None."""
         first, last = math.inf, -math.inf
+        self._fold_all(self.pairs.values())
         for pair in self.pairs.values():
-            self._fold(pair)
             if len(pair.series):
                 first = min(first, pair.series.first() or 0.0)
                 last = max(last, pair.series.last() or 0.0)
@@ -296,8 +353,7 @@ class BeaconHandler(Handler):
         self.rule_meta = dict(state.get("rule_meta", {}))
 
     def prune(self, now: float) -> None:
-        for pair in self.pairs.values():
-            self._fold(pair)
+        self._fold_all(self.pairs.values())
         stale = [k for k, p in self.pairs.items()
                  if (p.series.last() or now) < now - STALE_AFTER_S]
         for k in stale:

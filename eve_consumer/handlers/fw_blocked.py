@@ -87,16 +87,8 @@ class FwBlockedHandler(Handler):
         self.days: dict[str, _Day] = {}
 
     def handle(self, ev: Event) -> None:
-        if ev.kind == "proxy":
-            if ev.data.get("denied") and self.ctx.home(ev.src_ip):
-                self.add(ev.src_ip, ev.ts, ev.dest_ip, ev.dest_port, str(ev.flow_id),
-                         "proxy_denied", ev.flow_id, name=ev.data.get("host"))
-            return
-        if ev.kind == "drop":
-            kind = "dropped"
-            if not self.ctx.home(ev.src_ip):
-                return
-        else:  # flows arrive here only from internal sources (flow_scope)
+        kind = ev.kind
+        if kind == "flow":  # flows arrive here only from internal sources (flow_scope)
             if ev.proto != "TCP":
                 return
             rec = ev.data
@@ -110,7 +102,16 @@ class FwBlockedHandler(Handler):
                 return
             if (kind := classify_flow(rec)) is None:
                 return
-        ts = ev.ts if kind == "dropped" else flow_start(ev)
+            ts = flow_start(ev)
+        elif kind == "proxy":
+            if ev.data.get("denied") and self.ctx.home(ev.src_ip):
+                self.add(ev.src_ip, ev.ts, ev.dest_ip, ev.dest_port, str(ev.flow_id),
+                         "proxy_denied", ev.flow_id, name=ev.data.get("host"))
+            return
+        else:  # drop
+            if not self.ctx.home(ev.src_ip):
+                return
+            kind, ts = "dropped", ev.ts
         self.add(ev.src_ip, ts, ev.dest_ip, ev.dest_port, str(ev.flow_id), kind, ev.flow_id)
 
     def on_alert(self, ev: Event, detection: str, meta: dict[str, Any]) -> None:

@@ -51,12 +51,18 @@ def unexpected_protocol(rec: dict[str, Any], expected: tuple[str, ...]) -> str |
                      rec.get("app_proto_tc"), expected)
 
 
-def _mismatch(final: Any, orig: Any, ts: Any, tc: Any, expected: tuple[str, ...]
-              ) -> str | None:
-    """:func:`unexpected_protocol` over the four values (``app_proto`` is *final*)."""
+def _allowed(expected: tuple[str, ...]) -> frozenset[str]:
+    """Every ``app_proto`` value the protocol names *expected* allow (cached)."""
     allowed = _ALLOWED.get(expected)
     if allowed is None:
         allowed = _ALLOWED[expected] = frozenset().union(*(APP_PROTOS[n] for n in expected))
+    return allowed
+
+
+def _mismatch(final: Any, orig: Any, ts: Any, tc: Any, expected: tuple[str, ...]
+              ) -> str | None:
+    """:func:`unexpected_protocol` over the four values (``app_proto`` is *final*)."""
+    allowed = _allowed(expected)
     if type(final) is str and final in allowed:  # the common case: the expected protocol
         return None
     seen = [p for p in (orig, final, ts, tc) if type(p) is str]  # APP_PROTO_FIELDS' order
@@ -86,6 +92,8 @@ class NonHttpHandler(Handler):
         super().__init__(ctx)
         self.hosts: dict[str, _Host] = {}
         self.meta: dict[str, Any] = {}
+        # port → every app_proto its expected protocols allow (the context's table is fixed)
+        self.allowed = {port: _allowed(expected) for port, expected in ctx.port_table.items()}
 
     def handle(self, ev: Event) -> None:
         ctx = self.ctx
@@ -94,14 +102,17 @@ class NonHttpHandler(Handler):
             if port and ctx.home(ev.src_ip) and not ctx.home(ev.dest_ip):
                 self._add(ev, f"CONNECT:{port}", ev.ts, ev.data.get("host"))
             return
-        expected = ctx.port_table.get(ev.dest_port)
-        if expected is None or ev.proto != "TCP":
+        allowed = self.allowed.get(ev.dest_port)
+        if allowed is None or ev.proto != "TCP":
             return
         rec = ev.data
         if type(rec) is not FlowRecord:
             rec = as_flow(rec)
-        proto = _mismatch(rec.app_proto, rec.app_proto_orig, rec.app_proto_ts,
-                          rec.app_proto_tc, expected)
+        final = rec.app_proto
+        if type(final) is str and final in allowed:
+            return  # the common case, without a call: the port's expected protocol
+        proto = _mismatch(final, rec.app_proto_orig, rec.app_proto_ts, rec.app_proto_tc,
+                          ctx.port_table[ev.dest_port])
         if proto is None:
             return
         flow = rec.flow

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eve_consumer.classes import ClassMap
 from eve_consumer.correlate import HostReport
 from eve_consumer.model import Finding
 from eve_consumer.store import StateStore
@@ -40,10 +41,12 @@ class Output:
 
     name = ""
 
-    def __init__(self, cfg: Config, store: StateStore | None, mail: bool = True) -> None:
+    def __init__(self, cfg: Config, store: StateStore | None, mail: bool = True,
+                 classes: ClassMap | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.mail_enabled = mail
+        self.classes = classes  # the consumer's loaded class map (None: load it when needed)
 
     def write(self, report: Report) -> None:
         raise NotImplementedError
@@ -62,7 +65,9 @@ DEFAULT_OUTPUTS = ("hosts_csv", "findings_jsonl", "mail", "stats_json")
 
 
 def build_outputs(cfg: Config, store: StateStore | None, names: tuple[str, ...] | None = None,
-                  mail: bool = True) -> list[Output]:
+                  mail: bool = True, classes: ClassMap | None = None) -> list[Output]:
+    """The named outputs (default :data:`DEFAULT_OUTPUTS`); *classes*: the class map the
+    consumer already loaded from ``classes.map_file``, so no output parses it again."""
     registry = _registry()
     out = []
     for name in names or DEFAULT_OUTPUTS:
@@ -70,7 +75,7 @@ def build_outputs(cfg: Config, store: StateStore | None, names: tuple[str, ...] 
         if cls is None:
             raise ConfigError(cfg.source, "consumer.outputs",
                               f"unknown output {name!r} (known: {', '.join(registry)})")
-        out.append(cls(cfg, store, mail))
+        out.append(cls(cfg, store, mail, classes))
     return out
 
 

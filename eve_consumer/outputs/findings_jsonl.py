@@ -31,12 +31,12 @@ def _digest(d: dict[str, Any]) -> str:
 class FindingsJsonl(Output):
     name = "findings_jsonl"
     FILENAME = "findings.jsonl"
-    _classes: ClassMap | None = None
-
     def class_map(self) -> ClassMap:
-        if self._classes is None:
-            self._classes = ClassMap.load(self.cfg.classes.map_file)
-        return self._classes
+        """The consumer's class map (given at construction), else ``classes.map_file`` read
+        once."""
+        if self.classes is None:
+            self.classes = ClassMap.load(self.cfg.classes.map_file)
+        return self.classes
 
     def write(self, report: Report) -> None:
         records = []

@@ -5,12 +5,18 @@ minute (with its zone) is computed once; the range check (1970–2199 UTC, :data
 :data:`MAX_TS`) is made at that moment, so it costs nothing on the cached fast path. A time
 outside the range is a ValueError like one that does not parse: no later stage (reports,
 numpy, the store) is handed a time it cannot hold.
+
+:func:`parse_many` reads a whole list of times at once (the beacon handler's pending
+``flow.start`` texts, folded at each evaluation): the rows in Suricata's fixed layout are read
+as one numpy byte matrix with one cached lookup per distinct day and zone, and every other row
+goes through :func:`parse_ts` — the values and the rejections are exactly :func:`parse_ts`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sakimori.accel import compiled
 
@@ -57,6 +63,90 @@ def parse_ts_py(text: str) -> float:
         if 0.0 <= sec < 61.0:
             return base + sec
     return _parse_ts_slow(text)
+
+
+# Suricata's layout, 2026-11-02T00:00:01.123456+0000: the digit columns of the day key (date
+# and zone), of the hour and minute, of the seconds (SS.ffffff without the dot), and the fixed
+# punctuation a row needs to be read in bulk
+_DAY_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 27, 28, 29, 30]
+_HM_DIGITS = [11, 12, 14, 15]
+_SEC_DIGITS = [17, 18, 20, 21, 22, 23, 24, 25]
+_PUNCT = ((4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"."))
+
+
+def parse_many(texts: Sequence[str]) -> tuple[Any, Any]:
+    """(epoch seconds, valid) of every text of *texts* (strings), as two numpy arrays
+    (float64, bool): row *i* is ``parse_ts(texts[i])`` — the very same float — or not valid
+    where that raises ValueError.
+
+    Rows in Suricata's own layout (31 ASCII characters, ``YYYY-MM-DDTHH:MM:SS.ffffff±hhmm``
+    with digits where digits belong, HH ≤ 23, MM ≤ 59, SS ≤ 60) are read in bulk. The minute's
+    epoch is its day's (``YYYY-MM-DDT00:00`` with the row's zone, through the same cached
+    :func:`_minute_base`, once per distinct day and zone) plus HH·3600 + MM·60 — whole seconds,
+    exact in a float, as ``datetime.timestamp()`` of a whole minute is — held to
+    :data:`MIN_TS` .. :data:`MAX_TS`; the seconds are the integer ``SSffffff`` divided by 10⁶
+    (IEEE division is correctly rounded, as ``float("SS.ffffff")`` is); the sum is
+    ``base + sec`` in that order. Every other row (another layout, a day or zone that does not
+    parse, a minute outside the range) is parsed by :func:`parse_ts` itself."""
+    import numpy as np
+
+    n = len(texts)
+    out = np.zeros(n, dtype=np.float64)
+    ok = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out, ok
+    bulk = None
+    try:
+        lens = np.fromiter(map(len, texts), dtype=np.intp, count=n)
+        buf = "".join(texts).encode("ascii") if bool((lens == 31).all()) else None
+    except UnicodeEncodeError:  # not ASCII: one by one
+        buf = None
+    if buf is not None:
+        m = np.frombuffer(buf, dtype=np.uint8).reshape(n, 31)
+        bulk = (m[:, 26] == ord("+")) | (m[:, 26] == ord("-"))
+        for col, char in _PUNCT:
+            bulk &= m[:, col] == char[0]
+        cols = (m[:, _DAY_DIGITS + _HM_DIGITS + _SEC_DIGITS] - np.uint8(48))  # >9: not a digit
+        bulk &= (cols <= 9).all(axis=1)
+        d = cols.astype(np.int64)
+        hour, minute = d[:, 12] * 10 + d[:, 13], d[:, 14] * 10 + d[:, 15]
+        whole = d[:, 16] * 10 + d[:, 17]
+        bulk &= (hour <= 23) & (minute <= 59) & (whole <= 60)  # SS 60.999999 < 61: parse_ts's
+        rows = np.flatnonzero(bulk)
+        if rows.size:
+            day = (m[rows, 26] == ord("-")).astype(np.int64)  # date, zone sign and digits
+            for j in range(12):
+                day = day * 10 + d[rows, j]
+            _, first, inverse = np.unique(day, return_index=True, return_inverse=True)
+            bases = []
+            for row in rows[first].tolist():
+                text = texts[row]
+                key = text[:11] + "00:00" + text[26:]
+                base = _MINUTE_CACHE.get(key)
+                if base is None:
+                    try:
+                        base = _minute_base(key)
+                    except ValueError:  # e.g. 1970-01-01 east of UTC: parse_ts judges the row
+                        base = np.nan
+                bases.append(base)
+            start = np.asarray(bases, dtype=np.float64)[inverse.ravel()] \
+                + (hour[rows] * 3600 + minute[rows] * 60)
+            fine = (start >= MIN_TS) & (start < MAX_TS)  # False for nan too
+            rows, start = rows[fine], start[fine]
+            bulk[:] = False
+            bulk[rows] = True
+            micros = whole[rows] * 1_000_000
+            for k in range(18, 24):
+                micros += d[rows, k] * 10 ** (23 - k)
+            out[rows] = start + micros / 1e6
+            ok[rows] = True
+    for i in range(n) if bulk is None else np.flatnonzero(~bulk).tolist():
+        try:
+            out[i] = parse_ts(texts[i])
+        except ValueError:
+            continue
+        ok[i] = True
+    return out, ok
 
 
 def _parse_ts_slow(text: str) -> float:

@@ -1,0 +1,134 @@
+"""``sakimori.eve.evetime.parse_many``: the bulk reader of EVE times gives, row by row, exactly
+what ``parse_ts`` gives (the same float, the same rejections), on Suricata's own layout, on
+broken variants of it and on the ``flow.start`` texts of real EVE — and it really reads the
+well-formed rows in bulk (``parse_ts`` is not called for them)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sakimori.eve import evetime
+from sakimori.eve.evetime import parse_many, parse_ts
+
+
+def _reference(texts: list[str]) -> list[float | None]:
+    out: list[float | None] = []
+    for text in texts:
+        try:
+            out.append(parse_ts(text))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def _same(texts: list[str]) -> int:
+    """Assert parse_many == parse_ts row by row; the number of valid rows."""
+    values, ok = parse_many(texts)
+    assert len(values) == len(ok) == len(texts)
+    for text, want, got, valid in zip(texts, _reference(texts), values.tolist(), ok.tolist(),
+                                      strict=True):
+        assert valid == (want is not None), text
+        if want is not None:
+            assert got == want, text  # the very same float, not approximately
+    return int(ok.sum())
+
+
+def _suricata(rng: random.Random) -> str:
+    year = rng.choice([1970, 2024, 2026, 2026, 2199])
+    month, day = rng.randint(1, 12), rng.randint(1, 28)
+    zone = rng.choice(["+0000", "+0000", "+0900", "-0500", "+0530", "-1130"])
+    return (f"{year:04d}-{month:02d}-{day:02d}T{rng.randint(0, 23):02d}:"
+            f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randrange(10**6):06d}"
+            f"{zone}")
+
+
+def _broken(rng: random.Random, text: str) -> str:
+    """One of the ways a time can be odd: some parse_ts accepts, most it rejects."""
+    i = rng.randrange(len(text))
+    return rng.choice([
+        text[:i] + rng.choice("x _+-:.é0") + text[i + 1:],  # one character changed
+        text[:17] + rng.choice(["60", "61", "99"]) + text[19:],  # leap second, past it
+        text[:5] + rng.choice(["02-30", "13-01", "00-10", "02-29"]) + text[10:],
+        text[:11] + rng.choice(["24", "23"]) + text[13:],
+        text[:26] + rng.choice(["+2400", "+0060", "-0000", "Z0000", "+00:0"]),
+        rng.choice(["1969", "2200", "0001", "9999"]) + text[4:],
+        text[:19] + text[26:],  # no fraction: parse_ts's slow path
+        text[:-1], text + "0", "", "2026-11-02T00:00:01Z",
+    ])
+
+
+def test_suricata_layout_is_exact() -> None:
+    rng = random.Random(2026)
+    texts = [_suricata(rng) for _ in range(3000)]
+    assert _same(texts) == len(texts)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_broken_rows_are_judged_as_parse_ts_judges_them(seed: int) -> None:
+    rng = random.Random(seed)
+    texts = [_suricata(rng) for _ in range(1500)]
+    texts = [_broken(rng, t) if rng.random() < 0.3 else t for t in texts]
+    if seed % 2:  # equal lengths and ASCII: the bulk path with bad rows in it
+        texts = [t for t in texts if len(t) == 31 and t.isascii()]
+    valid = _same(texts)
+    assert 0 < valid < len(texts)
+
+
+def test_empty_and_one_row() -> None:
+    values, ok = parse_many([])
+    assert values.size == ok.size == 0
+    assert _same(["2026-11-02T00:00:01.500000+0000"]) == 1
+    assert _same(["2026-11-02T00:00:01.500000+00é0"]) == 0
+
+
+def test_well_formed_rows_do_not_go_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    texts = [_suricata(rng) for _ in range(500)]
+    want = _reference(texts)
+    calls: list[str] = []
+
+    def counted(text: str) -> float:
+        calls.append(text)
+        return parse_ts(text)
+
+    monkeypatch.setattr(evetime, "parse_ts", counted)
+    texts.append(texts[0][:17] + "61" + texts[0][19:])  # a row only parse_ts may judge
+    values, ok = parse_many(texts)
+    assert calls == [texts[-1]]
+    assert values[:-1].tolist() == want and bool(ok[:-1].all())
+
+
+def test_real_flow_starts(slips_eve: Path) -> None:
+    texts = []
+    for line in slips_eve.read_bytes().splitlines():
+        rec = orjson.loads(line)
+        flow = rec.get("flow")
+        if rec.get("event_type") == "flow" and isinstance(flow, dict):
+            texts += [t for t in (flow.get("start"), flow.get("end")) if isinstance(t, str)]
+    assert len(texts) > 1000
+    assert _same(texts) == len(texts)
+
+
+def test_range_edges_and_calendar() -> None:
+    """The rows where a day's midnight and its minutes disagree about the 1970–2199 range, a
+    29 February, a zone offset of 60 minutes, a leap second: as parse_ts judges them."""
+    texts = [
+        "1970-01-01T00:30:00.000000+0100",  # 1969 in UTC: refused
+        "1970-01-01T01:30:00.000000+0100",  # 00:30 UTC: valid, though its midnight is not
+        "1970-01-01T00:00:00.000000+0000",
+        "1969-12-31T23:30:00.000000-0100",  # 00:30 UTC on 1 January 1970: valid
+        "2199-12-31T18:59:59.999999-0500",  # the last valid minute
+        "2199-12-31T19:00:00.000000-0500",  # 2200 in UTC: refused
+        "2199-12-31T23:59:59.000000+0000",
+        "2200-01-01T00:00:00.000000+0000",
+        "2024-02-29T12:00:00.000000+0000", "2026-02-29T12:00:00.000000+0000",
+        "2026-11-02T10:00:00.000000+0060", "2026-11-02T10:00:00.000000-2359",
+        "2026-11-02T10:00:60.500000+0000", "2026-11-02T10:00:61.000000+0000",
+        "2026-11-02T24:00:00.000000+0000", "2026-11-02T23:60:00.000000+0000",
+    ]
+    assert 0 < _same(texts) < len(texts)
+    assert _same(texts * 50) == 50 * _same(texts)
