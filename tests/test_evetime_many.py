@@ -78,6 +78,18 @@ def test_broken_rows_are_judged_as_parse_ts_judges_them(seed: int) -> None:
     assert 0 < valid < len(texts)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_chunked_rows_are_the_same(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Longer lists are read PARSE_MANY_CHUNK rows at a time (bounded scratch memory): the
+    same values and rejections, in order, across chunk edges and with bad rows in chunks."""
+    monkeypatch.setattr(evetime, "PARSE_MANY_CHUNK", 64)
+    rng = random.Random(seed)
+    texts = [_suricata(rng) for _ in range(64 * 5 + 17)]
+    texts = [_broken(rng, t) if rng.random() < 0.1 else t for t in texts]
+    valid = _same(texts)
+    assert 0 < valid < len(texts)
+
+
 def test_empty_and_one_row() -> None:
     values, ok = parse_many([])
     assert values.size == ok.size == 0
