@@ -121,15 +121,29 @@ def test_fast_paths_give_the_reference_findings(real: dict[str, Any]) -> None:
     assert ref["decode"]["fast"] == {}  # nothing bypassed the parse
 
 
-@pytest.mark.usefixtures("router_impl")
+def assert_batch_loop(stats: dict[str, Any], n: int, router_impl: str) -> list[int]:
+    """Every worker fed every batch by the batch loop (compiled with the compiled router,
+    pure with the pure one), none by the per-line loop; returns each worker's shared lines
+    (decoded with scratch statistics for another worker)."""
+    loop = "compiled" if router_impl == "compiled" else "python"
+    workers = stats["timing"]["workers"]
+    assert len(workers) == n
+    assert [set(w["batches"]) for w in workers] == [{loop}] * n
+    return [w["shared_lines"] for w in workers]
+
+
 @pytest.mark.parametrize("n", [2, 3])
-def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int) -> None:
+def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int,
+                                            router_impl: str) -> None:
     got = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / f"w{n}", n)
     one = real["one"]
     assert got["csv"] == one["csv"]
     assert got["findings"] == one["findings"]
     assert got["decode"] == one["decode"]  # every line counted once
     assert got["stats"]["input"]["workers"] == n
+    # lines shared between workers (flows between their hosts, DNS answers) went through
+    # the batch loop with scratch statistics
+    assert sum(assert_batch_loop(got["stats"], n, router_impl)) > 0
     assert (got["stats"]["counters"].get("beacon_suppressed_prevalent", 0)
             == one["stats"]["counters"].get("beacon_suppressed_prevalent", 0))
 
