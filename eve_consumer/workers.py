@@ -294,10 +294,11 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
                 break
             lines = batch.lines
             codes = router.route(lines)
-            if max(map(len, lines), default=0) > co.max_line_bytes:
+            lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
+            if max(lens, default=0) > co.max_line_bytes:
                 payload = (BATCH, codes, batch.first, base, None, lines)  # a cut line
             else:
-                payload = (BATCH, codes, batch.first, base, array("I", map(len, lines)), None)
+                payload = (BATCH, codes, batch.first, base, lens, None)
             send(ForkingPickler.dumps(payload))
             if own is not None:
                 t = time.process_time()
