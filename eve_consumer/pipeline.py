@@ -164,8 +164,10 @@ class Consumer:
 
     def feed_timing(self) -> dict[str, Any]:
         """This consumer's part of stats.json ``timing.workers`` (``consume --workers``): the
-        batches each loop fed and the shared lines it decoded for another worker."""
-        return {"batches": dict(sorted(self.loops.items())), "shared_lines": self.shared_lines}
+        batches each loop fed, the shared lines it decoded for another worker and its time
+        in :meth:`feed`."""
+        return {"batches": dict(sorted(self.loops.items())), "shared_lines": self.shared_lines,
+                "busy_s": round(self.busy_s, 3)}
 
     def _line_failed(self, source: str, lineno: int, exc: Exception) -> None:
         """A line that passed decode but made a handler raise: skipped, counted, logged."""
