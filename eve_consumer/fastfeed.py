@@ -105,6 +105,8 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
     kept = 0, 0
     n_typed = 0  # flow lines decoded here (typed path)
     n_mine = 0  # lines counted here rather than by decoder.decode
+    if numbers is not None and type(numbers) is not list:
+        numbers = list(numbers)  # sized: the flags below are as many
     if flags is None:
         flags = repeat(PRIMARY, len(numbers)) if numbers is not None else repeat(PRIMARY)
     elif numbers is None:  # strict: a flag for each line
