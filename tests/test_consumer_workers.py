@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from engines import require_binary, require_path
+from workerchecks import assert_batch_loop
 
 from eve_consumer import workers as workers_mod
 from eve_consumer.pipeline import Consumer
@@ -119,17 +120,6 @@ def test_fast_paths_give_the_reference_findings(real: dict[str, Any]) -> None:
     assert ref["csv"] == real["one"]["csv"]
     assert ref["decode"]["lines"] == real["one"]["decode"]["lines"]
     assert ref["decode"]["fast"] == {}  # nothing bypassed the parse
-
-
-def assert_batch_loop(stats: dict[str, Any], n: int, router_impl: str) -> list[int]:
-    """Every worker fed every batch by the batch loop (compiled with the compiled router,
-    pure with the pure one), none by the per-line loop; returns each worker's shared lines
-    (decoded with scratch statistics for another worker)."""
-    loop = "compiled" if router_impl == "compiled" else "python"
-    workers = stats["timing"]["workers"]
-    assert len(workers) == n
-    assert [set(w["batches"]) for w in workers] == [{loop}] * n
-    return [w["shared_lines"] for w in workers]
 
 
 @pytest.mark.parametrize("n", [2, 3])

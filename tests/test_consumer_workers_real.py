@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from engines import require_binary, require_path
 from realdata import load_truth, real_data_dir, write_config
-from test_consumer_workers import assert_batch_loop
+from workerchecks import assert_batch_loop
 
 from eve_consumer.pipeline import Consumer
 from eve_consumer.workers import Workers, run_sharded
