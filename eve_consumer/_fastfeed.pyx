@@ -18,6 +18,10 @@ as the hook. The hooks' Python state (their caches, ``ctx.flow_names``, the home
 cache dicts) is the same objects both loops use. A hook that is not the stock one (another
 callable, a subclass) is called as it is; ``alert`` lines (rare) call the stock hook.
 
+A worker's SECONDARY lines (``flags``: shared lines another worker counts) are decoded in
+place with the decoder's scratch statistics and none of this loop's counts, as in the pure
+loop (tests/test_consumer_fastfeed.py compares both with ``Decoder.decode_sharded``).
+
 Flow lines: the typed decode stays msgspec's (:class:`~sakimori.eve.typed.FlowRecord`), so
 handlers get the same objects. One saving over the pure loop: a flow line the stock hook's
 byte verdict skips (no internal side, …) is skipped without the typed decode when that
@@ -33,6 +37,7 @@ from libc.string cimport memchr, memcmp, memcpy
 
 from eve_consumer.context import FLOW_NAMES_LIMIT
 from eve_consumer.prefilter import Prefilter
+from eve_consumer.shard import SECONDARY
 from eve_consumer.fastfeed import feed_batch as _pure_feed_batch
 from sakimori.eve.decode import _KINDS, MAX_ID, SKIP, USED, Event
 from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
@@ -86,6 +91,7 @@ cdef object _SKIP = SKIP
 cdef object _USED = USED
 cdef object _FLOW_STR = "flow"
 cdef bytes _EMPTY = b""
+cdef int _SECONDARY = SECONDARY
 
 
 # How often a byte occurs in a Suricata EVE line (per line, rounded; 0: rare): _find looks
@@ -240,6 +246,11 @@ cdef class _Loop:
     cdef int skip_order[MAXK]
     cdef int n_used_kinds, n_skip_kinds
     cdef long long n_typed, n_mine
+    # consume --workers: on a SECONDARY line (shared, counted by another worker) the
+    # decoder's and this loop's counts are the scratch's (decoder.stats swapped, counts kept)
+    cdef bint sec
+    cdef object cur_stats, scratch
+    cdef long long kept_typed, kept_mine
 
     def __cinit__(self) -> None:
         cdef int k
@@ -250,11 +261,14 @@ cdef class _Loop:
             self.wanted_k[k] = False
         self.n_used_kinds = self.n_skip_kinds = 0
         self.n_typed = self.n_mine = 0
+        self.sec = False
+        self.kept_typed = self.kept_mine = 0
 
     cdef setup(self, decoder, dispatcher, Py_ssize_t max_line):
         cdef int k
         self.decoder = decoder
-        self.stats = decoder.stats
+        self.stats = self.cur_stats = decoder.stats
+        self.scratch = decoder._scratch
         hooks = decoder._hooks
         self.wanted = decoder.wanted
         self.max_line = max_line
@@ -320,7 +334,21 @@ cdef class _Loop:
             self.want_keepalive = bool(pre.want_keepalive)
             self.url_limit = pre.url_limit
 
+    cdef int switch(self) except -1:
+        """Into or out of a run of SECONDARY lines (Decoder.decode_sharded's scratch)."""
+        self.sec = not self.sec
+        if self.sec:
+            self.cur_stats = self.scratch
+            self.kept_mine, self.kept_typed = self.n_mine, self.n_typed
+        else:
+            self.cur_stats = self.stats
+            self.n_mine, self.n_typed = self.kept_mine, self.kept_typed
+        self.decoder.stats = self.cur_stats
+        return 0
+
     cdef inline void count(self, int k, bint used) noexcept:
+        if self.sec:
+            return
         if used:
             if self.used_n[k] == 0:
                 self.used_order[self.n_used_kinds] = k
@@ -334,6 +362,8 @@ cdef class _Loop:
 
     cdef flush(self):
         cdef int a, k
+        if self.sec:
+            self.switch()
         stats = self.stats
         stats.lines += self.n_mine
         if self.n_typed:
@@ -538,7 +568,7 @@ cdef class _Loop:
                     self.count(k, verdict is _USED)
                     return 0
         elif _well_formed(s, n):
-            self.stats.ignore(kind)
+            self.cur_stats.ignore(kind)
             return 0
         ev = self.parse(line, lineno, kind)
         if ev is not None:
@@ -691,18 +721,25 @@ cdef inline bint _sec_plain(const char *t) noexcept:
     return True
 
 
-def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None):
+def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=None):
     """:func:`eve_consumer.fastfeed.feed_batch`, compiled: decode and dispatch *lines* (line
     numbers from *first*, or *numbers*); a line whose handler raises is passed to *failed*
-    (line number, exception) and the loop goes on with the next."""
+    (line number, exception) and the loop goes on with the next. *flags*: a SECONDARY line
+    is decoded with the decoder's scratch statistics (not counted), as the pure loop does."""
     cdef _Loop loop
     cdef Py_ssize_t k, max_line, start
+    cdef const unsigned char *fl = NULL
     max_line_obj = decoder.max_line
     if type(max_line_obj) is not int or type(first) is not int or type(lines) is not list \
-            or not (0 <= max_line_obj < (1 << 62)):
+            or not (0 <= max_line_obj < (1 << 62)) or (flags is not None and (
+                type(flags) is not bytes or len(flags) != len(lines)
+                or (numbers is not None and (type(numbers) is not list
+                                             or len(numbers) != len(lines))))):
         # unusual arguments: the reference loop, which takes anything
-        _pure_feed_batch(decoder, dispatcher, lines, first, failed, numbers)
+        _pure_feed_batch(decoder, dispatcher, lines, first, failed, numbers, flags)
         return
+    if flags is not None and _SECONDARY in flags:
+        fl = <const unsigned char *>PyBytes_AS_STRING(flags)
     max_line = max_line_obj
     loop = _Loop()
     loop.setup(decoder, dispatcher, max_line)
@@ -711,6 +748,8 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None):
             k = 0
             while k < len(lines):
                 lineno = first + k
+                if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
+                    loop.switch()
                 try:
                     loop.one(lines[k], lineno)
                 except Exception as exc:
@@ -720,6 +759,8 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None):
             k = 0
             while k < len(lines) and k < len(numbers):
                 lineno = numbers[k]
+                if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
+                    loop.switch()
                 try:
                     loop.one(lines[k], lineno)
                 except Exception as exc:

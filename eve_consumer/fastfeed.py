@@ -13,6 +13,13 @@ integers (added to :class:`~sakimori.eve.decode.DecodeStats` once per batch), th
 decode, the timestamp's cached fast path and the routing of flow events (half of all lines)
 are inline, and the hooks and handler tuples are looked up once per batch.
 
+A ``consume --workers`` worker's share of a batch comes with a flag per line: a line it
+shares with another worker that counts it (an event between hosts of two workers, a DNS
+answer) is decoded and dispatched in its place with the decoder's scratch statistics, as
+:meth:`~sakimori.eve.decode.Decoder.decode_sharded` does in the per-line loop — so the shared
+lines keep their order among the others (beacon series and the flow_id joins need it) and
+each line is counted by one worker.
+
 Anything unusual — a line not starting with ``{"timestamp":`` or not ending with ``}``, too
 long, without a readable ``event_type``, an event type :data:`sakimori.eve.decode._KINDS`
 does not know — goes whole to :meth:`Decoder.decode`, and a line the bytes do not settle to
@@ -35,9 +42,11 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from functools import cache
+from itertools import count, repeat
 from typing import TYPE_CHECKING
 
 from eve_consumer.prefilter import Prefilter
+from eve_consumer.shard import PRIMARY, SECONDARY
 from sakimori.accel import compiled as compiled_module
 from sakimori.eve.decode import _ET_FAST, _KINDS, _TS_KEY, _TS_START, SKIP, USED, Event
 from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
@@ -48,6 +57,10 @@ if TYPE_CHECKING:
     from eve_consumer.dispatch import Dispatcher
     from sakimori.eve.decode import Decoder
 
+# Consumers made from now use the compiled loop when it is built (tests switch it off before
+# consume --workers forks, so every worker runs the pure loop).
+USE_COMPILED = True
+
 _NULL = b":null"
 _ESC = b"\\"
 _END = ord("}")
@@ -55,11 +68,17 @@ _END = ord("}")
 
 def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], first: int,
                failed: Callable[[int, Exception], None],
-               numbers: list[int] | None = None) -> None:
+               numbers: list[int] | None = None, flags: bytes | None = None) -> None:
     """Decode and dispatch *lines* (line numbers from *first*, or *numbers* when they do not
     follow each other: a worker's share of a batch); a line whose handler raises is passed
-    to *failed* (line number, exception) and the loop goes on with the next."""
+    to *failed* (line number, exception) and the loop goes on with the next.
+
+    *flags* (``consume --workers``): one byte per line, :data:`SECONDARY` for a line this
+    worker shares but another counts. Such a line is decoded and dispatched in its place
+    like any other, with the decoder's scratch statistics — nothing of it is counted — as
+    :meth:`~sakimori.eve.decode.Decoder.decode_sharded` does in the per-line loop."""
     stats = decoder.stats
+    scratch = decoder._scratch
     hooks = decoder._hooks
     wanted = decoder.wanted
     max_line = decoder.max_line
@@ -81,14 +100,35 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
     used: list[str] = []  # kinds of the lines the bytes settled: used (stats.fast) ...
     skipped: list[str] = []  # ... or of no use (ignored "<kind> (prefiltered)")
     used_add, skipped_add = used.append, skipped.append
+    dropped: list[str] = []  # ... both of a SECONDARY line
+    cur = stats  # decoder.stats: the scratch on a SECONDARY line
+    kept = 0, 0
     n_typed = 0  # flow lines decoded here (typed path)
     n_mine = 0  # lines counted here rather than by decoder.decode
-    it = enumerate(lines, first) if numbers is None else zip(numbers, lines, strict=True)
+    if numbers is not None and type(numbers) is not list:
+        numbers = list(numbers)  # sized: the flags below are as many
+    if flags is None:
+        flags = repeat(PRIMARY, len(numbers)) if numbers is not None else repeat(PRIMARY)
+    elif numbers is None:  # strict: a flag for each line
+        numbers = list(range(first, first + len(lines)))
+    it = zip(count(first), lines, flags) if numbers is None \
+        else zip(numbers, lines, flags, strict=True)
     lineno = first
+    in_shared = False  # the current line is a SECONDARY one: decoder.stats is the scratch
     try:
         while True:
             try:  # outside the loop: free while nothing raises
-                for lineno, line in it:
+                for lineno, line, flag in it:
+                    if (flag == SECONDARY) is not in_shared:  # into or out of shared lines
+                        in_shared = not in_shared
+                        if in_shared:  # counts of shared lines: the scratch's, or dropped
+                            decoder.stats = cur = scratch
+                            kept = n_mine, n_typed
+                            used_add = skipped_add = dropped.append
+                        else:
+                            decoder.stats = cur = stats
+                            n_mine, n_typed = kept
+                            used_add, skipped_add = used.append, skipped.append
                     if len(line) > max_line or not line.startswith(_TS_START) \
                             or line[-1] != _END:  # line[-1]: not empty (starts "{...")
                         ev = decode(line, lineno)  # the per-line path judges odd lines
@@ -202,7 +242,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
                                 (used_add if verdict is USED else skipped_add)(kind)
                                 continue
                     elif line.find(_TS_KEY, 13) < 0 and _NULL not in line:
-                        stats.ignore(kind)
+                        cur.ignore(kind)
                         continue
                     ev = parse(line, lineno, kind)
                     if ev is not None:
@@ -211,6 +251,9 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
             except Exception as exc:
                 failed(lineno, exc)
     finally:
+        if in_shared:
+            decoder.stats = stats
+            n_mine, n_typed = kept
         stats.lines += n_mine
         if n_typed:
             stats.decoded["flow"] += n_typed
@@ -221,7 +264,8 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
 
 
 FeedBatch = Callable[["Decoder", "Dispatcher", list[bytes], int,
-                      Callable[[int, Exception], None], "list[int] | None"], None]
+                      Callable[[int, Exception], None], "list[int] | None", "bytes | None"],
+                     None]
 
 
 @cache

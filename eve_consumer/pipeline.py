@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from eve_consumer import fastfeed
 from eve_consumer.context import Context
 from eve_consumer.correlate import HostReport, correlate
 from eve_consumer.dispatch import Dispatcher
@@ -89,8 +90,12 @@ class Consumer:
         self.shard: Any = None  # consume --workers: this worker's ShardFilter
         self.fast = True  # False: the per-line reference loop in feed() (tests compare)
         # the batch loop: compiled (eve_consumer._fastfeed) when built, else the pure-Python
-        # one; tests set compiled = False to run the pure loop (see feed_loop)
-        self.compiled = True
+        # one; tests set compiled = False (or fastfeed.USE_COMPILED before workers fork) to
+        # run the pure loop (see feed_loop)
+        self.compiled = fastfeed.USE_COMPILED
+        self.loops: Counter[str] = Counter()  # batches fed by each loop (stats.json timing)
+        self.shared_lines = 0  # consume --workers: lines decoded with scratch stats
+        self.worker_timing: list[dict[str, Any]] = []  # workers 1 … N−1: their feed_timing()
         self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
         self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
         self.last_rows: list[HostReport] = []
@@ -108,26 +113,30 @@ class Consumer:
         self.store.close()
 
     # --- feeding -----------------------------------------------------------------------------
-    def feed(self, batch: Batch, numbers: list[int] | None = None) -> None:
+    def feed(self, batch: Batch, numbers: list[int] | None = None,
+             flags: bytes | None = None) -> None:
         """Decode and dispatch one batch of lines: by the batch loop
-        (:func:`eve_consumer.fastfeed.feed_batch`), or with ``fast`` off (and for a
-        worker's batch holding lines it shares with another worker) by the reference loop,
-        one ``decode`` and ``dispatch`` per line.
+        (:func:`eve_consumer.fastfeed.feed_batch`), or with ``fast`` off by the reference
+        loop, one ``decode`` (``decode_sharded`` while ``decoder.shard`` is set) and
+        ``dispatch`` per line.
         *numbers*: the lines' numbers when they do not follow each other from
-        ``batch.first`` (a worker's share of a batch)."""
+        ``batch.first`` (a worker's share of a batch); *flags*: its lines' PRIMARY/SECONDARY
+        flags (the batch loop decodes a SECONDARY line with scratch statistics)."""
         t0 = time.perf_counter()
         decoder = self.decoder
         decoder.source = batch.source
         # a typed flow's data is the FlowRecord only if every flow handler reads one
         decoder.typed_data = self.dispatcher.typed_flows
-        if self.fast and decoder.shard is None and not decoder.reference \
-                and not decoder.keep_raw:
-            feed_batch, _ = batch_loop(self.compiled)
+        if self.fast and (decoder.shard is None or flags is not None) \
+                and not decoder.reference and not decoder.keep_raw:
+            feed_batch, name = batch_loop(self.compiled)
             feed_batch(decoder, self.dispatcher, batch.lines, batch.first,
                        lambda lineno, exc: self._line_failed(batch.source, lineno, exc),
-                       numbers)
+                       numbers, flags)
+            self.loops[name] += 1
             self.busy_s += time.perf_counter() - t0
             return
+        self.loops["per-line"] += 1
         decode = decoder.decode if decoder.shard is None else decoder.decode_sharded
         dispatch = self.dispatcher.dispatch
         lines = enumerate(batch.lines, batch.first) if numbers is None \
@@ -152,6 +161,13 @@ class Consumer:
         if not self.fast:
             return "per-line"
         return batch_loop(self.compiled)[1]
+
+    def feed_timing(self) -> dict[str, Any]:
+        """This consumer's part of stats.json ``timing.workers`` (``consume --workers``): the
+        batches each loop fed, the shared lines it decoded for another worker and its time
+        in :meth:`feed`."""
+        return {"batches": dict(sorted(self.loops.items())), "shared_lines": self.shared_lines,
+                "busy_s": round(self.busy_s, 3)}
 
     def _line_failed(self, source: str, lineno: int, exc: Exception) -> None:
         """A line that passed decode but made a handler raise: skipped, counted, logged."""
@@ -331,7 +347,10 @@ class Consumer:
             "hosts_reported": len(rows),
             "findings": len(findings),
             "timing": {"busy_s": round(self.busy_s, 3), "loop": self.feed_loop,
-                       "lines_per_s": round(lines / self.busy_s) if self.busy_s else None},
+                       "lines_per_s": round(lines / self.busy_s) if self.busy_s else None,
+                       "batches": dict(sorted(self.loops.items())),
+                       **({"workers": [self.feed_timing(), *self.worker_timing]}
+                          if self.worker_timing else {})},
         }
 
     def summary(self) -> str:

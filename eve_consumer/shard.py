@@ -76,11 +76,15 @@ COST_OF_CLASS = (1.0, *KIND_COST.values())
 # (read, route, send) costs it beyond what another worker pays to receive and cut its lines
 # and to decode lines that are no longer in the cache (worker 0 decodes its lines right after
 # reading them), against ≈ 6 µs for a flow line. With the compiled router splitting costs
-# ≈ 0.55–0.6 µs per line; in alternating 2-worker runs over the bench's 1M-line file, worker
-# 1 was the busier by ≈ 0.2 s at 0.075 and worker 0 by ≈ 0.2 s at 0: hence 0.04. The pure
-# router's 0.2 was measured the same way (splitting ≈ 1.2–1.7 µs per line).
-SPLIT_COST_LINES = 0.2
-SPLIT_COST_LINES_COMPILED = 0.04
+# ≈ 0.55–0.65 µs per line. Since a worker's batches holding shared lines run the batch loop
+# (not the per-line one), the receiving worker is cheaper: in 2-worker runs over the quick
+# bench's EVE repeated to 404k lines (4 runs per value), worker 0 was the busier by
+# ≈ 0.1–0.17 s at 0.04 and 0.12, the two within 0.01 s at 0.16, worker 1 the busier at 0.2:
+# hence 0.16 (was 0.04 when those batches took the per-line loop). The pure router's
+# (splitting ≈ 1.1–1.3 µs per line), the same way: worker 0 the busier by 0.15–0.24 s at 0.2
+# and 0.08 s at 0.3, worker 1 by 0.06–0.07 s at 0.35 and 0.24 s at 0.5: hence 0.33 (was 0.2).
+SPLIT_COST_LINES = 0.33
+SPLIT_COST_LINES_COMPILED = 0.16
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts

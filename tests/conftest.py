@@ -67,11 +67,15 @@ def smtp(free_port: int):
 
 @pytest.fixture(params=["compiled", "pure"])
 def router_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``consume --workers`` tests run with the compiled router (eve_consumer._route), then
-    the pure one (set before the workers fork, so every process of the run uses it)."""
-    from eve_consumer import shard
+    """``consume --workers`` tests run with the compiled router (eve_consumer._route) and
+    batch loop (eve_consumer._fastfeed), then the pure ones (set before the workers fork, so
+    every process of the run uses them)."""
+    from eve_consumer import fastfeed, shard
 
     if request.param == "compiled" and shard.compiled_route is None:
         missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+    if request.param == "compiled" and fastfeed.compiled_loop() is None:
+        missing("eve_consumer._fastfeed is not built (no C compiler at install: make setup)")
     monkeypatch.setattr(shard, "USE_COMPILED", request.param == "compiled")
+    monkeypatch.setattr(fastfeed, "USE_COMPILED", request.param == "compiled")
     return str(request.param)

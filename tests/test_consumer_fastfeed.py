@@ -16,7 +16,9 @@ bad-line example with its file:line, every counter; only the timing differs) on
 Every comparison runs for both batch loops: the compiled one (``eve_consumer._fastfeed``,
 skipped with the reason when it is not built) and the pure-Python one
 (``Consumer.compiled = False``). :func:`test_compiled_matches_pure_on_damaged_lines` compares
-the two batch loops directly on real lines damaged at random (seeded).
+the two batch loops directly on real lines damaged at random (seeded);
+:func:`test_shared_lines_same_on_every_loop` compares both with the per-line loop on a
+``consume --workers`` worker's share (lines flagged SECONDARY: decoded, not counted).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from realdata import load_truth, real_data_dir
 
 from eve_consumer.fastfeed import compiled_loop
 from eve_consumer.pipeline import Consumer
+from eve_consumer.shard import PRIMARY, SECONDARY, WorkerShard
+from eve_consumer.workers import feed_part
 from sakimori.config import load_config
 from sakimori.eve.decode import PARSE, SKIP
 from sakimori.eve.lines import Batch
@@ -395,13 +399,16 @@ def _damage(rng: random.Random, line: bytes) -> bytes:
     return line
 
 
-def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]], compiled: bool
-             ) -> dict[str, Any]:
-    """Feed *batches* through one batch loop; every handler call recorded (repr of the
-    event at that moment), with the decode stats and the shared state afterwards."""
+def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]], compiled: bool, *,
+             flags: list[bytes] | None = None, fast: bool = True) -> dict[str, Any]:
+    """Feed *batches* through one batch loop (*fast* off: the per-line reference loop);
+    every handler call recorded (repr of the event at that moment), with the decode stats
+    and the shared state afterwards. *flags*: each batch's PRIMARY/SECONDARY flags, fed as
+    a worker's share (:func:`eve_consumer.workers.feed_part`, line numbers by 3)."""
     calls: list[str] = []
     with Consumer(cfg, None, tmp / "out", tmp / "state", mail=False) as c:
         c.compiled = compiled
+        c.fast = fast
         for h in c.handlers:
             def spy(ev: Any, _name: str = h.name, _handle: Any = h.handle) -> None:
                 calls.append(f"{_name} {ev!r}")
@@ -418,10 +425,17 @@ def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]], compiled: bool
             h.on_alert = spy_alert  # type: ignore[method-assign]
         c.dispatcher = type(c.dispatcher)(c.ctx, c.handlers)
         first = 1
-        for lines in batches:
-            c.feed(Batch("damaged.json", lines, first))
-            first += len(lines)
-        assert c.feed_loop == ("compiled" if compiled else "python")
+        shard = WorkerShard(1)
+        for k, lines in enumerate(batches):
+            if flags is None:
+                c.feed(Batch("damaged.json", lines, first))
+            else:
+                numbers = list(range(first, first + 3 * len(lines), 3))
+                feed_part(c, shard, "damaged.json", (lines, numbers, flags[k]))
+            first += 3 * len(lines)
+        assert c.feed_loop == ("per-line" if not fast else "compiled" if compiled
+                               else "python")
+        assert set(c.loops) == {c.feed_loop}  # no batch fell back to another loop
         ctx = c.ctx
         return {"calls": calls, "stats": json.dumps(c.decoder.stats.as_dict()),
                 "counters": sorted(ctx.counters.items()), "notes": list(ctx.notes),
@@ -472,6 +486,57 @@ def test_compiled_matches_pure_on_damaged_lines(slips_eve: Path, tmp_path: Path,
     assert stats["bad"] and stats["fast"] and stats["decoded"].get("flow")
     assert any(k.endswith("(prefiltered)") for k in stats["ignored"])
     assert len(pure["calls"]) > 200 and pure["counters"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_shared_lines_same_on_every_loop(slips_eve: Path, tmp_path: Path, seed: int) -> None:
+    """A worker's share of batches (``consume --workers``) with lines flagged SECONDARY
+    (shared, counted by another worker) in runs of every length, real lines and damaged ones:
+    the compiled and pure batch loops call the handlers with the same events in the same
+    order as the per-line reference loop (``Decoder.decode_sharded``), count only the PRIMARY
+    lines and leave the same shared state."""
+    if compiled_loop() is None:
+        missing("eve_consumer._fastfeed is not built (no C compiler at install)")
+    rng = random.Random(seed)
+    lines = [x for x in slips_eve.read_bytes().split(b"\n") if x]
+    mixed = [_damage(rng, x) if rng.random() < 0.2 else x
+             for x in (rng.choice(lines) for _ in range(3000))]
+    batches: list[list[bytes]] = []
+    flags: list[bytes] = []
+    while mixed:
+        size = rng.choice((1, 5, 100, 700))
+        batch, mixed = mixed[:size], mixed[size:]
+        share = rng.choice((0.0, 0.1, 0.5, 1.0))
+        flag = bytearray()
+        while len(flag) < len(batch):  # runs of 1 … 20 lines of one flag
+            flag += bytes([SECONDARY if rng.random() < share else PRIMARY]) \
+                * rng.randrange(1, 21)
+        batches.append(batch)
+        flags.append(bytes(flag[:len(batch)]))
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({
+        "networks": {"home": SLIPS_HOME}, "alerts": {"enabled": False},
+        "whitelist": {"destinations": ["www.google.com", "*.myedimax.com"]},
+        "consumer": {"max_line_bytes": 4096}}))
+    cfg = load_config(path)
+    ref = _spy_run(cfg, tmp_path / "ref", batches, False, flags=flags, fast=False)
+    pure = _spy_run(cfg, tmp_path / "pure", batches, False, flags=flags)
+    fast = _spy_run(cfg, tmp_path / "compiled", batches, True, flags=flags)
+    for key in ref:
+        assert fast[key] == pure[key], key  # the two batch loops: byte for byte
+        if key == "stats":  # the batch loops add the "(prefiltered)" keys per batch
+            assert json.loads(pure[key]) == json.loads(ref[key])
+        else:
+            assert pure[key] == ref[key], key
+    stats = json.loads(ref["stats"])
+    primary = sum(f.count(PRIMARY) for f in flags)
+    assert stats["lines"] == primary < sum(map(len, flags))  # shared lines not counted
+    assert stats["bad"] and stats["fast"] and stats["decoded"].get("flow")
+    # the shared lines reached the handlers: more calls than with them left out
+    kept = [[x for x, f in zip(b, fl, strict=True) if f == PRIMARY]
+            for b, fl in zip(batches, flags, strict=True)]
+    alone = _spy_run(cfg, tmp_path / "alone", kept, True)
+    assert len(alone["calls"]) < len(ref["calls"])
 
 
 def test_compiled_byte_search_is_bytes_find(slips_eve: Path) -> None:

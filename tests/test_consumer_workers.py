@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from engines import require_binary, require_path
+from workerchecks import assert_batch_loop
 
 from eve_consumer import workers as workers_mod
 from eve_consumer.pipeline import Consumer
@@ -121,15 +122,22 @@ def test_fast_paths_give_the_reference_findings(real: dict[str, Any]) -> None:
     assert ref["decode"]["fast"] == {}  # nothing bypassed the parse
 
 
-@pytest.mark.usefixtures("router_impl")
 @pytest.mark.parametrize("n", [2, 3])
-def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int) -> None:
+def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int,
+                                            router_impl: str) -> None:
     got = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / f"w{n}", n)
     one = real["one"]
     assert got["csv"] == one["csv"]
     assert got["findings"] == one["findings"]
     assert got["decode"] == one["decode"]  # every line counted once
     assert got["stats"]["input"]["workers"] == n
+    # lines shared between workers (flows between their hosts, DNS answers) went through
+    # the batch loop with scratch statistics
+    shared = assert_batch_loop(got["stats"], n, router_impl)
+    assert sum(shared) > 0
+    if "dns" in one["decode"]["ignored"]:  # DNS not decoded (slips: no whitelisted name): it
+        # goes to worker 0 alone, so the shared lines are events between two workers' hosts
+        assert "dns" not in one["decode"]["decoded"] and sum(shared[1:]) > 0
     assert (got["stats"]["counters"].get("beacon_suppressed_prevalent", 0)
             == one["stats"]["counters"].get("beacon_suppressed_prevalent", 0))
 

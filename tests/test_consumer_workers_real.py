@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from engines import require_binary, require_path
 from realdata import load_truth, real_data_dir, write_config
+from workerchecks import assert_batch_loop
 
 from eve_consumer.pipeline import Consumer
 from eve_consumer.workers import Workers, run_sharded
@@ -52,11 +53,11 @@ def capture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.mark.suricata
-@pytest.mark.usefixtures("router_impl")
 @pytest.mark.parametrize("splitter", ["worker0", "process"])
 @pytest.mark.parametrize("n", [2, 3])
 def test_real_capture_workers_give_the_one_worker_report(capture: dict[str, Any], n: int,
-                                                          splitter: str) -> None:
+                                                          splitter: str, router_impl: str
+                                                          ) -> None:
     one = capture["one"]
     assert one["decode"]["lines"] > 100
     out = capture["tmp"] / f"w{n}-{splitter}"
@@ -68,3 +69,6 @@ def test_real_capture_workers_give_the_one_worker_report(capture: dict[str, Any]
     finally:
         workers.close(0)
     assert _report(out) == one
+    # every worker's batches by the batch loop (shared lines too), none by the per-line loop
+    stats = json.loads((out / "stats.json").read_text())
+    assert_batch_loop(stats, n, router_impl)
