@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from eve_consumer.handlers.beacon_score import BeaconScore, _numpy, score_beacon
+from eve_consumer.handlers.beacon_score import BeaconScore, _numpy, score_sorted
 
 MAX_STARTS = 1024
 MAX_SIZES = 256
@@ -66,7 +66,7 @@ class PairSeries:
         """The pair's score, computed again only when starts arrived since the last call (or
         the observed window of a short capture changed: see ``score_beacon``)."""
         if self._dirty or observed_s != self._observed:
-            self._cached = score_beacon(self.starts, min_beats, self.sizes, observed_s)
+            self._cached = score_sorted(self.starts, min_beats, self.sizes, observed_s)
             self._dirty = False
             self._observed = observed_s
         return self._cached
