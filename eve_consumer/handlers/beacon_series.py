@@ -53,13 +53,17 @@ class PairSeries:
         if t.size == 0:
             return
         old = self.starts
-        if old.size and float(t.min()) < float(old[-1]):
+        if not old.size:
+            t = np.sort(t)  # a copy: never a view of the caller's (batch) array
+        elif float(t.min()) < float(old[-1]):
             t = np.sort(np.concatenate([old, t]))  # a late chunk: sorted in again
         else:
-            t = np.concatenate([old, np.sort(t)]) if old.size else np.sort(t)
+            t = np.concatenate([old, np.sort(t)])
         self.starts = t[-MAX_STARTS:]
         s = np.asarray(sizes, dtype=np.int64)
-        self.sizes = np.concatenate([self.sizes, s])[-MAX_SIZES:] if s.size else self.sizes
+        if s.size:  # a copy either way (never a view of the caller's array)
+            self.sizes = (np.concatenate([self.sizes, s])[-MAX_SIZES:] if self.sizes.size
+                          else s[-MAX_SIZES:].copy())
         self._dirty = True
 
     def verdict(self, min_beats: int, observed_s: float | None = None) -> BeaconScore | None:
