@@ -242,9 +242,10 @@ def regularity_stats(intervals: np.ndarray,
     if n < 3:
         return None
     ld = np.log(d)
+    add = np.add.reduce  # x.mean() is add.reduce(x) / x.size, without its Python wrapper
     nb = n // BLOCK
     if nb <= 1:
-        shape = math.log(float(d.mean())) - float(ld.mean())
+        shape = math.log(float(add(d)) / n) - float(add(ld)) / n
     else:
         starts = (np.arange(nb) * n) // nb
         counts = np.diff(np.append(starts, n))
@@ -255,8 +256,9 @@ def regularity_stats(intervals: np.ndarray,
     r2 = step * step
     keep = max(1, int(r2.size * LOCAL_KEEP))
     if keep < r2.size:
-        r2 = np.partition(r2, keep - 1)[:keep]
-    return n, shape, float(r2.mean()), math.log(float(ds[top - 1]) / float(ds[0]))
+        r2.partition(keep - 1)  # in place (np.partition's copy: the same order)
+        r2 = r2[:keep]
+    return n, shape, float(add(r2)) / keep, math.log(float(ds[top - 1]) / float(ds[0]))
 
 
 def longest_episode(t: np.ndarray, d: np.ndarray, limit: float) -> tuple[int, float]:
