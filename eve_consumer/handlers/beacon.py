@@ -216,14 +216,19 @@ class BeaconHandler(Handler):
         bad = int(ok.size - np.count_nonzero(ok))
         if bad:
             self.ctx.counters["beacon_bad_flow_start"] += bad
+        sizes = np.fromiter(chain.from_iterable(p.sizes for p in batch), np.int64,
+                            count=times.size)
+        keep = ok & (sizes >= 0)  # -1: a kept-alive request, no size of its own
+        clean = not bad and bool(keep.all())  # the usual case: no mask per pair
         at = 0
         for pair in batch:
-            n = len(pair.pending)
-            good = ok[at:at + n]
-            sizes = np.asarray(pair.sizes, dtype=np.int64)
-            pair.series.add(times[at:at + n][good], sizes[good & (sizes >= 0)])
+            b = at + len(pair.pending)
+            if clean:
+                pair.series.add(times[at:b], sizes[at:b])
+            else:
+                pair.series.add(times[at:b][ok[at:b]], sizes[at:b][keep[at:b]])
             pair.pending, pair.sizes = [], []
-            at += n
+            at = b
 
     def _fold_each(self, pair: _Pair) -> None:
         """:meth:`_fold_all` for a pair whose pending starts are not all texts."""

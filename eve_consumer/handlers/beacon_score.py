@@ -55,6 +55,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,7 @@ COVER = 0.6            # in a short capture: ... or 60 % of the observed window
 RANGE_MAX_N = BLOCK   # the spread statistic: series of at most one block of intervals
 TAIL_REF = 3.3         # null 99.9th percentile of z at n ≈ 26–50: fewer intervals scaled to it
 NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
+SMALL_N = 128        # score_sorted: series of at most this many starts pre-judged in Python
 
 # Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
 # and standard deviation, and the 99.9th percentile of the mean of both z (heavier than a
@@ -224,22 +226,26 @@ def regularity_stats(intervals: np.ndarray,
     np = _numpy()
     d = intervals - window
     ds = np.sort(d)
-    np.maximum(d, max(1e-6, FLOOR_FRACTION * float(ds[ds.size // 2])), out=d)
-    ds = np.sort(d)
+    floor = max(1e-6, FLOOR_FRACTION * float(ds[ds.size // 2]))
+    np.maximum(d, floor, out=d)
+    np.maximum(ds, floor, out=ds)  # still sorted: the same values as sorting d again
     limit = GAP_FACTOR * float(ds[ds.size // 2])
+    top = ds.size  # d's values are ds[:top] (its gaps left out or not)
     if ds[-1] > limit:
-        gaps = ds.size - int(np.searchsorted(ds, limit, side="right"))
+        body = int(np.searchsorted(ds, limit, side="right"))
         days = math.ceil(float(intervals.sum()) / 86400.0)
-        if gaps <= 2 + days + ds.size // 100:  # nights, outages: left out
+        if ds.size - body <= 2 + days + ds.size // 100:  # nights, outages: left out
             d = d[d <= limit]
+            top = body
         # more gaps than that is bursty traffic: the gaps are part of its rhythm, kept
     n = int(d.size)
     if n < 3:
         return None
     ld = np.log(d)
+    add = np.add.reduce  # x.mean() is add.reduce(x) / x.size, without its Python wrapper
     nb = n // BLOCK
     if nb <= 1:
-        shape = math.log(float(d.mean())) - float(ld.mean())
+        shape = math.log(float(add(d)) / n) - float(add(ld)) / n
     else:
         starts = (np.arange(nb) * n) // nb
         counts = np.diff(np.append(starts, n))
@@ -250,8 +256,9 @@ def regularity_stats(intervals: np.ndarray,
     r2 = step * step
     keep = max(1, int(r2.size * LOCAL_KEEP))
     if keep < r2.size:
-        r2 = np.partition(r2, keep - 1)[:keep]
-    return n, shape, float(r2.mean()), math.log(float(d.max()) / float(d.min()))
+        r2.partition(keep - 1)  # in place (np.partition's copy: the same order)
+        r2 = r2[:keep]
+    return n, shape, float(add(r2)) / keep, math.log(float(ds[top - 1]) / float(ds[0]))
 
 
 def longest_episode(t: np.ndarray, d: np.ndarray, limit: float) -> tuple[int, float]:
@@ -267,11 +274,22 @@ def longest_episode(t: np.ndarray, d: np.ndarray, limit: float) -> tuple[int, fl
 
 
 _NULL_COLUMNS: list[list[float]] = []
+_NULL_AT: dict[int, tuple[float, float, float, float, float]] = {}  # n ≤ MAX_STARTS: bounded
 _NORMAL = NormalDist()
 
 
 def _null_at(n: int) -> tuple[float, float, float, float, float]:
-    """Null means, sds and z tail at *n* intervals, linear in ln n between table rows."""
+    """Null means, sds and z tail at *n* intervals, linear in ln n between table rows
+    (remembered per n)."""
+    row = _NULL_AT.get(n)
+    if row is None:
+        row = _null_row(n)
+        if len(_NULL_AT) < 4096:
+            _NULL_AT[n] = row
+    return row
+
+
+def _null_row(n: int) -> tuple[float, float, float, float, float]:
     if not _NULL_COLUMNS:
         _NULL_COLUMNS.extend([[math.log(r[0]) for r in NULL_TABLE]]
                              + [[r[c] for r in NULL_TABLE] for c in (1, 2, 3, 4, 5)])
@@ -321,9 +339,14 @@ def timing_z(n: int, shape: float, local: float, spread: float | None = None) ->
     of both passes 2.9 (a pair with regular sizes is reported) for 0.2–0.3 % of random
     series and 3.9 for 0.01–0.03 %, as the mean z alone does at 32 intervals."""
     z_shape, z_local = z_scores(n, shape, local)
+    return _combine(n, z_shape, z_local, None if spread is None else range_z(n, spread))
+
+
+def _combine(n: int, z_shape: float, z_local: float, z_range: float | None) -> float:
+    """:func:`timing_z` from its parts (*z_range*: the spread's z, None when not judged)."""
     z = (z_shape + z_local) / 2.0 * min(1.0, TAIL_REF / _null_at(n)[4])
-    if spread is not None and n <= RANGE_MAX_N:
-        z = max(z, range_z(n, spread))
+    if z_range is not None and n <= RANGE_MAX_N:
+        z = max(z, z_range)
     return z
 
 
@@ -358,37 +381,113 @@ def score_beacon(times: Sequence[float] | np.ndarray, min_beats: int = 5,
     is too little to judge: fewer than *min_beats* beats, a median interval under
     ``MIN_PERIOD_S``, or no stretch of activity of :func:`min_episode_s` or ``MANY_BEATS``."""
     np = _numpy()
-    t = np.sort(np.asarray(times, dtype=float))
+    return score_sorted(np.sort(np.asarray(times, dtype=float)), min_beats, sizes, observed_s)
+
+
+def score_sorted(t: np.ndarray, min_beats: int = 5,
+                 sizes: Sequence[int] | np.ndarray | None = None,
+                 observed_s: float | None = None) -> BeaconScore | None:
+    """:func:`score_beacon` of starts *t* already sorted (a float array, left unchanged).
+
+    The steps that can settle a pair as not judged (beats, median interval, episode) run in
+    plain Python on a series of at most ``SMALL_N`` starts (:func:`_judge_small`: numpy's
+    per-call cost dominates there) and with numpy on longer ones (:func:`_judge_numpy`);
+    both take the same float operations in the same order (bit-identical results, tested)."""
+    need = max(4, min_beats)
+    if t.size < need:
+        return None  # never more beats than starts
+    if t.size <= SMALL_N and math.isfinite(float(t[0])) and math.isfinite(float(t[-1])):
+        judged = _judge_small(t.tolist(), need, observed_s)
+    else:
+        judged = _judge_numpy(t, need, observed_s)
+    if judged is None:
+        return None
+    w, beats, d, ds, body_n = judged
+    stats = regularity_stats(d, w)
+    if stats is None:
+        return None
+    n, shape, local, spread = stats
+    z_shape, z_local = z_scores(n, shape, local)
+    z_range = range_z(n, spread)
+    size_disp = size_dispersion(sizes) if sizes is not None else None
+    size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
+    z = _combine(n, z_shape, z_local, z_range) + SIZE_WEIGHT * size_reg
+    q10, q50, q90 = (float(ds[int(q * (body_n - 1))]) for q in (0.1, 0.5, 0.9))
+    return BeaconScore(
+        score=score_from_z(z), z=z, period_s=q50, jitter=min(1.0, (q90 - q10) / 1.6 / q50),
+        beats=beats, gaps=int(d.size - body_n),
+        sub_scores={"z_shape": z_shape, "z_local": z_local, "z_range": z_range,
+                    "size_regularity": size_reg,
+                    "shape": shape, "local": local, "merge_window_s": w},
+        size_dispersion=size_disp, intervals=d)
+
+
+# (merge window, beats, inter-beat intervals, the intervals sorted, how many are not gaps)
+_Judged = tuple[float, int, "np.ndarray", "Sequence[float] | np.ndarray", int]
+
+
+def _judge_numpy(t: np.ndarray, need: int, observed_s: float | None) -> _Judged | None:
+    """Beats, median and episode tests of sorted starts *t* (numpy); None: not judged."""
+    np = _numpy()
     w = merge_window(t)
     t = merge_beats(t, w)
     beats = int(t.size)
-    if beats < max(4, min_beats):
+    if beats < need:
         return None
     d = t[1:] - t[:-1]
     ds = np.sort(d)
     med = float(ds[ds.size // 2])
     if med < MIN_PERIOD_S:
         return None
-    most, longest = longest_episode(t, d, GAP_FACTOR * med)
+    limit = GAP_FACTOR * med
+    most, longest = longest_episode(t, d, limit)
     if most < MANY_BEATS and longest < min_episode_s(observed_s):
         return None  # one burst or session: a beacon is regular across a longer stretch
-    stats = regularity_stats(d, w)
-    if stats is None:
+    return w, beats, d, ds, int(np.searchsorted(ds, limit, side="right"))
+
+
+def _judge_small(t: list[float], need: int, observed_s: float | None) -> _Judged | None:
+    """:func:`_judge_numpy` in plain Python for a short sorted series of finite starts:
+    :func:`merge_window`, :func:`merge_beats` and :func:`longest_episode` with the same
+    comparisons (``diff > w`` chains, ``t[hi] − t[lo] > w`` splits, ``t[i] > t[j] + w``
+    walks) and so the same beats, intervals and verdict."""
+    raw = [b - a for a, b in pairwise(t)]  # np.diff: the same subtractions
+    k = int(0.75 * (len(raw) - 1))
+    w = min(MERGE_S, MERGE_FRACTION * sorted(raw)[k])
+    if min(raw) > w:
+        beats, d = t, raw
+    else:  # clusters of starts chained ≤ w apart; one longer than w is walked
+        beats = []
+        n, a = len(t), 0
+        while a < n:
+            b = a + 1
+            while b < n and not raw[b - 1] > w:
+                b += 1
+            beats.append(t[a])
+            if b - a > 1 and t[b - 1] - t[a] > w:
+                lim = t[a] + w
+                for i in range(a + 1, b):
+                    if t[i] > lim:
+                        beats.append(t[i])
+                        lim = t[i] + w
+            a = b
+        if len(beats) < need:
+            return None
+        d = [b - a for a, b in pairwise(beats)]
+    ds = sorted(d)
+    med = ds[len(ds) // 2]
+    if med < MIN_PERIOD_S:
         return None
-    n, shape, local, spread = stats
-    z_shape, z_local = z_scores(n, shape, local)
-    size_disp = size_dispersion(sizes) if sizes is not None else None
-    size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
-    z = timing_z(n, shape, local, spread) + SIZE_WEIGHT * size_reg
-    body = ds[: int(np.searchsorted(ds, GAP_FACTOR * med, side="right"))]
-    q10, q50, q90 = (float(body[int(q * (body.size - 1))]) for q in (0.1, 0.5, 0.9))
-    return BeaconScore(
-        score=score_from_z(z), z=z, period_s=q50, jitter=min(1.0, (q90 - q10) / 1.6 / q50),
-        beats=beats, gaps=int(d.size - body.size),
-        sub_scores={"z_shape": z_shape, "z_local": z_local, "z_range": range_z(n, spread),
-                    "size_regularity": size_reg,
-                    "shape": shape, "local": local, "merge_window_s": w},
-        size_dispersion=size_disp, intervals=d)
+    limit = GAP_FACTOR * med
+    most, longest, lo = 0, 0.0, 0
+    for i, x in enumerate(d):  # runs of beats without a gap: beats lo..i
+        if x > limit:
+            most, longest = max(most, i - lo + 1), max(longest, beats[i] - beats[lo])
+            lo = i + 1
+    most, longest = max(most, len(beats) - lo), max(longest, beats[-1] - beats[lo])
+    if most < MANY_BEATS and longest < min_episode_s(observed_s):
+        return None
+    return w, len(beats), _numpy().array(d, dtype=float), ds, bisect.bisect_right(ds, limit)
 
 
 def simulate_null(ns: Sequence[int], runs: int = 4000,

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from eve_consumer.handlers.beacon_score import BeaconScore, _numpy, score_beacon
+from eve_consumer.handlers.beacon_score import BeaconScore, _numpy, score_sorted
 
 MAX_STARTS = 1024
 MAX_SIZES = 256
@@ -53,20 +53,24 @@ class PairSeries:
         if t.size == 0:
             return
         old = self.starts
-        if old.size and float(t.min()) < float(old[-1]):
+        if not old.size:
+            t = np.sort(t)  # a copy: never a view of the caller's (batch) array
+        elif float(t.min()) < float(old[-1]):
             t = np.sort(np.concatenate([old, t]))  # a late chunk: sorted in again
         else:
-            t = np.concatenate([old, np.sort(t)]) if old.size else np.sort(t)
+            t = np.concatenate([old, np.sort(t)])
         self.starts = t[-MAX_STARTS:]
         s = np.asarray(sizes, dtype=np.int64)
-        self.sizes = np.concatenate([self.sizes, s])[-MAX_SIZES:] if s.size else self.sizes
+        if s.size:  # a copy either way (never a view of the caller's array)
+            self.sizes = (np.concatenate([self.sizes, s])[-MAX_SIZES:] if self.sizes.size
+                          else s[-MAX_SIZES:].copy())
         self._dirty = True
 
     def verdict(self, min_beats: int, observed_s: float | None = None) -> BeaconScore | None:
         """The pair's score, computed again only when starts arrived since the last call (or
         the observed window of a short capture changed: see ``score_beacon``)."""
         if self._dirty or observed_s != self._observed:
-            self._cached = score_beacon(self.starts, min_beats, self.sizes, observed_s)
+            self._cached = score_sorted(self.starts, min_beats, self.sizes, observed_s)
             self._dirty = False
             self._observed = observed_s
         return self._cached
