@@ -27,6 +27,9 @@ seconds before the scans. Variants:
 - ``emptyone``      empty callback, only ``SAKIMORI_CHECK`` registered (no virtual symbols);
 - ``factsonly``     the callback reads the task's facts and returns (no checks);
 - ``noinsert``      facts and checks, but no symbol inserted and no header change;
+- ``notag``         the plugin, symbols inserted but no header change (``X-Sakimori``);
+- ``zeroscore``     the plugin with every SAKIMORI_* weight 0 (same symbols and header, but
+                    no score, hence no action, changes: what a flagged mail costs Rspamd);
 - ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
                     ``git archive COMMIT rspamd_lua | tar -x -C /tmp/x``) in today's build;
 - ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
@@ -90,6 +93,18 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
         shutil.copyfile(before / "sakimori.lua", plugins / "sakimori.lua")
         for src in (before / "sakimori").glob("*.lua"):
             shutil.copyfile(src, plugins / "sakimori" / src.name)
+    if kind == "notag":
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        assert "  tag(task, fired)\n" in text
+        plugin.write_text(text.replace("  tag(task, fired)\n", ""), encoding="utf-8")
+    if kind == "zeroscore":
+        for rel, pat in (("scores.d/sakimori_group.conf", r"(weight = )[-\d.]+;"),
+                         ("local.d/sakimori.conf", r"(\n  SAKIMORI_\w+ = )[-\d.]+;")):
+            conf = dst / "rspamd" / rel
+            text, n = re.subn(pat, r"\g<1>0.0;", conf.read_text(encoding="utf-8"))
+            assert n, f"no weight in {rel}"
+            conf.write_text(text, encoding="utf-8")
     if kind in ("factsonly", "noinsert"):
         plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
         text = plugin.read_text(encoding="utf-8")
@@ -129,7 +144,8 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
         conf.write_text(re.sub(r"maps \{.*?\n\}", "maps {\n}", text, flags=re.S),
                         encoding="utf-8")
     elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
-                      "emptyone", "before", "factsonly", "noinsert", "ballast"):
+                      "emptyone", "before", "factsonly", "noinsert", "ballast", "notag",
+                      "zeroscore"):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
     return dst
 
