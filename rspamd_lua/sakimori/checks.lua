@@ -24,7 +24,7 @@ local M = {}
 local function is_internal(domain, internal)
   if domain == '' then return false end
   for _, d in ipairs(internal) do
-    if domain == d or (#domain > #d and domain:sub(-#d - 1) == '.' .. d) then return true end
+    if domain == d or N.ends_with_label(domain, d) then return true end
   end
   return false
 end
@@ -107,13 +107,14 @@ end
 
 local function internal_spoof(ctx)
   if not ctx.ext or ctx.authenticated then return nil end
-  local cands = {}
-  for _, c in ipairs(ctx.froms) do cands[#cands + 1] = c end
-  cands[#cands + 1] = {ctx.d_env, ''}
-  for _, c in ipairs(cands) do
-    if is_internal(c[1], ctx.cfg.internal_domains) then
+  local internal = ctx.cfg.internal_domains
+  for _, c in ipairs(ctx.froms) do -- the From domains, then the envelope's
+    if is_internal(c[1], internal) then
       return with({'from=' .. c[1], 'ip=' .. ctx.ext.ip}, c[2])
     end
+  end
+  if is_internal(ctx.d_env, internal) then
+    return {'from=' .. ctx.d_env, 'ip=' .. ctx.ext.ip}
   end
 end
 

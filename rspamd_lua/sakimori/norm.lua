@@ -191,10 +191,16 @@ function M.registrable_domain(domain)
   return (M.split_domain(domain))
 end
 
+-- domain ends with '.' .. suffix (no new string per test: this runs several times per mail)
+function M.ends_with_label(domain, suffix)
+  local cut = #domain - #suffix
+  return cut > 0 and domain:byte(cut) == 0x2E and domain:find(suffix, cut + 1, true) ~= nil
+end
+
 function M.is_domestic_tld(domain, tlds)
   local text = M.normalise_domain(domain)
   for _, t in ipairs(tlds or {}) do
-    if text == t or (#text > #t and text:sub(-#t - 1) == '.' .. t) then return true end
+    if text == t or M.ends_with_label(text, t) then return true end
   end
   return false
 end
