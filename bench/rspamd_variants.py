@@ -32,6 +32,8 @@ seconds before the scans. Variants:
                     no score, hence no action, changes: what a flagged mail costs Rspamd);
 - ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
                     ``git archive COMMIT rspamd_lua | tar -x -C /tmp/x``) in today's build;
+- ``a+b``           kinds applied in turn, e.g. ``noreg+notables`` (loaded, no symbol, no
+                    tables) or ``before+empty``;
 - ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
                     instead of the harness's 1 s, e.g. ``without@300,plugin@300``.
 """
@@ -65,14 +67,22 @@ DEFAULT = "without,plugin,empty,nomaps,without@300,plugin@300"
 _CALLBACK = "local function sakimori_cb(task)\n"
 
 
-def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Path | None:
-    """A copy of *base* changed into *kind*; None for ``without``."""
-    if kind == "without":
+def _variant_build(name: str, base: Path, out: Path, before: Path | None) -> Path | None:
+    """A copy of *base* changed into *name* (kinds joined by '+' are applied in turn, e.g.
+    ``noreg+notables``); None for ``without``."""
+    if name == "without":
         return None
-    dst = out / kind
+    dst = out / name
     if dst.exists():
         return dst
     shutil.copytree(base, dst)
+    for kind in name.split("+"):
+        _apply(kind, dst, before)
+    return dst
+
+
+def _apply(kind: str, dst: Path, before: Path | None) -> None:
+    """Change the build *dst* into variant *kind* (one of the module docstring's list)."""
     if kind in ("empty", "emptynomaps"):
         plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
         text = plugin.read_text(encoding="utf-8")
@@ -147,7 +157,6 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
                       "emptyone", "before", "factsonly", "noinsert", "ballast", "notag",
                       "zeroscore"):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
-    return dst
 
 
 def _timed(inst: RspamdInstance, batch: list) -> tuple[float, float]:
