@@ -32,6 +32,9 @@ seconds before the scans. Variants:
                     no score, hence no action, changes: what a flagged mail costs Rspamd);
 - ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
                     ``git archive COMMIT rspamd_lua | tar -x -C /tmp/x``) in today's build;
+- ``nocountry``, ``onlycountry``, ``nocallback``, ``nohash``  the plugin with a subset of its
+                    maps: without the country map, with only it, without the two callback
+                    maps (``protected``, ``names``), without the five hash/radix maps;
 - ``a+b``           kinds applied in turn, e.g. ``noreg+notables`` (loaded, no symbol, no
                     tables) or ``before+empty``;
 - ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
@@ -65,6 +68,13 @@ from sakimori_demo.mailsim import generate_corpus  # noqa: E402
 
 DEFAULT = "without,plugin,empty,nomaps,without@300,plugin@300"
 _CALLBACK = "local function sakimori_cb(task)\n"
+_CALLBACK_MAPS = ("protected", "names")
+_MAP_SUBSETS = {  # variant → which map names (local.d/sakimori.conf, maps {}) it keeps
+    "nocountry": lambda name: name != "country",
+    "onlycountry": lambda name: name == "country",
+    "nocallback": lambda name: name not in _CALLBACK_MAPS,
+    "nohash": lambda name: name == "country" or name in _CALLBACK_MAPS,
+}
 
 
 def _variant_build(name: str, base: Path, out: Path, before: Path | None) -> Path | None:
@@ -103,6 +113,15 @@ def _apply(kind: str, dst: Path, before: Path | None) -> None:
         shutil.copyfile(before / "sakimori.lua", plugins / "sakimori.lua")
         for src in (before / "sakimori").glob("*.lua"):
             shutil.copyfile(src, plugins / "sakimori" / src.name)
+    if kind in _MAP_SUBSETS:
+        conf = dst / "rspamd" / "local.d" / "sakimori.conf"
+        text = conf.read_text(encoding="utf-8")
+        block = re.search(r"\nmaps \{\n(.*?)\n\}", text, flags=re.S)
+        assert block, "no maps block"
+        keep = [ln for ln in block.group(1).split("\n")
+                if _MAP_SUBSETS[kind](ln.split("=")[0].strip())]
+        conf.write_text(text[:block.start(1)] + "\n".join(keep) + text[block.end(1):],
+                        encoding="utf-8")
     if kind == "notag":
         plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
         text = plugin.read_text(encoding="utf-8")
@@ -155,7 +174,7 @@ def _apply(kind: str, dst: Path, before: Path | None) -> None:
                         encoding="utf-8")
     elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
                       "emptyone", "before", "factsonly", "noinsert", "ballast", "notag",
-                      "zeroscore"):
+                      "zeroscore", *_MAP_SUBSETS):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
 
 
