@@ -27,8 +27,16 @@ seconds before the scans. Variants:
 - ``emptyone``      empty callback, only ``SAKIMORI_CHECK`` registered (no virtual symbols);
 - ``factsonly``     the callback reads the task's facts and returns (no checks);
 - ``noinsert``      facts and checks, but no symbol inserted and no header change;
+- ``notag``         the plugin, symbols inserted but no header change (``X-Sakimori``);
+- ``zeroscore``     the plugin with every SAKIMORI_* weight 0 (same symbols and header, but
+                    no score, hence no action, changes: what a flagged mail costs Rspamd);
 - ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
                     ``git archive COMMIT rspamd_lua | tar -x -C /tmp/x``) in today's build;
+- ``nocountry``, ``onlycountry``, ``nocallback``, ``nohash``  the plugin with a subset of its
+                    maps: without the country map, with only it, without the two callback
+                    maps (``protected``, ``names``), without the five hash/radix maps;
+- ``a+b``           kinds applied in turn, e.g. ``noreg+notables`` (loaded, no symbol, no
+                    tables) or ``before+empty``;
 - ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
                     instead of the harness's 1 s, e.g. ``without@300,plugin@300``.
 """
@@ -60,16 +68,31 @@ from sakimori_demo.mailsim import generate_corpus  # noqa: E402
 
 DEFAULT = "without,plugin,empty,nomaps,without@300,plugin@300"
 _CALLBACK = "local function sakimori_cb(task)\n"
+_CALLBACK_MAPS = ("protected", "names")
+_MAP_SUBSETS = {  # variant → which map names (local.d/sakimori.conf, maps {}) it keeps
+    "nocountry": lambda name: name != "country",
+    "onlycountry": lambda name: name == "country",
+    "nocallback": lambda name: name not in _CALLBACK_MAPS,
+    "nohash": lambda name: name == "country" or name in _CALLBACK_MAPS,
+}
 
 
-def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Path | None:
-    """A copy of *base* changed into *kind*; None for ``without``."""
-    if kind == "without":
+def _variant_build(name: str, base: Path, out: Path, before: Path | None) -> Path | None:
+    """A copy of *base* changed into *name* (kinds joined by '+' are applied in turn, e.g.
+    ``noreg+notables``); None for ``without``."""
+    if name == "without":
         return None
-    dst = out / kind
+    dst = out / name
     if dst.exists():
         return dst
     shutil.copytree(base, dst)
+    for kind in name.split("+"):
+        _apply(kind, dst, before)
+    return dst
+
+
+def _apply(kind: str, dst: Path, before: Path | None) -> None:
+    """Change the build *dst* into variant *kind* (one of the module docstring's list)."""
     if kind in ("empty", "emptynomaps"):
         plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
         text = plugin.read_text(encoding="utf-8")
@@ -90,6 +113,27 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
         shutil.copyfile(before / "sakimori.lua", plugins / "sakimori.lua")
         for src in (before / "sakimori").glob("*.lua"):
             shutil.copyfile(src, plugins / "sakimori" / src.name)
+    if kind in _MAP_SUBSETS:
+        conf = dst / "rspamd" / "local.d" / "sakimori.conf"
+        text = conf.read_text(encoding="utf-8")
+        block = re.search(r"\nmaps \{\n(.*?)\n\}", text, flags=re.S)
+        assert block, "no maps block"
+        keep = [ln for ln in block.group(1).split("\n")
+                if _MAP_SUBSETS[kind](ln.split("=")[0].strip())]
+        conf.write_text(text[:block.start(1)] + "\n".join(keep) + text[block.end(1):],
+                        encoding="utf-8")
+    if kind == "notag":
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        assert "  tag(task, fired)\n" in text
+        plugin.write_text(text.replace("  tag(task, fired)\n", ""), encoding="utf-8")
+    if kind == "zeroscore":
+        for rel, pat in (("scores.d/sakimori_group.conf", r"(weight = )[-\d.]+;"),
+                         ("local.d/sakimori.conf", r"(\n  SAKIMORI_\w+ = )[-\d.]+;")):
+            conf = dst / "rspamd" / rel
+            text, n = re.subn(pat, r"\g<1>0.0;", conf.read_text(encoding="utf-8"))
+            assert n, f"no weight in {rel}"
+            conf.write_text(text, encoding="utf-8")
     if kind in ("factsonly", "noinsert"):
         plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
         text = plugin.read_text(encoding="utf-8")
@@ -129,9 +173,9 @@ def _variant_build(kind: str, base: Path, out: Path, before: Path | None) -> Pat
         conf.write_text(re.sub(r"maps \{.*?\n\}", "maps {\n}", text, flags=re.S),
                         encoding="utf-8")
     elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
-                      "emptyone", "before", "factsonly", "noinsert", "ballast"):
+                      "emptyone", "before", "factsonly", "noinsert", "ballast", "notag",
+                      "zeroscore", *_MAP_SUBSETS):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
-    return dst
 
 
 def _timed(inst: RspamdInstance, batch: list) -> tuple[float, float]:

@@ -332,54 +332,94 @@ end
 local one_line = norm.memo(from_hdr.one_line) -- pure; From values recur
 local lower = norm.memo(from_hdr.lower) -- pure
 
+-- A Received hop: its address at once, its verified name (the PTR in parentheses the
+-- receiving MTA wrote, never the HELO: Rspamd's real_hostname also takes the name of
+-- 'from NAME [IP]', which is a HELO) when a check reads .host — the trust walk stops at the
+-- first untrusted hop, so most hops are never judged by name.
+local HOP = {__index = function(hop, key)
+  if key ~= 'host' then return nil end
+  local raw, host = rawget(hop, 'raw'), nil
+  if raw then host = norm.verified_name(raw) else host = real_name(rawget(hop, 'rh')) end
+  if host then rawset(hop, 'host', host) end
+  return host
+end}
+
+local function hops_of(task)
+  local hops = {}
+  for _, h in ipairs(task:get_received_headers() or {}) do
+    if not (h.flags and h.flags.artificial) then
+      local hip = h.from_ip or h.real_ip -- a string in 3.4 (an rspamd_ip in some versions)
+      if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end
+      local raw = h.raw
+      hops[#hops + 1] = setmetatable({ip = hip, raw = raw,
+                                      rh = not raw and h.real_hostname or nil}, HOP)
+    end
+  end
+  return hops
+end
+
+local function reply_to_of(task)
+  local rt = task:get_header_raw('Reply-To') -- the first Reply-To's value
+  if rt then
+    local parsed = rspamd_util.parse_mail_address(rt, task:get_mempool())
+    if parsed and parsed[1] then return parsed[1].addr end
+  end
+  return nil
+end
+
+-- Facts read only by some checks for some mail come from the task when first read: hops (the
+-- Received chain: not read when the connecting address is already the external sender and
+-- no sender domain is domestic) and reply_to (read by the header-mismatch check only).
+local LAZY = {hops = hops_of, reply_to = reply_to_of}
+local FACTS = {__index = function(f, key)
+  local fn, task = LAZY[key], rawget(f, 'task')
+  if not fn or not task then return nil end
+  local v = fn(task)
+  rawset(f, key, v)
+  return v
+end}
+
+local MIME_FROM, SMTP_FROM = {'mime', 'orig'}, {'smtp', 'orig'} -- 'orig': no alias rewriting
+
 local function facts_of(task)
-  local f = {hops = {}}
+  local f = setmetatable({task = task}, FACTS)
   local ip = task:get_from_ip()
   if ip and ip:is_valid() then f.ip = ip:to_string() end
   f.hostname = real_name(task:get_hostname())
   f.helo = real_name(task:get_helo())
   f.user = task:get_user()
-  for _, h in ipairs(task:get_received_headers() or {}) do
-    if not (h.flags and h.flags.artificial) then
-      local hip = h.from_ip or h.real_ip -- a string in 3.4 (an rspamd_ip in some versions)
-      if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end
-      f.hops[#f.hops + 1] = {
-        ip = hip,
-        -- the PTR in parentheses the receiving MTA wrote, never the HELO (Rspamd's
-        -- real_hostname also takes the name of 'from NAME [IP]', which is a HELO)
-        host = h.raw and norm.verified_name(h.raw) or (not h.raw and real_name(h.real_hostname))
-            or nil,
-      }
-    end
-  end
-  local from = (task:get_from({'mime', 'orig'}) or {})[1] -- 'orig': no alias rewriting
+  local from = (task:get_from(MIME_FROM) or {})[1]
   if from then
     f.from_addr = from.addr
     f.from_name = from.name
   end
-  f.from_others = {}
-  local heads = task:get_header_full('From') or {}
-  for k = 1, math.min(#heads, 8) do -- the first non-blank From, as the reader sees it
-    local raw = one_line(heads[k].value)
-    if raw ~= '' then
-      local others
-      f.from_shown, others = displayed(raw, one_line(heads[k].decoded))
-      if #others > 0 then -- most From headers show one address: no lower-casing then
-        local strict = lower(tostring(f.from_addr or ''))
-        for _, o in ipairs(others) do
-          if lower(o) ~= strict then f.from_others[#f.from_others + 1] = o end
-        end
-      end
-      break
+  f.from_others = NO_OTHERS
+  -- the first non-blank From, as the reader sees it: the first header's value and decoded
+  -- text as plain strings (get_header_raw / get_header), the full list only when it is blank
+  local raw, decoded = one_line(task:get_header_raw('From')), nil
+  if raw ~= '' then
+    decoded = one_line(task:get_header('From'))
+  else
+    local heads = task:get_header_full('From') or {}
+    for k = 2, math.min(#heads, 8) do
+      raw = one_line(heads[k].value)
+      if raw ~= '' then decoded = one_line(heads[k].decoded); break end
     end
   end
-  local env = (task:get_from({'smtp', 'orig'}) or {})[1]
-  if env then f.env_from = env.addr end
-  local rt = ((task:get_header_full('Reply-To') or {})[1] or {}).value
-  if rt then
-    local parsed = rspamd_util.parse_mail_address(rt, task:get_mempool())
-    if parsed and parsed[1] then f.reply_to = parsed[1].addr end
+  if decoded then
+    local others
+    f.from_shown, others = displayed(raw, decoded)
+    if #others > 0 then -- most From headers show one address: no lower-casing then
+      local strict = lower(tostring(f.from_addr or ''))
+      local kept = {}
+      for _, o in ipairs(others) do
+        if lower(o) ~= strict then kept[#kept + 1] = o end
+      end
+      f.from_others = kept
+    end
   end
+  local env = (task:get_from(SMTP_FROM) or {})[1]
+  if env then f.env_from = env.addr end
   return f
 end
 
@@ -433,8 +473,8 @@ local function check_task(task)
     for _, x in ipairs(f.from_others) do o[#o + 1] = sanitise('other=' .. norm.domain_of(x)) end
     task:insert_result('SAKIMORI_FROM', 0.0, o)
   end
-  lua_util.debugm(N, task, 'facts: ip=%s user=%s from=%s shown=%s env=%s reply_to=%s hops=%s',
-      f.ip, f.user, f.from_addr, f.from_shown, f.env_from, f.reply_to, #f.hops)
+  lua_util.debugm(N, task, 'facts: ip=%s user=%s from=%s shown=%s env=%s', f.ip, f.user,
+      f.from_addr, f.from_shown, f.env_from)
   local results = checks.evaluate(f, cfg, data)
   lua_util.debugm(N, task, '%s check(s) fired', #results)
   local fired = {}

@@ -112,3 +112,26 @@ def test_disabled_module_adds_nothing() -> None:
     finally:
         override.unlink()
         inst.restart()
+
+
+def test_first_non_blank_from_header_is_the_one_displayed() -> None:
+    """The plugin reads the first From header as two strings and falls back to the full list
+    only when that one is blank: the displayed From must then come from a later header."""
+    inst = configure(CONFIG, MAIL)
+    override = inst.etc / "override.d" / "sakimori.conf"
+    override.parent.mkdir(exist_ok=True)
+    override.write_text("expose_from = true;\n")
+    inst.restart()
+    try:
+        for froms, shown in ((["  ", "CEO <ceo@example.co.jp>"], "shown=example.co.jp"),
+                             (["Partner <info@partner.co.jp>", "<x@evil-mail.net>"],
+                              "shown=partner.co.jp"),
+                             (["", "\t", "=?UTF-8?B?5L2Q6Jek?= <sato@partner.co.jp>"],
+                              "shown=partner.co.jp")):
+            message = "".join(f"From: {v}\r\n" for v in froms) + "Subject: x\r\n\r\nx\r\n"
+            reply = inst.scan(message.encode(), ip="8.8.8.8", helo="x")
+            assert shown in reply["symbols"]["SAKIMORI_FROM"]["options"], (froms, reply)
+        assert inst.lua_errors() == []
+    finally:
+        override.unlink()
+        inst.restart()

@@ -25,6 +25,7 @@ package.path = package.path .. ';' .. dir .. '/?.lua' -- as the plugin does (lib
 local ucl = require 'ucl'
 local N, U = require('sakimori.norm'), require('sakimori.unicode')
 local L = require('sakimori.lookalike')
+local SFX = {'.google.com', '.outlook.com', '.jp'} -- one list: has_suffix memoises per list
 for line in io.lines(arg[2]) do
   local p = ucl.parser(); p:parse_string(line); local o = p:get_object()
   local r = {}
@@ -38,6 +39,7 @@ for line in io.lines(arg[2]) do
     r.fold = (U.fold_name(s)); r.norm = N.normalise_domain(s)
     r.reg = N.registrable_domain(s); r.dom = N.domain_of(s); r.addr = N.normalise_address(s)
     r.tld = N.is_domestic_tld(s, {'jp', 'co.jp'})
+    r.sfx = N.has_suffix(s, SFX)
   end
   io.write(ucl.to_format(r, 'json-compact'), '\n')
 end
@@ -53,6 +55,7 @@ CURATED = [
     "http://x.com/y", "a:b@c.com:25", "xn--zz.com", "-a.com", "<Taro.Yamada@Example.CO.JP>",
     "a@b@c.jp", "ΣΑΣ@x.jp", "a\x00b@x.jp", "山田\r\n太郎", "\u3099\u309a", "ｶﾞｷﾞｸﾞ", "ﬁle.jp",
     "①②.jp", "㈱山田", "Ǆ", "a" * 70 + ".jp", "é" * 70 + ".jp",
+    "MAIL-SOR-F41.GOOGLE.COM.", ".google.com", "google.com", "x.outlook.com..", "é.jp",
 ]
 POOL = [chr(c) for c in (*range(0x20, 0x7F), *range(0xA0, 0x180), *range(0x300, 0x370),
                          *range(0x391, 0x3CA), *range(0x400, 0x460), *range(0x3000, 0x3100),
@@ -92,6 +95,16 @@ def _run_lua(tmp_path: Path, rows: list[dict]) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
+SUFFIXES = (".google.com", ".outlook.com", ".jp")
+
+
+def _has_suffix(name: str) -> bool:
+    """Python relays.Trust.address's suffix test as the Lua twin writes it (ASCII lower case,
+    a suffix shorter than the name)."""
+    name = "".join(c.lower() if c.isascii() else c for c in name).rstrip(".")
+    return any(len(name.encode()) > len(s) and name.endswith(s) for s in SUFFIXES)
+
+
 def test_strings_fold_and_normalise_like_python(tmp_path: Path) -> None:
     rand = _random_strings(6000)
     # more strings than the plugin's memo tables hold (2,048: they are dropped and refilled),
@@ -103,11 +116,13 @@ def test_strings_fold_and_normalise_like_python(tmp_path: Path) -> None:
     for s, lua in zip(strings, got, strict=True):
         want = {"fold": norm.fold_name(s), "norm": norm.normalise_domain(s),
                 "reg": norm.registrable_domain(s), "dom": norm.domain_of(s),
-                "addr": norm.normalise_address(s), "tld": norm.is_domestic_tld(s, ["jp", "co.jp"])}
+                "addr": norm.normalise_address(s), "tld": norm.is_domestic_tld(s, ["jp", "co.jp"]),
+                "sfx": _has_suffix(s)}
         diff = {k: (v, lua.get(k)) for k, v in want.items() if lua.get(k) != v}
         if diff:
             bad.append((s, diff))
     assert bad == [], f"{len(bad)} differences, first: {bad[:3]}"
+    assert 100 < sum(lua["sfx"] for lua in got) < len(got) - 100  # both answers, memoised
 
 
 def test_ip_classes_and_infrastructure_keys_like_python(tmp_path: Path) -> None:

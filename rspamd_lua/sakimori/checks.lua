@@ -24,7 +24,7 @@ local M = {}
 local function is_internal(domain, internal)
   if domain == '' then return false end
   for _, d in ipairs(internal) do
-    if domain == d or (#domain > #d and domain:sub(-#d - 1) == '.' .. d) then return true end
+    if domain == d or N.ends_with_label(domain, d) then return true end
   end
   return false
 end
@@ -49,43 +49,55 @@ local function trust_addr(a, name, cfg, data)
   return nil
 end
 
--- The external sender {ip, obj, host} and the external chain (list of IP strings), or nil:
--- the connecting IP when untrusted, else the first untrusted hop (newest -> oldest); when
--- the walk ends inside relay hops, the oldest relay hop (relays never make mail internal).
-function M.external(f, cfg, data)
-  local hops = f.hops or {}
-  local ext, older, last
+-- The external sender {ip, obj, host} and the index of the hop older than it, or nil: the
+-- connecting IP when untrusted, else the first untrusted hop (newest -> oldest); when the
+-- walk ends inside relay hops, the oldest relay hop (relays never make mail internal).
+-- f.hops is read only when the connecting IP is trusted or absent (the plugin fills it
+-- lazily), and of each hop walked only its address, then its verified name.
+local function external_of(f, cfg, data)
+  local last
   local a = N.address(f.ip)
   if a then
     local t = trust_addr(a, f.hostname, cfg, data)
     if not t then
-      ext, older = {ip = a.str, obj = a.obj, host = f.hostname}, 1
+      return {ip = a.str, obj = a.obj, host = f.hostname}, 1
     elseif t == 'relay' then
-      last = {{ip = a.str, obj = a.obj, host = f.hostname}, 1}
+      last = {ip = a.str, obj = a.obj, host = f.hostname}
     end
   end
-  if not ext then
-    for i, h in ipairs(hops) do
-      local ha = N.address(h.ip)
-      if ha then
-        local t = trust_addr(ha, h.host, cfg, data)
-        if not t then
-          ext, older = {ip = ha.str, obj = ha.obj, host = h.host}, i + 1
-          break
-        elseif t == 'relay' then
-          last = {{ip = ha.str, obj = ha.obj, host = h.host}, i + 1}
-        end
+  local older = 1
+  for i, h in ipairs(f.hops or {}) do
+    local ha = N.address(h.ip)
+    if ha then
+      local host = h.host
+      local t = trust_addr(ha, host, cfg, data)
+      if not t then
+        return {ip = ha.str, obj = ha.obj, host = host}, i + 1
+      elseif t == 'relay' then
+        last, older = {ip = ha.str, obj = ha.obj, host = host}, i + 1
       end
     end
   end
-  if not ext and last then ext, older = last[1], last[2] end
-  if not ext then return nil end
+  if last then return last, older end
+  return nil
+end
+
+-- The external chain (list of IP strings): the external sender, then every public hop older.
+local function chain_of(f, ext, older)
   local chain = {ext.ip}
+  local hops = f.hops or {}
   for i = older, #hops do
     local ha = N.address(hops[i].ip)
     if ha and ha.public then chain[#chain + 1] = ha.str end
   end
-  return ext, chain
+  return chain
+end
+
+-- The external sender and chain, or nil.
+function M.external(f, cfg, data)
+  local ext, older = external_of(f, cfg, data)
+  if not ext then return nil end
+  return ext, chain_of(f, ext, older)
 end
 
 local function with(opts, evidence)
@@ -95,13 +107,14 @@ end
 
 local function internal_spoof(ctx)
   if not ctx.ext or ctx.authenticated then return nil end
-  local cands = {}
-  for _, c in ipairs(ctx.froms) do cands[#cands + 1] = c end
-  cands[#cands + 1] = {ctx.d_env, ''}
-  for _, c in ipairs(cands) do
-    if is_internal(c[1], ctx.cfg.internal_domains) then
+  local internal = ctx.cfg.internal_domains
+  for _, c in ipairs(ctx.froms) do -- the From domains, then the envelope's
+    if is_internal(c[1], internal) then
       return with({'from=' .. c[1], 'ip=' .. ctx.ext.ip}, c[2])
     end
+  end
+  if is_internal(ctx.d_env, internal) then
+    return {'from=' .. ctx.d_env, 'ip=' .. ctx.ext.ip}
   end
 end
 
@@ -113,6 +126,7 @@ local function domestic_via_overseas(ctx)
     -- the TLD presumption holds only for a domain without learned history
     if not is_internal(d, cfg.internal_domains) and (ctx.data.domestic(d)
         or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))) then
+      if not ctx.chain then ctx.chain = chain_of(ctx.facts, ctx.ext, ctx.older) end
       for _, ip in ipairs(ctx.chain) do
         local cc = ctx.data.country(ip)
         if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
@@ -247,9 +261,9 @@ function M.evaluate(f, cfg, data)
   local d_env = N.domain_of(f.env_from)
   local senders = froms
   if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
-  local ext, chain = M.external(f, cfg, data)
+  local ext, older = external_of(f, cfg, data)
   local ctx = {
-    facts = f, cfg = cfg, data = data, ext = ext, chain = chain or {},
+    facts = f, cfg = cfg, data = data, ext = ext, older = older, chain = nil, -- chain: lazy
     authenticated = f.user ~= nil and f.user ~= '',
     froms = froms, d_env = d_env, senders = senders,
   }

@@ -191,10 +191,16 @@ function M.registrable_domain(domain)
   return (M.split_domain(domain))
 end
 
+-- domain ends with '.' .. suffix (no new string per test: this runs several times per mail)
+function M.ends_with_label(domain, suffix)
+  local cut = #domain - #suffix
+  return cut > 0 and domain:byte(cut) == 0x2E and domain:find(suffix, cut + 1, true) ~= nil
+end
+
 function M.is_domestic_tld(domain, tlds)
   local text = M.normalise_domain(domain)
   for _, t in ipairs(tlds or {}) do
-    if text == t or (#text > #t and text:sub(-#t - 1) == '.' .. t) then return true end
+    if text == t or M.ends_with_label(text, t) then return true end
   end
   return false
 end
@@ -358,13 +364,29 @@ function M.verified_name(raw)
 end
 
 -- A verified name ends with one of the '.suffix' entries (networks.mail_relays).
-function M.has_suffix(name, suffixes)
-  if type(name) ~= 'string' or name == '' then return false end
+local function has_suffix(name, suffixes)
   name = name:lower():gsub('%.+$', '')
-  for _, s in ipairs(suffixes or {}) do
+  for _, s in ipairs(suffixes) do
     if #name > #s and name:sub(-#s) == s then return true end
   end
   return false
+end
+-- Pure in (name, list): memoised per list like in_networks (the sending hosts recur).
+local sfx_memo = setmetatable({}, {__mode = 'k'})
+function M.has_suffix(name, suffixes)
+  if type(name) ~= 'string' or name == '' or not suffixes then return false end
+  if #name > MEMO_KEY then return has_suffix(name, suffixes) end
+  local memo = sfx_memo[suffixes]
+  if not memo or memo.n >= MEMO_MAX then
+    memo = {n = 0, hit = {}}
+    sfx_memo[suffixes] = memo
+  end
+  local r = memo.hit[name]
+  if r == nil then
+    r = has_suffix(name, suffixes)
+    memo.hit[name] = r; memo.n = memo.n + 1
+  end
+  return r
 end
 
 function M.network_key(ip)
