@@ -35,6 +35,11 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.string cimport memchr, memcmp, memcpy
 
+from sakimori.eve._evetime cimport (
+    PyOS_string_to_double, PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_IS_COMPACT_ASCII,
+    _sec_plain,
+)
+
 from eve_consumer.context import FLOW_NAMES_LIMIT
 from eve_consumer.prefilter import Prefilter
 from eve_consumer.shard import SECONDARY
@@ -43,14 +48,6 @@ from sakimori.eve.decode import _KINDS, MAX_ID, SKIP, USED, Event
 from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
 from sakimori.eve.typed import _ERRORS, flow_dict
 from sakimori.eve.typed import _decode as decode_struct
-
-
-cdef extern from "Python.h":
-    bint PyUnicode_IS_COMPACT_ASCII(object o)
-    void *PyUnicode_DATA(object o)
-    Py_ssize_t PyUnicode_GET_LENGTH(object o)
-    double PyOS_string_to_double(const char *s, char **endptr, void *overflow_exception
-                                 ) except? -1.0
 
 
 # the event types read from the bytes (sakimori.eve.decode._KINDS), as C strings
@@ -140,6 +137,21 @@ cdef inline Py_ssize_t _chr(const char *s, Py_ssize_t n, char c, Py_ssize_t star
         return -1
     hit = <const char *>memchr(s + start, c, <size_t>(n - start))
     return -1 if hit == NULL else hit - s
+
+
+cdef inline Py_ssize_t _raw_at(const char *s, Py_ssize_t n, const char *key, Py_ssize_t m,
+                               Py_ssize_t *end) noexcept:
+    """Prefilter._raw at C level: where the raw value of string field *key* (the first match,
+    *m* bytes) starts, its closing quote in *end*; -1 when the key or the quote is missing."""
+    cdef Py_ssize_t i = _find(s, n, key, m, 0), j
+    if i < 0:
+        return -1
+    i += m
+    j = _chr(s, n, QUOTE, i)
+    if j < 0:
+        return -1
+    end[0] = j
+    return i
 
 
 cdef inline bint _well_formed(const char *s, Py_ssize_t n) noexcept:
@@ -391,33 +403,23 @@ cdef class _Loop:
         """Prefilter.flow; *p_src*/*p_dst*: where the keys it read start (-1: not read)."""
         cdef Py_ssize_t i, j
         p_src[0] = p_dst[0] = -1
-        i = _find(s, n, b'"src_ip":"', 10, 0)
+        i = _raw_at(s, n, b'"src_ip":"', 10, &j)
         if i < 0:
             return None
-        j = _chr(s, n, QUOTE, i + 10)
-        if j < 0:
-            return None
-        p_src[0] = i
-        src_home = self.is_home_b(PyBytes_FromStringAndSize(s + i + 10, j - i - 10))
+        p_src[0] = i - 10
+        src_home = self.is_home_b(PyBytes_FromStringAndSize(s + i, j - i))
         if src_home and not self.internal_non_tcp:
             return None
-        i = _find(s, n, b'"dest_ip":"', 11, 0)
+        i = _raw_at(s, n, b'"dest_ip":"', 11, &j)
         if i < 0:
             return None
-        j = _chr(s, n, QUOTE, i + 11)
-        if j < 0:
-            return None
-        p_dst[0] = i
-        home = self.is_home_b(PyBytes_FromStringAndSize(s + i + 11, j - i - 11))
+        p_dst[0] = i - 11
+        home = self.is_home_b(PyBytes_FromStringAndSize(s + i, j - i))
         if not home:
             return None if src_home else _SKIP
         if src_home:  # both internal: only long_session may want it, unless TCP
-            i = _find(s, n, b'"proto":"', 9, 0)
+            i = _raw_at(s, n, b'"proto":"', 9, &j)
             if i < 0:
-                return None
-            i += 9
-            j = _chr(s, n, QUOTE, i)
-            if j < 0:
                 return None
             if (j - i == 3 and memcmp(s + i, b"TCP", 3) == 0) \
                     or memchr(s + i, BSL, <size_t>(j - i)) != NULL:
@@ -440,13 +442,9 @@ cdef class _Loop:
         fid = _int_slice(line, s, i, _end_of(j, n))
         if fid is None or not 0 <= fid < _MAX_ID:
             return None
-        i = _find(s, n, b'"sni":"', 7, 0)
+        i = _raw_at(s, n, b'"sni":"', 7, &j)
         if i < 0:
-            return _USED
-        i += 7
-        j = _chr(s, n, QUOTE, i)
-        if j < 0:
-            return _USED
+            return _USED  # no SNI, or no closing quote (as _raw: no name): nothing to join
         if j > i and memchr(s + i, BSL, <size_t>(j - i)) != NULL:
             return None
         if j > i:
@@ -470,23 +468,16 @@ cdef class _Loop:
             if tx_id is None or tx_id > 0:
                 return None
         fid = _int_after(line, s, n, b'"flow_id":', 10)
-        i = _find(s, n, b'"hostname":"', 12, 0)
+        i = _raw_at(s, n, b'"hostname":"', 12, &j)
         if i >= 0:
-            i += 12
-            j = _chr(s, n, QUOTE, i)
-            if j >= 0:
-                hi, hj = i, j
+            hi, hj = i, j
         if fid is None or not 0 <= fid < _MAX_ID or (
                 hi >= 0 and hj > hi and memchr(s + hi, BSL, <size_t>(hj - hi)) != NULL):
             return None
         url_limit = self.url_limit
         if url_limit is not None:
-            ui = _find(s, n, b'"url":"', 7, 0)
+            ui = _raw_at(s, n, b'"url":"', 7, &uj)
             if ui < 0:
-                return None
-            ui += 7
-            uj = _chr(s, n, QUOTE, ui)
-            if uj < 0:
                 return None
             if (uj > ui and memchr(s + ui, BSL, <size_t>(uj - ui)) != NULL) \
                     or uj - ui > url_limit:
@@ -709,18 +700,6 @@ cdef class _Loop:
         return 0
 
 
-cdef inline bint _sec_plain(const char *t) noexcept:
-    """``SS.ffffff``: two digits, a dot, six digits (float() and strtod agree on it)."""
-    cdef int a
-    for a in range(9):
-        if a == 2:
-            if t[a] != 46:
-                return False
-        elif t[a] < 48 or t[a] > 57:
-            return False
-    return True
-
-
 def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=None):
     """:func:`eve_consumer.fastfeed.feed_batch`, compiled: decode and dispatch *lines* (line
     numbers from *first*, or *numbers*); a line whose handler raises is passed to *failed*
@@ -744,21 +723,10 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
     loop = _Loop()
     loop.setup(decoder, dispatcher, max_line)
     try:
-        if numbers is None:
+        if numbers is None or (type(numbers) is list and len(numbers) == len(lines)):
             k = 0
             while k < len(lines):
-                lineno = first + k
-                if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
-                    loop.switch()
-                try:
-                    loop.one(lines[k], lineno)
-                except Exception as exc:
-                    failed(lineno, exc)
-                k += 1
-        elif type(numbers) is list and len(numbers) == len(lines):
-            k = 0
-            while k < len(lines) and k < len(numbers):
-                lineno = numbers[k]
+                lineno = first + k if numbers is None else numbers[k]
                 if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
                     loop.switch()
                 try:

@@ -55,7 +55,7 @@ fi
 mkdir -p "$stamp_dir"
 # pyproject.toml, setup.py and the Cython sources: a changed accelerator is rebuilt (editable
 # installs compile extensions in place, once)
-hash=$(cat pyproject.toml setup.py $(find eve_consumer sakimori generator -name '*.pyx' | sort) \
+hash=$(cat pyproject.toml setup.py $(find eve_consumer sakimori generator -name '*.pyx' -o -name '*.pxd' | sort) \
     | sha256sum | cut -c1-16)
 if [ ! -f "$stamp_dir/pip-$hash" ]; then
     .venv/bin/pip install -q --upgrade pip

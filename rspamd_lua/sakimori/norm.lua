@@ -248,22 +248,30 @@ local function in_networks(obj, nets)
   end
   return false
 end
--- Pure in (address, list): memoised per list (weak keys: a reloaded list starts afresh),
--- bounded; apply_mask + to_string per network was the costly part of judging a hop.
+-- A bounded memo of a function pure in (key, list), one per list in *store* (weak keys: a
+-- reloaded list starts afresh); dropped when it holds MEMO_MAX entries.
+local function list_memo(store, list)
+  local memo = store[list]
+  if not memo or memo.n >= MEMO_MAX then
+    memo = {n = 0, hit = {}}
+    store[list] = memo
+  end
+  return memo
+end
+local function remember(memo, key, r)
+  memo.hit[key] = r; memo.n = memo.n + 1
+  return r
+end
+
+-- Pure in (address, list): memoised per list, bounded; apply_mask + to_string per network
+-- was the costly part of judging a hop.
 local net_memo = setmetatable({}, {__mode = 'k'})
 function M.in_networks(obj, nets, key)
   if not obj then return false end
-  local memo = net_memo[nets]
-  if not memo or memo.n >= MEMO_MAX then
-    memo = {n = 0, hit = {}}
-    net_memo[nets] = memo
-  end
+  local memo = list_memo(net_memo, nets)
   key = key or obj:to_string()
   local r = memo.hit[key]
-  if r == nil then
-    r = in_networks(obj, nets)
-    memo.hit[key] = r; memo.n = memo.n + 1
-  end
+  if r == nil then r = remember(memo, key, in_networks(obj, nets)) end
   return r
 end
 
@@ -376,16 +384,9 @@ local sfx_memo = setmetatable({}, {__mode = 'k'})
 function M.has_suffix(name, suffixes)
   if type(name) ~= 'string' or name == '' or not suffixes then return false end
   if #name > MEMO_KEY then return has_suffix(name, suffixes) end
-  local memo = sfx_memo[suffixes]
-  if not memo or memo.n >= MEMO_MAX then
-    memo = {n = 0, hit = {}}
-    sfx_memo[suffixes] = memo
-  end
+  local memo = list_memo(sfx_memo, suffixes)
   local r = memo.hit[name]
-  if r == nil then
-    r = has_suffix(name, suffixes)
-    memo.hit[name] = r; memo.n = memo.n + 1
-  end
+  if r == nil then r = remember(memo, name, has_suffix(name, suffixes)) end
   return r
 end
 
