@@ -634,7 +634,8 @@ cdef class _Loop:
                 return 0
         text = rec.timestamp
         ts = None
-        # evetime.parse_ts's cached fast path, read in C for an ASCII text
+        # evetime.parse_ts's cached fast path, read in C for an ASCII text (the only kind
+        # Suricata writes); parse_ts gives the same value or rejection for every text
         if type(text) is str and PyUnicode_IS_COMPACT_ASCII(text):
             tl = PyUnicode_GET_LENGTH(text)
             t = <const char *>PyUnicode_DATA(text)
@@ -654,16 +655,7 @@ cdef class _Loop:
                             sec = -1.0
                     if 0.0 <= sec < 61.0:
                         ts = base + sec
-        elif len(text) == 31 and text[19] == "." and text[26] in "+-" and text[16] == ":":
-            base = _MINUTES.get(text[:16] + text[26:])
-            if base is not None:
-                try:
-                    sec = float(text[17:26])
-                except ValueError:
-                    sec = -1.0
-                if 0.0 <= sec < 61.0:
-                    ts = base + sec
-        if ts is None:
+        if ts is None:  # any other text (not ASCII, another layout): parse_ts judges it
             try:
                 ts = parse_ts(text)
             except ValueError:
