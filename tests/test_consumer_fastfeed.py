@@ -491,7 +491,17 @@ def test_compiled_matches_pure_on_damaged_lines(slips_eve: Path, tmp_path: Path,
     assert len(pure["calls"]) > 200 and pure["counters"]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+def _judged_alike(line: bytes) -> bool:
+    """False for a line the batch loops may judge differently from the per-line loop by
+    design (eve_consumer/fastfeed.py's docstring, docs/consumer.md): an address key text
+    that occurs twice (duplicated, or nested in an earlier object) or has a blank after its
+    colon — the batch loops read the typed record's top-level value, the per-line prefilter
+    the first ``"src_ip":"`` text."""
+    return all(line.count(b'"' + key + b'"') <= 1 and b'"' + key + b'": ' not in line
+               for key in (b"src_ip", b"dest_ip"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_shared_lines_same_on_every_loop(slips_eve: Path, tmp_path: Path, seed: int) -> None:
     """A worker's share of batches (``consume --workers``) with lines flagged SECONDARY
     (shared, counted by another worker) in runs of every length, real lines and damaged ones:
@@ -502,8 +512,8 @@ def test_shared_lines_same_on_every_loop(slips_eve: Path, tmp_path: Path, seed: 
         missing("eve_consumer._fastfeed is not built (no C compiler at install)")
     rng = random.Random(seed)
     lines = [x for x in slips_eve.read_bytes().split(b"\n") if x]
-    mixed = [_damage(rng, x) if rng.random() < 0.2 else x
-             for x in (rng.choice(lines) for _ in range(3000))]
+    mixed = [damaged if rng.random() < 0.2 and _judged_alike(damaged := _damage(rng, x))
+             else x for x in (rng.choice(lines) for _ in range(3000))]
     batches: list[list[bytes]] = []
     flags: list[bytes] = []
     while mixed:
