@@ -8,7 +8,8 @@ ranges as :mod:`sakimori.eve.decode` (ports 0–65535, ``flow_id`` in [0, 2^63),
 ``flow`` counters and ``age`` in [0, 2^53)).
 
 It returns None for anything unusual — a type or range error, a value of another JSON type,
-a truncated line, a second record on the line, a timestamp the fast path does not read —
+a truncated line, a second record on the line, nesting deeper than the recursion limit, a
+timestamp the fast path does not read —
 and the decoder then takes the ordinary path (``orjson`` + ``Decoder._build``), which
 accepts or rejects the line with its usual reason and ``file:line``. So the typed path
 never changes which lines are used or bad, only how fast a valid line is read.
@@ -71,7 +72,7 @@ class FlowRecord(msgspec.Struct):
 
 _decode = msgspec.json.Decoder(FlowRecord).decode
 _asdict = msgspec.structs.asdict
-_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)  # deep nesting too
 
 
 def decode_flow(line: bytes) -> tuple[FlowRecord, dict[str, Any]] | None:
@@ -188,7 +189,7 @@ class DnsRecord(msgspec.Struct):
 
 
 _decode_dns = msgspec.json.Decoder(DnsRecord).decode
-DNS_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+DNS_ERRORS = _ERRORS
 
 
 def dns_struct(line: bytes) -> DnsRecord | None:
