@@ -42,12 +42,16 @@ from sakimori.eve._evetime cimport (
 
 from eve_consumer.context import FLOW_NAMES_LIMIT
 from eve_consumer.prefilter import Prefilter
+from eve_consumer.dispatch import Dispatcher
 from eve_consumer.shard import SECONDARY
 from eve_consumer.fastfeed import feed_batch as _pure_feed_batch
 from sakimori.eve.decode import _KINDS, MAX_ID, SKIP, USED, Event
 from sakimori.eve.evetime import _MINUTE_CACHE, parse_ts
 from sakimori.eve.typed import _ERRORS, flow_dict
 from sakimori.eve.typed import _decode as decode_struct
+from sakimori.eve.typed import dns_struct
+from sakimori.eve.decode import _fast_ts
+from eve_consumer.context import Context
 
 
 # the event types read from the bytes (sakimori.eve.decode._KINDS), as C strings
@@ -65,6 +69,10 @@ for _k in range(_NK):
     _KP[_k] = PyBytes_AS_STRING(_KIND_BYTES[_k])
     _KL[_k] = PyBytes_GET_SIZE(_KIND_BYTES[_k])
 cdef int _FLOW = _KIND_STRS.index("flow")
+cdef int _DNS = _KIND_STRS.index("dns")
+cdef object _DNS_STR = "dns"
+cdef object _ON_DNS = Context.on_dns
+cdef object _STOCK_DISPATCH = Dispatcher.dispatch
 
 # the hooks inlined (mode of each kind's hook)
 cdef enum:
@@ -159,6 +167,28 @@ cdef inline bint _well_formed(const char *s, Py_ssize_t n) noexcept:
     return _find(s, n, b'"timestamp":', 12, 13) < 0 and _find(s, n, b":null", 5, 0) < 0
 
 
+cdef bint _plain(const char *s, Py_ssize_t n) noexcept:
+    """True when msgspec and orjson read the line alike wherever the typed dns decode
+    looks (sakimori.eve.typed): ASCII, no JSON escape (an escaped key is a key msgspec does
+    not match), and no number either could overflow — no digit followed by ``e``/``E``, no
+    run of 309 digits (orjson refuses a number that overflows a double; msgspec reads inf)."""
+    cdef Py_ssize_t k, run = 0
+    cdef unsigned char c
+    for k in range(n):
+        c = <unsigned char>s[k]
+        if c >= 128 or c == BSL:
+            return False
+        if 48 <= c <= 57:
+            run += 1
+            if run >= 309:
+                return False
+        else:
+            if run and (c == 101 or c == 69):  # e E after a digit
+                return False
+            run = 0
+    return True
+
+
 cdef inline Py_ssize_t _end_of(Py_ssize_t j, Py_ssize_t n) noexcept:
     """The stop of the slice ``line[i:j]`` (Python's: -1 is the last byte)."""
     return j if j >= 0 else n - 1
@@ -242,13 +272,13 @@ cdef class _Loop:
     cdef object decoder, stats, decode, parse, dispatch, ctx, homes, home, flow_names
     cdef object flow_internal, flow_outbound, flow_any, typed_data, flow_hook, wanted
     cdef object failed
-    cdef bint by_struct, inline_flow, internal_non_tcp, flow_wanted
+    cdef bint by_struct, inline_flow, internal_non_tcp, flow_wanted, typed_dns
     cdef Py_ssize_t max_line
     cdef list hooks_by
     cdef int mode[MAXK]
     cdef bint wanted_k[MAXK]
     # the stock Prefilter's state (same objects as its methods use)
-    cdef object pre, pre_home, pre_is_home, long_s, pre_low, pre_note, note_name, pre_wl
+    cdef object pre, pre_home, pre_is_home, long_s, pre_low, pre_note, pre_wl
     cdef object wl_matches, url_limit
     cdef bint want_keepalive, wl_names
     # deferred counts, in first-seen order (as the pure loop's Counter.update)
@@ -300,6 +330,10 @@ cdef class _Loop:
         self.internal_non_tcp = self.by_struct and bool(owner.internal_non_tcp)
         self.inline_flow = self.by_struct and type(owner) is Prefilter
         self.flow_wanted = "flow" in self.wanted
+        # dns answers by the typed struct: only Context.on_dns reads them (the stock
+        # dispatcher's route), and it reads the struct as it reads the dict
+        self.typed_dns = getattr(self.dispatch, "__func__", None) is _STOCK_DISPATCH \
+            and getattr(getattr(ctx, "on_dns", None), "__func__", None) is _ON_DNS
         pre = None
         self.hooks_by = [None] * _NK
         for k in range(_NK):
@@ -339,7 +373,6 @@ cdef class _Loop:
             self.long_s = pre.long_s
             self.pre_low = pre._low
             self.pre_note = pre._note
-            self.note_name = pre.ctx.note_name
             self.pre_wl = pre._wl
             self.wl_matches = pre.ctx.whitelist.matches_host
             self.wl_names = bool(pre.wl_names)
@@ -448,14 +481,19 @@ cdef class _Loop:
         if j > i and memchr(s + i, BSL, <size_t>(j - i)) != NULL:
             return None
         if j > i:
-            name = PyBytes_FromStringAndSize(s + i, j - i)
-            names = self.flow_names_of_ctx()
-            low = self.pre_low.get(name)
-            if low is None or not fid or (len(names) >= _LIMIT and fid not in names):
-                self.pre_note(fid, name)
-            else:
-                names[fid] = low
+            self.note_raw(fid, PyBytes_FromStringAndSize(s + i, j - i))
         return _USED
+
+    cdef int note_raw(self, object fid, bytes name) except -1:
+        """Prefilter._note's join of a plain, non-empty name from the bytes (the noted
+        form cached per raw name: Prefilter._low)."""
+        names = self.flow_names_of_ctx()
+        low = self.pre_low.get(name)
+        if low is None or not fid or (len(names) >= _LIMIT and fid not in names):
+            self.pre_note(fid, name)
+        else:
+            names[fid] = low
+        return 0
 
     cdef inline object flow_names_of_ctx(self):
         return self.pre.ctx.flow_names  # Prefilter.tls reads it each time
@@ -482,9 +520,8 @@ cdef class _Loop:
             if (uj > ui and memchr(s + ui, BSL, <size_t>(uj - ui)) != NULL) \
                     or uj - ui > url_limit:
                 return None
-        if hi >= 0 and hj > hi:
-            self.note_name(fid, PyBytes_FromStringAndSize(s + hi, hj - hi)
-                           .decode("utf-8", "replace"))
+        if hi >= 0 and hj > hi:  # Prefilter.join: Prefilter._note, as tls
+            self.note_raw(fid, PyBytes_FromStringAndSize(s + hi, hj - hi))
         return _USED
 
     cdef object dns_verdict(self, bytes line, const char *s, Py_ssize_t n):
@@ -561,10 +598,33 @@ cdef class _Loop:
         elif _well_formed(s, n):
             self.cur_stats.ignore(kind)
             return 0
+        if k == _DNS and self.typed_dns and self.wanted_k[k] and _plain(s, n):
+            ev = self.dns_event(line, lineno)
+            if ev is not None:
+                self.dispatch(ev)
+                return 0
         ev = self.parse(line, lineno, kind)
         if ev is not None:
             self.dispatch(ev)
         return 0
+
+    cdef object dns_event(self, bytes line, object lineno):
+        """Decoder.parse of a plain dns line by the typed struct (sakimori.eve.typed): the
+        Event and count the ordinary path would give, with the struct as data; None when
+        the struct or the time does not read (the ordinary path then decides)."""
+        rec = dns_struct(line)
+        if rec is None:
+            return None
+        text = rec.timestamp
+        ts = _fast_ts(text)
+        if ts is None:
+            try:
+                ts = parse_ts(text)
+            except ValueError:
+                return None
+        self.decoder.stats.decoded[_DNS_STR] += 1
+        return Event(_DNS_STR, ts, rec.flow_id, rec.src_ip, rec.src_port, rec.dest_ip,
+                     rec.dest_port, rec.proto, rec.dns, _EMPTY, lineno, rec)
 
     cdef int odd(self, object line, object lineno) except -1:
         ev = self.decode(line, lineno)

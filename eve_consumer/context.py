@@ -30,6 +30,7 @@ from sakimori.baselines import TrafficThresholds, effective_traffic
 from sakimori.config import Config
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event
+from sakimori.eve.typed import DnsData
 from sakimori.whitelist import Whitelist, normalise_host
 
 CACHE_LIMIT = 200_000
@@ -63,6 +64,7 @@ class Context:
         self._home: dict[str, bool] = {}
         self.flow_names: dict[int, str] = {}
         self.dns_names: dict[str, list[str]] = {}
+        self._dns_norm: dict[str, str] = {}  # DNS name -> its dns_names form (_add_dns)
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
         self.classes = ClassMap.load(cfg.classes.map_file)
         self.shared: Any = None  # SharedCounters when consumer.shared is set (eve_consumer.shared)
@@ -161,8 +163,21 @@ class Context:
         return self.flow_names.get(flow_id)
 
     def on_dns(self, ev: Event) -> None:
-        """Learn IP → name from a DNS answer (v2 ``answers``/``grouped`` or v1 ``rdata``)."""
+        """Learn IP → name from a DNS answer (v2 ``answers``/``grouped`` or v1 ``rdata``).
+        The data is the event's ``dns`` dict, or the typed :class:`~sakimori.eve.typed.DnsData`
+        of the compiled batch loop (the same values: only strings, a list of answers)."""
         dns = ev.data
+        if type(dns) is DnsData:
+            if dns.type != "answer":
+                return
+            qname = dns.rrname
+            if dns.answers is not None:
+                for ans in dns.answers:
+                    if ans.rrtype in ("A", "AAAA"):
+                        self._add_dns(ans.rdata, qname, ans.rrname)
+            elif dns.rrtype in ("A", "AAAA"):
+                self._add_dns(dns.rdata, qname, None)
+            return
         if dns.get("type") != "answer":
             return
         qname = dns.get("rrname")
@@ -183,11 +198,18 @@ class Context:
                 del self.dns_names[next(iter(self.dns_names))]
                 self.counters["dns_names_evicted"] += 1
             names = self.dns_names[ip] = []
+        norm = self._dns_norm
         for n in (qname, rrname):
             if type(n) is str and n:
-                n = cap_name(normalise_host(n))
-                if n not in names and len(names) < NAMES_PER_IP:
-                    names.append(n)
+                known = norm.get(n)
+                if known is None:  # the same few names in every answer: normalised once
+                    known = cap_name(normalise_host(n))
+                    if len(n) <= MAX_NAME:  # memory stays bounded whatever EVE holds
+                        if len(norm) > CACHE_LIMIT:
+                            norm.clear()
+                        norm[n] = known
+                if known not in names and len(names) < NAMES_PER_IP:
+                    names.append(known)
 
     def home_side(self, ev: Event) -> tuple[str, str, str] | None:
         """(internal host, other side's IP, display label of the other side), preferring the

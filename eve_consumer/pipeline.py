@@ -93,6 +93,8 @@ class Consumer:
         # one; tests set compiled = False (or fastfeed.USE_COMPILED before workers fork) to
         # run the pure loop (see feed_loop)
         self.compiled = fastfeed.USE_COMPILED
+        if self.compiled:  # the compiled loop's module loaded now (start-up), not by the
+            fastfeed.compiled_loop()  # first batch (a one-shot run's timed section)
         self.loops: Counter[str] = Counter()  # batches fed by each loop (stats.json timing)
         self.shared_lines = 0  # consume --workers: lines decoded with scratch stats
         self.worker_timing: list[dict[str, Any]] = []  # workers 1 … N−1: their feed_timing()

@@ -258,8 +258,8 @@ class Prefilter:
             url = _raw(line, _URL)
             if url is None or b"\\" in url or len(url) > url_limit:
                 return PARSE
-        if name:
-            self.ctx.note_name(fid, name.decode("utf-8", "replace"))
+        if name:  # ctx.note_name's value, by the raw name's cache (as tls)
+            self._note(fid, name)
         return USED
 
     def alert(self, line: bytes) -> str | None:

@@ -128,3 +128,36 @@ def test_parse_ts_compiled_same_as_pure() -> None:
         except (ValueError, TypeError) as exc:
             got = type(exc)
         assert got == want, text
+
+
+def test_deeply_nested_flow_line_is_bad_json_on_every_loop(slips_eve: Path, tmp_path: Path
+                                                           ) -> None:
+    """A flow line nested deeper than msgspec's recursion limit (and orjson's 1024) is a bad
+    line ("not valid JSON") for the typed flow decode as for orjson — on every feed loop —
+    not a line a handler failed on."""
+    import yaml
+
+    from eve_consumer.fastfeed import compiled_loop
+    from eve_consumer.pipeline import Consumer
+    from sakimori.config import load_config
+    from sakimori.eve.lines import Batch
+
+    flow = next(x for x in slips_eve.read_bytes().splitlines()
+                if b'"event_type":"flow"' in x and b'"src_ip":"192.168.1.129"' in x)
+    deep = flow[:-1] + b',"zz":' + b"[" * 2000 + b"]" * 2000 + b"}"
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"networks": {"home": ["192.168.0.0/16"]},
+                                    "alerts": {"enabled": False}}))
+    cfg = load_config(path)
+    loops = [("per-line", False, False), ("python", True, False)]
+    if compiled_loop() is not None:
+        loops.append(("compiled", True, True))
+    for name, fast, compiled in loops:
+        with Consumer(cfg, None, tmp_path / name / "o", tmp_path / name / "s",
+                      mail=False) as c:
+            c.fast, c.compiled = fast, compiled
+            c.feed(Batch("deep.json", [deep, flow], 1))
+            assert dict(c.decoder.stats.bad) == {
+                "not valid JSON (truncated or garbage line)": 1}, name
+            assert c.decoder.stats.decoded["flow"] == 1, name
+            assert not c.ctx.counters.get("lines_failed_in_handler"), name

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from engines import missing
 
+from sakimori.accel import compiled
 from sakimori.eve import evetime
-from sakimori.eve.evetime import parse_many, parse_ts
+from sakimori.eve.evetime import parse_many, parse_many_py, parse_ts
 
 
 def _reference(texts: list[str]) -> list[float | None]:
@@ -26,15 +28,50 @@ def _reference(texts: list[str]) -> list[float | None]:
 
 
 def _same(texts: list[str]) -> int:
-    """Assert parse_many == parse_ts row by row; the number of valid rows."""
-    values, ok = parse_many(texts)
-    assert len(values) == len(ok) == len(texts)
-    for text, want, got, valid in zip(texts, _reference(texts), values.tolist(), ok.tolist(),
-                                      strict=True):
-        assert valid == (want is not None), text
-        if want is not None:
-            assert got == want, text  # the very same float, not approximately
-    return int(ok.sum())
+    """Assert parse_many == parse_ts row by row, for the compiled reader (``parse_into``,
+    when built) and the pure one (:func:`parse_many_py`); the number of valid rows."""
+    want = _reference(texts)
+    found = []
+    for reader in (parse_many, parse_many_py):
+        values, ok = reader(list(texts))
+        assert len(values) == len(ok) == len(texts)
+        for text, expect, got, valid in zip(texts, want, values.tolist(), ok.tolist(),
+                                            strict=True):
+            assert valid == (expect is not None), text
+            if expect is not None:
+                assert got == expect, text  # the very same float, not approximately
+        found.append(int(ok.sum()))
+    assert found[0] == found[1]
+    return found[0]
+
+
+def test_compiled_reader_is_used_when_built() -> None:
+    """With _evetime built, parse_many reads a list by the compiled parse_into (in CI an
+    unbuilt module fails here instead of skipping)."""
+    if compiled("sakimori.eve._evetime") is None:
+        missing("sakimori.eve._evetime is not built (no C compiler at install)")
+    assert evetime._PARSE_INTO is not None
+
+
+def test_compiled_reader_reads_cached_minutes_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """parse_into calls parse_ts only for rows whose minute is not cached yet (and odd rows);
+    the rows of a cached minute are read in C, with the same floats."""
+    if evetime._PARSE_INTO is None:
+        missing("sakimori.eve._evetime is not built (no C compiler at install)")
+    rng = random.Random(11)
+    texts = sorted(_suricata(rng) for _ in range(400))
+    want = _reference(texts)  # every minute now cached
+    calls: list[str] = []
+
+    def counted(text: str) -> float:
+        calls.append(text)
+        return parse_ts(text)
+
+    monkeypatch.setattr(evetime, "parse_ts", counted)
+    odd = texts[0][:17] + "61" + texts[0][19:]
+    values, ok = parse_many([*texts, odd])
+    assert calls == [odd]
+    assert values[:-1].tolist() == want and bool(ok[:-1].all()) and not ok[-1]
 
 
 def _suricata(rng: random.Random) -> str:
@@ -109,7 +146,7 @@ def test_well_formed_rows_do_not_go_one_by_one(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(evetime, "parse_ts", counted)
     texts.append(texts[0][:17] + "61" + texts[0][19:])  # a row only parse_ts may judge
-    values, ok = parse_many(texts)
+    values, ok = parse_many_py(texts)
     assert calls == [texts[-1]]
     assert values[:-1].tolist() == want and bool(ok[:-1].all())
 

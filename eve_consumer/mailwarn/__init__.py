@@ -64,7 +64,8 @@ class MailWarnings:
         self.sender = WarningSender(cfg, self.outbox, out_dir, mail, clock)
         self.counts: Counter[str] = Counter()
         self.classes: Counter[str] = Counter()
-        self.volume = VolumeStore(db_path, cfg.mail_classes.mass_window_hours * 3600)
+        self._db_path = db_path
+        self._volume: VolumeStore | None = None  # opened by the first mail (see volume)
         self.files: list[FileStats] = []
         self.receiver: Receiver | None = None
         self._wake = threading.Event()
@@ -76,6 +77,15 @@ class MailWarnings:
         self.intake: Intake | None = None
         self._switch_interval: float | None = None  # the process' own, restored by close()
         self.recovered, _bad = recover(self.journal, self.submit)  # left by a crash
+
+    @property
+    def volume(self) -> VolumeStore:
+        """The malware volume table, opened on first use: a consumer that receives no mail
+        (most runs over EVE) does not open its SQLite connection."""
+        if self._volume is None:
+            self._volume = VolumeStore(self._db_path,
+                                       self.cfg.mail_classes.mass_window_hours * 3600)
+        return self._volume
 
     # --- intake ------------------------------------------------------------------------------
     def own_warning(self, mail: FlaggedMail) -> bool:
@@ -195,7 +205,8 @@ class MailWarnings:
         self.drain()
         self._closed_counts = self.outbox.counts()
         self.outbox.close()
-        self.volume.close()
+        if self._volume is not None:
+            self._volume.close()
 
     # --- reporting ---------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

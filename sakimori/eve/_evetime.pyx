@@ -11,7 +11,7 @@ errors are the same; tests/test_decode.py compares both on valid and damaged tim
 """
 
 from cpython.unicode cimport PyUnicode_FromStringAndSize
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from sakimori.eve.evetime import _MINUTE_CACHE, _minute_base, _parse_ts_slow, parse_ts_py
 
@@ -47,3 +47,50 @@ def parse_ts(text):
     if 0.0 <= sec < 61.0:
         return base + sec
     return _parse_ts_slow(text)
+
+
+def parse_into(list texts, double[::1] out, unsigned char[::1] ok, slow):
+    """:func:`sakimori.eve.evetime.parse_many` compiled: for every row *i* of *texts*,
+    ``out[i] = parse_ts(texts[i])`` and ``ok[i] = 1``, or ``ok[i]`` left 0 where that raises
+    ValueError. Rows in Suricata's layout whose minute is cached are read here, as
+    :func:`parse_ts` reads them (the same cut, lookup and ``PyOS_string_to_double``: the same
+    float); every other row is ``slow(text)`` (the caller passes ``parse_ts``). The minute
+    of the previous row is reused when the next has the same key text (a pair's starts come
+    in time order)."""
+    cdef Py_ssize_t i, n = len(texts)
+    cdef const char *t
+    cdef char key[21]
+    cdef char last[21]
+    cdef char secbuf[10]
+    cdef double sec, base = 0.0
+    cdef bint have_last = False
+    if out.shape[0] < n or ok.shape[0] < n:
+        raise ValueError("parse_into: output shorter than the texts")
+    for i in range(n):
+        text = texts[i]
+        if type(text) is str and PyUnicode_IS_COMPACT_ASCII(text) \
+                and PyUnicode_GET_LENGTH(text) == 31:
+            t = <const char *>PyUnicode_DATA(text)
+            if t[19] == 46 and (t[26] == 43 or t[26] == 45) and t[16] == 58 \
+                    and _sec_plain(t + 17):
+                memcpy(key, t, 16)
+                memcpy(key + 16, t + 26, 5)
+                if not (have_last and memcmp(key, last, 21) == 0):
+                    cached = _MINUTES.get(PyUnicode_FromStringAndSize(key, 21))
+                    have_last = cached is not None  # else: slow() computes and caches it
+                    if have_last:
+                        base = cached
+                        memcpy(last, key, 21)
+                if have_last:  # the key is the last one looked up, found
+                    memcpy(secbuf, t + 17, 9)
+                    secbuf[9] = 0
+                    sec = PyOS_string_to_double(secbuf, NULL, NULL)
+                    if 0.0 <= sec < 61.0:
+                        out[i] = base + sec
+                        ok[i] = 1
+                        continue
+        try:
+            out[i] = slow(text)
+        except ValueError:
+            continue
+        ok[i] = 1

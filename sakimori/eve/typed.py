@@ -8,7 +8,8 @@ ranges as :mod:`sakimori.eve.decode` (ports 0–65535, ``flow_id`` in [0, 2^63),
 ``flow`` counters and ``age`` in [0, 2^53)).
 
 It returns None for anything unusual — a type or range error, a value of another JSON type,
-a truncated line, a second record on the line, a timestamp the fast path does not read —
+a truncated line, a second record on the line, nesting deeper than the recursion limit, a
+timestamp the fast path does not read —
 and the decoder then takes the ordinary path (``orjson`` + ``Decoder._build``), which
 accepts or rejects the line with its usual reason and ``file:line``. So the typed path
 never changes which lines are used or bad, only how fast a valid line is read.
@@ -71,7 +72,7 @@ class FlowRecord(msgspec.Struct):
 
 _decode = msgspec.json.Decoder(FlowRecord).decode
 _asdict = msgspec.structs.asdict
-_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)  # deep nesting too
 
 
 def decode_flow(line: bytes) -> tuple[FlowRecord, dict[str, Any]] | None:
@@ -115,3 +116,87 @@ def flow_dict(rec: FlowRecord) -> dict[str, Any]:
     if flow is not None:
         data["flow"] = _asdict(flow)
     return data
+
+
+# --- dns (the consumer's compiled batch loop) ------------------------------------------------
+# A DNS answer reaches the consumer only for Context.on_dns (the IP → name map of the
+# whitelist). eve_consumer._fastfeed decodes it into these structs instead of orjson + a dict
+# when the line is plain (ASCII, no number msgspec would read where orjson refuses one: an
+# exponent, 309 digits or more): every value on_dns or Decoder._build judges is typed and
+# range-checked here as there, so a line the struct takes is one the ordinary path accepts
+# with the same fields; anything else (a type error, a value of another JSON type) is read
+# by the ordinary path, which decides as always.
+
+class DnsAnswer(msgspec.Struct):
+    """One element of ``dns.answers`` (as far as ``Context.on_dns`` reads it)."""
+
+    rrname: str | None = None
+    rrtype: str | None = None
+    rdata: str | None = None
+
+
+class DnsData(msgspec.Struct):
+    """The ``dns`` object of a dns event (v2 ``answers``, or v1: one answer per event)."""
+
+    type: str | None = None
+    rrname: str | None = None
+    rrtype: str | None = None
+    rdata: str | None = None
+    answers: list[DnsAnswer] | None = None
+
+
+Id = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # decode.MAX_ID, exclusive
+
+
+class _FlowNums(msgspec.Struct):
+    """decode._out_of_range's ``flow`` counters."""
+
+    pkts_toserver: Count | None = None
+    pkts_toclient: Count | None = None
+    bytes_toserver: Count | None = None
+    bytes_toclient: Count | None = None
+    age: Count | None = None
+
+
+class _HttpNums(msgspec.Struct):
+    status: Id | None = None
+    length: Id | None = None
+
+
+class _AlertNums(msgspec.Struct):
+    signature_id: Id | None = None
+    gid: Id | None = None
+    rev: Id | None = None
+    severity: Id | None = None
+
+
+class DnsRecord(msgspec.Struct):
+    """A dns event's top level: what Decoder._build checks, and the ``dns`` object."""
+
+    timestamp: str
+    event_type: Literal["dns"]
+    src_ip: str
+    dest_ip: str
+    dns: DnsData
+    flow_id: FlowId = 0
+    src_port: Port = 0
+    dest_port: Port = 0
+    proto: str = ""
+    tx_id: Count | None = None
+    flow: _FlowNums | None = None
+    http: _HttpNums | None = None
+    alert: _AlertNums | None = None
+
+
+_decode_dns = msgspec.json.Decoder(DnsRecord).decode
+DNS_ERRORS = _ERRORS
+
+
+def dns_struct(line: bytes) -> DnsRecord | None:
+    """The struct of a dns line, or None (the ordinary path decides). The caller checks
+    first that the line is plain (see above): msgspec alone reads some numbers and bytes
+    orjson refuses."""
+    try:
+        return _decode_dns(line)
+    except DNS_ERRORS:
+        return None
