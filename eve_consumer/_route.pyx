@@ -28,7 +28,11 @@ memory-mapped file, in one C loop (every line checked against the end of the map
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
+from cpython cimport array as carray
+
+from array import array
 from libc.string cimport memchr, memcmp, memcpy
 
 cdef extern from "string.h":
@@ -164,6 +168,63 @@ cdef class FastRoutes:
     def route(self, list lines) -> bytes:
         """The route code of every line of *lines* (and the router's loads updated)."""
         cdef Py_ssize_t n = len(lines)
+        cdef Py_ssize_t i
+        cdef list keep = list(lines)  # every line alive while routed (Python runs inside)
+        cdef const char **ptr = <const char **>PyMem_Malloc((n + 1) * sizeof(char *))
+        cdef Py_ssize_t *ln = <Py_ssize_t *>PyMem_Malloc((n + 1) * sizeof(Py_ssize_t))
+        if ptr == NULL or ln == NULL:
+            PyMem_Free(ptr)
+            PyMem_Free(ln)
+            raise MemoryError()
+        try:
+            for i in range(n):
+                line = lines[i]
+                if type(line) is not bytes:
+                    line = bytes(memoryview(line))  # bytes-like only, as the regex takes
+                    keep[i] = line
+                ptr[i] = PyBytes_AS_STRING(line)
+                ln[i] = PyBytes_GET_SIZE(line)
+            return self._route(ptr, ln, n)
+        finally:
+            PyMem_Free(ptr)
+            PyMem_Free(ln)
+
+    def route_view(self, view: object, Py_ssize_t base, lens: object) -> bytes:
+        """:meth:`route` of the lines of *view* (the memory-mapped file) from *base* on, of
+        lengths *lens* (``array("I")``), each followed by one byte (its newline): no line
+        object is made, except for the rare lines Python must see (new keys, other layouts).
+        A line reaching past the end of *view* raises ValueError."""
+        cdef const unsigned char[::1] buf = view
+        cdef const unsigned int[::1] lv = lens
+        cdef Py_ssize_t n = lv.shape[0]
+        cdef Py_ssize_t size = buf.shape[0]
+        cdef Py_ssize_t i, pos = base
+        cdef const char *data = NULL
+        if size:
+            data = <const char *>&buf[0]
+        if base < 0:
+            raise ValueError("negative file offset")
+        cdef const char **ptr = <const char **>PyMem_Malloc((n + 1) * sizeof(char *))
+        cdef Py_ssize_t *ln = <Py_ssize_t *>PyMem_Malloc((n + 1) * sizeof(Py_ssize_t))
+        if ptr == NULL or ln == NULL:
+            PyMem_Free(ptr)
+            PyMem_Free(ln)
+            raise MemoryError()
+        try:
+            for i in range(n):
+                if pos + <Py_ssize_t>lv[i] > size:
+                    raise ValueError(f"line data up to byte {pos + lv[i]}, "
+                                     f"the file holds {size}")
+                ptr[i] = data + pos
+                ln[i] = lv[i]
+                pos += lv[i] + 1
+            return self._route(ptr, ln, n)
+        finally:
+            PyMem_Free(ptr)
+            PyMem_Free(ln)
+
+    cdef bytes _route(self, const char **ptr, Py_ssize_t *lens, Py_ssize_t n):
+        """The codes of the *n* lines at *ptr* (lengths *lens*); the loads updated."""
         cdef Py_ssize_t i, j, klen, ln, pair
         cdef Py_ssize_t at[6]
         cdef const char *s
@@ -185,11 +246,8 @@ cdef class FastRoutes:
             raise ValueError("route codes or cost classes out of range")
         router.load[0] += router.handicap * n  # before placing this batch's hosts
         for i in range(n):
-            line = lines[i]
-            if type(line) is not bytes:
-                line = bytes(memoryview(line))  # bytes-like only, as the regex takes
-            s = PyBytes_AS_STRING(line)
-            ln = PyBytes_GET_SIZE(line)
+            s = ptr[i]
+            ln = lens[i]
             if not _compact(s, ln, at):
                 codes[i] = _FALLBACK
                 classes[i] = 0
@@ -211,7 +269,9 @@ cdef class FastRoutes:
             if hit == NULL:
                 miss_at.append(i)
                 miss_fast.append(key)
-                miss_keys.append((line[at[0]:at[1]], line[at[2]:at[3]], line[at[4]:at[5]]))
+                miss_keys.append((PyBytes_FromStringAndSize(s + at[0], at[1] - at[0]),
+                                  PyBytes_FromStringAndSize(s + at[2], at[3] - at[2]),
+                                  PyBytes_FromStringAndSize(s + at[4], at[5] - at[4])))
                 continue
             value = <long>(<object>hit)
             code = value & 255
@@ -231,13 +291,10 @@ cdef class FastRoutes:
                 self.cache[miss_fast[j]] = code | (cls << 8)
                 classes[i] = cls
                 if code == 255 and cls == self.dns_class:
-                    line = lines[i]
-                    if type(line) is not bytes:
-                        line = bytes(memoryview(line))
-                    code = self._dns_code(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+                    code = self._dns_code(ptr[i], lens[i])
                 codes[i] = code
         for i in fallback:
-            codes[i] = router.general(lines[i])
+            codes[i] = router.general(PyBytes_FromStringAndSize(ptr[i], lens[i]))
         # the loads, per (code, class) in order of first occurrence, as Router.account
         for j in range(256 * 8):
             counts[j] = 0
@@ -293,3 +350,69 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
     if not lines:
         return None
     return lines, numbers, bytes(flags)
+
+
+cdef carray.array _UINT_ARRAY = array("I")
+SCAN_BATCH = 0
+SCAN_END = 1
+SCAN_LINES = 2
+
+
+def scan(view: object, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
+         Py_ssize_t max_lines, Py_ssize_t max_line) -> tuple:
+    """One :meth:`sakimori.eve.file.FileInput.read_batch` over *view* (the memory-mapped
+    file), without making line objects: the lengths of the batch's lines.
+
+    The reader's state: *start*, the offset of the next line not handed out; *read_pos*, where
+    its next ``read(max_bytes)`` begins (the bytes between are its held-back partial line, no
+    newline among them). Returns ``(status, lens, start, read_pos)``: ``SCAN_BATCH`` — the
+    lines' lengths (``array("I")``, each line followed by its newline, the last line of the
+    file perhaps not) and the state after the batch; ``SCAN_END`` — the file is read;
+    ``SCAN_LINES`` — the batch holds a line longer than *max_line* (or leaves such a partial
+    line held back), which the reader cuts at chunk ends: the caller reads it with a
+    ``FileInput`` resumed at this state (``lens`` None, the state unchanged). The batches are
+    the reader's: lines ending in one chunk of *max_bytes*, at most *max_lines* of them."""
+    cdef const unsigned char[::1] buf = view
+    cdef Py_ssize_t size = buf.shape[0]
+    cdef const char *data = NULL
+    cdef const char *nl
+    cdef Py_ssize_t end, pos, count, length, line0
+    if size:
+        data = <const char *>&buf[0]
+    if not (0 <= start <= read_pos <= size) or max_bytes < 1 or max_lines < 0 or max_line < 0:
+        raise ValueError("scan: reader state out of range")
+    if read_pos - start > max_line:
+        return SCAN_LINES, None, start, read_pos
+    if read_pos == size:  # the reader's read gives nothing: its held-back line, or the end
+        if start == size:
+            return SCAN_END, None, start, read_pos
+        if size - start > 0xFFFFFFFF:
+            return SCAN_LINES, None, start, read_pos
+        return SCAN_BATCH, array("I", [size - start]), size, size
+    end = read_pos + max_bytes
+    if end > size:
+        end = size
+    # at most one line per byte read, and max_lines
+    cdef carray.array out = carray.clone(_UINT_ARRAY, min(max_lines, end - read_pos), False)
+    cdef unsigned int *lv = out.data.as_uints
+    line0 = start
+    pos = read_pos
+    count = 0
+    while pos < end:
+        nl = <const char *>memchr(data + pos, 10, <size_t>(end - pos))
+        if nl == NULL:
+            break
+        if count == max_lines:  # one line more than the batch takes: cut, re-read after it
+            carray.resize(out, count)
+            return SCAN_BATCH, out, line0, line0
+        length = (nl - data) - line0
+        if length > max_line:
+            return SCAN_LINES, None, start, read_pos
+        lv[count] = <unsigned int>length
+        count += 1
+        pos = (nl - data) + 1
+        line0 = pos
+    if end - line0 > max_line:
+        return SCAN_LINES, None, start, read_pos
+    carray.resize(out, count)
+    return SCAN_BATCH, out, line0, end

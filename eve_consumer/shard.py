@@ -83,8 +83,13 @@ COST_OF_CLASS = (1.0, *KIND_COST.values())
 # hence 0.16 (was 0.04 when those batches took the per-line loop). The pure router's
 # (splitting ≈ 1.1–1.3 µs per line), the same way: worker 0 the busier by 0.15–0.24 s at 0.2
 # and 0.08 s at 0.3, worker 1 by 0.06–0.07 s at 0.35 and 0.24 s at 0.5: hence 0.33 (was 0.2).
+# Since the compiled splitter scans the memory-mapped file instead of reading it as lines
+# (splitting ≈ 0.25 µs per line, was ≈ 0.55), and worker 0 cuts its lines from the map as the
+# others do: over the full bench's 1M lines (2 runs per value, CPU seconds) worker 1 was the
+# busier by 0.20–0.23 s at 0.16, 0.15–0.17 s at 0.12, 0.08–0.11 s at 0.11, worker 0 by
+# 0.04–0.08 s at 0.10 and 0.11–0.13 s at 0.06 (the placement moves by whole hosts): 0.10.
 SPLIT_COST_LINES = 0.33
-SPLIT_COST_LINES_COMPILED = 0.16
+SPLIT_COST_LINES_COMPILED = 0.10
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
@@ -289,6 +294,15 @@ class Router(dict):  # type: ignore[type-arg]
             codes = bytes(fixed)
         self.account(Counter(zip(codes, classes, strict=True)))
         return codes
+
+    def route_view(self, view: Any, base: int, lens: array) -> bytes:
+        """:meth:`route` of the lines of *view* (the memory-mapped file) from offset *base*,
+        of lengths *lens*, each followed by its newline: by the compiled router without a
+        line object when enabled, else over the lines cut out."""
+        if self._fast is not None:
+            return bytes(self._fast.route_view(view, base, lens))
+        starts = list(accumulate(map(add, lens, repeat(1)), initial=base))[:-1]
+        return self.route(list(map(view.__getitem__, map(slice, starts, map(add, starts, lens)))))
 
     def dns_code(self, line: bytes) -> int:
         """The code of a compact ``dns`` line: every worker (ALL), or worker 0 alone when the

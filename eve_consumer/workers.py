@@ -58,16 +58,25 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
+from eve_consumer import shard as shard_mod
 from eve_consumer.context import GAUGES
 from eve_consumer.handlers.beacon import MAX_PAIRS
 from eve_consumer.inputs.fwlog import read_fw_log
-from eve_consumer.shard import MAX_WORKERS, SECONDARY, Router, WorkerShard, mine, worker_table
+from eve_consumer.shard import (
+    MAX_WORKERS,
+    SECONDARY,
+    Router,
+    WorkerShard,
+    compiled_route,
+    mine,
+    worker_table,
+)
 from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import SakimoriError
 from sakimori.eve.decode import MAX_EXAMPLES, DecodeStats
 from sakimori.eve.file import FileInput
-from sakimori.eve.lines import Batch
+from sakimori.eve.lines import DEFAULT_MAX_BYTES, Batch
 
 START = "start"
 BATCH = "batch"
@@ -77,6 +86,7 @@ DONE = "done"
 ERROR = "error"
 SPLITTERS = ("worker0", "process")
 PIPE_BYTES = 1 << 20
+RELEASE_BYTES = 16 << 20
 
 
 class WorkerError(SakimoriError):
@@ -195,27 +205,53 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                 part = mine(codes, table, first, lines, view=view.map, base=base, lens=lens)
                 if part is not None:
                     feed_part(consumer, shard, source, part)
+                if lens is not None:
+                    view.release(base)
         finally:
             view.close()
 
 
 class _View:
     """The EVE file memory-mapped (when a batch first needs it), mapped again when the
-    splitter read past its end (a file still growing while it is read)."""
+    splitter read past its end (a file still growing while it is read). The pages of the
+    lines already handed on are dropped from the process's resident set as the read goes on
+    (:meth:`release`), so a worker's memory does not grow with the file."""
 
     def __init__(self, fh: Any) -> None:
         self.fh = fh
         self.map: Any = b""
+        self.released = 0  # the pages before this offset were let go (madvise)
 
     def cover(self, end: int, source: str) -> None:
         if end <= len(self.map):
             return
-        self.close()
-        size = os.fstat(self.fh.fileno()).st_size
-        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._remap()
         if end > len(self.map):
             raise WorkerError(f"{source}: the file shrank while it was read "
                               f"({len(self.map)} bytes, line data up to byte {end})")
+
+    def grew(self) -> bool:
+        """Map the file again if it grew since it was mapped (True: it did)."""
+        if os.fstat(self.fh.fileno()).st_size <= len(self.map):
+            return False
+        self._remap()
+        return True
+
+    def _remap(self) -> None:
+        self.close()
+        size = os.fstat(self.fh.fileno()).st_size
+        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+
+    def release(self, upto: int) -> None:
+        """The lines before byte *upto* are done with: their pages leave the resident set
+        (clean pages of the page cache, mapped again on a later read — none comes),
+        :data:`RELEASE_BYTES` at a time."""
+        end = min(upto, len(self.map)) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end - self.released < RELEASE_BYTES or not isinstance(self.map, mmap.mmap):
+            return
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            self.map.madvise(mmap.MADV_DONTNEED, self.released, end - self.released)
+        self.released = end
 
     def close(self) -> None:
         if isinstance(self.map, mmap.mmap):
@@ -275,37 +311,134 @@ def _place_fw_hosts(router: Router, fw_logs: list[Path]) -> None:
     router.place(dict(weights))
 
 
+class SplitReader:
+    """The splitter's read of the EVE file: exactly the batches (lines, line numbers) of the
+    consumer's :class:`~sakimori.eve.file.FileInput`. With the compiled router the file is
+    memory-mapped and each batch's lines are found by :func:`eve_consumer._route.scan` —
+    only their lengths, no line object (routing and cutting read the map); a batch holding a
+    line longer than ``consumer.max_line_bytes`` (which the file input cuts at its chunk
+    ends) is read by a ``FileInput`` resumed where the scan stands, until its state is plain
+    again. Without it: the ``FileInput``, every batch as lines."""
+
+    def __init__(self, eve: Path, co: Any, *, scan: bool | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.eve = eve
+        self.max_bytes = max_bytes  # the file input's read size (tests make it small)
+        self.max_lines, self.max_line = co.queue_size, co.max_line_bytes
+        self.scan = shard_mod.USE_COMPILED if scan is None else scan
+        self.inp: FileInput | None = None
+        self.fh: Any = None
+        self.view: _View | None = None
+        self.start = self.read_pos = self.lineno = 0  # the scan's FileInput state
+        self.done = False
+        if self.scan:
+            self.fh = open(eve, "rb")  # noqa: SIM115 - closed by close()
+            self.view = _View(self.fh)
+            self.view.grew()
+        else:
+            self.inp = self._file_input()
+
+    def _file_input(self) -> FileInput:
+        return FileInput(self.eve, max_bytes=self.max_bytes, max_lines=self.max_lines,
+                         max_line_bytes=self.max_line)
+
+    @property
+    def map(self) -> Any:
+        """The mapped file (b"" without the scan)."""
+        return self.view.map if self.view is not None else b""
+
+    @property
+    def position(self) -> int:
+        """Bytes handed out so far."""
+        return self.inp.position if self.inp is not None else self.start
+
+    def read(self) -> tuple[int, int, array | None, list[bytes] | None] | None:
+        """The next batch: (its first line number, its file offset, its lines' lengths —
+        None when it holds a cut line —, its lines — None when scanned), or None at the end
+        of the file."""
+        if self.done:
+            return None
+        if self.inp is not None:
+            return self._read_lines()
+        assert self.view is not None
+        while True:
+            if self.read_pos >= len(self.view.map):  # where the file input reads again
+                self.view.grew()
+            status, lens, start, read_pos = compiled_route.scan(
+                self.view.map, self.start, self.read_pos, self.max_bytes, self.max_lines,
+                self.max_line)
+            if status == compiled_route.SCAN_BATCH:
+                first, base = self.lineno + 1, self.start
+                self.start, self.read_pos = start, read_pos
+                self.lineno += len(lens)
+                return first, base, lens, None
+            if status == compiled_route.SCAN_LINES:
+                self.inp = self._file_input()
+                self.inp.resume(self.start, self.read_pos, self.lineno)
+                return self._read_lines()
+            self.done = True  # SCAN_END
+            return None
+
+    def _read_lines(self) -> tuple[int, int, array | None, list[bytes] | None] | None:
+        inp = self.inp
+        assert inp is not None
+        base = inp.position
+        batch = inp.read_batch()
+        if self.scan:
+            state = inp.state()
+            if state is not None or batch is None:  # plain again: back to the scan
+                inp.close()
+                self.inp = None
+                if state is not None:
+                    self.start, self.read_pos, self.lineno = state
+        if batch is None:
+            self.done = True
+            return None
+        lines = batch.lines
+        lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
+        if max(lens, default=0) > self.max_line:
+            return batch.first, base, None, lines  # a cut line: sent as lines
+        return batch.first, base, lens, lines
+
+    def close(self) -> None:
+        if self.inp is not None:
+            self.inp.close()
+        if self.view is not None:
+            self.view.close()
+        if self.fh is not None:
+            self.fh.close()
+
+
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
-          own: Callable[[FileInput, Batch, bytes], None] | None = None) -> float:
+          own: Callable[[SplitReader, int, int, Any, Any, bytes], None] | None = None
+          ) -> float:
     """The splitter: START (the firewall log hosts), then per batch of the file its route
-    codes, lengths and offset (*own*: worker 0's part of the batch, when it splits), END.
-    Returns its CPU seconds (without *own*'s)."""
+    codes, first line number, offset and lengths (or lines, for a batch holding a cut
+    line; *own*: worker 0's part of the batch, when it splits), END. Returns its CPU
+    seconds (without *own*'s)."""
     cpu0 = time.process_time()
     _place_fw_hosts(router, fw_logs)
     send(ForkingPickler.dumps((START, dict(router.hosts))))
-    co = cfg.consumer
-    inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
+    reader = SplitReader(eve, cfg.consumer)
     try:
-        while True:
-            base = inp.position
-            batch = inp.read_batch()
-            if batch is None:
-                break
-            lines = batch.lines
-            codes = router.route(lines)
-            lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
-            if max(lens, default=0) > co.max_line_bytes:
-                payload = (BATCH, codes, batch.first, base, None, lines)  # a cut line
+        while (got := reader.read()) is not None:
+            first, base, lens, lines = got
+            if lines is None:
+                codes = router.route_view(reader.map, base, lens)
+                send(ForkingPickler.dumps((BATCH, codes, first, base, lens, None)))
             else:
-                payload = (BATCH, codes, batch.first, base, lens, None)
-            send(ForkingPickler.dumps(payload))
+                codes = router.route(lines)
+                send(ForkingPickler.dumps((BATCH, codes, first, base, lens,
+                                           None if lens is not None else lines)))
             if own is not None:
                 t = time.process_time()
-                own(inp, batch, codes)
+                own(reader, first, base, lens, lines, codes)
                 cpu0 += time.process_time() - t  # the splitter's time alone
+            elif reader.view is not None:
+                reader.view.release(base)
     finally:
-        inp.close()
+        reader.close()
     cpu = time.process_time() - cpu0
     send(ForkingPickler.dumps((END, dict(router.hosts), cpu)))
     return cpu
@@ -470,11 +603,17 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
         progress.file_fraction(lambda: position[0], _size(eve))
     position = [0]
 
-    def own(inp: FileInput, batch: Batch, codes: bytes) -> None:
-        position[0] = inp.position
-        part = mine(codes, table, batch.first, batch.lines)
+    def own(reader: SplitReader, first: int, base: int, lens: Any, lines: Any,
+            codes: bytes) -> None:
+        position[0] = reader.position
+        if lines is None:  # cut from the mapped file, as the other workers do
+            part = mine(codes, table, first, None, view=reader.map, base=base, lens=lens)
+        else:
+            part = mine(codes, table, first, lines)
         if part is not None:
             feed_part(consumer, shard, source, part)
+        if reader.view is not None:
+            reader.view.release(base)
 
     with progress.phase(f"reading {Path(eve).name}", fraction,
                         progress.count(lambda: consumer.decoder.stats.lines, "lines")):
