@@ -304,6 +304,20 @@ class Router(dict):  # type: ignore[type-arg]
         starts = list(accumulate(map(add, lens, repeat(1)), initial=base))[:-1]
         return self.route(list(map(view.__getitem__, map(slice, starts, map(add, starts, lens)))))
 
+    def scan_route(self, view: Any, start: int, read_pos: int, max_bytes: int,
+                   max_lines: int, max_line: int) -> tuple[int, Any, int, int, bytes | None]:
+        """:func:`eve_consumer._route.scan` of the next batch of *view* and its codes in one
+        pass (each line routed while its bytes are in the cache) — the compiled router only
+        (ValueError otherwise)."""
+        if self._fast is None:
+            raise ValueError("scan_route needs the compiled router")
+        return self._fast.scan_route(view, start, read_pos, max_bytes, max_lines, max_line)
+
+    @property
+    def compiled(self) -> bool:
+        """Is this router the compiled one?"""
+        return self._fast is not None
+
     def dns_code(self, line: bytes) -> int:
         """The code of a compact ``dns`` line: every worker (ALL), or worker 0 alone when the
         line cannot add to the IP → name map — DNS not decoded (no name whitelist), or no

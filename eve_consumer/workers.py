@@ -321,8 +321,10 @@ class SplitReader:
     again. Without it: the ``FileInput``, every batch as lines."""
 
     def __init__(self, eve: Path, co: Any, *, scan: bool | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, router: Router | None = None) -> None:
         self.eve = eve
+        # a compiled router routes each scanned line as it is found (Router.scan_route)
+        self.router = router if router is not None and router.compiled else None
         self.max_bytes = max_bytes  # the file input's read size (tests make it small)
         self.max_lines, self.max_line = co.queue_size, co.max_line_bytes
         self.scan = shard_mod.USE_COMPILED if scan is None else scan
@@ -352,10 +354,10 @@ class SplitReader:
         """Bytes handed out so far."""
         return self.inp.position if self.inp is not None else self.start
 
-    def read(self) -> tuple[int, int, array | None, list[bytes] | None] | None:
+    def read(self) -> tuple[int, int, array | None, list[bytes] | None, bytes | None] | None:
         """The next batch: (its first line number, its file offset, its lines' lengths —
-        None when it holds a cut line —, its lines — None when scanned), or None at the end
-        of the file."""
+        None when it holds a cut line —, its lines — None when scanned —, its route codes
+        when the reader's router gave them), or None at the end of the file."""
         if self.done:
             return None
         if self.inp is not None:
@@ -364,14 +366,17 @@ class SplitReader:
         while True:
             if self.read_pos >= len(self.view.map):  # where the file input reads again
                 self.view.grew()
-            status, lens, start, read_pos = compiled_route.scan(
-                self.view.map, self.start, self.read_pos, self.max_bytes, self.max_lines,
-                self.max_line)
+            args = (self.view.map, self.start, self.read_pos, self.max_bytes, self.max_lines,
+                    self.max_line)
+            if self.router is not None:
+                status, lens, start, read_pos, codes = self.router.scan_route(*args)
+            else:
+                (status, lens, start, read_pos), codes = compiled_route.scan(*args), None
             if status == compiled_route.SCAN_BATCH:
                 first, base = self.lineno + 1, self.start
                 self.start, self.read_pos = start, read_pos
                 self.lineno += len(lens)
-                return first, base, lens, None
+                return first, base, lens, None, codes
             if status == compiled_route.SCAN_LINES:
                 self.inp = self._file_input()
                 self.inp.resume(self.start, self.read_pos, self.lineno)
@@ -379,7 +384,7 @@ class SplitReader:
             self.done = True  # SCAN_END
             return None
 
-    def _read_lines(self) -> tuple[int, int, array | None, list[bytes] | None] | None:
+    def _read_lines(self) -> tuple[int, int, array | None, list[bytes] | None, None] | None:
         inp = self.inp
         assert inp is not None
         base = inp.position
@@ -397,8 +402,8 @@ class SplitReader:
         lines = batch.lines
         lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
         if max(lens, default=0) > self.max_line:
-            return batch.first, base, None, lines  # a cut line: sent as lines
-        return batch.first, base, lens, lines
+            return batch.first, base, None, lines, None  # a cut line: sent as lines
+        return batch.first, base, lens, lines, None
 
     def close(self) -> None:
         if self.inp is not None:
@@ -420,12 +425,13 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
     cpu0 = time.process_time()
     _place_fw_hosts(router, fw_logs)
     send(ForkingPickler.dumps((START, dict(router.hosts))))
-    reader = SplitReader(eve, cfg.consumer)
+    reader = SplitReader(eve, cfg.consumer, router=router)
     try:
         while (got := reader.read()) is not None:
-            first, base, lens, lines = got
+            first, base, lens, lines, codes = got
             if lines is None:
-                codes = router.route_view(reader.map, base, lens)
+                if codes is None:
+                    codes = router.route_view(reader.map, base, lens)
                 send(ForkingPickler.dumps((BATCH, codes, first, base, lens, None)))
             else:
                 codes = router.route(lines)

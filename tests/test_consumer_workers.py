@@ -308,8 +308,9 @@ def _split_reader_batches(path: Path, max_lines: int, max_line: int, max_bytes: 
     out, as_lines = [], 0
     try:
         while (got := reader.read()) is not None:
-            first, base, lens, lines = got
+            first, base, lens, lines, codes = got
             assert lens is not None or lines is not None
+            assert codes is None  # no router given
             if lines is None:
                 starts = list(accumulate([base, *[n + 1 for n in lens]]))
                 lines = [data[a:a + n] for a, n in zip(starts, lens, strict=False)]
@@ -358,10 +359,10 @@ def test_the_split_reader_follows_a_growing_file(tmp_path: Path) -> None:
     reader = workers_mod.SplitReader(path, SimpleNamespace(queue_size=10, max_line_bytes=99),
                                      scan=True)
     try:
-        assert reader.read() == (1, 0, array("I", [3, 3]), None)
+        assert reader.read() == (1, 0, array("I", [3, 3]), None, None)
         with path.open("ab") as fh:
             fh.write(b"ee\nfour\n")
-        assert reader.read() == (3, 8, array("I", [5, 4]), None)
+        assert reader.read() == (3, 8, array("I", [5, 4]), None, None)
         assert reader.read() is None
     finally:
         reader.close()
@@ -384,6 +385,40 @@ def test_route_view_gives_the_codes_of_the_lines(real: dict[str, Any]) -> None:
             if fast:
                 with pytest.raises(ValueError, match="the file holds"):
                     a.route_view(view, 2, lens)
+
+
+def test_the_scan_routes_as_the_pure_router(real: dict[str, Any], tmp_path: Path) -> None:
+    """The splitter's fused scan and route (compiled) over real EVE with over-long lines
+    woven in (read by the file input) and small batches: per batch the codes of the pure
+    router over the file input's lines; the same placement and loads at the end."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+    lines = real["eve"].read_bytes().split(b"\n")[:-1][:3000]
+    for k in range(0, len(lines), 397):
+        lines[k] = lines[k] + b" " * 5000  # over max_line_bytes: the file input's batch
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    home = real["cfg"].is_home
+    fast = Router(2, home, compiled=True, handicap=0.1)
+    pure = Router(2, home, compiled=False, handicap=0.1)
+    co = SimpleNamespace(queue_size=300, max_line_bytes=4096)
+    want = _file_input_batches(path, 300, 4096, 1 << 16)
+    reader = workers_mod.SplitReader(path, co, scan=True, max_bytes=1 << 16, router=fast)
+    got, fused = [], 0
+    try:
+        while (batch := reader.read()) is not None:
+            first, base, lens, lines_, codes = batch
+            if codes is None:
+                codes = fast.route(lines_) if lines_ is not None else \
+                    fast.route_view(reader.map, base, lens)
+            else:
+                fused += 1
+            got.append((first, base, codes))
+    finally:
+        reader.close()
+    assert got == [(first, base, pure.route(ls)) for first, base, ls in want]
+    assert fused and fused < len(want)  # both ways were taken
+    assert (fast.hosts, fast.load) == (pure.hosts, pure.load)
 
 
 def test_released_pages_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
