@@ -49,6 +49,8 @@ cdef Py_ssize_t _SPORT_LEN = 13
 cdef const char *_DST = b',"dest_ip":"'
 cdef Py_ssize_t _DST_LEN = 12
 cdef unsigned char _QUOTE = 34  # "
+cdef const char *_TS_START = b'{"timestamp":'
+cdef const char *_RRNAME = b'"rrname":"'
 cdef unsigned char _FALLBACK = 254
 
 
@@ -185,6 +187,11 @@ cdef class FastRoutes:
     cdef Py_ssize_t limit
     cdef int dns_class
     cdef bint dns_wanted
+    cdef object dns_skip  # shard.DnsSkip or None
+    cdef dict skip_names  # the pure router's rrname → whitelisted (shared: one cache)
+    cdef Py_ssize_t skip_max_line
+    cdef bint skip_wl_names
+    cdef object skip_matches
 
     def __init__(self, router: object, limit: int, classes: dict) -> None:
         self.router = router
@@ -193,16 +200,57 @@ cdef class FastRoutes:
         self.dns_class = classes[b"dns"]
         self.dns_wanted = router.dns_wanted
         self.limit = limit
+        self.dns_skip = router.dns_skip
+        self.skip_names = router._skip_names
+        if self.dns_skip is not None:
+            self.skip_max_line = self.dns_skip.max_line
+            self.skip_wl_names = self.dns_skip.wl_names
+            self.skip_matches = self.dns_skip.matches
 
-    cdef unsigned char _dns_code(self, const char *s, Py_ssize_t n) noexcept:
+    cdef int _dns_code(self, const char *s, Py_ssize_t n) except -1:
         """shard.Router.dns_code of a compact dns line."""
         if memchr(s, 92, <size_t>n) != NULL:  # a backslash: an escape
             return 255
         if _count(s, n, b'"event_type"', 12) != 1:
             return 255
-        if self.dns_wanted and _has(s, n, b'"answer"', 8):
+        if self.dns_wanted and _has(s, n, b'"answer"', 8) and not self._dns_skipped(s, n):
             return 255
         return 0
+
+    cdef bint _dns_skipped(self, const char *s, Py_ssize_t n) except -1:
+        """shard.Router.dns_skipped (the line holds no backslash)."""
+        cdef const char *end = s + n
+        cdef const char *p
+        cdef const char *q
+        cdef PyObject *hit
+        skip = self.dns_skip
+        if skip is None or n > self.skip_max_line or n < 13 or memcmp(s, _TS_START, 13) != 0 \
+                or s[n - 1] != b'}' or _has(s + 13, n - 13, b'"timestamp":', 12) \
+                or _has(s, n, b":null", 5):
+            return False
+        if _has(s, n, b'"type":"query"', 14) or not self.skip_wl_names:
+            return True
+        names = self.skip_names
+        p = <const char *>memmem(s, <size_t>n, _RRNAME, 10) if n >= 10 else NULL
+        while p != NULL:
+            p += 10
+            q = <const char *>memchr(p, _QUOTE, <size_t>(end - p))
+            if q == NULL:
+                return False
+            name = PyBytes_FromStringAndSize(p, q - p)
+            hit = PyDict_GetItem(names, name)
+            if hit == NULL:
+                if len(names) > self.limit:
+                    names.clear()
+                verdict = bool(self.skip_matches(name.decode("utf-8", "replace")))
+                names[name] = verdict
+            else:
+                verdict = <object>hit
+            if verdict:
+                return False
+            p = <const char *>memmem(q, <size_t>(end - q), _RRNAME, 10) \
+                if end - q >= 10 else NULL
+        return True
 
     def route(self, list lines) -> bytes:
         """The route code of every line of *lines* (and the router's loads updated)."""

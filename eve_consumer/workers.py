@@ -65,6 +65,7 @@ from eve_consumer.inputs.fwlog import read_fw_log
 from eve_consumer.shard import (
     MAX_WORKERS,
     SECONDARY,
+    DnsSkip,
     Router,
     WorkerShard,
     compiled_route,
@@ -628,7 +629,8 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             _read_routed(workers.feed, consumer, shard, eve, table)
         else:
             router = Router(count, consumer.cfg.is_home,
-                            dns_wanted="dns" in consumer.decoder.wanted)
+                            dns_wanted="dns" in consumer.decoder.wanted,
+                            dns_skip=DnsSkip.of(consumer.decoder))
             shard.hosts = router.hosts  # the live placement
 
             first = [True]
