@@ -23,6 +23,13 @@ Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte 
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
 memory-mapped file, in one C loop (every line checked against the end of the map).
+
+:func:`scan` is one :meth:`sakimori.eve.file.FileInput.read_batch` over the memory-mapped
+file — the same batches (chunks of ``max_bytes``, at most ``max_lines`` lines) as the lines'
+lengths, no line object; :meth:`FastRoutes.scan_route` routes each line as the scan finds it
+(:meth:`FastRoutes.route_view`: a scanned batch afterwards). A DNS answer every worker's
+decoder skips unparsed (``shard.DnsSkip``) is found from the bytes as
+:meth:`eve_consumer.shard.Router.dns_skipped` finds it (one cache of rrname verdicts).
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING

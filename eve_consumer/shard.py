@@ -20,7 +20,9 @@ scratch statistics, so each line is counted once):
   host's findings from exactly the events one worker would see. No internal side: worker 0.
   An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
 - ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host);
-  worker 0 alone when the line cannot feed that map (:meth:`Router.dns_code`).
+  worker 0 alone when the line cannot feed that map, or when every worker's decoder skips it
+  unparsed (:class:`DnsSkip`: the prefilter's verdict — a query, or no whitelisted name — on
+  a well-formed line; :meth:`Router.dns_code`).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
   event types, lines without a readable event type (bad lines) — worker 0 alone.
 

@@ -6,16 +6,19 @@ the outputs (hosts.csv, findings.jsonl, stats.json, alert mail), the spoofed-mai
 forked *before* worker 0 builds its :class:`~eve_consumer.pipeline.Consumer` (so they do not
 inherit its SQLite store), each with its own consumer over a scratch state directory.
 
-**One reader.** Worker 0 is also the splitter (by default): it alone reads the file (the
-consumer's own :class:`~sakimori.eve.file.FileInput`, so the batches and line numbers are
-one worker's) and gives each line a one-byte route code (:class:`eve_consumer.shard.Router`:
-the compiled byte scan of :mod:`eve_consumer._route` when built, else one regex search per
-line mapped in C; a cached code per (event type, src, dest), hosts placed on the least
-loaded worker). Per batch it sends the other workers the codes, the lines' lengths and the
-batch's file offset — a few bytes per line; each worker cuts its own lines out of the file,
-memory-mapped (:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`),
-and decodes only those, with their real line numbers. A batch holding a line cut for being
-too long is sent as lines instead.
+**One reader.** Worker 0 is also the splitter (by default): it alone reads the file
+(:class:`SplitReader`: the batches and line numbers of the consumer's own
+:class:`~sakimori.eve.file.FileInput`) and gives each line a one-byte route code
+(:class:`eve_consumer.shard.Router`). With the compiled router (:mod:`eve_consumer._route`)
+the file is memory-mapped and scanned — each line found with ``memchr`` and routed while its
+bytes are in the cache, no line object made (``scan_route``); a batch holding a line longer
+than ``consumer.max_line_bytes`` is read by a ``FileInput`` resumed where the scan stands.
+Without it: the ``FileInput`` and one regex search per line. Per batch it sends the other
+workers the codes, the lines' lengths and the batch's file offset — a few bytes per line;
+every worker (worker 0 too) cuts its own lines out of the mapped file
+(:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`) and decodes only
+those, with their real line numbers; the pages read are let go as the read goes on
+(:meth:`_View.release`). A batch holding a cut line is sent as lines instead.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
