@@ -3,16 +3,23 @@
 Both runs are child processes that are not pinned (the figure needs every core), alternating;
 the notes give the CPU seconds of all processes, the CPU-bound ceiling on N free cores and
 the load average before each run, so a reader can tell what the machine allowed.
+
+Run alone, it measures figure 2b only, over the files a ``bench/run.py --keep --out DIR`` run
+left in DIR (``big-eve.json``, ``sakimori.yaml``, ``baselines.json``)::
+
+    python bench/workers_bench.py --out DIR [--workers 2] [--reps 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import measure
@@ -125,3 +132,28 @@ def workers(b: Any, big_path: Path, events: int) -> None:
             f"worker's CPU ÷ max(busiest process, all ÷ {n})) "
             f"{ratio(one_cpu, median([_bound(r, n) for r in rs])):.2f}; median run: "
             f"{_processes(mid, lines)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Figure 2b alone, over a kept ``bench/run.py`` output directory."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--out", type=Path, required=True,
+                   help="a bench/run.py --keep --out directory")
+    p.add_argument("--workers", type=int, default=2, help="processes (2)")
+    p.add_argument("--reps", type=int, default=3, help="runs of each mode (3)")
+    args = p.parse_args(argv)
+    big = args.out / "big-eve.json"
+    with big.open("rb") as fh:
+        events = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
+    b = SimpleNamespace(args=SimpleNamespace(workers=args.workers, big_reps=args.reps),
+                        out=args.out, cfg_path=args.out / "sakimori.yaml", raw={},
+                        figures=[], notes=[])
+    workers(b, big, events)
+    print(table.render(b.figures))
+    for note in b.notes:
+        print(f"- {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

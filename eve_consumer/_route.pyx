@@ -23,12 +23,23 @@ Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte 
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
 memory-mapped file, in one C loop (every line checked against the end of the map).
+
+:func:`scan` is one :meth:`sakimori.eve.file.FileInput.read_batch` over the memory-mapped
+file — the same batches (chunks of ``max_bytes``, at most ``max_lines`` lines) as the lines'
+lengths, no line object; :meth:`FastRoutes.scan_route` routes each line as the scan finds it
+(:meth:`FastRoutes.route_view`: a scanned batch afterwards). A DNS answer every worker's
+decoder skips unparsed (``shard.DnsSkip``) is found from the bytes as
+:meth:`eve_consumer.shard.Router.dns_skipped` finds it (one cache of rrname verdicts).
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
+from cpython cimport array as carray
+
+from array import array
 from libc.string cimport memchr, memcmp, memcpy
 
 cdef extern from "string.h":
@@ -45,7 +56,19 @@ cdef Py_ssize_t _SPORT_LEN = 13
 cdef const char *_DST = b',"dest_ip":"'
 cdef Py_ssize_t _DST_LEN = 12
 cdef unsigned char _QUOTE = 34  # "
+cdef const char *_TS_START = b'{"timestamp":'
+cdef const char *_RRNAME = b'"rrname":"'
 cdef unsigned char _FALLBACK = 254
+
+
+cdef carray.array _UINT_ARRAY = array("I")
+cdef enum:
+    _S_BATCH = 0
+    _S_END = 1
+    _S_LINES = 2
+SCAN_BATCH = _S_BATCH
+SCAN_END = _S_END
+SCAN_LINES = _S_LINES
 
 
 cdef inline bint _is_kind(unsigned char c) noexcept nogil:
@@ -133,6 +156,35 @@ cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t
     return found
 
 
+cdef class _Pending:
+    """One batch being routed: its lines (pointers, lengths), their codes and cost classes,
+    and the lines Python must see (new keys, other layouts)."""
+
+    cdef const char **ptr
+    cdef Py_ssize_t *lens
+    cdef unsigned char *codes
+    cdef unsigned char *classes
+    cdef Py_ssize_t n, cap
+    cdef list miss_at, miss_fast, miss_keys, fallback
+
+    def __cinit__(self, Py_ssize_t cap) -> None:
+        self.cap = cap
+        self.n = 0
+        self.ptr = <const char **>PyMem_Malloc((cap + 1) * sizeof(char *))
+        self.lens = <Py_ssize_t *>PyMem_Malloc((cap + 1) * sizeof(Py_ssize_t))
+        self.codes = <unsigned char *>PyMem_Malloc(cap + 1)
+        self.classes = <unsigned char *>PyMem_Malloc(cap + 1)
+        if self.ptr == NULL or self.lens == NULL or self.codes == NULL or self.classes == NULL:
+            raise MemoryError()
+        self.miss_at, self.miss_fast, self.miss_keys, self.fallback = [], [], [], []
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.ptr)
+        PyMem_Free(self.lens)
+        PyMem_Free(self.codes)
+        PyMem_Free(self.classes)
+
+
 cdef class FastRoutes:
     """The compiled :meth:`~eve_consumer.shard.Router.route` of one pure router."""
 
@@ -142,6 +194,11 @@ cdef class FastRoutes:
     cdef Py_ssize_t limit
     cdef int dns_class
     cdef bint dns_wanted
+    cdef object dns_skip  # shard.DnsSkip or None
+    cdef dict skip_names  # the pure router's rrname → whitelisted (shared: one cache)
+    cdef Py_ssize_t skip_max_line
+    cdef bint skip_wl_names
+    cdef object skip_matches
 
     def __init__(self, router: object, limit: int, classes: dict) -> None:
         self.router = router
@@ -150,94 +207,203 @@ cdef class FastRoutes:
         self.dns_class = classes[b"dns"]
         self.dns_wanted = router.dns_wanted
         self.limit = limit
+        self.dns_skip = router.dns_skip
+        self.skip_names = router._skip_names
+        if self.dns_skip is not None:
+            self.skip_max_line = self.dns_skip.max_line
+            self.skip_wl_names = self.dns_skip.wl_names
+            self.skip_matches = self.dns_skip.matches
 
-    cdef unsigned char _dns_code(self, const char *s, Py_ssize_t n) noexcept:
+    cdef int _dns_code(self, const char *s, Py_ssize_t n) except -1:
         """shard.Router.dns_code of a compact dns line."""
         if memchr(s, 92, <size_t>n) != NULL:  # a backslash: an escape
             return 255
         if _count(s, n, b'"event_type"', 12) != 1:
             return 255
-        if self.dns_wanted and _has(s, n, b'"answer"', 8):
+        if self.dns_wanted and _has(s, n, b'"answer"', 8) and not self._dns_skipped(s, n):
             return 255
         return 0
+
+    cdef bint _dns_skipped(self, const char *s, Py_ssize_t n) except -1:
+        """shard.Router.dns_skipped (the line holds no backslash)."""
+        cdef const char *end = s + n
+        cdef const char *p
+        cdef const char *q
+        cdef PyObject *hit
+        skip = self.dns_skip
+        if skip is None or n > self.skip_max_line or n < 13 or memcmp(s, _TS_START, 13) != 0 \
+                or s[n - 1] != b'}' or _has(s + 13, n - 13, b'"timestamp":', 12) \
+                or _has(s, n, b":null", 5):
+            return False
+        if _has(s, n, b'"type":"query"', 14) or not self.skip_wl_names:
+            return True
+        names = self.skip_names
+        p = <const char *>memmem(s, <size_t>n, _RRNAME, 10) if n >= 10 else NULL
+        while p != NULL:
+            p += 10
+            q = <const char *>memchr(p, _QUOTE, <size_t>(end - p))
+            if q == NULL:
+                return False
+            name = PyBytes_FromStringAndSize(p, q - p)
+            hit = PyDict_GetItem(names, name)
+            if hit == NULL:
+                if len(names) > self.limit:
+                    names.clear()
+                verdict = bool(self.skip_matches(name.decode("utf-8", "replace")))
+                names[name] = verdict
+            else:
+                verdict = <object>hit
+            if verdict:
+                return False
+            p = <const char *>memmem(q, <size_t>(end - q), _RRNAME, 10) \
+                if end - q >= 10 else NULL
+        return True
 
     def route(self, list lines) -> bytes:
         """The route code of every line of *lines* (and the router's loads updated)."""
         cdef Py_ssize_t n = len(lines)
-        cdef Py_ssize_t i, j, klen, ln, pair
+        cdef Py_ssize_t i
+        cdef list keep = list(lines)  # every line alive while routed (Python runs inside)
+        cdef _Pending b = _Pending(n)
+        for i in range(n):
+            line = keep[i]
+            if type(line) is not bytes:
+                line = bytes(memoryview(line))  # bytes-like only, as the regex takes
+                keep[i] = line
+            self._step(b, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+        return self._finish(b)
+
+    def route_view(self, view: object, Py_ssize_t base, lens: object) -> bytes:
+        """:meth:`route` of the lines of *view* (the memory-mapped file) from *base* on, of
+        lengths *lens* (``array("I")``), each followed by one byte (its newline): no line
+        object is made, except for the rare lines Python must see (new keys, other layouts).
+        A line reaching past the end of *view* raises ValueError."""
+        cdef const unsigned char[::1] buf = view
+        cdef const unsigned int[::1] lv = lens
+        cdef Py_ssize_t n = lv.shape[0]
+        cdef Py_ssize_t size = buf.shape[0]
+        cdef Py_ssize_t i, pos = base
+        cdef const char *data = NULL
+        if size:
+            data = <const char *>&buf[0]
+        if base < 0:
+            raise ValueError("negative file offset")
+        cdef _Pending b = _Pending(n)
+        for i in range(n):
+            if pos + <Py_ssize_t>lv[i] > size:
+                raise ValueError(f"line data up to byte {pos + lv[i]}, the file holds {size}")
+            self._step(b, data + pos, lv[i])
+            pos += lv[i] + 1
+        return self._finish(b)
+
+    def scan_route(self, view: object, Py_ssize_t start, Py_ssize_t read_pos,
+                   Py_ssize_t max_bytes, Py_ssize_t max_lines, Py_ssize_t max_line) -> tuple:
+        """:func:`scan` and :meth:`route_view` of its batch in one pass (each line routed
+        while its bytes are in the cache): ``(status, lens, start, read_pos, codes)``, codes
+        None unless the status is ``SCAN_BATCH``. Nothing is placed or counted unless it is."""
+        cdef const unsigned char[::1] buf = view
+        cdef Py_ssize_t size = buf.shape[0]
+        cdef const char *data = NULL
+        cdef Py_ssize_t state[2]
+        cdef carray.array out
+        cdef _Pending b
+        cdef int status
+        if size:
+            data = <const char *>&buf[0]
+        status = _check(size, start, read_pos, max_bytes, max_lines, max_line)
+        if status != _S_BATCH:
+            return status, None, start, read_pos, None
+        out = _lens_array(size, read_pos, max_bytes, max_lines)
+        b = _Pending(len(out))
+        status = _scan(data, size, start, read_pos, max_bytes, max_lines, max_line, out, self,
+                       b, state)
+        if status != _S_BATCH:
+            return status, None, start, read_pos, None
+        return status, out, state[0], state[1], self._finish(b)
+
+    cdef int _step(self, _Pending b, const char *s, Py_ssize_t ln) except -1:
+        """Route one more line of the batch *b* from its bytes: its code from the cache, or
+        noted for :meth:`_finish` (a new key, another layout)."""
+        cdef Py_ssize_t i = b.n
+        cdef Py_ssize_t klen
         cdef Py_ssize_t at[6]
-        cdef const char *s
         cdef char *k
         cdef PyObject *hit
         cdef long value
         cdef unsigned char code
         cdef int cls
+        if i >= b.cap:
+            raise ValueError("more lines than the batch holds")
+        b.ptr[i] = s
+        b.lens[i] = ln
+        b.n = i + 1
+        if not _compact(s, ln, at):
+            b.codes[i] = _FALLBACK
+            b.classes[i] = 0
+            b.fallback.append(i)
+            return 0
+        klen = (at[1] - at[0]) + 1 + (at[3] - at[2]) + 1 + (at[5] - at[4])
+        key = PyBytes_FromStringAndSize(NULL, klen)
+        k = PyBytes_AS_STRING(key)
+        memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+        k += at[1] - at[0]
+        k[0] = b'"'
+        k += 1
+        memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+        k += at[3] - at[2]
+        k[0] = b'"'
+        k += 1
+        memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+        hit = PyDict_GetItem(self.cache, key)
+        if hit == NULL:
+            b.miss_at.append(i)
+            b.miss_fast.append(key)
+            b.miss_keys.append((PyBytes_FromStringAndSize(s + at[0], at[1] - at[0]),
+                                PyBytes_FromStringAndSize(s + at[2], at[3] - at[2]),
+                                PyBytes_FromStringAndSize(s + at[4], at[5] - at[4])))
+            return 0
+        value = <long>(<object>hit)
+        code = value & 255
+        cls = value >> 8
+        b.classes[i] = cls
+        if code == 255 and cls == self.dns_class:
+            code = self._dns_code(s, ln)
+        b.codes[i] = code
+        return 0
+
+    cdef bytes _finish(self, _Pending b):
+        """The codes of batch *b*: its new keys placed and cached (the router's
+        :meth:`~eve_consumer.shard.Router.codes_of`), its other-layout lines routed by
+        :meth:`~eve_consumer.shard.Router.general`, the loads updated."""
+        cdef Py_ssize_t i, j, pair
+        cdef Py_ssize_t n = b.n
+        cdef unsigned char code
+        cdef int cls
         cdef Py_ssize_t counts[256 * 8]
         cdef Py_ssize_t order[256 * 8]
         cdef Py_ssize_t seen = 0
-        cdef bytearray out = bytearray(n)
-        cdef unsigned char *codes = <unsigned char *>PyByteArray_AS_STRING(out)
-        cdef bytearray cls_out = bytearray(n)  # each line's cost class (0: FALLBACK)
-        cdef unsigned char *classes = <unsigned char *>PyByteArray_AS_STRING(cls_out)
-        cdef list miss_at = [], miss_fast = [], miss_keys = [], fallback = []
+        cdef unsigned char *codes = b.codes
+        cdef unsigned char *classes = b.classes
         router = self.router
         if len(router.decoders) > 256 or len(self.classes) >= 8:
             raise ValueError("route codes or cost classes out of range")
         router.load[0] += router.handicap * n  # before placing this batch's hosts
-        for i in range(n):
-            line = lines[i]
-            if type(line) is not bytes:
-                line = bytes(memoryview(line))  # bytes-like only, as the regex takes
-            s = PyBytes_AS_STRING(line)
-            ln = PyBytes_GET_SIZE(line)
-            if not _compact(s, ln, at):
-                codes[i] = _FALLBACK
-                classes[i] = 0
-                fallback.append(i)
-                continue
-            klen = (at[1] - at[0]) + 1 + (at[3] - at[2]) + 1 + (at[5] - at[4])
-            key = PyBytes_FromStringAndSize(NULL, klen)
-            k = PyBytes_AS_STRING(key)
-            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
-            k += at[1] - at[0]
-            k[0] = b'"'
-            k += 1
-            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
-            k += at[3] - at[2]
-            k[0] = b'"'
-            k += 1
-            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
-            hit = PyDict_GetItem(self.cache, key)
-            if hit == NULL:
-                miss_at.append(i)
-                miss_fast.append(key)
-                miss_keys.append((line[at[0]:at[1]], line[at[2]:at[3]], line[at[4]:at[5]]))
-                continue
-            value = <long>(<object>hit)
-            code = value & 255
-            cls = value >> 8
-            classes[i] = cls
-            if code == 255 and cls == self.dns_class:
-                code = self._dns_code(s, ln)
-            codes[i] = code
+        miss_keys = b.miss_keys
         if miss_keys:
             got = router.codes_of(miss_keys)  # places the new hosts, as the pure route
             if len(self.cache) + len(miss_keys) > self.limit:
                 self.cache.clear()
             for j in range(len(miss_keys)):
-                i = miss_at[j]
+                i = b.miss_at[j]
                 code = got[j]
                 cls = self.classes.get(miss_keys[j][0], 0)
-                self.cache[miss_fast[j]] = code | (cls << 8)
+                self.cache[b.miss_fast[j]] = code | (cls << 8)
                 classes[i] = cls
                 if code == 255 and cls == self.dns_class:
-                    line = lines[i]
-                    if type(line) is not bytes:
-                        line = bytes(memoryview(line))
-                    code = self._dns_code(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+                    code = self._dns_code(b.ptr[i], b.lens[i])
                 codes[i] = code
-        for i in fallback:
-            codes[i] = router.general(lines[i])
+        for i in b.fallback:
+            codes[i] = router.general(PyBytes_FromStringAndSize(b.ptr[i], b.lens[i]))
         # the loads, per (code, class) in order of first occurrence, as Router.account
         for j in range(256 * 8):
             counts[j] = 0
@@ -253,7 +419,7 @@ cdef class FastRoutes:
             cost = counts[pair] * costs[pair >> 8]
             for w in decoders[pair & 255]:
                 load[w] += cost
-        return bytes(out)
+        return PyBytes_FromStringAndSize(<char *>codes, n)
 
 
 def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t base,
@@ -293,3 +459,102 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
     if not lines:
         return None
     return lines, numbers, bytes(flags)
+
+
+cdef int _check(Py_ssize_t size, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
+                Py_ssize_t max_lines, Py_ssize_t max_line) except -1:
+    """SCAN_BATCH when a batch is to be scanned, else SCAN_END or SCAN_LINES."""
+    if not (0 <= start <= read_pos <= size) or max_bytes < 1 or max_lines < 0 or max_line < 0:
+        raise ValueError("scan: reader state out of range")
+    if read_pos - start > max_line:
+        return _S_LINES
+    if read_pos == size and start == size:
+        return _S_END
+    return _S_BATCH
+
+
+cdef carray.array _lens_array(Py_ssize_t size, Py_ssize_t read_pos, Py_ssize_t max_bytes,
+                              Py_ssize_t max_lines):
+    """Room for the lengths of a batch: at most one line per byte read (or the held-back
+    last line), and max_lines."""
+    cdef Py_ssize_t end = min(read_pos + max_bytes, size)
+    return carray.clone(_UINT_ARRAY, max(1, min(max_lines, end - read_pos)), False)
+
+
+cdef int _scan(const char *data, Py_ssize_t size, Py_ssize_t start, Py_ssize_t read_pos,
+               Py_ssize_t max_bytes, Py_ssize_t max_lines, Py_ssize_t max_line,
+               carray.array out, FastRoutes router, _Pending pending,
+               Py_ssize_t *state) except -1:
+    """The batch of :func:`scan` (after :func:`_check`): the lengths into *out* (resized),
+    each line given to *router* (when not None) as it is found; the state after it into
+    *state*. Returns SCAN_BATCH or SCAN_LINES."""
+    cdef const char *nl
+    cdef Py_ssize_t end, pos, count = 0, length, line0
+    cdef unsigned int *lv = out.data.as_uints
+    if read_pos == size:  # the reader's read gives nothing: its held-back line is the last
+        if size - start > 0xFFFFFFFF:
+            return _S_LINES
+        lv[0] = <unsigned int>(size - start)
+        if router is not None:
+            router._step(pending, data + start, size - start)
+        carray.resize(out, 1)
+        state[0] = state[1] = size
+        return _S_BATCH
+    end = min(read_pos + max_bytes, size)
+    line0 = start
+    pos = read_pos
+    while pos < end:
+        nl = <const char *>memchr(data + pos, 10, <size_t>(end - pos))
+        if nl == NULL:
+            break
+        if count == max_lines:  # one line more than the batch takes: cut, re-read after it
+            carray.resize(out, count)
+            state[0] = state[1] = line0
+            return _S_BATCH
+        length = (nl - data) - line0
+        if length > max_line:
+            return _S_LINES
+        lv[count] = <unsigned int>length
+        if router is not None:
+            router._step(pending, data + line0, length)
+        count += 1
+        pos = (nl - data) + 1
+        line0 = pos
+    if end - line0 > max_line:
+        return _S_LINES
+    carray.resize(out, count)
+    state[0] = line0
+    state[1] = end
+    return _S_BATCH
+
+
+def scan(view: object, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
+         Py_ssize_t max_lines, Py_ssize_t max_line) -> tuple:
+    """One :meth:`sakimori.eve.file.FileInput.read_batch` over *view* (the memory-mapped
+    file), without making line objects: the lengths of the batch's lines.
+
+    The reader's state: *start*, the offset of the next line not handed out; *read_pos*, where
+    its next ``read(max_bytes)`` begins (the bytes between are its held-back partial line, no
+    newline among them). Returns ``(status, lens, start, read_pos)``: ``SCAN_BATCH`` — the
+    lines' lengths (``array("I")``, each line followed by its newline, the last line of the
+    file perhaps not) and the state after the batch; ``SCAN_END`` — the file is read;
+    ``SCAN_LINES`` — the batch holds a line longer than *max_line* (or leaves such a partial
+    line held back), which the reader cuts at chunk ends: the caller reads it with a
+    ``FileInput`` resumed at this state (``lens`` None, the state unchanged). The batches are
+    the reader's: lines ending in one chunk of *max_bytes*, at most *max_lines* of them."""
+    cdef const unsigned char[::1] buf = view
+    cdef Py_ssize_t size = buf.shape[0]
+    cdef const char *data = NULL
+    cdef Py_ssize_t state[2]
+    cdef int status
+    if size:
+        data = <const char *>&buf[0]
+    status = _check(size, start, read_pos, max_bytes, max_lines, max_line)
+    if status != _S_BATCH:
+        return status, None, start, read_pos
+    out = _lens_array(size, read_pos, max_bytes, max_lines)
+    status = _scan(data, size, start, read_pos, max_bytes, max_lines, max_line, out, None,
+                   None, state)
+    if status != _S_BATCH:
+        return status, None, start, read_pos
+    return status, out, state[0], state[1]

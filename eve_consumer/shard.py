@@ -20,7 +20,9 @@ scratch statistics, so each line is counted once):
   host's findings from exactly the events one worker would see. No internal side: worker 0.
   An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
 - ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host);
-  worker 0 alone when the line cannot feed that map (:meth:`Router.dns_code`).
+  worker 0 alone when the line cannot feed that map, or when every worker's decoder skips it
+  unparsed (:class:`DnsSkip`: the prefilter's verdict — a query, or no whitelisted name — on
+  a well-formed line; :meth:`Router.dns_code`).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
   event types, lines without a readable event type (bad lines) — worker 0 alone.
 
@@ -45,6 +47,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate, compress, repeat
 from operator import add
@@ -83,19 +86,56 @@ COST_OF_CLASS = (1.0, *KIND_COST.values())
 # hence 0.16 (was 0.04 when those batches took the per-line loop). The pure router's
 # (splitting ≈ 1.1–1.3 µs per line), the same way: worker 0 the busier by 0.15–0.24 s at 0.2
 # and 0.08 s at 0.3, worker 1 by 0.06–0.07 s at 0.35 and 0.24 s at 0.5: hence 0.33 (was 0.2).
+# Since the compiled splitter scans the memory-mapped file instead of reading it as lines
+# (splitting ≈ 0.25 µs per line, was ≈ 0.55), and worker 0 cuts its lines from the map as the
+# others do: over the full bench's 1M lines (2 runs per value, CPU seconds) worker 1 was the
+# busier by 0.20–0.23 s at 0.16, 0.15–0.17 s at 0.12, 0.08–0.11 s at 0.11, worker 0 by
+# 0.04–0.08 s at 0.10 and 0.11–0.13 s at 0.06 (the placement moves by whole hosts): 0.10.
+# With the DNS skip (DNS answers every decoder skips go to worker 0 alone, checked by the
+# splitter): worker 0 the busier by 0.17–0.18 s at 0.10, within 0.03 s at 0.11, worker 1 by
+# 0.09–0.12 s at 0.12 and 0.14–0.16 s at 0.13 (2 runs each, load average 4–5): 0.11.
 SPLIT_COST_LINES = 0.33
-SPLIT_COST_LINES_COMPILED = 0.16
+SPLIT_COST_LINES_COMPILED = 0.11
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
 # take the general path (each field found on its own).
 _COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":[0-9]+,'
                       rb'"dest_ip":"([^"]*)"').search
+_TS_START = b'{"timestamp":'  # the decoder's well-formed line (DnsSkip)
+_TS_KEY = b'"timestamp":'
+_RRNAME = b'"rrname":"'
 _EXTERNAL_CACHE = 200_000
 _ROUTE_CACHE = 200_000
 # Routers made without compiled=...: the compiled one when built (tests switch it off to run
 # the pure one; set before the workers fork).
 USE_COMPILED = compiled_route is not None
+
+
+@dataclass(frozen=True)
+class DnsSkip:
+    """Which ``dns`` lines every worker's decoder skips unparsed (the stock prefilter's
+    verdict, :meth:`eve_consumer.prefilter.Prefilter.dns`, on a well-formed line): a worker
+    that would only share such a line does nothing with it, so the router sends it to
+    worker 0 alone (:meth:`Router.dns_code`). *max_line*: ``consumer.max_line_bytes``;
+    *wl_names*: the whitelist holds names; *matches*: the whitelist's name test."""
+
+    max_line: int
+    wl_names: bool
+    matches: Callable[[str], bool]
+
+    @classmethod
+    def of(cls, decoder: Any) -> DnsSkip | None:
+        """The skip of *decoder* (worker 0's; every worker's is built alike), or None when
+        it does not skip ``dns`` lines by the stock prefilter (reference path, no prefilter,
+        DNS not decoded, another hook)."""
+        from eve_consumer.prefilter import Prefilter  # the consumer's, loaded with it
+
+        pre = decoder.prefilter
+        if type(pre) is not Prefilter or decoder.reference or "dns" not in decoder.wanted \
+                or "dns" not in decoder.prefilter_kinds:
+            return None
+        return cls(decoder.max_line, pre.wl_names, pre.ctx.whitelist.matches_host)
 
 
 def _key(m: Any) -> tuple[bytes, bytes, bytes] | None:
@@ -122,7 +162,8 @@ class Router(dict):  # type: ignore[type-arg]
 
     def __init__(self, count: int, home: Callable[[str], bool], *,
                  splitter_is_worker0: bool = True, compiled: bool | None = None,
-                 dns_wanted: bool = True, handicap: float | None = None) -> None:
+                 dns_wanted: bool = True, handicap: float | None = None,
+                 dns_skip: DnsSkip | None = None) -> None:
         super().__init__()
         if compiled is None:
             compiled = USE_COMPILED
@@ -141,6 +182,8 @@ class Router(dict):  # type: ignore[type-arg]
         self.handicap = handicap
         # DNS lines that cannot feed the IP → name map go to worker 0 alone (dns_code)
         self.dns_wanted = dns_wanted
+        self.dns_skip = dns_skip  # DNS answers every decoder skips: worker 0 alone
+        self._skip_names: dict[bytes, bool] = {}  # rrname → whitelisted (dns_skip.matches)
         self._pending: set[bytes] = set()  # internal, not placed yet
         # code → the workers that decode its lines
         self.decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
@@ -290,6 +333,29 @@ class Router(dict):  # type: ignore[type-arg]
         self.account(Counter(zip(codes, classes, strict=True)))
         return codes
 
+    def route_view(self, view: Any, base: int, lens: array) -> bytes:
+        """:meth:`route` of the lines of *view* (the memory-mapped file) from offset *base*,
+        of lengths *lens*, each followed by its newline: by the compiled router without a
+        line object when enabled, else over the lines cut out."""
+        if self._fast is not None:
+            return bytes(self._fast.route_view(view, base, lens))
+        starts = list(accumulate(map(add, lens, repeat(1)), initial=base))[:-1]
+        return self.route(list(map(view.__getitem__, map(slice, starts, map(add, starts, lens)))))
+
+    def scan_route(self, view: Any, start: int, read_pos: int, max_bytes: int,
+                   max_lines: int, max_line: int) -> tuple[int, Any, int, int, bytes | None]:
+        """:func:`eve_consumer._route.scan` of the next batch of *view* and its codes in one
+        pass (each line routed while its bytes are in the cache) — the compiled router only
+        (ValueError otherwise)."""
+        if self._fast is None:
+            raise ValueError("scan_route needs the compiled router")
+        return self._fast.scan_route(view, start, read_pos, max_bytes, max_lines, max_line)
+
+    @property
+    def compiled(self) -> bool:
+        """Is this router the compiled one?"""
+        return self._fast is not None
+
     def dns_code(self, line: bytes) -> int:
         """The code of a compact ``dns`` line: every worker (ALL), or worker 0 alone when the
         line cannot add to the IP → name map — DNS not decoded (no name whitelist), or no
@@ -297,9 +363,38 @@ class Router(dict):  # type: ignore[type-arg]
         JSON escape and one ``"event_type"`` key (so it decodes as this dns event)."""
         if b"\\" in line or line.count(b'"event_type"') != 1:
             return ALL
-        if self.dns_wanted and b'"answer"' in line:
+        if self.dns_wanted and b'"answer"' in line and not self.dns_skipped(line):
             return ALL
         return 0
+
+    def dns_skipped(self, line: bytes) -> bool:
+        """Does every decoder skip this compact ``dns`` line (no JSON escape, one
+        ``"event_type"``) unparsed — :attr:`dns_skip`'s well-formed line that is a query or
+        names no whitelisted host? False whenever unsure (the line then goes to every
+        worker)."""
+        skip = self.dns_skip
+        if skip is None or len(line) > skip.max_line or not line.startswith(_TS_START) \
+                or not line.endswith(b"}") or line.find(_TS_KEY, 13) >= 0 or b":null" in line:
+            return False
+        if b'"type":"query"' in line or not skip.wl_names:
+            return True
+        names = self._skip_names
+        i = line.find(_RRNAME)
+        while i >= 0:
+            i += len(_RRNAME)
+            j = line.find(b'"', i)
+            if j < 0:
+                return False
+            name = line[i:j]
+            hit = names.get(name)
+            if hit is None:
+                if len(names) > _ROUTE_CACHE:
+                    names.clear()
+                hit = names[name] = bool(skip.matches(name.decode("utf-8", "replace")))
+            if hit:
+                return False
+            i = line.find(_RRNAME, j)
+        return True
 
     def account(self, counts: Counter[tuple[int, int]]) -> None:
         """Add a batch's lines to the loads: *counts* (code, cost class) → lines, in order

@@ -6,16 +6,19 @@ the outputs (hosts.csv, findings.jsonl, stats.json, alert mail), the spoofed-mai
 forked *before* worker 0 builds its :class:`~eve_consumer.pipeline.Consumer` (so they do not
 inherit its SQLite store), each with its own consumer over a scratch state directory.
 
-**One reader.** Worker 0 is also the splitter (by default): it alone reads the file (the
-consumer's own :class:`~sakimori.eve.file.FileInput`, so the batches and line numbers are
-one worker's) and gives each line a one-byte route code (:class:`eve_consumer.shard.Router`:
-the compiled byte scan of :mod:`eve_consumer._route` when built, else one regex search per
-line mapped in C; a cached code per (event type, src, dest), hosts placed on the least
-loaded worker). Per batch it sends the other workers the codes, the lines' lengths and the
-batch's file offset — a few bytes per line; each worker cuts its own lines out of the file,
-memory-mapped (:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`),
-and decodes only those, with their real line numbers. A batch holding a line cut for being
-too long is sent as lines instead.
+**One reader.** Worker 0 is also the splitter (by default): it alone reads the file
+(:class:`SplitReader`: the batches and line numbers of the consumer's own
+:class:`~sakimori.eve.file.FileInput`) and gives each line a one-byte route code
+(:class:`eve_consumer.shard.Router`). With the compiled router (:mod:`eve_consumer._route`)
+the file is memory-mapped and scanned — each line found with ``memchr`` and routed while its
+bytes are in the cache, no line object made (``scan_route``); a batch holding a line longer
+than ``consumer.max_line_bytes`` is read by a ``FileInput`` resumed where the scan stands.
+Without it: the ``FileInput`` and one regex search per line. Per batch it sends the other
+workers the codes, the lines' lengths and the batch's file offset — a few bytes per line;
+every worker (worker 0 too) cuts its own lines out of the mapped file
+(:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`) and decodes only
+those, with their real line numbers; the pages read are let go as the read goes on
+(:meth:`_View.release`). A batch holding a cut line is sent as lines instead.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
@@ -58,16 +61,26 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
+from eve_consumer import shard as shard_mod
 from eve_consumer.context import GAUGES
 from eve_consumer.handlers.beacon import MAX_PAIRS
 from eve_consumer.inputs.fwlog import read_fw_log
-from eve_consumer.shard import MAX_WORKERS, SECONDARY, Router, WorkerShard, mine, worker_table
+from eve_consumer.shard import (
+    MAX_WORKERS,
+    SECONDARY,
+    DnsSkip,
+    Router,
+    WorkerShard,
+    compiled_route,
+    mine,
+    worker_table,
+)
 from sakimori import progress
 from sakimori.config import Config
 from sakimori.errors import SakimoriError
 from sakimori.eve.decode import MAX_EXAMPLES, DecodeStats
 from sakimori.eve.file import FileInput
-from sakimori.eve.lines import Batch
+from sakimori.eve.lines import DEFAULT_MAX_BYTES, Batch
 
 START = "start"
 BATCH = "batch"
@@ -77,6 +90,7 @@ DONE = "done"
 ERROR = "error"
 SPLITTERS = ("worker0", "process")
 PIPE_BYTES = 1 << 20
+RELEASE_BYTES = 16 << 20
 
 
 class WorkerError(SakimoriError):
@@ -195,27 +209,53 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                 part = mine(codes, table, first, lines, view=view.map, base=base, lens=lens)
                 if part is not None:
                     feed_part(consumer, shard, source, part)
+                if lens is not None:
+                    view.release(base)
         finally:
             view.close()
 
 
 class _View:
     """The EVE file memory-mapped (when a batch first needs it), mapped again when the
-    splitter read past its end (a file still growing while it is read)."""
+    splitter read past its end (a file still growing while it is read). The pages of the
+    lines already handed on are dropped from the process's resident set as the read goes on
+    (:meth:`release`), so a worker's memory does not grow with the file."""
 
     def __init__(self, fh: Any) -> None:
         self.fh = fh
         self.map: Any = b""
+        self.released = 0  # the pages before this offset were let go (madvise)
 
     def cover(self, end: int, source: str) -> None:
         if end <= len(self.map):
             return
-        self.close()
-        size = os.fstat(self.fh.fileno()).st_size
-        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._remap()
         if end > len(self.map):
             raise WorkerError(f"{source}: the file shrank while it was read "
                               f"({len(self.map)} bytes, line data up to byte {end})")
+
+    def grew(self) -> bool:
+        """Map the file again if it grew since it was mapped (True: it did)."""
+        if os.fstat(self.fh.fileno()).st_size <= len(self.map):
+            return False
+        self._remap()
+        return True
+
+    def _remap(self) -> None:
+        self.close()
+        size = os.fstat(self.fh.fileno()).st_size
+        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+
+    def release(self, upto: int) -> None:
+        """The lines before byte *upto* are done with: their pages leave the resident set
+        (clean pages of the page cache, mapped again on a later read — none comes),
+        :data:`RELEASE_BYTES` at a time."""
+        end = min(upto, len(self.map)) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end - self.released < RELEASE_BYTES or not isinstance(self.map, mmap.mmap):
+            return
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            self.map.madvise(mmap.MADV_DONTNEED, self.released, end - self.released)
+        self.released = end
 
     def close(self) -> None:
         if isinstance(self.map, mmap.mmap):
@@ -275,37 +315,140 @@ def _place_fw_hosts(router: Router, fw_logs: list[Path]) -> None:
     router.place(dict(weights))
 
 
+class SplitReader:
+    """The splitter's read of the EVE file: exactly the batches (lines, line numbers) of the
+    consumer's :class:`~sakimori.eve.file.FileInput`. With the compiled router the file is
+    memory-mapped and each batch's lines are found by :func:`eve_consumer._route.scan` —
+    only their lengths, no line object (routing and cutting read the map); a batch holding a
+    line longer than ``consumer.max_line_bytes`` (which the file input cuts at its chunk
+    ends) is read by a ``FileInput`` resumed where the scan stands, until its state is plain
+    again. Without it: the ``FileInput``, every batch as lines."""
+
+    def __init__(self, eve: Path, co: Any, *, scan: bool | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES, router: Router | None = None) -> None:
+        self.eve = eve
+        # a compiled router routes each scanned line as it is found (Router.scan_route)
+        self.router = router if router is not None and router.compiled else None
+        self.max_bytes = max_bytes  # the file input's read size (tests make it small)
+        self.max_lines, self.max_line = co.queue_size, co.max_line_bytes
+        self.scan = shard_mod.USE_COMPILED if scan is None else scan
+        self.inp: FileInput | None = None
+        self.fh: Any = None
+        self.view: _View | None = None
+        self.start = self.read_pos = self.lineno = 0  # the scan's FileInput state
+        self.done = False
+        if self.scan:
+            self.fh = open(eve, "rb")  # noqa: SIM115 - closed by close()
+            self.view = _View(self.fh)
+            self.view.grew()
+        else:
+            self.inp = self._file_input()
+
+    def _file_input(self) -> FileInput:
+        return FileInput(self.eve, max_bytes=self.max_bytes, max_lines=self.max_lines,
+                         max_line_bytes=self.max_line)
+
+    @property
+    def map(self) -> Any:
+        """The mapped file (b"" without the scan)."""
+        return self.view.map if self.view is not None else b""
+
+    @property
+    def position(self) -> int:
+        """Bytes handed out so far."""
+        return self.inp.position if self.inp is not None else self.start
+
+    def read(self) -> tuple[int, int, array | None, list[bytes] | None, bytes | None] | None:
+        """The next batch: (its first line number, its file offset, its lines' lengths —
+        None when it holds a cut line —, its lines — None when scanned —, its route codes
+        when the reader's router gave them), or None at the end of the file."""
+        if self.done:
+            return None
+        if self.inp is not None:
+            return self._read_lines()
+        assert self.view is not None
+        while True:
+            if self.read_pos >= len(self.view.map):  # where the file input reads again
+                self.view.grew()
+            args = (self.view.map, self.start, self.read_pos, self.max_bytes, self.max_lines,
+                    self.max_line)
+            if self.router is not None:
+                status, lens, start, read_pos, codes = self.router.scan_route(*args)
+            else:
+                (status, lens, start, read_pos), codes = compiled_route.scan(*args), None
+            if status == compiled_route.SCAN_BATCH:
+                first, base = self.lineno + 1, self.start
+                self.start, self.read_pos = start, read_pos
+                self.lineno += len(lens)
+                return first, base, lens, None, codes
+            if status == compiled_route.SCAN_LINES:
+                self.inp = self._file_input()
+                self.inp.resume(self.start, self.read_pos, self.lineno)
+                return self._read_lines()
+            self.done = True  # SCAN_END
+            return None
+
+    def _read_lines(self) -> tuple[int, int, array | None, list[bytes] | None, None] | None:
+        inp = self.inp
+        assert inp is not None
+        base = inp.position
+        batch = inp.read_batch()
+        if self.scan:
+            state = inp.state()
+            if state is not None or batch is None:  # plain again: back to the scan
+                inp.close()
+                self.inp = None
+                if state is not None:
+                    self.start, self.read_pos, self.lineno = state
+        if batch is None:
+            self.done = True
+            return None
+        lines = batch.lines
+        lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
+        if max(lens, default=0) > self.max_line:
+            return batch.first, base, None, lines, None  # a cut line: sent as lines
+        return batch.first, base, lens, lines, None
+
+    def close(self) -> None:
+        if self.inp is not None:
+            self.inp.close()
+        if self.view is not None:
+            self.view.close()
+        if self.fh is not None:
+            self.fh.close()
+
+
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
-          own: Callable[[FileInput, Batch, bytes], None] | None = None) -> float:
+          own: Callable[[SplitReader, int, int, Any, Any, bytes], None] | None = None
+          ) -> float:
     """The splitter: START (the firewall log hosts), then per batch of the file its route
-    codes, lengths and offset (*own*: worker 0's part of the batch, when it splits), END.
-    Returns its CPU seconds (without *own*'s)."""
+    codes, first line number, offset and lengths (or lines, for a batch holding a cut
+    line; *own*: worker 0's part of the batch, when it splits), END. Returns its CPU
+    seconds (without *own*'s)."""
     cpu0 = time.process_time()
     _place_fw_hosts(router, fw_logs)
     send(ForkingPickler.dumps((START, dict(router.hosts))))
-    co = cfg.consumer
-    inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
+    reader = SplitReader(eve, cfg.consumer, router=router)
     try:
-        while True:
-            base = inp.position
-            batch = inp.read_batch()
-            if batch is None:
-                break
-            lines = batch.lines
-            codes = router.route(lines)
-            lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
-            if max(lens, default=0) > co.max_line_bytes:
-                payload = (BATCH, codes, batch.first, base, None, lines)  # a cut line
+        while (got := reader.read()) is not None:
+            first, base, lens, lines, codes = got
+            if lines is None:
+                if codes is None:
+                    codes = router.route_view(reader.map, base, lens)
+                send(ForkingPickler.dumps((BATCH, codes, first, base, lens, None)))
             else:
-                payload = (BATCH, codes, batch.first, base, lens, None)
-            send(ForkingPickler.dumps(payload))
+                codes = router.route(lines)
+                send(ForkingPickler.dumps((BATCH, codes, first, base, lens,
+                                           None if lens is not None else lines)))
             if own is not None:
                 t = time.process_time()
-                own(inp, batch, codes)
+                own(reader, first, base, lens, lines, codes)
                 cpu0 += time.process_time() - t  # the splitter's time alone
+            elif reader.view is not None:
+                reader.view.release(base)
     finally:
-        inp.close()
+        reader.close()
     cpu = time.process_time() - cpu0
     send(ForkingPickler.dumps((END, dict(router.hosts), cpu)))
     return cpu
@@ -470,11 +613,17 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
         progress.file_fraction(lambda: position[0], _size(eve))
     position = [0]
 
-    def own(inp: FileInput, batch: Batch, codes: bytes) -> None:
-        position[0] = inp.position
-        part = mine(codes, table, batch.first, batch.lines)
+    def own(reader: SplitReader, first: int, base: int, lens: Any, lines: Any,
+            codes: bytes) -> None:
+        position[0] = reader.position
+        if lines is None:  # cut from the mapped file, as the other workers do
+            part = mine(codes, table, first, None, view=reader.map, base=base, lens=lens)
+        else:
+            part = mine(codes, table, first, lines)
         if part is not None:
             feed_part(consumer, shard, source, part)
+        if reader.view is not None:
+            reader.view.release(base)
 
     with progress.phase(f"reading {Path(eve).name}", fraction,
                         progress.count(lambda: consumer.decoder.stats.lines, "lines")):
@@ -483,7 +632,8 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             _read_routed(workers.feed, consumer, shard, eve, table)
         else:
             router = Router(count, consumer.cfg.is_home,
-                            dns_wanted="dns" in consumer.decoder.wanted)
+                            dns_wanted="dns" in consumer.decoder.wanted,
+                            dns_skip=DnsSkip.of(consumer.decoder))
             shard.hosts = router.hosts  # the live placement
 
             first = [True]

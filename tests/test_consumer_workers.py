@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import json
 import mmap
+import random
+from array import array
 from datetime import datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
-from engines import require_binary, require_path
+from engines import missing, require_binary, require_path
 from workerchecks import assert_batch_loop
 
+from eve_consumer import shard
 from eve_consumer import workers as workers_mod
 from eve_consumer.pipeline import Consumer
 from eve_consumer.shard import NOT_MINE, PRIMARY, SECONDARY, Router, mine, worker_table
@@ -34,6 +39,7 @@ from generator.render_suricata import write_suricata
 from sakimori.baselines import empty_document
 from sakimori.cli import main as cli_main
 from sakimori.config import load_config
+from sakimori.eve.file import FileInput
 from sakimori.suricata import read_pcaps
 from sakimori_demo.officesim import SimParams, generate
 
@@ -278,6 +284,158 @@ def test_mine_cuts_the_lines_from_the_file(tmp_path: Path) -> None:
     assert got == ([lines[0], lines[2], lines[3]], [2, 4, 5], bytes([1, 2, 2]))
     assert mine(codes, table, 2, lines) == got
     assert mine(bytes([0, 0]), table, 1, lines[:2]) is None
+
+
+def _file_input_batches(path: Path, max_lines: int, max_line: int, max_bytes: int
+                        ) -> list[tuple[int, int, list[bytes]]]:
+    inp = FileInput(path, max_bytes=max_bytes, max_lines=max_lines, max_line_bytes=max_line)
+    out = []
+    while True:
+        base = inp.position
+        batch = inp.read_batch()
+        if batch is None:
+            return out
+        out.append((batch.first, base, batch.lines))
+
+
+def _split_reader_batches(path: Path, max_lines: int, max_line: int, max_bytes: int,
+                          scan: bool) -> tuple[list[tuple[int, int, list[bytes]]], int]:
+    """The SplitReader's batches, scanned ones cut out of the file by their lengths; and how
+    many came as lines while it scans (the file input's fallback)."""
+    data = path.read_bytes()
+    co = SimpleNamespace(queue_size=max_lines, max_line_bytes=max_line)
+    reader = workers_mod.SplitReader(path, co, scan=scan, max_bytes=max_bytes)
+    out, as_lines = [], 0
+    try:
+        while (got := reader.read()) is not None:
+            first, base, lens, lines, codes = got
+            assert lens is not None or lines is not None
+            assert codes is None  # no router given
+            if lines is None:
+                starts = list(accumulate([base, *[n + 1 for n in lens]]))
+                lines = [data[a:a + n] for a, n in zip(starts, lens, strict=False)]
+            else:
+                as_lines += scan
+                if lens is not None:
+                    assert list(lens) == [len(x) for x in lines]
+            out.append((first, base, lines))
+    finally:
+        reader.close()
+    return out, as_lines
+
+
+@pytest.mark.parametrize("seed", range(1, 7))
+def test_the_split_reader_gives_the_file_inputs_batches(tmp_path: Path, seed: int) -> None:
+    """The splitter's read (compiled: the scan of the mapped file, with the file input
+    taking over for batches holding an over-long line, then the scan again) gives exactly the
+    batches, offsets, line numbers and (cut) lines of the consumer's file input: files of
+    short, empty, over-long and chunk-crossing lines, with and without a last newline, with
+    small chunk, batch and line limits."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+    rng = random.Random(seed)
+    fell_back = 0
+    for k in range(150):
+        lines = [bytes(rng.choice(b'{}a"\\r\x00 ') for _ in range(
+            rng.choice([0, 1, 2, 5, 20, 60, 200]))) for _ in range(rng.randint(0, 60))]
+        path = tmp_path / f"eve-{k}.json"
+        path.write_bytes(b"\n".join(lines) + rng.choice([b"", b"\n"]))
+        limits = (rng.randint(1, 15), rng.randint(0, 100), rng.randint(1, 300))
+        want = _file_input_batches(path, *limits)
+        for scan in (True, False):
+            got, as_lines = _split_reader_batches(path, *limits, scan=scan)
+            assert got == want, (k, limits, scan)
+            fell_back += as_lines
+    assert fell_back  # the file input's part was exercised
+
+
+def test_the_split_reader_follows_a_growing_file(tmp_path: Path) -> None:
+    """Lines written after the scan reached the end of the mapped file are read, as the file
+    input reads them."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"one\ntwo\nthr")
+    reader = workers_mod.SplitReader(path, SimpleNamespace(queue_size=10, max_line_bytes=99),
+                                     scan=True)
+    try:
+        assert reader.read() == (1, 0, array("I", [3, 3]), None, None)
+        with path.open("ab") as fh:
+            fh.write(b"ee\nfour\n")
+        assert reader.read() == (3, 8, array("I", [5, 4]), None, None)
+        assert reader.read() is None
+    finally:
+        reader.close()
+
+
+def test_route_view_gives_the_codes_of_the_lines(real: dict[str, Any]) -> None:
+    """Routing a batch straight from the mapped file (no line objects) gives the codes,
+    placement and loads of routing its lines, compiled and pure."""
+    data = real["eve"].read_bytes()
+    lines = data.split(b"\n")[:-1]
+    lens = array("I", map(len, lines))
+    home = real["cfg"].is_home
+    compiled = [False, *([True] if shard.compiled_route is not None else [])]
+    with real["eve"].open("rb") as fh, \
+            mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        for fast in compiled:
+            a, b = Router(2, home, compiled=fast), Router(2, home, compiled=fast)
+            assert a.route_view(view, 0, lens) == b.route(lines)
+            assert (a.hosts, a.load) == (b.hosts, b.load)
+            if fast:
+                with pytest.raises(ValueError, match="the file holds"):
+                    a.route_view(view, 2, lens)
+
+
+def test_the_scan_routes_as_the_pure_router(real: dict[str, Any], tmp_path: Path) -> None:
+    """The splitter's fused scan and route (compiled) over real EVE with over-long lines
+    woven in (read by the file input) and small batches: per batch the codes of the pure
+    router over the file input's lines; the same placement and loads at the end."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install: make setup)")
+    lines = real["eve"].read_bytes().split(b"\n")[:-1][:3000]
+    for k in range(0, len(lines), 397):
+        lines[k] = lines[k] + b" " * 5000  # over max_line_bytes: the file input's batch
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    home = real["cfg"].is_home
+    fast = Router(2, home, compiled=True, handicap=0.1)
+    pure = Router(2, home, compiled=False, handicap=0.1)
+    co = SimpleNamespace(queue_size=300, max_line_bytes=4096)
+    want = _file_input_batches(path, 300, 4096, 1 << 16)
+    reader = workers_mod.SplitReader(path, co, scan=True, max_bytes=1 << 16, router=fast)
+    got, fused = [], 0
+    try:
+        while (batch := reader.read()) is not None:
+            first, base, lens, lines_, codes = batch
+            if codes is None:
+                codes = fast.route(lines_) if lines_ is not None else \
+                    fast.route_view(reader.map, base, lens)
+            else:
+                fused += 1
+            got.append((first, base, codes))
+    finally:
+        reader.close()
+    assert got == [(first, base, pure.route(ls)) for first, base, ls in want]
+    assert fused and fused < len(want)  # both ways were taken
+    assert (fast.hosts, fast.load) == (pure.hosts, pure.load)
+
+
+def test_released_pages_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                       ) -> None:
+    """Letting the read part of the map go (madvise) loses nothing: its bytes read back."""
+    monkeypatch.setattr(workers_mod, "RELEASE_BYTES", 0)
+    path = tmp_path / "big"
+    data = bytes(range(256)) * (3 * mmap.PAGESIZE // 256 + 7)
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        view = workers_mod._View(fh)
+        view.cover(len(data), str(path))
+        assert view.map[:] == data
+        view.release(2 * mmap.PAGESIZE + 5)
+        assert view.released == 2 * mmap.PAGESIZE
+        assert view.map[:] == data
+        view.close()
 
 
 _READ = ("app_proto", "app_proto_orig", "app_proto_ts", "app_proto_tc", "tcp", "proto")

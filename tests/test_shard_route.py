@@ -39,11 +39,12 @@ def _home(ip: str) -> bool:
     return ip.startswith(_HOME)
 
 
-def _both(lines: list[bytes], batch: int, count: int) -> tuple[Any, Any]:
+def _both(lines: list[bytes], batch: int, count: int, dns_skip: Any = None
+          ) -> tuple[Any, Any]:
     """(codes, hosts, load) of the pure and of the compiled router over *lines* in batches."""
     out = []
     for compiled in (False, True):
-        router = Router(count, _home, compiled=compiled, handicap=0.15)
+        router = Router(count, _home, compiled=compiled, handicap=0.15, dns_skip=dns_skip)
         codes = b"".join(router.route(lines[i:i + batch]) for i in range(0, len(lines), batch))
         out.append((codes, list(router.hosts.items()), router.load))
     return out[0], out[1]
@@ -149,6 +150,85 @@ def test_same_codes_on_mutated_lines(real_lines: list[bytes]) -> None:
     dns = [c for c, ln in zip(pure[0], mutated, strict=True) if _COMPACT(ln)
            and _COMPACT(ln).group(1) == b"dns"]
     assert 0 in dns and shard.ALL in dns  # DNS lines to worker 0 alone and to every worker
+
+
+def _dns_mutations(line: bytes, rng: random.Random) -> list[bytes]:
+    """A DNS line and the variants that change what the decoder's prefilter does with it."""
+    out = [line, *_mutations(line, rng)]
+    out += [
+        line[:-1] + b',"x":null}',  # not well-formed: parsed
+        line[:-1] + b',"timestamp":"x"}',
+        line + b" ",  # does not end with }
+        b" " + line,
+        line.replace(b'"rrname":"', b'"rrname":"whitelisted.example', 1),
+        line.replace(b'"rrname":"', b'"rrname":"', 1)[:-1] + b',"rrname":"x}',  # no quote
+        line.replace(b'"type":"answer"', b'"type":"query"', 1),
+        line[:-1] + b',"q":"\\"type\\":\\"query\\""}',
+        line.replace(b'"answers":', b'"rrname":"whitelisted.example","answers":', 1),
+        line + b"x" * 5000,  # over the decoder's max_line: parsed (rejected) everywhere
+    ]
+    return out
+
+
+def _wl(name: str) -> bool:
+    return name.endswith("whitelisted.example") or len(name) % 4 == 0
+
+
+def test_same_codes_with_the_dns_skip(real_lines: list[bytes]) -> None:
+    """With the DNS skip, both routers give the same codes on real and broken DNS lines:
+    some DNS answers go to worker 0 alone, the others to every worker."""
+    rng = random.Random(13)
+    dns = [ln for ln in real_lines if b'"event_type":"dns"' in ln and b'"answer"' in ln]
+    assert len(dns) > 100
+    lines = [m for ln in rng.sample(dns, 40) for m in _dns_mutations(ln, rng)]
+    lines += rng.sample(real_lines, 200)
+    rng.shuffle(lines)
+    max_line = max(map(len, dns)) + 100
+    for wl_names in (True, False):
+        skip = shard.DnsSkip(max_line, wl_names, _wl)
+        pure, fast = _both(lines, 97, 2, dns_skip=skip)
+        assert fast == pure
+        answers = [c for c, ln in zip(pure[0], lines, strict=True) if _COMPACT(ln)
+                   and _COMPACT(ln).group(1) == b"dns" and b'"answer"' in ln]
+        assert 0 in answers and (shard.ALL in answers or not wl_names)
+
+
+def test_the_dns_skip_is_what_the_decoder_skips(real_lines: list[bytes], tmp_path: Path
+                                                ) -> None:
+    """Every DNS line the router sends to worker 0 alone for its skip is one the consumer's
+    decoder skips unparsed (counted "dns (prefiltered)"): a worker that would share it does
+    nothing with it. Checked on real and broken DNS lines, against the real prefilter."""
+    from eve_consumer.pipeline import Consumer
+    from sakimori.config import load_config
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text("networks:\n  home: [192.168.0.0/16]\nwhitelist:\n  destinations:"
+                        "\n    - .whitelisted.example\n    - '*.microsoft.com'\n"
+                        "consumer:\n  max_line_bytes: 4096\n")
+    rng = random.Random(17)
+    dns = [ln for ln in real_lines if b'"event_type":"dns"' in ln]
+    lines = [m for ln in rng.sample(dns, 60) for m in _dns_mutations(ln, rng)]
+    with Consumer(load_config(cfg_path), None, tmp_path / "out", tmp_path / "state",
+                  mail=False) as consumer:
+        decoder = consumer.decoder
+        skip = shard.DnsSkip.of(decoder)
+        assert skip is not None and skip.wl_names and skip.max_line == 4096
+        router = Router(2, _home, compiled=False, dns_skip=skip)
+        skipped = kept = 0
+        for line in lines:
+            if not _COMPACT(line) or b"\\" in line or line.count(b'"event_type"') != 1:
+                continue
+            before = decoder.stats.ignored.get("dns (prefiltered)", 0)
+            event = decoder.decode(line, 1)
+            if router.dns_skipped(line):
+                skipped += 1
+                assert event is None, line
+                assert decoder.stats.ignored.get("dns (prefiltered)", 0) == before + 1, line
+            else:
+                kept += 1
+        assert skipped > 20 and kept > 20
+        decoder.reference = True
+        assert shard.DnsSkip.of(decoder) is None  # the reference path: no prefilter skip
 
 
 def test_compact_scan_reads_what_the_regex_reads(real_lines: list[bytes]) -> None:

@@ -78,6 +78,27 @@ class FileInput:
         """Bytes handed out so far (for progress)."""
         return self._offset
 
+    def state(self) -> tuple[int, int, int] | None:
+        """Where this read stands, for another reader of the same file to go on exactly as
+        it would: (offset of the next line not handed out, offset of the next read, lines
+        handed out) — the bytes between the two offsets are the held-back partial line. None
+        when that partial line was cut (longer than ``max_line_bytes``) or the read ended."""
+        held = self._lines
+        if self._done or held.dropped or len(held.buf) > held.max_line or self._fh.closed:
+            return None
+        return self._offset, self._fh.tell(), self._lineno
+
+    def resume(self, offset: int, read_pos: int, lineno: int) -> None:
+        """Go on from a :meth:`state` of another reader of the same file (same limits)."""
+        if not 0 <= offset <= read_pos:
+            raise ValueError(f"resume: offsets {offset}, {read_pos}")
+        self._fh.seek(offset)
+        held = self._fh.read(read_pos - offset)
+        if len(held) != read_pos - offset or b"\n" in held or len(held) > self._lines.max_line:
+            raise InputError(self.path, None, "the file changed while it was read")
+        self._lines.buf, self._lines.dropped = held, 0
+        self._offset, self._lineno = offset, lineno
+
     def checkpoint(self) -> None:
         """A one-pass read has nothing to resume from."""
         return None
