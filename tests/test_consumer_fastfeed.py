@@ -304,11 +304,15 @@ def test_flow_data_typed_only_for_handlers_that_read_it(slips_eve: Path, tmp_pat
 def test_as_flow_keeps_json_types() -> None:
     from sakimori.eve.typed import as_flow
 
-    rec = as_flow({"app_proto": 5, "tcp": [1], "flow": {"start": 3, "age": "x"},
+    rec = as_flow({"app_proto": 5, "tcp": {"rst": "x", "syn": [1]}, "flow": {"start": 3,
+                                                                           "age": "x"},
                    "src_ip": "10.0.0.1"})
-    assert (rec.app_proto, rec.tcp, rec.src_ip, rec.app_proto_tc) == (5, [1], "10.0.0.1", None)
+    assert (rec.app_proto, rec.src_ip, rec.app_proto_tc) == (5, "10.0.0.1", None)
+    assert rec.tcp is not None and (rec.tcp.rst, rec.tcp.syn, rec.tcp.tcp_flags_ts) == \
+        ("x", [1], None)
     assert rec.flow is not None and (rec.flow.start, rec.flow.age, rec.flow.end) == (3, "x", None)
     assert as_flow({"flow": [1, 2]}).flow is None
+    assert as_flow({"tcp": [1]}).tcp is None and as_flow({"tcp": "x"}).tcp is None
     assert as_flow(rec) is rec
 
 

@@ -34,7 +34,7 @@ from eve_consumer.handlers.beacon import BeaconHandler
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
 from sakimori.eve.decode import Event
-from sakimori.eve.typed import FlowCounts, FlowRecord
+from sakimori.eve.typed import FlowCounts, FlowRecord, TcpFlags
 
 __all__ = ["real_eves"]  # the fixture, shared with test_consumer_fastfeed
 
@@ -159,9 +159,9 @@ def _hostile_events(n: int, seed: int, limit: int) -> list[Event]:
 
     out = []
     for i in range(n):
-        tcp: Any = {"tcp_flags_ts": maybe(rnd.choice(["02", "1b", "C2", "c2"])),
-                    "tcp_flags_tc": maybe(rnd.choice(["14", "12", "04", "zz"])),
-                    "rst": maybe(rnd.choice([True, False]))}
+        tcp: Any = TcpFlags(tcp_flags_ts=maybe(rnd.choice(["02", "1b", "C2", "c2"])),
+                            tcp_flags_tc=maybe(rnd.choice(["14", "12", "04", "zz"])),
+                            syn=maybe(True), rst=maybe(rnd.choice([True, False])))
         if rnd.random() < 0.2:
             tcp = odd()
         flow: Any = FlowCounts(pkts_toserver=maybe(3), pkts_toclient=maybe(rnd.choice([0, 2])),
@@ -180,7 +180,9 @@ def _hostile_events(n: int, seed: int, limit: int) -> list[Event]:
         data: Any = rec
         if rnd.random() < 0.15:  # the ordinary decode's dict record, odd values kept
             data = {"flow": rnd.choice([{"age": odd(), "start": odd()}, odd()]),
-                    "tcp": odd(), "app_proto": odd()}
+                    "tcp": rnd.choice([{"tcp_flags_ts": "02", "rst": odd(),
+                                        "tcp_flags_tc": odd()}, odd()]),
+                    "app_proto": odd()}
         # the event's own fields have the types the decoders check (any value)
         out.append(Event("flow", 1.6e9 + i, rnd.choice([0, i + 1, 2**63 - 1]),
                          rnd.choice(["", *(f"192.168.1.{n}" for n in range(40))]),
@@ -234,6 +236,13 @@ def test_hostile_events_same_state(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert ref[0][:len(events)] == ["ok"] * len(events)  # no handler raises on them
     assert all(any(v for v in state.values()) for state in ref[1].values())  # all counted
     assert len(ref[1]["beacon"]["hosts"]) > 30
+
+
+def test_fields_read_at_their_offset() -> None:
+    """Every field the gates read has a slot offset (else they read it by getattr: right,
+    but slow)."""
+    offsets = flowgate.compiled_gates().offsets()
+    assert offsets and all(v >= 16 for v in offsets.values()), offsets
 
 
 def test_no_gate_for_a_changed_handle(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ repeats, in C, the early exits of that ``handle`` (same tests, same order, the s
 operations on the same objects) and hands every flow it does not settle to the handler's own
 ``handle`` — the pure-Python code stays the reference:
 
-- ``fw_blocked``: not TCP, no ``tcp`` object, a client that sent more than a SYN;
+- ``fw_blocked``: not TCP, no ``tcp`` flags, a client that sent more than a SYN;
 - ``non_http_on_http_port``: a port outside the table, not TCP, the port's expected
   ``app_proto``;
 - ``long_session``: no ``flow`` object, an integer ``age`` under the threshold;
@@ -39,7 +39,7 @@ from sakimori.eve.typed import FlowRecord
 
 from eve_consumer.handlers.beacon import _Pair
 from sakimori.eve.decode import Event
-from sakimori.eve.typed import FlowCounts
+from sakimori.eve.typed import FlowCounts, TcpFlags
 
 _WHITELISTED = Context.whitelisted
 _MEMBER = type(FlowRecord.__dict__["tcp"])  # member_descriptor
@@ -98,6 +98,8 @@ cdef Py_ssize_t FC_PKTS_TC = _offset(FlowCounts, "pkts_toclient")
 cdef Py_ssize_t FC_BYTES_TS = _offset(FlowCounts, "bytes_toserver")
 cdef Py_ssize_t FC_START = _offset(FlowCounts, "start")
 cdef Py_ssize_t FC_AGE = _offset(FlowCounts, "age")
+cdef Py_ssize_t TCP_FLAGS_TS = _offset(TcpFlags, "tcp_flags_ts")
+cdef Py_ssize_t TCP_RST = _offset(TcpFlags, "rst")
 cdef Py_ssize_t PAIR_PENDING = _offset(_Pair, "pending")
 cdef Py_ssize_t PAIR_SIZES = _offset(_Pair, "sizes")
 cdef Py_ssize_t PAIR_FLOW_IDS = _offset(_Pair, "flow_ids")
@@ -112,6 +114,7 @@ def offsets() -> dict:
             "FlowRecord.tcp": FR_TCP, "FlowRecord.app_proto": FR_APP_PROTO,
             "FlowCounts.pkts_toclient": FC_PKTS_TC, "FlowCounts.bytes_toserver": FC_BYTES_TS,
             "FlowCounts.start": FC_START, "FlowCounts.age": FC_AGE,
+            "TcpFlags.tcp_flags_ts": TCP_FLAGS_TS, "TcpFlags.rst": TCP_RST,
             "_Pair.pending": PAIR_PENDING, "_Pair.sizes": PAIR_SIZES,
             "_Pair.flow_ids": PAIR_FLOW_IDS, "DistinctCount.items": DC_ITEMS}
 
@@ -186,9 +189,9 @@ cdef class FwBlockedGate:
             self.full(ev)
             return
         tcp = _get(rec, True, FR_TCP, "tcp")
-        if type(tcp) is not dict:
+        if type(tcp) is not TcpFlags:
             return
-        flags = (<dict>tcp).get("tcp_flags_ts")
+        flags = _get(tcp, True, TCP_FLAGS_TS, "tcp_flags_ts")
         if type(flags) is not str or flags not in _SYN_ONLY:
             return
         self.full(ev)
@@ -285,7 +288,8 @@ cdef class BeaconGate:
                 or _get(rec, True, FR_APP_PROTO, "app_proto") == "dns":
             return
         tcp = _get(rec, True, FR_TCP, "tcp")
-        if type(tcp) is dict and (<dict>tcp).get("rst") and "syn" not in _server_flags(tcp):
+        if type(tcp) is TcpFlags and _get(tcp, True, TCP_RST, "rst") \
+                and "syn" not in _server_flags(tcp):
             return  # refused: the server only answered with RST
         ctx = _attr(h, self.hd, "ctx")
         if ctx is not self.ctx:
