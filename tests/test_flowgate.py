@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from consumerfixtures import SLIPS_HOME
+from consumerfixtures import broken as _broken
+from consumerfixtures import config as _config
+from consumerfixtures import report as _report
 from engines import missing
-from test_consumer_fastfeed import SLIPS_HOME, _broken, _config, _report, real_eves
 
 from eve_consumer.context import Context
 from eve_consumer.dispatch import Dispatcher
@@ -35,8 +38,6 @@ from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
 from sakimori.eve.decode import Event
 from sakimori.eve.typed import FlowCounts, FlowRecord, TcpFlags
-
-__all__ = ["real_eves"]  # the fixture, shared with test_consumer_fastfeed
 
 FLOW_HANDLERS = ("beacon", "fw_blocked", "non_http_on_http_port", "long_session")
 
