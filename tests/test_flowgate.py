@@ -266,3 +266,22 @@ def test_no_gate_for_a_changed_handle(tmp_path: Path) -> None:
     assert type(flowgate.flow_handle(plain).__self__).__name__ == "BeaconGate"
     plain.handle = lambda ev: None  # type: ignore[method-assign]
     assert gate(plain) is None and flowgate.flow_handle(plain) is plain.handle
+
+
+def test_no_gate_for_a_handle_patched_on_the_class(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``handle`` replaced on the class (tests that make a handler fail) is called for every
+    flow: no gate stands in for it."""
+    from eve_consumer.handlers.long_session import LongSessionHandler
+
+    ctx = Context(_config(tmp_path, ["192.168.0.0/16"]), None)
+    real = LongSessionHandler.handle
+
+    def spy(self: LongSessionHandler, ev: Event) -> None:
+        real(self, ev)
+
+    assert flowgate.compiled_gates().gate(LongSessionHandler(ctx)) is not None
+    monkeypatch.setattr(LongSessionHandler, "handle", spy)
+    handler = LongSessionHandler(ctx)
+    assert flowgate.compiled_gates().gate(handler) is None
+    assert flowgate.flow_handle(handler) == handler.handle

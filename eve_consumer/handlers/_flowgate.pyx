@@ -1,6 +1,4 @@
 # cython: language_level=3
-from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyObject
 """The flow branch of the four flow handlers, compiled (Cython): what
 :mod:`eve_consumer.handlers.flowgate` gives the dispatcher in place of their ``handle``.
 
@@ -22,11 +20,22 @@ operations on the same objects) and hands every flow it does not settle to the h
   a new pair, a fold and a refused-looking TCP flow call the handler's own methods.
 
 A flow whose ``data`` is not a typed :class:`~sakimori.eve.typed.FlowRecord` (the ordinary
-decode path gives a dict) always goes to the handler's ``handle``. Handler state (``pairs``,
-``hosts``, ``allowed``, ``limit``, the context's caches) is read from the handler on each call,
-never copied, so a restore or a replaced whitelist is seen at once.
+decode path gives a dict) always goes to the handler's ``handle``. A gate stands in only for
+the stock ``handle`` (:func:`gate`: not for a subclass that changes it, nor a ``handle``
+replaced on the instance or the class), and reads the whitelist caches only of a stock
+``Context`` (checked when the gate first sees the context). Handler state (``pairs``,
+``hosts``, ``allowed``, ``limit``, the context's caches) is read from the handler on each
+call, never copied, so a restore or a replaced whitelist is seen at once.
+
+Where the time goes: fields of ``Event``, ``FlowRecord``, ``FlowCounts``, ``TcpFlags`` and
+beacon's ``_Pair`` are read at their slot offset (taken from their member descriptors at
+import; exact types only, else getattr); plain attributes of the handler and the context
+from their ``__dict__``; beacon's ``dest_ip:port`` key from cached ``:port`` texts.
 tests/test_flowgate.py compares reports with and without the gates on real and hostile EVE.
 """
+
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
 
 from eve_consumer.context import Context
 from eve_consumer.handlers import beacon as _beacon
@@ -167,8 +176,10 @@ cdef object _dest_key(dest_ip, dest_port):
 
 cdef bint _stock_ctx(ctx) except -1:
     """True when *ctx*'s whitelist verdict may be read from its caches here (a stock
-    :class:`Context` whose ``whitelisted`` is not replaced on the instance)."""
-    return type(ctx) is Context and "whitelisted" not in ctx.__dict__
+    :class:`Context` whose ``whitelisted`` is replaced neither on the instance nor on the
+    class)."""
+    return type(ctx) is Context and Context.whitelisted is _WHITELISTED \
+        and "whitelisted" not in ctx.__dict__
 
 
 cdef class FwBlockedGate:
@@ -355,10 +366,13 @@ cdef object _cached_whitelisted(ctx, dict cd, ip, name):
 
 def gate(handler):
     """The compiled gate's ``handle`` for *handler*, or None when it has none (another handler,
-    a subclass that changes ``handle``, a ``handle`` replaced on the instance)."""
+    a subclass that changes ``handle``, a ``handle`` replaced on the instance or on the
+    class): the gate repeats the stock ``handle``, so it stands in for that one only."""
     own = getattr(handler.handle, "__func__", None)  # not replaced on the instance
     for cls, make in _GATES:
-        if isinstance(handler, cls) and own is cls.handle:
+        if isinstance(handler, cls) and own is cls.handle \
+                and getattr(own, "__module__", None) == cls.__module__ \
+                and getattr(own, "__qualname__", None) == f"{cls.__qualname__}.handle":
             return make(handler).handle
     return None
 
