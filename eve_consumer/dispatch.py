@@ -1,5 +1,7 @@
 """Routing of decoded events to handlers (between the decode and handler stages).
 
+- ``flow`` events reach each flow handler through :func:`~eve_consumer.handlers.flowgate.
+  flow_handle`: its compiled gate (the handler's early exits in C) or its ``handle``.
 - ``dns`` answers feed the IP → name map; ``http`` (Host) and ``tls`` (SNI) feed the
   flow_id → name join before any handler sees them; a ``flow`` event goes to the handlers
   whose ``flow_scope`` it fits (the internal/external test is made once here), then its join
@@ -24,6 +26,7 @@ from typing import Any
 from eve_consumer.classes import CLASS_DETECTION
 from eve_consumer.context import Context
 from eve_consumer.handlers import Handler
+from eve_consumer.handlers.flowgate import flow_handle
 from eve_consumer.model import VOCABULARY_SET
 from sakimori.eve.decode import Event
 
@@ -39,8 +42,8 @@ class Dispatcher:
             "any": [], "internal_src": [], "outbound": []}
         for h in handlers:
             for kind in h.kinds:
-                if kind == "flow":
-                    scopes[h.flow_scope].append(h.handle)
+                if kind == "flow":  # the handler's compiled gate when it has one
+                    scopes[h.flow_scope].append(flow_handle(h))
                 else:
                     self.routes.setdefault(kind, []).append(h.handle)
         self.flow_any = tuple(scopes["any"])

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from consumerfixtures import config
 from engines import check_engine_marks, missing, require_binary, require_path
 from mailsink import Sink
-from realdata import shared_data_dir
+from realdata import load_truth, real_data_dir, shared_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
 # <repo>/../shared/data, or $SAKIMORI_SHARED_DATA (e.g. when the checkout is a git worktree).
@@ -79,3 +80,25 @@ def router_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(shard, "USE_COMPILED", request.param == "compiled")
     monkeypatch.setattr(fastfeed, "USE_COMPILED", request.param == "compiled")
     return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def real_eves(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[str], Path]]:
+    """(name, home networks, EVE) for each real capture, read by real Suricata 7 (shared by
+    the consumer comparison tests: test_consumer_fastfeed, test_flowgate)."""
+    from sakimori.suricata import read_pcaps
+
+    require_binary("suricata")
+    where = real_data_dir()
+    tmp = tmp_path_factory.mktemp("real-eve")
+    out = []
+    for cap in load_truth():
+        pcap = where / cap.file
+        if not pcap.is_file():
+            continue
+        cfg = config(tmp / cap.file, list(cap.home))
+        eve = read_pcaps(cfg, [pcap], tmp / cap.file / "suricata")
+        out.append((cap.file, list(cap.home), eve))
+    if not out:
+        missing(f"no real capture in {where}")
+    return out

@@ -31,8 +31,11 @@ from typing import Any
 
 import pytest
 import yaml
-from engines import missing, require_binary
-from realdata import load_truth, real_data_dir
+from consumerfixtures import SLIPS_HOME
+from consumerfixtures import broken as _broken
+from consumerfixtures import config as _config
+from consumerfixtures import report as _report
+from engines import missing
 
 from eve_consumer.fastfeed import compiled_loop
 from eve_consumer.pipeline import Consumer
@@ -41,16 +44,6 @@ from eve_consumer.workers import feed_part
 from sakimori.config import load_config
 from sakimori.eve.decode import PARSE, SKIP
 from sakimori.eve.lines import Batch
-from sakimori.suricata import read_pcaps
-
-SLIPS_HOME = ["192.168.0.0/16"]
-
-
-def _report(out: Path) -> dict[str, Any]:
-    stats = json.loads((out / "stats.json").read_text())
-    loop = stats.pop("timing")["loop"]
-    return {"csv": (out / "hosts.csv").read_text(),
-            "findings": (out / "findings.jsonl").read_text(), "stats": stats, "loop": loop}
 
 
 @pytest.fixture(params=["compiled", "python"])
@@ -90,35 +83,6 @@ def _both(cfg: Any, eve: Path, tmp: Path, setup: Any = None, *, compiled: bool
     return got
 
 
-def _config(tmp: Path, home: list[str], queue_size: int = 10_000,
-            max_line_bytes: int = 1 << 20) -> Any:
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / "cfg.yaml"
-    path.write_text(yaml.safe_dump({
-        "networks": {"home": home}, "alerts": {"enabled": False},
-        "consumer": {"queue_size": queue_size, "max_line_bytes": max_line_bytes}}))
-    return load_config(path)
-
-
-@pytest.fixture(scope="module")
-def real_eves(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[str], Path]]:
-    """(name, home networks, EVE) for each real capture, read by real Suricata 7."""
-    require_binary("suricata")
-    where = real_data_dir()
-    tmp = tmp_path_factory.mktemp("real-eve")
-    out = []
-    for cap in load_truth():
-        pcap = where / cap.file
-        if not pcap.is_file():
-            continue
-        cfg = _config(tmp / cap.file, list(cap.home))
-        eve = read_pcaps(cfg, [pcap], tmp / cap.file / "suricata")
-        out.append((cap.file, list(cap.home), eve))
-    if not out:
-        missing(f"no real capture in {where}")
-    return out
-
-
 def test_slips_eve_same_report(slips_eve: Path, tmp_path: Path, compiled: bool) -> None:
     cfg = _config(tmp_path, SLIPS_HOME)
     got = _both(cfg, slips_eve, tmp_path, compiled=compiled)
@@ -138,63 +102,6 @@ def test_real_captures_same_report(real_eves: list[tuple[str, list[str], Path]],
         got = _both(cfg, eve, tmp_path / name, compiled=compiled)
         found += got["findings"].count("\n")
     assert found > 0  # the captures hold backdoors: some finding to compare
-
-
-def _broken(lines: list[bytes]) -> list[bytes]:
-    """Hostile and odd variants of real lines (each a full line without its newline)."""
-    flow = next(x for x in lines if b'"event_type":"flow"' in x
-                and b'"src_ip":"192.168.1.129"' in x and b'"proto":"TCP"' in x
-                and b'"pkts_toclient":0' not in x)
-    inbound = next(x for x in lines if b'"event_type":"flow"' in x
-                   and b'"dest_ip":"192.168.' in x and b'"src_ip":"192.168.' not in x)
-    other = re.sub(rb'"dest_ip":"[^"]*"', b'"dest_ip":"198.51.100.7"',
-                   flow.replace(b'"src_ip":"192.168.1.129"', b'"src_ip":"203.0.113.9"'))
-    some = [x for x in lines if b'"event_type":"' in x][:: max(1, len(lines) // 40)][:40]
-    out = [
-        flow[: len(flow) // 2],  # cut short
-        flow[: len(flow) // 2] + flow,  # cut and continued by the next record
-        flow + flow,  # two records on one line
-        flow.replace(b'"src_ip":"192.168.1.129"', b'"src_ip":192168'),  # wrong type
-        flow.replace(b'"src_port":', b'"src_port":-'),
-        re.sub(rb'"dest_port":\d+', b'"dest_port":65536', flow),
-        re.sub(rb'"flow_id":\d+', b'"flow_id":"12"', flow),
-        re.sub(rb'"flow_id":\d+', str(2**63).encode().join([b'"flow_id":', b""]), flow),
-        re.sub(rb'"bytes_toserver":\d+', b'"bytes_toserver":1.5', flow),
-        re.sub(rb'"age":\d+', b'"age":null', flow),
-        re.sub(rb'"timestamp":"[^"]*"', b'"timestamp":"yesterday"', flow),
-        re.sub(rb'"timestamp":"[^"]*"', b'"timestamp":"9999-12-31T23:59:59.000000-0100"',
-               flow),
-        re.sub(rb'"timestamp":"([^"]*)"', rb'"timestamp":"\1","x":{"timestamp":1}', flow),
-        flow.replace(b'"event_type":"flow"', b'"event_type":"flaw"'),
-        flow.replace(b'"event_type":"flow"', b'"event_type":7'),
-        flow.replace(b'"event_type":"flow"', b'"event_type":"stats"'),  # unwanted type
-        flow.replace(b'"event_type":"flow",', b""),
-        flow.replace(b'"src_ip":"192.168.1.129"', b'"src_ip":"192.168.1.12\\u0039"'),
-        inbound.replace(b'"proto":"', b'"proto":"\\u0055'),
-        other.replace(b"}", b',"pad":"' + b"x" * 300 + b'"}', 1),
-        re.sub(rb'"timestamp":"([^"]*)"', rb'"timestamp":"\1","x":{"timestamp":1}', other),
-        re.sub(rb'"age":\d+', b'"age":null', other),
-        re.sub(rb'"age":\d+', b'"age":null', inbound),
-        other.replace(b'"flow":{', b'"flow":{"timestamp":"x",'),
-        other + b"\r",  # CRLF
-        b"  " + other,  # leading blanks
-        b"",
-        b"   ",
-        b"[1,2,3]",
-        b"null",
-        b'{"timestamp":"2020-01-01T00:00:00.000000+0000"}',
-        b"\x00" * 50,
-        b'{"timestamp":"x","event_type":"tls","flow_id":1,"tls":{"sni":"a\\"b"}}',
-        b"x" * 5000,  # over max_line_bytes below
-        flow.replace(b'"event_type":"flow"', b'"event_type":"flow","event_type":"dns"'),
-        # not ASCII: a seconds digit float() reads (U+0660), a zone it makes unknown
-        re.sub(rb'("timestamp":"[^"]{17})\d', lambda m: m.group(1) + "\u0660".encode(), flow),
-        re.sub(rb'("timestamp":"[^"]{27})\d', lambda m: m.group(1) + "\u0660".encode(), flow),
-    ]
-    for x in some:  # every event type of the file, broken in the middle
-        out.append(x[:-3])
-        out.append(x.replace(b'"timestamp":"', b'"timestamp":"2', 1))
-    return out
 
 
 @pytest.mark.parametrize("queue_size", [10_000, 7])
@@ -304,11 +211,15 @@ def test_flow_data_typed_only_for_handlers_that_read_it(slips_eve: Path, tmp_pat
 def test_as_flow_keeps_json_types() -> None:
     from sakimori.eve.typed import as_flow
 
-    rec = as_flow({"app_proto": 5, "tcp": [1], "flow": {"start": 3, "age": "x"},
+    rec = as_flow({"app_proto": 5, "tcp": {"rst": "x", "syn": [1]}, "flow": {"start": 3,
+                                                                           "age": "x"},
                    "src_ip": "10.0.0.1"})
-    assert (rec.app_proto, rec.tcp, rec.src_ip, rec.app_proto_tc) == (5, [1], "10.0.0.1", None)
+    assert (rec.app_proto, rec.src_ip, rec.app_proto_tc) == (5, "10.0.0.1", None)
+    assert rec.tcp is not None and (rec.tcp.rst, rec.tcp.syn, rec.tcp.tcp_flags_ts) == \
+        ("x", [1], None)
     assert rec.flow is not None and (rec.flow.start, rec.flow.age, rec.flow.end) == (3, "x", None)
     assert as_flow({"flow": [1, 2]}).flow is None
+    assert as_flow({"tcp": [1]}).tcp is None and as_flow({"tcp": "x"}).tcp is None
     assert as_flow(rec) is rec
 
 

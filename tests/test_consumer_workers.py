@@ -438,9 +438,10 @@ def test_released_pages_are_read_again(tmp_path: Path, monkeypatch: pytest.Monke
         view.close()
 
 
-_READ = ("app_proto", "app_proto_orig", "app_proto_ts", "app_proto_tc", "tcp", "proto")
+_READ = ("app_proto", "app_proto_orig", "app_proto_ts", "app_proto_tc", "proto")
 _FLOW_READ = ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "start",
               "end", "age")
+_TCP_READ = ("tcp_flags_ts", "tcp_flags_tc", "syn", "rst")  # sakimori.eve.typed.TcpFlags
 
 
 def _flow_lines(eve: Path) -> list[bytes]:
@@ -470,6 +471,10 @@ def test_typed_flow_decode_equals_the_parsed_record(real: dict[str, Any]) -> Non
         assert (fa is None) == (fb is None)
         for key in _FLOW_READ:
             assert (fa or {}).get(key) == (fb or {}).get(key), (key, line)
+        ta, tb = a.data.get("tcp"), b.data.get("tcp")
+        assert (ta is None) == (tb is None)
+        for key in _TCP_READ:
+            assert (ta or {}).get(key) == (tb or {}).get(key), (key, line)
     assert fast.stats.as_dict() == ref.stats.as_dict()
 
 

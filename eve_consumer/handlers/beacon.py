@@ -46,7 +46,7 @@ from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_st
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event, parse_ts
 from sakimori.eve.evetime import parse_many
-from sakimori.eve.typed import FlowRecord, as_flow
+from sakimori.eve.typed import FlowRecord, TcpFlags, as_flow
 
 MAX_PENDING = 4096
 MAX_PAIRS = 300_000
@@ -103,7 +103,7 @@ class BeaconHandler(Handler):
         if not flow.pkts_toclient or rec.app_proto == "dns":
             return
         tcp = rec.tcp
-        if type(tcp) is dict and tcp.get("rst") and "syn" not in _server_flags(tcp):
+        if type(tcp) is TcpFlags and tcp.rst and "syn" not in _server_flags(tcp):
             return  # refused: the server only answered with RST
         ctx = self.ctx
         flow_id = ev.flow_id
@@ -366,9 +366,9 @@ class BeaconHandler(Handler):
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)
 
 
-def _server_flags(tcp: dict[str, Any]) -> str:
+def _server_flags(tcp: TcpFlags) -> str:
     """'syn' when the server side sent a SYN (from ``tcp_flags_tc``), else ''."""
-    flags = tcp.get("tcp_flags_tc")
+    flags = tcp.tcp_flags_tc
     try:
         return "syn" if type(flags) is str and int(flags, 16) & 0x02 else ""
     except ValueError:

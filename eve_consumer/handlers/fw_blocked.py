@@ -24,7 +24,7 @@ from typing import Any
 from eve_consumer.handlers import Handler, register
 from eve_consumer.model import Finding, Tally, iso, ratio_confidence
 from sakimori.eve.decode import Event, flow_start
-from sakimori.eve.typed import FlowRecord, as_flow
+from sakimori.eve.typed import FlowRecord, TcpFlags, as_flow
 
 MAX_KEYS_PER_DAY = 20_000
 MAX_DAYS = 200_000
@@ -57,9 +57,9 @@ def classify_flow(rec: FlowRecord | dict[str, Any]) -> str | None:
     if type(rec) is not FlowRecord:
         rec = as_flow(rec)
     tcp = rec.tcp
-    if type(tcp) is not dict:
+    if type(tcp) is not TcpFlags:
         return None
-    flags = tcp.get("tcp_flags_ts")
+    flags = tcp.tcp_flags_ts
     if type(flags) is not str or flags not in _SYN_ONLY:
         return None  # the client did more than SYN: the connection got somewhere
     flow = rec.flow
@@ -67,7 +67,7 @@ def classify_flow(rec: FlowRecord | dict[str, Any]) -> str | None:
         return None
     if not flow.pkts_toclient:
         return "unanswered"
-    tc = _hex(tcp.get("tcp_flags_tc"))
+    tc = _hex(tcp.tcp_flags_tc)
     if tc & 0x04 and not tc & 0x02:
         return "refused"
     return None
@@ -95,9 +95,9 @@ class FwBlockedHandler(Handler):
             if type(rec) is not FlowRecord:
                 rec = as_flow(rec)
             tcp = rec.tcp  # classify_flow's first test, inline: most flows stop
-            if type(tcp) is not dict:
+            if type(tcp) is not TcpFlags:
                 return
-            flags = tcp.get("tcp_flags_ts")
+            flags = tcp.tcp_flags_ts
             if type(flags) is not str or flags not in _SYN_ONLY:
                 return
             if (kind := classify_flow(rec)) is None:

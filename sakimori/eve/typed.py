@@ -19,7 +19,9 @@ and the flow handlers read its attributes (``Handler.typed_flows``; a dict recor
 ordinary path is copied into a struct by :func:`as_flow`, unvalidated). Elsewhere (learning)
 the event's ``data``/``record`` dict holds the struct's fields (:func:`flow_dict`: absent ones
 as None, which ``.get`` reads as absent), ``flow`` as a dict of its counters and times, and
-``tcp`` as decoded. Handlers of flow events and traffic learning
+``tcp`` as a dict of the flags read (:class:`TcpFlags`: ``tcp_flags_ts``, ``tcp_flags_tc``,
+``syn``, ``rst``; the other keys of Suricata's ``tcp`` object are skipped, not decoded).
+Handlers of flow events and traffic learning
 (:mod:`generator.learn_traffic`, which also reads ``flow.state``) read nothing else (tests
 compare the findings with the reference path on real EVE: tests/test_consumer_workers.py;
 learning: tests/test_generator_learn.py).
@@ -51,6 +53,16 @@ class FlowCounts(msgspec.Struct):
     alerted: bool | None = None
 
 
+class TcpFlags(msgspec.Struct):
+    """The ``tcp`` object of a flow event, as far as handlers and learning read it. Values
+    keep their JSON type (``Any``): the readers check types, as they did on the dict."""
+
+    tcp_flags_ts: Any = None  # client's flags, hex text ("02": SYN only)
+    tcp_flags_tc: Any = None  # server's flags
+    syn: Any = None
+    rst: Any = None
+
+
 class FlowRecord(msgspec.Struct):
     """A flow event's top level, as far as handlers read it."""
 
@@ -67,7 +79,7 @@ class FlowRecord(msgspec.Struct):
     app_proto_ts: str | None = None
     app_proto_tc: str | None = None
     flow: FlowCounts | None = None
-    tcp: dict[str, Any] | None = None
+    tcp: TcpFlags | None = None
 
 
 _decode = msgspec.json.Decoder(FlowRecord).decode
@@ -90,31 +102,38 @@ def flow_struct(line: bytes) -> FlowRecord | None:
 
 
 _COUNT_FIELDS = FlowCounts.__struct_fields__
+_TCP_FIELDS = TcpFlags.__struct_fields__
 
 
 def as_flow(data: Any) -> FlowRecord:
     """*data* as a :class:`FlowRecord`: itself when it is one, else a dict record (the
     ``orjson`` path, proxy logs, the reference path) copied field by field **without**
     validation — values keep whatever JSON type they had, so handlers keep their type checks;
-    an absent key, or a ``flow`` that is not an object, reads as None, as ``dict.get`` did."""
+    an absent key, or a ``flow`` or ``tcp`` that is not an object, reads as None, as
+    ``dict.get`` did."""
     if type(data) is FlowRecord:
         return data
     get = data.get
     flow = get("flow")
     counts = FlowCounts(*[flow.get(k) for k in _COUNT_FIELDS]) if type(flow) is dict \
         else None
+    tcp = get("tcp")
+    flags = TcpFlags(*[tcp.get(k) for k in _TCP_FIELDS]) if type(tcp) is dict else None
     return FlowRecord(get("timestamp"), "flow", get("src_ip"), get("dest_ip"),
                       get("flow_id", 0), get("src_port", 0), get("dest_port", 0),
                       get("proto", ""), get("app_proto"), get("app_proto_orig"),
-                      get("app_proto_ts"), get("app_proto_tc"), counts, get("tcp"))
+                      get("app_proto_ts"), get("app_proto_tc"), counts, flags)
 
 
 def flow_dict(rec: FlowRecord) -> dict[str, Any]:
-    """The record dict handlers read (``flow`` as a dict too)."""
+    """The record dict handlers read (``flow`` and ``tcp`` as dicts too)."""
     data = _asdict(rec)
     flow = rec.flow
     if flow is not None:
         data["flow"] = _asdict(flow)
+    tcp = rec.tcp
+    if tcp is not None:
+        data["tcp"] = _asdict(tcp)
     return data
 
 
