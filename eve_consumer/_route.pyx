@@ -66,7 +66,7 @@ cdef extern from *:
     static __thread sigjmp_buf *_sk_jmp = NULL;
     static __thread const char *_sk_lo = NULL;
     static __thread const char *_sk_hi = NULL;
-    static struct sigaction _sk_prev;
+    static struct sigaction _sk_prev;  /* the disposition before the first guard */
 
     static void _sk_handler(int sig, siginfo_t *info, void *uctx) {
         const char *addr = (const char *)info->si_addr;
@@ -76,17 +76,21 @@ cdef extern from *:
             _sk_jmp = NULL;
             siglongjmp(*jb, 1);
         }
-        /* not a read of the guarded view: the previous disposition, met when the faulting
+        /* not a read of a guarded view: the previous disposition, met when the faulting
            access runs again */
         sigaction(SIGBUS, &_sk_prev, NULL);
     }
 
     typedef int (*_sk_fn)(void *);
 
-    /* fn(arg) with a SIGBUS on a read of [lo, hi) turned into the return value -2. */
+    /* fn(arg) with a SIGBUS on a read of [lo, hi) turned into the return value -2. Nested
+       guards (one thread) keep the outer one's range for after the inner call; a guard
+       never takes itself for the previous disposition (two threads guarding at once). */
     static int _sk_guarded(_sk_fn fn, void *arg, const char *lo, const char *hi) {
         struct sigaction sa, old;
         sigjmp_buf jb;
+        sigjmp_buf *outer = _sk_jmp;
+        const char *outer_lo = _sk_lo, *outer_hi = _sk_hi;
         int rc;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = _sk_handler;
@@ -94,7 +98,8 @@ cdef extern from *:
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGBUS, &sa, &old) != 0)
             return fn(arg);
-        _sk_prev = old;
+        if (!((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == _sk_handler))
+            _sk_prev = old;
         if (sigsetjmp(jb, 1) != 0) {
             rc = -2;
         } else {
@@ -103,7 +108,9 @@ cdef extern from *:
             _sk_jmp = &jb;
             rc = fn(arg);
         }
-        _sk_jmp = NULL;
+        _sk_jmp = outer;
+        _sk_lo = outer_lo;
+        _sk_hi = outer_hi;
         sigaction(SIGBUS, &old, NULL);
         return rc;
     }

@@ -277,8 +277,14 @@ class _View:
         self._remap()
 
     def shrank(self, source: str, end: int) -> InputError:
-        """The error of a read up to byte *end* that met a page past the file's end."""
-        return shrank_error(source, min(self.size(), end), end)
+        """The error of a read up to byte *end* that met a page past the file's end (SIGBUS;
+        a file that still holds the bytes: another cause, an I/O error say)."""
+        size = self.size()
+        if size >= end:
+            return InputError(source, None, "a read of the memory-mapped file failed (SIGBUS, "
+                                            "the file still holds the bytes: an I/O error?): "
+                                            "no report written")
+        return shrank_error(source, size, end)
 
     def cut(self, codes: bytes, table: bytes, first: int, base: int, lens: array,
             source: str) -> tuple[list[bytes], list[int], bytes] | None:

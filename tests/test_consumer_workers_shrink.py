@@ -276,19 +276,22 @@ GUARD = textwrap.dedent("""
 """)
 
 
-def test_the_compiled_reads_of_a_shrunk_map_raise(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [[], ["-X", "faulthandler"]])
+def test_the_compiled_reads_of_a_shrunk_map_raise(tmp_path: Path, flags: list[str]) -> None:
     """Each compiled read of the mapped file meets a page past the new end as MapShrank;
-    outside the reads a SIGBUS has its default effect again (the guard is put back)."""
+    outside the reads a SIGBUS has its earlier effect again (the guard puts back the default
+    disposition, or faulthandler's, which dumps the stack and kills)."""
     if shard.compiled_route is None:
         missing("eve_consumer._route is not built (no C compiler at install: make setup)")
     line = (b'{"timestamp":"2026-11-02T00:00:00.000000+0000","flow_id":1,"event_type":"flow",'
             b'"src_ip":"10.0.0.1","src_port":1,"dest_ip":"10.0.0.2","dest_port":2}\n')
     path = tmp_path / "eve.json"
     path.write_bytes(line * (64 * PAGE // len(line)))
-    proc = subprocess.run([sys.executable, "-c", GUARD, str(path)], capture_output=True,
+    proc = subprocess.run([sys.executable, *flags, "-c", GUARD, str(path)], capture_output=True,
                           text=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.split("\n") == ["scan MapShrank", "scan_route MapShrank",
                                        "route_view MapShrank", "cut MapShrank", ""], \
         proc.stderr[-2000:]
     assert proc.returncode == -signal.SIGBUS
+    assert ("Fatal Python error: Bus error" in proc.stderr) == bool(flags)
