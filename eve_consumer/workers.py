@@ -283,7 +283,7 @@ class _View:
         if size >= end:
             return InputError(source, None, "a read of the memory-mapped file failed (SIGBUS, "
                                             "the file still holds the bytes: an I/O error?): "
-                                            "no report written")
+                                            "rerun")
         return shrank_error(source, size, end)
 
     def cut(self, codes: bytes, table: bytes, first: int, base: int, lens: array,

@@ -29,8 +29,8 @@ def shrank_error(path: str, size: int, read: int | str) -> InputError:
     of it: up to byte *read*, or *read* says how it was found."""
     how = f"read up to byte {read}" if isinstance(read, int) else read
     return InputError(path, None, f"the file shrank while it was read ({size} bytes now, "
-                                  f"{how}): no report written; rerun once it is stable (a "
-                                  f"copy, if it is rotated with copytruncate)")
+                                  f"{how}); rerun once it is stable (a copy, if it is rotated "
+                                  f"with copytruncate)")
 
 
 def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
