@@ -102,6 +102,9 @@ SPLITTERS = ("worker0", "process")
 PIPE_BYTES = 1 << 20
 RELEASE_BYTES = 16 << 20
 # a read of the mapped file that met a page past its end (the compiled reads' SIGBUS guard)
+if compiled_route is not None and not hasattr(compiled_route, "MapShrank"):
+    raise ImportError("eve_consumer._route is an older build without the SIGBUS guard "
+                      "(MapShrank): rebuild it (make setup)")
 MAP_SHRANK: tuple[type[BaseException], ...] = \
     (compiled_route.MapShrank,) if compiled_route is not None else ()
 
