@@ -295,3 +295,22 @@ def test_the_compiled_reads_of_a_shrunk_map_raise(tmp_path: Path, flags: list[st
         proc.stderr[-2000:]
     assert proc.returncode == -signal.SIGBUS
     assert ("Fatal Python error: Bus error" in proc.stderr) == bool(flags)
+
+
+def test_one_worker_reads_a_pipe_to_its_end(tmp_path: Path) -> None:
+    """The shrink check is for regular files: a pipe (``zcat eve.json.gz | … --eve
+    /dev/stdin``) has no size to compare and is read to its end as before."""
+    import subprocess
+
+    from sakimori.eve.file import FileInput
+
+    lines = [b'{"event_type":"stats","n":%d}' % i for i in range(300)]
+    src = tmp_path / "eve.json"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    with subprocess.Popen(["cat", str(src)], stdout=subprocess.PIPE) as cat:
+        assert cat.stdout is not None
+        inp = FileInput(f"/dev/fd/{cat.stdout.fileno()}")
+        got: list[bytes] = []
+        while (batch := inp.read_batch()) is not None:
+            got.extend(batch.lines)
+    assert got == lines

@@ -10,6 +10,7 @@ A file truncated and written again past the read position cannot be told from on
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,11 +76,13 @@ class FileInput:
             return None
         data = self._fh.read(self.max_bytes)
         if not data:
-            read, size = self._fh.tell(), os.fstat(self._fh.fileno()).st_size
+            st = os.fstat(self._fh.fileno())
+            # a pipe or device has no size to compare (and no position to tell)
+            read = self._fh.tell() if stat.S_ISREG(st.st_mode) else 0
             self._done = True
             self._fh.close()
-            if size < read:
-                raise shrank_error(self.path, size, read)
+            if st.st_size < read:
+                raise shrank_error(self.path, st.st_size, read)
             rest, _ = self._lines.take_rest()
             if rest:
                 self._lineno += 1
