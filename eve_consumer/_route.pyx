@@ -30,6 +30,16 @@ lengths, no line object; :meth:`FastRoutes.scan_route` routes each line as the s
 (:meth:`FastRoutes.route_view`: a scanned batch afterwards). A DNS answer every worker's
 decoder skips unparsed (``shard.DnsSkip``) is found from the bytes as
 :meth:`eve_consumer.shard.Router.dns_skipped` finds it (one cache of rrname verdicts).
+
+**A file that shrinks while it is read.** Reading a mapped page past the file's new end
+raises SIGBUS, which would kill the process. Every loop here that reads the mapped file
+(:func:`scan`, :meth:`FastRoutes.scan_route`, :meth:`FastRoutes.route_view`, :func:`cut`)
+runs under a guard (``_sk_guarded``, C below): for the call's duration a SIGBUS handler is
+installed that, for a fault inside the view's address range in this thread, jumps back out of
+the loop (``siglongjmp``), and the call raises :class:`MapShrank`. Only C code runs between
+the guard and a mapped read (the loops, ``memchr``/``memmem``, ``PyBytes_FromStringAndSize``
+after its allocation): no Python frame is left half-done; the objects of the abandoned batch
+are leaked (the run stops). Any other SIGBUS gets the previous disposition back.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING
@@ -45,6 +55,76 @@ from libc.string cimport memchr, memcmp, memcpy
 cdef extern from "string.h":
     const void *memmem(const void *haystack, size_t haystacklen, const void *needle,
                        size_t needlelen) nogil
+
+cdef extern from *:
+    """
+    #include <setjmp.h>
+    #include <signal.h>
+    #include <string.h>
+
+    /* A SIGBUS inside [_sk_lo, _sk_hi) while _sk_jmp is set (this thread): jump out. */
+    static __thread sigjmp_buf *_sk_jmp = NULL;
+    static __thread const char *_sk_lo = NULL;
+    static __thread const char *_sk_hi = NULL;
+    static struct sigaction _sk_prev;  /* the disposition before the first guard */
+
+    static void _sk_handler(int sig, siginfo_t *info, void *uctx) {
+        const char *addr = (const char *)info->si_addr;
+        sigjmp_buf *jb = _sk_jmp;
+        (void)sig; (void)uctx;
+        if (jb != NULL && addr >= _sk_lo && addr < _sk_hi) {
+            _sk_jmp = NULL;
+            siglongjmp(*jb, 1);
+        }
+        /* not a read of a guarded view: the previous disposition, met when the faulting
+           access runs again */
+        sigaction(SIGBUS, &_sk_prev, NULL);
+    }
+
+    typedef int (*_sk_fn)(void *);
+
+    /* fn(arg) with a SIGBUS on a read of [lo, hi) turned into the return value -2. Nested
+       guards (one thread) keep the outer one's range for after the inner call; a guard
+       never takes itself for the previous disposition (two threads guarding at once). */
+    static int _sk_guarded(_sk_fn fn, void *arg, const char *lo, const char *hi) {
+        struct sigaction sa, old;
+        sigjmp_buf jb;
+        sigjmp_buf *outer = _sk_jmp;
+        const char *outer_lo = _sk_lo, *outer_hi = _sk_hi;
+        int rc;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = _sk_handler;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGBUS, &sa, &old) != 0)
+            return fn(arg);
+        if (!((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == _sk_handler))
+            _sk_prev = old;
+        if (sigsetjmp(jb, 1) != 0) {
+            rc = -2;
+        } else {
+            _sk_lo = lo;
+            _sk_hi = hi;
+            _sk_jmp = &jb;
+            rc = fn(arg);
+        }
+        _sk_jmp = outer;
+        _sk_lo = outer_lo;
+        _sk_hi = outer_hi;
+        sigaction(SIGBUS, &old, NULL);
+        return rc;
+    }
+    """
+    ctypedef int (*_sk_fn)(void *)
+    int _sk_guarded(_sk_fn fn, void *arg, const char *lo, const char *hi) except -1
+
+
+class MapShrank(OSError):
+    """A read of the memory-mapped file met a page past its end (SIGBUS): the file shrank
+    while it was read."""
+
+
+cdef int _SK_FAULT = -2
 
 # The compact layout: "event_type":"KIND","src_ip":"SRC","src_port":DIGITS,"dest_ip":"DST"
 cdef const char *_ET = b'"event_type":"'
@@ -277,24 +357,25 @@ cdef class FastRoutes:
         """:meth:`route` of the lines of *view* (the memory-mapped file) from *base* on, of
         lengths *lens* (``array("I")``), each followed by one byte (its newline): no line
         object is made, except for the rare lines Python must see (new keys, other layouts).
-        A line reaching past the end of *view* raises ValueError."""
+        A line reaching past the end of *view* raises ValueError; a page of *view* past the
+        file's end (it shrank), :class:`MapShrank`."""
         cdef const unsigned char[::1] buf = view
         cdef const unsigned int[::1] lv = lens
-        cdef Py_ssize_t n = lv.shape[0]
-        cdef Py_ssize_t size = buf.shape[0]
-        cdef Py_ssize_t i, pos = base
-        cdef const char *data = NULL
-        if size:
-            data = <const char *>&buf[0]
+        cdef _Job job = _Job.__new__(_Job)
+        job.size = buf.shape[0]
+        if job.size:
+            job.data = <const char *>&buf[0]
         if base < 0:
             raise ValueError("negative file offset")
-        cdef _Pending b = _Pending(n)
-        for i in range(n):
-            if pos + <Py_ssize_t>lv[i] > size:
-                raise ValueError(f"line data up to byte {pos + lv[i]}, the file holds {size}")
-            self._step(b, data + pos, lv[i])
-            pos += lv[i] + 1
-        return self._finish(b)
+        job.kind = _J_ROUTE_VIEW
+        job.n = lv.shape[0]
+        if job.n:
+            job.lens = &lv[0]
+        job.base = base
+        job.router = self
+        job.pending = _Pending(job.n)
+        _guard(job)
+        return job.result
 
     def scan_route(self, view: object, Py_ssize_t start, Py_ssize_t read_pos,
                    Py_ssize_t max_bytes, Py_ssize_t max_lines, Py_ssize_t max_line) -> tuple:
@@ -302,24 +383,17 @@ cdef class FastRoutes:
         while its bytes are in the cache): ``(status, lens, start, read_pos, codes)``, codes
         None unless the status is ``SCAN_BATCH``. Nothing is placed or counted unless it is."""
         cdef const unsigned char[::1] buf = view
-        cdef Py_ssize_t size = buf.shape[0]
-        cdef const char *data = NULL
-        cdef Py_ssize_t state[2]
-        cdef carray.array out
-        cdef _Pending b
-        cdef int status
-        if size:
-            data = <const char *>&buf[0]
-        status = _check(size, start, read_pos, max_bytes, max_lines, max_line)
-        if status != _S_BATCH:
-            return status, None, start, read_pos, None
-        out = _lens_array(size, read_pos, max_bytes, max_lines)
-        b = _Pending(len(out))
-        status = _scan(data, size, start, read_pos, max_bytes, max_lines, max_line, out, self,
-                       b, state)
-        if status != _S_BATCH:
-            return status, None, start, read_pos, None
-        return status, out, state[0], state[1], self._finish(b)
+        cdef _Job job = _scan_job(buf, start, read_pos, max_bytes, max_lines, max_line)
+        if job is None:
+            return _check(buf.shape[0], start, read_pos, max_bytes, max_lines, max_line), \
+                None, start, read_pos, None
+        job.kind = _J_SCAN_ROUTE
+        job.router = self
+        job.pending = _Pending(len(job.out))
+        _guard(job)
+        if job.status != _S_BATCH:
+            return job.status, None, start, read_pos, None
+        return job.status, job.out, job.state[0], job.state[1], job.result
 
     cdef int _step(self, _Pending b, const char *s, Py_ssize_t ln) except -1:
         """Route one more line of the batch *b* from its bytes: its code from the cache, or
@@ -431,34 +505,24 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
     of *view* raises ValueError."""
     cdef const unsigned char[::1] buf = view
     cdef const unsigned int[::1] ln = lens
-    cdef const unsigned char *c = <const unsigned char *>PyBytes_AS_STRING(codes)
-    cdef const unsigned char *tb = <const unsigned char *>PyBytes_AS_STRING(table)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(codes)
-    cdef Py_ssize_t size = buf.shape[0]
-    cdef Py_ssize_t i, length
-    cdef Py_ssize_t pos = base
-    cdef unsigned char f
-    cdef const char *data = NULL
-    if size:
-        data = <const char *>&buf[0]
-    if PyBytes_GET_SIZE(table) != 256 or ln.shape[0] != n or base < 0:
+    cdef _Job job = _Job.__new__(_Job)
+    job.n = PyBytes_GET_SIZE(codes)
+    job.size = buf.shape[0]
+    if job.size:
+        job.data = <const char *>&buf[0]
+    if PyBytes_GET_SIZE(table) != 256 or ln.shape[0] != job.n or base < 0:
         raise ValueError("route codes, table and lengths do not match")
-    cdef list lines = [], numbers = []
-    cdef bytearray flags = bytearray()
-    for i in range(n):
-        length = ln[i]
-        f = tb[c[i]]
-        if f:
-            if pos + length > size:
-                raise ValueError(f"line data up to byte {pos + length}, "
-                                 f"the file holds {size}")
-            lines.append(PyBytes_FromStringAndSize(data + pos, length) if length else b"")
-            numbers.append(first + i)
-            flags.append(f)
-        pos += length + 1
-    if not lines:
+    job.kind = _J_CUT
+    job.codes = <const unsigned char *>PyBytes_AS_STRING(codes)
+    job.table = <const unsigned char *>PyBytes_AS_STRING(table)
+    if job.n:
+        job.lens = &ln[0]
+    job.base, job.first = base, first
+    job.lines, job.numbers, job.flags = [], [], bytearray()
+    _guard(job)
+    if not job.lines:
         return None
-    return lines, numbers, bytes(flags)
+    return job.lines, job.numbers, bytes(job.flags)
 
 
 cdef int _check(Py_ssize_t size, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
@@ -543,18 +607,110 @@ def scan(view: object, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_byt
     ``FileInput`` resumed at this state (``lens`` None, the state unchanged). The batches are
     the reader's: lines ending in one chunk of *max_bytes*, at most *max_lines* of them."""
     cdef const unsigned char[::1] buf = view
-    cdef Py_ssize_t size = buf.shape[0]
-    cdef const char *data = NULL
+    cdef _Job job = _scan_job(buf, start, read_pos, max_bytes, max_lines, max_line)
+    if job is None:
+        return _check(buf.shape[0], start, read_pos, max_bytes, max_lines, max_line), None, \
+            start, read_pos
+    job.kind = _J_SCAN
+    _guard(job)
+    if job.status != _S_BATCH:
+        return job.status, None, start, read_pos
+    return job.status, job.out, job.state[0], job.state[1]
+
+
+cdef enum:
+    _J_SCAN = 0
+    _J_SCAN_ROUTE = 1
+    _J_ROUTE_VIEW = 2
+    _J_CUT = 3
+
+
+cdef class _Job:
+    """One read of the mapped file run under the SIGBUS guard (:func:`_guard`): what to do
+    (``kind``), its arguments and its results."""
+
+    cdef int kind, status
+    cdef const char *data
+    cdef Py_ssize_t size, start, read_pos, max_bytes, max_lines, max_line
+    cdef Py_ssize_t n, base, first
     cdef Py_ssize_t state[2]
-    cdef int status
+    cdef const unsigned int *lens
+    cdef const unsigned char *codes
+    cdef const unsigned char *table
+    cdef carray.array out
+    cdef FastRoutes router
+    cdef _Pending pending
+    cdef object result
+    cdef list lines, numbers
+    cdef bytearray flags
+
+
+cdef _Job _scan_job(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t read_pos,
+                    Py_ssize_t max_bytes, Py_ssize_t max_lines, Py_ssize_t max_line):
+    """The job of a scan of *buf*, or None when :func:`_check` says no batch is scanned."""
+    cdef Py_ssize_t size = buf.shape[0]
+    if _check(size, start, read_pos, max_bytes, max_lines, max_line) != _S_BATCH:
+        return None
+    cdef _Job job = _Job.__new__(_Job)
+    job.size = size
     if size:
-        data = <const char *>&buf[0]
-    status = _check(size, start, read_pos, max_bytes, max_lines, max_line)
-    if status != _S_BATCH:
-        return status, None, start, read_pos
-    out = _lens_array(size, read_pos, max_bytes, max_lines)
-    status = _scan(data, size, start, read_pos, max_bytes, max_lines, max_line, out, None,
-                   None, state)
-    if status != _S_BATCH:
-        return status, None, start, read_pos
-    return status, out, state[0], state[1]
+        job.data = <const char *>&buf[0]
+    job.start, job.read_pos = start, read_pos
+    job.max_bytes, job.max_lines, job.max_line = max_bytes, max_lines, max_line
+    job.out = _lens_array(size, read_pos, max_bytes, max_lines)
+    return job
+
+
+cdef int _guard(_Job job) except -1:
+    """Run *job* with a SIGBUS on a read of its view turned into :class:`MapShrank`."""
+    if _sk_guarded(<_sk_fn>_run_job, <void *>job, job.data, job.data + job.size) == _SK_FAULT:
+        raise MapShrank("a read of the memory-mapped file met a page past the file's end "
+                        "(SIGBUS): the file shrank while it was read")
+    return 0
+
+
+cdef int _run_job(void *arg) except -1:
+    """The body of a guarded read (C calls only between the guard and a mapped byte)."""
+    cdef _Job job = <_Job>arg
+    cdef const char *data = job.data
+    cdef const unsigned int *lv = job.lens
+    cdef Py_ssize_t i, length, pos = job.base
+    if job.kind == _J_SCAN or job.kind == _J_SCAN_ROUTE:
+        job.status = _scan(data, job.size, job.start, job.read_pos, job.max_bytes,
+                           job.max_lines, job.max_line, job.out, job.router, job.pending,
+                           job.state)
+        if job.kind == _J_SCAN_ROUTE and job.status == _S_BATCH:
+            job.result = job.router._finish(job.pending)
+    elif job.kind == _J_ROUTE_VIEW:
+        for i in range(job.n):
+            length = lv[i]
+            if pos + length > job.size:
+                raise ValueError(f"line data up to byte {pos + length}, "
+                                 f"the file holds {job.size}")
+            job.router._step(job.pending, data + pos, length)
+            pos += length + 1
+        job.result = job.router._finish(job.pending)
+    else:  # _J_CUT
+        _cut(job, data, lv)
+    return 0
+
+
+cdef int _cut(_Job job, const char *data, const unsigned int *lv) except -1:
+    """The loop of :func:`cut` (the job's fields in locals)."""
+    cdef const unsigned char *c = job.codes
+    cdef const unsigned char *tb = job.table
+    cdef Py_ssize_t i, length, n = job.n, size = job.size, first = job.first, pos = job.base
+    cdef unsigned char f
+    cdef list lines = job.lines, numbers = job.numbers
+    cdef bytearray flags = job.flags
+    for i in range(n):
+        length = lv[i]
+        f = tb[c[i]]
+        if f:
+            if pos + length > size:
+                raise ValueError(f"line data up to byte {pos + length}, the file holds {size}")
+            lines.append(PyBytes_FromStringAndSize(data + pos, length) if length else b"")
+            numbers.append(first + i)
+            flags.append(f)
+        pos += length + 1
+    return 0

@@ -41,6 +41,15 @@ two workers is counted by its primary owner; the firewall LOG lines by worker 0)
 counters are summed; an event between internal hosts of two workers is handled by both, so
 its handler counters can count twice. Follow mode runs one worker (``--follow --workers N``
 is refused).
+
+**A file that shrinks while it is read** (``copytruncate``, an operator emptying it) ends the
+run with one line naming the file (:func:`sakimori.eve.file.shrank_error`, as the one-worker
+file input at its end) and no report written: touching a mapped page past the new end raises
+SIGBUS, which the compiled reads turn into :class:`eve_consumer._route.MapShrank` (a guard
+around each mapped read); after each mapped read the file's size is checked again (``fstat``:
+bytes past the new end in the last page read as zeros, without a fault); the pure workers
+read their batch with ``pread`` (a short read), not through the map. A worker killed by a
+signal all the same is named with its signal.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import fcntl
 import mmap
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -77,9 +87,9 @@ from eve_consumer.shard import (
 )
 from sakimori import progress
 from sakimori.config import Config
-from sakimori.errors import SakimoriError
+from sakimori.errors import InputError, SakimoriError
 from sakimori.eve.decode import MAX_EXAMPLES, DecodeStats
-from sakimori.eve.file import FileInput
+from sakimori.eve.file import FileInput, shrank_error
 from sakimori.eve.lines import DEFAULT_MAX_BYTES, Batch
 
 START = "start"
@@ -91,6 +101,12 @@ ERROR = "error"
 SPLITTERS = ("worker0", "process")
 PIPE_BYTES = 1 << 20
 RELEASE_BYTES = 16 << 20
+# a read of the mapped file that met a page past its end (the compiled reads' SIGBUS guard)
+if compiled_route is not None and not hasattr(compiled_route, "MapShrank"):
+    raise ImportError("eve_consumer._route is an older build without the SIGBUS guard "
+                      "(MapShrank): rebuild it (make setup)")
+MAP_SHRANK: tuple[type[BaseException], ...] = \
+    (compiled_route.MapShrank,) if compiled_route is not None else ()
 
 
 class WorkerError(SakimoriError):
@@ -155,6 +171,8 @@ def _child(conn: Connection, feed: Connection, inherited: list[Connection], cfg:
 
 
 def _one_line(who: str, exc: BaseException) -> str:
+    if isinstance(exc, InputError):  # the input's fault, already one line naming the file
+        return str(exc)
     last = traceback.extract_tb(exc.__traceback__)[-1:] or [None]
     where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last[0] else ""
     return f"{who}: {type(exc).__name__}: {exc}{where}"
@@ -204,9 +222,10 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                     raise WorkerError(str(msg[1]) if msg[0] == ERROR else
                                       f"the splitter sent {msg[0]!r}")
                 _, codes, first, base, lens, lines = msg
-                if lens is not None:
-                    view.cover(base + sum(lens) + len(lens) - 1, source)
-                part = mine(codes, table, first, lines, view=view.map, base=base, lens=lens)
+                if lens is None:
+                    part = mine(codes, table, first, lines)
+                else:
+                    part = view.cut(codes, table, first, base, lens, source)
                 if part is not None:
                     feed_part(consumer, shard, source, part)
                 if lens is not None:
@@ -219,20 +238,78 @@ class _View:
     """The EVE file memory-mapped (when a batch first needs it), mapped again when the
     splitter read past its end (a file still growing while it is read). The pages of the
     lines already handed on are dropped from the process's resident set as the read goes on
-    (:meth:`release`), so a worker's memory does not grow with the file."""
+    (:meth:`release`), so a worker's memory does not grow with the file.
+
+    A file that shrank is :func:`~sakimori.eve.file.shrank_error`: found by the compiled
+    reads' SIGBUS guard (:data:`MAP_SHRANK`, a page past the new end) or by :meth:`verify`
+    after a read (a new end inside the last page read, whose bytes past it read as zeros)."""
 
     def __init__(self, fh: Any) -> None:
         self.fh = fh
         self.map: Any = b""
         self.released = 0  # the pages before this offset were let go (madvise)
 
+    def size(self) -> int:
+        """The file's size now."""
+        return os.fstat(self.fh.fileno()).st_size
+
     def cover(self, end: int, source: str) -> None:
         if end <= len(self.map):
             return
         self._remap()
         if end > len(self.map):
-            raise WorkerError(f"{source}: the file shrank while it was read "
-                              f"({len(self.map)} bytes, line data up to byte {end})")
+            raise shrank_error(source, len(self.map), end)
+
+    def verify(self, end: int, source: str) -> None:
+        """After a read of the map up to byte *end*: the file still holds it (else the bytes
+        read past its new end may be zeros)."""
+        size = self.size()
+        if size < end:
+            raise shrank_error(source, size, end)
+
+    def shorten(self, read: int, source: str) -> None:
+        """Before the splitter's next read from byte *read*: a file now shorter than the map
+        is mapped again at its new size when it still holds *read* (the file input reads on
+        to the new end as well), else it is :func:`~sakimori.eve.file.shrank_error` (the
+        file input finds it at its next read)."""
+        size = self.size()
+        if size >= len(self.map):
+            return
+        if size < read:
+            raise shrank_error(source, size, read)
+        self._remap()
+
+    def shrank(self, source: str, end: int) -> InputError:
+        """The error of a read up to byte *end* that met a page past the file's end (SIGBUS;
+        a file that still holds the bytes: another cause, an I/O error say)."""
+        size = self.size()
+        if size >= end:
+            return InputError(source, None, "a read of the memory-mapped file failed (SIGBUS, "
+                                            "the file still holds the bytes: an I/O error?): "
+                                            "rerun")
+        return shrank_error(source, size, end)
+
+    def cut(self, codes: bytes, table: bytes, first: int, base: int, lens: array,
+            source: str) -> tuple[list[bytes], list[int], bytes] | None:
+        """:func:`~eve_consumer.shard.mine` of one batch of the file (from *base* on, lengths
+        *lens*): cut from the map by the compiled router (guarded, then :meth:`verify`);
+        without it from one ``pread`` of the batch's bytes (never through the map: a read of
+        a page past a new end could not be caught in Python)."""
+        end = base + sum(lens) + len(lens) - 1
+        if not shard_mod.USE_COMPILED:
+            if codes.translate(table).count(0) == len(codes):
+                return None  # none of the batch is this worker's: nothing to read
+            data = os.pread(self.fh.fileno(), end - base, base)
+            if len(data) < end - base:
+                raise self.shrank(source, end)
+            return mine(codes, table, first, None, view=data, base=0, lens=lens)
+        self.cover(end, source)
+        try:
+            part = mine(codes, table, first, None, view=self.map, base=base, lens=lens)
+        except MAP_SHRANK:
+            raise self.shrank(source, end) from None
+        self.verify(end, source)
+        return part
 
     def grew(self) -> bool:
         """Map the file again if it grew since it was mapped (True: it did)."""
@@ -370,12 +447,20 @@ class SplitReader:
         while True:
             if self.read_pos >= len(self.view.map):  # where the file input reads again
                 self.view.grew()
+            else:
+                self.view.shorten(self.read_pos, str(self.eve))
             args = (self.view.map, self.start, self.read_pos, self.max_bytes, self.max_lines,
                     self.max_line)
-            if self.router is not None:
-                status, lens, start, read_pos, codes = self.router.scan_route(*args)
-            else:
-                (status, lens, start, read_pos), codes = compiled_route.scan(*args), None
+            try:
+                if self.router is not None:
+                    status, lens, start, read_pos, codes = self.router.scan_route(*args)
+                else:
+                    (status, lens, start, read_pos), codes = compiled_route.scan(*args), None
+            except MAP_SHRANK:
+                raise self.view.shrank(str(self.eve), min(self.read_pos + self.max_bytes,
+                                                          len(self.view.map))) from None
+            if status != compiled_route.SCAN_LINES:  # the bytes scanned are still the file's
+                self.view.verify(read_pos, str(self.eve))
             if status == compiled_route.SCAN_BATCH:
                 first, base = self.lineno + 1, self.start
                 self.start, self.read_pos = start, read_pos
@@ -418,6 +503,19 @@ class SplitReader:
             self.fh.close()
 
 
+def _route_view(reader: SplitReader, router: Router, base: int, lens: array) -> bytes:
+    """The route codes of a scanned batch read from the map (a file that shrank: one error)."""
+    source, end = str(reader.eve), base + sum(lens) + len(lens) - 1
+    try:
+        codes = router.route_view(reader.map, base, lens)
+    except MAP_SHRANK:
+        assert reader.view is not None
+        raise reader.view.shrank(source, end) from None
+    if reader.view is not None:
+        reader.view.verify(end, source)
+    return codes
+
+
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
           own: Callable[[SplitReader, int, int, Any, Any, bytes], None] | None = None
@@ -435,7 +533,7 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
             first, base, lens, lines, codes = got
             if lines is None:
                 if codes is None:
-                    codes = router.route_view(reader.map, base, lens)
+                    codes = _route_view(reader, router, base, lens)
                 send(ForkingPickler.dumps((BATCH, codes, first, base, lens, None)))
             else:
                 codes = router.route(lines)
@@ -547,12 +645,33 @@ class Workers:
         try:
             kind, payload = conn.recv()
         except EOFError:
-            raise WorkerError("a consume worker ended without a result") from None
+            index = self.conns.index(conn) if conn in self.conns else -1
+            proc = self.procs[index] if 0 <= index < len(self.procs) else None
+            raise WorkerError(self.killed(proc, f"worker {index + 1}") or
+                              "a consume worker ended without a result") from None
         if kind == ERROR:
             raise WorkerError(str(payload))
         if kind != expect:
             raise WorkerError(f"a consume worker sent {kind!r}, expected {expect!r}")
         return payload
+
+    def killed(self, proc: Any, who: str, wait_s: float = 5.0) -> str | None:
+        """The error line of a process (*who*) that ended without a word: killed by a signal
+        (SIGBUS: a mapped read past the end of a file that shrank), or None."""
+        if proc is None:
+            return None
+        proc.join(timeout=wait_s)
+        code = proc.exitcode
+        if code is None or code >= 0:
+            return None
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGBUS:
+            return str(shrank_error(str(self.eve), _size(self.eve),
+                                    f"{who} killed by SIGBUS"))
+        return f"{who} was killed by {name}"
 
     def finish(self, consumer: Any) -> None:
         """After worker 0 (*consumer*) read its lines: merge prevalence, collect the other
@@ -617,7 +736,8 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             codes: bytes) -> None:
         position[0] = reader.position
         if lines is None:  # cut from the mapped file, as the other workers do
-            part = mine(codes, table, first, None, view=reader.map, base=base, lens=lens)
+            assert reader.view is not None
+            part = reader.view.cut(codes, table, first, base, lens, source)
         else:
             part = mine(codes, table, first, lines)
         if part is not None:
@@ -628,8 +748,14 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     with progress.phase(f"reading {Path(eve).name}", fraction,
                         progress.count(lambda: consumer.decoder.stats.lines, "lines")):
         if workers.feed is not None:
-            _start(workers.feed, consumer, shard, workers.fw_logs, count_lines=True)
-            _read_routed(workers.feed, consumer, shard, eve, table)
+            try:
+                _start(workers.feed, consumer, shard, workers.fw_logs, count_lines=True)
+                _read_routed(workers.feed, consumer, shard, eve, table)
+            except WorkerError as exc:  # the splitter killed by a signal: say which
+                why = workers.killed(workers.procs[-1], "the splitter")
+                if why is None:
+                    raise
+                raise WorkerError(why) from exc
         else:
             router = Router(count, consumer.cfg.is_home,
                             dns_wanted="dns" in consumer.decoder.wanted,

@@ -39,6 +39,7 @@ from generator.render_suricata import write_suricata
 from sakimori.baselines import empty_document
 from sakimori.cli import main as cli_main
 from sakimori.config import load_config
+from sakimori.errors import InputError
 from sakimori.eve.file import FileInput
 from sakimori.suricata import read_pcaps
 from sakimori_demo.officesim import SimParams, generate
@@ -688,6 +689,6 @@ def test_the_mapped_file_follows_a_growing_file(tmp_path: Path) -> None:
             out.write(b"bb\n")
         view.cover(4, str(path))
         assert view.map[2:4] == b"bb"
-        with pytest.raises(workers_mod.WorkerError, match="shrank"):
+        with pytest.raises(InputError, match="shrank while it was read"):
             view.cover(99, str(path))
         view.close()

@@ -1,7 +1,16 @@
-"""Read an EVE JSON file once, start to end, as decoded events or as batches of lines."""
+"""Read an EVE JSON file once, start to end, as decoded events or as batches of lines.
+
+A file that shrinks while it is read (``copytruncate``, an operator emptying it) is an
+:class:`~sakimori.errors.InputError` (:func:`shrank_error`) when the read reaches the end: the
+lines after the new end were never read, so the run stops rather than report part of the file.
+A file truncated and written again past the read position cannot be told from one that grew
+(the one-shot read keeps no fingerprint; follow mode does, see ``eve_consumer.inputs``).
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +23,15 @@ from sakimori.eve.lines import (
     Batch,
     LineBuffer,
 )
+
+
+def shrank_error(path: str, size: int, read: int | str) -> InputError:
+    """The one-line error of a file found shorter (*size* bytes) than what was already read
+    of it: up to byte *read*, or *read* says how it was found."""
+    how = f"read up to byte {read}" if isinstance(read, int) else read
+    return InputError(path, None, f"the file shrank while it was read ({size} bytes now, "
+                                  f"{how}); rerun once it is stable (a copy, if it is rotated "
+                                  f"with copytruncate)")
 
 
 def read_events(path: str | Path, decoder: Decoder) -> Iterator[Event]:
@@ -58,8 +76,13 @@ class FileInput:
             return None
         data = self._fh.read(self.max_bytes)
         if not data:
+            st = os.fstat(self._fh.fileno())
+            # a pipe or device has no size to compare (and no position to tell)
+            read = self._fh.tell() if stat.S_ISREG(st.st_mode) else 0
             self._done = True
             self._fh.close()
+            if st.st_size < read:
+                raise shrank_error(self.path, st.st_size, read)
             rest, _ = self._lines.take_rest()
             if rest:
                 self._lineno += 1
