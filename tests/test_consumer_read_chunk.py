@@ -37,8 +37,8 @@ def _eve(slips: Path, tmp: Path) -> Path:
     return path
 
 
-def _run(eve: Path, tmp: Path, name: str) -> dict:
-    cfg = config(tmp / name, SLIPS_HOME, max_line_bytes=MAX_LINE)
+def _run(eve: Path, tmp: Path, name: str, queue_size: int = 10_000) -> dict:
+    cfg = config(tmp / name, SLIPS_HOME, queue_size=queue_size, max_line_bytes=MAX_LINE)
     with Consumer(cfg, None, tmp / name / "out", tmp / name / "state", mail=False) as c:
         c.run_once(eve)
     return report(tmp / name / "out")
@@ -56,6 +56,8 @@ def test_chunk_size_never_changes_the_report(tmp_path: Path, slips_eve: Path,
     for chunk in (pipeline.READ_CHUNK_BYTES, 4096, 1000):
         monkeypatch.setattr(pipeline, "READ_CHUNK_BYTES", chunk)
         assert _run(eve, tmp_path, f"chunk{chunk}") == whole, chunk
+        # batches cut at consumer.queue_size lines inside a chunk (the rest read again)
+        assert _run(eve, tmp_path, f"chunk{chunk}q", queue_size=50) == whole, chunk
 
 
 def test_default_chunk_is_bounded() -> None:
