@@ -22,7 +22,7 @@ therefore subtracted from every count — without that, one variant's figure mov
 Under valgrind the instances get their own DBDIR base, ``--base-dir`` (never the shared
 ``/var/tmp/sakimori-rspamd`` of the tests and benches: Rspamd under valgrind sees another CPU
 model and rewrites the hyperscan cache for it, and a native Rspamd then recompiles it), kept
-between runs — its first start compiles the URL suffix matcher under valgrind (≈ 10 min);
+between runs — its first start compiles the URL suffix matcher under valgrind (several minutes);
 later starts take ≈ 30 s. ``disable_hyperscan = true`` (regular expressions run through PCRE;
 multipattern matching still uses hyperscan), so the absolute counts are not those of a native
 Rspamd — the differences between variants are the figure.
