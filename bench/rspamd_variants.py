@@ -28,6 +28,8 @@ seconds before the scans. Variants:
 - ``factsonly``     the callback reads the task's facts and returns (no checks);
 - ``noinsert``      facts and checks, but no symbol inserted and no header change;
 - ``notag``         the plugin, symbols inserted but no header change (``X-Sakimori``);
+- ``jit``           the plugin with LuaJIT's compiler left on for its code (the plugin turns
+                    it off: ``jit.off(true, true)`` in each file; docs/bench.md, fourth round);
 - ``zeroscore``     the plugin with every SAKIMORI_* weight 0 (same symbols and header, but
                     no score, hence no action, changes: what a flagged mail costs Rspamd);
 - ``before``        the plugin and modules of ``--before DIR`` (an older ``rspamd_lua/``, e.g.
@@ -69,6 +71,7 @@ from sakimori_demo.mailsim import generate_corpus  # noqa: E402
 DEFAULT = "without,plugin,empty,nomaps,without@300,plugin@300"
 _CALLBACK = "local function sakimori_cb(task)\n"
 _CALLBACK_MAPS = ("protected", "names")
+_JIT_OFF = "if jit then jit.off(true, true) end\n"
 _MAP_SUBSETS = {  # variant → which map names (local.d/sakimori.conf, maps {}) it keeps
     "nocountry": lambda name: name != "country",
     "onlycountry": lambda name: name == "country",
@@ -127,6 +130,15 @@ def _apply(kind: str, dst: Path, before: Path | None) -> None:
         text = plugin.read_text(encoding="utf-8")
         assert "  tag(task, fired)\n" in text
         plugin.write_text(text.replace("  tag(task, fired)\n", ""), encoding="utf-8")
+    if kind == "jit":
+        files = [dst / "rspamd" / "plugins" / "sakimori.lua",
+                 *(dst / "rspamd" / "plugins" / "sakimori").glob("*.lua")]
+        hits = 0
+        for f in files:
+            text = f.read_text(encoding="utf-8")
+            hits += text.count(_JIT_OFF)
+            f.write_text(text.replace(_JIT_OFF, ""), encoding="utf-8")
+        assert hits, "no jit.off line found"
     if kind == "zeroscore":
         for rel, pat in (("scores.d/sakimori_group.conf", r"(weight = )[-\d.]+;"),
                          ("local.d/sakimori.conf", r"(\n  SAKIMORI_\w+ = )[-\d.]+;")):
@@ -173,7 +185,7 @@ def _apply(kind: str, dst: Path, before: Path | None) -> None:
         conf.write_text(re.sub(r"maps \{.*?\n\}", "maps {\n}", text, flags=re.S),
                         encoding="utf-8")
     elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
-                      "emptyone", "before", "factsonly", "noinsert", "ballast", "notag",
+                      "emptyone", "before", "factsonly", "noinsert", "ballast", "notag", "jit",
                       "zeroscore", *_MAP_SUBSETS):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
 

@@ -19,6 +19,10 @@ WARRANTIES OR CONDITIONS OF ANY KIND.
 
 local N = 'sakimori'
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 if confighelp then
   rspamd_config:add_example(nil, N,
       'Spoofed-mail checks of sakimori (settings and maps are written by `sakimori generate`)',

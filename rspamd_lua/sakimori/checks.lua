@@ -15,6 +15,10 @@ data  = lookups over the maps: country(ip) history(domain) infra(domain, key) do
 Returns {{symbol, {options...}}, ...} in check order.
 ]]--
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 local N = require('sakimori.norm')
 local U = require('sakimori.unicode')
 local L = require('sakimori.lookalike')

@@ -13,6 +13,10 @@ Works on code points (sakimori/unicode.lua); structural characters are ASCII. Ne
 strings; bounded (MAX_FROM code points, MAX_OTHERS results).
 ]]--
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 local U = require('sakimori.unicode')
 local N = require('sakimori.norm')
 local M = {}

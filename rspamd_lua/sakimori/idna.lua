@@ -7,6 +7,10 @@ D.1/D.2; labels split on . U+3002 U+FF0E U+FF61; ACE prefix xn--; labels 1..63 o
 Python raises on failure; here nil is returned.
 ]]--
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 local U = require('sakimori.unicode')
 local M = {}
 

@@ -14,6 +14,10 @@ protected domain? Methods, tried in this order for each protected domain (sorted
             part (example.co.jp.evil.net).
 ]]--
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 local U = require('sakimori.unicode')
 local I = require('sakimori.idna')
 local N = require('sakimori.norm')

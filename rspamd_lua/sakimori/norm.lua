@@ -9,6 +9,10 @@ network_key, infrastructure_keys, is_public_ip, plus is_global / in_networks use
 (unidata.lua), so both sides agree on what is "global".
 ]]--
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 local U = require('sakimori.unicode')
 local I = require('sakimori.idna')
 local rspamd_ip = require 'rspamd_ip'

@@ -11,6 +11,10 @@ module implements, from the tables in the generated unidata.lua:
 Tables are parsed lazily, once per process.
 ]]--
 
+-- Interpreted, never traced: LuaJIT's trace recorder aborted on this code about once per
+-- mail (each abort unwinds the C stack); docs/bench.md, "item 4, fourth round".
+if jit then jit.off(true, true) end
+
 local M = {}
 local T -- parsed tables
 
