@@ -19,8 +19,10 @@ scratch statistics, so each line is counted once):
   to both, so each worker sees every event that involves one of its hosts and computes that
   host's findings from exactly the events one worker would see. No internal side: worker 0.
   An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
-- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host);
-  worker 0 alone when the line cannot feed that map, or when every worker's decoder skips it
+- ``dns`` events: with ``dns_forwarded`` (the splitter is worker 0) worker 0 alone, which
+  forwards the changes they make to the IP → name map (:mod:`eve_consumer.workers`).
+  Otherwise every worker, counted by worker 0 (the IP → name map serves every host); worker 0
+  alone when the line cannot feed that map, or when every worker's decoder skips it
   unparsed (:class:`DnsSkip`: the prefilter's verdict — a query, or no whitelisted name — on
   a well-formed line; :meth:`Router.dns_code`).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
@@ -163,7 +165,7 @@ class Router(dict):  # type: ignore[type-arg]
     def __init__(self, count: int, home: Callable[[str], bool], *,
                  splitter_is_worker0: bool = True, compiled: bool | None = None,
                  dns_wanted: bool = True, handicap: float | None = None,
-                 dns_skip: DnsSkip | None = None) -> None:
+                 dns_skip: DnsSkip | None = None, dns_forwarded: bool = False) -> None:
         super().__init__()
         if compiled is None:
             compiled = USE_COMPILED
@@ -183,6 +185,10 @@ class Router(dict):  # type: ignore[type-arg]
         # DNS lines that cannot feed the IP → name map go to worker 0 alone (dns_code)
         self.dns_wanted = dns_wanted
         self.dns_skip = dns_skip  # DNS answers every decoder skips: worker 0 alone
+        # every dns line to worker 0 alone: it forwards the IP → name map's changes to the
+        # other workers (eve_consumer.workers: Context.dns_log), who decode no DNS line
+        self.dns_forwarded = dns_forwarded
+        self._dns = 0 if dns_forwarded else ALL  # the code of a dns line (before dns_code)
         self._skip_names: dict[bytes, bool] = {}  # rrname → whitelisted (dns_skip.matches)
         self._pending: set[bytes] = set()  # internal, not placed yet
         # code → the workers that decode its lines
@@ -249,7 +255,7 @@ class Router(dict):  # type: ignore[type-arg]
 
     def _code(self, kind: bytes, src: bytes, dst: bytes) -> int:
         if kind not in _BY_HOST:
-            return ALL if kind == b"dns" else 0
+            return self._dns if kind == b"dns" else 0
         if b"\\" in src or b"\\" in dst:
             return ALL  # the decoded address is unknown from the bytes: every worker judges
         a = self.hosts[src] if self._internal(src) else -1
@@ -273,7 +279,7 @@ class Router(dict):  # type: ignore[type-arg]
             return 0
         kind, src, dst = obj.get("event_type"), obj.get("src_ip"), obj.get("dest_ip")
         if kind == "dns":
-            return ALL
+            return self._dns
         if kind not in _BY_HOST_TEXT or type(src) is not str or type(dst) is not str:
             return 0  # not per host, or rejected by the decoder wherever it goes
         key = (kind.encode(), src.encode("utf-8", "replace"),
