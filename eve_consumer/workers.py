@@ -73,6 +73,7 @@ from eve_consumer.shard import (
     MAX_WORKERS,
     SECONDARY,
     DnsSkip,
+    FlowSkip,
     Router,
     WorkerShard,
     compiled_route,
@@ -687,7 +688,7 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             router = Router(count, consumer.cfg.is_home,
                             dns_wanted="dns" in consumer.decoder.wanted,
                             dns_skip=None if forward else DnsSkip.of(consumer.decoder),
-                            dns_forwarded=forward)
+                            dns_forwarded=forward, flow_skip=FlowSkip.of(consumer.decoder))
             if forward:  # worker 0 decodes every DNS line and logs the map's changes
                 consumer.ctx.dns_log = []
             shard.hosts = router.hosts  # the live placement
