@@ -392,7 +392,7 @@ class Router(dict):  # type: ignore[type-arg]
         dns, flow = _KIND_CLASS[b"dns"], _KIND_CLASS[b"flow"]
         count = self.count
         skip_flows = self.flow_skip is not None and any(
-            count <= c < count + count * count for c in codes)
+            c in codes for c in range(count, count * (count + 1)))  # a shared code
         if FALLBACK in codes or (ALL in codes and dns in classes) or skip_flows:
             fixed = bytearray(codes)
             for i, code in enumerate(codes):
