@@ -16,6 +16,10 @@ placement and the load accounting are the same by construction:
 - a line without the compact fields (FALLBACK): :meth:`~eve_consumer.shard.Router.general`,
   after the batch's placement, in line order;
 - a ``dns`` line: :meth:`~eve_consumer.shard.Router.dns_code`'s byte tests, in C;
+- a ``flow`` line shared by two workers: :meth:`~eve_consumer.shard.Router.flow_code`'s
+  tests (the prefilter's verdict from the bytes: proto, age) in C, by the prefilter itself
+  when a field it reads is one C does not read alike (an address not ASCII, an age not plain
+  digits);
 - the loads: per (code, cost class) in order of first occurrence, as
   :meth:`~eve_consumer.shard.Router.account` adds them.
 
@@ -223,6 +227,87 @@ cdef inline bint _has(const char *s, Py_ssize_t n, const char *what, Py_ssize_t 
     return n >= k and memmem(s, <size_t>n, what, <size_t>k) != NULL
 
 
+cdef Py_ssize_t _find(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k,
+                      Py_ssize_t start) noexcept nogil:
+    """``line.find(what, start)`` for a non-empty *what* and 0 ≤ start."""
+    cdef const char *hit
+    if start > n or n - start < k:
+        return -1
+    hit = <const char *>memmem(s + start, <size_t>(n - start), what, <size_t>k)
+    return -1 if hit == NULL else hit - s
+
+
+cdef bint _not_ascii(const char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    """Does the string value starting at *i* (up to the next quote, or the end) hold a byte
+    that is not ASCII?"""
+    while i < n and s[i] != 34:
+        if <unsigned char>s[i] >= 128:
+            return True
+        i += 1
+    return False
+
+
+cdef bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src, Py_ssize_t *p_dst
+                     ) noexcept nogil:
+    """In one pass over the line's quotes and colons (every text below starts with one):
+    no ``"timestamp":`` from byte 13 on, no ``:null``, one ``"event_type"`` (counted as
+    ``bytes.count`` does, without overlaps), ``"src_ip"`` and ``"dest_ip"`` once each (their
+    offsets into *p_src*/*p_dst*) — ``shard.Router.flow_code``'s byte tests."""
+    cdef const char *end = s + n
+    cdef const char *q
+    cdef Py_ssize_t k, rem, et_next = 0
+    cdef int n_et = 0
+    p_src[0] = p_dst[0] = -1
+    q = <const char *>memchr(s, 58, <size_t>n)  # :
+    while q != NULL:
+        if end - q >= 5 and memcmp(q, b":null", 5) == 0:
+            return False
+        q = <const char *>memchr(q + 1, 58, <size_t>(end - q - 1)) if end - q > 1 else NULL
+    q = <const char *>memchr(s, 34, <size_t>n)  # "
+    while q != NULL:
+        k = q - s
+        rem = n - k
+        if rem >= 12 and k >= 13 and memcmp(q, b'"timestamp":', 12) == 0:
+            return False
+        if rem >= 12 and k >= et_next and memcmp(q, b'"event_type"', 12) == 0:
+            n_et += 1
+            et_next = k + 12
+        if rem >= 8 and memcmp(q, b'"src_ip"', 8) == 0:
+            if p_src[0] >= 0:
+                return False
+            p_src[0] = k
+        if rem >= 9 and memcmp(q, b'"dest_ip"', 9) == 0:
+            if p_dst[0] >= 0:
+                return False
+            p_dst[0] = k
+        q = <const char *>memchr(q + 1, 34, <size_t>(end - q - 1)) if rem > 1 else NULL
+    return n_et == 1 and p_src[0] >= 0 and p_dst[0] >= 0
+
+
+cdef bint _top_level(const char *s, Py_ssize_t p_src, Py_ssize_t p_dst) noexcept nogil:
+    """Are the keys at *p_src* and *p_dst* outside strings at depth 1 (``shard.top_once``
+    once each is known)?"""
+    cdef Py_ssize_t k, last = p_src if p_src > p_dst else p_dst
+    cdef int depth = 0
+    cdef bint in_str = False
+    cdef char c
+    for k in range(last + 1):
+        if k == p_src or k == p_dst:
+            if in_str or depth != 1:
+                return False
+        c = s[k]
+        if in_str:
+            if c == 34:
+                in_str = False
+        elif c == 34:
+            in_str = True
+        elif c == 123 or c == 91:
+            depth += 1
+        elif c == 125 or c == 93:
+            depth -= 1
+    return True
+
+
 cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
     cdef const char *end = s + n
     cdef const char *hit
@@ -279,6 +364,13 @@ cdef class FastRoutes:
     cdef Py_ssize_t skip_max_line
     cdef bint skip_wl_names
     cdef object skip_matches
+    cdef object flow_skip  # shard.FlowSkip or None
+    cdef Py_ssize_t flow_max_line
+    cdef bint flow_long_on, flow_long_exact
+    cdef double flow_long_s
+    cdef object flow_verdict, flow_skipped
+    cdef int flow_class
+    cdef Py_ssize_t count
 
     def __init__(self, router: object, limit: int, classes: dict) -> None:
         self.router = router
@@ -293,6 +385,70 @@ cdef class FastRoutes:
             self.skip_max_line = self.dns_skip.max_line
             self.skip_wl_names = self.dns_skip.wl_names
             self.skip_matches = self.dns_skip.matches
+        self.count = router.count
+        self.flow_class = classes[b"flow"]
+        self.flow_skip = router.flow_skip
+        if self.flow_skip is not None:
+            self.flow_max_line = self.flow_skip.max_line
+            self.flow_long_on = self.flow_skip.long_s is not None
+            long_s = self.flow_skip.long_s
+            # compared in C only when the threshold is a double exactly (Python compares an
+            # int and a float exactly): else the prefilter judges each line
+            self.flow_long_exact = not self.flow_long_on or (
+                type(long_s) in (int, float) and abs(long_s) < 2.0 ** 53
+                and float(long_s) == long_s)
+            self.flow_long_s = float(long_s) if self.flow_long_on and self.flow_long_exact \
+                else 0.0
+            self.flow_verdict = self.flow_skip.verdict
+            self.flow_skipped = self.flow_skip.skip
+
+    cdef int _flow_code(self, const char *s, Py_ssize_t n, int code) except -1:
+        """shard.Router.flow_code of a compact flow line shared by two workers (*code*): the
+        prefilter's verdict read from the bytes (Prefilter.flow for two internal hosts:
+        proto, age), by the prefilter itself for a field C does not read as it would (an
+        address not ASCII, an age not plain digits)."""
+        cdef Py_ssize_t i, j, k, p_src, p_dst
+        cdef long long age = 0
+        cdef bint python = False
+        if self.flow_skip is None or n > self.flow_max_line or n < 13 \
+                or memcmp(s, _TS_START, 13) != 0 or s[n - 1] != b'}' \
+                or memchr(s, 92, <size_t>n) != NULL \
+                or not _flow_plain(s, n, &p_src, &p_dst) or not _top_level(s, p_src, p_dst):
+            return code
+        python = _not_ascii(s, n, p_src + 10) or _not_ascii(s, n, p_dst + 11)
+        i = _find(s, n, b'"proto":"', 9, 0)
+        if i < 0:
+            return code
+        i += 9
+        j = _find(s, n, b'"', 1, i)
+        if j < 0 or (j - i == 3 and memcmp(s + i, b"TCP", 3) == 0):
+            return code
+        if self.flow_long_on and not python:
+            i = _find(s, n, b'"age":', 6, 0)
+            if i < 0:
+                return code
+            i += 6
+            j = _find(s, n, b",", 1, i)
+            if j < 0:
+                j = _find(s, n, b"}", 1, i)
+            if j < 0:
+                j = n - 1
+            if not 0 < j - i <= 15:
+                python = True
+            else:
+                for k in range(i, j):
+                    if not _is_digit(<unsigned char>s[k]):
+                        python = True
+                        break
+                    age = age * 10 + (s[k] - 48)
+            if not self.flow_long_exact:
+                python = True
+            if not python and <double>age >= self.flow_long_s:
+                return code
+        if python and self.flow_verdict(PyBytes_FromStringAndSize(s, n)) \
+                is not self.flow_skipped:
+            return code
+        return (code - self.count) // self.count
 
     cdef int _dns_code(self, const char *s, Py_ssize_t n) except -1:
         """shard.Router.dns_code of a compact dns line."""
@@ -442,6 +598,9 @@ cdef class FastRoutes:
         b.classes[i] = cls
         if code == 255 and cls == self.dns_class:
             code = self._dns_code(s, ln)
+        elif cls == self.flow_class and self.flow_skip is not None \
+                and self.count <= code < self.count * (self.count + 1):
+            code = self._flow_code(s, ln, code)
         b.codes[i] = code
         return 0
 
@@ -475,6 +634,9 @@ cdef class FastRoutes:
                 classes[i] = cls
                 if code == 255 and cls == self.dns_class:
                     code = self._dns_code(b.ptr[i], b.lens[i])
+                elif cls == self.flow_class and self.flow_skip is not None \
+                        and self.count <= code < self.count * (self.count + 1):
+                    code = self._flow_code(b.ptr[i], b.lens[i], code)
                 codes[i] = code
         for i in b.fallback:
             codes[i] = router.general(PyBytes_FromStringAndSize(b.ptr[i], b.lens[i]))

@@ -7,7 +7,10 @@
   ``http``/``tls`` events and dropped when the flow's own ``flow`` event has been handled.
   Bounded: when full, the oldest entries are evicted and counted (``flow_names_evicted``).
 - ``dns_names``: IP → names seen resolving to it in DNS answers of the same EVE (bounded);
-  a destination without its own Host/SNI is whitelisted when one of those names is.
+  a destination without its own Host/SNI is whitelisted when one of those names is. With
+  ``dns_log`` set (``consume --workers``: worker 0, which decodes every DNS line), each call
+  that changed the map is logged with its line number, and the other workers replay the log
+  (:meth:`Context.replay_dns`) instead of decoding the DNS lines: their maps stay equal.
 - ``counters``: every skip, drop and eviction, written to stats.json; fixed keys (never
   text from EVE), persisted with the follow-mode state so they survive a restart. The keys in
   :data:`GAUGES` are not event counts but what the last evaluation found (e.g. how many
@@ -65,6 +68,9 @@ class Context:
         self.flow_names: dict[int, str] = {}
         self.dns_names: dict[str, list[str]] = {}
         self._dns_norm: dict[str, str] = {}  # DNS name -> its dns_names form (_add_dns)
+        # consume --workers: (line number, ip, qname, rrname) of each _add_dns that changed
+        # dns_names, for the other workers to replay (None: not logged)
+        self.dns_log: list[tuple[int, Any, Any, Any]] | None = None
         self.latest_ts = 0.0  # newest event time seen (drives pruning in follow mode)
         self.classes = ClassMap.load(cfg.classes.map_file)
         self.shared: Any = None  # SharedCounters when consumer.shared is set (eve_consumer.shared)
@@ -174,9 +180,9 @@ class Context:
             if dns.answers is not None:
                 for ans in dns.answers:
                     if ans.rrtype in ("A", "AAAA"):
-                        self._add_dns(ans.rdata, qname, ans.rrname)
+                        self._add_dns(ans.rdata, qname, ans.rrname, ev.lineno)
             elif dns.rrtype in ("A", "AAAA"):
-                self._add_dns(dns.rdata, qname, None)
+                self._add_dns(dns.rdata, qname, None, ev.lineno)
             return
         if dns.get("type") != "answer":
             return
@@ -185,14 +191,22 @@ class Context:
         if type(answers) is list:
             for ans in answers:
                 if type(ans) is dict and ans.get("rrtype") in ("A", "AAAA"):
-                    self._add_dns(ans.get("rdata"), qname, ans.get("rrname"))
+                    self._add_dns(ans.get("rdata"), qname, ans.get("rrname"), ev.lineno)
         elif dns.get("rrtype") in ("A", "AAAA"):  # EVE dns v1: one answer per event
-            self._add_dns(dns.get("rdata"), qname, None)
+            self._add_dns(dns.get("rdata"), qname, None, ev.lineno)
 
-    def _add_dns(self, ip: Any, qname: Any, rrname: Any) -> None:
+    def replay_dns(self, log: list[tuple[int, Any, Any, Any]]) -> None:
+        """Apply another context's :attr:`dns_log` entries (in their order): the same
+        changes to ``dns_names`` (and evictions) as decoding their DNS lines here."""
+        add = self._add_dns
+        for lineno, ip, qname, rrname in log:
+            add(ip, qname, rrname, lineno)
+
+    def _add_dns(self, ip: Any, qname: Any, rrname: Any, lineno: int = 0) -> None:
         if type(ip) is not str or not ip:
             return
         names = self.dns_names.get(ip)
+        changed = names is None
         if names is None:
             if len(self.dns_names) >= DNS_LIMIT:
                 del self.dns_names[next(iter(self.dns_names))]
@@ -210,6 +224,9 @@ class Context:
                         norm[n] = known
                 if known not in names and len(names) < NAMES_PER_IP:
                     names.append(known)
+                    changed = True
+        if changed and self.dns_log is not None:
+            self.dns_log.append((lineno, ip, qname, rrname))
 
     def home_side(self, ev: Event) -> tuple[str, str, str] | None:
         """(internal host, other side's IP, display label of the other side), preferring the

@@ -17,10 +17,14 @@ scratch statistics, so each line is counted once):
 - ``flow``, ``http``, ``tls``, ``alert``, ``drop`` events: the workers of their internal
   sides, the source's first. An event between two internal hosts of different workers goes
   to both, so each worker sees every event that involves one of its hosts and computes that
-  host's findings from exactly the events one worker would see. No internal side: worker 0.
+  host's findings from exactly the events one worker would see — except a ``flow`` line
+  every worker's decoder skips unparsed (:class:`FlowSkip`), which goes to its primary
+  alone. No internal side: worker 0.
   An address holding a JSON escape (its decoded text unknown from the bytes): every worker.
-- ``dns`` events: every worker, counted by worker 0 (the IP → name map serves every host);
-  worker 0 alone when the line cannot feed that map, or when every worker's decoder skips it
+- ``dns`` events: with ``dns_forwarded`` (the splitter is worker 0) worker 0 alone, which
+  forwards the changes they make to the IP → name map (:mod:`eve_consumer.workers`).
+  Otherwise every worker, counted by worker 0 (the IP → name map serves every host); worker 0
+  alone when the line cannot feed that map, or when every worker's decoder skips it
   unparsed (:class:`DnsSkip`: the prefilter's verdict — a query, or no whitelisted name — on
   a well-formed line; :meth:`Router.dns_code`).
 - Everything else — ``smtp`` (spoofed-mail warnings are per mail, not per host), unwanted
@@ -94,8 +98,12 @@ COST_OF_CLASS = (1.0, *KIND_COST.values())
 # With the DNS skip (DNS answers every decoder skips go to worker 0 alone, checked by the
 # splitter): worker 0 the busier by 0.17–0.18 s at 0.10, within 0.03 s at 0.11, worker 1 by
 # 0.09–0.12 s at 0.12 and 0.14–0.16 s at 0.13 (2 runs each, load average 4–5): 0.11.
+# With DNS forwarded (no DNS line parsed by worker 1, no DNS skip in the splitter) and the
+# flow skip (shared flows every decoder skips to their primary alone): worker 0 the busier
+# by 0.19–0.33 s at 0.07, 0.18–0.25 at 0.09, 0.02–0.05 at 0.11, within 0.01–0.02 s at 0.13
+# and 0.15 (3–4 alternating runs each, full bench EVE, load 2.9–3.5): 0.13.
 SPLIT_COST_LINES = 0.33
-SPLIT_COST_LINES_COMPILED = 0.11
+SPLIT_COST_LINES_COMPILED = 0.13
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts
@@ -138,6 +146,60 @@ class DnsSkip:
         return cls(decoder.max_line, pre.wl_names, pre.ctx.whitelist.matches_host)
 
 
+@dataclass(frozen=True)
+class FlowSkip:
+    """Which ``flow`` lines between internal hosts every worker's decoder skips unparsed (the
+    stock prefilter's verdict, :meth:`eve_consumer.prefilter.Prefilter.flow` — not TCP, and
+    ``long_session`` off or the flow younger than its threshold — on a well-formed line whose
+    ``src_ip``/``dest_ip`` keys are the top-level ones, as the batch loop accepts it): shared
+    by the workers of its two hosts, such a line goes to its primary alone
+    (:meth:`Router.flow_code`; DNS flows to an internal resolver, mostly). *max_line*:
+    ``consumer.max_line_bytes``; *long_s*: the prefilter's ``long_session`` threshold
+    (None: off); *verdict*: the prefilter's ``flow``, *skip*: its SKIP."""
+
+    max_line: int
+    long_s: float | None
+    verdict: Callable[[bytes], Any]
+    skip: Any
+
+    @classmethod
+    def of(cls, decoder: Any) -> FlowSkip | None:
+        """The skip of *decoder* (worker 0's; every worker's is built alike), or None when
+        it does not skip internal flows by the stock prefilter (reference path, no
+        prefilter, flows not decoded, internal non-TCP flows kept, another hook)."""
+        from eve_consumer.prefilter import SKIP, Prefilter  # the consumer's, loaded with it
+
+        pre = decoder.prefilter
+        if type(pre) is not Prefilter or decoder.reference or "flow" not in decoder.wanted \
+                or "flow" not in decoder.prefilter_kinds or not pre.internal_non_tcp:
+            return None
+        return cls(decoder.max_line, pre.long_s, pre.flow, SKIP)
+
+
+def top_once(line: bytes) -> bool:
+    """Do ``"src_ip"`` and ``"dest_ip"`` occur once each in *line*, outside strings at
+    depth 1 (the top-level keys, if the line is JSON)? The batch loop's test before it takes
+    a flow verdict from the bytes (``_fastfeed._top_once``)."""
+    p_src, p_dst = line.find(b'"src_ip"'), line.find(b'"dest_ip"')
+    if p_src < 0 or p_dst < 0 or line.find(b'"src_ip"', p_src + 1) >= 0 \
+            or line.find(b'"dest_ip"', p_dst + 1) >= 0:
+        return False
+    depth, in_str = 0, False
+    for k in range(max(p_src, p_dst) + 1):
+        if k in (p_src, p_dst) and (in_str or depth != 1):
+            return False
+        c = line[k]
+        if in_str:
+            in_str = c != 34
+        elif c == 34:
+            in_str = True
+        elif c in (123, 91):
+            depth += 1
+        elif c in (125, 93):
+            depth -= 1
+    return True
+
+
 def _key(m: Any) -> tuple[bytes, bytes, bytes] | None:
     return m and m.groups()
 
@@ -163,7 +225,8 @@ class Router(dict):  # type: ignore[type-arg]
     def __init__(self, count: int, home: Callable[[str], bool], *,
                  splitter_is_worker0: bool = True, compiled: bool | None = None,
                  dns_wanted: bool = True, handicap: float | None = None,
-                 dns_skip: DnsSkip | None = None) -> None:
+                 dns_skip: DnsSkip | None = None, dns_forwarded: bool = False,
+                 flow_skip: FlowSkip | None = None) -> None:
         super().__init__()
         if compiled is None:
             compiled = USE_COMPILED
@@ -183,7 +246,12 @@ class Router(dict):  # type: ignore[type-arg]
         # DNS lines that cannot feed the IP → name map go to worker 0 alone (dns_code)
         self.dns_wanted = dns_wanted
         self.dns_skip = dns_skip  # DNS answers every decoder skips: worker 0 alone
+        # every dns line to worker 0 alone: it forwards the IP → name map's changes to the
+        # other workers (eve_consumer.workers: Context.dns_log), who decode no DNS line
+        self.dns_forwarded = dns_forwarded
+        self._dns = 0 if dns_forwarded else ALL  # the code of a dns line (before dns_code)
         self._skip_names: dict[bytes, bool] = {}  # rrname → whitelisted (dns_skip.matches)
+        self.flow_skip = flow_skip  # shared flows every decoder skips: their primary alone
         self._pending: set[bytes] = set()  # internal, not placed yet
         # code → the workers that decode its lines
         self.decoders: dict[int, tuple[int, ...]] = {c: (c,) for c in range(count)}
@@ -249,7 +317,7 @@ class Router(dict):  # type: ignore[type-arg]
 
     def _code(self, kind: bytes, src: bytes, dst: bytes) -> int:
         if kind not in _BY_HOST:
-            return ALL if kind == b"dns" else 0
+            return self._dns if kind == b"dns" else 0
         if b"\\" in src or b"\\" in dst:
             return ALL  # the decoded address is unknown from the bytes: every worker judges
         a = self.hosts[src] if self._internal(src) else -1
@@ -273,7 +341,7 @@ class Router(dict):  # type: ignore[type-arg]
             return 0
         kind, src, dst = obj.get("event_type"), obj.get("src_ip"), obj.get("dest_ip")
         if kind == "dns":
-            return ALL
+            return self._dns
         if kind not in _BY_HOST_TEXT or type(src) is not str or type(dst) is not str:
             return 0  # not per host, or rejected by the decoder wherever it goes
         key = (kind.encode(), src.encode("utf-8", "replace"),
@@ -321,14 +389,19 @@ class Router(dict):  # type: ignore[type-arg]
         keys = list(map(_key, map(_COMPACT, lines)))
         codes = self.codes_of(keys)
         classes = bytes(_KIND_CLASS.get(k[0], 0) if k else 0 for k in keys)
-        dns = _KIND_CLASS[b"dns"]
-        if FALLBACK in codes or (ALL in codes and dns in classes):
+        dns, flow = _KIND_CLASS[b"dns"], _KIND_CLASS[b"flow"]
+        count = self.count
+        skip_flows = self.flow_skip is not None and any(
+            c in codes for c in range(count, count * (count + 1)))  # a shared code
+        if FALLBACK in codes or (ALL in codes and dns in classes) or skip_flows:
             fixed = bytearray(codes)
             for i, code in enumerate(codes):
                 if code == FALLBACK:
                     fixed[i] = self.general(lines[i])
                 elif code == ALL and classes[i] == dns:
                     fixed[i] = self.dns_code(lines[i])
+                elif skip_flows and classes[i] == flow and count <= code < count * (count + 1):
+                    fixed[i] = self.flow_code(lines[i], code)
             codes = bytes(fixed)
         self.account(Counter(zip(codes, classes, strict=True)))
         return codes
@@ -366,6 +439,20 @@ class Router(dict):  # type: ignore[type-arg]
         if self.dns_wanted and b'"answer"' in line and not self.dns_skipped(line):
             return ALL
         return 0
+
+    def flow_code(self, line: bytes, code: int) -> int:
+        """The code of a compact ``flow`` line shared by two workers (*code*): its primary
+        alone when every worker's decoder skips it unparsed (:class:`FlowSkip`) — no JSON
+        escape, one ``"event_type"`` key, the decoder's well-formed line with top-level
+        ``src_ip``/``dest_ip``, and the prefilter's verdict SKIP; else *code*. (Both sides
+        are internal: the code says so.)"""
+        skip = self.flow_skip
+        if skip is None or len(line) > skip.max_line or not line.startswith(_TS_START) \
+                or not line.endswith(b"}") or b"\\" in line or line.find(_TS_KEY, 13) >= 0 \
+                or b":null" in line or line.count(b'"event_type"') != 1 \
+                or not top_once(line) or skip.verdict(line) is not skip.skip:
+            return code
+        return (code - self.count) // self.count
 
     def dns_skipped(self, line: bytes) -> bool:
         """Does every decoder skip this compact ``dns`` line (no JSON escape, one

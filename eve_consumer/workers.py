@@ -18,7 +18,10 @@ workers the codes, the lines' lengths and the batch's file offset — a few byte
 every worker (worker 0 too) cuts its own lines out of the mapped file
 (:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`) and decodes only
 those, with their real line numbers; the pages read are let go as the read goes on
-(:meth:`_View.release`). A batch holding a cut line is sent as lines instead.
+(:meth:`_View.release`). A batch holding a cut line is sent as lines instead. DNS lines
+are worker 0's alone: it decodes its part of a batch before sending it, with the changes
+its DNS lines made to the IP → name map (``Context.dns_log``), which every other worker
+replays in line order (:func:`feed_with_dns`) — no DNS line is parsed twice.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
@@ -64,6 +67,7 @@ import tempfile
 import time
 import traceback
 from array import array
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -79,6 +83,7 @@ from eve_consumer.shard import (
     MAX_WORKERS,
     SECONDARY,
     DnsSkip,
+    FlowSkip,
     Router,
     WorkerShard,
     compiled_route,
@@ -221,12 +226,14 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                         return
                     raise WorkerError(str(msg[1]) if msg[0] == ERROR else
                                       f"the splitter sent {msg[0]!r}")
-                _, codes, first, base, lens, lines = msg
+                _, codes, first, base, lens, lines, dns_log = msg
                 if lens is None:
                     part = mine(codes, table, first, lines)
                 else:
                     part = view.cut(codes, table, first, base, lens, source)
-                if part is not None:
+                if dns_log:
+                    feed_with_dns(consumer, shard, source, part, dns_log)
+                elif part is not None:
                     feed_part(consumer, shard, source, part)
                 if lens is not None:
                     view.release(base)
@@ -356,6 +363,30 @@ def feed_part(consumer: Any, shard: WorkerShard, source: str,
         consumer.feed(Batch(source, lines, numbers[0]), numbers, flags if shared else None)
     finally:
         decoder.shard = None
+
+
+def feed_with_dns(consumer: Any, shard: WorkerShard, source: str,
+                  part: tuple[list[bytes], list[int], bytes] | None,
+                  dns_log: list[tuple[int, Any, Any, Any]]) -> None:
+    """:func:`feed_part` with worker 0's changes to the IP → name map in this batch
+    (``Context.dns_log``, from DNS lines this worker is not given) replayed in line order:
+    each change after this worker's lines up to its line, before the lines after it."""
+    lines, numbers, flags = part if part is not None else ([], [], b"")
+    i = 0
+    k = 0
+    while k < len(dns_log):
+        at = dns_log[k][0]
+        j = bisect_right(numbers, at, i)
+        if j > i:
+            feed_part(consumer, shard, source, (lines[i:j], numbers[i:j], flags[i:j]))
+            i = j
+        end = k + 1
+        while end < len(dns_log) and bisect_right(numbers, dns_log[end][0], i) == i:
+            end += 1  # no line of this worker between them: replayed together
+        consumer.ctx.replay_dns(dns_log[k:end])
+        k = end
+    if i < len(lines):
+        feed_part(consumer, shard, source, (lines[i:], numbers[i:], flags[i:]))
 
 
 def _in_line_order(examples: list[str], source: str) -> list[str]:
@@ -518,13 +549,20 @@ def _route_view(reader: SplitReader, router: Router, base: int, lens: array) -> 
 
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
-          own: Callable[[SplitReader, int, int, Any, Any, bytes], None] | None = None
+          own: Callable[[SplitReader, int, int, Any, Any, bytes], Any] | None = None
           ) -> float:
     """The splitter: START (the firewall log hosts), then per batch of the file its route
     codes, first line number, offset and lengths (or lines, for a batch holding a cut
     line; *own*: worker 0's part of the batch, when it splits), END. Returns its CPU
-    seconds (without *own*'s)."""
+    seconds (without *own*'s).
+
+    With ``router.dns_forwarded`` every DNS line is worker 0's alone: worker 0 decodes its
+    part of a batch first and sends the batch with the changes its DNS lines made to the
+    IP → name map (*own* returns them: ``Context.dns_log``), which the other workers replay
+    in line order (:func:`feed_with_dns`). Otherwise the batch is sent first and *own*
+    runs while the others decode it."""
     cpu0 = time.process_time()
+    forward = own is not None and router.dns_forwarded
     _place_fw_hosts(router, fw_logs)
     send(ForkingPickler.dumps((START, dict(router.hosts))))
     reader = SplitReader(eve, cfg.consumer, router=router)
@@ -534,11 +572,17 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
             if lines is None:
                 if codes is None:
                     codes = _route_view(reader, router, base, lens)
-                send(ForkingPickler.dumps((BATCH, codes, first, base, lens, None)))
             else:
                 codes = router.route(lines)
-                send(ForkingPickler.dumps((BATCH, codes, first, base, lens,
-                                           None if lens is not None else lines)))
+            sent = None if lens is not None else lines  # with lengths: cut from the map
+            if forward:
+                t = time.process_time()
+                dns_log = own(reader, first, base, lens, lines, codes)  # type: ignore[misc]
+                cpu0 += time.process_time() - t  # the splitter's time alone
+                send(ForkingPickler.dumps((BATCH, codes, first, base, lens, sent,
+                                           dns_log or None)))
+                continue
+            send(ForkingPickler.dumps((BATCH, codes, first, base, lens, sent, None)))
             if own is not None:
                 t = time.process_time()
                 own(reader, first, base, lens, lines, codes)
@@ -582,7 +626,8 @@ class Workers:
     three busy processes for two workers)."""
 
     def __init__(self, cfg: Config, baselines: dict[str, Any] | None, eve: Path, count: int,
-                 fw_logs: list[Path] | None = None, *, splitter: str = "worker0") -> None:
+                 fw_logs: list[Path] | None = None, *, splitter: str = "worker0",
+                 forward_dns: bool = True) -> None:
         if not 1 <= count <= MAX_WORKERS:
             raise WorkerError(f"--workers: 1 … {MAX_WORKERS} processes, got {count}")
         if splitter not in SPLITTERS:
@@ -590,6 +635,9 @@ class Workers:
         self.count = count
         self.eve = Path(eve)
         self.splitter = splitter
+        # splitter = worker 0: DNS lines to worker 0 alone, the IP → name map's changes
+        # forwarded (False: DNS answers that may feed the map to every worker; benchmark)
+        self.forward_dns = forward_dns
         self.fw_logs = list(fw_logs or [])
         self.conns: list[Connection] = []  # to each worker: prevalence, results
         self.feeds: list[Connection] = []  # to each worker, from worker 0 as the splitter
@@ -733,7 +781,7 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     position = [0]
 
     def own(reader: SplitReader, first: int, base: int, lens: Any, lines: Any,
-            codes: bytes) -> None:
+            codes: bytes) -> list[tuple[int, Any, Any, Any]] | None:
         position[0] = reader.position
         if lines is None:  # cut from the mapped file, as the other workers do
             assert reader.view is not None
@@ -744,6 +792,11 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             feed_part(consumer, shard, source, part)
         if reader.view is not None:
             reader.view.release(base)
+        log = consumer.ctx.dns_log
+        if not log:
+            return None
+        consumer.ctx.dns_log = []  # this batch's changes, sent with it
+        return log
 
     with progress.phase(f"reading {Path(eve).name}", fraction,
                         progress.count(lambda: consumer.decoder.stats.lines, "lines")):
@@ -757,9 +810,13 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
                     raise
                 raise WorkerError(why) from exc
         else:
+            forward = workers.forward_dns and count > 1
             router = Router(count, consumer.cfg.is_home,
                             dns_wanted="dns" in consumer.decoder.wanted,
-                            dns_skip=DnsSkip.of(consumer.decoder))
+                            dns_skip=None if forward else DnsSkip.of(consumer.decoder),
+                            dns_forwarded=forward, flow_skip=FlowSkip.of(consumer.decoder))
+            if forward:  # worker 0 decodes every DNS line and logs the map's changes
+                consumer.ctx.dns_log = []
             shard.hosts = router.hosts  # the live placement
 
             first = [True]
@@ -771,8 +828,11 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
                     for path in workers.fw_logs:
                         consumer.add_fw_log(path)
 
-            shard.splitter_cpu_s = split(consumer.cfg, eve, router, workers.fw_logs,
-                                         send_and_start, own)
+            try:
+                shard.splitter_cpu_s = split(consumer.cfg, eve, router, workers.fw_logs,
+                                             send_and_start, own)
+            finally:
+                consumer.ctx.dns_log = None
     workers.splitter_cpu_s = shard.splitter_cpu_s
     workers.finish(consumer)
     consumer.input_stats["workers"] = count

@@ -39,12 +39,13 @@ def _home(ip: str) -> bool:
     return ip.startswith(_HOME)
 
 
-def _both(lines: list[bytes], batch: int, count: int, dns_skip: Any = None
-          ) -> tuple[Any, Any]:
+def _both(lines: list[bytes], batch: int, count: int, dns_skip: Any = None,
+          flow_skip: Any = None) -> tuple[Any, Any]:
     """(codes, hosts, load) of the pure and of the compiled router over *lines* in batches."""
     out = []
     for compiled in (False, True):
-        router = Router(count, _home, compiled=compiled, handicap=0.15, dns_skip=dns_skip)
+        router = Router(count, _home, compiled=compiled, handicap=0.15, dns_skip=dns_skip,
+                        flow_skip=flow_skip)
         codes = b"".join(router.route(lines[i:i + batch]) for i in range(0, len(lines), batch))
         out.append((codes, list(router.hosts.items()), router.load))
     return out[0], out[1]
@@ -315,3 +316,115 @@ def test_compiled_cut_gives_the_pure_cut(real_lines: list[bytes], tmp_path: Path
         with pytest.raises(ValueError):
             shard.compiled_route.cut(bytes([255, 255]), shard.worker_table(1, 2), 1, view,
                                      0, array("I", [1]))
+
+
+def _flow_mutations(line: bytes, rng: random.Random) -> list[bytes]:
+    """A flow line between internal hosts and variants of what the flow skip reads: proto,
+    age, keys twice or nested, escapes, NULs, non-ASCII addresses, other records in it."""
+    out = [line, line.replace(b'"proto":"UDP"', b'"proto":"TCP"'),
+           line.replace(b'"proto":"UDP"', b'"proto":"ICMP"')]
+    for age in (b"0", b"1", b"29", b"30", b"31", b"0029", b" 5", b"5e1", b"-1", b"+3", b"1_0",
+                b"99999999999999999999", b"3600", b'"5"', b"", b"1.5"):
+        out.append(line.replace(b'"age":1,', b'"age":' + age + b",", 1))
+    out += [
+        line.replace(b'"age":1,', b"", 1),  # no age
+        line.replace(b'"age":1,', b'"x":1,', 1)[:-2] + b',"age":2}}',
+        line[:-1] + b',"age":1}',  # age at the end, before the last brace
+        line.replace(b'"proto":"UDP"', b'"proto":"UDP","age":1,"proto":"TCP"', 1),
+        line.replace(b'"proto":"UDP"', b'"proto":"U\\u0044P"', 1),
+        line.replace(b'"proto":"UDP",', b"", 1),
+        line.replace(b'"src_ip":"', b'"src_ip":"\xc3\xa9', 1),
+        line.replace(b'"dest_ip":"', b'"dest_ip":"\xff', 1),
+        line[:-1] + b',"src_ip":"192.168.1.1"}',
+        line[:-1] + b',"x":{"dest_ip":"8.8.8.8"}}',
+        line[:-1] + b',"event_type":"flow"}',
+        line[:-1] + b',"x":null}', line[:-1] + b',"timestamp":"x"}',
+        line.replace(b'"flow":{', b'"flow":{"a":"\\"",', 1),
+        line[:-1], line + b" ", b" " + line, line.replace(b'{"timestamp"', b'{"timestamp" ', 1),
+        line + b"\x00", line[:-1] + b',"pad":"' + b"x" * 4000 + b'"}',
+    ]
+    out += _mutations(line, rng)[:20]
+    return out
+
+
+def _flow_skip(tmp_path: Path, long_s: float | None) -> tuple[Any, Any]:
+    """A consumer over the test's home networks (its decoder: the flow skip's source) with
+    the prefilter's long_session threshold set to *long_s*."""
+    from eve_consumer.pipeline import Consumer
+    from sakimori.config import load_config
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text("networks:\n  home: [192.168.0.0/16, 10.0.0.0/8]\n"
+                        "consumer:\n  max_line_bytes: 4096\n")
+    consumer = Consumer(load_config(cfg_path), None, tmp_path / "out", tmp_path / "state",
+                        mail=False)
+    consumer.decoder.prefilter.long_s = long_s
+    return consumer, shard.FlowSkip.of(consumer.decoder)
+
+
+@pytest.mark.parametrize("long_s", [None, 30, 30.5])
+def test_same_codes_with_the_flow_skip(real_lines: list[bytes], tmp_path: Path,
+                                       long_s: float | None) -> None:
+    """With the flow skip, both routers give the same codes (and placement, loads) on real
+    and broken flow lines between internal hosts: some go to their primary alone."""
+    rng = random.Random(19)
+    inner = [ln for ln in real_lines if _COMPACT(ln) and _COMPACT(ln).group(1) == b"flow"
+             and all(_home(x.decode()) for x in _COMPACT(ln).groups()[1:])]
+    assert len(inner) > 100
+    lines = [m for ln in rng.sample(inner, 30) for m in _flow_mutations(ln, rng)]
+    lines += rng.sample(real_lines, 300)
+    rng.shuffle(lines)
+    consumer, skip = _flow_skip(tmp_path, long_s)
+    with consumer:
+        assert skip is not None and skip.long_s == long_s
+        for count in (2, 3):
+            pure, fast = _both(lines, 97, count, flow_skip=skip)
+            assert fast == pure
+            plain, _ = _both(lines, 97, count)
+            moved = [(a, b) for a, b in zip(plain[0], pure[0], strict=True) if a != b]
+            assert moved and all(count <= a < count * (count + 1) and b == (a - count) // count
+                                 for a, b in moved)  # shared codes → their primary
+
+
+@pytest.mark.parametrize("long_s", [None, 30])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_flow_skip_is_what_the_batch_loop_skips(real_lines: list[bytes], tmp_path: Path,
+                                                    long_s: float | None, compiled: bool
+                                                    ) -> None:
+    """Every shared flow line the router gives to its primary alone is one the consumer's
+    batch loop (compiled and pure) skips unparsed — counted "flow (prefiltered)", nothing
+    dispatched — so the other worker would have done nothing with it. On real and broken
+    flow lines between internal hosts, against the real prefilter (the compiled router
+    gives the pure one's codes: the test above)."""
+    from sakimori.eve.lines import Batch
+
+    rng = random.Random(23)
+    inner = [ln for ln in real_lines if _COMPACT(ln) and _COMPACT(ln).group(1) == b"flow"
+             and all(_home(x.decode()) for x in _COMPACT(ln).groups()[1:])]
+    lines = [m for ln in rng.sample(inner, 40) for m in _flow_mutations(ln, rng)]
+    consumer, skip = _flow_skip(tmp_path, long_s)
+    with consumer:
+        consumer.compiled = compiled
+        seen: list[Any] = []
+        consumer.dispatcher.dispatch = seen.append  # type: ignore[method-assign]
+        pure = Router(2, _home, compiled=False, flow_skip=skip)  # the compiled: the same
+        stats = consumer.decoder.stats
+        skipped = kept = 0
+        for line in lines:
+            m = _COMPACT(line)
+            if not m or m.group(1) != b"flow" or b"\n" in line:
+                continue
+            code = pure.flow_code(line, 3)  # primary worker 0, secondary worker 1
+            if code == 3:
+                kept += 1
+                continue
+            assert code == 0
+            skipped += 1
+            before = stats.ignored.get("flow (prefiltered)", 0)
+            consumer.feed(Batch("eve", [line], 1))
+            assert stats.ignored.get("flow (prefiltered)", 0) == before + 1, line
+            assert not seen, line
+        assert skipped > 20 and kept > 20
+        assert consumer.loops == {"compiled" if compiled else "python": skipped}
+        consumer.decoder.reference = True
+        assert shard.FlowSkip.of(consumer.decoder) is None  # the reference path: no skip
