@@ -34,7 +34,7 @@ from engines import missing, require_path
 
 from eve_consumer import shard
 from eve_consumer import workers as workers_mod
-from eve_consumer.pipeline import Consumer
+from eve_consumer.pipeline import READ_CHUNK_BYTES, Consumer
 from eve_consumer.workers import Workers, run_sharded
 from sakimori.config import load_config
 from sakimori.errors import InputError
@@ -95,7 +95,11 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ends.append(inp.position)
     assert len(ends) >= 3
     first = ends[0]
-    return {"tmp": tmp, "data": data, "first_end": first}
+    # one worker reads in the consumer's own, smaller chunks (pipeline.READ_CHUNK_BYTES)
+    one = FileInput(tmp / "src.json", max_bytes=READ_CHUNK_BYTES, max_lines=co.queue_size,
+                    max_line_bytes=co.max_line_bytes)
+    one.read_batch()
+    return {"tmp": tmp, "data": data, "first_end": first, "one_first_end": one.position}
 
 
 def _run(big: dict[str, Any], name: str, impl: str, splitter: str, n: int, size: int,
@@ -139,13 +143,14 @@ def impl(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _cases(big: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """name → (size to truncate to, after which batch)."""
+def _cases(big: dict[str, Any], one: bool = False) -> dict[str, tuple[int, int]]:
+    """name → (size to truncate to, after which batch); *one*: of the one-worker read."""
+    first_end = big["one_first_end" if one else "first_end"]
     return {
         "emptied-after-1": (0, 1),  # before the workers cut the first batch
         "emptied-after-2": (0, 2),  # the workers have mapped the file already
         # inside the first batch's last page: no page fault, the bytes past read as zeros
-        "cut-in-last-page": (big["first_end"] - 100, 1),
+        "cut-in-last-page": (first_end - 100, 1),
     }
 
 
@@ -171,7 +176,7 @@ def test_a_file_shrinking_below_the_read_is_one_error(big: dict[str, Any], impl:
 
 @pytest.mark.parametrize("case", ["emptied-after-1", "cut-in-last-page"])
 def test_one_worker_stops_with_the_same_error(big: dict[str, Any], case: str) -> None:
-    size, after = _cases(big)[case]
+    size, after = _cases(big, one=True)[case]
     proc, eve, out = _run(big, f"one-{case}", "pure", "worker0", 1, size, after)
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(err) == 1, proc.stderr[-2000:]
