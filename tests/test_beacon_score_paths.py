@@ -1,7 +1,8 @@
 """The two ways score_sorted judges a series give bit-identical verdicts.
 
 Series of at most ``SMALL_N`` starts are merged and pre-judged (beats, median, episode) in plain
-Python, longer ones with numpy. Many random series of every kind the detector meets (timers
+Python (compiled when ``_beacon_judge.pyx`` is built: both are tested), longer ones with
+numpy. Many random series of every kind the detector meets (timers
 with jitter and missing beats, Poisson arrivals, bursts whose clusters are longer than the
 merge window, duplicate timestamps, sub-second strobes, nights off, short captures) are scored
 both ways — the numpy way forced by setting ``SMALL_N`` to 0 — and every field of the verdict
@@ -60,8 +61,12 @@ def _fields(v: BeaconScore | None) -> Any:
             v.size_dispersion, v.intervals.dtype, v.intervals.tobytes())
 
 
-def test_python_and_numpy_judging_give_identical_verdicts(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+@pytest.mark.parametrize("judge", ["pure", "compiled"])
+def test_python_and_numpy_judging_give_identical_verdicts(monkeypatch: pytest.MonkeyPatch,
+                                                          judge: str) -> None:
+    if judge == "compiled":
+        _compiled_judge()
+    monkeypatch.setattr(beacon_score, "USE_COMPILED", judge == "compiled")
     rng = random.Random(20261207)
     cases = []
     for _ in range(1500):
