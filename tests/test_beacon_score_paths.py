@@ -1,7 +1,8 @@
 """The two ways score_sorted judges a series give bit-identical verdicts.
 
 Series of at most ``SMALL_N`` starts are merged and pre-judged (beats, median, episode) in plain
-Python, longer ones with numpy. Many random series of every kind the detector meets (timers
+Python (compiled when ``_beacon_judge.pyx`` is built: both are tested), longer ones with
+numpy. Many random series of every kind the detector meets (timers
 with jitter and missing beats, Poisson arrivals, bursts whose clusters are longer than the
 merge window, duplicate timestamps, sub-second strobes, nights off, short captures) are scored
 both ways — the numpy way forced by setting ``SMALL_N`` to 0 — and every field of the verdict
@@ -12,13 +13,18 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from engines import missing
 
 from eve_consumer.handlers import beacon_score
+from eve_consumer.handlers.beacon import BeaconHandler
 from eve_consumer.handlers.beacon_score import BeaconScore, regularity_stats, score_sorted
+from eve_consumer.pipeline import Consumer
+from sakimori.config import load_config
 
 
 def _series(rng: random.Random) -> list[float]:
@@ -55,8 +61,12 @@ def _fields(v: BeaconScore | None) -> Any:
             v.size_dispersion, v.intervals.dtype, v.intervals.tobytes())
 
 
-def test_python_and_numpy_judging_give_identical_verdicts(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+@pytest.mark.parametrize("judge", ["pure", "compiled"])
+def test_python_and_numpy_judging_give_identical_verdicts(monkeypatch: pytest.MonkeyPatch,
+                                                          judge: str) -> None:
+    if judge == "compiled":
+        _compiled_judge()
+    monkeypatch.setattr(beacon_score, "USE_COMPILED", judge == "compiled")
     rng = random.Random(20261207)
     cases = []
     for _ in range(1500):
@@ -94,3 +104,69 @@ def test_spread_is_taken_over_the_intervals_kept() -> None:
             kept = kept[kept <= limit]
         assert stats[0] == kept.size
         assert stats[3] == math.log(float(kept.max()) / float(kept.min()))
+
+
+def _judged(t: list[float], need: int, observed: float | None) -> Any:
+    got = beacon_score._judge_small(t, need, observed)
+    if got is None:
+        return None
+    w, beats, d, ds, body = got
+    return (w, beats, d.dtype, d.tobytes(), [float(x).hex() for x in ds], body)
+
+
+def _compiled_judge() -> None:
+    if beacon_score._JUDGE is None:
+        missing("eve_consumer.handlers._beacon_judge is not built (no C compiler at install)")
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, series: list[list[float]],
+          rng: random.Random) -> tuple[list[Any], list[Any]]:
+    cases = [(t, rng.choice((4, 5, 8)), rng.choice((None, None, 120.0, 900.0)))
+             for t in series]
+    monkeypatch.setattr(beacon_score, "USE_COMPILED", True)
+    compiled = [_judged(*c) for c in cases]
+    monkeypatch.setattr(beacon_score, "USE_COMPILED", False)
+    pure = [_judged(*c) for c in cases]
+    return compiled, pure
+
+
+def test_compiled_judge_equals_the_pure_one_on_random_series(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """_beacon_judge.judge_small: the same beats, intervals (bytes), sorted intervals (hex)
+    and verdict as _judge_small_py, on thousands of random series and extreme ones (starts
+    near the float range, ties, one huge step, subnormal steps)."""
+    _compiled_judge()
+    rng = random.Random(7)
+    series = [sorted(_series(rng)) for _ in range(5000)]
+    for _ in range(500):
+        n = rng.randint(4, beacon_score.SMALL_N)
+        base = rng.choice((0.0, -1e300, 1e300, 1.7e9, 5e-324))
+        step = rng.choice((0.0, 1e-310, 0.5, 1e299))
+        series.append(sorted(base + step * rng.random() * i for i in range(n)))
+    compiled, pure = _both(monkeypatch, series, rng)
+    assert compiled == pure
+    assert sum(x is None for x in pure) > 500 and sum(x is not None for x in pure) > 1000
+    assert any(x is not None and x[1] < len(t) for x, t in zip(pure, series, strict=True))
+
+
+def test_compiled_judge_equals_the_pure_one_on_real_series(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slips_eve: Path) -> None:
+    """The same on the starts of every pair real EVE makes, whole and in windows."""
+    _compiled_judge()
+    (tmp_path / "cfg.yaml").write_text("networks:\n  home: [192.168.0.0/16]\n")
+    consumer = Consumer(load_config(tmp_path / "cfg.yaml"), None, tmp_path / "out",
+                        tmp_path / "state", mail=False)
+    with consumer:
+        consumer.read(slips_eve)
+        beacon = next(h for h in consumer.handlers if isinstance(h, BeaconHandler))
+        beacon._short_window()  # folds every pair
+        starts = [p.series.starts.tolist() for p in beacon.pairs.values()]
+    rng = random.Random(11)
+    series = []
+    for t in starts:  # every window of 4 and more starts from each start, 3 lengths each
+        for a in range(len(t) - 3):
+            series += [t[a:a + rng.randint(4, beacon_score.SMALL_N)] for _ in range(3)]
+    assert len(series) > 250
+    compiled, pure = _both(monkeypatch, series, rng)
+    assert compiled == pure
+    assert sum(x is not None for x in pure) > 100

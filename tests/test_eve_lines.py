@@ -50,7 +50,7 @@ def _stream(rng: random.Random) -> bytes:
     return b"\n".join(lines) + (b"\n" if lines else b"") + tail
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(200))
 def test_split_matches_the_whole_chunk_reference(seed: int) -> None:
     rng = random.Random(seed)
     data = _stream(rng)

@@ -59,8 +59,12 @@ from itertools import pairwise
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from sakimori.accel import compiled
+
 if TYPE_CHECKING:
     import numpy as np
+
+_JUDGE = compiled("eve_consumer.handlers._beacon_judge")
 
 
 def _numpy() -> Any:
@@ -92,6 +96,7 @@ RANGE_MAX_N = BLOCK   # the spread statistic: series of at most one block of int
 TAIL_REF = 3.3         # null 99.9th percentile of z at n ≈ 26–50: fewer intervals scaled to it
 NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 SMALL_N = 128        # score_sorted: series of at most this many starts pre-judged in Python
+USE_COMPILED = True  # _judge_small by the compiled judge_small when built (tests switch it)
 
 # Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
 # and standard deviation, and the 99.9th percentile of the mean of both z (heavier than a
@@ -180,12 +185,12 @@ def merge_window(t: np.ndarray) -> float:
     """The dead time of sorted starts *t*: ``MERGE_S``, or ``MERGE_FRACTION`` × the 75th
     percentile of their raw intervals when that is shorter (a sub-second loop keeps its
     beats apart; a page load or a beacon's second connection is still one beat)."""
-    np = _numpy()
     if t.size < 2:
         return MERGE_S
-    d = np.diff(t)
+    d = t[1:] - t[:-1]  # np.diff(t), and np.partition(d, k)[k] in place: without wrappers
     k = int(0.75 * (d.size - 1))
-    return min(MERGE_S, MERGE_FRACTION * float(np.partition(d, k)[k]))
+    d.partition(k)
+    return min(MERGE_S, MERGE_FRACTION * float(d[k]))
 
 
 def merge_beats(times: Sequence[float] | np.ndarray,
@@ -225,7 +230,8 @@ def regularity_stats(intervals: np.ndarray,
     are left out."""
     np = _numpy()
     d = intervals - window
-    ds = np.sort(d)
+    ds = d.copy()  # np.sort(d) without its Python wrapper (the same copy, sorted in place)
+    ds.sort()
     floor = max(1e-6, FLOOR_FRACTION * float(ds[ds.size // 2]))
     np.maximum(d, floor, out=d)
     np.maximum(ds, floor, out=ds)  # still sorted: the same values as sorting d again
@@ -233,7 +239,7 @@ def regularity_stats(intervals: np.ndarray,
     top = ds.size  # d's values are ds[:top] (its gaps left out or not)
     if ds[-1] > limit:
         body = int(np.searchsorted(ds, limit, side="right"))
-        days = math.ceil(float(intervals.sum()) / 86400.0)
+        days = math.ceil(float(np.add.reduce(intervals)) / 86400.0)
         if ds.size - body <= 2 + days + ds.size // 100:  # nights, outages: left out
             d = d[d <= limit]
             top = body
@@ -247,11 +253,12 @@ def regularity_stats(intervals: np.ndarray,
     if nb <= 1:
         shape = math.log(float(add(d)) / n) - float(add(ld)) / n
     else:
-        starts = (np.arange(nb) * n) // nb
-        counts = np.diff(np.append(starts, n))
+        edges = (np.arange(nb + 1) * n) // nb  # block i: edges[i] .. edges[i + 1]; last: n
+        starts = edges[:-1]
+        counts = edges[1:] - starts
         means = np.add.reduceat(d, starts) / counts
         logmeans = np.add.reduceat(ld, starts) / counts
-        shape = float(((np.log(means) - logmeans) * counts).sum()) / n
+        shape = float(add((np.log(means) - logmeans) * counts)) / n
     step = ld[1:] - ld[:-1]
     r2 = step * step
     keep = max(1, int(r2.size * LOCAL_KEEP))
@@ -357,14 +364,16 @@ def score_from_z(z: float) -> float:
 def size_dispersion(sizes: Sequence[int] | np.ndarray) -> float | None:
     """MAD/median of request sizes (None when too few or zero)."""
     np = _numpy()
-    s = np.sort(np.asarray(sizes, dtype=float))
+    s = np.array(sizes, dtype=float)  # a copy: np.sort(np.asarray(...)), without its wrapper
+    s.sort()
     if s.size < 3:
         return None
     med = float(s[s.size // 2])
     if med <= 0:
         return None
     dev = np.abs(s - med)
-    return float(np.partition(dev, dev.size // 2)[dev.size // 2]) / med
+    dev.partition(dev.size // 2)  # in place: np.partition's copy, without its wrapper
+    return float(dev[dev.size // 2]) / med
 
 
 def min_episode_s(observed_s: float | None) -> float:
@@ -435,7 +444,8 @@ def _judge_numpy(t: np.ndarray, need: int, observed_s: float | None) -> _Judged 
     if beats < need:
         return None
     d = t[1:] - t[:-1]
-    ds = np.sort(d)
+    ds = d.copy()
+    ds.sort()
     med = float(ds[ds.size // 2])
     if med < MIN_PERIOD_S:
         return None
@@ -447,6 +457,21 @@ def _judge_numpy(t: np.ndarray, need: int, observed_s: float | None) -> _Judged 
 
 
 def _judge_small(t: list[float], need: int, observed_s: float | None) -> _Judged | None:
+    """:func:`_judge_numpy` for a short sorted series of finite starts: by the compiled
+    ``judge_small`` (``_beacon_judge.pyx``, the same operations on C doubles) when it is built
+    and :data:`USE_COMPILED`, else by :func:`_judge_small_py` (the reference)."""
+    module = _JUDGE if USE_COMPILED else None
+    if module is None:
+        return _judge_small_py(t, need, observed_s)
+    got = module.judge_small(t, need, MERGE_S, MERGE_FRACTION, MIN_PERIOD_S, GAP_FACTOR,
+                             MANY_BEATS, min_episode_s(observed_s))
+    if got is None:
+        return None
+    w, beats, d, ds, body_n = got
+    return w, beats, _numpy().array(d, dtype=float), ds, body_n
+
+
+def _judge_small_py(t: list[float], need: int, observed_s: float | None) -> _Judged | None:
     """:func:`_judge_numpy` in plain Python for a short sorted series of finite starts:
     :func:`merge_window`, :func:`merge_beats` and :func:`longest_episode` with the same
     comparisons (``diff > w`` chains, ``t[hi] − t[lo] > w`` splits, ``t[i] > t[j] + w``

@@ -19,6 +19,17 @@ from eve_consumer.handlers.beacon_score import BeaconScore, _numpy, score_sorted
 MAX_STARTS = 1024
 MAX_SIZES = 256
 MIN_PREVALENT_HOSTS = 3
+_EMPTY: list[Any] = []  # the shared read-only empty starts and sizes (numpy: made on first use)
+
+
+def _empties() -> list[Any]:
+    if not _EMPTY:
+        np = _numpy()
+        for dtype in (float, np.int64):
+            a = np.empty(0, dtype=dtype)
+            a.flags.writeable = False
+            _EMPTY.append(a)
+    return _EMPTY
 
 
 def prevalence_cutoff(internal_hosts: int, fraction: float) -> int:
@@ -36,9 +47,8 @@ class PairSeries:
     __slots__ = ("_cached", "_dirty", "_observed", "sizes", "starts")
 
     def __init__(self) -> None:
-        np = _numpy()
-        self.starts: Any = np.empty(0, dtype=float)
-        self.sizes: Any = np.empty(0, dtype=np.int64)
+        # shared read-only empty arrays: a series' arrays are replaced, never written
+        self.starts, self.sizes = _EMPTY or _empties()
         self._dirty = False
         self._cached: BeaconScore | None = None
         self._observed: float | None = None
@@ -53,8 +63,9 @@ class PairSeries:
         if t.size == 0:
             return
         old = self.starts
-        if not old.size:
-            t = np.sort(t)  # a copy: never a view of the caller's (batch) array
+        if not old.size:  # np.sort(t) without its Python wrapper: a copy sorted in place
+            t = t.copy()  # a copy: never a view of the caller's (batch) array
+            t.sort()
         elif float(t.min()) < float(old[-1]):
             t = np.sort(np.concatenate([old, t]))  # a late chunk: sorted in again
         else:
