@@ -722,14 +722,17 @@ class Workers:
         return f"{who} was killed by {name}"
 
     def finish(self, consumer: Any) -> None:
-        """After worker 0 (*consumer*) read its lines: merge prevalence, collect the other
-        workers' findings and counts into *consumer*."""
+        """After worker 0 (*consumer*) read its lines: merge prevalence, compute its own
+        findings while the other workers compute theirs, collect their findings and counts
+        into *consumer*. The workers are reaped by :meth:`close` (after the evaluation:
+        they exit meanwhile); on an error here, at once."""
         try:
             for conn in self.conns:
                 merge_prevalence(consumer, self._recv(conn, PREVALENCE))
             merged = prevalence(consumer)
             for conn in self.conns:
                 conn.send(merged)
+            consumer.early_findings = consumer.own_findings()
             examples = list(consumer.decoder.stats.examples)
             for conn in self.conns:
                 res = self._recv(conn, DONE)
@@ -739,8 +742,9 @@ class Workers:
                 res["decode"] = {**res["decode"], "examples": []}
                 self._add(consumer, res)
             consumer.decoder.stats.examples[:] = _in_line_order(examples, str(self.eve))
-        finally:
+        except BaseException:
             self.close()
+            raise
 
     @staticmethod
     def _add(consumer: Any, res: dict[str, Any]) -> None:
@@ -836,7 +840,10 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     workers.splitter_cpu_s = shard.splitter_cpu_s
     workers.finish(consumer)
     consumer.input_stats["workers"] = count
-    return consumer.evaluate(follow=False)
+    try:
+        return consumer.evaluate(follow=False)
+    finally:
+        workers.close()
 
 
 def _size(path: Path) -> int:
