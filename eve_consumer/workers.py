@@ -105,6 +105,9 @@ DONE = "done"
 ERROR = "error"
 SPLITTERS = ("worker0", "process")
 PIPE_BYTES = 1 << 20
+# with DNS forwarded worker 0 decodes its part of a batch before sending it: the first batch
+# goes in this many pieces, so that the other workers start after a piece, not a batch
+FIRST_PIECES = 4
 RELEASE_BYTES = 16 << 20
 # a read of the mapped file that met a page past its end (the compiled reads' SIGBUS guard)
 if compiled_route is not None and not hasattr(compiled_route, "MapShrank"):
@@ -547,6 +550,27 @@ def _route_view(reader: SplitReader, router: Router, base: int, lens: array) -> 
     return codes
 
 
+def pieces(first: int, base: int, lens: array | None, lines: list[bytes] | None,
+           codes: bytes, count: int) -> list[tuple[int, int, array | None, list[bytes] | None,
+                                                   bytes]]:
+    """One batch (first line number, file offset, lines' lengths, lines, route codes) as
+    *count* consecutive batches of about equal lines (one when it holds a cut line: no
+    *lens*); each line is followed by one byte, its newline."""
+    n = len(codes)
+    if lens is None or count <= 1 or n < 2 * count:
+        return [(first, base, lens, lines, codes)]
+    out = []
+    start = 0
+    for k in range(1, count + 1):
+        end = n * k // count
+        part = lens[start:end]
+        out.append((first + start, base, part,
+                    lines[start:end] if lines is not None else None, codes[start:end]))
+        base += sum(part) + len(part)
+        start = end
+    return out
+
+
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
           own: Callable[[SplitReader, int, int, Any, Any, bytes], Any] | None = None
@@ -576,11 +600,16 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
                 codes = router.route(lines)
             sent = None if lens is not None else lines  # with lengths: cut from the map
             if forward:
-                t = time.process_time()
-                dns_log = own(reader, first, base, lens, lines, codes)  # type: ignore[misc]
-                cpu0 += time.process_time() - t  # the splitter's time alone
-                send(ForkingPickler.dumps((BATCH, codes, first, base, lens, sent,
-                                           dns_log or None)))
+                count = FIRST_PIECES if first == 1 and lens is not None else 1
+                for p_first, p_base, p_lens, p_lines, p_codes in \
+                        pieces(first, base, lens, lines, codes, count):
+                    t = time.process_time()
+                    dns_log = own(reader, p_first, p_base, p_lens, p_lines,  # type: ignore[misc]
+                                  p_codes)
+                    cpu0 += time.process_time() - t  # the splitter's time alone
+                    send(ForkingPickler.dumps((BATCH, p_codes, p_first, p_base, p_lens,
+                                               None if p_lens is not None else p_lines,
+                                               dns_log or None)))
                 continue
             send(ForkingPickler.dumps((BATCH, codes, first, base, lens, sent, None)))
             if own is not None:

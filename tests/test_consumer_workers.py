@@ -751,3 +751,31 @@ def test_feed_with_dns_replays_the_changes_in_line_order() -> None:
     events.clear()
     workers_mod.feed_with_dns(consumer, shard_, "eve", None, log[:2])  # no line of its own
     assert events == [("dns", [1, 5])]
+
+
+@pytest.mark.parametrize("count", [1, 2, 4, 7])
+def test_a_batch_in_pieces_is_the_same_lines_at_the_same_offsets(count: int) -> None:
+    """The first batch sent in pieces (DNS forwarded): each piece's first line number and
+    file offset name its own lines of the file; together they are the batch."""
+    rng = random.Random(count)
+    lines = [bytes(rng.choice(b"abc{}:,") for _ in range(rng.randrange(0, 40)))
+             for _ in range(rng.randrange(2 * count, 60))]
+    before = b"x\n" * 4  # the batch starts inside the file, at line 5
+    head = len(before)
+    data = before + b"\n".join(lines) + b"\n"
+    lens = array("I", map(len, lines))
+    codes = bytes(rng.randrange(4) for _ in lines)
+    got = workers_mod.pieces(5, head, lens, lines, codes, count)
+    assert len(got) == count
+    assert b"".join(p[4] for p in got) == codes
+    assert [x for p in got for x in p[3]] == lines
+    assert [x for p in got for x in p[2]] == list(lens)
+    for first, base, p_lens, p_lines, p_codes in got:
+        assert len(p_lens) == len(p_lines) == len(p_codes) > 0
+        offsets = [base + sum(p_lens[:i]) + i for i in range(len(p_lens))]
+        assert [data[o:o + n] for o, n in zip(offsets, p_lens, strict=True)] == p_lines
+        assert data[:base].count(b"\n") == first - 1  # its first line's number
+    # a batch holding a cut line (no lengths) or too short to cut stays one
+    assert workers_mod.pieces(1, 0, None, lines, codes, count) == [(1, 0, None, lines, codes)]
+    short = workers_mod.pieces(1, 0, lens[:1], lines[:1], codes[:1], count)
+    assert short == [(1, 0, lens[:1], lines[:1], codes[:1])]
