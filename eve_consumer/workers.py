@@ -117,6 +117,46 @@ MAP_SHRANK: tuple[type[BaseException], ...] = \
     (compiled_route.MapShrank,) if compiled_route is not None else ()
 
 
+# a worker that waits for a message folds beacon starts this many at a time (then looks again)
+FOLD_STARTS = 4096
+
+
+class IdleFold:
+    """The beacon handler's pending flow starts folded while this worker waits for a
+    message (a batch, the other workers' prevalence): work the evaluation would do at the
+    end, after the last batch, when it delays the whole run."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.beacon = _beacon(consumer)
+        self.todo: list[Any] = []  # pairs not looked at yet in this pass
+        self.folded = 0  # starts folded (tests)
+
+    def run(self, conn: Connection) -> None:
+        """Fold groups of pairs until a message is waiting on *conn* or one pass over the
+        pairs found no more pending starts."""
+        beacon = self.beacon
+        if beacon is None:
+            return
+        passes = 0
+        while not conn.poll():
+            if not self.todo:
+                if passes:
+                    return
+                passes += 1
+                self.todo = list(beacon.pairs.values())
+            group: list[Any] = []
+            starts = 0
+            todo = self.todo
+            while todo and starts < FOLD_STARTS:
+                pair = todo.pop()
+                if pair.pending:
+                    group.append(pair)
+                    starts += len(pair.pending)
+            if group:
+                beacon.fold(group)
+                self.folded += starts
+
+
 class WorkerError(SakimoriError):
     """A worker process failed (one line, exit code 1)."""
 
@@ -217,10 +257,12 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                  table: bytes) -> None:
     """A worker's read: the splitter's batches until END (the final host placement)."""
     source = str(eve)
+    idle = IdleFold(consumer)
     with open(eve, "rb") as fh:
         view = _View(fh)
         try:
             while True:
+                idle.run(feed)
                 msg = _from_splitter(feed)
                 if msg[0] != BATCH:
                     if msg[0] == END:
@@ -755,8 +797,10 @@ class Workers:
         findings while the other workers compute theirs, collect their findings and counts
         into *consumer*. The workers are reaped by :meth:`close` (after the evaluation:
         they exit meanwhile); on an error here, at once."""
+        idle = IdleFold(consumer)
         try:
             for conn in self.conns:
+                idle.run(conn)  # the others still read: fold meanwhile
                 merge_prevalence(consumer, self._recv(conn, PREVALENCE))
             merged = prevalence(consumer)
             for conn in self.conns:

@@ -779,3 +779,41 @@ def test_a_batch_in_pieces_is_the_same_lines_at_the_same_offsets(count: int) -> 
     assert workers_mod.pieces(1, 0, None, lines, codes, count) == [(1, 0, None, lines, codes)]
     short = workers_mod.pieces(1, 0, lens[:1], lines[:1], codes[:1], count)
     assert short == [(1, 0, lens[:1], lines[:1], codes[:1])]
+
+
+def test_beacon_starts_folded_while_waiting_give_the_same_report(office: dict[str, Any]
+                                                                 ) -> None:
+    """A worker folds the beacon handler's pending starts while it waits for a message
+    (workers.IdleFold): folded after every batch, the report is the one of a single fold at
+    the end; with a message waiting, nothing is folded."""
+    import multiprocessing
+
+    cfg, eve, out = office["cfg"], office["eve"], office["tmp"] / "idle-fold"
+    quiet, _ = multiprocessing.Pipe(duplex=False)  # nothing ever waits on it
+    busy, sender = multiprocessing.Pipe(duplex=False)
+    sender.send("batch")
+    folded = []
+    with Consumer(cfg, None, out, out.with_name("idle-fold-state"), mail=False) as c:
+        idle = workers_mod.IdleFold(c)
+        beacon = idle.beacon
+        assert beacon is not None
+        feed = c.feed
+
+        def feed_then_wait(batch: Any, *args: Any) -> None:
+            feed(batch, *args)
+            pending = sum(len(p.pending) for p in beacon.pairs.values())
+            before = idle.folded
+            workers_mod.IdleFold(c).run(busy)  # a message waits: no fold
+            assert sum(len(p.pending) for p in beacon.pairs.values()) == pending
+            idle.run(quiet)
+            folded.append(idle.folded - before)
+            assert not any(p.pending for p in beacon.pairs.values())
+            assert folded[-1] == pending
+
+        c.feed = feed_then_wait  # type: ignore[method-assign]
+        c.run_once(eve)
+    got = _report(out)
+    assert sum(1 for n in folded if n) > 1  # several folds
+    assert got["csv"] == office["one"]["csv"]
+    assert got["findings"] == office["one"]["findings"]
+    assert got["stats"]["counters"] == office["one"]["stats"]["counters"]
