@@ -21,7 +21,10 @@ those, with their real line numbers; the pages read are let go as the read goes 
 (:meth:`_View.release`). A batch holding a cut line is sent as lines instead. DNS lines
 are worker 0's alone: it decodes its part of a batch before sending it, with the changes
 its DNS lines made to the IP → name map (``Context.dns_log``), which every other worker
-replays in line order (:func:`feed_with_dns`) — no DNS line is parsed twice.
+replays in line order (:func:`feed_with_dns`) — no DNS line is parsed twice; the first
+batch goes in :data:`FIRST_PIECES` pieces (:func:`pieces`), so the others start sooner.
+A worker waiting for a message folds the beacon handler's pending flow starts meanwhile
+(:class:`IdleFold`), work its findings would otherwise do after the last batch.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
@@ -35,7 +38,9 @@ Then:
 2. worker 0 merges them into its own and sends the union back, so every worker judges
    prevalence over all hosts, as one worker would;
 3. each worker computes its findings for its own hosts and sends them, with its counters,
-   notes and decode counts; worker 0 correlates all findings and writes the report.
+   notes and decode counts — worker 0 computes its own meanwhile
+   (:meth:`~eve_consumer.pipeline.Consumer.own_findings`) —; worker 0 correlates all
+   findings and writes the report, then reaps the workers (they exit meanwhile).
 
 Findings are per internal host and a worker sees every event that involves one of its
 hosts, so hosts.csv and findings.jsonl are those of one worker (findings ordered by
