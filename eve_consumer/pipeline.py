@@ -105,6 +105,8 @@ class Consumer:
         self.worker_timing: list[dict[str, Any]] = []  # workers 1 … N−1: their feed_timing()
         self.extra_findings: list[Finding] = []  # the other workers' (eve_consumer.workers)
         self.extra_gauges: Counter[str] = Counter()  # ... and their gauges (context.GAUGES)
+        # worker 0's own findings, computed while the other workers compute theirs (used once)
+        self.early_findings: list[Finding] | None = None
         self.last_rows: list[HostReport] = []
         self.last_stats: dict[str, Any] = {}
         self._proxy: ProxyDecoder | None = None
@@ -291,8 +293,10 @@ class Consumer:
             self.add_proxy_log(log)
 
     # --- evaluation ------------------------------------------------------------------------
-    def findings(self) -> list[Finding]:
-        self.ctx.reset_gauges()  # gauges say what this evaluation found
+    def own_findings(self) -> list[Finding]:
+        """The handlers' findings (gauges reset first: they say what this evaluation found);
+        a ``--workers`` worker's: those of its own hosts."""
+        self.ctx.reset_gauges()
         out: list[Finding] = []
         for h in self.handlers:
             try:
@@ -301,8 +305,16 @@ class Consumer:
                 self.ctx.counters["handler_findings_failed"] += 1
                 log.error("handler %s: findings failed: %s: %s", h.name, type(exc).__name__,
                           str(exc)[:200])
+        if self.shard is not None:
+            out = [f for f in out if self.shard.owns(f.host)]
+        return out
+
+    def findings(self) -> list[Finding]:
+        # worker 0 of ``--workers`` computed its own while the others computed theirs
+        out, self.early_findings = (self.early_findings if self.early_findings is not None
+                                    else self.own_findings()), None
         if self.shard is not None:  # workers: each reports its own hosts, merged in order
-            out = [f for f in out if self.shard.owns(f.host)] + self.extra_findings
+            out = out + self.extra_findings
             self.ctx.counters.update(self.extra_gauges)  # the other workers' evaluation
             out.sort(key=lambda f: (f.detection, f.host))
         return out

@@ -21,7 +21,10 @@ those, with their real line numbers; the pages read are let go as the read goes 
 (:meth:`_View.release`). A batch holding a cut line is sent as lines instead. DNS lines
 are worker 0's alone: it decodes its part of a batch before sending it, with the changes
 its DNS lines made to the IP → name map (``Context.dns_log``), which every other worker
-replays in line order (:func:`feed_with_dns`) — no DNS line is parsed twice.
+replays in line order (:func:`feed_with_dns`) — no DNS line is parsed twice; the first
+batch goes in :data:`FIRST_PIECES` pieces (:func:`pieces`), so the others start sooner.
+A worker waiting for a message folds the beacon handler's pending flow starts meanwhile
+(:class:`IdleFold`), work its findings would otherwise do after the last batch.
 Firewall LOG files (``--fw-log``) are read first: the splitter places their hosts, every
 worker adds the records of its own hosts before the EVE, as one worker does. With
 ``Workers(..., splitter="process")`` the splitter is a process of its own and worker 0
@@ -35,7 +38,9 @@ Then:
 2. worker 0 merges them into its own and sends the union back, so every worker judges
    prevalence over all hosts, as one worker would;
 3. each worker computes its findings for its own hosts and sends them, with its counters,
-   notes and decode counts; worker 0 correlates all findings and writes the report.
+   notes and decode counts — worker 0 computes its own meanwhile
+   (:meth:`~eve_consumer.pipeline.Consumer.own_findings`) —; worker 0 correlates all
+   findings and writes the report, then reaps the workers (they exit meanwhile).
 
 Findings are per internal host and a worker sees every event that involves one of its
 hosts, so hosts.csv and findings.jsonl are those of one worker (findings ordered by
@@ -105,6 +110,9 @@ DONE = "done"
 ERROR = "error"
 SPLITTERS = ("worker0", "process")
 PIPE_BYTES = 1 << 20
+# with DNS forwarded worker 0 decodes its part of a batch before sending it: the first batch
+# goes in this many pieces, so that the other workers start after a piece, not a batch
+FIRST_PIECES = 4
 RELEASE_BYTES = 16 << 20
 # a read of the mapped file that met a page past its end (the compiled reads' SIGBUS guard)
 if compiled_route is not None and not hasattr(compiled_route, "MapShrank"):
@@ -112,6 +120,47 @@ if compiled_route is not None and not hasattr(compiled_route, "MapShrank"):
                       "(MapShrank): rebuild it (make setup)")
 MAP_SHRANK: tuple[type[BaseException], ...] = \
     (compiled_route.MapShrank,) if compiled_route is not None else ()
+
+
+# a worker that waits for a message folds beacon starts about this many at a time (then looks
+# again for the message: a batch that arrives meanwhile waits ≈ 2 ms at most)
+FOLD_STARTS = 1024
+
+
+class IdleFold:
+    """The beacon handler's pending flow starts folded while this worker waits for a
+    message (a batch, the other workers' prevalence): work the evaluation would do at the
+    end, after the last batch, when it delays the whole run."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.beacon = _beacon(consumer)
+        self.todo: list[Any] = []  # pairs not looked at yet in this pass
+        self.folded = 0  # starts folded (tests)
+
+    def run(self, conn: Connection) -> None:
+        """Fold groups of pairs until a message is waiting on *conn* or one pass over the
+        pairs found no more pending starts."""
+        beacon = self.beacon
+        if beacon is None:
+            return
+        passes = 0
+        while not conn.poll():
+            if not self.todo:
+                if passes:
+                    return
+                passes += 1
+                self.todo = list(beacon.pairs.values())
+            group: list[Any] = []
+            starts = 0
+            todo = self.todo
+            while todo and starts < FOLD_STARTS:
+                pair = todo.pop()
+                if pair.pending:
+                    group.append(pair)
+                    starts += len(pair.pending)
+            if group:
+                beacon.fold(group)
+                self.folded += starts
 
 
 class WorkerError(SakimoriError):
@@ -214,10 +263,12 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                  table: bytes) -> None:
     """A worker's read: the splitter's batches until END (the final host placement)."""
     source = str(eve)
+    idle = IdleFold(consumer)
     with open(eve, "rb") as fh:
         view = _View(fh)
         try:
             while True:
+                idle.run(feed)
                 msg = _from_splitter(feed)
                 if msg[0] != BATCH:
                     if msg[0] == END:
@@ -547,6 +598,27 @@ def _route_view(reader: SplitReader, router: Router, base: int, lens: array) -> 
     return codes
 
 
+def pieces(first: int, base: int, lens: array | None, lines: list[bytes] | None,
+           codes: bytes, count: int) -> list[tuple[int, int, array | None, list[bytes] | None,
+                                                   bytes]]:
+    """One batch (first line number, file offset, lines' lengths, lines, route codes) as
+    *count* consecutive batches of about equal lines (one when it holds a cut line: no
+    *lens*); each line is followed by one byte, its newline."""
+    n = len(codes)
+    if lens is None or count <= 1 or n < 2 * count:
+        return [(first, base, lens, lines, codes)]
+    out = []
+    start = 0
+    for k in range(1, count + 1):
+        end = n * k // count
+        part = lens[start:end]
+        out.append((first + start, base, part,
+                    lines[start:end] if lines is not None else None, codes[start:end]))
+        base += sum(part) + len(part)
+        start = end
+    return out
+
+
 def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
           send: Callable[[bytes], None],
           own: Callable[[SplitReader, int, int, Any, Any, bytes], Any] | None = None
@@ -576,11 +648,16 @@ def split(cfg: Config, eve: Path, router: Router, fw_logs: list[Path],
                 codes = router.route(lines)
             sent = None if lens is not None else lines  # with lengths: cut from the map
             if forward:
-                t = time.process_time()
-                dns_log = own(reader, first, base, lens, lines, codes)  # type: ignore[misc]
-                cpu0 += time.process_time() - t  # the splitter's time alone
-                send(ForkingPickler.dumps((BATCH, codes, first, base, lens, sent,
-                                           dns_log or None)))
+                count = FIRST_PIECES if first == 1 and lens is not None else 1
+                for p_first, p_base, p_lens, p_lines, p_codes in \
+                        pieces(first, base, lens, lines, codes, count):
+                    t = time.process_time()
+                    dns_log = own(reader, p_first, p_base, p_lens, p_lines,  # type: ignore[misc]
+                                  p_codes)
+                    cpu0 += time.process_time() - t  # the splitter's time alone
+                    send(ForkingPickler.dumps((BATCH, p_codes, p_first, p_base, p_lens,
+                                               None if p_lens is not None else p_lines,
+                                               dns_log or None)))
                 continue
             send(ForkingPickler.dumps((BATCH, codes, first, base, lens, sent, None)))
             if own is not None:
@@ -722,14 +799,19 @@ class Workers:
         return f"{who} was killed by {name}"
 
     def finish(self, consumer: Any) -> None:
-        """After worker 0 (*consumer*) read its lines: merge prevalence, collect the other
-        workers' findings and counts into *consumer*."""
+        """After worker 0 (*consumer*) read its lines: merge prevalence, compute its own
+        findings while the other workers compute theirs, collect their findings and counts
+        into *consumer*. The workers are reaped by :meth:`close` (after the evaluation:
+        they exit meanwhile); on an error here, at once."""
+        idle = IdleFold(consumer)
         try:
             for conn in self.conns:
+                idle.run(conn)  # the others still read: fold meanwhile
                 merge_prevalence(consumer, self._recv(conn, PREVALENCE))
             merged = prevalence(consumer)
             for conn in self.conns:
                 conn.send(merged)
+            consumer.early_findings = consumer.own_findings()
             examples = list(consumer.decoder.stats.examples)
             for conn in self.conns:
                 res = self._recv(conn, DONE)
@@ -739,8 +821,9 @@ class Workers:
                 res["decode"] = {**res["decode"], "examples": []}
                 self._add(consumer, res)
             consumer.decoder.stats.examples[:] = _in_line_order(examples, str(self.eve))
-        finally:
+        except BaseException:
             self.close()
+            raise
 
     @staticmethod
     def _add(consumer: Any, res: dict[str, Any]) -> None:
@@ -836,7 +919,10 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     workers.splitter_cpu_s = shard.splitter_cpu_s
     workers.finish(consumer)
     consumer.input_stats["workers"] = count
-    return consumer.evaluate(follow=False)
+    try:
+        return consumer.evaluate(follow=False)
+    finally:
+        workers.close()
 
 
 def _size(path: Path) -> int:

@@ -751,3 +751,69 @@ def test_feed_with_dns_replays_the_changes_in_line_order() -> None:
     events.clear()
     workers_mod.feed_with_dns(consumer, shard_, "eve", None, log[:2])  # no line of its own
     assert events == [("dns", [1, 5])]
+
+
+@pytest.mark.parametrize("count", [1, 2, 4, 7])
+def test_a_batch_in_pieces_is_the_same_lines_at_the_same_offsets(count: int) -> None:
+    """The first batch sent in pieces (DNS forwarded): each piece's first line number and
+    file offset name its own lines of the file; together they are the batch."""
+    rng = random.Random(count)
+    lines = [bytes(rng.choice(b"abc{}:,") for _ in range(rng.randrange(0, 40)))
+             for _ in range(rng.randrange(2 * count, 60))]
+    before = b"x\n" * 4  # the batch starts inside the file, at line 5
+    head = len(before)
+    data = before + b"\n".join(lines) + b"\n"
+    lens = array("I", map(len, lines))
+    codes = bytes(rng.randrange(4) for _ in lines)
+    got = workers_mod.pieces(5, head, lens, lines, codes, count)
+    assert len(got) == count
+    assert b"".join(p[4] for p in got) == codes
+    assert [x for p in got for x in p[3]] == lines
+    assert [x for p in got for x in p[2]] == list(lens)
+    for first, base, p_lens, p_lines, p_codes in got:
+        assert len(p_lens) == len(p_lines) == len(p_codes) > 0
+        offsets = [base + sum(p_lens[:i]) + i for i in range(len(p_lens))]
+        assert [data[o:o + n] for o, n in zip(offsets, p_lens, strict=True)] == p_lines
+        assert data[:base].count(b"\n") == first - 1  # its first line's number
+    # a batch holding a cut line (no lengths) or too short to cut stays one
+    assert workers_mod.pieces(1, 0, None, lines, codes, count) == [(1, 0, None, lines, codes)]
+    short = workers_mod.pieces(1, 0, lens[:1], lines[:1], codes[:1], count)
+    assert short == [(1, 0, lens[:1], lines[:1], codes[:1])]
+
+
+def test_beacon_starts_folded_while_waiting_give_the_same_report(office: dict[str, Any]
+                                                                 ) -> None:
+    """A worker folds the beacon handler's pending starts while it waits for a message
+    (workers.IdleFold): folded after every batch, the report is the one of a single fold at
+    the end; with a message waiting, nothing is folded."""
+    import multiprocessing
+
+    cfg, eve, out = office["cfg"], office["eve"], office["tmp"] / "idle-fold"
+    quiet, _ = multiprocessing.Pipe(duplex=False)  # nothing ever waits on it
+    busy, sender = multiprocessing.Pipe(duplex=False)
+    sender.send("batch")
+    folded = []
+    with Consumer(cfg, None, out, out.with_name("idle-fold-state"), mail=False) as c:
+        idle = workers_mod.IdleFold(c)
+        beacon = idle.beacon
+        assert beacon is not None
+        feed = c.feed
+
+        def feed_then_wait(batch: Any, *args: Any) -> None:
+            feed(batch, *args)
+            pending = sum(len(p.pending) for p in beacon.pairs.values())
+            before = idle.folded
+            workers_mod.IdleFold(c).run(busy)  # a message waits: no fold
+            assert sum(len(p.pending) for p in beacon.pairs.values()) == pending
+            idle.run(quiet)
+            folded.append(idle.folded - before)
+            assert not any(p.pending for p in beacon.pairs.values())
+            assert folded[-1] == pending
+
+        c.feed = feed_then_wait  # type: ignore[method-assign]
+        c.run_once(eve)
+    got = _report(out)
+    assert sum(1 for n in folded if n) > 1  # several folds
+    assert got["csv"] == office["one"]["csv"]
+    assert got["findings"] == office["one"]["findings"]
+    assert got["stats"]["counters"] == office["one"]["stats"]["counters"]

@@ -189,6 +189,12 @@ class BeaconHandler(Handler):
             return local if local is not None else DistinctCount()
         return distinct(name, local)
 
+    def fold(self, pairs: Iterable[_Pair]) -> None:
+        """Fold the pending starts of *pairs* now rather than at the evaluation (``consume
+        --workers``: a worker waiting for its next batch); the series do not depend on how
+        the starts were chunked (:meth:`PairSeries.add`)."""
+        self._fold_all(pairs)
+
     def _fold(self, pair: _Pair) -> None:
         """Parse the pair's pending starts (bad ones counted) into its bounded series."""
         self._fold_all([pair])
