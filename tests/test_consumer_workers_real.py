@@ -33,6 +33,7 @@ def _report(out: Path) -> dict[str, Any]:
     return {"csv": (out / "hosts.csv").read_text(),
             "findings": (out / "findings.jsonl").read_text(),
             "decode": stats["decode"], "hosts": stats["hosts_reported"],
+            "handlers": stats["handlers"],
             "input": {k: v for k, v in stats["input"].items() if k != "workers"}}
 
 

@@ -79,10 +79,12 @@ def _load_builtin() -> None:
 
 def build_handlers(ctx: Context, names: Iterable[str] | None = None,
                    source: str = "<config>") -> list[Handler]:
-    """Instantiate the named handlers (all when *names* is None), in registry order."""
+    """Instantiate the named handlers: all when *names* is None, in name order (not the
+    registry's, which follows whichever module was imported first: ``consume --workers``
+    imports beacon early, and its stats.json must list the handlers as one consumer does)."""
     _load_builtin()
     if names is None:
-        return [cls(ctx) for cls in HANDLERS.values()]
+        return [cls(ctx) for _, cls in sorted(HANDLERS.items())]
     out = []
     for name in names:
         cls = HANDLERS.get(name)
