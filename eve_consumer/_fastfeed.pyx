@@ -35,6 +35,7 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.string cimport memchr, memcmp, memcpy
 
+from eve_consumer._jsonscan cimport top_level_keys
 from sakimori.eve._evetime cimport (
     PyOS_string_to_double, PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_IS_COMPACT_ASCII,
     _sec_plain,
@@ -239,31 +240,12 @@ cdef bint _top_once(const char *s, Py_ssize_t n, Py_ssize_t p_src, Py_ssize_t p_
     """True when the ``"src_ip"`` and ``"dest_ip"`` texts occur once each in the line (no
     JSON escape in it), at *p_src*/*p_dst*, outside strings at depth 1: if the line is JSON,
     they are the top-level keys and the typed decode reads the values the byte hook read."""
-    cdef Py_ssize_t k, last
-    cdef int depth = 0
-    cdef bint in_str = False
-    cdef char c
     if _find(s, n, b'"src_ip"', 8, 0) != p_src or _find(s, n, b'"src_ip"', 8, p_src + 1) >= 0:
         return False
     if _find(s, n, b'"dest_ip"', 9, 0) != p_dst \
             or _find(s, n, b'"dest_ip"', 9, p_dst + 1) >= 0:
         return False
-    last = p_src if p_src > p_dst else p_dst
-    for k in range(last + 1):
-        if k == p_src or k == p_dst:
-            if in_str or depth != 1:
-                return False
-        c = s[k]
-        if in_str:
-            if c == 34:  # "
-                in_str = False
-        elif c == 34:
-            in_str = True
-        elif c == 123 or c == 91:  # { [
-            depth += 1
-        elif c == 125 or c == 93:  # } ]
-            depth -= 1
-    return True
+    return top_level_keys(s, p_src, p_dst)
 
 
 cdef class _Loop:

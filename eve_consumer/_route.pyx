@@ -56,6 +56,8 @@ from cpython cimport array as carray
 from array import array
 from libc.string cimport memchr, memcmp, memcpy
 
+from eve_consumer._jsonscan cimport top_level_keys
+
 cdef extern from "string.h":
     const void *memmem(const void *haystack, size_t haystacklen, const void *needle,
                        size_t needlelen) nogil
@@ -284,30 +286,6 @@ cdef bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src, Py_ssize_t
     return n_et == 1 and p_src[0] >= 0 and p_dst[0] >= 0
 
 
-cdef bint _top_level(const char *s, Py_ssize_t p_src, Py_ssize_t p_dst) noexcept nogil:
-    """Are the keys at *p_src* and *p_dst* outside strings at depth 1 (``shard.top_once``
-    once each is known)?"""
-    cdef Py_ssize_t k, last = p_src if p_src > p_dst else p_dst
-    cdef int depth = 0
-    cdef bint in_str = False
-    cdef char c
-    for k in range(last + 1):
-        if k == p_src or k == p_dst:
-            if in_str or depth != 1:
-                return False
-        c = s[k]
-        if in_str:
-            if c == 34:
-                in_str = False
-        elif c == 34:
-            in_str = True
-        elif c == 123 or c == 91:
-            depth += 1
-        elif c == 125 or c == 93:
-            depth -= 1
-    return True
-
-
 cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
     cdef const char *end = s + n
     cdef const char *hit
@@ -413,7 +391,7 @@ cdef class FastRoutes:
         if self.flow_skip is None or n > self.flow_max_line or n < 13 \
                 or memcmp(s, _TS_START, 13) != 0 or s[n - 1] != b'}' \
                 or memchr(s, 92, <size_t>n) != NULL \
-                or not _flow_plain(s, n, &p_src, &p_dst) or not _top_level(s, p_src, p_dst):
+                or not _flow_plain(s, n, &p_src, &p_dst) or not top_level_keys(s, p_src, p_dst):
             return code
         python = _not_ascii(s, n, p_src + 10) or _not_ascii(s, n, p_dst + 11)
         i = _find(s, n, b'"proto":"', 9, 0)

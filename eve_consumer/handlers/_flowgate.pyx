@@ -182,14 +182,19 @@ cdef bint _stock_ctx(ctx) except -1:
         and "whitelisted" not in ctx.__dict__
 
 
-cdef class FwBlockedGate:
-    """``fw_blocked``: flows that cannot be a blocked attempt stop here."""
+cdef class _Gate:
+    """A gate in front of one handler: ``full`` is the handler's own ``handle``, called for
+    every event the gate cannot settle."""
 
     cdef object handler, full
 
     def __init__(self, handler) -> None:
         self.handler = handler
         self.full = handler.handle
+
+
+cdef class FwBlockedGate(_Gate):
+    """``fw_blocked``: flows that cannot be a blocked attempt stop here."""
 
     def handle(self, ev):
         cdef bint e = type(ev) is Event
@@ -208,15 +213,9 @@ cdef class FwBlockedGate:
         self.full(ev)
 
 
-cdef class NonHttpGate:
+cdef class NonHttpGate(_Gate):
     """``non_http_on_http_port``: flows to ports outside the table, and the expected
     protocol, stop here."""
-
-    cdef object handler, full
-
-    def __init__(self, handler) -> None:
-        self.handler = handler
-        self.full = handler.handle
 
     def handle(self, ev):
         cdef bint e = type(ev) is Event
@@ -233,14 +232,8 @@ cdef class NonHttpGate:
         self.full(ev)
 
 
-cdef class LongSessionGate:
+cdef class LongSessionGate(_Gate):
     """``long_session``: flows with an integer age under the threshold stop here."""
-
-    cdef object handler, full
-
-    def __init__(self, handler) -> None:
-        self.handler = handler
-        self.full = handler.handle
 
     def handle(self, ev):
         rec = _get(ev, type(ev) is Event, EV_DATA, "data")
@@ -256,17 +249,16 @@ cdef class LongSessionGate:
         self.full(ev)
 
 
-cdef class BeaconGate:
+cdef class BeaconGate(_Gate):
     """``beacon``: the flow branch of :meth:`BeaconHandler.handle` (see the module's
     docstring)."""
 
-    cdef object handler, full, ctx
+    cdef object ctx
     cdef dict hd, cd  # the handler's and the stock context's __dict__ (None: getattr)
     cdef bint stock
 
     def __init__(self, handler) -> None:
-        self.handler = handler
-        self.full = handler.handle
+        _Gate.__init__(self, handler)
         self.hd = _plain_dict(handler, _BEACON_NAMES)
         self.ctx = None
         self.cd = None
