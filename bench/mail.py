@@ -276,6 +276,8 @@ def main() -> int:
                     "speed check, as bench/run.py; -1: unpinned)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mail")
     args = ap.parse_args()
+    if args.instances < 1 or args.reps < 1:
+        ap.error("--instances and --reps must be at least 1")
     cpu: int | None = one_core()[0] if args.cpu is None else (None if args.cpu < 0
                                                               else args.cpu)
     logging.basicConfig(level=logging.ERROR)  # the corpus' 4 broken mails are expected

@@ -224,6 +224,8 @@ def main() -> int:
                     "commit) for the variant 'before': its plugin and modules in today's build")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mail")
     args = ap.parse_args()
+    if args.copies < 1 or args.reps < 1:
+        ap.error("--copies and --reps must be at least 1")
     logging.basicConfig(level=logging.ERROR)
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     cpu: int | None = one_core()[0] if args.cpu is None else (None if args.cpu < 0
