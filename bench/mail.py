@@ -6,12 +6,16 @@ Run: ``.venv/bin/python bench/mail.py [--messages 200] [--reps 3] [--out DIR]`` 
 1. ``learn --mail``: ``MailLearner`` over the example past-mail Maildir (``sakimori_demo.mailsim``),
    mails/s (median of ``--reps``).
 2. Rspamd: the same ``--messages`` messages (the example test set, cycled) scanned one after the
-   other by three private Rspamd 3.4 instances (same offline profile), started before timing:
-   **without** sakimori, with the generated **plugin** and maps but no metadata_exporter, and
-   with the plugin **and the exporter** posting flagged mails to the harness's receiver. The
-   figures are the medians over reps of the total wall time of the scans (the instances take
-   turns every ``--chunk`` messages, the first one rotating, so a shared machine's load
-   changes hit all alike); the goal (≤ 1.05)
+   other by private Rspamd 3.4 instances (same offline profile), started before timing, every
+   process of each pinned to one core (``--cpu``, default the fastest by a speed check):
+   ``--instances`` fresh copies each **without** sakimori and with the generated **plugin** and
+   maps but no metadata_exporter, and one with the plugin **and the exporter** posting flagged
+   mails to the harness's receiver. The instances take turns every ``--chunk`` messages, the
+   first one rotating, ``--reps`` passes. An instance's Rspamd CPU is each chunk's least
+   disturbed rep, summed (other jobs on the shared cores only add contention); a variant's
+   figure is the median over its copies, whose A/A spread is printed (one instance per variant
+   differed from an identical one by ±3–6 %: docs/bench.md, fifth round); wall times are
+   medians over reps. The goal (≤ 1.05)
    is on plugin ÷ without — the plugin's own cost. The exporter is shown apart: Rspamd's reply
    to a flagged mail waits for the post to be answered, and half of this test set is flagged
    (in real mail flow, a small fraction).
@@ -44,6 +48,8 @@ import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from measure import one_core  # noqa: E402  (bench/, the script's directory)
 
 from generator.mail.learn import MailLearner  # noqa: E402
 from generator.render_rspamd import write_rspamd  # noqa: E402
@@ -164,6 +170,20 @@ def _instances(cfg, doc, tmp: Path, receiver_url: str):
             "receiver": (build, {"export_to": receiver_url})}
 
 
+def _instance_tasks(pid: int) -> list[Path]:
+    """``/proc/P/task/T`` of Rspamd process *pid* and its children (the workers), all
+    threads."""
+    tasks: list[Path] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        if int(stat.parent.name) == pid or ppid == pid:
+            tasks.extend((stat.parent / "task").glob("*"))
+    return tasks
+
+
 def _rspamd_cpu(pid: int | None) -> float:
     """CPU seconds used so far by Rspamd process *pid* and its children (the workers that
     scan), all threads, from ``/proc/*/task/*/schedstat`` (nanoseconds; ``/proc/*/stat``
@@ -171,16 +191,24 @@ def _rspamd_cpu(pid: int | None) -> float:
     if pid is None:
         return 0.0
     total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for task in _instance_tasks(pid):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if int(stat.parent.name) != pid and ppid != pid:
-                continue
-            for task in (stat.parent / "task").glob("*/schedstat"):
-                total += int(task.read_text().split()[0])
+            total += int((task / "schedstat").read_text().split()[0])
         except (OSError, IndexError, ValueError):
-            continue  # the process ended meanwhile
+            continue  # the thread ended meanwhile
     return total / 1e9
+
+
+def pin_instance(inst: RspamdInstance, cpu: int) -> None:
+    """Pin every process and thread of *inst* (main, controller, scanner) to core *cpu*: an
+    unpinned worker settles on either vCPU, and the two vCPUs of this VM differ in speed by
+    several per cent (bench/run.py's speed check), which made identical instances differ."""
+    assert inst.pid is not None
+    for task in _instance_tasks(inst.pid):
+        try:
+            os.sched_setaffinity(int(task.name), {cpu})
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
 
 
 def _timed(inst: RspamdInstance, batch: list) -> tuple[float, float]:
@@ -212,6 +240,26 @@ def _print(med: dict, cpu: dict, n: int, flagged: int, posts: dict, load: tuple)
     print(f"load average at start {load[0]}, at end {load[1]}")
 
 
+def _print_instances(floor: dict[tuple[str, int], float],
+                     med: dict[tuple[str, int], float], cpu: int | None) -> None:
+    """Each instance's Rspamd CPU and the A/A spread among copies of one variant:
+    (max − min) ÷ median; a ratio is only as good as this spread. *floor* is the figure
+    above (each chunk's fastest rep, summed), *med* the median over reps of whole passes."""
+    where = f"pinned to CPU {cpu}" if cpu is not None else "unpinned"
+    for title, values in (("each chunk's fastest rep, summed (the figure above)", floor),
+                          ("median over reps of whole passes", med)):
+        print(f"Rspamd CPU s per instance ({where}; {title}):")
+        names = list(dict.fromkeys(name for name, _ in values))
+        for name in names:
+            vals = [v for (n, _), v in values.items() if n == name]
+            spread = (max(vals) - min(vals)) / statistics.median(vals)
+            aa = f"  A/A spread {100 * spread:.1f} %" if len(vals) > 1 else ""
+            ratio = statistics.median(vals) / statistics.median(
+                [v for (n, _), v in values.items() if n == "without"])
+            print(f"  {name:<9} {ratio:.3f} × without  " + " ".join(f"{v:.3f}" for v in vals)
+                  + aa)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=200)
@@ -219,8 +267,19 @@ def main() -> int:
     ap.add_argument("--posts", type=int, default=300, help="direct posts per receiver")
     ap.add_argument("--chunk", type=int, default=50,
                     help="messages per turn: the instances take turns every CHUNK messages")
+    ap.add_argument("--instances", type=int, default=3,
+                    help="fresh Rspamd instances each for 'without' and 'plugin' (their medians "
+                    "are the figures; the spread among copies is the A/A noise)")
+    ap.add_argument("--warmup", type=int, default=50, help="messages each instance scans first")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="core every Rspamd instance is pinned to (default: the fastest by a "
+                    "speed check, as bench/run.py; -1: unpinned)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mail")
     args = ap.parse_args()
+    if args.instances < 1 or args.reps < 1:
+        ap.error("--instances and --reps must be at least 1")
+    cpu: int | None = one_core()[0] if args.cpu is None else (None if args.cpu < 0
+                                                              else args.cpu)
     logging.basicConfig(level=logging.ERROR)  # the corpus' 4 broken mails are expected
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     corpus = generate_corpus(args.out / "corpus")
@@ -235,46 +294,64 @@ def main() -> int:
         ensure_secret(cfg)  # as `sakimori generate` creates it, next to the copied config
         consumer, receiver_url = _start_consumer(cfg_file, tmp)
         specs = _instances(cfg, doc, tmp, receiver_url)
-        insts = {name: RspamdInstance(build, **kw) for name, (build, kw) in specs.items()}
+        copies = {name: args.instances if name in ("without", "plugin") else 1
+                  for name in specs}
+        insts = {name: [RspamdInstance(build, **kw) for _ in range(copies[name])]
+                 for name, (build, kw) in specs.items()}
+        # one turn list: every instance, copies of a variant spread apart
+        order = [(name, i) for i in range(args.instances) for name in insts
+                 if i < len(insts[name])]
         try:
-            for inst in insts.values():
-                inst.start()
-                _scan_time(inst, batch[:20])  # warm-up
-            times: dict[str, list[float]] = {name: [] for name in insts}
-            cpus: dict[str, list[float]] = {name: [] for name in insts}
-            order = list(insts)
+            for name, i in order:
+                inst = insts[name][i].start()
+                if cpu is not None:
+                    pin_instance(inst, cpu)
+                _scan_time(inst, batch[:args.warmup])  # warm-up: hyperscan, memo tables
+            cpus: dict[tuple[str, int], list[float]] = {key: [] for key in order}
+            per_chunk: dict[tuple[str, int], dict[int, list[float]]] = {key: {} for key in order}
+            times: dict[tuple[str, int], list[float]] = {key: [] for key in order}
             for rep in range(args.reps):  # take turns chunk by chunk: load drift hits all alike
-                for name in insts:
-                    times[name].append(0.0)
-                    cpus[name].append(0.0)
+                for key in order:
+                    times[key].append(0.0)
+                    cpus[key].append(0.0)
                 for k in range(0, len(batch), args.chunk):
                     shift = (rep + k) % len(order)
-                    for name in order[shift:] + order[:shift]:
-                        wall, cpu = _timed(insts[name], batch[k:k + args.chunk])
-                        times[name][-1] += wall
-                        cpus[name][-1] += cpu
-            sink = insts["exporter"].sink
+                    for name, i in order[shift:] + order[:shift]:
+                        wall, used = _timed(insts[name][i], batch[k:k + args.chunk])
+                        times[(name, i)][-1] += wall
+                        cpus[(name, i)][-1] += used
+                        per_chunk[(name, i)].setdefault(k, []).append(used)
+            sink = insts["exporter"][0].sink
             flagged = len(sink.events) if sink is not None else 0
             event = orjson.dumps(sink.events[-1]) if sink is not None and sink.events else b"{}"
             auth = authorization(read_secret(cfg))
             posts = {"bare sink": _post_times(sink.url, event, None, args.posts),
                      "consumer's receiver": _post_times(receiver_url, event, auth, args.posts)}
         finally:
-            for inst in insts.values():
-                inst.stop()
+            for group in insts.values():
+                for inst in group:
+                    inst.stop()
             consumer.send_signal(signal.SIGTERM)
             _out, err = consumer.communicate(timeout=120)
     summary = [ln for ln in err.splitlines() if "mail warnings:" in ln]
-    med = {name: statistics.median(t) for name, t in times.items()}
-    cpu = {name: statistics.median(t) for name, t in cpus.items()}
+    # one instance's Rspamd CPU: each chunk's least disturbed rep (other jobs on the shared
+    # cores only ever add cache and memory contention), summed over the chunks
+    per_cpu = {key: sum(min(v) for v in chunks.values()) for key, chunks in per_chunk.items()}
+    per_cpu_med = {key: statistics.median(v) for key, v in cpus.items()}
+    per_wall = {key: statistics.median(v) for key, v in times.items()}
+    med = {name: statistics.median(per_wall[(name, i)] for i in range(len(group)))
+           for name, group in insts.items()}
+    cpu_med = {name: statistics.median(per_cpu[(name, i)] for i in range(len(group)))
+               for name, group in insts.items()}
     print(f"{'figure':<62} {'value':>8} {'baseline (same run)':>24} {'ratio':>7}  goal")
     print(f"{'learn --mail: mails/s (Maildir, median)':<62} {rate:>8,.0f} "
           f"{f'{count} mails':>24} {'':>7}  -")
     print(f"{'Python passive checks: ms per mail (median)':<62} {check_ms:>8.3f} "
           f"{f'{args.messages} messages':>24} {'':>7}  ≤ {GOAL_CHECK_MS:g} "
           f"{'PASS' if check_ms <= GOAL_CHECK_MS else 'MISS'}")
-    _print(med, cpu, args.messages, flagged, posts,
+    _print(med, cpu_med, args.messages, flagged, posts,
            (load_start, " ".join(f"{x:.2f}" for x in os.getloadavg())))
+    _print_instances(per_cpu, per_cpu_med, cpu)
     print(f"consumer: {summary[-1].strip() if summary else 'no summary line'}")
     return 0
 

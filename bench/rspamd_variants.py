@@ -4,13 +4,17 @@ Run: ``.venv/bin/python bench/rspamd_variants.py [--messages 500] [--reps 7] [--
 [--variants without,plugin,...]``. Not part of ``make bench`` (an analysis tool for issue 15
 item 4; ``bench/mail.py`` gives the headline figure).
 
-Every variant is a private Rspamd 3.4 (same offline profile, one scanner) started before
-timing; the example test set (``sakimori_demo.mailsim``, learned as ``bench/mail.py`` does) is
-scanned by each in turn, ``--chunk`` messages at a time (the starting variant rotating), so
-load changes on a shared machine hit all alike; ``--reps`` such passes. Printed per
-variant: the median Rspamd CPU seconds of a batch (all its processes, from ``/proc``: not
-inflated when other jobs share the cores) and its ratio to ``without``, the client wall time,
-and the CPU the idle instance burns per second (timers, map checks) measured over ``--idle``
+Every variant is ``--copies`` private Rspamd 3.4 instances (same offline profile, one
+scanner), started afresh and pinned with all their processes to one core (``--cpu``; default
+the fastest by a speed check, as ``bench/run.py``), before timing; the example test set
+(``sakimori_demo.mailsim``, learned as ``bench/mail.py`` does) is scanned by each in turn,
+``--chunk`` messages at a time (the starting instance rotating), so load changes on a shared
+machine hit all alike; ``--reps`` such passes. An instance's CPU is, for each chunk, its least
+disturbed rep (Rspamd CPU seconds of all its processes, from ``/proc``), summed; a variant's
+figure is the median of its copies, and the A/A spread among copies ((max − min) ÷ median) is
+printed beside it with each copy's figure (docs/bench.md, fifth round). Also printed: the
+ratio of the medians of whole passes (the older figure), the client wall time, and the CPU the
+idle instance burns per second (timers, map checks) measured over ``--idle``
 seconds before the scans. Variants:
 
 - ``without``       no sakimori at all (the stock configuration);
@@ -60,8 +64,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from mail import _batch, _learn, _scan_time  # noqa: E402
+from mail import _batch, _learn, _scan_time, pin_instance  # noqa: E402
 from mail import _rspamd_cpu as _cpu_ns  # noqa: E402
+from measure import one_core  # noqa: E402
 
 from generator.render_rspamd import write_rspamd  # noqa: E402
 from sakimori.config import load_config  # noqa: E402
@@ -211,12 +216,20 @@ def main() -> int:
                     "changes on the shared machine hit all alike")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
     ap.add_argument("--variants", default=DEFAULT)
+    ap.add_argument("--copies", type=int, default=3,
+                    help="fresh instances per variant (median; the spread is the A/A noise)")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="core every instance is pinned to (default: the fastest; -1: unpinned)")
     ap.add_argument("--before", type=Path, help="an older rspamd_lua/ (git archive of a "
                     "commit) for the variant 'before': its plugin and modules in today's build")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mail")
     args = ap.parse_args()
+    if args.copies < 1 or args.reps < 1:
+        ap.error("--copies and --reps must be at least 1")
     logging.basicConfig(level=logging.ERROR)
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpu: int | None = one_core()[0] if args.cpu is None else (None if args.cpu < 0
+                                                              else args.cpu)
     corpus = generate_corpus(args.out / "corpus")
     batch = _batch(corpus["testset"], args.messages)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -228,46 +241,64 @@ def main() -> int:
         _rate, _count, doc = _learn(cfg, Path(corpus["past"]["maildir"]), 1)
         base = write_rspamd(cfg, doc, tmp / "build").parent
         (base / "rspamd" / "local.d" / "metadata_exporter.conf").unlink()
-        insts: dict[str, RspamdInstance] = {}
+        insts: dict[tuple[str, int], RspamdInstance] = {}
         try:
-            for name in names:
-                kind, _, watch = name.partition("@")
-                build = _variant_build(kind, base, tmp / "variants", args.before)
-                inst = RspamdInstance(build, map_watch_s=float(watch or 1.0))
-                insts[name] = inst.start()
+            for i in range(args.copies):  # copies of a variant spread apart in the turn list
+                for name in names:
+                    kind, _, watch = name.partition("@")
+                    build = _variant_build(kind, base, tmp / "variants", args.before)
+                    inst = RspamdInstance(build, map_watch_s=float(watch or 1.0))
+                    insts[(name, i)] = inst.start()
+                    if cpu is not None:
+                        pin_instance(inst, cpu)
             idle = {}
-            for name, inst in insts.items():
+            for key, inst in insts.items():
                 _scan_time(inst, batch[:50])  # warm-up: caches, tables, JIT
-                idle[name] = _idle_cpu(inst, args.idle)
-            cpus: dict[str, list[float]] = {n: [] for n in insts}
-            walls: dict[str, list[float]] = {n: [] for n in insts}
+                idle[key] = _idle_cpu(inst, args.idle)
+            cpus: dict[tuple[str, int], list[float]] = {k: [] for k in insts}
+            walls: dict[tuple[str, int], list[float]] = {k: [] for k in insts}
             order = list(insts)
+            per_chunk: dict[tuple[str, int], dict[int, list[float]]] = {k: {} for k in insts}
             for rep in range(args.reps):
-                for name in insts:
-                    walls[name].append(0.0)
-                    cpus[name].append(0.0)
+                for key in insts:
+                    walls[key].append(0.0)
+                    cpus[key].append(0.0)
                 for k in range(0, len(batch), args.chunk):  # fine-grained alternation
                     chunk = batch[k:k + args.chunk]
                     turn = order[(rep + k) % len(order):] + order[:(rep + k) % len(order)]
-                    for name in turn:
-                        wall, cpu = _timed(insts[name], chunk)
-                        walls[name][-1] += wall
-                        cpus[name][-1] += cpu
+                    for key in turn:
+                        wall, used = _timed(insts[key], chunk)
+                        walls[key][-1] += wall
+                        cpus[key][-1] += used
+                        per_chunk[key].setdefault(k, []).append(used)
         finally:
             for inst in insts.values():
                 inst.stop()
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    cpu = {n: statistics.median(v) for n, v in cpus.items()}
-    wall = {n: statistics.median(v) for n, v in walls.items()}
-    print(f"{args.messages} messages x {args.reps} reps, medians; load {load_start} -> {load_end}")
+    # one instance's CPU: each chunk's least disturbed rep, summed (other jobs on the shared
+    # cores only add contention); the median over reps of whole passes shown beside it
+    per_cpu = {k: sum(min(v) for v in per_chunk[k].values()) for k in per_chunk}
+    per_med = {k: statistics.median(v) for k, v in cpus.items()}
+    med_of = {n: statistics.median(per_med[(n, i)] for i in range(args.copies)) for n in names}
+    per_wall = {k: statistics.median(v) for k, v in walls.items()}
+    cpu_of = {n: statistics.median(per_cpu[(n, i)] for i in range(args.copies)) for n in names}
+    wall = {n: statistics.median(per_wall[(n, i)] for i in range(args.copies)) for n in names}
+    idle_of = {n: statistics.median(idle[(n, i)] for i in range(args.copies)) for n in names}
+    where = f"pinned to CPU {cpu}" if cpu is not None else "unpinned"
+    print(f"{args.messages} messages x {args.reps} reps, {args.copies} instance(s) per variant "
+          f"({where}), medians; load {load_start} -> {load_end}")
     print(f"{'variant':<16} {'CPU s':>7} {'ratio':>6} {'ms/msg':>7} {'wall s':>7} {'ratio':>6} "
-          f"{'idle CPU %':>10}")
-    for n in insts:
+          f"{'idle CPU %':>10} {'med ratio':>9}  {'A/A spread':>10}  per instance CPU s")
+    for n in names:
         base_name = "without@" + n.partition("@")[2] if "@" in n else "without"
-        b = base_name if base_name in cpu else "without"
-        print(f"{n:<16} {cpu[n]:>7.3f} {cpu[n] / cpu[b]:>6.3f} "
-              f"{1000 * cpu[n] / args.messages:>7.3f} {wall[n]:>7.3f} {wall[n] / wall[b]:>6.3f} "
-              f"{100 * idle[n]:>10.2f}")
+        b = base_name if base_name in cpu_of else "without"
+        values = [per_cpu[(n, i)] for i in range(args.copies)]
+        spread = (max(values) - min(values)) / statistics.median(values)
+        print(f"{n:<16} {cpu_of[n]:>7.3f} {cpu_of[n] / cpu_of[b]:>6.3f} "
+              f"{1000 * cpu_of[n] / args.messages:>7.3f} {wall[n]:>7.3f} "
+              f"{wall[n] / wall[b]:>6.3f} {100 * idle_of[n]:>10.2f} {med_of[n] / med_of[b]:>9.3f}  "
+              f"{100 * spread:>9.1f}%  "
+              + " ".join(f"{v:.3f}" for v in values))
     return 0
 
 
