@@ -45,11 +45,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from mail import _batch, _learn, _scan_time  # noqa: E402
-from rspamd_variants import _variant_build  # noqa: E402
+from mail import _batch, _scan_time  # noqa: E402
+from rspamd_variants import _variant_build, plugin_build  # noqa: E402
 
-from generator.render_rspamd import write_rspamd  # noqa: E402
-from sakimori.config import load_config  # noqa: E402
 from sakimori.rspamd import RspamdInstance  # noqa: E402
 from sakimori_demo.mailsim import generate_corpus  # noqa: E402
 
@@ -129,12 +127,7 @@ def main() -> int:
         os.chmod(out_dir, 0o1777)  # the scanner writes its file as _rspamd
         wrapper = _wrapper(tmp / "rspamd-callgrind", out_dir)
         base_dir = args.base_dir
-        cfg_file = tmp / "sakimori.yaml"
-        shutil.copyfile(REPO / "examples" / "sakimori.yaml", cfg_file)
-        cfg = load_config(cfg_file, env={})
-        _rate, _n, doc = _learn(cfg, Path(corpus["past"]["maildir"]), 1)
-        base = write_rspamd(cfg, doc, tmp / "build").parent
-        (base / "rspamd" / "local.d" / "metadata_exporter.conf").unlink()
+        base = plugin_build(corpus, tmp)
         counts: dict[str, list[int]] = {}
         for name in names:
             kind, _, watch = name.partition("@")

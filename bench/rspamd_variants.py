@@ -85,6 +85,18 @@ _MAP_SUBSETS = {  # variant → which map names (local.d/sakimori.conf, maps {})
 }
 
 
+def plugin_build(corpus: dict, tmp: Path) -> Path:
+    """The plugin and maps learned from *corpus*'s past mail with the example config, built
+    under *tmp* without the metadata exporter (the plugin's own cost); the build's base."""
+    cfg_file = tmp / "sakimori.yaml"
+    shutil.copyfile(REPO / "examples" / "sakimori.yaml", cfg_file)
+    cfg = load_config(cfg_file, env={})
+    _rate, _count, doc = _learn(cfg, Path(corpus["past"]["maildir"]), 1)
+    base = write_rspamd(cfg, doc, tmp / "build").parent
+    (base / "rspamd" / "local.d" / "metadata_exporter.conf").unlink()
+    return base
+
+
 def _variant_build(name: str, base: Path, out: Path, before: Path | None) -> Path | None:
     """A copy of *base* changed into *name* (kinds joined by '+' are applied in turn, e.g.
     ``noreg+notables``); None for ``without``."""
@@ -235,12 +247,7 @@ def main() -> int:
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        cfg_file = tmp / "sakimori.yaml"
-        shutil.copyfile(REPO / "examples" / "sakimori.yaml", cfg_file)
-        cfg = load_config(cfg_file, env={})
-        _rate, _count, doc = _learn(cfg, Path(corpus["past"]["maildir"]), 1)
-        base = write_rspamd(cfg, doc, tmp / "build").parent
-        (base / "rspamd" / "local.d" / "metadata_exporter.conf").unlink()
+        base = plugin_build(corpus, tmp)
         insts: dict[tuple[str, int], RspamdInstance] = {}
         try:
             for i in range(args.copies):  # copies of a variant spread apart in the turn list
