@@ -60,6 +60,7 @@ from typing import Any
 import orjson
 
 from sakimori.accel import compiled
+from sakimori.eve.decode import _well_formed  # the decoder's test before a byte verdict
 
 # The compiled router (setup.py builds every *.pyx, optionally): absent when there was no C
 # compiler at install — then the pure-Python router below, the reference; present but broken
@@ -110,8 +111,6 @@ _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # take the general path (each field found on its own).
 _COMPACT = re.compile(rb'"event_type":"([a-z_]+)","src_ip":"([^"]*)","src_port":[0-9]+,'
                       rb'"dest_ip":"([^"]*)"').search
-_TS_START = b'{"timestamp":'  # the decoder's well-formed line (DnsSkip)
-_TS_KEY = b'"timestamp":'
 _RRNAME = b'"rrname":"'
 _EXTERNAL_CACHE = 200_000
 _ROUTE_CACHE = 200_000
@@ -447,9 +446,8 @@ class Router(dict):  # type: ignore[type-arg]
         ``src_ip``/``dest_ip``, and the prefilter's verdict SKIP; else *code*. (Both sides
         are internal: the code says so.)"""
         skip = self.flow_skip
-        if skip is None or len(line) > skip.max_line or not line.startswith(_TS_START) \
-                or not line.endswith(b"}") or b"\\" in line or line.find(_TS_KEY, 13) >= 0 \
-                or b":null" in line or line.count(b'"event_type"') != 1 \
+        if skip is None or len(line) > skip.max_line or not _well_formed(line) \
+                or b"\\" in line or line.count(b'"event_type"') != 1 \
                 or not top_once(line) or skip.verdict(line) is not skip.skip:
             return code
         return (code - self.count) // self.count
@@ -460,8 +458,7 @@ class Router(dict):  # type: ignore[type-arg]
         names no whitelisted host? False whenever unsure (the line then goes to every
         worker)."""
         skip = self.dns_skip
-        if skip is None or len(line) > skip.max_line or not line.startswith(_TS_START) \
-                or not line.endswith(b"}") or line.find(_TS_KEY, 13) >= 0 or b":null" in line:
+        if skip is None or len(line) > skip.max_line or not _well_formed(line):
             return False
         if b'"type":"query"' in line or not skip.wl_names:
             return True
