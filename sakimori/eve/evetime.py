@@ -210,13 +210,8 @@ def _parse_ts_slow(text: str) -> float:
     return base + int(rest[:n]) / 10 ** n
 
 
-def _compiled() -> Callable[[str], float]:
-    """The compiled :func:`parse_ts_py` (optional: without a C compiler at install the
-    module is missing and the pure function is used)."""
-    module = compiled("sakimori.eve._evetime")
-    return parse_ts_py if module is None else module.parse_ts  # type: ignore[no-any-return]
-
-
-parse_ts: Callable[[str], float] = _compiled()
+# the compiled parse_ts_py and parse_many's row loop (optional: without a C compiler at
+# install the module is missing and the pure functions are used)
 _module = compiled("sakimori.eve._evetime")
+parse_ts: Callable[[str], float] = parse_ts_py if _module is None else _module.parse_ts
 _PARSE_INTO: Callable[..., None] | None = None if _module is None else _module.parse_into
