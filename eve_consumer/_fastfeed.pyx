@@ -19,10 +19,11 @@ cache dicts) is the same objects both loops use. A hook that is not the stock on
 callable, a subclass) is called as it is; ``alert`` lines (rare) call the stock hook.
 
 A file input's batch (a raw :class:`~sakimori.eve.lines.Lines`: the chunk and where its
-lines are) is walked in the chunk with ``memchr`` and each line read in place (pointer,
-length): its ``bytes`` object is made only where Python code reads it — the per-line decode
-and parse paths (odd lines, rejections that quote the line, ``orjson``), a hook that is not
-the stock one, a flow line with a JSON escape. The typed decodes (msgspec) read a line that
+lines are) is walked in the chunk by the newline offsets LineBuffer's one ``memchr`` scan
+found (checked to stay in the range; else searched again) and each line read in place
+(pointer, length): its ``bytes`` object is made only where Python code reads it — the
+per-line decode and parse paths (odd lines, rejections that quote the line, ``orjson``), a
+hook that is not the stock one, a flow line with a JSON escape. The typed decodes (msgspec) read a line that
 has no object through a read-only buffer view of the chunk (:class:`_LineView`, one reused
 per batch): ``msgspec.json.Decoder.decode`` takes any buffer, releases it before it returns
 and keeps a reference to its input only for a ``msgspec.Raw`` field, which the flow and dns
@@ -49,6 +50,7 @@ from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABL
 from cpython.object cimport PyObject
 from cpython.ref cimport _Py_REFCNT
 from cpython.unicode cimport PyUnicode_FromStringAndSize
+from libc.stdint cimport uint32_t
 from libc.string cimport memchr, memcmp, memcpy
 
 from eve_consumer._jsonscan cimport top_level_keys
@@ -833,18 +835,44 @@ cdef class _Loop:
         return 0
 
 
+cdef bint _ends_valid(const char *s, Py_ssize_t lo, Py_ssize_t hi, const char *e,
+                      Py_ssize_t m) noexcept:
+    """True when the *m* offsets at *e* (native uint32) are newlines of ``s[lo:hi]``, in
+    increasing order, the last at ``hi - 1``: the walk then stays inside the range (that no
+    newline lies between two is ``sakimori.eve.lines.line_ends``'s word: not searched
+    again, which is what the offsets save)."""
+    cdef Py_ssize_t i, at = lo
+    cdef uint32_t x
+    for i in range(m):
+        memcpy(&x, e + 4 * i, 4)
+        if x < at or x >= hi or s[x] != _NL:
+            return False
+        at = x + 1
+    return at == hi
+
+
 cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) except -1:
     """The lines of a raw :class:`~sakimori.eve.lines.Lines`: its ``head`` (a bytes object,
-    if any), then each line of ``data[lo:hi]`` found by memchr and read in place (no bytes
-    object unless Python code needs one: ``_Loop.line``)."""
+    if any), then each line of ``data[lo:hi]`` read in place (no bytes object unless Python
+    code needs one: ``_Loop.line``), found by its newline offsets (``ends``, when they check
+    out) or by memchr."""
     cdef bytes data
+    cdef const char *s
     cdef const char *p
     cdef const char *q
     cdef const char *end
-    cdef Py_ssize_t lo, hi, k = 0
-    data, lo, hi, head = lines.data, lines.lo, lines.hi, lines.head
+    cdef const char *e = NULL
+    cdef Py_ssize_t lo, hi, k = 0, m = 0, i
+    cdef uint32_t x
+    data, lo, hi, head, ends = lines.data, lines.lo, lines.hi, lines.head, lines.ends
     if not 0 <= lo <= hi <= PyBytes_GET_SIZE(data):
         raise ValueError(f"feed_batch: lines {lo}:{hi} outside a chunk of {len(data)} bytes")
+    s = PyBytes_AS_STRING(data)
+    if type(ends) is bytes and PyBytes_GET_SIZE(ends) % 4 == 0:
+        e = PyBytes_AS_STRING(ends)
+        m = PyBytes_GET_SIZE(ends) // 4
+        if not _ends_valid(s, lo, hi, e, m):
+            e = NULL
     loop.chunk = data
     if head is not None:
         try:
@@ -852,8 +880,20 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
         except Exception as exc:
             failed(first, exc)
         k = 1
-    p = PyBytes_AS_STRING(data) + lo
-    end = PyBytes_AS_STRING(data) + hi
+    p = s + lo
+    end = s + hi
+    if e != NULL:
+        for i in range(m):
+            memcpy(&x, e + 4 * i, 4)
+            q = s + x
+            lineno = first + k
+            try:
+                loop.one_raw(p, q - p, lineno)
+            except Exception as exc:
+                failed(lineno, exc)
+            k += 1
+            p = q + 1
+        return 0
     while p < end:
         q = <const char *>memchr(p, _NL, <size_t>(end - p))
         if q == NULL:  # (Lines checks that its range ends with a newline)

@@ -422,14 +422,18 @@ def _chunks(stream: bytes, rng: random.Random, max_line: int) -> list[Lines]:
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "ends"), [(1, "scanned"), (2, "scanned"), (3, "none"),
+                                           (4, "wrong")])
+def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: int,
+                                        ends: str) -> None:
     """Batches as the file inputs hand them out (:class:`Lines`: the chunk and where its
     lines are), real lines damaged at random (escapes, cut JSON, NULs, bytes that are not
     UTF-8, lines over ``max_line_bytes`` …): the compiled loop reads each line in the chunk
     (a bytes object only where Python code reads one, msgspec through a view) and must call
     the handlers with the same events, count the same and leave the same state as the pure
-    loop fed the same lines as lists — without ever making the batch's list."""
+    loop fed the same lines as lists — without ever making the batch's list. The loop walks
+    the newline offsets LineBuffer found (*ends* ``scanned``), or searches the chunk when
+    there are none or they do not check out (``wrong``: offsets that are not newlines)."""
     if compiled_loop() is None:
         missing("eve_consumer._fastfeed is not built (no C compiler at install)")
     rng = random.Random(seed)
@@ -440,6 +444,10 @@ def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: i
     raw = _chunks(stream, random.Random(seed), 4096)
     listed = [list(x) for x in _chunks(stream, random.Random(seed), 4096)]
     assert any(x.head is not None for x in raw) and any(len(y) > 4096 for y in mixed)
+    for x in raw:
+        assert x.ends is not None
+        if ends != "scanned":
+            x.ends = None if ends == "none" else bytes(len(x.ends))  # offset 0 each
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump({
         "networks": {"home": [*SLIPS_HOME, "fe80::/10"]}, "alerts": {"enabled": False},

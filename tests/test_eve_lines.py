@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from array import array
 from collections.abc import Iterator
 
 import pytest
@@ -136,8 +137,12 @@ def test_lines_read_as_the_reference_list(seed: int, lazy: bool) -> None:
     while pos < len(data):
         chunk = data[pos:pos + rng.choice([1, 7, 33, 100, 1000])]
         (got, nbytes, cut), (want, _, _) = buf.split(chunk), ref.split(chunk)
-        # raw (the chunk kept, no line made) unless cut at max_lines or not compiled
+        # raw (the chunk kept, no line made) unless cut at max_lines or not compiled; the
+        # offsets of the raw lines' newlines kept for the compiled loop's walk
         assert (got.listed is None) == (lazy and not cut)
+        if got.listed is None and len(got):
+            assert got.ends is not None and list(array("I", got.ends)) == \
+                [i for i in range(got.lo, got.hi) if got.data[i] == 10]
         _check_reads_as(got, want, rng)
         handed += nbytes
         pos = handed if cut else pos + len(chunk)
@@ -180,6 +185,9 @@ def test_lines_edge_cases(lazy: bool) -> None:
 def test_lines_rejects_a_range_that_is_not_lines() -> None:
     assert Lines(b"a\nb\n", 0, 4, 2) == [b"a", b"b"]
     assert Lines(b"a\nb\n", 2, 4, 2, b"z") == [b"z", b"b"]
+    assert Lines(b"a\nb\n", 2, 4, 2, b"z", ends=array("I", [3]).tobytes()) == [b"z", b"b"]
+    with pytest.raises(ValueError):  # one offset per line of the range
+        Lines(b"a\nb\n", 0, 4, 2, ends=array("I", [1]).tobytes())
     for args in ((b"a\nb", 0, 3, 2), (b"a\n", 0, 5, 1), (b"a\n", 2, 1, 0), (b"a\n", -1, 2, 1),
                  (b"", 0, 0, 0, b"h")):
         with pytest.raises(ValueError):
@@ -197,6 +205,8 @@ def test_compiled_scans_are_the_bytes_methods(seed: int) -> None:
     for _ in range(50):
         lo, hi = sorted(rng.randrange(len(data) + 1) for _ in range(2))
         assert _SCAN.count(data, lo, hi) == data.count(b"\n", lo, hi)
+        assert list(array("I", _SCAN.ends(data, lo, hi))) == \
+            [i for i in range(lo, hi) if data[i] == 10]
         end = data.rfind(b"\n", lo, hi) + 1
         if end > lo:
             assert _SCAN.split(data, lo, end) == data[lo:end - 1].split(b"\n")
@@ -209,3 +219,5 @@ def test_compiled_scans_are_the_bytes_methods(seed: int) -> None:
             _SCAN.count(data, lo, hi)
         with pytest.raises(ValueError):
             _SCAN.split(data, lo, hi)
+        with pytest.raises(ValueError):
+            _SCAN.ends(data, lo, hi)

@@ -11,8 +11,9 @@ the former list — ``chunk.split(b"\\n")`` as cut by :class:`LineBuffer` — ma
 first such read (the chunk is let go then). A chunk lives only as long as its batch's lines.
 
 The newline scans are compiled (``sakimori/eve/_lines.pyx``: ``memchr``; CPython's
-``bytes.count``/``bytes.split`` step byte by byte, ≈ 0.3 ms per 512 KiB chunk). Without the
-compiled module a chunk is split at once, as before (counting it first would cost as much).
+``bytes.count``/``bytes.split`` step byte by byte, ≈ 0.3 ms per 512 KiB chunk): one scan of a
+chunk gives its line count and the offsets the compiled loop walks (``Lines.ends``). Without
+the compiled module a chunk is split at once, as before (counting it first would cost as much).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def count_lines(data: bytes, lo: int, hi: int) -> int:
     return _scan.count(data, lo, hi) if _scan is not None else data.count(_NL, lo, hi)
 
 
+def line_ends(data: bytes, lo: int, hi: int) -> bytes | None:
+    """The offsets of the newlines in ``data[lo:hi]`` as native uint32 (``_lines.ends``), or
+    None (not compiled, or a chunk of 4 GiB or more)."""
+    return None if _scan is None else _scan.ends(data, lo, hi)  # type: ignore[no-any-return]
+
+
 def split_lines(data: bytes, lo: int, hi: int) -> list[bytes]:
     """The lines of ``data[lo:hi]``, each ended by ``\\n`` (by memchr when compiled)."""
     if _scan is not None:
@@ -61,19 +68,22 @@ class Lines(Sequence[bytes]):
     pickled, it is listed first.
     """
 
-    __slots__ = ("data", "head", "hi", "listed", "lo", "n")
+    __slots__ = ("data", "ends", "head", "hi", "listed", "lo", "n")
 
     def __init__(self, data: bytes = b"", lo: int = 0, hi: int = 0, n: int = 0,
-                 head: bytes | None = None, listed: list[bytes] | None = None) -> None:
+                 head: bytes | None = None, listed: list[bytes] | None = None,
+                 ends: bytes | None = None) -> None:
         # n is the caller's count (LineBuffer's): not counted again here, a pass over the
-        # chunk; the compiled loop walks data[lo:hi] by its newlines and never reads n
+        # chunk. ends (optional): the newlines' offsets in data[lo:hi] (line_ends), which
+        # the compiled loop walks instead of searching the chunk again (it checks them).
         if listed is not None:
-            data, lo, hi, n, head = b"", 0, 0, len(listed), None
+            data, lo, hi, n, head, ends = b"", 0, 0, len(listed), None, None
         elif type(data) is not bytes or not 0 <= lo <= hi <= len(data) \
-                or (hi > lo and data[hi - 1] != 10) or n < (head is not None):
+                or (hi > lo and data[hi - 1] != 10) or n < (head is not None) \
+                or (ends is not None and len(ends) != 4 * (n - (head is not None))):
             raise ValueError(f"Lines: {lo}:{hi} of {len(data)} bytes are not complete lines")
         self.data, self.lo, self.hi, self.n, self.head = data, lo, hi, n, head
-        self.listed = listed
+        self.listed, self.ends = listed, ends
 
     @classmethod
     def of(cls, lines: list[bytes]) -> Lines:
@@ -87,7 +97,7 @@ class Lines(Sequence[bytes]):
             listed = split_lines(self.data, self.lo, self.hi)
             if self.head is not None:
                 listed.insert(0, self.head)
-            self.listed, self.data, self.head = listed, b"", None
+            self.listed, self.data, self.head, self.ends = listed, b"", None, None
             self.lo = self.hi = 0
         return listed
 
@@ -190,7 +200,8 @@ class LineBuffer:
             self._hold(self.buf + data if held else data)
             return Lines(), 0, False
         last_nl = data.rfind(_NL)
-        n = count_lines(data, first_nl, last_nl + 1)
+        ends = line_ends(data, first_nl, last_nl + 1)  # one scan: the count and the walk's
+        n = len(ends) // 4 if ends is not None else count_lines(data, first_nl, last_nl + 1)
         dropped = self.dropped  # the rest of an over-long first line, not held
         self.dropped = 0
         head = None
@@ -213,8 +224,10 @@ class LineBuffer:
         # and the dropped rest of an over-long first line
         nbytes = held + last_nl + 1 + dropped
         self._hold(data[last_nl + 1:])
-        return Lines(data, 0 if head is None else first_nl + 1, last_nl + 1, n, head), \
-            nbytes, False
+        if head is not None:
+            ends = None if ends is None else ends[4:]  # the first newline ends head
+            return Lines(data, first_nl + 1, last_nl + 1, n, head, ends=ends), nbytes, False
+        return Lines(data, 0, last_nl + 1, n, ends=ends), nbytes, False
 
     def _hold(self, rest: bytes) -> None:
         """Keep *rest* (the partial last line) back, cut after ``max_line_bytes + 1``."""
