@@ -118,6 +118,7 @@ cdef object _FLOW_STR = "flow"
 cdef bytes _EMPTY = b""
 cdef int _SECONDARY = SECONDARY
 cdef char _NL = 10
+cdef object _RAW = object()  # the line number of a raw line: made when used (_Loop.lno)
 cdef char *_FORMAT_B = b"B"  # a C literal: static
 
 
@@ -344,6 +345,9 @@ cdef class _Loop:
     cdef Py_ssize_t cn
     cdef object cline, chunk
     cdef _LineView view
+    # a raw line's number, made only when used: first + k (lineno _RAW)
+    cdef object first
+    cdef Py_ssize_t k
 
     def __cinit__(self) -> None:
         cdef int k
@@ -611,12 +615,18 @@ cdef class _Loop:
         self.cn = PyBytes_GET_SIZE(line)
         return self.one(lineno)
 
-    cdef int one_raw(self, const char *s, Py_ssize_t n, object lineno) except -1:
-        """A line of the chunk (``self.chunk``): its bytes object is made only if needed."""
+    cdef int one_raw(self, const char *s, Py_ssize_t n, Py_ssize_t k) except -1:
+        """Line ``first + k``, of the chunk (``self.chunk``): its bytes object and its
+        number's int are made only if needed."""
         self.cline = None
         self.cs = s
         self.cn = n
-        return self.one(lineno)
+        self.k = k
+        return self.one(_RAW)
+
+    cdef inline object lno(self, object lineno):
+        """The line number: *lineno*, or (``_RAW``: a raw line's) ``first + k`` made now."""
+        return self.first + self.k if lineno is _RAW else lineno
 
     cdef object line(self):
         """The current line as an object for Python code: the one given, or its bytes made
@@ -686,7 +696,7 @@ cdef class _Loop:
             if ev is not None:
                 self.dispatch(ev)
                 return 0
-        ev = self.parse(self.line(), lineno, kind)
+        ev = self.parse(self.line(), self.lno(lineno), kind)
         if ev is not None:
             self.dispatch(ev)
         return 0
@@ -707,10 +717,10 @@ cdef class _Loop:
                 return None
         self.decoder.stats.decoded[_DNS_STR] += 1
         return Event(_DNS_STR, ts, rec.flow_id, rec.src_ip, rec.src_port, rec.dest_ip,
-                     rec.dest_port, rec.proto, rec.dns, _EMPTY, lineno, rec)
+                     rec.dest_port, rec.proto, rec.dns, _EMPTY, self.lno(lineno), rec)
 
     cdef int odd(self, object lineno) except -1:
-        ev = self.decode(self.line(), lineno)
+        ev = self.decode(self.line(), self.lno(lineno))
         if ev is not None:
             self.dispatch(ev)
         return 0
@@ -748,7 +758,7 @@ cdef class _Loop:
                 if verdict is not None and _well_formed(s, n):
                     self.count(_FLOW, verdict is _USED)
                     return 0
-            ev = self.parse(self.line(), lineno, _FLOW_STR)
+            ev = self.parse(self.line(), self.lno(lineno), _FLOW_STR)
             if ev is not None:
                 self.dispatch(ev)
             return 0
@@ -804,7 +814,7 @@ cdef class _Loop:
             except ValueError:
                 pass
             if ts is None:  # the ordinary path rejects it, with reason
-                ev = self.parse(self.line(), lineno, _FLOW_STR)
+                ev = self.parse(self.line(), self.lno(lineno), _FLOW_STR)
                 if ev is not None:
                     self.dispatch(ev)
                 return 0
@@ -812,7 +822,7 @@ cdef class _Loop:
         obj = rec if self.typed_data else flow_dict(rec)
         flow_id = rec.flow_id
         ev = Event(_FLOW_STR, ts, flow_id, src, rec.src_port, rec.dest_ip, rec.dest_port,
-                   rec.proto, obj, _EMPTY, lineno, obj)
+                   rec.proto, obj, _EMPTY, self.lno(lineno), obj)
         ctx = self.ctx
         if ts > ctx.latest_ts:
             ctx.latest_ts = ts
@@ -874,6 +884,7 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
         if not _ends_valid(s, lo, hi, e, m):
             e = NULL
     loop.chunk = data
+    loop.first = first
     if head is not None:
         try:
             loop.one_obj(head, first)
@@ -886,11 +897,10 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
         for i in range(m):
             memcpy(&x, e + 4 * i, 4)
             q = s + x
-            lineno = first + k
             try:
-                loop.one_raw(p, q - p, lineno)
+                loop.one_raw(p, q - p, k)
             except Exception as exc:
-                failed(lineno, exc)
+                failed(first + k, exc)
             k += 1
             p = q + 1
         return 0
@@ -898,11 +908,10 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
         q = <const char *>memchr(p, _NL, <size_t>(end - p))
         if q == NULL:  # (Lines checks that its range ends with a newline)
             q = end
-        lineno = first + k
         try:
-            loop.one_raw(p, q - p, lineno)
+            loop.one_raw(p, q - p, k)
         except Exception as exc:
-            failed(lineno, exc)
+            failed(first + k, exc)
         k += 1
         p = q + 1
     return 0
