@@ -423,7 +423,7 @@ def _chunks(stream: bytes, rng: random.Random, max_line: int) -> list[Lines]:
 
 
 @pytest.mark.parametrize(("seed", "ends"), [(1, "scanned"), (2, "scanned"), (3, "none"),
-                                           (4, "wrong")])
+                                           (4, "wrong"), (5, "listed")])
 def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: int,
                                         ends: str) -> None:
     """Batches as the file inputs hand them out (:class:`Lines`: the chunk and where its
@@ -433,7 +433,8 @@ def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: i
     the handlers with the same events, count the same and leave the same state as the pure
     loop fed the same lines as lists — without ever making the batch's list. The loop walks
     the newline offsets LineBuffer found (*ends* ``scanned``), or searches the chunk when
-    there are none or they do not check out (``wrong``: offsets that are not newlines)."""
+    there are none or they do not check out (``wrong``: offsets that are not newlines); a
+    batch already made into its list (``listed``) is read as the list."""
     if compiled_loop() is None:
         missing("eve_consumer._fastfeed is not built (no C compiler at install)")
     rng = random.Random(seed)
@@ -446,7 +447,9 @@ def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: i
     assert any(x.head is not None for x in raw) and any(len(y) > 4096 for y in mixed)
     for x in raw:
         assert x.ends is not None
-        if ends != "scanned":
+        if ends == "listed":
+            x.as_list()
+        elif ends != "scanned":
             x.ends = None if ends == "none" else bytes(len(x.ends))  # offset 0 each
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump({
@@ -457,7 +460,8 @@ def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: i
     cfg = load_config(path)
     pure = _spy_run(cfg, tmp_path / "pure", listed, False)
     fast = _spy_run(cfg, tmp_path / "compiled", raw, True)
-    assert all(x.listed is None for x in raw)  # read in the chunk, never listed
+    # read in the chunk, never listed (unless listed before)
+    assert all((x.listed is None) == (ends != "listed") for x in raw)
     for key in pure:
         assert fast[key] == pure[key], key
     stats = json.loads(pure["stats"])
