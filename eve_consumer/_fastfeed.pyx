@@ -44,6 +44,7 @@ then asks the byte hook too), or its ``"src_ip"`` and ``"dest_ip"`` keys occur o
 at the top level of the object, so the struct's values are the bytes the hook read.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE
@@ -122,6 +123,7 @@ cdef object _RAW = object()  # the line number of a raw line: made when used (_L
 cdef char *_FORMAT_B = b"B"  # a C literal: static
 
 
+@cython.auto_pickle(False)  # a pointer into a chunk: never pickled (nor its pointer as bytes)
 cdef class _LineView:
     """One line of a chunk through the buffer protocol, read-only, without a copy: what the
     typed (msgspec) decoders read for a line that has no bytes object. ``owner`` is the
@@ -312,6 +314,7 @@ cdef bint _top_once(const char *s, Py_ssize_t n, Py_ssize_t p_src, Py_ssize_t p_
     return top_level_keys(s, p_src, p_dst)
 
 
+@cython.auto_pickle(False)  # C pointers and arrays: never pickled
 cdef class _Loop:
     """One batch's cached objects and counters."""
 

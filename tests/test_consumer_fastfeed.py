@@ -24,6 +24,7 @@ the two batch loops directly on real lines damaged at random (seeded);
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 from collections.abc import Iterator
@@ -495,7 +496,10 @@ def test_typed_decode_through_the_view_is_the_bytes_decode(slips_eve: Path) -> N
     ``msgspec.Raw`` field, and the structs have none."""
     if compiled_loop() is None:
         missing("eve_consumer._fastfeed is not built (no C compiler at install)")
-    from eve_consumer._fastfeed import decode_in_place
+    from eve_consumer._fastfeed import _LineView, decode_in_place
+
+    with pytest.raises(TypeError):  # a pointer into a chunk is never pickled
+        pickle.dumps(_LineView())
 
     seen_types: set[int] = set()
     kinds = [t for root in msgspec.inspect.multi_type_info([FlowRecord, DnsRecord])
