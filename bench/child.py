@@ -33,7 +33,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,10 @@ def vm_hwm_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _lines(eve: Path) -> Iterator[list[bytes]]:
+def _lines(eve: Path) -> Iterator[Sequence[bytes]]:
     """The raw lines of *eve*, batch by batch, read by the consumer's own file input
-    (``Batch.lines`` holds bytes, or ``(bytes, lineno)`` pairs in older versions)."""
+    (``Batch.lines`` holds bytes — a ``Lines``, made into bytes objects as they are read —,
+    or ``(bytes, lineno)`` pairs in older versions)."""
     inp = FileInput(eve)
     while (batch := inp.read_batch()) is not None:
         lines = batch.lines

@@ -18,6 +18,20 @@ as the hook. The hooks' Python state (their caches, ``ctx.flow_names``, the home
 cache dicts) is the same objects both loops use. A hook that is not the stock one (another
 callable, a subclass) is called as it is; ``alert`` lines (rare) call the stock hook.
 
+A file input's batch (a raw :class:`~sakimori.eve.lines.Lines`: the chunk and where its
+lines are) is walked in the chunk by the newline offsets LineBuffer's one ``memchr`` scan
+found (checked to stay in the range; else searched again) and each line read in place
+(pointer, length): its ``bytes`` object is made only where Python code reads it — the
+per-line decode and parse paths (odd lines, rejections that quote the line, ``orjson``), a
+hook that is not the stock one, a flow line with a JSON escape. The typed decodes (msgspec) read a line that
+has no object through a read-only buffer view of the chunk (:class:`_LineView`, one reused
+per batch): ``msgspec.json.Decoder.decode`` takes any buffer, releases it before it returns
+and keeps a reference to its input only for a ``msgspec.Raw`` field, which the flow and dns
+structs have none of (tests check both; a view still exported or referenced all the same is
+never pointed at another line). So the lines settled on their bytes (``tls``/``http`` used,
+``flow``/``dns`` prefiltered) and the typed flows are never copied out of the chunk; the
+chunk lives as long as the batch. A listed ``Lines`` or a list is read item by item.
+
 A worker's SECONDARY lines (``flags``: shared lines another worker counts) are decoded in
 place with the decoder's scratch statistics and none of this loop's counts, as in the pure
 loop (tests/test_consumer_fastfeed.py compares both with ``Decoder.decode_sharded``).
@@ -30,9 +44,14 @@ then asks the byte hook too), or its ``"src_ip"`` and ``"dest_ip"`` keys occur o
 at the top level of the object, so the struct's values are the bytes the hook read.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE
+from cpython.object cimport PyObject
+from cpython.ref cimport _Py_REFCNT
 from cpython.unicode cimport PyUnicode_FromStringAndSize
+from libc.stdint cimport uint32_t
 from libc.string cimport memchr, memcmp, memcpy
 
 from eve_consumer._jsonscan cimport top_level_keys
@@ -52,6 +71,7 @@ from sakimori.eve.typed import _ERRORS, flow_dict
 from sakimori.eve.typed import _decode as decode_struct
 from sakimori.eve.typed import dns_struct
 from sakimori.eve.decode import _fast_ts
+from sakimori.eve.lines import Lines
 from eve_consumer.context import Context
 
 
@@ -98,6 +118,53 @@ cdef object _USED = USED
 cdef object _FLOW_STR = "flow"
 cdef bytes _EMPTY = b""
 cdef int _SECONDARY = SECONDARY
+cdef char _NL = 10
+cdef object _RAW = object()  # the line number of a raw line: made when used (_Loop.lno)
+cdef char *_FORMAT_B = b"B"  # a C literal: static
+
+
+@cython.auto_pickle(False)  # a pointer into a chunk: never pickled (nor its pointer as bytes)
+cdef class _LineView:
+    """One line of a chunk through the buffer protocol, read-only, without a copy: what the
+    typed (msgspec) decoders read for a line that has no bytes object. ``owner`` is the
+    chunk the pointer is in (alive as long as the view). ``exports`` counts the buffers
+    handed out and not released; the loop points a view at another line only when it has
+    none and no other reference (``_Loop.json_in``)."""
+
+    cdef const char *p
+    cdef Py_ssize_t n
+    cdef object owner
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+    cdef readonly Py_ssize_t exports
+
+    cdef inline void point(self, object owner, const char *p, Py_ssize_t n) noexcept:
+        self.owner = owner
+        self.p = p
+        self.n = n
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("a line of the chunk is read-only")
+        self.shape[0] = self.n
+        self.strides[0] = 1
+        buffer.buf = <void *>self.p
+        buffer.obj = self
+        buffer.len = self.n
+        buffer.readonly = 1
+        buffer.itemsize = 1
+        buffer.format = NULL
+        if flags & PyBUF_FORMAT:
+            buffer.format = _FORMAT_B
+        buffer.ndim = 1
+        buffer.shape = self.shape if flags & PyBUF_ND else NULL
+        buffer.strides = self.strides if (flags & PyBUF_STRIDES) == PyBUF_STRIDES else NULL
+        buffer.suboffsets = NULL
+        buffer.internal = NULL
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        self.exports -= 1
 
 
 # How often a byte occurs in a Suricata EVE line (per line, rounded; 0: rare): _find looks
@@ -195,13 +262,13 @@ cdef inline Py_ssize_t _end_of(Py_ssize_t j, Py_ssize_t n) noexcept:
     return j if j >= 0 else n - 1
 
 
-cdef inline bytes _slice(bytes line, const char *s, Py_ssize_t i, Py_ssize_t stop):
+cdef inline bytes _slice(const char *s, Py_ssize_t i, Py_ssize_t stop):
     if stop <= i:
         return _EMPTY
     return PyBytes_FromStringAndSize(s + i, stop - i)
 
 
-cdef object _int_slice(bytes line, const char *s, Py_ssize_t i, Py_ssize_t stop):
+cdef object _int_slice(const char *s, Py_ssize_t i, Py_ssize_t stop):
     """``int(line[i:stop])``, or None on ValueError: plain digits in C, anything else by
     Python (whitespace, signs, underscores, huge values: the hook's answer)."""
     cdef long long v = 0
@@ -216,13 +283,12 @@ cdef object _int_slice(bytes line, const char *s, Py_ssize_t i, Py_ssize_t stop)
         else:
             return v
     try:
-        return int(_slice(line, s, i, stop))
+        return int(_slice(s, i, stop))
     except ValueError:
         return None
 
 
-cdef object _int_after(bytes line, const char *s, Py_ssize_t n, const char *key,
-                       Py_ssize_t m):
+cdef object _int_after(const char *s, Py_ssize_t n, const char *key, Py_ssize_t m):
     """prefilter._int_after."""
     cdef Py_ssize_t i = _find(s, n, key, m, 0)
     cdef Py_ssize_t j
@@ -232,7 +298,7 @@ cdef object _int_after(bytes line, const char *s, Py_ssize_t n, const char *key,
     j = _chr(s, n, COMMA, i)
     if j < 0:
         j = _chr(s, n, BRACE, i)
-    return _int_slice(line, s, i, _end_of(j, n))
+    return _int_slice(s, i, _end_of(j, n))
 
 
 cdef bint _top_once(const char *s, Py_ssize_t n, Py_ssize_t p_src, Py_ssize_t p_dst
@@ -248,6 +314,7 @@ cdef bint _top_once(const char *s, Py_ssize_t n, Py_ssize_t p_src, Py_ssize_t p_
     return top_level_keys(s, p_src, p_dst)
 
 
+@cython.auto_pickle(False)  # C pointers and arrays: never pickled
 cdef class _Loop:
     """One batch's cached objects and counters."""
 
@@ -275,6 +342,15 @@ cdef class _Loop:
     cdef bint sec
     cdef object cur_stats, scratch
     cdef long long kept_typed, kept_mine
+    # the current line: its bytes (cs, cn) and its object when it has one (cline); the
+    # chunk raw lines are in, and the view the typed decoders read them through
+    cdef const char *cs
+    cdef Py_ssize_t cn
+    cdef object cline, chunk
+    cdef _LineView view
+    # a raw line's number, made only when used: first + k (lineno _RAW)
+    cdef object first
+    cdef Py_ssize_t k
 
     def __cinit__(self) -> None:
         cdef int k
@@ -413,7 +489,7 @@ cdef class _Loop:
             known = self.pre_is_home(ip)
         return known
 
-    cdef object flow_verdict(self, bytes line, const char *s, Py_ssize_t n,
+    cdef object flow_verdict(self, const char *s, Py_ssize_t n,
                              Py_ssize_t *p_src, Py_ssize_t *p_dst):
         """Prefilter.flow; *p_src*/*p_dst*: where the keys it read start (-1: not read)."""
         cdef Py_ssize_t i, j
@@ -441,10 +517,10 @@ cdef class _Loop:
                 return None
         if self.long_s is None:
             return _SKIP
-        age = _int_after(line, s, n, b'"age":', 6)
+        age = _int_after(s, n, b'"age":', 6)
         return None if age is None or age >= self.long_s else _SKIP
 
-    cdef object tls_verdict(self, bytes line, const char *s, Py_ssize_t n):
+    cdef object tls_verdict(self, const char *s, Py_ssize_t n):
         """Prefilter.tls."""
         cdef Py_ssize_t i, j
         i = _find(s, n, b'"flow_id":', 10, 0)
@@ -454,7 +530,7 @@ cdef class _Loop:
         j = _chr(s, n, COMMA, i)
         if j < 0:
             j = _chr(s, n, BRACE, i)
-        fid = _int_slice(line, s, i, _end_of(j, n))
+        fid = _int_slice(s, i, _end_of(j, n))
         if fid is None or not 0 <= fid < _MAX_ID:
             return None
         i = _raw_at(s, n, b'"sni":"', 7, &j)
@@ -480,14 +556,14 @@ cdef class _Loop:
     cdef inline object flow_names_of_ctx(self):
         return self.pre.ctx.flow_names  # Prefilter.tls reads it each time
 
-    cdef object http_verdict(self, bytes line, const char *s, Py_ssize_t n):
+    cdef object http_verdict(self, const char *s, Py_ssize_t n):
         """Prefilter.http and Prefilter.join (Host, the URL limit)."""
         cdef Py_ssize_t i, j, hi = -1, hj = -1, ui, uj
         if self.want_keepalive:
-            tx_id = _int_after(line, s, n, b'"tx_id":', 8)
+            tx_id = _int_after(s, n, b'"tx_id":', 8)
             if tx_id is None or tx_id > 0:
                 return None
-        fid = _int_after(line, s, n, b'"flow_id":', 10)
+        fid = _int_after(s, n, b'"flow_id":', 10)
         i = _raw_at(s, n, b'"hostname":"', 12, &j)
         if i >= 0:
             hi, hj = i, j
@@ -506,7 +582,7 @@ cdef class _Loop:
             self.note_raw(fid, PyBytes_FromStringAndSize(s + hi, hj - hi))
         return _USED
 
-    cdef object dns_verdict(self, bytes line, const char *s, Py_ssize_t n):
+    cdef object dns_verdict(self, const char *s, Py_ssize_t n):
         """Prefilter.dns."""
         cdef Py_ssize_t i, j, stop
         if _find(s, n, b'"type":"query"', 14, 0) >= 0 or not self.wl_names:
@@ -517,7 +593,7 @@ cdef class _Loop:
             i += 10
             j = _chr(s, n, QUOTE, i)
             stop = _end_of(j, n)
-            name = _slice(line, s, i, stop)
+            name = _slice(s, i, stop)
             hit = cache.get(name)
             if hit is None:
                 if len(cache) > 100_000:  # prefilter._cached
@@ -533,47 +609,85 @@ cdef class _Loop:
         return _SKIP
 
     # --- one line ----------------------------------------------------------------------------
-    cdef int one(self, object line_obj, object lineno) except -1:
-        cdef bytes line
-        cdef const char *s
-        cdef Py_ssize_t n, i, j
+    cdef int one_obj(self, object line, object lineno) except -1:
+        """A line given as an object (a list's item): a bytes object is read in place."""
+        self.cline = line
+        if not PyBytes_CheckExact(line):
+            return self.odd(lineno)
+        self.cs = PyBytes_AS_STRING(line)
+        self.cn = PyBytes_GET_SIZE(line)
+        return self.one(lineno)
+
+    cdef int one_raw(self, const char *s, Py_ssize_t n, Py_ssize_t k) except -1:
+        """Line ``first + k``, of the chunk (``self.chunk``): its bytes object and its
+        number's int are made only if needed."""
+        self.cline = None
+        self.cs = s
+        self.cn = n
+        self.k = k
+        return self.one(_RAW)
+
+    cdef inline object lno(self, object lineno):
+        """The line number: *lineno*, or (``_RAW``: a raw line's) ``first + k`` made now."""
+        return self.first + self.k if lineno is _RAW else lineno
+
+    cdef object line(self):
+        """The current line as an object for Python code: the one given, or its bytes made
+        from the chunk (once)."""
+        if self.cline is None:
+            self.cline = PyBytes_FromStringAndSize(self.cs, self.cn)
+        return self.cline
+
+    cdef object json_in(self):
+        """What the typed (msgspec) decoders read: the line's bytes object when there is
+        one, else the view pointed at the line in the chunk (no copy). msgspec reads a
+        buffer only during the call and keeps no reference for these structs (no
+        ``msgspec.Raw`` field; tests/test_eve_lines.py checks): a view still exported or
+        referenced elsewhere all the same is left as it is and a new one made."""
+        if self.cline is not None:
+            return self.cline
+        if self.view is None or self.view.exports \
+                or _Py_REFCNT(<PyObject *>self.view) != 1:
+            self.view = _LineView()
+        self.view.point(self.chunk, self.cs, self.cn)
+        return self.view
+
+    cdef int one(self, object lineno) except -1:
+        """The current line (``cs``/``cn``; ``cline``: its object, if any)."""
+        cdef const char *s = self.cs
+        cdef Py_ssize_t n = self.cn, i, j
         cdef int k, kk, mode
-        if not PyBytes_CheckExact(line_obj):
-            return self.odd(line_obj, lineno)
-        line = <bytes>line_obj
-        s = PyBytes_AS_STRING(line)
-        n = PyBytes_GET_SIZE(line)
         if n > self.max_line or n < 13 or memcmp(s, b'{"timestamp":', 13) != 0 \
                 or s[n - 1] != 125:  # }
-            return self.odd(line, lineno)  # the per-line path judges odd lines
+            return self.odd(lineno)  # the per-line path judges odd lines
         i = _find(s, n, b'"event_type":"', 14, 0)
         if i < 0:
-            return self.odd(line, lineno)
+            return self.odd(lineno)
         j = _chr(s, n, QUOTE, i + 14)
         if j < 0:
-            return self.odd(line, lineno)
+            return self.odd(lineno)
         k = -1
         for kk in range(_NK):
             if _KL[kk] == j - i - 14 and memcmp(s + i + 14, _KP[kk], <size_t>_KL[kk]) == 0:
                 k = kk
                 break
         if k < 0:
-            return self.odd(line, lineno)
+            return self.odd(lineno)
         kind = _KIND_STRS[k]
         self.n_mine += 1
         if k == _FLOW and self.flow_wanted:
-            return self.flow(line, s, n, lineno)
+            return self.flow(s, n, lineno)
         if self.wanted_k[k]:
             mode = self.mode[k]
             if mode != H_NONE:
                 if mode == H_TLS:
-                    verdict = self.tls_verdict(line, s, n)
+                    verdict = self.tls_verdict(s, n)
                 elif mode == H_HTTP:
-                    verdict = self.http_verdict(line, s, n)
+                    verdict = self.http_verdict(s, n)
                 elif mode == H_DNS:
-                    verdict = self.dns_verdict(line, s, n)
+                    verdict = self.dns_verdict(s, n)
                 else:
-                    verdict = self.hooks_by[k](line)
+                    verdict = self.hooks_by[k](self.line())
                 if verdict is not None and _well_formed(s, n):
                     self.count(k, verdict is _USED)
                     return 0
@@ -581,20 +695,20 @@ cdef class _Loop:
             self.cur_stats.ignore(kind)
             return 0
         if k == _DNS and self.typed_dns and self.wanted_k[k] and _plain(s, n):
-            ev = self.dns_event(line, lineno)
+            ev = self.dns_event(lineno)
             if ev is not None:
                 self.dispatch(ev)
                 return 0
-        ev = self.parse(line, lineno, kind)
+        ev = self.parse(self.line(), self.lno(lineno), kind)
         if ev is not None:
             self.dispatch(ev)
         return 0
 
-    cdef object dns_event(self, bytes line, object lineno):
+    cdef object dns_event(self, object lineno):
         """Decoder.parse of a plain dns line by the typed struct (sakimori.eve.typed): the
         Event and count the ordinary path would give, with the struct as data; None when
         the struct or the time does not read (the ordinary path then decides)."""
-        rec = dns_struct(line)
+        rec = dns_struct(self.json_in())
         if rec is None:
             return None
         text = rec.timestamp
@@ -606,15 +720,15 @@ cdef class _Loop:
                 return None
         self.decoder.stats.decoded[_DNS_STR] += 1
         return Event(_DNS_STR, ts, rec.flow_id, rec.src_ip, rec.src_port, rec.dest_ip,
-                     rec.dest_port, rec.proto, rec.dns, _EMPTY, lineno, rec)
+                     rec.dest_port, rec.proto, rec.dns, _EMPTY, self.lno(lineno), rec)
 
-    cdef int odd(self, object line, object lineno) except -1:
-        ev = self.decode(line, lineno)
+    cdef int odd(self, object lineno) except -1:
+        ev = self.decode(self.line(), self.lno(lineno))
         if ev is not None:
             self.dispatch(ev)
         return 0
 
-    cdef int flow(self, bytes line, const char *s, Py_ssize_t n, object lineno) except -1:
+    cdef int flow(self, const char *s, Py_ssize_t n, object lineno) except -1:
         cdef Py_ssize_t p_src = -1, p_dst = -1
         cdef bint esc = memchr(s, BSL, <size_t>n) != NULL
         cdef bint have_bv = False
@@ -628,7 +742,7 @@ cdef class _Loop:
         if self.inline_flow:
             # the byte verdict first: a skipped line the struct would judge alike needs no
             # typed decode (see the module's docstring)
-            bv = self.flow_verdict(line, s, n, &p_src, &p_dst)
+            bv = self.flow_verdict(s, n, &p_src, &p_dst)
             have_bv = True
             if bv is not None and _well_formed(s, n) \
                     and (esc or _top_once(s, n, p_src, p_dst)):
@@ -638,16 +752,16 @@ cdef class _Loop:
             rec = None
         else:
             try:
-                rec = decode_struct(line)
+                rec = decode_struct(self.json_in())
             except _DECODE_ERRORS:
                 rec = None
         if rec is None:
             if flow_hook is not None:
-                verdict = bv if have_bv else flow_hook(line)
+                verdict = bv if have_bv else flow_hook(self.line())
                 if verdict is not None and _well_formed(s, n):
                     self.count(_FLOW, verdict is _USED)
                     return 0
-            ev = self.parse(line, lineno, _FLOW_STR)
+            ev = self.parse(self.line(), self.lno(lineno), _FLOW_STR)
             if ev is not None:
                 self.dispatch(ev)
             return 0
@@ -659,7 +773,7 @@ cdef class _Loop:
         dst_home = None
         if flow_hook is not None:
             if not self.by_struct:
-                verdict = flow_hook(line)
+                verdict = flow_hook(self.line())
             elif src_home and not self.internal_non_tcp:
                 verdict = None
             else:
@@ -670,7 +784,7 @@ cdef class _Loop:
                 if not dst_home:
                     verdict = None if src_home else _SKIP
                 else:
-                    verdict = bv if have_bv else flow_hook(line)
+                    verdict = bv if have_bv else flow_hook(self.line())
             if verdict is not None and _well_formed(s, n):
                 self.count(_FLOW, verdict is _USED)
                 return 0
@@ -703,7 +817,7 @@ cdef class _Loop:
             except ValueError:
                 pass
             if ts is None:  # the ordinary path rejects it, with reason
-                ev = self.parse(line, lineno, _FLOW_STR)
+                ev = self.parse(self.line(), self.lno(lineno), _FLOW_STR)
                 if ev is not None:
                     self.dispatch(ev)
                 return 0
@@ -711,7 +825,7 @@ cdef class _Loop:
         obj = rec if self.typed_data else flow_dict(rec)
         flow_id = rec.flow_id
         ev = Event(_FLOW_STR, ts, flow_id, src, rec.src_port, rec.dest_ip, rec.dest_port,
-                   rec.proto, obj, _EMPTY, lineno, obj)
+                   rec.proto, obj, _EMPTY, self.lno(lineno), obj)
         ctx = self.ctx
         if ts > ctx.latest_ts:
             ctx.latest_ts = ts
@@ -734,15 +848,102 @@ cdef class _Loop:
         return 0
 
 
+cdef bint _ends_valid(const char *s, Py_ssize_t lo, Py_ssize_t hi, const char *e,
+                      Py_ssize_t m) noexcept:
+    """True when the *m* offsets at *e* (native uint32) are newlines of ``s[lo:hi]``, in
+    increasing order, the last at ``hi - 1``: the walk then stays inside the range (that no
+    newline lies between two is ``sakimori.eve.lines.line_ends``'s word: not searched
+    again, which is what the offsets save)."""
+    cdef Py_ssize_t i, at = lo
+    cdef uint32_t x
+    for i in range(m):
+        memcpy(&x, e + 4 * i, 4)
+        if x < at or x >= hi or s[x] != _NL:
+            return False
+        at = x + 1
+    return at == hi
+
+
+cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) except -1:
+    """The lines of a raw :class:`~sakimori.eve.lines.Lines`: its ``head`` (a bytes object,
+    if any), then each line of ``data[lo:hi]`` read in place (no bytes object unless Python
+    code needs one: ``_Loop.line``), found by its newline offsets (``ends``, when they check
+    out) or by memchr."""
+    cdef bytes data
+    cdef const char *s
+    cdef const char *p
+    cdef const char *q
+    cdef const char *end
+    cdef const char *e = NULL
+    cdef Py_ssize_t lo, hi, k = 0, m = 0, i
+    cdef uint32_t x
+    data, lo, hi, head, ends = lines.data, lines.lo, lines.hi, lines.head, lines.ends
+    if not 0 <= lo <= hi <= PyBytes_GET_SIZE(data):
+        raise ValueError(f"feed_batch: lines {lo}:{hi} outside a chunk of {len(data)} bytes")
+    s = PyBytes_AS_STRING(data)
+    if type(ends) is bytes and PyBytes_GET_SIZE(ends) % 4 == 0:
+        e = PyBytes_AS_STRING(ends)
+        m = PyBytes_GET_SIZE(ends) // 4
+        if not _ends_valid(s, lo, hi, e, m):
+            e = NULL
+    loop.chunk = data
+    loop.first = first
+    if head is not None:
+        try:
+            loop.one_obj(head, first)
+        except Exception as exc:
+            failed(first, exc)
+        k = 1
+    p = s + lo
+    end = s + hi
+    if e != NULL:
+        for i in range(m):
+            memcpy(&x, e + 4 * i, 4)
+            q = s + x
+            try:
+                loop.one_raw(p, q - p, k)
+            except Exception as exc:
+                failed(first + k, exc)
+            k += 1
+            p = q + 1
+        return 0
+    while p < end:
+        q = <const char *>memchr(p, _NL, <size_t>(end - p))
+        if q == NULL:  # (Lines checks that its range ends with a newline)
+            q = end
+        try:
+            loop.one_raw(p, q - p, k)
+        except Exception as exc:
+            failed(first + k, exc)
+        k += 1
+        p = q + 1
+    return 0
+
+
 def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=None):
     """:func:`eve_consumer.fastfeed.feed_batch`, compiled: decode and dispatch *lines* (line
     numbers from *first*, or *numbers*); a line whose handler raises is passed to *failed*
     (line number, exception) and the loop goes on with the next. *flags*: a SECONDARY line
-    is decoded with the decoder's scratch statistics (not counted), as the pure loop does."""
+    is decoded with the decoder's scratch statistics (not counted), as the pure loop does.
+
+    *lines* as a raw :class:`~sakimori.eve.lines.Lines` (a file input's batch) is walked in
+    its chunk (:func:`_feed_chunk`); a listed one is read as its list."""
     cdef _Loop loop
     cdef Py_ssize_t k, max_line, start
     cdef const unsigned char *fl = NULL
     max_line_obj = decoder.max_line
+    if type(lines) is Lines:
+        if lines.listed is None and numbers is None and flags is None \
+                and type(lines.data) is bytes and type(max_line_obj) is int \
+                and type(first) is int and 0 <= max_line_obj < (1 << 62):
+            loop = _Loop()
+            loop.setup(decoder, dispatcher, max_line_obj)
+            try:
+                _feed_chunk(loop, lines, first, failed)
+            finally:
+                loop.flush()
+            return
+        lines = lines.as_list()
     if type(max_line_obj) is not int or type(first) is not int or type(lines) is not list \
             or not (0 <= max_line_obj < (1 << 62)) or (flags is not None and (
                 type(flags) is not bytes or len(flags) != len(lines)
@@ -764,7 +965,7 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
                 if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
                     loop.switch()
                 try:
-                    loop.one(lines[k], lineno)
+                    loop.one_obj(lines[k], lineno)
                 except Exception as exc:
                     failed(lineno, exc)
                 k += 1
@@ -774,7 +975,7 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
             while True:
                 try:
                     for lineno, line in it:
-                        loop.one(line, lineno)
+                        loop.one_obj(line, lineno)
                     break
                 except Exception as exc:
                     failed(lineno, exc)
@@ -791,3 +992,20 @@ def find(line: bytes, pat: bytes, start: int = 0) -> int:
         return -1
     return _find(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), PyBytes_AS_STRING(pat),
                  PyBytes_GET_SIZE(pat), start)
+
+
+def decode_in_place(decode, bytes data not None, Py_ssize_t lo, Py_ssize_t hi):
+    """For tests: ``decode`` (a msgspec decoder's) of ``data[lo:hi]`` read through the
+    loop's view, as the loop calls it. Returns (the result, or the exception raised; the
+    view's buffer exports left after the call; the references to the view besides this
+    function's own)."""
+    cdef _LineView view
+    if not 0 <= lo <= hi <= PyBytes_GET_SIZE(data):
+        raise ValueError(f"decode_in_place: {lo}:{hi} outside {len(data)} bytes")
+    view = _LineView()
+    view.point(data, PyBytes_AS_STRING(data) + lo, hi - lo)
+    try:
+        got = decode(view)
+    except Exception as exc:
+        got = exc
+    return got, view.exports, _Py_REFCNT(<PyObject *>view) - 1

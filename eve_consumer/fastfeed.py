@@ -27,7 +27,10 @@ does not know — goes whole to :meth:`Decoder.decode`, and a line the bytes do 
 
 The same loop compiled (Cython, ``eve_consumer/_fastfeed.pyx``, built by ``setup.py`` when
 a C compiler is there) is used when it is built: :func:`batch_loop` picks it, or this module's
-loop (the fallback, and the reference the tests compare it with on the same EVE).
+loop (the fallback, and the reference the tests compare it with on the same EVE). The
+compiled loop reads a file input's :class:`~sakimori.eve.lines.Lines` in its chunk, making a
+line's ``bytes`` only where Python code needs it; this loop iterates the lines (a ``Lines``
+is then made into its list once, the values the compiled loop reads).
 
 A ``flow`` line is decoded first (msgspec) and its ``src_ip``/``dest_ip`` stand for the text
 :meth:`~eve_consumer.prefilter.Prefilter.flow` reads from the bytes: the same for every
@@ -39,7 +42,7 @@ nested in an earlier object, a top-level key spaced after the colon), see docs/c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import cache
 from itertools import count, repeat
@@ -66,7 +69,7 @@ _ESC = b"\\"
 _END = ord("}")
 
 
-def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], first: int,
+def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: Sequence[bytes], first: int,
                failed: Callable[[int, Exception], None],
                numbers: list[int] | None = None, flags: bytes | None = None) -> None:
     """Decode and dispatch *lines* (line numbers from *first*, or *numbers* when they do not
@@ -263,7 +266,7 @@ def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: list[bytes], fir
             stats.ignored[kind + " (prefiltered)"] += n
 
 
-FeedBatch = Callable[["Decoder", "Dispatcher", list[bytes], int,
+FeedBatch = Callable[["Decoder", "Dispatcher", Sequence[bytes], int,
                       Callable[[int, Exception], None], "list[int] | None", "bytes | None"],
                      None]
 

@@ -570,7 +570,9 @@ class SplitReader:
         if batch is None:
             self.done = True
             return None
-        lines = batch.lines
+        # a plain list (a Lines made into one): the splitter slices it, routes it (the
+        # compiled router takes a list) and sends it to the workers
+        lines = list(batch.lines)
         lens = array("I", map(len, lines))  # ≤ max_line_bytes + 1 ≤ 2**30 + 1 each
         if max(lens, default=0) > self.max_line:
             return batch.first, base, None, lines, None  # a cut line: sent as lines

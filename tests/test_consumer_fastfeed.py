@@ -24,11 +24,14 @@ the two batch loops directly on real lines damaged at random (seeded);
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from consumerfixtures import SLIPS_HOME
@@ -43,7 +46,8 @@ from eve_consumer.shard import PRIMARY, SECONDARY, WorkerShard
 from eve_consumer.workers import feed_part
 from sakimori.config import load_config
 from sakimori.eve.decode import PARSE, SKIP
-from sakimori.eve.lines import Batch
+from sakimori.eve.lines import Batch, LineBuffer, Lines
+from sakimori.eve.typed import DnsRecord, FlowRecord, TcpFlags, _decode, _decode_dns
 
 
 @pytest.fixture(params=["compiled", "python"])
@@ -313,7 +317,7 @@ def _damage(rng: random.Random, line: bytes) -> bytes:
     return line
 
 
-def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]], compiled: bool, *,
+def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]] | list[Lines], compiled: bool, *,
              flags: list[bytes] | None = None, fast: bool = True) -> dict[str, Any]:
     """Feed *batches* through one batch loop (*fast* off: the per-line reference loop);
     every handler call recorded (repr of the event at that moment), with the decode stats
@@ -400,6 +404,126 @@ def test_compiled_matches_pure_on_damaged_lines(slips_eve: Path, tmp_path: Path,
     assert stats["bad"] and stats["fast"] and stats["decoded"].get("flow")
     assert any(k.endswith("(prefiltered)") for k in stats["ignored"])
     assert len(pure["calls"]) > 200 and pure["counters"]
+
+
+def _chunks(stream: bytes, rng: random.Random, max_line: int) -> list[Lines]:
+    """*stream* cut as a file input cuts it: chunks of random sizes through a LineBuffer
+    (the first line joined across chunks, a held line over *max_line* cut)."""
+    buf, out, pos, handed = LineBuffer(10_000, max_line), [], 0, 0
+    while pos < len(stream):
+        size = rng.choice((100, 5000, 60_000))
+        lines, nbytes, cut = buf.split(stream[pos:pos + size])
+        pos += size
+        handed += nbytes
+        assert not cut  # (fewer than 10,000 lines a chunk)
+        if lines:
+            out.append(lines)
+    # the stream ends with a newline: every byte handed out in lines, cut ones too
+    assert buf.take_rest() == (b"", 0) and handed == len(stream)
+    return out
+
+
+@pytest.mark.parametrize(("seed", "ends"), [(1, "scanned"), (2, "scanned"), (3, "none"),
+                                           (4, "wrong"), (5, "listed")])
+def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: int,
+                                        ends: str) -> None:
+    """Batches as the file inputs hand them out (:class:`Lines`: the chunk and where its
+    lines are), real lines damaged at random (escapes, cut JSON, NULs, bytes that are not
+    UTF-8, lines over ``max_line_bytes`` …): the compiled loop reads each line in the chunk
+    (a bytes object only where Python code reads one, msgspec through a view) and must call
+    the handlers with the same events, count the same and leave the same state as the pure
+    loop fed the same lines as lists — without ever making the batch's list. The loop walks
+    the newline offsets LineBuffer found (*ends* ``scanned``), or searches the chunk when
+    there are none or they do not check out (``wrong``: offsets that are not newlines); a
+    batch already made into its list (``listed``) is read as the list."""
+    if compiled_loop() is None:
+        missing("eve_consumer._fastfeed is not built (no C compiler at install)")
+    rng = random.Random(seed)
+    lines = [x for x in slips_eve.read_bytes().split(b"\n") if x]
+    mixed = [_damage(rng, x) if rng.random() < 0.5 else x
+             for x in (rng.choice(lines) for _ in range(3000))]
+    stream = b"\n".join(mixed) + b"\n"
+    raw = _chunks(stream, random.Random(seed), 4096)
+    listed = [list(x) for x in _chunks(stream, random.Random(seed), 4096)]
+    assert any(x.head is not None for x in raw) and any(len(y) > 4096 for y in mixed)
+    for x in raw:
+        assert x.ends is not None
+        if ends == "listed":
+            x.as_list()
+        elif ends != "scanned":
+            x.ends = None if ends == "none" else bytes(len(x.ends))  # offset 0 each
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({
+        "networks": {"home": [*SLIPS_HOME, "fe80::/10"]}, "alerts": {"enabled": False},
+        "whitelist": {"destinations": ["www.google.com", "*.myedimax.com"]},
+        "traffic": {"long_session_seconds": 3600, "url_length_threshold": 100},
+        "consumer": {"max_line_bytes": 4096}}))
+    cfg = load_config(path)
+    pure = _spy_run(cfg, tmp_path / "pure", listed, False)
+    fast = _spy_run(cfg, tmp_path / "compiled", raw, True)
+    # read in the chunk, never listed (unless listed before)
+    assert all((x.listed is None) == (ends != "listed") for x in raw)
+    for key in pure:
+        assert fast[key] == pure[key], key
+    stats = json.loads(pure["stats"])
+    assert stats["bad"] and stats["fast"] and stats["decoded"].get("flow")
+    assert any(k.endswith("(prefiltered)") for k in stats["ignored"])
+    assert "line longer than consumer.max_line_bytes" in stats["bad"]  # the cut lines
+
+
+def _raw_types(t: Any, seen: set[int]) -> Iterator[Any]:
+    """Every msgspec.inspect type inside *t* (fields, items, union members), once."""
+    if id(t) in seen:
+        return
+    seen.add(id(t))
+    yield t
+    if isinstance(t, msgspec.inspect.StructType):
+        for f in t.fields:
+            yield from _raw_types(f.type, seen)
+    for name in ("item_type", "key_type", "value_type"):
+        if hasattr(t, name):
+            yield from _raw_types(getattr(t, name), seen)
+    for x in getattr(t, "types", ()):
+        yield from _raw_types(x, seen)
+
+
+def test_typed_decode_through_the_view_is_the_bytes_decode(slips_eve: Path) -> None:
+    """The compiled loop's typed decodes (msgspec: the flow and dns structs) read a line it
+    has not made into bytes through a view of the chunk. For real lines and damaged ones
+    (escapes, cut JSON, NULs, bytes that are not UTF-8, …): the same struct or the same
+    error as from the line's bytes, and nothing of the view kept after success or error (no
+    buffer still exported, no reference) — msgspec keeps its input only for a
+    ``msgspec.Raw`` field, and the structs have none."""
+    if compiled_loop() is None:
+        missing("eve_consumer._fastfeed is not built (no C compiler at install)")
+    from eve_consumer._fastfeed import _LineView, decode_in_place
+
+    with pytest.raises(TypeError):  # a pointer into a chunk is never pickled
+        pickle.dumps(_LineView())
+
+    seen_types: set[int] = set()
+    kinds = [t for root in msgspec.inspect.multi_type_info([FlowRecord, DnsRecord])
+             for t in _raw_types(root, seen_types)]
+    assert not any(isinstance(t, msgspec.inspect.RawType) for t in kinds)
+    assert any(getattr(t, "cls", None) is TcpFlags for t in kinds)  # nested structs seen
+    rng = random.Random(11)
+    lines = [x for x in slips_eve.read_bytes().split(b"\n") if x]
+    sample = [rng.choice(lines) for _ in range(1500)]
+    seen = {"ok": 0, "error": 0}
+    for line in sample + [_damage(rng, x) for x in sample]:
+        data = b"junk\n" + line + b"\n{}"
+        for decode in (_decode, _decode_dns):
+            got, exports, refs = decode_in_place(decode, data, 5, 5 + len(line))
+            assert (exports, refs) == (0, 0)
+            try:
+                want = decode(line)
+            except Exception as exc:  # any error: compared with the view's
+                assert type(got) is type(exc) and str(got) == str(exc), line
+                seen["error"] += 1
+            else:
+                assert got == want, line
+                seen["ok"] += 1
+    assert seen["ok"] > 500 and seen["error"] > 500
 
 
 def _judged_alike(line: bytes) -> bool:

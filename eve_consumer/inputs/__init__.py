@@ -17,7 +17,9 @@ where to resume.
 File inputs are pull-based: the file itself is the buffer, so a full batch is never a drop —
 the rest is read on the next call. A line longer than ``consumer.max_line_bytes`` is kept only
 up to that length plus one byte (:class:`LineBuffer`), so memory stays bounded whatever the
-file holds; the decoder rejects it as too long (file:line).
+file holds; the decoder rejects it as too long (file:line). The file inputs' lines are a
+:class:`~sakimori.eve.lines.Lines` (the chunk read and where its lines are: a line becomes a
+``bytes`` object only when read), the redis input's a list: both read alike.
 An unknown input name is a configuration error.
 """
 

@@ -54,6 +54,7 @@ from sakimori.eve.lines import (
     DEFAULT_MAX_LINES,
     Batch,
     LineBuffer,
+    Lines,
 )
 
 
@@ -234,17 +235,11 @@ class FollowInput:
             self._fh = None
 
 
-def _tail_of(tail: bytes, parts: list[bytes]) -> bytes:
-    """The last FP_BYTES of *tail* followed by the lines *parts* (each with its newline)."""
-    need, chunks = FP_BYTES, []
-    for part in reversed(parts):
-        chunks.append(part + b"\n")
-        need -= len(part) + 1
-        if need <= 0:
-            break
-    if need > 0:
-        chunks.append(tail)
-    return b"".join(reversed(chunks))[-FP_BYTES:]
+def _tail_of(tail: bytes, parts: Lines) -> bytes:
+    """The last FP_BYTES of *tail* followed by the lines *parts* (each with its newline):
+    read from the chunk (:meth:`Lines.tail`), the lines are not made for it."""
+    end = parts.tail(FP_BYTES)
+    return end if len(end) >= FP_BYTES else (tail + end)[-FP_BYTES:]
 
 
 def _stat(path: Path) -> os.stat_result | None:
