@@ -1,12 +1,13 @@
 """The two ways score_sorted judges a series give bit-identical verdicts.
 
 Series of at most ``SMALL_N`` starts are merged and pre-judged (beats, median, episode) in plain
-Python (compiled when ``_beacon_judge.pyx`` is built: both are tested), longer ones with
-numpy. Many random series of every kind the detector meets (timers
-with jitter and missing beats, Poisson arrivals, bursts whose clusters are longer than the
-merge window, duplicate timestamps, sub-second strobes, nights off, short captures) are scored
-both ways — the numpy way forced by setting ``SMALL_N`` to 0 — and every field of the verdict
-must be equal, floats exactly.
+Python, longer ones with numpy; when ``_beacon_judge.pyx`` is built (and ``USE_COMPILED``) the
+whole scoring of any series is compiled (both are tested; tests/test_beacon_eval_paths.py
+tests the compiled scoring further). Many random series of every kind the detector meets
+(timers with jitter and missing beats, Poisson arrivals, bursts whose clusters are longer than
+the merge window, duplicate timestamps, sub-second strobes, nights off, short captures) are
+scored both ways — the numpy way forced by setting ``USE_COMPILED`` to False and ``SMALL_N``
+to 0 — and every field of the verdict must be equal, floats exactly.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def test_python_and_numpy_judging_give_identical_verdicts(monkeypatch: pytest.Mo
         observed = rng.choice((None, None, 120.0, 900.0))
         cases.append((t, rng.choice((3, 5, 8)), sizes, observed))
     small = [_fields(score_sorted(*c)) for c in cases]
+    monkeypatch.setattr(beacon_score, "USE_COMPILED", False)
     monkeypatch.setattr(beacon_score, "SMALL_N", 0)
     big = [_fields(score_sorted(*c)) for c in cases]
     assert small == big

@@ -1,27 +1,235 @@
 # cython: language_level=3
-"""The beacon score's pre-judgement of a short series, compiled (optional accelerator).
+"""The beacon score of a series, compiled (optional accelerator).
 
 :func:`judge_small` is ``eve_consumer.handlers.beacon_score._judge_small_py`` — merge window,
 beats, intervals, median and episode tests of a short sorted series of finite starts — on C
 doubles: the same IEEE operations in the same order (subtractions of neighbours, the
 comparisons ``diff > w``, ``t[b-1] − t[a] > w``, ``t[i] > t[a] + w``, ``x > limit``), so
-the same beats, intervals, sorted intervals and verdict, bit for bit. The pure function stays
-the reference and the fallback; tests/test_beacon_score_paths.py compares both on thousands
-of random and real series.
+the same beats, intervals, sorted intervals and verdict, bit for bit; :func:`judge_array`
+is the same for a float64 array of any length (``_judge_numpy``'s results, as arrays).
+:func:`regularity` is ``regularity_stats`` and :func:`size_dispersion` is
+``size_dispersion``: numpy's pairwise summation replayed (:func:`_pairwise`), and numpy's own
+``log`` and ``partition`` called where the result depends on numpy's implementation (its SIMD
+``log`` differs from libm's in the last bit for some values; the local statistic sums the
+values ``partition`` kept in the order it left them). The pure functions stay the reference
+and the fallback; tests/test_beacon_score_paths.py and tests/test_beacon_eval_paths.py compare
+both on thousands of random, hostile and real series.
 
 Sorting: the intervals are differences ``b − a`` of sorted finite starts, so never −0.0 (an
-exact tie gives +0.0): equal values are the same double and any correct sort gives the list
-``sorted()`` gives.
+exact tie gives +0.0) and never NaN: equal values are the same double and any correct sort
+gives the list ``sorted()`` gives (:func:`_sort`, an introsort: glibc's ``qsort`` with its
+comparison callback cost more than numpy's sort it replaced).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdlib cimport qsort
+from libc.math cimport ceil, isfinite, log
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy
 
 
-cdef int _cmp(const void *a, const void *b) noexcept nogil:
-    cdef double x = (<const double *>a)[0]
-    cdef double y = (<const double *>b)[0]
-    return (x > y) - (x < y)
+cdef inline void _insertion(double *a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef double x
+    for i in range(1, n):
+        x = a[i]
+        j = i
+        while j > 0 and a[j - 1] > x:
+            a[j] = a[j - 1]
+            j -= 1
+        a[j] = x
+
+
+cdef void _sift(double *a, Py_ssize_t root, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t child
+    cdef double x = a[root]
+    while 2 * root + 1 < n:
+        child = 2 * root + 1
+        if child + 1 < n and a[child] < a[child + 1]:
+            child += 1
+        if not x < a[child]:
+            break
+        a[root] = a[child]
+        root = child
+    a[root] = x
+
+
+cdef void _heapsort(double *a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x
+    i = n // 2 - 1
+    while i >= 0:
+        _sift(a, i, n)
+        i -= 1
+    i = n - 1
+    while i > 0:
+        x = a[0]
+        a[0] = a[i]
+        a[i] = x
+        _sift(a, 0, i)
+        i -= 1
+
+
+cdef inline Py_ssize_t _partition(double *a, Py_ssize_t n) noexcept nogil:
+    """Hoare partition of n > 2 doubles around the median of the first, middle and last:
+    j with a[:j + 1] <= pivot <= a[j + 1:], both sides non-empty."""
+    cdef Py_ssize_t i = n // 2, j
+    cdef double p, x
+    if a[i] < a[0]:
+        a[i], a[0] = a[0], a[i]
+    if a[n - 1] < a[i]:
+        a[n - 1], a[i] = a[i], a[n - 1]
+        if a[i] < a[0]:
+            a[i], a[0] = a[0], a[i]
+    p = a[i]
+    i = 0
+    j = n - 1
+    while True:
+        while a[i] < p:
+            i += 1
+        while p < a[j]:
+            j -= 1
+        if i >= j:
+            return j
+        x = a[i]
+        a[i] = a[j]
+        a[j] = x
+        i += 1
+        j -= 1
+
+
+cdef void _intro(double *a, Py_ssize_t n, int depth) noexcept nogil:
+    cdef Py_ssize_t j
+    while n > 16:
+        if depth == 0:  # adversarial input: O(n log n) whatever the pivots
+            _heapsort(a, n)
+            return
+        depth -= 1
+        j = _partition(a, n)
+        _intro(a + j + 1, n - j - 1, depth)
+        n = j + 1
+    _insertion(a, n)
+
+
+cdef int _depth(Py_ssize_t n) noexcept nogil:
+    cdef int depth = 0
+    while n > 1:
+        depth += 2
+        n >>= 1
+    return depth
+
+
+cdef double _select(double *a, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """The k-th smallest of n doubles (no NaN), a reordered: quickselect, a sort of what is
+    left past 2 log2 n rounds (adversarial input)."""
+    cdef Py_ssize_t j
+    cdef int depth = _depth(n)
+    while n > 16:
+        if depth == 0:
+            _intro(a, n, 0)
+            return a[k]
+        depth -= 1
+        j = _partition(a, n)
+        if k <= j:
+            n = j + 1
+        else:
+            a += j + 1
+            n -= j + 1
+            k -= j + 1
+    _insertion(a, n)
+    return a[k]
+
+
+cdef void _sort(double *a, Py_ssize_t n) noexcept nogil:
+    """Sort n doubles (no NaN: every caller's values are finite or infinite) ascending:
+    introsort (insertion sort under 17, heapsort past 2 log2 n levels). Equal values are the
+    same double here (no −0.0 meets +0.0), so any correct sort gives ``sorted()``'s list."""
+    _intro(a, n, _depth(n))
+
+
+cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double merge_s,
+                       double merge_fraction, double min_period, double gap_factor,
+                       Py_ssize_t many_beats, double min_episode, double *raw, double *tmp,
+                       double *bt, double *w_out, Py_ssize_t *nb_out,
+                       Py_ssize_t *body_out) noexcept nogil:
+    """The judgement of the n ≥ 2 sorted finite starts *ts* into the n-double buffers *raw*
+    (then: the intervals), *tmp* (then: the intervals sorted) and *bt* (the beats): the
+    number of intervals, or -1 when not judged."""
+    cdef Py_ssize_t m, i, a, b, k, nb, lo, hi, mid, most
+    cdef double w, lim, med, limit, longest, x, v
+    m = n - 1
+    for i in range(m):
+        raw[i] = ts[i + 1] - ts[i]
+    for i in range(m):
+        tmp[i] = raw[i]
+    _sort(tmp, m)
+    k = <Py_ssize_t>(0.75 * (m - 1))
+    v = merge_fraction * tmp[k]
+    w = v if v < merge_s else merge_s  # min(MERGE_S, v)
+    # min(raw) > w: every start is a beat of its own
+    x = tmp[0]
+    if x > w:
+        nb = n
+        for i in range(n):
+            bt[i] = ts[i]
+    else:
+        nb = 0
+        a = 0
+        while a < n:
+            b = a + 1
+            while b < n and not raw[b - 1] > w:
+                b += 1
+            bt[nb] = ts[a]
+            nb += 1
+            if b - a > 1 and ts[b - 1] - ts[a] > w:
+                lim = ts[a] + w
+                for i in range(a + 1, b):
+                    if ts[i] > lim:
+                        bt[nb] = ts[i]
+                        nb += 1
+                        lim = ts[i] + w
+            a = b
+        if nb < need:
+            return -1
+        m = nb - 1
+        for i in range(m):
+            x = bt[i + 1] - bt[i]
+            raw[i] = x
+            tmp[i] = x
+        _sort(tmp, m)
+    # (every start a beat: raw and tmp already hold the intervals and their sorted copy)
+    med = tmp[m // 2]
+    if med < min_period:
+        return -1
+    limit = gap_factor * med
+    most = 0
+    longest = 0.0
+    lo = 0
+    for i in range(m):  # runs of beats without a gap: beats lo..i
+        if raw[i] > limit:
+            if i - lo + 1 > most:
+                most = i - lo + 1
+            x = bt[i] - bt[lo]
+            if x > longest:
+                longest = x
+            lo = i + 1
+    if nb - lo > most:
+        most = nb - lo
+    x = bt[nb - 1] - bt[lo]
+    if x > longest:
+        longest = x
+    if most < many_beats and longest < min_episode:
+        return -1
+    lo, hi = 0, m  # bisect_right(ds, limit)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if limit < tmp[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    w_out[0] = w
+    nb_out[0] = nb
+    body_out[0] = lo
+    return m
 
 
 def judge_small(list t, Py_ssize_t need, double merge_s, double merge_fraction,
@@ -30,97 +238,244 @@ def judge_small(list t, Py_ssize_t need, double merge_s, double merge_fraction,
     """(merge window, beats, intervals as a list, the intervals sorted as a list, how many
     are not gaps) of the sorted finite starts *t* (floats, at least 2), or None when not
     judged — ``_judge_small_py`` with its constants passed in."""
-    cdef Py_ssize_t n = len(t), m, i, a, b, k, nb, lo, hi, mid, most
-    cdef double w, lim, med, limit, longest, x, v
+    cdef Py_ssize_t n = len(t), m, i, nb, body
+    cdef double w
     cdef double *ts = NULL
-    cdef double *raw = NULL
-    cdef double *tmp = NULL
-    cdef double *bt = NULL
     if n < 2:
         raise ValueError("judge_small: fewer than 2 starts")
     ts = <double *>PyMem_Malloc(4 * n * sizeof(double))
     if ts == NULL:
         raise MemoryError()
     try:
-        raw = ts + n
-        tmp = ts + 2 * n
-        bt = ts + 3 * n
         for i in range(n):
             ts[i] = t[i]  # a float (TypeError otherwise)
-        m = n - 1
-        for i in range(m):
-            raw[i] = ts[i + 1] - ts[i]
-        for i in range(m):
-            tmp[i] = raw[i]
-        qsort(tmp, m, sizeof(double), _cmp)
-        k = <Py_ssize_t>(0.75 * (m - 1))
-        v = merge_fraction * tmp[k]
-        w = v if v < merge_s else merge_s  # min(MERGE_S, v)
-        # min(raw) > w: every start is a beat of its own
-        x = tmp[0]
-        if x > w:
-            nb = n
-            for i in range(n):
-                bt[i] = ts[i]
-        else:
-            nb = 0
-            a = 0
-            while a < n:
-                b = a + 1
-                while b < n and not raw[b - 1] > w:
-                    b += 1
-                bt[nb] = ts[a]
-                nb += 1
-                if b - a > 1 and ts[b - 1] - ts[a] > w:
-                    lim = ts[a] + w
-                    for i in range(a + 1, b):
-                        if ts[i] > lim:
-                            bt[nb] = ts[i]
-                            nb += 1
-                            lim = ts[i] + w
-                a = b
-            if nb < need:
-                return None
-        m = nb - 1
-        d = [None] * m
-        for i in range(m):
-            x = bt[i + 1] - bt[i]
-            raw[i] = x
-            tmp[i] = x
-            d[i] = x
-        qsort(tmp, m, sizeof(double), _cmp)
-        med = tmp[m // 2]
-        if med < min_period:
+        m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
+                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body)
+        if m < 0:
             return None
-        limit = gap_factor * med
-        most = 0
-        longest = 0.0
-        lo = 0
-        for i in range(m):  # runs of beats without a gap: beats lo..i
-            if raw[i] > limit:
-                if i - lo + 1 > most:
-                    most = i - lo + 1
-                x = bt[i] - bt[lo]
-                if x > longest:
-                    longest = x
-                lo = i + 1
-        if nb - lo > most:
-            most = nb - lo
-        x = bt[nb - 1] - bt[lo]
-        if x > longest:
-            longest = x
-        if most < many_beats and longest < min_episode:
-            return None
-        lo, hi = 0, m  # bisect_right(ds, limit)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if limit < tmp[mid]:
-                hi = mid
-            else:
-                lo = mid + 1
-        ds = [None] * m
-        for i in range(m):
-            ds[i] = tmp[i]
-        return w, nb, d, ds, lo
+        d = [ts[n + i] for i in range(m)]
+        ds = [ts[2 * n + i] for i in range(m)]
+        return w, nb, d, ds, body
     finally:
         PyMem_Free(ts)
+
+
+def judge_array(const double[:] t, Py_ssize_t need, double merge_s, double merge_fraction,
+                double min_period, double gap_factor, Py_ssize_t many_beats,
+                double min_episode, object np):
+    """:func:`judge_small` of the sorted finite starts *t* (a float64 array of any length,
+    at least 2): the intervals and the sorted intervals as new float64 arrays (made by the
+    numpy module *np*, passed in: importing this module must not import numpy)."""
+    cdef Py_ssize_t n = t.shape[0], m, i, nb, body
+    cdef double w
+    cdef double *ts = NULL
+    cdef double[::1] dv, sv
+    if n < 2:
+        raise ValueError("judge_array: fewer than 2 starts")
+    ts = <double *>PyMem_Malloc(4 * n * sizeof(double))
+    if ts == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            ts[i] = t[i]
+        m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
+                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body)
+        if m < 0:
+            return None
+        d = np.empty(m)
+        ds = np.empty(m)
+        dv = d
+        sv = ds
+        if m:
+            memcpy(&dv[0], ts + n, m * sizeof(double))
+            memcpy(&sv[0], ts + 2 * n, m * sizeof(double))
+        return w, nb, d, ds, body
+    finally:
+        PyMem_Free(ts)
+
+
+cdef double _pairwise(const double *a, Py_ssize_t n) noexcept nogil:
+    """``np.add.reduce`` of the n contiguous doubles *a*, in numpy's order: sequential under
+    8, eight interleaved accumulators up to 128, halves (a multiple of 8 first) above
+    (``DOUBLE_pairwise_sum``; tests/test_beacon_score_paths.py checks it against numpy)."""
+    cdef double res, r0, r1, r2, r3, r4, r5, r6, r7
+    cdef Py_ssize_t i, n2
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[0], a[1], a[2], a[3]
+        r4, r5, r6, r7 = a[4], a[5], a[6], a[7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(a, n2) + _pairwise(a + n2, n - n2)
+
+
+def pairwise_sum(const double[::1] a):
+    """:func:`_pairwise` of a float64 array (for the tests: it must equal ``np.add.reduce``)."""
+    if a.shape[0] == 0:
+        return 0.0
+    return _pairwise(&a[0], a.shape[0])
+
+
+def segment_sum(const double[::1] a):
+    """One segment of ``np.add.reduceat``: its first value plus the others' pairwise sum (for
+    the tests: it must equal ``np.add.reduceat``'s)."""
+    if a.shape[0] == 0:
+        raise ValueError("segment_sum: empty")
+    return a[0] + _pairwise(&a[0] + 1, a.shape[0] - 1)
+
+
+def regularity(const double[::1] intervals, double window, object np, double floor_fraction,
+               double gap_factor, Py_ssize_t block, double local_keep,
+               const double[::1] ordered=None):
+    """``beacon_score.regularity_stats(intervals, window)`` — (n used, shape, local, spread)
+    or None — with the same IEEE operations in the same order: numpy's pairwise sums
+    (:func:`_pairwise`; ``reduceat``: the first value plus the rest's pairwise sum), its
+    ``log`` of the intervals and of the block means and its ``partition`` (whose order the
+    local sum depends on) called on arrays of the same values (*np*: the numpy module), libm's
+    ``log`` where the reference calls ``math.log``. ``NotImplemented`` when an interval is not
+    finite or their sum overflows: the caller runs the reference (whose errors are its own).
+    *ordered*: the intervals sorted when the caller has them (``judge_array``'s): ``x − w``
+    and the floor are monotone, so they map it onto the sorted excess without a sort."""
+    cdef Py_ssize_t m = intervals.shape[0], i, j, n, top, body, lo, hi, mid, nb, keep, rn, c
+    cdef Py_ssize_t e0, e1
+    cdef double floor, limit, x, days, shape, local, total
+    cdef double *d = NULL
+    cdef double *ds = NULL
+    cdef double[::1] dv, lv, mv, qv, rv
+    if m < 1:
+        raise ValueError("regularity: no intervals")
+    for i in range(m):
+        if not isfinite(intervals[i]):
+            return NotImplemented
+    d = <double *>PyMem_Malloc(2 * m * sizeof(double))
+    if d == NULL:
+        raise MemoryError()
+    ds = d + m
+    try:
+        for i in range(m):
+            d[i] = intervals[i] - window
+        if ordered is None:
+            memcpy(ds, d, m * sizeof(double))
+            _sort(ds, m)
+        else:
+            if ordered.shape[0] != m:
+                raise ValueError("regularity: ordered is not the intervals sorted")
+            for i in range(m):
+                ds[i] = ordered[i] - window
+        floor = floor_fraction * ds[m // 2]
+        if not floor > 1e-6:  # max(1e-6, x): x only when greater
+            floor = 1e-6
+        for i in range(m):  # np.maximum(x, floor): x when x >= floor
+            if not d[i] >= floor:
+                d[i] = floor
+            if not ds[i] >= floor:
+                ds[i] = floor
+        limit = gap_factor * ds[m // 2]
+        top = m
+        n = m
+        if ds[m - 1] > limit:
+            lo, hi = 0, m  # bisect_right(ds, limit)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if limit < ds[mid]:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            body = lo
+            total = _pairwise(&intervals[0], m)
+            if not isfinite(total / 86400.0):
+                return NotImplemented  # math.ceil(inf): the reference's OverflowError
+            days = ceil(total / 86400.0)
+            if m - body <= 2 + days + m // 100:  # nights, outages: left out
+                n = 0
+                for i in range(m):
+                    if d[i] <= limit:
+                        d[n] = d[i]
+                        n += 1
+                top = body
+        if n < 3:
+            return None
+        arr = np.empty(n)
+        dv = arr
+        memcpy(&dv[0], d, n * sizeof(double))
+        ld = np.log(arr)
+        lv = ld
+        nb = n // block
+        if nb <= 1:
+            shape = log(_pairwise(d, n) / n) - _pairwise(&lv[0], n) / n
+        else:
+            means = np.empty(nb)
+            logmeans = np.empty(nb)
+            mv = means
+            qv = logmeans
+            for i in range(nb):  # block i: (i n) // nb .. ((i + 1) n) // nb
+                e0 = (i * n) // nb
+                e1 = ((i + 1) * n) // nb
+                c = e1 - e0
+                mv[i] = (d[e0] + _pairwise(d + e0 + 1, c - 1)) / <double>c
+                qv[i] = (lv[e0] + _pairwise(&lv[e0] + 1, c - 1)) / <double>c
+            mv = np.log(means)
+            for i in range(nb):
+                e0 = (i * n) // nb
+                e1 = ((i + 1) * n) // nb
+                qv[i] = (mv[i] - qv[i]) * <double>(e1 - e0)
+            shape = _pairwise(&qv[0], nb) / n
+        rn = n - 1
+        r2 = np.empty(rn)
+        rv = r2
+        for i in range(rn):
+            x = lv[i + 1] - lv[i]
+            rv[i] = x * x
+        keep = <Py_ssize_t>(rn * local_keep)
+        if keep < 1:
+            keep = 1
+        if keep < rn:
+            r2.partition(keep - 1)  # numpy's order of the kept values: the sum's order
+        local = _pairwise(&rv[0], keep) / keep
+        return n, shape, local, log(ds[top - 1] / ds[0])
+    finally:
+        PyMem_Free(d)
+
+
+def size_dispersion(const int64_t[:] sizes):
+    """``beacon_score.size_dispersion`` of int64 sizes: MAD/median as a float, None when
+    fewer than 3 or the median is not positive (the values are exact: no sums)."""
+    cdef Py_ssize_t n = sizes.shape[0], i
+    cdef double med
+    cdef double *s = NULL
+    if n < 3:
+        return None
+    s = <double *>PyMem_Malloc(n * sizeof(double))
+    if s == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            s[i] = <double>sizes[i]
+        med = _select(s, n, n // 2)  # the sorted copy's middle value
+        if med <= 0:
+            return None
+        for i in range(n):
+            s[i] = abs(s[i] - med)
+        return _select(s, n, n // 2) / med
+    finally:
+        PyMem_Free(s)

@@ -96,7 +96,7 @@ RANGE_MAX_N = BLOCK   # the spread statistic: series of at most one block of int
 TAIL_REF = 3.3         # null 99.9th percentile of z at n ≈ 26–50: fewer intervals scaled to it
 NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 SMALL_N = 128        # score_sorted: series of at most this many starts pre-judged in Python
-USE_COMPILED = True  # _judge_small by the compiled judge_small when built (tests switch it)
+USE_COMPILED = True  # score_sorted by the compiled _beacon_judge when built (tests switch it)
 
 # Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
 # and standard deviation, and the 99.9th percentile of the mean of both z (heavier than a
@@ -398,14 +398,22 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
                  observed_s: float | None = None) -> BeaconScore | None:
     """:func:`score_beacon` of starts *t* already sorted (a float array, left unchanged).
 
-    The steps that can settle a pair as not judged (beats, median interval, episode) run in
-    plain Python on a series of at most ``SMALL_N`` starts (:func:`_judge_small`: numpy's
-    per-call cost dominates there) and with numpy on longer ones (:func:`_judge_numpy`);
-    both take the same float operations in the same order (bit-identical results, tested)."""
+    With the compiled ``_beacon_judge`` built (and :data:`USE_COMPILED`), a float64 series of
+    finite starts is scored by it whatever its length (:func:`_score_compiled`: numpy's
+    per-call cost dominates on the few dozen starts most pairs have). Otherwise the steps
+    that can settle a pair as not judged (beats, median interval, episode) run in plain Python
+    on a series of at most ``SMALL_N`` starts (:func:`_judge_small`) and with numpy on longer
+    ones (:func:`_judge_numpy`), then :func:`regularity_stats` and :func:`size_dispersion`
+    (the reference). Every path takes the same float operations in the same order
+    (bit-identical verdicts: tests/test_beacon_score_paths.py, test_beacon_eval_paths.py)."""
     need = max(4, min_beats)
     if t.size < need:
         return None  # never more beats than starts
-    if t.size <= SMALL_N and math.isfinite(float(t[0])) and math.isfinite(float(t[-1])):
+    module = _JUDGE if USE_COMPILED else None
+    finite = math.isfinite(float(t[0])) and math.isfinite(float(t[-1]))  # sorted: all
+    if module is not None and finite and t.dtype.char == "d":
+        return _score_compiled(module, t, need, sizes, observed_s)
+    if t.size <= SMALL_N and finite:
         judged = _judge_small(t.tolist(), need, observed_s)
     else:
         judged = _judge_numpy(t, need, observed_s)
@@ -415,10 +423,46 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
     stats = regularity_stats(d, w)
     if stats is None:
         return None
+    size_disp = size_dispersion(sizes) if sizes is not None else None
+    return _verdict(stats, w, beats, d, ds, body_n, size_disp)
+
+
+def _score_compiled(module: Any, t: np.ndarray, need: int,
+                    sizes: Sequence[int] | np.ndarray | None,
+                    observed_s: float | None) -> BeaconScore | None:
+    """:func:`score_sorted` of sorted finite float64 starts *t* by the compiled
+    ``_beacon_judge`` (``judge_array``, ``regularity``, ``size_dispersion``: the operations
+    of :func:`_judge_numpy`, :func:`regularity_stats` and :func:`size_dispersion` in the same
+    order, with numpy's own ``log`` and ``partition`` where their results depend on its
+    implementation); what it does not take (a non-finite interval, sizes not an int64 array)
+    goes to the reference functions."""
+    np = _numpy()
+    judged = module.judge_array(t, need, MERGE_S, MERGE_FRACTION, MIN_PERIOD_S, GAP_FACTOR,
+                                MANY_BEATS, min_episode_s(observed_s), np)
+    if judged is None:
+        return None
+    w, beats, d, ds, body_n = judged
+    stats = module.regularity(d, w, np, FLOOR_FRACTION, GAP_FACTOR, BLOCK, LOCAL_KEEP, ds)
+    if stats is NotImplemented:
+        stats = regularity_stats(d, w)
+    if stats is None:
+        return None
+    if sizes is None:
+        size_disp = None
+    elif type(sizes) is np.ndarray and sizes.dtype == np.int64 and sizes.ndim == 1:
+        size_disp = module.size_dispersion(sizes)
+    else:
+        size_disp = size_dispersion(sizes)
+    return _verdict(stats, w, beats, d, ds, body_n, size_disp)
+
+
+def _verdict(stats: tuple[int, float, float, float], w: float, beats: int, d: np.ndarray,
+             ds: Sequence[float] | np.ndarray, body_n: int,
+             size_disp: float | None) -> BeaconScore:
+    """The :class:`BeaconScore` of a judged series from its statistics (either path)."""
     n, shape, local, spread = stats
     z_shape, z_local = z_scores(n, shape, local)
     z_range = range_z(n, spread)
-    size_disp = size_dispersion(sizes) if sizes is not None else None
     size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
     z = _combine(n, z_shape, z_local, z_range) + SIZE_WEIGHT * size_reg
     q10, q50, q90 = (float(ds[int(q * (body_n - 1))]) for q in (0.1, 0.5, 0.9))
