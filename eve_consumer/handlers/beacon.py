@@ -10,8 +10,8 @@ like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal desti
 
 Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
 *pending* list; each evaluation (end of a one-shot run, every ``--interval`` in follow mode)
-parses the pending texts of all pairs in one :func:`~sakimori.eve.evetime.parse_many` call
-and folds them into each pair's bounded
+parses the pending starts of all pairs in one :func:`~sakimori.eve.evetime.parse_many` call
+(texts, and kept-alive requests' float times) and folds them into each pair's bounded
 :class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 starts) and scores again only
 pairs that received beats. A pending list over ``MAX_PENDING`` is folded at once; at most
 ``MAX_PAIRS`` pairs (drops counted).
@@ -191,25 +191,16 @@ class BeaconHandler(Handler):
         self._fold_all([pair])
 
     def _fold_all(self, pairs: Iterable[_Pair]) -> None:
-        """Fold the pending starts of every pair in *pairs*: the texts of all of them are
-        parsed in one :func:`~sakimori.eve.evetime.parse_many` call (the same values and
-        rejections as :func:`~sakimori.eve.decode.parse_ts` one by one); a pair holding
-        float times (kept-alive requests, old snapshots) is folded one start at a time."""
-        batch: list[_Pair] = []
-        for pair in pairs:
-            pending = pair.pending
-            if not pending:
-                continue
-            try:
-                "".join(pending)  # type: ignore[arg-type]  # all texts? (C speed)
-            except TypeError:
-                self._fold_each(pair)
-                continue
-            batch.append(pair)
+        """Fold the pending starts of every pair in *pairs*: all of them are read in one
+        :func:`~sakimori.eve.evetime.parse_many` call (the same values and rejections as
+        :func:`~sakimori.eve.decode.parse_ts` one by one), float times (kept-alive requests,
+        old snapshots) and anything else by :func:`_start` — :meth:`_fold_each`'s reading
+        of each start, the reference."""
+        batch = [pair for pair in pairs if pair.pending]
         if not batch:
             return
         np = _numpy()
-        times, ok = parse_many(list(chain.from_iterable(p.pending for p in batch)))
+        times, ok = parse_many(list(chain.from_iterable(p.pending for p in batch)), _start)
         bad = int(ok.size - np.count_nonzero(ok))
         if bad:
             self.ctx.counters["beacon_bad_flow_start"] += bad
@@ -228,7 +219,8 @@ class BeaconHandler(Handler):
             at = b
 
     def _fold_each(self, pair: _Pair) -> None:
-        """:meth:`_fold_all` for a pair whose pending starts are not all texts."""
+        """:meth:`_fold_all` of one pair, one start at a time (the reference the tests
+        compare the bulk fold with)."""
         times: list[float] = []
         sizes: list[int] = []
         for text, size in zip(pair.pending, pair.sizes, strict=True):
@@ -361,6 +353,18 @@ class BeaconHandler(Handler):
         for k in stale:
             del self.pairs[k]
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)
+
+
+def _start(value: Any) -> float:
+    """A pending start that is not a text in Suricata's layout, read as :meth:`_fold_each`
+    reads it: a float as is (a kept-alive request's time), anything else by ``parse_ts``; a
+    value it cannot read raises ValueError (counted as a bad start)."""
+    if type(value) is float:
+        return value
+    try:
+        return parse_ts(value)
+    except TypeError as exc:
+        raise ValueError(f"not a time: {type(value).__name__}") from exc
 
 
 def _server_flags(tcp: TcpFlags) -> str:
