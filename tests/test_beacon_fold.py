@@ -3,7 +3,9 @@ requests' float times — read in one ``parse_many`` call) gives each pair the v
 sizes and bad-start count that the one-start-at-a-time fold (``_fold_each``, the reference)
 gives — on the pairs real EVE makes, with odd starts mixed in (kept-alive request times, texts
 of another width, a leap second, a time outside 1970–2199, garbage, values of other types from
-an old snapshot), by the compiled ``parse_many`` and by the pure one."""
+an old snapshot), by the compiled ``parse_many`` and by the pure one; and the compiled
+``add_chunks`` (every pair's chunk folded in one call) gives the arrays ``PairSeries.add``
+gives."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import numpy as np
 import pytest
 from engines import missing
 
+from eve_consumer.handlers import beacon_series
 from eve_consumer.handlers.beacon import BeaconHandler
+from eve_consumer.handlers.beacon_series import MAX_SIZES, MAX_STARTS, PairSeries, add_chunks
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
 from sakimori.eve import evetime
@@ -65,3 +69,56 @@ def test_bulk_fold_equals_the_fold_one_start_at_a_time(tmp_path: Path, slips_eve
         assert not a.pending and not a.sizes
         assert np.array_equal(a.series.starts, b.series.starts)
         assert np.array_equal(a.series.sizes, b.series.sizes)
+
+
+def _chunk(rng: np.random.Generator, around: float) -> tuple[np.ndarray, np.ndarray]:
+    n = int(rng.choice((0, 1, 2, 5, int(rng.integers(6, 80)), int(rng.integers(80, 1500)))))
+    kind = rng.integers(0, 6)
+    if kind == 0:  # in time order, as flows mostly end
+        t = around + np.cumsum(rng.exponential(60.0, n))
+    elif kind == 1:  # late starts: before what the series holds
+        t = around - rng.random(n) * 86400.0
+    elif kind == 2:  # ties
+        t = np.full(n, around)
+    elif kind == 3:  # odd values: zero, −0.0, infinities, NaN (the reference's own order)
+        t = rng.choice((0.0, -0.0, np.inf, -np.inf, np.nan, around), n)
+    else:
+        t = around + rng.uniform(-3600.0, 3600.0, n)
+    sizes = rng.integers(-1, 5000, int(rng.integers(0, n + 1)) if n else 0)
+    return np.ascontiguousarray(t, dtype=float), sizes.astype(np.int64)
+
+
+def _state(series: list[PairSeries]) -> list[Any]:
+    return [(s.starts.dtype, s.starts.tobytes(), s.sizes.dtype, s.sizes.tobytes(), s._dirty)
+            for s in series]
+
+
+def test_compiled_add_chunks_equals_pair_series_add(monkeypatch: pytest.MonkeyPatch) -> None:
+    """add_chunks (compiled) against PairSeries.add chunk by chunk: the same starts (bytes),
+    sizes and dirty flags, over rounds of chunks of every kind — first chunks, in-order and
+    late ones, ties, past MAX_STARTS and MAX_SIZES, values the compiled fold leaves to the
+    reference (zero, −0.0, infinite, NaN)."""
+    if beacon_series._JUDGE is None:
+        missing("eve_consumer.handlers._beacon_judge is not built (no C compiler at install)")
+    rng = np.random.default_rng(15)
+    got = [PairSeries() for _ in range(300)]
+    ref = [PairSeries() for _ in range(300)]
+    for _ in range(6):  # evaluations
+        chunks = [_chunk(rng, 1.7e9 + float(rng.integers(0, 10)) * 86400.0) for _ in got]
+        tb = np.zeros(len(got) + 1, dtype=np.intp)
+        sb = np.zeros(len(got) + 1, dtype=np.intp)
+        np.cumsum([c[0].size for c in chunks], out=tb[1:])
+        np.cumsum([c[1].size for c in chunks], out=sb[1:])
+        times = np.concatenate([c[0] for c in chunks])
+        sizes = np.concatenate([c[1] for c in chunks])
+        for s in got + ref:
+            s._dirty = False
+        monkeypatch.setattr(beacon_series, "USE_COMPILED", True)
+        add_chunks(got, times, tb, sizes, sb)
+        monkeypatch.setattr(beacon_series, "USE_COMPILED", False)
+        add_chunks(ref, times, tb, sizes, sb)
+        assert _state(got) == _state(ref)
+    assert max(len(s) for s in ref) == MAX_STARTS and max(s.sizes.size for s in ref) == MAX_SIZES
+    with pytest.raises(ValueError):
+        beacon_series._JUDGE.add_chunks(got[:2], times, tb[:2], sizes, sb[:3], MAX_STARTS,
+                                        MAX_SIZES, np)

@@ -479,3 +479,88 @@ def size_dispersion(const int64_t[:] sizes):
         return _select(s, n, n // 2) / med
     finally:
         PyMem_Free(s)
+
+
+# --- the fold: PairSeries.add of many chunks ----------------------------------------------
+
+cdef bint _plain(const double *a, Py_ssize_t n) noexcept nogil:
+    """Every value finite and non-zero: one order and one representation per value (no NaN,
+    no −0.0 beside +0.0), so any correct sort gives ``np.sort``'s bytes."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not isfinite(a[i]) or a[i] == 0.0:
+            return False
+    return True
+
+
+def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
+               const int64_t[::1] sizes, const Py_ssize_t[::1] sb, Py_ssize_t max_starts,
+               Py_ssize_t max_sizes, object np):
+    """``series[i].add(times[tb[i]:tb[i + 1]], sizes[sb[i]:sb[i + 1]])`` for every i, with
+    the arrays ``PairSeries.add`` makes (the starts: the old ones and the chunk's, sorted, the
+    last *max_starts*; the sizes: the old ones then the chunk's, the last *max_sizes*) made
+    here — exact-size new arrays. A chunk or series with a value that is not finite or is
+    zero goes to ``series[i].add`` itself (the reference)."""
+    cdef Py_ssize_t i, n = len(series), t0, t1, k, s0, s1, q, m, keep, j, a, b, c
+    cdef double *buf = NULL
+    cdef double *chunk
+    cdef const double[:] ov
+    cdef const int64_t[:] oz
+    cdef double[::1] nv
+    cdef int64_t[::1] zv
+    if tb.shape[0] != n + 1 or sb.shape[0] != n + 1:
+        raise ValueError("add_chunks: bounds are not one more than the series")
+    if n and (tb[n] > times.shape[0] or sb[n] > sizes.shape[0]):
+        raise ValueError("add_chunks: bounds past the arrays")
+    for i in range(n):
+        ser = series[i]
+        t0, t1, s0, s1 = tb[i], tb[i + 1], sb[i], sb[i + 1]
+        if not (0 <= t0 <= t1 and 0 <= s0 <= s1):
+            raise ValueError("add_chunks: bounds not in order")
+        k = t1 - t0
+        if k == 0:
+            continue  # PairSeries.add: no starts, nothing (not even the sizes)
+        old = ser.starts
+        ov = old
+        q = ov.shape[0]
+        if not _plain(&times[t0], k):
+            ser.add(np.asarray(times[t0:t1]), np.asarray(sizes[s0:s1]))
+            continue
+        buf = <double *>PyMem_Malloc((q + k) * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            for j in range(q):
+                buf[j] = ov[j]
+            if not _plain(buf, q):
+                ser.add(np.asarray(times[t0:t1]), np.asarray(sizes[s0:s1]))
+                continue
+            chunk = buf + q
+            memcpy(chunk, &times[t0], k * sizeof(double))
+            _sort(chunk, k)
+            if q and chunk[0] < buf[q - 1]:  # a late chunk: sorted in again
+                _sort(buf, q + k)
+            m = q + k
+            keep = m if m < max_starts else max_starts
+            new = np.empty(keep)
+            nv = new
+            memcpy(&nv[0], buf + m - keep, keep * sizeof(double))
+        finally:
+            PyMem_Free(buf)
+            buf = NULL
+        ser.starts = new
+        c = s1 - s0
+        if c:
+            olds = ser.sizes
+            oz = olds
+            q = oz.shape[0]
+            m = q + c
+            keep = m if m < max_sizes else max_sizes
+            snew = np.empty(keep, dtype=np.int64)
+            zv = snew
+            a = m - keep  # the first kept of old ++ chunk
+            for j in range(keep):
+                b = a + j
+                zv[j] = oz[b] if b < q else sizes[s0 + b - q]
+            ser.sizes = snew
+        ser._dirty = True

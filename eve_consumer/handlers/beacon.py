@@ -41,7 +41,7 @@ from eve_consumer.handlers.beacon_score import (
     _numpy,
     preload_numpy,
 )
-from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
+from eve_consumer.handlers.beacon_series import PairSeries, add_chunks, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event, parse_ts
@@ -207,16 +207,17 @@ class BeaconHandler(Handler):
         sizes = np.fromiter(chain.from_iterable(p.sizes for p in batch), np.int64,
                             count=times.size)
         keep = ok & (sizes >= 0)  # -1: a kept-alive request, no size of its own
-        clean = not bad and bool(keep.all())  # the usual case: no mask per pair
-        at = 0
+        bounds = np.zeros(len(batch) + 1, dtype=np.intp)  # pair i: rows bounds[i] .. [i + 1]
+        np.cumsum(np.fromiter(map(len, [p.pending for p in batch]), np.intp, len(batch)),
+                  out=bounds[1:])
+        if bad or not bool(keep.all()):  # each pair's valid starts and its sizes
+            tb, sb = _kept(ok, bounds), _kept(keep, bounds)
+            times, sizes = times[ok], sizes[keep]
+        else:  # the usual case: no mask
+            tb = sb = bounds
+        add_chunks([p.series for p in batch], times, tb, sizes, sb)
         for pair in batch:
-            b = at + len(pair.pending)
-            if clean:
-                pair.series.add(times[at:b], sizes[at:b])
-            else:
-                pair.series.add(times[at:b][ok[at:b]], sizes[at:b][keep[at:b]])
             pair.pending, pair.sizes = [], []
-            at = b
 
     def _fold_each(self, pair: _Pair) -> None:
         """:meth:`_fold_all` of one pair, one start at a time (the reference the tests
@@ -291,9 +292,10 @@ class BeaconHandler(Handler):
         first, last = math.inf, -math.inf
         self._fold_all(self.pairs.values())
         for pair in self.pairs.values():
-            if len(pair.series):
-                first = min(first, pair.series.first() or 0.0)
-                last = max(last, pair.series.last() or 0.0)
+            t = pair.series.starts  # sorted: PairSeries.first() and .last() without the calls
+            if t.size:
+                first = min(first, float(t[0]) or 0.0)
+                last = max(last, float(t[-1]) or 0.0)
         window = last - first
         return window if 0 < window < MIN_EPISODE_S / COVER else None
 
@@ -353,6 +355,15 @@ class BeaconHandler(Handler):
         for k in stale:
             del self.pairs[k]
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)
+
+
+def _kept(mask: Any, bounds: Any) -> Any:
+    """The bounds of each pair's rows among the rows *mask* keeps (rows bounds[i] ..
+    bounds[i + 1] are pair i's)."""
+    np = _numpy()
+    count = np.zeros(mask.size + 1, dtype=np.intp)
+    np.cumsum(mask, out=count[1:])
+    return count[bounds]
 
 
 def _start(value: Any) -> float:
