@@ -21,10 +21,25 @@ gives the list ``sorted()`` gives (:func:`_sort`, an introsort: glibc's ``qsort`
 comparison callback cost more than numpy's sort it replaced).
 """
 
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport ceil, isfinite, log
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
+
+
+cdef void *_data(object arr) except NULL:
+    """The data of a non-empty numpy array made here (``np.empty``; a float64 ufunc result):
+    its writable C-contiguous buffer's pointer, valid while *arr* lives (numpy never moves
+    an array's data) — without a typed memoryview's object and format check per array."""
+    cdef Py_buffer view
+    cdef void *p
+    PyObject_GetBuffer(arr, &view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    p = view.buf
+    PyBuffer_Release(&view)
+    if p == NULL:
+        raise ValueError("an array without data")
+    return p
 
 
 cdef inline void _insertion(double *a, Py_ssize_t n) noexcept nogil:
@@ -269,7 +284,6 @@ def judge_array(const double[:] t, Py_ssize_t need, double merge_s, double merge
     cdef Py_ssize_t n = t.shape[0], m, i, nb, body
     cdef double w
     cdef double *ts = NULL
-    cdef double[::1] dv, sv
     if n < 2:
         raise ValueError("judge_array: fewer than 2 starts")
     ts = <double *>PyMem_Malloc(4 * n * sizeof(double))
@@ -284,11 +298,9 @@ def judge_array(const double[:] t, Py_ssize_t need, double merge_s, double merge
             return None
         d = np.empty(m)
         ds = np.empty(m)
-        dv = d
-        sv = ds
         if m:
-            memcpy(&dv[0], ts + n, m * sizeof(double))
-            memcpy(&sv[0], ts + 2 * n, m * sizeof(double))
+            memcpy(_data(d), ts + n, m * sizeof(double))
+            memcpy(_data(ds), ts + 2 * n, m * sizeof(double))
         return w, nb, d, ds, body
     finally:
         PyMem_Free(ts)
@@ -361,7 +373,10 @@ def regularity(const double[::1] intervals, double window, object np, double flo
     cdef double floor, limit, x, days, shape, local, total
     cdef double *d = NULL
     cdef double *ds = NULL
-    cdef double[::1] dv, lv, mv, qv, rv
+    cdef double *lv
+    cdef double *mv
+    cdef double *qv
+    cdef double *rv
     if m < 1:
         raise ValueError("regularity: no intervals")
     for i in range(m):
@@ -416,33 +431,33 @@ def regularity(const double[::1] intervals, double window, object np, double flo
         if n < 3:
             return None
         arr = np.empty(n)
-        dv = arr
-        memcpy(&dv[0], d, n * sizeof(double))
+        memcpy(_data(arr), d, n * sizeof(double))
         ld = np.log(arr)
-        lv = ld
+        lv = <double *>_data(ld)
         nb = n // block
         if nb <= 1:
-            shape = log(_pairwise(d, n) / n) - _pairwise(&lv[0], n) / n
+            shape = log(_pairwise(d, n) / n) - _pairwise(lv, n) / n
         else:
             means = np.empty(nb)
             logmeans = np.empty(nb)
-            mv = means
-            qv = logmeans
+            mv = <double *>_data(means)
+            qv = <double *>_data(logmeans)
             for i in range(nb):  # block i: (i n) // nb .. ((i + 1) n) // nb
                 e0 = (i * n) // nb
                 e1 = ((i + 1) * n) // nb
                 c = e1 - e0
                 mv[i] = (d[e0] + _pairwise(d + e0 + 1, c - 1)) / <double>c
-                qv[i] = (lv[e0] + _pairwise(&lv[e0] + 1, c - 1)) / <double>c
-            mv = np.log(means)
+                qv[i] = (lv[e0] + _pairwise(lv + e0 + 1, c - 1)) / <double>c
+            logs = np.log(means)
+            mv = <double *>_data(logs)
             for i in range(nb):
                 e0 = (i * n) // nb
                 e1 = ((i + 1) * n) // nb
                 qv[i] = (mv[i] - qv[i]) * <double>(e1 - e0)
-            shape = _pairwise(&qv[0], nb) / n
+            shape = _pairwise(qv, nb) / n
         rn = n - 1
         r2 = np.empty(rn)
-        rv = r2
+        rv = <double *>_data(r2)
         for i in range(rn):
             x = lv[i + 1] - lv[i]
             rv[i] = x * x
@@ -451,7 +466,7 @@ def regularity(const double[::1] intervals, double window, object np, double flo
             keep = 1
         if keep < rn:
             r2.partition(keep - 1)  # numpy's order of the kept values: the sum's order
-        local = _pairwise(&rv[0], keep) / keep
+        local = _pairwise(rv, keep) / keep
         return n, shape, local, log(ds[top - 1] / ds[0])
     finally:
         PyMem_Free(d)
@@ -506,10 +521,10 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
     cdef double *chunk
     cdef const double[:] ov
     cdef const int64_t[:] oz
-    cdef double[::1] nv
-    cdef int64_t[::1] zv
+    cdef int64_t *zv
     if tb.shape[0] != n + 1 or sb.shape[0] != n + 1:
         raise ValueError("add_chunks: bounds are not one more than the series")
+    empty, int64 = np.empty, np.int64
     if n and (tb[n] > times.shape[0] or sb[n] > sizes.shape[0]):
         raise ValueError("add_chunks: bounds past the arrays")
     for i in range(n):
@@ -521,8 +536,7 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
         if k == 0:
             continue  # PairSeries.add: no starts, nothing (not even the sizes)
         old = ser.starts
-        ov = old
-        q = ov.shape[0]
+        q = len(old)
         if not _plain(&times[t0], k):
             ser.add(np.asarray(times[t0:t1]), np.asarray(sizes[s0:s1]))
             continue
@@ -530,8 +544,10 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
         if buf == NULL:
             raise MemoryError()
         try:
-            for j in range(q):
-                buf[j] = ov[j]
+            if q:  # (a typed view only of a non-empty series: the first fold has none)
+                ov = old
+                for j in range(q):
+                    buf[j] = ov[j]
             if not _plain(buf, q):
                 ser.add(np.asarray(times[t0:t1]), np.asarray(sizes[s0:s1]))
                 continue
@@ -542,9 +558,8 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
                 _sort(buf, q + k)
             m = q + k
             keep = m if m < max_starts else max_starts
-            new = np.empty(keep)
-            nv = new
-            memcpy(&nv[0], buf + m - keep, keep * sizeof(double))
+            new = empty(keep)
+            memcpy(_data(new), buf + m - keep, keep * sizeof(double))
         finally:
             PyMem_Free(buf)
             buf = NULL
@@ -552,12 +567,13 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
         c = s1 - s0
         if c:
             olds = ser.sizes
-            oz = olds
-            q = oz.shape[0]
+            q = len(olds)
+            if q:
+                oz = olds
             m = q + c
             keep = m if m < max_sizes else max_sizes
-            snew = np.empty(keep, dtype=np.int64)
-            zv = snew
+            snew = empty(keep, int64)
+            zv = <int64_t *>_data(snew)
             a = m - keep  # the first kept of old ++ chunk
             for j in range(keep):
                 b = a + j
