@@ -49,14 +49,27 @@ def parse_ts(text):
     return _parse_ts_slow(text)
 
 
+cdef inline double _sec_digits(const char *t) noexcept:
+    """``SS.ffffff`` (checked by ``_sec_plain``) as the integer ``SSffffff`` / 10⁶: the same
+    double ``PyOS_string_to_double`` (``float()``) reads — both are the correctly rounded
+    value of the same decimal (an exact integer under 2⁵³ divided by an exact 10⁶ in IEEE
+    arithmetic; CPython's correctly rounded ``strtod``), as ``parse_many_py``'s bulk path
+    reads it."""
+    cdef long long v = (t[0] - 48) * 10 + (t[1] - 48)
+    cdef int a
+    for a in range(3, 9):
+        v = v * 10 + (t[a] - 48)
+    return <double>v / 1e6
+
+
 def parse_into(list texts, double[::1] out, unsigned char[::1] ok, slow):
     """:func:`sakimori.eve.evetime.parse_many` compiled: for every row *i* of *texts*,
     ``out[i] = parse_ts(texts[i])`` and ``ok[i] = 1``, or ``ok[i]`` left 0 where that raises
     ValueError. Rows in Suricata's layout whose minute is cached are read here, as
-    :func:`parse_ts` reads them (the same cut, lookup and ``PyOS_string_to_double``: the same
-    float); every other row is ``slow(text)`` (the caller passes ``parse_ts``). The minute
+    :func:`parse_ts` reads them (the same cut and lookup: the same float); every other row is ``slow(text)`` (the caller passes ``parse_ts``). The minute
     of the previous row is reused when the next has the same key text (a pair's starts come
-    in time order)."""
+    in time order). ``SS.ffffff`` is read by :func:`_sec_digits` (the same double as
+    ``PyOS_string_to_double``: tests/test_evetime_many.py compares them on every value)."""
     cdef Py_ssize_t i, n = len(texts)
     cdef const char *t
     cdef char key[21]
@@ -82,9 +95,7 @@ def parse_into(list texts, double[::1] out, unsigned char[::1] ok, slow):
                         base = cached
                         memcpy(last, key, 21)
                 if have_last:  # the key is the last one looked up, found
-                    memcpy(secbuf, t + 17, 9)
-                    secbuf[9] = 0
-                    sec = PyOS_string_to_double(secbuf, NULL, NULL)
+                    sec = _sec_digits(t + 17)
                     if 0.0 <= sec < 61.0:
                         out[i] = base + sec
                         ok[i] = 1
