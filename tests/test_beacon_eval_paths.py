@@ -181,7 +181,10 @@ def test_whole_verdicts_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> 
                       for _ in range(min(len(t), MAX_SIZES))]
         if i % 7:
             sizes = np.asarray(sizes, dtype=np.int64)  # PairSeries' sizes; else a list
-        cases.append((np.asarray(t, dtype=float), rng.choice((3, 5, 8)),
+        layout = ">f8" if i % 13 == 0 else float  # another byte order: the reference's
+        if i % 17 == 0 and isinstance(sizes, np.ndarray):
+            sizes = sizes.astype(">i8")
+        cases.append((np.asarray(t, dtype=layout), rng.choice((3, 5, 8)),
                       None if i % 11 == 0 else sizes, rng.choice((None, None, 120.0, 900.0))))
     _compiled(monkeypatch)
     got = _verdicts(cases)

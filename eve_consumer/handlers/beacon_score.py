@@ -411,7 +411,7 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
         return None  # never more beats than starts
     module = _JUDGE if USE_COMPILED else None
     finite = math.isfinite(float(t[0])) and math.isfinite(float(t[-1]))  # sorted: all
-    if module is not None and finite and t.dtype.char == "d":
+    if module is not None and finite and t.dtype.char == "d" and t.dtype.isnative:
         return _score_compiled(module, t, need, sizes, observed_s)
     if t.size <= SMALL_N and finite:
         judged = _judge_small(t.tolist(), need, observed_s)
