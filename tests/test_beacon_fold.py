@@ -122,3 +122,34 @@ def test_compiled_add_chunks_equals_pair_series_add(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError):
         beacon_series._JUDGE.add_chunks(got[:2], times, tb[:2], sizes, sb[:3], MAX_STARTS,
                                         MAX_SIZES, np)
+
+
+ODD_SIZES: list[Any] = [1.5, "300", True, None, 2**63, -(2**63) - 1, 2**63 - 1, -5]
+
+
+@pytest.mark.parametrize("case", range(len(ODD_SIZES) + 2))
+def test_compiled_gather_equals_the_reference_on_odd_sizes(
+        tmp_path: Path, slips_eve: Path, case: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fold with the compiled gather and add_chunks against the reference (chain,
+    np.fromiter, PairSeries.add): the same series and counters — or the same error — when a
+    pair's sizes hold a value np.fromiter converts or refuses (an old snapshot's), or fewer
+    or more sizes than starts."""
+    if beacon_series._JUDGE is None:
+        missing("eve_consumer.handlers._beacon_judge is not built (no C compiler at install)")
+    outcomes = []
+    for compiled in (True, False):
+        monkeypatch.setattr(beacon_series, "USE_COMPILED", compiled)
+        beacon = _beacon(tmp_path, f"{case}-{compiled}", slips_eve)
+        pairs = list(beacon.pairs.values())
+        odd = pairs[len(pairs) // 2]
+        if case < len(ODD_SIZES):
+            odd.sizes[-1] = ODD_SIZES[case]
+        else:  # a size too many or too few
+            odd.sizes = odd.sizes + [7] if case == len(ODD_SIZES) else odd.sizes[:-1]
+        try:
+            beacon._fold_all(pairs)
+            outcomes.append([(p.series.starts.tobytes(), p.series.sizes.tobytes())
+                             for p in pairs] + [dict(beacon.ctx.counters)])
+        except Exception as exc:
+            outcomes.append([type(exc).__name__, str(exc)])
+    assert outcomes[0] == outcomes[1]

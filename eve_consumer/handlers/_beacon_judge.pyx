@@ -580,3 +580,48 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
                 zv[j] = oz[b] if b < q else sizes[s0 + b - q]
             ser.sizes = snew
         ser._dirty = True
+
+
+def gather(list batch, object np):
+    """(every pending start of the pairs of *batch* in order, their sizes as an int64 array,
+    the bounds: pair i's rows are bounds[i] .. bounds[i + 1]) — what the beacon's fold makes
+    with ``list(chain.from_iterable(...))``, ``np.fromiter(..., np.int64)`` and the lengths'
+    sums, in one pass. The sizes are None when one is not an ``int`` in int64's range or a
+    pair holds another number of sizes than starts: the caller reads them as the reference
+    does (``np.fromiter``: its conversions and its errors)."""
+    cdef Py_ssize_t n = len(batch), i, j, k, total = 0, at = 0
+    cdef Py_ssize_t *bp
+    cdef int64_t *zp = NULL
+    cdef long long v
+    cdef bint plain = True
+    flat = []
+    bounds = np.empty(n + 1, np.intp)
+    bp = <Py_ssize_t *>_data(bounds)
+    bp[0] = 0
+    for i in range(n):
+        pending = batch[i].pending
+        flat.extend(pending)
+        total += len(pending)
+        bp[i + 1] = total
+    sizes = np.empty(total, np.int64)
+    if total:
+        zp = <int64_t *>_data(sizes)
+    for i in range(n):
+        pair = batch[i]
+        sz = pair.sizes
+        if type(sz) is not list:
+            return flat, None, bounds
+        k = len(<list>sz)
+        if k != bp[i + 1] - bp[i]:
+            return flat, None, bounds
+        for j in range(k):
+            x = (<list>sz)[j]
+            if type(x) is not int:
+                return flat, None, bounds
+            try:
+                v = x
+            except OverflowError:
+                return flat, None, bounds
+            zp[at] = v
+            at += 1
+    return flat, sizes, bounds

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from eve_consumer.handlers import Handler, register, rule_meta
+from eve_consumer.handlers import Handler, beacon_series, register, rule_meta
 from eve_consumer.handlers.beacon_score import (
     COVER,
     MIN_EPISODE_S,
@@ -200,16 +200,15 @@ class BeaconHandler(Handler):
         if not batch:
             return
         np = _numpy()
-        times, ok = parse_many(list(chain.from_iterable(p.pending for p in batch)), _start)
+        starts, sizes, bounds = _gather(batch)  # pair i: rows bounds[i] .. bounds[i + 1]
+        times, ok = parse_many(starts, _start)
         bad = int(ok.size - np.count_nonzero(ok))
         if bad:
             self.ctx.counters["beacon_bad_flow_start"] += bad
-        sizes = np.fromiter(chain.from_iterable(p.sizes for p in batch), np.int64,
-                            count=times.size)
+        if sizes is None:
+            sizes = np.fromiter(chain.from_iterable(p.sizes for p in batch), np.int64,
+                                count=times.size)
         keep = ok & (sizes >= 0)  # -1: a kept-alive request, no size of its own
-        bounds = np.zeros(len(batch) + 1, dtype=np.intp)  # pair i: rows bounds[i] .. [i + 1]
-        np.cumsum(np.fromiter(map(len, [p.pending for p in batch]), np.intp, len(batch)),
-                  out=bounds[1:])
         if bad or not bool(keep.all()):  # each pair's valid starts and its sizes
             tb, sb = _kept(ok, bounds), _kept(keep, bounds)
             times, sizes = times[ok], sizes[keep]
@@ -357,6 +356,21 @@ class BeaconHandler(Handler):
         for k in stale:
             del self.pairs[k]
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)
+
+
+def _gather(batch: list[_Pair]) -> tuple[list[Any], Any, Any]:
+    """(every pending start of *batch* in order, their sizes as int64 or None: read them
+    with ``np.fromiter``, the bounds of each pair's rows): by the compiled ``gather``
+    (``_beacon_judge.pyx``) with the fold's :data:`beacon_series.USE_COMPILED`, else with
+    ``chain`` and the lengths' sums (sizes None)."""
+    np = _numpy()
+    module = beacon_series._JUDGE if beacon_series.USE_COMPILED else None
+    if module is not None:
+        return module.gather(batch, np)  # type: ignore[no-any-return]
+    bounds = np.zeros(len(batch) + 1, dtype=np.intp)
+    np.cumsum(np.fromiter(map(len, [p.pending for p in batch]), np.intp, len(batch)),
+              out=bounds[1:])
+    return list(chain.from_iterable(p.pending for p in batch)), None, bounds
 
 
 def _kept(mask: Any, bounds: Any) -> Any:
