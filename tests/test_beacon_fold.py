@@ -145,7 +145,7 @@ def test_compiled_gather_equals_the_reference_on_odd_sizes(
         if case < len(ODD_SIZES):
             odd.sizes[-1] = ODD_SIZES[case]
         else:  # a size too many or too few
-            odd.sizes = odd.sizes + [7] if case == len(ODD_SIZES) else odd.sizes[:-1]
+            odd.sizes = [*odd.sizes, 7] if case == len(ODD_SIZES) else odd.sizes[:-1]
         try:
             beacon._fold_all(pairs)
             outcomes.append([(p.series.starts.tobytes(), p.series.sizes.tobytes())

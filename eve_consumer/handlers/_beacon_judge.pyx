@@ -161,14 +161,46 @@ cdef void _sort(double *a, Py_ssize_t n) noexcept nogil:
     _intro(a, n, _depth(n))
 
 
+cdef Py_ssize_t NUMPY_SORT_MIN = 64  # longer arrays: numpy's (SIMD) sort beats the introsort
+
+
+cdef int _sort_by(double *a, Py_ssize_t n, object np) except -1:
+    """:func:`_sort`, or numpy's sort of a copy when *np* is given and the array is longer
+    than ``NUMPY_SORT_MIN`` (a vectorised sort: ≈ 3 µs for 1,000 doubles against ≈ 35 µs;
+    the same values, so the same sorted array: no NaN, no −0.0 beside +0.0 here)."""
+    cdef double *p
+    if np is None or n <= NUMPY_SORT_MIN:
+        _sort(a, n)
+        return 0
+    arr = np.empty(n)
+    p = <double *>_data(arr)
+    memcpy(p, a, n * sizeof(double))
+    arr.sort()
+    memcpy(a, p, n * sizeof(double))
+    return 0
+
+
+cdef double _select_by(double *a, Py_ssize_t n, Py_ssize_t k, object np) except? -1.0:
+    """:func:`_select`, or numpy's ``partition`` of a copy when *np* is given and the array
+    is longer than ``NUMPY_SORT_MIN`` (the k-th smallest is one value whatever selects it)."""
+    cdef double *p
+    if np is None or n <= NUMPY_SORT_MIN:
+        return _select(a, n, k)
+    arr = np.empty(n)
+    p = <double *>_data(arr)
+    memcpy(p, a, n * sizeof(double))
+    arr.partition(k)
+    return p[k]
+
+
 cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double merge_s,
                        double merge_fraction, double min_period, double gap_factor,
                        Py_ssize_t many_beats, double min_episode, double *raw, double *tmp,
                        double *bt, double *w_out, Py_ssize_t *nb_out,
-                       Py_ssize_t *body_out) noexcept nogil:
+                       Py_ssize_t *body_out, object np) except -2:
     """The judgement of the n ≥ 2 sorted finite starts *ts* into the n-double buffers *raw*
     (then: the intervals), *tmp* (then: the intervals sorted) and *bt* (the beats): the
-    number of intervals, or -1 when not judged."""
+    number of intervals, or -1 when not judged (sorts by :func:`_sort_by` with *np*)."""
     cdef Py_ssize_t m, i, a, b, k, nb, lo, hi, mid, most
     cdef double w, lim, med, limit, longest, x, v
     m = n - 1
@@ -176,7 +208,7 @@ cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double m
         raw[i] = ts[i + 1] - ts[i]
     for i in range(m):
         tmp[i] = raw[i]
-    _sort(tmp, m)
+    _sort_by(tmp, m, np)
     k = <Py_ssize_t>(0.75 * (m - 1))
     v = merge_fraction * tmp[k]
     w = v if v < merge_s else merge_s  # min(MERGE_S, v)
@@ -210,7 +242,7 @@ cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double m
             x = bt[i + 1] - bt[i]
             raw[i] = x
             tmp[i] = x
-        _sort(tmp, m)
+        _sort_by(tmp, m, np)
     # (every start a beat: raw and tmp already hold the intervals and their sorted copy)
     med = tmp[m // 2]
     if med < min_period:
@@ -265,7 +297,7 @@ def judge_small(list t, Py_ssize_t need, double merge_s, double merge_fraction,
         for i in range(n):
             ts[i] = t[i]  # a float (TypeError otherwise)
         m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
-                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body)
+                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body, None)
         if m < 0:
             return None
         d = [ts[n + i] for i in range(m)]
@@ -293,7 +325,7 @@ def judge_array(const double[:] t, Py_ssize_t need, double merge_s, double merge
         for i in range(n):
             ts[i] = t[i]
         m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
-                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body)
+                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body, np)
         if m < 0:
             return None
         d = np.empty(m)
@@ -391,7 +423,7 @@ def regularity(const double[::1] intervals, double window, object np, double flo
             d[i] = intervals[i] - window
         if ordered is None:
             memcpy(ds, d, m * sizeof(double))
-            _sort(ds, m)
+            _sort_by(ds, m, np)
         else:
             if ordered.shape[0] != m:
                 raise ValueError("regularity: ordered is not the intervals sorted")
@@ -472,9 +504,10 @@ def regularity(const double[::1] intervals, double window, object np, double flo
         PyMem_Free(d)
 
 
-def size_dispersion(const int64_t[:] sizes):
+def size_dispersion(const int64_t[:] sizes, object np=None):
     """``beacon_score.size_dispersion`` of int64 sizes: MAD/median as a float, None when
-    fewer than 3 or the median is not positive (the values are exact: no sums)."""
+    fewer than 3 or the median is not positive (the values are exact: no sums). *np*: the
+    numpy module, whose ``partition`` selects in a long array (:func:`_select_by`)."""
     cdef Py_ssize_t n = sizes.shape[0], i
     cdef double med
     cdef double *s = NULL
@@ -486,12 +519,12 @@ def size_dispersion(const int64_t[:] sizes):
     try:
         for i in range(n):
             s[i] = <double>sizes[i]
-        med = _select(s, n, n // 2)  # the sorted copy's middle value
+        med = _select_by(s, n, n // 2, np)  # the sorted copy's middle value
         if med <= 0:
             return None
         for i in range(n):
             s[i] = abs(s[i] - med)
-        return _select(s, n, n // 2) / med
+        return _select_by(s, n, n // 2, np) / med
     finally:
         PyMem_Free(s)
 
@@ -553,9 +586,9 @@ def add_chunks(list series, const double[::1] times, const Py_ssize_t[::1] tb,
                 continue
             chunk = buf + q
             memcpy(chunk, &times[t0], k * sizeof(double))
-            _sort(chunk, k)
+            _sort_by(chunk, k, np)
             if q and chunk[0] < buf[q - 1]:  # a late chunk: sorted in again
-                _sort(buf, q + k)
+                _sort_by(buf, q + k, np)
             m = q + k
             keep = m if m < max_starts else max_starts
             new = empty(keep)

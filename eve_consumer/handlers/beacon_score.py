@@ -450,7 +450,7 @@ def _score_compiled(module: Any, t: np.ndarray, need: int,
     if sizes is None:
         size_disp = None
     elif type(sizes) is np.ndarray and sizes.dtype == np.int64 and sizes.ndim == 1:
-        size_disp = module.size_dispersion(sizes)
+        size_disp = module.size_dispersion(sizes, np)
     else:
         size_disp = size_dispersion(sizes)
     return _verdict(stats, w, beats, d, ds, body_n, size_disp)
