@@ -135,9 +135,10 @@ NULL_TABLE: tuple[tuple[int, float, float, float, float, float], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BeaconScore:
-    """The verdict on one pair, with everything an operator needs to check it."""
+    """The verdict on one pair, with everything an operator needs to check it (slots: one is
+    made per judged pair at every evaluation)."""
 
     score: float
     z: float
@@ -465,7 +466,9 @@ def _verdict(stats: tuple[int, float, float, float], w: float, beats: int, d: np
     z_range = range_z(n, spread)
     size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
     z = _combine(n, z_shape, z_local, z_range) + SIZE_WEIGHT * size_reg
-    q10, q50, q90 = (float(ds[int(q * (body_n - 1))]) for q in (0.1, 0.5, 0.9))
+    last = body_n - 1  # the 10th, 50th and 90th percentiles of the intervals that are not gaps
+    q10, q50 = float(ds[int(0.1 * last)]), float(ds[int(0.5 * last)])
+    q90 = float(ds[int(0.9 * last)])
     return BeaconScore(
         score=score_from_z(z), z=z, period_s=q50, jitter=min(1.0, (q90 - q10) / 1.6 / q50),
         beats=beats, gaps=int(d.size - body_n),
