@@ -400,7 +400,21 @@ def regularity(const double[::1] intervals, double window, object np, double flo
     finite or their sum overflows: the caller runs the reference (whose errors are its own).
     *ordered*: the intervals sorted when the caller has them (``judge_array``'s): ``x − w``
     and the floor are monotone, so they map it onto the sorted excess without a sort."""
-    cdef Py_ssize_t m = intervals.shape[0], i, j, n, top, body, lo, hi, mid, nb, keep, rn, c
+    cdef Py_ssize_t m = intervals.shape[0]
+    if m < 1:
+        raise ValueError("regularity: no intervals")
+    if ordered is not None and ordered.shape[0] != m:
+        raise ValueError("regularity: ordered is not the intervals sorted")
+    return _regularity(&intervals[0], m, window, np, floor_fraction, gap_factor, block,
+                       local_keep, NULL if ordered is None else &ordered[0])
+
+
+cdef object _regularity(const double *intervals, Py_ssize_t m, double window, object np,
+                        double floor_fraction, double gap_factor, Py_ssize_t block,
+                        double local_keep, const double *ordered):
+    """:func:`regularity` of the m ≥ 1 doubles *intervals* (*ordered*: their sorted copy, or
+    NULL)."""
+    cdef Py_ssize_t i, j, n, top, body, lo, hi, mid, nb, keep, rn, c
     cdef Py_ssize_t e0, e1
     cdef double floor, limit, x, days, shape, local, total
     cdef double *d = NULL
@@ -409,8 +423,6 @@ def regularity(const double[::1] intervals, double window, object np, double flo
     cdef double *mv
     cdef double *qv
     cdef double *rv
-    if m < 1:
-        raise ValueError("regularity: no intervals")
     for i in range(m):
         if not isfinite(intervals[i]):
             return NotImplemented
@@ -421,12 +433,10 @@ def regularity(const double[::1] intervals, double window, object np, double flo
     try:
         for i in range(m):
             d[i] = intervals[i] - window
-        if ordered is None:
+        if ordered == NULL:
             memcpy(ds, d, m * sizeof(double))
             _sort_by(ds, m, np)
         else:
-            if ordered.shape[0] != m:
-                raise ValueError("regularity: ordered is not the intervals sorted")
             for i in range(m):
                 ds[i] = ordered[i] - window
         floor = floor_fraction * ds[m // 2]
@@ -449,7 +459,7 @@ def regularity(const double[::1] intervals, double window, object np, double flo
                 else:
                     lo = mid + 1
             body = lo
-            total = _pairwise(&intervals[0], m)
+            total = _pairwise(intervals, m)
             if not isfinite(total / 86400.0):
                 return NotImplemented  # math.ceil(inf): the reference's OverflowError
             days = ceil(total / 86400.0)
@@ -508,6 +518,10 @@ def size_dispersion(const int64_t[:] sizes, object np=None):
     """``beacon_score.size_dispersion`` of int64 sizes: MAD/median as a float, None when
     fewer than 3 or the median is not positive (the values are exact: no sums). *np*: the
     numpy module, whose ``partition`` selects in a long array (:func:`_select_by`)."""
+    return _size_dispersion(sizes, np)
+
+
+cdef object _size_dispersion(const int64_t[:] sizes, object np):
     cdef Py_ssize_t n = sizes.shape[0], i
     cdef double med
     cdef double *s = NULL
@@ -527,6 +541,48 @@ def size_dispersion(const int64_t[:] sizes, object np=None):
         return _select_by(s, n, n // 2, np) / med
     finally:
         PyMem_Free(s)
+
+
+def score_parts(const double[:] t, Py_ssize_t need, double merge_s, double merge_fraction,
+                double min_period, double gap_factor, Py_ssize_t many_beats,
+                double min_episode, double floor_fraction, Py_ssize_t block,
+                double local_keep, object sizes, object np):
+    """:func:`judge_array`, :func:`regularity` and :func:`size_dispersion` in one call — the
+    pieces of ``beacon_score._score_compiled``'s verdict: None when not judged, else (merge
+    window, beats, intervals as a new float64 array, how many are not gaps, the statistics —
+    None, or ``NotImplemented`` where :func:`regularity` leaves them to the reference —, the
+    10th, 50th and 90th percentiles of the intervals that are not gaps, the size dispersion).
+    *sizes*: an int64 array (its dispersion is computed after the statistics, None when they
+    are None) or None (the caller computes it)."""
+    cdef Py_ssize_t n = t.shape[0], m, i, nb, body, last
+    cdef double w, q10, q50, q90
+    cdef double *ts = NULL
+    if n < 2:
+        raise ValueError("score_parts: fewer than 2 starts")
+    ts = <double *>PyMem_Malloc(4 * n * sizeof(double))
+    if ts == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            ts[i] = t[i]
+        m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
+                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body, np)
+        if m < 0:
+            return None
+        d = np.empty(m)
+        memcpy(_data(d), ts + n, m * sizeof(double))
+        stats = _regularity(ts + n, m, w, np, floor_fraction, gap_factor, block, local_keep,
+                            ts + 2 * n)
+        last = body - 1  # int(q · (body_n − 1)): a truncated double, as in Python
+        q10 = ts[2 * n + <Py_ssize_t>(0.1 * last)]
+        q50 = ts[2 * n + <Py_ssize_t>(0.5 * last)]
+        q90 = ts[2 * n + <Py_ssize_t>(0.9 * last)]
+        disp = None
+        if sizes is not None and stats is not None and stats is not NotImplemented:
+            disp = _size_dispersion(sizes, np)
+        return w, nb, d, body, stats, q10, q50, q90, disp
+    finally:
+        PyMem_Free(ts)
 
 
 # --- the fold: PairSeries.add of many chunks ----------------------------------------------

@@ -366,7 +366,7 @@ def _gather(batch: list[_Pair]) -> tuple[list[Any], Any, Any]:
     np = _numpy()
     module = beacon_series._JUDGE if beacon_series.USE_COMPILED else None
     if module is not None:
-        return module.gather(batch, np)  # type: ignore[no-any-return]
+        return module.gather(batch, np)
     bounds = np.zeros(len(batch) + 1, dtype=np.intp)
     np.cumsum(np.fromiter(map(len, [p.pending for p in batch]), np.intp, len(batch)),
               out=bounds[1:])

@@ -425,50 +425,47 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
     if stats is None:
         return None
     size_disp = size_dispersion(sizes) if sizes is not None else None
-    return _verdict(stats, w, beats, d, ds, body_n, size_disp)
+    return _verdict(stats, w, beats, d, _percentiles(ds, body_n), body_n, size_disp)
 
 
 def _score_compiled(module: Any, t: np.ndarray, need: int,
                     sizes: Sequence[int] | np.ndarray | None,
                     observed_s: float | None) -> BeaconScore | None:
     """:func:`score_sorted` of sorted finite float64 starts *t* by the compiled
-    ``_beacon_judge`` (``judge_array``, ``regularity``, ``size_dispersion``: the operations
-    of :func:`_judge_numpy`, :func:`regularity_stats` and :func:`size_dispersion` in the same
-    order, with numpy's own ``log`` and ``partition`` where their results depend on its
-    implementation); what it does not take (a non-finite interval, sizes not an int64 array)
-    goes to the reference functions."""
+    ``_beacon_judge.score_parts`` (``judge_array``, ``regularity``, ``size_dispersion`` in one
+    call: the operations of :func:`_judge_numpy`, :func:`regularity_stats` and
+    :func:`size_dispersion` in the same order, with numpy's own ``log``, ``sort`` and
+    ``partition`` where their results depend on its implementation); what it does not take
+    (a non-finite interval, sizes not an int64 array) goes to the reference functions."""
     np = _numpy()
-    judged = module.judge_array(t, need, MERGE_S, MERGE_FRACTION, MIN_PERIOD_S, GAP_FACTOR,
-                                MANY_BEATS, min_episode_s(observed_s), np)
-    if judged is None:
+    plain = type(sizes) is np.ndarray and sizes.dtype == np.int64 and sizes.ndim == 1
+    got = module.score_parts(t, need, MERGE_S, MERGE_FRACTION, MIN_PERIOD_S, GAP_FACTOR,
+                             MANY_BEATS, min_episode_s(observed_s), FLOOR_FRACTION, BLOCK,
+                             LOCAL_KEEP, sizes if plain else None, np)
+    if got is None:
         return None
-    w, beats, d, ds, body_n = judged
-    stats = module.regularity(d, w, np, FLOOR_FRACTION, GAP_FACTOR, BLOCK, LOCAL_KEEP, ds)
-    if stats is NotImplemented:
+    w, beats, d, body_n, stats, q10, q50, q90, size_disp = got
+    left = stats is NotImplemented  # the statistics left to the reference (and so the sizes)
+    if left:
         stats = regularity_stats(d, w)
     if stats is None:
         return None
-    if sizes is None:
-        size_disp = None
-    elif type(sizes) is np.ndarray and sizes.dtype == np.int64 and sizes.ndim == 1:
-        size_disp = module.size_dispersion(sizes, np)
-    else:
-        size_disp = size_dispersion(sizes)
-    return _verdict(stats, w, beats, d, ds, body_n, size_disp)
+    if left or not plain:
+        size_disp = size_dispersion(sizes) if sizes is not None else None
+    return _verdict(stats, w, beats, d, (q10, q50, q90), body_n, size_disp)
 
 
 def _verdict(stats: tuple[int, float, float, float], w: float, beats: int, d: np.ndarray,
-             ds: Sequence[float] | np.ndarray, body_n: int,
+             quantiles: tuple[float, float, float], body_n: int,
              size_disp: float | None) -> BeaconScore:
-    """The :class:`BeaconScore` of a judged series from its statistics (either path)."""
+    """The :class:`BeaconScore` of a judged series from its statistics and the 10th, 50th
+    and 90th percentiles of its intervals that are not gaps (either path)."""
     n, shape, local, spread = stats
     z_shape, z_local = z_scores(n, shape, local)
     z_range = range_z(n, spread)
     size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
     z = _combine(n, z_shape, z_local, z_range) + SIZE_WEIGHT * size_reg
-    last = body_n - 1  # the 10th, 50th and 90th percentiles of the intervals that are not gaps
-    q10, q50 = float(ds[int(0.1 * last)]), float(ds[int(0.5 * last)])
-    q90 = float(ds[int(0.9 * last)])
+    q10, q50, q90 = quantiles
     return BeaconScore(
         score=score_from_z(z), z=z, period_s=q50, jitter=min(1.0, (q90 - q10) / 1.6 / q50),
         beats=beats, gaps=int(d.size - body_n),
@@ -476,6 +473,13 @@ def _verdict(stats: tuple[int, float, float, float], w: float, beats: int, d: np
                     "size_regularity": size_reg,
                     "shape": shape, "local": local, "merge_window_s": w},
         size_dispersion=size_disp, intervals=d)
+
+
+def _percentiles(ds: Sequence[float] | np.ndarray, body_n: int) -> tuple[float, float, float]:
+    """The 10th, 50th and 90th percentiles of the *body_n* sorted intervals *ds* that are
+    not gaps (the lowest)."""
+    last = body_n - 1
+    return float(ds[int(0.1 * last)]), float(ds[int(0.5 * last)]), float(ds[int(0.9 * last)])
 
 
 # (merge window, beats, inter-beat intervals, the intervals sorted, how many are not gaps)
