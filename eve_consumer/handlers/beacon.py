@@ -294,9 +294,12 @@ class BeaconHandler(Handler):
         self._fold_all(self.pairs.values())
         for pair in self.pairs.values():
             t = pair.series.starts  # sorted: PairSeries.first() and .last() without the calls
-            if t.size:
-                first = min(first, float(t[0]) or 0.0)
-                last = max(last, float(t[-1]) or 0.0)
+            if t.size:  # min(first, a) and max(last, b), without the calls
+                a, b = t.item(0) or 0.0, t.item(-1) or 0.0
+                if a < first:
+                    first = a
+                if b > last:
+                    last = b
         window = last - first
         return window if 0 < window < MIN_EPISODE_S / COVER else None
 
