@@ -10,8 +10,9 @@ numpy, the store) is handed a time it cannot hold.
 ``flow.start`` texts, folded at each evaluation): compiled (``_evetime.parse_into``), each row
 by the compiled :func:`parse_ts`'s fast path in C; in Python (:func:`parse_many_py`), the rows
 in Suricata's fixed layout as one numpy byte matrix with one cached lookup per distinct day and
-zone. Every other row goes through :func:`parse_ts` — the values and the rejections are
-exactly :func:`parse_ts`'s.
+zone. Every other row goes through :func:`parse_ts` (or the caller's reader of rows that
+are not texts: the beacon's pending starts hold kept-alive requests' float times) — the values
+and the rejections are exactly :func:`parse_ts`'s.
 """
 
 from __future__ import annotations
