@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from beaconseries import random_series, verdict_fields
 from consumerfixtures import SLIPS_HOME
 from consumerfixtures import config as _config
 from consumerfixtures import report as _report
 from engines import missing
-from test_beacon_score_paths import _fields, _series
 
 from eve_consumer.handlers import beacon_score
 from eve_consumer.handlers.beacon import BeaconHandler
@@ -148,7 +148,7 @@ def test_size_dispersion_equals_the_reference() -> None:
 def _long_series(rng: random.Random) -> list[float]:
     t: list[float] = []
     for _ in range(rng.randint(1, 12)):
-        t += _series(rng)
+        t += random_series(rng)
     return sorted(t)[-MAX_STARTS:]
 
 
@@ -170,7 +170,7 @@ def _hostile(rng: random.Random) -> list[float]:
 
 
 def _verdicts(cases: list[tuple[Any, ...]]) -> list[Any]:
-    return [_outcome(lambda *c: _fields(score_sorted(*c)), *c) for c in cases]
+    return [_outcome(lambda *c: verdict_fields(score_sorted(*c)), *c) for c in cases]
 
 
 def test_whole_verdicts_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,7 +179,7 @@ def test_whole_verdicts_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> 
     cases = []
     for i in range(3000):
         t = (_hostile(rng) if i % 5 == 0 else _long_series(rng) if i % 3 == 0
-             else _series(rng))
+             else random_series(rng))
         sizes: Any = [rng.choice((200, 200, 210, rng.randint(-1, 5000)))
                       for _ in range(min(len(t), MAX_SIZES))]
         if i % 7:
@@ -212,11 +212,11 @@ def _consume(eve: Path, cfg: Any, out: Path) -> tuple[dict[str, Any], list[Any]]
         pairs = []
         for key, p in sorted(beacon.pairs.items()):
             t, sizes = p.series.starts, p.series.sizes
-            pairs += [(key, _fields(score_sorted(t, n, sizes, observed))) for n in (4, 5, 8)]
+            pairs += [(key, verdict_fields(score_sorted(t, n, sizes, observed))) for n in (4, 5, 8)]
             for a in range(0, t.size - 4, 3):
                 for k in (rng.randint(4, 20), rng.randint(20, 200), MAX_STARTS):
                     window = t[a:a + k]
-                    pairs.append((key, _fields(score_sorted(window, 4, sizes[:k], None))))
+                    pairs.append((key, verdict_fields(score_sorted(window, 4, sizes[:k], None))))
     return _report(out), pairs
 
 
