@@ -155,7 +155,7 @@ class BeaconScore:
         """The most recent ``MAX_INTERVALS_SHOWN`` intervals, rounded (for plots)."""
         if self.intervals is None:
             return []
-        return [round(float(x), 2) for x in self.intervals[-MAX_INTERVALS_SHOWN:]]
+        return [round(x, 2) for x in self.intervals[-MAX_INTERVALS_SHOWN:].tolist()]
 
     def evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {
