@@ -1,12 +1,13 @@
 """The two ways score_sorted judges a series give bit-identical verdicts.
 
 Series of at most ``SMALL_N`` starts are merged and pre-judged (beats, median, episode) in plain
-Python (compiled when ``_beacon_judge.pyx`` is built: both are tested), longer ones with
-numpy. Many random series of every kind the detector meets (timers
-with jitter and missing beats, Poisson arrivals, bursts whose clusters are longer than the
-merge window, duplicate timestamps, sub-second strobes, nights off, short captures) are scored
-both ways — the numpy way forced by setting ``SMALL_N`` to 0 — and every field of the verdict
-must be equal, floats exactly.
+Python, longer ones with numpy; when ``_beacon_judge.pyx`` is built (and ``USE_COMPILED``) the
+whole scoring of any series is compiled (both are tested; tests/test_beacon_eval_paths.py
+tests the compiled scoring further). Many random series of every kind the detector meets
+(timers with jitter and missing beats, Poisson arrivals, bursts whose clusters are longer than
+the merge window, duplicate timestamps, sub-second strobes, nights off, short captures) are
+scored both ways — the numpy way forced by setting ``USE_COMPILED`` to False and ``SMALL_N``
+to 0 — and every field of the verdict must be equal, floats exactly.
 """
 
 from __future__ import annotations
@@ -18,47 +19,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from beaconseries import random_series, verdict_fields
 from engines import missing
 
 from eve_consumer.handlers import beacon_score
 from eve_consumer.handlers.beacon import BeaconHandler
-from eve_consumer.handlers.beacon_score import BeaconScore, regularity_stats, score_sorted
+from eve_consumer.handlers.beacon_score import regularity_stats, score_sorted
 from eve_consumer.pipeline import Consumer
 from sakimori.config import load_config
-
-
-def _series(rng: random.Random) -> list[float]:
-    kind = rng.choice(("timer", "poisson", "bursts", "ties", "strobe", "nights"))
-    n = rng.randint(3, beacon_score.SMALL_N)
-    t0 = 1_700_000_000.0 + rng.random() * 1e6
-    if kind == "timer":
-        period, jit = rng.choice((0.5, 5.0, 60.0, 900.0)), rng.choice((0.0, 0.1, 0.5, 0.9))
-        steps = [period * (1 + jit * rng.uniform(-1, 1)) for _ in range(n)]
-        steps = [s for s in steps if rng.random() > 0.1] or [period]
-    elif kind == "poisson":
-        steps = [rng.expovariate(1 / rng.choice((1.0, 30.0, 600.0))) for _ in range(n)]
-    elif kind == "bursts":  # clusters longer than the merge window: walked beat by beat
-        steps = [rng.choice((0.3, 0.6, 0.9, 1.2)) if rng.random() < 0.7
-                 else rng.uniform(30, 900) for _ in range(n)]
-    elif kind == "ties":
-        steps = [rng.choice((0.0, 0.0, 60.0, 61.5)) for _ in range(n)]
-    elif kind == "strobe":
-        steps = [rng.uniform(0.05, 0.6) for _ in range(n)]
-    else:  # a timer with nights off
-        steps = [300.0 * (1 + 0.3 * rng.uniform(-1, 1)) if i % 40 else 50_000.0
-                 for i in range(n)]
-    out, t = [], t0
-    for s in steps:
-        out.append(t)
-        t += s
-    return out
-
-
-def _fields(v: BeaconScore | None) -> Any:
-    if v is None:
-        return None
-    return (v.score, v.z, v.period_s, v.jitter, v.beats, v.gaps, v.sub_scores,
-            v.size_dispersion, v.intervals.dtype, v.intervals.tobytes())
 
 
 @pytest.mark.parametrize("judge", ["pure", "compiled"])
@@ -70,14 +38,15 @@ def test_python_and_numpy_judging_give_identical_verdicts(monkeypatch: pytest.Mo
     rng = random.Random(20261207)
     cases = []
     for _ in range(1500):
-        t = np.sort(np.asarray(_series(rng), dtype=float))
+        t = np.sort(np.asarray(random_series(rng), dtype=float))
         sizes = np.asarray([rng.choice((200, 200, 210, rng.randint(0, 5000)))
                             for _ in range(t.size)], dtype=np.int64)
         observed = rng.choice((None, None, 120.0, 900.0))
         cases.append((t, rng.choice((3, 5, 8)), sizes, observed))
-    small = [_fields(score_sorted(*c)) for c in cases]
+    small = [verdict_fields(score_sorted(*c)) for c in cases]
+    monkeypatch.setattr(beacon_score, "USE_COMPILED", False)
     monkeypatch.setattr(beacon_score, "SMALL_N", 0)
-    big = [_fields(score_sorted(*c)) for c in cases]
+    big = [verdict_fields(score_sorted(*c)) for c in cases]
     assert small == big
     # every outcome met: not judged, judged low, reported; merged clusters walked
     scores = [f[0] for f in small if f is not None]
@@ -130,14 +99,14 @@ def _both(monkeypatch: pytest.MonkeyPatch, series: list[list[float]],
     return compiled, pure
 
 
-def test_compiled_judge_equals_the_pure_one_on_random_series(monkeypatch: pytest.MonkeyPatch
+def test_compiled_judge_equals_the_pure_one_on_randomrandom_series(monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
     """_beacon_judge.judge_small: the same beats, intervals (bytes), sorted intervals (hex)
     and verdict as _judge_small_py, on thousands of random series and extreme ones (starts
     near the float range, ties, one huge step, subnormal steps)."""
     _compiled_judge()
     rng = random.Random(7)
-    series = [sorted(_series(rng)) for _ in range(5000)]
+    series = [sorted(random_series(rng)) for _ in range(5000)]
     for _ in range(500):
         n = rng.randint(4, beacon_score.SMALL_N)
         base = rng.choice((0.0, -1e300, 1e300, 1.7e9, 5e-324))
@@ -149,7 +118,7 @@ def test_compiled_judge_equals_the_pure_one_on_random_series(monkeypatch: pytest
     assert any(x is not None and x[1] < len(t) for x, t in zip(pure, series, strict=True))
 
 
-def test_compiled_judge_equals_the_pure_one_on_real_series(
+def test_compiled_judge_equals_the_pure_one_on_realrandom_series(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slips_eve: Path) -> None:
     """The same on the starts of every pair real EVE makes, whole and in windows."""
     _compiled_judge()

@@ -10,8 +10,8 @@ like 1-second beacons — ``fw_blocked`` counts them), DNS flows, internal desti
 
 Incremental and bounded: the hot path only appends a flow's start text and size to the pair's
 *pending* list; each evaluation (end of a one-shot run, every ``--interval`` in follow mode)
-parses the pending texts of all pairs in one :func:`~sakimori.eve.evetime.parse_many` call
-and folds them into each pair's bounded
+parses the pending starts of all pairs in one :func:`~sakimori.eve.evetime.parse_many` call
+(texts, and kept-alive requests' float times) and folds them into each pair's bounded
 :class:`~eve_consumer.handlers.beacon_series.PairSeries` (≤ 1,024 starts) and scores again only
 pairs that received beats. A pending list over ``MAX_PENDING`` is folded at once; at most
 ``MAX_PAIRS`` pairs (drops counted).
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from eve_consumer.handlers import Handler, register, rule_meta
+from eve_consumer.handlers import Handler, beacon_series, register, rule_meta
 from eve_consumer.handlers.beacon_score import (
     COVER,
     MIN_EPISODE_S,
@@ -41,7 +41,7 @@ from eve_consumer.handlers.beacon_score import (
     _numpy,
     preload_numpy,
 )
-from eve_consumer.handlers.beacon_series import PairSeries, prevalence_cutoff
+from eve_consumer.handlers.beacon_series import PairSeries, add_chunks, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event, parse_ts
@@ -191,44 +191,36 @@ class BeaconHandler(Handler):
         self._fold_all([pair])
 
     def _fold_all(self, pairs: Iterable[_Pair]) -> None:
-        """Fold the pending starts of every pair in *pairs*: the texts of all of them are
-        parsed in one :func:`~sakimori.eve.evetime.parse_many` call (the same values and
-        rejections as :func:`~sakimori.eve.decode.parse_ts` one by one); a pair holding
-        float times (kept-alive requests, old snapshots) is folded one start at a time."""
-        batch: list[_Pair] = []
-        for pair in pairs:
-            pending = pair.pending
-            if not pending:
-                continue
-            try:
-                "".join(pending)  # type: ignore[arg-type]  # all texts? (C speed)
-            except TypeError:
-                self._fold_each(pair)
-                continue
-            batch.append(pair)
+        """Fold the pending starts of every pair in *pairs*: all of them are read in one
+        :func:`~sakimori.eve.evetime.parse_many` call (the same values and rejections as
+        :func:`~sakimori.eve.decode.parse_ts` one by one), float times (kept-alive requests,
+        old snapshots) and anything else by :func:`_start` — :meth:`_fold_each`'s reading
+        of each start, the reference."""
+        batch = [pair for pair in pairs if pair.pending]
         if not batch:
             return
         np = _numpy()
-        times, ok = parse_many(list(chain.from_iterable(p.pending for p in batch)))
+        starts, sizes, bounds = _gather(batch)  # pair i: rows bounds[i] .. bounds[i + 1]
+        times, ok = parse_many(starts, _start)
         bad = int(ok.size - np.count_nonzero(ok))
         if bad:
             self.ctx.counters["beacon_bad_flow_start"] += bad
-        sizes = np.fromiter(chain.from_iterable(p.sizes for p in batch), np.int64,
-                            count=times.size)
+        if sizes is None:
+            sizes = np.fromiter(chain.from_iterable(p.sizes for p in batch), np.int64,
+                                count=times.size)
         keep = ok & (sizes >= 0)  # -1: a kept-alive request, no size of its own
-        clean = not bad and bool(keep.all())  # the usual case: no mask per pair
-        at = 0
+        if bad or not bool(keep.all()):  # each pair's valid starts and its sizes
+            tb, sb = _kept(ok, bounds), _kept(keep, bounds)
+            times, sizes = times[ok], sizes[keep]
+        else:  # the usual case: no mask
+            tb = sb = bounds
+        add_chunks([p.series for p in batch], times, tb, sizes, sb)
         for pair in batch:
-            b = at + len(pair.pending)
-            if clean:
-                pair.series.add(times[at:b], sizes[at:b])
-            else:
-                pair.series.add(times[at:b][ok[at:b]], sizes[at:b][keep[at:b]])
             pair.pending, pair.sizes = [], []
-            at = b
 
     def _fold_each(self, pair: _Pair) -> None:
-        """:meth:`_fold_all` for a pair whose pending starts are not all texts."""
+        """:meth:`_fold_all` of one pair, one start at a time (the reference the tests
+        compare the bulk fold with)."""
         times: list[float] = []
         sizes: list[int] = []
         for text, size in zip(pair.pending, pair.sizes, strict=True):
@@ -272,11 +264,13 @@ class BeaconHandler(Handler):
         cfg = self.ctx.cfg.traffic
         per_host: dict[str, list[tuple[str, _Pair, BeaconScore]]] = {}
         observed = self._short_window()
+        least, threshold = cfg.beacon_min_connections, cfg.beacon_threshold
         for (host, key), pair in self.pairs.items():
-            if len(pair.series) < cfg.beacon_min_connections:
+            series = pair.series
+            if series.starts.size < least:  # len(series), without the call (≈ 1,000 pairs)
                 continue
-            verdict = pair.series.verdict(cfg.beacon_min_connections, observed)
-            if verdict is None or verdict.score < cfg.beacon_threshold:
+            verdict = series.verdict(least, observed)
+            if verdict is None or verdict.score < threshold:
                 continue
             common, why = self.prevalent(key, pair.dest_ip)
             if common:
@@ -299,9 +293,13 @@ class BeaconHandler(Handler):
         first, last = math.inf, -math.inf
         self._fold_all(self.pairs.values())
         for pair in self.pairs.values():
-            if len(pair.series):
-                first = min(first, pair.series.first() or 0.0)
-                last = max(last, pair.series.last() or 0.0)
+            t = pair.series.starts  # sorted: PairSeries.first() and .last() without the calls
+            if t.size:  # min(first, a) and max(last, b), without the calls
+                a, b = t.item(0) or 0.0, t.item(-1) or 0.0
+                if a < first:
+                    first = a
+                if b > last:
+                    last = b
         window = last - first
         return window if 0 < window < MIN_EPISODE_S / COVER else None
 
@@ -361,6 +359,42 @@ class BeaconHandler(Handler):
         for k in stale:
             del self.pairs[k]
         self.ctx.counters["beacon_pairs_pruned"] += len(stale)
+
+
+def _gather(batch: list[_Pair]) -> tuple[list[Any], Any, Any]:
+    """(every pending start of *batch* in order, their sizes as int64 or None: read them
+    with ``np.fromiter``, the bounds of each pair's rows): by the compiled ``gather``
+    (``_beacon_judge.pyx``) with the fold's :data:`beacon_series.USE_COMPILED`, else with
+    ``chain`` and the lengths' sums (sizes None)."""
+    np = _numpy()
+    module = beacon_series._JUDGE if beacon_series.USE_COMPILED else None
+    if module is not None:
+        return module.gather(batch, np)
+    bounds = np.zeros(len(batch) + 1, dtype=np.intp)
+    np.cumsum(np.fromiter(map(len, [p.pending for p in batch]), np.intp, len(batch)),
+              out=bounds[1:])
+    return list(chain.from_iterable(p.pending for p in batch)), None, bounds
+
+
+def _kept(mask: Any, bounds: Any) -> Any:
+    """The bounds of each pair's rows among the rows *mask* keeps (rows bounds[i] ..
+    bounds[i + 1] are pair i's)."""
+    np = _numpy()
+    count = np.zeros(mask.size + 1, dtype=np.intp)
+    np.cumsum(mask, out=count[1:])
+    return count[bounds]
+
+
+def _start(value: Any) -> float:
+    """A pending start that is not a text in Suricata's layout, read as :meth:`_fold_each`
+    reads it: a float as is (a kept-alive request's time), anything else by ``parse_ts``; a
+    value it cannot read raises ValueError (counted as a bad start)."""
+    if type(value) is float:
+        return value
+    try:
+        return parse_ts(value)
+    except TypeError as exc:
+        raise ValueError(f"not a time: {type(value).__name__}") from exc
 
 
 def _server_flags(tcp: TcpFlags) -> str:

@@ -96,7 +96,7 @@ RANGE_MAX_N = BLOCK   # the spread statistic: series of at most one block of int
 TAIL_REF = 3.3         # null 99.9th percentile of z at n ≈ 26–50: fewer intervals scaled to it
 NULL_MEAN_S = 600.0  # null intervals' mean (any: everything is scale-free)
 SMALL_N = 128        # score_sorted: series of at most this many starts pre-judged in Python
-USE_COMPILED = True  # _judge_small by the compiled judge_small when built (tests switch it)
+USE_COMPILED = True  # score_sorted by the compiled _beacon_judge when built (tests switch it)
 
 # Null distribution (random arrivals) of ln(shape) and ln(local) by number of intervals n: mean
 # and standard deviation, and the 99.9th percentile of the mean of both z (heavier than a
@@ -135,9 +135,10 @@ NULL_TABLE: tuple[tuple[int, float, float, float, float, float], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BeaconScore:
-    """The verdict on one pair, with everything an operator needs to check it."""
+    """The verdict on one pair, with everything an operator needs to check it (slots: one is
+    made per judged pair at every evaluation)."""
 
     score: float
     z: float
@@ -154,7 +155,7 @@ class BeaconScore:
         """The most recent ``MAX_INTERVALS_SHOWN`` intervals, rounded (for plots)."""
         if self.intervals is None:
             return []
-        return [round(float(x), 2) for x in self.intervals[-MAX_INTERVALS_SHOWN:]]
+        return [round(x, 2) for x in self.intervals[-MAX_INTERVALS_SHOWN:].tolist()]
 
     def evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -398,14 +399,22 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
                  observed_s: float | None = None) -> BeaconScore | None:
     """:func:`score_beacon` of starts *t* already sorted (a float array, left unchanged).
 
-    The steps that can settle a pair as not judged (beats, median interval, episode) run in
-    plain Python on a series of at most ``SMALL_N`` starts (:func:`_judge_small`: numpy's
-    per-call cost dominates there) and with numpy on longer ones (:func:`_judge_numpy`);
-    both take the same float operations in the same order (bit-identical results, tested)."""
+    With the compiled ``_beacon_judge`` built (and :data:`USE_COMPILED`), a float64 series of
+    finite starts is scored by it whatever its length (:func:`_score_compiled`: numpy's
+    per-call cost dominates on the few dozen starts most pairs have). Otherwise the steps
+    that can settle a pair as not judged (beats, median interval, episode) run in plain Python
+    on a series of at most ``SMALL_N`` starts (:func:`_judge_small`) and with numpy on longer
+    ones (:func:`_judge_numpy`), then :func:`regularity_stats` and :func:`size_dispersion`
+    (the reference). Every path takes the same float operations in the same order
+    (bit-identical verdicts: tests/test_beacon_score_paths.py, test_beacon_eval_paths.py)."""
     need = max(4, min_beats)
     if t.size < need:
         return None  # never more beats than starts
-    if t.size <= SMALL_N and math.isfinite(float(t[0])) and math.isfinite(float(t[-1])):
+    module = _JUDGE if USE_COMPILED else None
+    finite = math.isfinite(float(t[0])) and math.isfinite(float(t[-1]))  # sorted: all
+    if module is not None and finite and t.dtype.char == "d" and t.dtype.isnative:
+        return _score_compiled(module, t, need, sizes, observed_s)
+    if t.size <= SMALL_N and finite:
         judged = _judge_small(t.tolist(), need, observed_s)
     else:
         judged = _judge_numpy(t, need, observed_s)
@@ -415,13 +424,48 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
     stats = regularity_stats(d, w)
     if stats is None:
         return None
+    size_disp = size_dispersion(sizes) if sizes is not None else None
+    return _verdict(stats, w, beats, d, _percentiles(ds, body_n), body_n, size_disp)
+
+
+def _score_compiled(module: Any, t: np.ndarray, need: int,
+                    sizes: Sequence[int] | np.ndarray | None,
+                    observed_s: float | None) -> BeaconScore | None:
+    """:func:`score_sorted` of sorted finite float64 starts *t* by the compiled
+    ``_beacon_judge.score_parts`` (``judge_array``, ``regularity``, ``size_dispersion`` in one
+    call: the operations of :func:`_judge_numpy`, :func:`regularity_stats` and
+    :func:`size_dispersion` in the same order, with numpy's own ``log``, ``sort`` and
+    ``partition`` where their results depend on its implementation); what it does not take
+    (a non-finite interval, sizes not an int64 array) goes to the reference functions."""
+    np = _numpy()
+    plain = type(sizes) is np.ndarray and sizes.dtype == np.int64 and sizes.ndim == 1
+    got = module.score_parts(t, need, MERGE_S, MERGE_FRACTION, MIN_PERIOD_S, GAP_FACTOR,
+                             MANY_BEATS, min_episode_s(observed_s), FLOOR_FRACTION, BLOCK,
+                             LOCAL_KEEP, sizes if plain else None, np)
+    if got is None:
+        return None
+    w, beats, d, body_n, stats, q10, q50, q90, size_disp = got
+    left = stats is NotImplemented  # the statistics left to the reference (and so the sizes)
+    if left:
+        stats = regularity_stats(d, w)
+    if stats is None:
+        return None
+    if left or not plain:
+        size_disp = size_dispersion(sizes) if sizes is not None else None
+    return _verdict(stats, w, beats, d, (q10, q50, q90), body_n, size_disp)
+
+
+def _verdict(stats: tuple[int, float, float, float], w: float, beats: int, d: np.ndarray,
+             quantiles: tuple[float, float, float], body_n: int,
+             size_disp: float | None) -> BeaconScore:
+    """The :class:`BeaconScore` of a judged series from its statistics and the 10th, 50th
+    and 90th percentiles of its intervals that are not gaps (either path)."""
     n, shape, local, spread = stats
     z_shape, z_local = z_scores(n, shape, local)
     z_range = range_z(n, spread)
-    size_disp = size_dispersion(sizes) if sizes is not None else None
     size_reg = 0.0 if size_disp is None else _clip((0.3 - size_disp) / 0.2)
     z = _combine(n, z_shape, z_local, z_range) + SIZE_WEIGHT * size_reg
-    q10, q50, q90 = (float(ds[int(q * (body_n - 1))]) for q in (0.1, 0.5, 0.9))
+    q10, q50, q90 = quantiles
     return BeaconScore(
         score=score_from_z(z), z=z, period_s=q50, jitter=min(1.0, (q90 - q10) / 1.6 / q50),
         beats=beats, gaps=int(d.size - body_n),
@@ -429,6 +473,13 @@ def score_sorted(t: np.ndarray, min_beats: int = 5,
                     "size_regularity": size_reg,
                     "shape": shape, "local": local, "merge_window_s": w},
         size_dispersion=size_disp, intervals=d)
+
+
+def _percentiles(ds: Sequence[float] | np.ndarray, body_n: int) -> tuple[float, float, float]:
+    """The 10th, 50th and 90th percentiles of the *body_n* sorted intervals *ds* that are
+    not gaps (the lowest)."""
+    last = body_n - 1
+    return float(ds[int(0.1 * last)]), float(ds[int(0.5 * last)]), float(ds[int(0.9 * last)])
 
 
 # (merge window, beats, inter-beat intervals, the intervals sorted, how many are not gaps)

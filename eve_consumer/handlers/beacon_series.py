@@ -14,11 +14,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from eve_consumer.handlers.beacon_score import BeaconScore, _numpy, score_sorted
+from eve_consumer.handlers.beacon_score import _JUDGE, BeaconScore, _numpy, score_sorted
 
 MAX_STARTS = 1024
 MAX_SIZES = 256
 MIN_PREVALENT_HOSTS = 3
+USE_COMPILED = True  # add_chunks by the compiled _beacon_judge.add_chunks when built (tests)
 _EMPTY: list[Any] = []  # the shared read-only empty starts and sizes (numpy: made on first use)
 
 
@@ -30,6 +31,19 @@ def _empties() -> list[Any]:
             a.flags.writeable = False
             _EMPTY.append(a)
     return _EMPTY
+
+
+def add_chunks(series: Sequence[PairSeries], times: Any, tb: Any, sizes: Any, sb: Any) -> None:
+    """``series[i].add(times[tb[i]:tb[i + 1]], sizes[sb[i]:sb[i + 1]])`` for every *i*
+    (*times* float64, *sizes* int64, the bounds intp arrays one longer than *series*): the
+    fold of one evaluation. By the compiled ``add_chunks`` (``_beacon_judge.pyx``: the same
+    arrays, made without numpy's per-call cost on each pair's few starts) when it is built and
+    :data:`USE_COMPILED`, else by :meth:`PairSeries.add` (the reference)."""
+    if USE_COMPILED and _JUDGE is not None and type(series) is list:
+        _JUDGE.add_chunks(series, times, tb, sizes, sb, MAX_STARTS, MAX_SIZES, _numpy())
+        return
+    for i, one in enumerate(series):
+        one.add(times[tb[i]:tb[i + 1]], sizes[sb[i]:sb[i + 1]])
 
 
 def prevalence_cutoff(internal_hosts: int, fraction: float) -> int:

@@ -10,8 +10,9 @@ numpy, the store) is handed a time it cannot hold.
 ``flow.start`` texts, folded at each evaluation): compiled (``_evetime.parse_into``), each row
 by the compiled :func:`parse_ts`'s fast path in C; in Python (:func:`parse_many_py`), the rows
 in Suricata's fixed layout as one numpy byte matrix with one cached lookup per distinct day and
-zone. Every other row goes through :func:`parse_ts` — the values and the rejections are
-exactly :func:`parse_ts`'s.
+zone. Every other row goes through :func:`parse_ts` (or the caller's reader of rows that
+are not texts: the beacon's pending starts hold kept-alive requests' float times) — the values
+and the rejections are exactly :func:`parse_ts`'s.
 """
 
 from __future__ import annotations
@@ -81,24 +82,31 @@ PARSE_MANY_CHUNK = 1 << 15
 ≈ 8 MiB however many times an evaluation folds."""
 
 
-def parse_many(texts: Sequence[str]) -> tuple[Any, Any]:
+def parse_many(texts: Sequence[Any],
+               slow: Callable[[Any], float] | None = None) -> tuple[Any, Any]:
     """(epoch seconds, valid) of every text of *texts* (strings), as two numpy arrays
     (float64, bool): row *i* is ``parse_ts(texts[i])`` — the very same float — or not valid
     where that raises ValueError. By the compiled ``parse_into`` (``_evetime.pyx``: the
     compiled ``parse_ts``'s fast path per row, every other row by ``parse_ts``) when it is
-    built and *texts* is a list, else by :func:`parse_many_py`."""
+    built and *texts* is a list, else by :func:`parse_many_py`.
+
+    *slow* (default :func:`parse_ts`) reads every row the fast paths do not: a caller whose
+    list holds other values than texts (the beacon's pending starts hold kept-alive requests'
+    float times) passes a function that reads them too; a row where it raises ValueError is
+    not valid."""
     if _PARSE_INTO is None or type(texts) is not list:
-        return parse_many_py(texts)
+        return parse_many_py(texts, slow)
     import numpy as np
 
     n = len(texts)
     out = np.zeros(n, dtype=np.float64)
     ok = np.zeros(n, dtype=bool)
-    _PARSE_INTO(texts, out, ok.view(np.uint8), parse_ts)
+    _PARSE_INTO(texts, out, ok.view(np.uint8), parse_ts if slow is None else slow)
     return out, ok
 
 
-def parse_many_py(texts: Sequence[str]) -> tuple[Any, Any]:
+def parse_many_py(texts: Sequence[Any],
+                  slow: Callable[[Any], float] | None = None) -> tuple[Any, Any]:
     """:func:`parse_many` in Python with numpy (the reference, and the fallback without a
     compiler): (epoch seconds, valid) as two numpy arrays.
 
@@ -115,16 +123,18 @@ def parse_many_py(texts: Sequence[str]) -> tuple[Any, Any]:
     import numpy as np
 
     n = len(texts)
+    read = parse_ts if slow is None else slow
     if n > PARSE_MANY_CHUNK:
-        parts = [_parse_chunk(texts[i:i + PARSE_MANY_CHUNK])
+        parts = [_parse_chunk(texts[i:i + PARSE_MANY_CHUNK], read)
                  for i in range(0, n, PARSE_MANY_CHUNK)]
         return (np.concatenate([times for times, _ in parts]),
                 np.concatenate([ok for _, ok in parts]))
-    return _parse_chunk(texts)
+    return _parse_chunk(texts, read)
 
 
-def _parse_chunk(texts: Sequence[str]) -> tuple[Any, Any]:
-    """:func:`parse_many` of up to :data:`PARSE_MANY_CHUNK` texts."""
+def _parse_chunk(texts: Sequence[Any], slow: Callable[[Any], float]) -> tuple[Any, Any]:
+    """:func:`parse_many` of up to :data:`PARSE_MANY_CHUNK` texts (rows off the bulk path
+    read by *slow*)."""
     import numpy as np
 
     n = len(texts)
@@ -136,7 +146,7 @@ def _parse_chunk(texts: Sequence[str]) -> tuple[Any, Any]:
     try:
         lens = np.fromiter(map(len, texts), dtype=np.intp, count=n)
         buf = "".join(texts).encode("ascii") if bool((lens == 31).all()) else None
-    except UnicodeEncodeError:  # not ASCII: one by one
+    except (UnicodeEncodeError, TypeError):  # not ASCII, or not all texts: one by one
         buf = None
     if buf is not None:
         m = np.frombuffer(buf, dtype=np.uint8).reshape(n, 31)
@@ -179,7 +189,7 @@ def _parse_chunk(texts: Sequence[str]) -> tuple[Any, Any]:
             ok[rows] = True
     for i in range(n) if bulk is None else np.flatnonzero(~bulk).tolist():
         try:
-            out[i] = parse_ts(texts[i])
+            out[i] = slow(texts[i])
         except ValueError:
             continue
         ok[i] = True
