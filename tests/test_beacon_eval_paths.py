@@ -40,6 +40,9 @@ from eve_consumer.handlers.beacon_score import regularity_stats, score_sorted, s
 from eve_consumer.handlers.beacon_series import MAX_SIZES, MAX_STARTS
 from eve_consumer.pipeline import Consumer
 
+# hostile series overflow on purpose (the reference's own float result is compared)
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
 JUDGE: Any = beacon_score._JUDGE
 
 
