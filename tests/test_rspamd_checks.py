@@ -135,3 +135,29 @@ def test_first_non_blank_from_header_is_the_one_displayed() -> None:
     finally:
         override.unlink()
         inst.restart()
+
+
+def test_tag_milter_reply_is_exactly_the_helpers() -> None:
+    """The plugin writes the tag with task:set_milter_reply and task:modify_header itself
+    (Rspamd 3.4's lua_mime.modify_headers, 'compat' mode, did it before: docs/bench.md, "item
+    4, sixth round"): the whole milter section, merged with other modules' changes (X-Spam),
+    must stay what the helper produced — a flagged mail with and without an incoming tag, a
+    clean mail with one (removed, nothing added) and without, a subject prefix with the tag."""
+    inst = configure(CONFIG, MAIL)
+    untagged = SPOOF.replace(b"X-Sakimori: clean\r\n", b"")
+    clean_tagged = CLEAN.replace(b"Subject: hi\r\n",
+                                 b"Subject: hi\r\nX-Sakimori: SAKIMORI_INTERNAL_SPOOF\r\n")
+    tag = {"X-Sakimori": {"value": "SAKIMORI_INTERNAL_SPOOF", "order": 0}}
+    for message, env, milter in (
+            (SPOOF, SPOOF_ENV, {"add_headers": tag,
+                                "remove_headers": {"X-Sakimori": 0, "X-Spam": 0}}),
+            (untagged, SPOOF_ENV, {"add_headers": tag, "remove_headers": {"X-Spam": 0}}),
+            (clean_tagged, CLEAN_ENV, {"remove_headers": {"X-Sakimori": 0, "X-Spam": 0}}),
+            (CLEAN, CLEAN_ENV, {"remove_headers": {"X-Spam": 0}})):
+        assert inst.scan(message, **env).get("milter") == milter, message
+    inst = configure(_with(tag_subject="[SPOOF]"), MAIL)
+    assert inst.scan(untagged, **SPOOF_ENV)["milter"] == {
+        "add_headers": {**tag, "Subject": {"value": "[SPOOF] =?UTF-8?B?6Iez5oCl?= transfer",
+                                           "order": 0}},
+        "remove_headers": {"Subject": 0, "X-Spam": 0}}
+    assert inst.lua_errors() == []
