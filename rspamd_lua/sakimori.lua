@@ -347,17 +347,33 @@ local HOP = {__index = function(hop, key)
   return host
 end}
 
+-- The hop tables and their list are reused from mail to mail (a Received chain of 5-8 hops
+-- was a table each per mail, the largest part of the plugin's garbage); the checks read them
+-- only while the mail is judged (the external sender and chain are copied out). Only the
+-- first HOP_POOL hops are pooled, so a hostile chain of thousands of hops leaves no heap behind.
+local HOP_POOL = 64
+local hop_pool, hop_list = {}, {}
 local function hops_of(task)
-  local hops = {}
+  local hops, n = hop_list, 0
   for _, h in ipairs(task:get_received_headers() or {}) do
     if not (h.flags and h.flags.artificial) then
       local hip = h.from_ip or h.real_ip -- a string in 3.4 (an rspamd_ip in some versions)
       if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end
       local raw = h.raw
-      hops[#hops + 1] = setmetatable({ip = hip, raw = raw,
-                                      rh = not raw and h.real_hostname or nil}, HOP)
+      n = n + 1
+      local hop = hop_pool[n]
+      if hop then
+        hop.host = nil -- the verified name is judged again (HOP) for this mail's hop
+      else
+        hop = setmetatable({}, HOP)
+        if n <= HOP_POOL then hop_pool[n] = hop end
+      end
+      hop.ip, hop.raw, hop.rh = hip, raw, not raw and h.real_hostname or nil
+      hops[n] = hop
     end
   end
+  for k = #hops, n + 1, -1 do hops[k] = nil end
+  if n > HOP_POOL then hop_list = {} end -- a long list is not kept either
   return hops
 end
 
@@ -384,8 +400,19 @@ end}
 
 local MIME_FROM, SMTP_FROM = {'mime', 'orig'}, {'smtp', 'orig'} -- 'orig': no alias rewriting
 
+-- The facts table is reused too (one mail at a time: the callback never yields); every field
+-- is cleared first, the lazy ones included, so nothing of the previous mail is read.
+local FACT_KEYS = {'task', 'ip', 'hostname', 'helo', 'user', 'from_addr', 'from_name',
+                   'from_others', 'from_shown', 'env_from', 'hops', 'reply_to'}
+local facts_t = setmetatable({}, FACTS)
+local function clear_facts()
+  for k = 1, #FACT_KEYS do facts_t[FACT_KEYS[k]] = nil end
+end
+
 local function facts_of(task)
-  local f = setmetatable({task = task}, FACTS)
+  clear_facts()
+  local f = facts_t
+  f.task = task
   local ip = task:get_from_ip()
   if ip and ip:is_valid() then f.ip = ip:to_string() end
   f.hostname = real_name(task:get_hostname())
@@ -501,6 +528,7 @@ local function check_task(task)
     fired[#fired + 1] = r[1]
   end
   tag(task, fired)
+  clear_facts() -- no reference to this mail's task or strings kept
 end
 
 local function sakimori_cb(task)

@@ -260,17 +260,26 @@ M.CHECKS = {
 }
 M.HEADER_MISMATCH = 'SAKIMORI_HEADER_MISMATCH'
 
+-- One context table, refilled for every mail: evaluate never yields (no asynchronous call), so
+-- two mails never use it at once, and a fresh table of ten fields per mail was about 0.5 KB of
+-- garbage — Rspamd's Lua collector is paced by allocation (docs/bench.md, "item 4, sixth
+-- round"). Every field is set before the checks run and the mail's references dropped after.
+local CTX = {}
+local function release(ctx)
+  ctx.facts, ctx.ext, ctx.chain, ctx.froms, ctx.senders, ctx.data = nil, nil, nil, nil, nil, nil
+end
+
 function M.evaluate(f, cfg, data)
   local froms = F.from_domains(f.from_shown, f.from_addr)
   local d_env = N.domain_of(f.env_from)
   local senders = froms
   if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
   local ext, older = external_of(f, cfg, data)
-  local ctx = {
-    facts = f, cfg = cfg, data = data, ext = ext, older = older, chain = nil, -- chain: lazy
-    authenticated = f.user ~= nil and f.user ~= '',
-    froms = froms, d_env = d_env, senders = senders,
-  }
+  local ctx = CTX
+  ctx.facts, ctx.cfg, ctx.data, ctx.ext, ctx.older = f, cfg, data, ext, older
+  ctx.chain = nil -- lazy: domestic_via_overseas builds it when it needs it
+  ctx.authenticated = f.user ~= nil and f.user ~= ''
+  ctx.froms, ctx.d_env, ctx.senders = froms, d_env, senders
   local results, fired = {}, false
   for _, c in ipairs(M.CHECKS) do
     local opts = c[2](ctx)
@@ -281,6 +290,7 @@ function M.evaluate(f, cfg, data)
   end
   local opts = header_mismatch(ctx, fired)
   if opts then results[#results + 1] = {M.HEADER_MISMATCH, opts} end
+  release(ctx)
   return results
 end
 
