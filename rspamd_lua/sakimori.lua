@@ -478,6 +478,10 @@ local function sanitise(s) return (sanitise_memo(tostring(s))) end
 -- task's own view of its headers (task:modify_header: remove, then add on top), without the
 -- helper's generic flattening (a closure and about a dozen tables per flagged mail; the tag was
 -- a fifth of the plugin's time per mail — docs/bench.md, "item 4, sixth round").
+-- Without a subject prefix the milter reply and header change depend only on the tag's value
+-- and on an incoming tag: their tables are kept per (value, incoming) — Rspamd copies them
+-- (ucl_object_lua_import) and never changes them; at most 2 x 2^6 combinations, bounded anyway.
+local tag_cache, tag_n = {}, 0
 local function tag(task, fired)
   local hname = settings.header_name
   local incoming = task:get_header(hname)
@@ -486,25 +490,35 @@ local function tag(task, fired)
   local value = flagged and settings.tag_header and table.concat(fired, ', ') or nil
   local prefix = flagged and tostring(settings.tag_subject or '') or ''
   if not value and not incoming and prefix == '' then return end
-  local add, remove = nil, nil
-  if value then add = {[hname] = {order = 0, value = value}} end
-  if incoming then remove = {[hname] = 0} end -- never trust an incoming tag
-  local subject = nil
-  if prefix ~= '' then
-    local subj = ((task:get_header_full('Subject') or {})[1] or {}).value or ''
-    subj = subj:gsub('\r?\n[ \t]*', ' '):gsub('[%z\1-\8\10-\31\127]', '')
-    if prefix:find('[\128-\255]') then prefix = rspamd_util.mime_header_encode(prefix) end
-    subject = prefix .. ' ' .. subj
-    add = add or {}
-    add['Subject'] = {order = 0, value = subject}
-    remove = remove or {}
-    remove['Subject'] = 0
+  if prefix == '' then -- the usual case: the same few changes recur, built once each
+    local key = (value or '') .. (incoming and '\1' or '\0')
+    local c = tag_cache[key]
+    if not c then
+      c = {reply = {add_headers = value and {[hname] = {order = 0, value = value}} or nil,
+                    remove_headers = incoming and {[hname] = 0} or nil},
+           rules = {add = value and {{0, value}} or nil, remove = incoming and {0} or nil}}
+      if tag_n >= 256 then tag_cache, tag_n = {}, 0 end
+      tag_cache[key] = c; tag_n = tag_n + 1
+    end
+    task:set_milter_reply(c.reply)
+    task:modify_header(hname, c.rules)
+    return
   end
+  -- a subject prefix: the subject is the mail's own, so these tables are built per mail
+  local subj = ((task:get_header_full('Subject') or {})[1] or {}).value or ''
+  subj = subj:gsub('\r?\n[ \t]*', ' '):gsub('[%z\1-\8\10-\31\127]', '')
+  if prefix:find('[\128-\255]') then prefix = rspamd_util.mime_header_encode(prefix) end
+  local subject = prefix .. ' ' .. subj
+  local add, remove = {Subject = {order = 0, value = subject}}, {Subject = 0}
+  if value then add[hname] = {order = 0, value = value} end
+  if incoming then remove[hname] = 0 end -- never trust an incoming tag
+  if hname == 'Subject' then add.Subject = {order = 0, value = subject} end -- as the helper
   task:set_milter_reply({add_headers = add, remove_headers = remove})
-  if (value or incoming) and not (subject and hname == 'Subject') then -- one change a name
-    task:modify_header(hname, {add = value and {{0, value}} or nil, remove = incoming and {0} or nil})
+  if (value or incoming) and hname ~= 'Subject' then -- one change a header name
+    task:modify_header(hname, {add = value and {{0, value}} or nil,
+                               remove = incoming and {0} or nil})
   end
-  if subject then task:modify_header('Subject', {add = {{0, subject}}, remove = {0}}) end
+  task:modify_header('Subject', {add = {{0, subject}}, remove = {0}})
 end
 
 local function check_task(task)
