@@ -388,8 +388,10 @@ end
 
 -- Facts read only by some checks for some mail come from the task when first read: hops (the
 -- Received chain: not read when the connecting address is already the external sender and
--- no sender domain is domestic) and reply_to (read by the header-mismatch check only).
-local LAZY = {hops = hops_of, reply_to = reply_to_of}
+-- no sender domain is domestic), reply_to (read by the header-mismatch check only) and helo
+-- (no check reads it today: a C call per mail saved).
+local function helo_of(task) return real_name(task:get_helo()) end
+local LAZY = {hops = hops_of, reply_to = reply_to_of, helo = helo_of}
 local FACTS = {__index = function(f, key)
   local fn, task = LAZY[key], rawget(f, 'task')
   if not fn or not task then return nil end
@@ -416,7 +418,6 @@ local function facts_of(task)
   local ip = task:get_from_ip()
   if ip and ip:is_valid() then f.ip = ip:to_string() end
   f.hostname = real_name(task:get_hostname())
-  f.helo = real_name(task:get_helo())
   f.user = task:get_user()
   local from = (task:get_from(MIME_FROM) or {})[1]
   if from then
@@ -521,6 +522,7 @@ local function tag(task, fired)
   task:modify_header('Subject', {add = {{0, subject}}, remove = {0}})
 end
 
+local fired_buf = {} -- the names of this mail's findings (refilled per mail, as the facts)
 local function check_task(task)
   local f = facts_of(task)
   if settings.expose_from then
@@ -534,12 +536,13 @@ local function check_task(task)
       f.from_addr, f.from_shown, f.env_from)
   local results = checks.evaluate(f, cfg, data)
   lua_util.debugm(N, task, '%s check(s) fired', #results)
-  local fired = {}
-  for _, r in ipairs(results) do
-    local options = {}
-    for _, o in ipairs(r[2]) do options[#options + 1] = sanitise(o) end
+  local fired = fired_buf
+  for k = #fired, #results + 1, -1 do fired[k] = nil end
+  for i, r in ipairs(results) do
+    local options = r[2] -- this mail's own list (the checks build one per finding): in place
+    for k = 1, #options do options[k] = sanitise(options[k]) end
     task:insert_result(r[1], 1.0, options)
-    fired[#fired + 1] = r[1]
+    fired[i] = r[1]
   end
   tag(task, fired)
   clear_facts() -- no reference to this mail's task or strings kept
