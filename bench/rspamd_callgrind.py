@@ -1,8 +1,9 @@
 """Rspamd's scanning work per mail in instructions (callgrind), per variant of the plugin.
 
-Run: ``.venv/bin/python bench/rspamd_callgrind.py [--messages 100,300]
+Run: ``.venv/bin/python bench/rspamd_callgrind.py [--messages 100,900]
 [--variants without,noreg,plugin] [--before DIR] [--keep DIR]`` (needs valgrind; not part of
-``make bench``: every variant and length is one Rspamd start under callgrind, ≈ 1 min each).
+``make bench``: every variant and length is one Rspamd start under callgrind, ≈ 0.5–2 min
+each).
 
 Timing Rspamd on a shared 2-core machine moves by ±3–6 % between identical instances
 (``bench/rspamd_variants.py``); this counts instructions instead. Each variant (the kinds of
@@ -17,7 +18,9 @@ the difference of the lengths, so start-up and first-sight work (memo tables fil
 Rspamd compiles some hyperscan multipatterns lazily inside the first tasks, in varying amounts
 from run to run (≈ 190–250 M instructions); ``rspamd_multipattern_compile`` (inclusive) is
 therefore subtracted from every count — without that, one variant's figure moves by up to
-±0.2 M instructions per mail between identical runs; with it, by ≈ ±0.3 %.
+±0.2 M instructions per mail between identical runs; with it, by ≈ ±0.3 % over a span of
+200 mails (a plugin's ±30 k per mail between runs: more than a 20 k change), by 0.01–0.02 %
+over 800 — the default 100,900 (docs/bench.md, "Issue 15 item 4, sixth round").
 
 Under valgrind the instances get their own DBDIR base, ``--base-dir`` (never the shared
 ``/var/tmp/sakimori-rspamd`` of the tests and benches: Rspamd under valgrind sees another CPU
@@ -98,7 +101,7 @@ def _count(out_dir: Path, tag: str) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", default="100,300",
+    ap.add_argument("--messages", default="100,900",
                     help="two run lengths (messages after the warm-up); the figure per mail "
                     "is the difference of their counts")
     ap.add_argument("--variants", default="without,noreg,plugin")

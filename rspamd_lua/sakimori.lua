@@ -63,7 +63,6 @@ end
 local rspamd_logger = require 'rspamd_logger'
 local lua_util = require 'lua_util'
 local lua_maps = require 'lua_maps'
-local lua_mime = require 'lua_mime'
 local rspamd_util = require 'rspamd_util'
 local ts = require('tableshape').types
 
@@ -348,17 +347,33 @@ local HOP = {__index = function(hop, key)
   return host
 end}
 
+-- The hop tables and their list are reused from mail to mail (a Received chain of 5-8 hops
+-- was a table each per mail, the largest part of the plugin's garbage); the checks read them
+-- only while the mail is judged (the external sender and chain are copied out). Only the
+-- first HOP_POOL hops are pooled, so a hostile chain of thousands of hops leaves no heap behind.
+local HOP_POOL = 64
+local hop_pool, hop_list = {}, {}
 local function hops_of(task)
-  local hops = {}
+  local hops, n = hop_list, 0
   for _, h in ipairs(task:get_received_headers() or {}) do
     if not (h.flags and h.flags.artificial) then
       local hip = h.from_ip or h.real_ip -- a string in 3.4 (an rspamd_ip in some versions)
       if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end
       local raw = h.raw
-      hops[#hops + 1] = setmetatable({ip = hip, raw = raw,
-                                      rh = not raw and h.real_hostname or nil}, HOP)
+      n = n + 1
+      local hop = hop_pool[n]
+      if hop then
+        hop.host = nil -- the verified name is judged again (HOP) for this mail's hop
+      else
+        hop = setmetatable({}, HOP)
+        if n <= HOP_POOL then hop_pool[n] = hop end
+      end
+      hop.ip, hop.raw, hop.rh = hip, raw, not raw and h.real_hostname or nil
+      hops[n] = hop
     end
   end
+  for k = #hops, n + 1, -1 do hops[k] = nil end
+  if n > HOP_POOL then hop_list = {} end -- a long list is not kept either
   return hops
 end
 
@@ -373,8 +388,10 @@ end
 
 -- Facts read only by some checks for some mail come from the task when first read: hops (the
 -- Received chain: not read when the connecting address is already the external sender and
--- no sender domain is domestic) and reply_to (read by the header-mismatch check only).
-local LAZY = {hops = hops_of, reply_to = reply_to_of}
+-- no sender domain is domestic), reply_to (read by the header-mismatch check only) and helo
+-- (no check reads it today: a C call per mail saved).
+local function helo_of(task) return real_name(task:get_helo()) end
+local LAZY = {hops = hops_of, reply_to = reply_to_of, helo = helo_of}
 local FACTS = {__index = function(f, key)
   local fn, task = LAZY[key], rawget(f, 'task')
   if not fn or not task then return nil end
@@ -385,12 +402,22 @@ end}
 
 local MIME_FROM, SMTP_FROM = {'mime', 'orig'}, {'smtp', 'orig'} -- 'orig': no alias rewriting
 
+-- The facts table is reused too (one mail at a time: the callback never yields); every field
+-- is cleared first, the lazy ones included, so nothing of the previous mail is read.
+local FACT_KEYS = {'task', 'ip', 'hostname', 'helo', 'user', 'from_addr', 'from_name',
+                   'from_others', 'from_shown', 'env_from', 'hops', 'reply_to'}
+local facts_t = setmetatable({}, FACTS)
+local function clear_facts()
+  for k = 1, #FACT_KEYS do facts_t[FACT_KEYS[k]] = nil end
+end
+
 local function facts_of(task)
-  local f = setmetatable({task = task}, FACTS)
+  clear_facts()
+  local f = facts_t
+  f.task = task
   local ip = task:get_from_ip()
   if ip and ip:is_valid() then f.ip = ip:to_string() end
   f.hostname = real_name(task:get_hostname())
-  f.helo = real_name(task:get_helo())
   f.user = task:get_user()
   local from = (task:get_from(MIME_FROM) or {})[1]
   if from then
@@ -446,28 +473,56 @@ end
 local sanitise_memo = norm.memo(sanitise_text) -- pure: options recur from mail to mail
 local function sanitise(s) return (sanitise_memo(tostring(s))) end
 
+-- The tag: what lua_mime.modify_headers(task, {add = ..., remove = ...}) of Rspamd 3.4 does
+-- (/usr/share/rspamd/lualib/lua_mime.lua, 'compat' mode), made directly: the milter reply the
+-- MTA applies (add_headers {name = {order = 0, value = v}}, remove_headers {name = 0}) and the
+-- task's own view of its headers (task:modify_header: remove, then add on top), without the
+-- helper's generic flattening (a closure and about a dozen tables per flagged mail; the tag was
+-- a fifth of the plugin's time per mail — docs/bench.md, "item 4, sixth round").
+-- Without a subject prefix the milter reply and header change depend only on the tag's value
+-- and on an incoming tag: their tables are kept per (value, incoming) — Rspamd copies them
+-- (ucl_object_lua_import) and never changes them; at most 2 x 2^6 combinations, bounded anyway.
+local tag_cache, tag_n = {}, 0
 local function tag(task, fired)
   local hname = settings.header_name
   local incoming = task:get_header(hname)
-  if #fired == 0 and not incoming then return end -- clean mail, nothing to remove: no work
-  local add, remove = {}, {}
+  local flagged = #fired > 0
+  if not flagged and not incoming then return end -- clean mail, nothing to remove: no work
+  local value = flagged and settings.tag_header and table.concat(fired, ', ') or nil
+  local prefix = flagged and tostring(settings.tag_subject or '') or ''
+  if not value and not incoming and prefix == '' then return end
+  if prefix == '' then -- the usual case: the same few changes recur, built once each
+    local key = (value or '') .. (incoming and '\1' or '\0')
+    local c = tag_cache[key]
+    if not c then
+      c = {reply = {add_headers = value and {[hname] = {order = 0, value = value}} or nil,
+                    remove_headers = incoming and {[hname] = 0} or nil},
+           rules = {add = value and {{0, value}} or nil, remove = incoming and {0} or nil}}
+      if tag_n >= 256 then tag_cache, tag_n = {}, 0 end
+      tag_cache[key] = c; tag_n = tag_n + 1
+    end
+    task:set_milter_reply(c.reply)
+    task:modify_header(hname, c.rules)
+    return
+  end
+  -- a subject prefix: the subject is the mail's own, so these tables are built per mail
+  local subj = ((task:get_header_full('Subject') or {})[1] or {}).value or ''
+  subj = subj:gsub('\r?\n[ \t]*', ' '):gsub('[%z\1-\8\10-\31\127]', '')
+  if prefix:find('[\128-\255]') then prefix = rspamd_util.mime_header_encode(prefix) end
+  local subject = prefix .. ' ' .. subj
+  local add, remove = {Subject = {order = 0, value = subject}}, {Subject = 0}
+  if value then add[hname] = {order = 0, value = value} end
   if incoming then remove[hname] = 0 end -- never trust an incoming tag
-  if #fired > 0 and settings.tag_header then
-    add[hname] = {order = 0, value = table.concat(fired, ', ')}
+  if hname == 'Subject' then add.Subject = {order = 0, value = subject} end -- as the helper
+  task:set_milter_reply({add_headers = add, remove_headers = remove})
+  if (value or incoming) and hname ~= 'Subject' then -- one change a header name
+    task:modify_header(hname, {add = value and {{0, value}} or nil,
+                               remove = incoming and {0} or nil})
   end
-  local prefix = tostring(settings.tag_subject or '')
-  if #fired > 0 and prefix ~= '' then
-    local subj = ((task:get_header_full('Subject') or {})[1] or {}).value or ''
-    subj = subj:gsub('\r?\n[ \t]*', ' '):gsub('[%z\1-\8\10-\31\127]', '')
-    if prefix:find('[\128-\255]') then prefix = rspamd_util.mime_header_encode(prefix) end
-    remove['Subject'] = 0
-    add['Subject'] = {order = 0, value = prefix .. ' ' .. subj}
-  end
-  if next(add) or next(remove) then
-    lua_mime.modify_headers(task, {add = add, remove = remove})
-  end
+  task:modify_header('Subject', {add = {{0, subject}}, remove = {0}})
 end
 
+local fired_buf = {} -- the names of this mail's findings (refilled per mail, as the facts)
 local function check_task(task)
   local f = facts_of(task)
   if settings.expose_from then
@@ -481,14 +536,16 @@ local function check_task(task)
       f.from_addr, f.from_shown, f.env_from)
   local results = checks.evaluate(f, cfg, data)
   lua_util.debugm(N, task, '%s check(s) fired', #results)
-  local fired = {}
-  for _, r in ipairs(results) do
-    local options = {}
-    for _, o in ipairs(r[2]) do options[#options + 1] = sanitise(o) end
+  local fired = fired_buf
+  for k = #fired, #results + 1, -1 do fired[k] = nil end
+  for i, r in ipairs(results) do
+    local options = r[2] -- this mail's own list (the checks build one per finding): in place
+    for k = 1, #options do options[k] = sanitise(options[k]) end
     task:insert_result(r[1], 1.0, options)
-    fired[#fired + 1] = r[1]
+    fired[i] = r[1]
   end
   tag(task, fired)
+  clear_facts() -- no reference to this mail's task or strings kept
 end
 
 local function sakimori_cb(task)

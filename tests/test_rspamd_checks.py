@@ -135,3 +135,55 @@ def test_first_non_blank_from_header_is_the_one_displayed() -> None:
     finally:
         override.unlink()
         inst.restart()
+
+
+def test_tag_milter_reply_is_exactly_the_helpers() -> None:
+    """The plugin writes the tag with task:set_milter_reply and task:modify_header itself
+    (Rspamd 3.4's lua_mime.modify_headers, 'compat' mode, did it before: docs/bench.md, "item
+    4, sixth round"): the whole milter section, merged with other modules' changes (X-Spam),
+    must stay what the helper produced — a flagged mail with and without an incoming tag, a
+    clean mail with one (removed, nothing added) and without, a subject prefix with the tag."""
+    inst = configure(CONFIG, MAIL)
+    untagged = SPOOF.replace(b"X-Sakimori: clean\r\n", b"")
+    clean_tagged = CLEAN.replace(b"Subject: hi\r\n",
+                                 b"Subject: hi\r\nX-Sakimori: SAKIMORI_INTERNAL_SPOOF\r\n")
+    tag = {"X-Sakimori": {"value": "SAKIMORI_INTERNAL_SPOOF", "order": 0}}
+    for message, env, milter in (
+            (SPOOF, SPOOF_ENV, {"add_headers": tag,
+                                "remove_headers": {"X-Sakimori": 0, "X-Spam": 0}}),
+            (untagged, SPOOF_ENV, {"add_headers": tag, "remove_headers": {"X-Spam": 0}}),
+            (clean_tagged, CLEAN_ENV, {"remove_headers": {"X-Sakimori": 0, "X-Spam": 0}}),
+            (CLEAN, CLEAN_ENV, {"remove_headers": {"X-Spam": 0}})):
+        assert inst.scan(message, **env).get("milter") == milter, message
+    inst = configure(_with(tag_subject="[SPOOF]"), MAIL)
+    assert inst.scan(untagged, **SPOOF_ENV)["milter"] == {
+        "add_headers": {**tag, "Subject": {"value": "[SPOOF] =?UTF-8?B?6Iez5oCl?= transfer",
+                                           "order": 0}},
+        "remove_headers": {"Subject": 0, "X-Spam": 0}}
+    assert inst.lua_errors() == []
+
+
+def _received(ips: list[str]) -> bytes:
+    return "".join(f"Received: from h{i}.partner.co.jp (h{i}.partner.co.jp [{ip}]) by "
+                   f"mx{i}.partner.co.jp with ESMTP id q{i}; Mon, 7 Dec 2026 10:00:00 +0900\r\n"
+                   for i, ip in enumerate(ips)).encode()
+
+
+def test_reused_tables_carry_nothing_to_the_next_mail() -> None:
+    """The plugin refills one facts table, one check context and pooled hop tables from mail
+    to mail (docs/bench.md, "item 4, sixth round"): a mail judged right after one with a longer
+    Received chain — longer than the pool, too — gets the verdict it gets alone."""
+    inst = configure(CONFIG, MAIL)
+    short = _received(["133.0.0.2", "133.0.0.3"]) + CLEAN
+
+    def sakimori(reply: dict) -> dict:
+        return {k: v.get("options") for k, v in reply["symbols"].items()
+                if k.startswith("SAKIMORI_")}
+
+    alone = sakimori(inst.scan(short, **CLEAN_ENV))
+    assert "SAKIMORI_DOMESTIC_VIA_OVERSEAS" not in alone
+    for hops in (10, 80):
+        long = _received(["133.0.0.2", "133.0.0.3"] + ["8.8.8.8"] * (hops - 2)) + CLEAN
+        assert "SAKIMORI_DOMESTIC_VIA_OVERSEAS" in sakimori(inst.scan(long, **CLEAN_ENV))
+        assert sakimori(inst.scan(short, **CLEAN_ENV)) == alone, hops
+    assert inst.lua_errors() == []

@@ -87,15 +87,19 @@ local function external_of(f, cfg, data)
 end
 
 -- The external chain (list of IP strings): the external sender, then every public hop older.
-local function chain_of(f, ext, older)
-  local chain = {ext.ip}
+-- into: a list to refill instead of a new one (the checks' own, reused from mail to mail).
+local function chain_of(f, ext, older, into)
+  local chain, n = into or {}, 1
+  chain[1] = ext.ip
   local hops = f.hops or {}
   for i = older, #hops do
     local ha = N.address(hops[i].ip)
-    if ha and ha.public then chain[#chain + 1] = ha.str end
+    if ha and ha.public then n = n + 1; chain[n] = ha.str end
   end
+  for k = #chain, n + 1, -1 do chain[k] = nil end
   return chain
 end
+local chain_buf = {} -- evaluate's chain (one mail at a time, like CTX below)
 
 -- The external sender and chain, or nil.
 function M.external(f, cfg, data)
@@ -130,7 +134,7 @@ local function domestic_via_overseas(ctx)
     -- the TLD presumption holds only for a domain without learned history
     if not is_internal(d, cfg.internal_domains) and (ctx.data.domestic(d)
         or (ctx.data.history(d) == nil and N.is_domestic_tld(d, cfg.domestic_tlds))) then
-      if not ctx.chain then ctx.chain = chain_of(ctx.facts, ctx.ext, ctx.older) end
+      if not ctx.chain then ctx.chain = chain_of(ctx.facts, ctx.ext, ctx.older, chain_buf) end
       for _, ip in ipairs(ctx.chain) do
         local cc = ctx.data.country(ip)
         if cc and cc ~= '' and cc:upper() ~= cfg.domestic_country then
@@ -178,9 +182,10 @@ end
 
 -- Other address-like text of the From header naming a protected domain not its own.
 local function shows_protected(ctx)
+  local others = ctx.facts.from_others or {}
+  if #others == 0 then return nil end -- most From headers show one address: no work
   local own = {}
   for _, c in ipairs(ctx.froms) do own[org(c[1])] = true end
-  local others = ctx.facts.from_others or {}
   for k = 1, math.min(#others, 8) do
     local dom = N.domain_of(others[k])
     local o = org(dom)
@@ -230,24 +235,26 @@ end
 -- Reply-To divergence counts for a protected From or with another finding; envelope
 -- divergence only with another finding (alone it is everyday mail: bounce domains).
 local function header_mismatch(ctx, fired)
-  local orgs, is_from, protected = {}, {}, false
+  -- the distinct From organisations in order; F.from_domains gives at most two domains, so
+  -- two locals hold them (no table per mail)
+  local o1, o2, protected = nil, nil, false
   for _, c in ipairs(ctx.froms) do
     local o = org(c[1])
-    if o ~= '' and not is_from[o] then
-      is_from[o] = true; orgs[#orgs + 1] = o
+    if o ~= '' and o ~= o1 and o ~= o2 then
+      assert(o2 == nil, 'more than two From domains')
+      if o1 == nil then o1 = o else o2 = o end
       protected = protected or ctx.data.protected(o)
     end
   end
-  if #orgs == 0 then return nil end
-  local opts = {}
+  if o1 == nil then return nil end
   local rt = org(N.domain_of(ctx.facts.reply_to))
-  if rt ~= '' and not is_from[rt] and (fired or protected) then
-    opts[#opts + 1] = 'reply_to=' .. rt
-  end
+  local rt_opt = rt ~= '' and rt ~= o1 and rt ~= o2 and (fired or protected)
   local env = org(ctx.d_env)
-  if env ~= '' and not is_from[env] and fired then opts[#opts + 1] = 'envelope=' .. env end
-  if #opts == 0 then return nil end
-  table.insert(opts, 1, 'from=' .. orgs[1])
+  local env_opt = env ~= '' and env ~= o1 and env ~= o2 and fired
+  if not (rt_opt or env_opt) then return nil end
+  local opts = {'from=' .. o1}
+  if rt_opt then opts[#opts + 1] = 'reply_to=' .. rt end
+  if env_opt then opts[#opts + 1] = 'envelope=' .. env end
   return opts
 end
 
@@ -260,17 +267,35 @@ M.CHECKS = {
 }
 M.HEADER_MISMATCH = 'SAKIMORI_HEADER_MISMATCH'
 
+-- One context table, refilled for every mail: evaluate never yields (no asynchronous call), so
+-- two mails never use it at once, and a fresh table of ten fields per mail was about 0.5 KB of
+-- garbage — Rspamd's Lua collector is paced by allocation (docs/bench.md, "item 4, sixth
+-- round"). Every field is set before the checks run and the mail's references dropped after.
+local CTX = {}
+local function release(ctx)
+  ctx.facts, ctx.ext, ctx.chain, ctx.froms, ctx.senders, ctx.data = nil, nil, nil, nil, nil, nil
+end
+
+-- F.from_domains memoised on both strings, length-prefixed (no two pairs share a key); the
+-- returned list is shared and only read. nil and '' are the same to it (N.domain_of).
+local from_domains = N.memo(function(key)
+  local len, rest = key:match('^(%d+):(.*)$')
+  len = tonumber(len)
+  return F.from_domains(rest:sub(1, len), rest:sub(len + 1))
+end)
+
 function M.evaluate(f, cfg, data)
-  local froms = F.from_domains(f.from_shown, f.from_addr)
+  local shown, strict = f.from_shown or '', f.from_addr or ''
+  local froms = from_domains(#shown .. ':' .. shown .. strict)
   local d_env = N.domain_of(f.env_from)
   local senders = froms
   if #froms == 0 and d_env ~= '' then senders = {{d_env, ''}} end
   local ext, older = external_of(f, cfg, data)
-  local ctx = {
-    facts = f, cfg = cfg, data = data, ext = ext, older = older, chain = nil, -- chain: lazy
-    authenticated = f.user ~= nil and f.user ~= '',
-    froms = froms, d_env = d_env, senders = senders,
-  }
+  local ctx = CTX
+  ctx.facts, ctx.cfg, ctx.data, ctx.ext, ctx.older = f, cfg, data, ext, older
+  ctx.chain = nil -- lazy: domestic_via_overseas builds it when it needs it
+  ctx.authenticated = f.user ~= nil and f.user ~= ''
+  ctx.froms, ctx.d_env, ctx.senders = froms, d_env, senders
   local results, fired = {}, false
   for _, c in ipairs(M.CHECKS) do
     local opts = c[2](ctx)
@@ -281,6 +306,7 @@ function M.evaluate(f, cfg, data)
   end
   local opts = header_mismatch(ctx, fired)
   if opts then results[#results + 1] = {M.HEADER_MISMATCH, opts} end
+  release(ctx)
   return results
 end
 
