@@ -60,6 +60,8 @@ from sakimori.eve._evetime cimport (
     _sec_plain,
 )
 
+from array import array
+
 from eve_consumer.context import FLOW_NAMES_LIMIT
 from eve_consumer.prefilter import Prefilter
 from eve_consumer.dispatch import Dispatcher
@@ -349,9 +351,11 @@ cdef class _Loop:
     cdef object cline, chunk
     cdef _LineView view
     # a raw line's number, made only when used: first + k, or numbers[k] (a worker's
-    # share of a batch) (lineno _RAW)
+    # share of a batch: a list, or the compiled cut's array("q") read through nums)
+    # (lineno _RAW)
     cdef object first
-    cdef list numbers
+    cdef object numbers
+    cdef const long long *nums
     cdef Py_ssize_t k
 
     def __cinit__(self) -> None:
@@ -634,9 +638,15 @@ cdef class _Loop:
         (``numbers[k]`` when the batch's numbers are given)."""
         if lineno is not _RAW:
             return lineno
+        return self.number(self.k)
+
+    cdef object number(self, Py_ssize_t k):
+        """The number of raw line *k*: ``first + k`` or the batch's ``numbers[k]``."""
+        if self.nums != NULL:
+            return self.nums[k]
         if self.numbers is not None:
-            return self.numbers[self.k]
-        return self.first + self.k
+            return self.numbers[k]
+        return self.first + k
 
     cdef object line(self):
         """The current line as an object for Python code: the one given, or its bytes made
@@ -872,12 +882,12 @@ cdef bint _ends_valid(const char *s, Py_ssize_t lo, Py_ssize_t hi, const char *e
 
 
 cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
-                     list numbers=None, const unsigned char *fl=NULL) except -1:
+                     object numbers=None, const unsigned char *fl=NULL) except -1:
     """The lines of a raw :class:`~sakimori.eve.lines.Lines`: its ``head`` (a bytes object,
     if any), then each line of ``data[lo:hi]`` read in place (no bytes object unless Python
     code needs one: ``_Loop.line``), found by its newline offsets (``ends``, when they check
-    out) or by memchr. *numbers* (as many as the lines; the caller checks): the lines'
-    numbers instead of ``first + k``; *fl*: their flags, a SECONDARY line decoded with the
+    out) or by memchr. *numbers* (a list or an ``array("q")``, as many as the lines; the
+    caller checks): the lines' numbers instead of ``first + k``; *fl*: their flags, a SECONDARY line decoded with the
     scratch statistics (``_Loop.switch``)."""
     cdef bytes data
     cdef const char *s
@@ -888,6 +898,7 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
     cdef Py_ssize_t lo, hi, k = 0, m = 0, i
     cdef uint32_t x
     cdef Py_ssize_t n = lines.n
+    cdef const long long[::1] nums
     data, lo, hi, head, ends = lines.data, lines.lo, lines.hi, lines.head, lines.ends
     if not 0 <= lo <= hi <= PyBytes_GET_SIZE(data):
         raise ValueError(f"feed_batch: lines {lo}:{hi} outside a chunk of {len(data)} bytes")
@@ -900,8 +911,11 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
     loop.chunk = data
     loop.first = first
     loop.numbers = numbers
+    if type(numbers) is array:
+        nums = numbers
+        loop.nums = &nums[0] if nums.shape[0] else NULL
     if head is not None:
-        lineno = first if numbers is None else numbers[0]
+        lineno = loop.number(0)
         if fl != NULL and (fl[0] == _SECONDARY) != loop.sec:
             loop.switch()
         try:
@@ -920,7 +934,7 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
             try:
                 loop.one_raw(p, q - p, k)
             except Exception as exc:
-                failed(first + k if numbers is None else numbers[k], exc)
+                failed(loop.number(k), exc)
             k += 1
             p = q + 1
         return 0
@@ -935,10 +949,15 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
         try:
             loop.one_raw(p, q - p, k)
         except Exception as exc:
-            failed(first + k if numbers is None else numbers[k], exc)
+            failed(loop.number(k), exc)
         k += 1
         p = q + 1
     return 0
+
+
+cdef inline bint _numbers_ok(object numbers):
+    """A list, or an ``array("q")`` (the compiled cut's line numbers, read as C longs)."""
+    return type(numbers) is list or (type(numbers) is array and numbers.typecode == "q")
 
 
 def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=None):
@@ -958,7 +977,7 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
     if type(lines) is Lines:
         if lines.listed is None and type(lines.data) is bytes and type(max_line_obj) is int \
                 and type(first) is int and 0 <= max_line_obj < (1 << 62) \
-                and (numbers is None or (type(numbers) is list
+                and (numbers is None or (_numbers_ok(numbers)
                                          and len(numbers) == len(lines))) \
                 and (flags is None or (type(flags) is bytes and len(flags) == len(lines))):
             if flags is not None and _SECONDARY in flags:
@@ -971,6 +990,8 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
                 loop.flush()
             return
         lines = lines.as_list()
+    if type(numbers) is array:  # a cut part's numbers with lines that are a list
+        numbers = list(numbers)
     if type(max_line_obj) is not int or type(first) is not int or type(lines) is not list \
             or not (0 <= max_line_obj < (1 << 62)) or (flags is not None and (
                 type(flags) is not bytes or len(flags) != len(lines)

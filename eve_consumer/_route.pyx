@@ -154,6 +154,7 @@ cdef unsigned char _FALLBACK = 254
 
 
 cdef carray.array _UINT_ARRAY = array("I")
+cdef carray.array _Q_ARRAY = array("q")  # a cut part's line numbers
 cdef enum:
     _S_BATCH = 0
     _S_END = 1
@@ -646,7 +647,8 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
         lens: object) -> tuple[Lines, list, bytes] | None:
     """:func:`eve_consumer.shard.mine` for lines cut from *view* (the memory-mapped file) in
     one C loop: this worker's lines of a batch (flag ``table[code]`` not 0), their line
-    numbers and flags, or None when none is its. *lens*: the lines' lengths (``array("I")``),
+    numbers (``array("q")``) and flags, or None when none is its. *lens*: the lines' lengths
+    (``array("I")``),
     each line followed by one byte (its newline) from *base* on; a line reaching past the end
     of *view* raises ValueError.
 
@@ -675,9 +677,8 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
     if job.n:
         job.lens = &ln[0]
     job.base, job.first = base, first
-    job.numbers, job.flags = [], bytearray()
     _guard(job)
-    if not job.numbers:
+    if job.numbers is None:
         return None
     data, ends = job.result, job.ends
     if job.status:  # a line holding a newline: the lines as cut, listed
@@ -685,13 +686,13 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
         e = PyBytes_AS_STRING(ends)
         lines = []
         at = 0
-        for k in range(len(job.numbers)):
+        for k in range(len(job.flags)):
             memcpy(&x, e + 4 * k, 4)
             lines.append(PyBytes_FromStringAndSize(out + at, <Py_ssize_t>x - at))
             at = x + 1
-        return Lines.of(lines), job.numbers, bytes(job.flags)
-    return Lines(data, 0, PyBytes_GET_SIZE(data), len(job.numbers), ends=ends), job.numbers, \
-        bytes(job.flags)
+        return Lines.of(lines), job.numbers, job.flags
+    return Lines(data, 0, PyBytes_GET_SIZE(data), len(job.flags), ends=ends), job.numbers, \
+        job.flags
 
 
 cdef int _check(Py_ssize_t size, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
@@ -810,9 +811,8 @@ cdef class _Job:
     cdef FastRoutes router
     cdef _Pending pending
     cdef object result
-    cdef list numbers
-    cdef bytearray flags
-    cdef bytes ends
+    cdef carray.array numbers
+    cdef bytes flags, ends
 
 
 cdef _Job _scan_job(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t read_pos,
@@ -869,14 +869,16 @@ cdef int _cut(_Job job, const char *data, const unsigned int *lv) except -1:
     """The loop of :func:`cut` (the job's fields in locals): this worker's lines and their
     total length found from the lengths and codes alone (no mapped byte read), then each
     copied into one bytes object (``job.result``) followed by a newline, the newlines'
-    offsets into ``job.ends`` (native uint32); ``job.status`` 1 when a line held a newline."""
+    offsets into ``job.ends`` (native uint32), the line numbers into ``job.numbers``
+    (``array("q")``) and the flags into ``job.flags`` (bytes) — no object per line;
+    ``job.status`` 1 when a line held a newline."""
     cdef const unsigned char *c = job.codes
     cdef const unsigned char *tb = job.table
     cdef Py_ssize_t i, length, n = job.n, size = job.size, first = job.first, pos = job.base
     cdef Py_ssize_t total = 0, count = 0, at = 0, k = 0
     cdef unsigned char f
-    cdef list numbers = job.numbers
-    cdef bytearray flags = job.flags
+    cdef long long *nums
+    cdef char *fl
     cdef char *out
     cdef char *e
     cdef uint32_t x
@@ -892,8 +894,12 @@ cdef int _cut(_Job job, const char *data, const unsigned int *lv) except -1:
         return 0
     if total > 0xFFFFFFFF:
         raise ValueError(f"a worker's part of {total} bytes: more than a batch holds")
+    job.numbers = carray.clone(_Q_ARRAY, count, False)
+    nums = job.numbers.data.as_longlongs
     job.result = PyBytes_FromStringAndSize(NULL, total)
     job.ends = PyBytes_FromStringAndSize(NULL, 4 * count)
+    job.flags = PyBytes_FromStringAndSize(NULL, count)
+    fl = PyBytes_AS_STRING(job.flags)
     out = PyBytes_AS_STRING(job.result)
     e = PyBytes_AS_STRING(job.ends)
     job.status = 0
@@ -911,7 +917,7 @@ cdef int _cut(_Job job, const char *data, const unsigned int *lv) except -1:
             memcpy(e + 4 * k, &x, 4)
             at += 1
             k += 1
-            numbers.append(first + i)
-            flags.append(f)
+            nums[k - 1] = first + i
+            fl[k - 1] = <char>f
         pos += length + 1
     return 0

@@ -350,7 +350,7 @@ class _View:
         return shrank_error(source, size, end)
 
     def cut(self, codes: bytes, table: bytes, first: int, base: int, lens: array,
-            source: str) -> tuple[Sequence[bytes], list[int], bytes] | None:
+            source: str) -> tuple[Sequence[bytes], Sequence[int], bytes] | None:
         """:func:`~eve_consumer.shard.mine` of one batch of the file (from *base* on, lengths
         *lens*): cut from the map by the compiled router (guarded, then :meth:`verify`) into
         one bytes object, handed out as a raw :class:`~sakimori.eve.lines.Lines` that the
@@ -403,12 +403,13 @@ class _View:
 
 
 def feed_part(consumer: Any, shard: WorkerShard, source: str,
-              part: tuple[Sequence[bytes], list[int], bytes]) -> None:
+              part: tuple[Sequence[bytes], Sequence[int], bytes]) -> None:
     """Decode and dispatch a worker's lines of one batch: by the consumer's batch loop, its
     shared lines (flag SECONDARY) with scratch statistics; with the reference loop
     (``Consumer.fast`` off) by :meth:`~sakimori.eve.decode.Decoder.decode_sharded`. The
-    lines: a list, or a :class:`~sakimori.eve.lines.Lines` (the compiled cut's), which the
-    compiled loop walks in place with the numbers and flags and the others list."""
+    lines: a list, or a :class:`~sakimori.eve.lines.Lines` (the compiled cut's, its numbers an
+    ``array("q")``), which the compiled loop walks in place with the numbers and flags and
+    the others list."""
     lines, numbers, flags = part
     decoder = consumer.decoder
     shared = SECONDARY in flags
@@ -423,7 +424,7 @@ def feed_part(consumer: Any, shard: WorkerShard, source: str,
 
 
 def feed_with_dns(consumer: Any, shard: WorkerShard, source: str,
-                  part: tuple[Sequence[bytes], list[int], bytes] | None,
+                  part: tuple[Sequence[bytes], Sequence[int], bytes] | None,
                   dns_log: list[tuple[int, Any, Any, Any]]) -> None:
     """:func:`feed_part` with worker 0's changes to the IP → name map in this batch
     (``Context.dns_log``, from DNS lines this worker is not given) replayed in line order:
