@@ -887,8 +887,8 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
     if any), then each line of ``data[lo:hi]`` read in place (no bytes object unless Python
     code needs one: ``_Loop.line``), found by its newline offsets (``ends``, when they check
     out) or by memchr. *numbers* (a list or an ``array("q")``, as many as the lines; the
-    caller checks): the lines' numbers instead of ``first + k``; *fl*: their flags, a SECONDARY line decoded with the
-    scratch statistics (``_Loop.switch``)."""
+    caller checks): the lines' numbers instead of ``first + k``; *fl*: their flags, a
+    SECONDARY line decoded with the scratch statistics (``_Loop.switch``)."""
     cdef bytes data
     cdef const char *s
     cdef const char *p
@@ -968,8 +968,9 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
 
     *lines* as a raw :class:`~sakimori.eve.lines.Lines` (a file input's batch, a worker's
     part cut by :func:`eve_consumer._route.cut`) is walked in its chunk
-    (:func:`_feed_chunk`), with *numbers* and *flags* when they are a list and bytes of as
-    many items as it has lines; a listed one is read as its list."""
+    (:func:`_feed_chunk`), with *numbers* (a list, or the cut's ``array("q")``) and *flags*
+    (bytes) when they have as many items as it has lines; a listed one is read as its list
+    (numbers in an array made a list)."""
     cdef _Loop loop
     cdef Py_ssize_t k, max_line, start
     cdef const unsigned char *fl = NULL

@@ -644,13 +644,12 @@ cdef class FastRoutes:
 
 
 def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t base,
-        lens: object) -> tuple[Lines, list, bytes] | None:
+        lens: object) -> tuple[Lines, array, bytes] | None:
     """:func:`eve_consumer.shard.mine` for lines cut from *view* (the memory-mapped file) in
     one C loop: this worker's lines of a batch (flag ``table[code]`` not 0), their line
-    numbers (``array("q")``) and flags, or None when none is its. *lens*: the lines' lengths
-    (``array("I")``),
-    each line followed by one byte (its newline) from *base* on; a line reaching past the end
-    of *view* raises ValueError.
+    numbers (``array("q")``) and flags, or None when none is its. *lens*: the lines'
+    lengths (``array("I")``), each line followed by one byte (its newline) from *base* on; a
+    line reaching past the end of *view* raises ValueError.
 
     The lines are copied into ONE bytes object, each ended by a newline, and handed out as a
     raw :class:`~sakimori.eve.lines.Lines` with its newline offsets (``ends``): the compiled
