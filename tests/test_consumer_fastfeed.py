@@ -592,6 +592,12 @@ def test_shared_lines_same_on_every_loop(slips_eve: Path, tmp_path: Path, seed: 
         x.as_list()  # a cut part listed (a line that held a newline): read as its list
     lazy = _spy_run(cfg, tmp_path / "lazy", cut, True, flags=flags)
     assert all((x.listed is None) == (k % 7 != 0) for k, x in enumerate(cut))  # not listed
+    # the pure and the per-line loops given the cut's parts read them as lists
+    pure_cut = _spy_run(cfg, tmp_path / "pure-cut", [_as_cut(b) for b in batches], False,
+                        flags=flags)
+    ref_cut = _spy_run(cfg, tmp_path / "ref-cut", [_as_cut(b) for b in batches], False,
+                       flags=flags, fast=False)
+    assert ref_cut == ref and pure_cut == pure
     for key in ref:
         assert fast[key] == pure[key] == lazy[key], key  # the batch loops: byte for byte
         if key == "stats":  # the batch loops add the "(prefiltered)" keys per batch
