@@ -694,6 +694,17 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
         job.flags
 
 
+def batch_end(Py_ssize_t base, lens: object) -> int:
+    """``base + sum(lens) + len(lens) - 1``: where a batch of lines of lengths *lens*
+    (``array("I")``, each line followed by its newline) from *base* on ends — summed in C
+    (Python's ``sum`` over an array makes an int per item)."""
+    cdef const unsigned int[::1] ln = lens
+    cdef Py_ssize_t i, total = base + ln.shape[0] - 1
+    for i in range(ln.shape[0]):
+        total += ln[i]
+    return total
+
+
 cdef int _check(Py_ssize_t size, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
                 Py_ssize_t max_lines, Py_ssize_t max_line) except -1:
     """SCAN_BATCH when a batch is to be scanned, else SCAN_END or SCAN_LINES."""

@@ -375,6 +375,19 @@ def test_compiled_cut_is_one_raw_lines(real_lines: list[bytes], tmp_path: Path) 
     assert shard.compiled_route.cut(b"", table, 1, b"", 0, array("I")) is None
 
 
+def test_batch_end_is_the_python_sum() -> None:
+    """Where a batch ends, summed in C: Python's ``base + sum(lens) + len(lens) - 1`` for
+    empty batches, empty lines and lengths near 2**32."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install)")
+    rng = random.Random(3)
+    for lens in ([], [0], [0, 0, 0], [5, 0, 7], [2**32 - 1, 2**32 - 1],
+                 [rng.randrange(0, 2000) for _ in range(10_000)]):
+        for base in (0, 1, 10**12):
+            assert shard.compiled_route.batch_end(base, array("I", lens)) == \
+                base + sum(lens) + len(lens) - 1
+
+
 def test_compiled_cut_of_hostile_lines(tmp_path: Path) -> None:
     """Lines no parser would take — NULs, CR, bytes that are not UTF-8, empty, a lone
     quote or brace, a long line — are copied byte for byte; a line that holds a newline (the
