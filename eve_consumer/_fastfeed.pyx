@@ -60,6 +60,8 @@ from sakimori.eve._evetime cimport (
     _sec_plain,
 )
 
+from array import array
+
 from eve_consumer.context import FLOW_NAMES_LIMIT
 from eve_consumer.prefilter import Prefilter
 from eve_consumer.dispatch import Dispatcher
@@ -348,8 +350,12 @@ cdef class _Loop:
     cdef Py_ssize_t cn
     cdef object cline, chunk
     cdef _LineView view
-    # a raw line's number, made only when used: first + k (lineno _RAW)
+    # a raw line's number, made only when used: first + k, or numbers[k] (a worker's
+    # share of a batch: a list, or the compiled cut's array("q") read through nums)
+    # (lineno _RAW)
     cdef object first
+    cdef object numbers
+    cdef const long long *nums
     cdef Py_ssize_t k
 
     def __cinit__(self) -> None:
@@ -628,8 +634,19 @@ cdef class _Loop:
         return self.one(_RAW)
 
     cdef inline object lno(self, object lineno):
-        """The line number: *lineno*, or (``_RAW``: a raw line's) ``first + k`` made now."""
-        return self.first + self.k if lineno is _RAW else lineno
+        """The line number: *lineno*, or (``_RAW``: a raw line's) ``first + k`` made now
+        (``numbers[k]`` when the batch's numbers are given)."""
+        if lineno is not _RAW:
+            return lineno
+        return self.number(self.k)
+
+    cdef object number(self, Py_ssize_t k):
+        """The number of raw line *k*: ``first + k`` or the batch's ``numbers[k]``."""
+        if self.nums != NULL:
+            return self.nums[k]
+        if self.numbers is not None:
+            return self.numbers[k]
+        return self.first + k
 
     cdef object line(self):
         """The current line as an object for Python code: the one given, or its bytes made
@@ -864,11 +881,14 @@ cdef bint _ends_valid(const char *s, Py_ssize_t lo, Py_ssize_t hi, const char *e
     return at == hi
 
 
-cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) except -1:
+cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
+                     object numbers=None, const unsigned char *fl=NULL) except -1:
     """The lines of a raw :class:`~sakimori.eve.lines.Lines`: its ``head`` (a bytes object,
     if any), then each line of ``data[lo:hi]`` read in place (no bytes object unless Python
     code needs one: ``_Loop.line``), found by its newline offsets (``ends``, when they check
-    out) or by memchr."""
+    out) or by memchr. *numbers* (a list or an ``array("q")``, as many as the lines; the
+    caller checks): the lines' numbers instead of ``first + k``; *fl*: their flags, a
+    SECONDARY line decoded with the scratch statistics (``_Loop.switch``)."""
     cdef bytes data
     cdef const char *s
     cdef const char *p
@@ -877,6 +897,8 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
     cdef const char *e = NULL
     cdef Py_ssize_t lo, hi, k = 0, m = 0, i
     cdef uint32_t x
+    cdef Py_ssize_t n = lines.n
+    cdef const long long[::1] nums
     data, lo, hi, head, ends = lines.data, lines.lo, lines.hi, lines.head, lines.ends
     if not 0 <= lo <= hi <= PyBytes_GET_SIZE(data):
         raise ValueError(f"feed_batch: lines {lo}:{hi} outside a chunk of {len(data)} bytes")
@@ -884,15 +906,22 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
     if type(ends) is bytes and PyBytes_GET_SIZE(ends) % 4 == 0:
         e = PyBytes_AS_STRING(ends)
         m = PyBytes_GET_SIZE(ends) // 4
-        if not _ends_valid(s, lo, hi, e, m):
+        if not _ends_valid(s, lo, hi, e, m) or m + (head is not None) != lines.n:
             e = NULL
     loop.chunk = data
     loop.first = first
+    loop.numbers = numbers
+    if type(numbers) is array:
+        nums = numbers
+        loop.nums = &nums[0] if nums.shape[0] else NULL
     if head is not None:
+        lineno = loop.number(0)
+        if fl != NULL and (fl[0] == _SECONDARY) != loop.sec:
+            loop.switch()
         try:
-            loop.one_obj(head, first)
+            loop.one_obj(head, lineno)
         except Exception as exc:
-            failed(first, exc)
+            failed(lineno, exc)
         k = 1
     p = s + lo
     end = s + hi
@@ -900,10 +929,12 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
         for i in range(m):
             memcpy(&x, e + 4 * i, 4)
             q = s + x
+            if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
+                loop.switch()
             try:
                 loop.one_raw(p, q - p, k)
             except Exception as exc:
-                failed(first + k, exc)
+                failed(loop.number(k), exc)
             k += 1
             p = q + 1
         return 0
@@ -911,13 +942,22 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed) exce
         q = <const char *>memchr(p, _NL, <size_t>(end - p))
         if q == NULL:  # (Lines checks that its range ends with a newline)
             q = end
+        if k >= n and (numbers is not None or fl != NULL):
+            raise ValueError(f"feed_batch: more lines in the chunk than its {n}")
+        if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
+            loop.switch()
         try:
             loop.one_raw(p, q - p, k)
         except Exception as exc:
-            failed(first + k, exc)
+            failed(loop.number(k), exc)
         k += 1
         p = q + 1
     return 0
+
+
+cdef inline bint _numbers_ok(object numbers):
+    """A list, or an ``array("q")`` (the compiled cut's line numbers, read as C longs)."""
+    return type(numbers) is list or (type(numbers) is array and numbers.typecode == "q")
 
 
 def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=None):
@@ -926,24 +966,33 @@ def feed_batch(decoder, dispatcher, lines, first, failed, numbers=None, flags=No
     (line number, exception) and the loop goes on with the next. *flags*: a SECONDARY line
     is decoded with the decoder's scratch statistics (not counted), as the pure loop does.
 
-    *lines* as a raw :class:`~sakimori.eve.lines.Lines` (a file input's batch) is walked in
-    its chunk (:func:`_feed_chunk`); a listed one is read as its list."""
+    *lines* as a raw :class:`~sakimori.eve.lines.Lines` (a file input's batch, a worker's
+    part cut by :func:`eve_consumer._route.cut`) is walked in its chunk
+    (:func:`_feed_chunk`), with *numbers* (a list, or the cut's ``array("q")``) and *flags*
+    (bytes) when they have as many items as it has lines; a listed one is read as its list
+    (numbers in an array made a list)."""
     cdef _Loop loop
     cdef Py_ssize_t k, max_line, start
     cdef const unsigned char *fl = NULL
     max_line_obj = decoder.max_line
     if type(lines) is Lines:
-        if lines.listed is None and numbers is None and flags is None \
-                and type(lines.data) is bytes and type(max_line_obj) is int \
-                and type(first) is int and 0 <= max_line_obj < (1 << 62):
+        if lines.listed is None and type(lines.data) is bytes and type(max_line_obj) is int \
+                and type(first) is int and 0 <= max_line_obj < (1 << 62) \
+                and (numbers is None or (_numbers_ok(numbers)
+                                         and len(numbers) == len(lines))) \
+                and (flags is None or (type(flags) is bytes and len(flags) == len(lines))):
+            if flags is not None and _SECONDARY in flags:
+                fl = <const unsigned char *>PyBytes_AS_STRING(flags)
             loop = _Loop()
             loop.setup(decoder, dispatcher, max_line_obj)
             try:
-                _feed_chunk(loop, lines, first, failed)
+                _feed_chunk(loop, lines, first, failed, numbers, fl)
             finally:
                 loop.flush()
             return
         lines = lines.as_list()
+    if type(numbers) is array:  # a cut part's numbers with lines that are a list
+        numbers = list(numbers)
     if type(max_line_obj) is not int or type(first) is not int or type(lines) is not list \
             or not (0 <= max_line_obj < (1 << 62)) or (flags is not None and (
                 type(flags) is not bytes or len(flags) != len(lines)

@@ -26,7 +26,10 @@ placement and the load accounting are the same by construction:
 Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte.
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
-memory-mapped file, in one C loop (every line checked against the end of the map).
+memory-mapped file, in one C loop (every line checked against the end of the map): the lines
+copied into one bytes object, newline-ended, handed out as a raw
+:class:`~sakimori.eve.lines.Lines` with its newline offsets — the compiled batch loop
+(``eve_consumer/_fastfeed.pyx``) reads them in place, no ``bytes`` object per line.
 
 :func:`scan` is one :meth:`sakimori.eve.file.FileInput.read_batch` over the memory-mapped
 file — the same batches (chunks of ``max_bytes``, at most ``max_lines`` lines) as the lines'
@@ -54,9 +57,12 @@ from cpython.object cimport PyObject
 from cpython cimport array as carray
 
 from array import array
+from libc.stdint cimport uint32_t
 from libc.string cimport memchr, memcmp, memcpy
 
 from eve_consumer._jsonscan cimport top_level_keys
+
+from sakimori.eve.lines import Lines
 
 cdef extern from "string.h":
     const void *memmem(const void *haystack, size_t haystacklen, const void *needle,
@@ -148,6 +154,7 @@ cdef unsigned char _FALLBACK = 254
 
 
 cdef carray.array _UINT_ARRAY = array("I")
+cdef carray.array _Q_ARRAY = array("q")  # a cut part's line numbers
 cdef enum:
     _S_BATCH = 0
     _S_END = 1
@@ -637,15 +644,26 @@ cdef class FastRoutes:
 
 
 def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t base,
-        lens: object) -> tuple[list, list, bytes] | None:
+        lens: object) -> tuple[Lines, array, bytes] | None:
     """:func:`eve_consumer.shard.mine` for lines cut from *view* (the memory-mapped file) in
     one C loop: this worker's lines of a batch (flag ``table[code]`` not 0), their line
-    numbers and flags, or None when none is its. *lens*: the lines' lengths (``array("I")``),
-    each line followed by one byte (its newline) from *base* on; a line reaching past the end
-    of *view* raises ValueError."""
+    numbers (``array("q")``) and flags, or None when none is its. *lens*: the lines'
+    lengths (``array("I")``), each line followed by one byte (its newline) from *base* on; a
+    line reaching past the end of *view* raises ValueError.
+
+    The lines are copied into ONE bytes object, each ended by a newline, and handed out as a
+    raw :class:`~sakimori.eve.lines.Lines` with its newline offsets (``ends``): the compiled
+    batch loop reads them in place, as a file input's chunk; any other reader sees the list
+    the per-line cut made. A line that holds a newline itself (the file rewritten in place
+    since the splitter scanned it) makes the part a listed ``Lines`` of the lines as cut, so
+    the count stays the lengths'."""
     cdef const unsigned char[::1] buf = view
     cdef const unsigned int[::1] ln = lens
     cdef _Job job = _Job.__new__(_Job)
+    cdef const char *out
+    cdef const char *e
+    cdef Py_ssize_t k, at
+    cdef uint32_t x
     job.n = PyBytes_GET_SIZE(codes)
     job.size = buf.shape[0]
     if job.size:
@@ -658,11 +676,33 @@ def cut(bytes codes, bytes table, Py_ssize_t first, view: object, Py_ssize_t bas
     if job.n:
         job.lens = &ln[0]
     job.base, job.first = base, first
-    job.lines, job.numbers, job.flags = [], [], bytearray()
     _guard(job)
-    if not job.lines:
+    if job.numbers is None:
         return None
-    return job.lines, job.numbers, bytes(job.flags)
+    data, ends = job.result, job.ends
+    if job.status:  # a line holding a newline: the lines as cut, listed
+        out = PyBytes_AS_STRING(data)
+        e = PyBytes_AS_STRING(ends)
+        lines = []
+        at = 0
+        for k in range(len(job.flags)):
+            memcpy(&x, e + 4 * k, 4)
+            lines.append(PyBytes_FromStringAndSize(out + at, <Py_ssize_t>x - at))
+            at = x + 1
+        return Lines.of(lines), job.numbers, job.flags
+    return Lines(data, 0, PyBytes_GET_SIZE(data), len(job.flags), ends=ends), job.numbers, \
+        job.flags
+
+
+def batch_end(Py_ssize_t base, lens: object) -> int:
+    """``base + sum(lens) + len(lens) - 1``: where a batch of lines of lengths *lens*
+    (``array("I")``, each line followed by its newline) from *base* on ends — summed in C
+    (Python's ``sum`` over an array makes an int per item)."""
+    cdef const unsigned int[::1] ln = lens
+    cdef Py_ssize_t i, total = base + ln.shape[0] - 1
+    for i in range(ln.shape[0]):
+        total += ln[i]
+    return total
 
 
 cdef int _check(Py_ssize_t size, Py_ssize_t start, Py_ssize_t read_pos, Py_ssize_t max_bytes,
@@ -781,8 +821,8 @@ cdef class _Job:
     cdef FastRoutes router
     cdef _Pending pending
     cdef object result
-    cdef list lines, numbers
-    cdef bytearray flags
+    cdef carray.array numbers
+    cdef bytes flags, ends
 
 
 cdef _Job _scan_job(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t read_pos,
@@ -836,21 +876,58 @@ cdef int _run_job(void *arg) except -1:
 
 
 cdef int _cut(_Job job, const char *data, const unsigned int *lv) except -1:
-    """The loop of :func:`cut` (the job's fields in locals)."""
+    """The loop of :func:`cut` (the job's fields in locals): this worker's lines and their
+    total length found from the lengths and codes alone (no mapped byte read), then each
+    copied into one bytes object (``job.result``) followed by a newline, the newlines'
+    offsets into ``job.ends`` (native uint32), the line numbers into ``job.numbers``
+    (``array("q")``) and the flags into ``job.flags`` (bytes) — no object per line;
+    ``job.status`` 1 when a line held a newline."""
     cdef const unsigned char *c = job.codes
     cdef const unsigned char *tb = job.table
     cdef Py_ssize_t i, length, n = job.n, size = job.size, first = job.first, pos = job.base
+    cdef Py_ssize_t total = 0, count = 0, at = 0, k = 0
     cdef unsigned char f
-    cdef list lines = job.lines, numbers = job.numbers
-    cdef bytearray flags = job.flags
+    cdef long long *nums
+    cdef char *fl
+    cdef char *out
+    cdef char *e
+    cdef uint32_t x
+    for i in range(n):
+        length = lv[i]
+        if tb[c[i]]:
+            if pos + length > size:
+                raise ValueError(f"line data up to byte {pos + length}, the file holds {size}")
+            total += length + 1
+            count += 1
+        pos += length + 1
+    if count == 0:
+        return 0
+    if total > 0xFFFFFFFF:
+        raise ValueError(f"a worker's part of {total} bytes: more than a batch holds")
+    job.numbers = carray.clone(_Q_ARRAY, count, False)
+    nums = job.numbers.data.as_longlongs
+    job.result = PyBytes_FromStringAndSize(NULL, total)
+    job.ends = PyBytes_FromStringAndSize(NULL, 4 * count)
+    job.flags = PyBytes_FromStringAndSize(NULL, count)
+    fl = PyBytes_AS_STRING(job.flags)
+    out = PyBytes_AS_STRING(job.result)
+    e = PyBytes_AS_STRING(job.ends)
+    job.status = 0
+    pos = job.base
     for i in range(n):
         length = lv[i]
         f = tb[c[i]]
         if f:
-            if pos + length > size:
-                raise ValueError(f"line data up to byte {pos + length}, the file holds {size}")
-            lines.append(PyBytes_FromStringAndSize(data + pos, length) if length else b"")
-            numbers.append(first + i)
-            flags.append(f)
+            memcpy(out + at, data + pos, <size_t>length)
+            if memchr(out + at, 10, <size_t>length) != NULL:
+                job.status = 1
+            at += length
+            out[at] = 10
+            x = <uint32_t>at
+            memcpy(e + 4 * k, &x, 4)
+            at += 1
+            k += 1
+            nums[k - 1] = first + i
+            fl[k - 1] = <char>f
         pos += length + 1
     return 0

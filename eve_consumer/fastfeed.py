@@ -71,7 +71,7 @@ _END = ord("}")
 
 def feed_batch(decoder: Decoder, dispatcher: Dispatcher, lines: Sequence[bytes], first: int,
                failed: Callable[[int, Exception], None],
-               numbers: list[int] | None = None, flags: bytes | None = None) -> None:
+               numbers: Sequence[int] | None = None, flags: bytes | None = None) -> None:
     """Decode and dispatch *lines* (line numbers from *first*, or *numbers* when they do not
     follow each other: a worker's share of a batch); a line whose handler raises is passed
     to *failed* (line number, exception) and the loop goes on with the next.

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ class Consumer:
         self.store.close()
 
     # --- feeding -----------------------------------------------------------------------------
-    def feed(self, batch: Batch, numbers: list[int] | None = None,
+    def feed(self, batch: Batch, numbers: Sequence[int] | None = None,
              flags: bytes | None = None) -> None:
         """Decode and dispatch one batch of lines: by the batch loop
         (:func:`eve_consumer.fastfeed.feed_batch`), or with ``fast`` off by the reference

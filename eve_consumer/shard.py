@@ -50,7 +50,7 @@ from __future__ import annotations
 import re
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate, compress, repeat
@@ -492,12 +492,14 @@ class Router(dict):  # type: ignore[type-arg]
 
 def mine(codes: bytes, table: bytes, first: int, lines: list[bytes] | None, *,
          view: Any = None, base: int = 0, lens: Any = None
-         ) -> tuple[list[bytes], list[int], bytes] | None:
+         ) -> tuple[Sequence[bytes], Sequence[int], bytes] | None:
     """This worker's part of a batch: (its lines, their line numbers, their flags
     PRIMARY/SECONDARY), or None when nothing is its. The lines come from *lines* (the
     batch's) or are cut from *view* (the file, memory-mapped) at *base* with lengths *lens*
     (with an ``array("I")`` of lengths, by the compiled :func:`eve_consumer._route.cut` when
-    built and enabled)."""
+    built and enabled: the lines copied into one bytes object, a raw
+    :class:`~sakimori.eve.lines.Lines` equal to the list cut here, and the numbers an
+    ``array("q")``). Otherwise lists."""
     if lines is None and USE_COMPILED and isinstance(lens, array) and lens.typecode == "I":
         return compiled_route.cut(codes, table, first, view, base, lens)  # type: ignore[union-attr]
     mask = codes.translate(table)

@@ -16,8 +16,10 @@ than ``consumer.max_line_bytes`` is read by a ``FileInput`` resumed where the sc
 Without it: the ``FileInput`` and one regex search per line. Per batch it sends the other
 workers the codes, the lines' lengths and the batch's file offset — a few bytes per line;
 every worker (worker 0 too) cuts its own lines out of the mapped file
-(:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`) and decodes only
-those, with their real line numbers; the pages read are let go as the read goes on
+(:func:`eve_consumer.shard.mine`; compiled: :func:`eve_consumer._route.cut`, which copies
+them into one bytes object handed out as a :class:`~sakimori.eve.lines.Lines`, read in place
+by the compiled batch loop as a file input's chunk) and decodes only those, with their real
+line numbers; the pages read are let go as the read goes on
 (:meth:`_View.release`). A batch holding a cut line is sent as lines instead. DNS lines
 are worker 0's alone: it decodes its part of a batch before sending it, with the changes
 its DNS lines made to the IP → name map (``Context.dns_log``), which every other worker
@@ -74,7 +76,7 @@ import traceback
 from array import array
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
@@ -100,7 +102,7 @@ from sakimori.config import Config
 from sakimori.errors import InputError, SakimoriError
 from sakimori.eve.decode import MAX_EXAMPLES, DecodeStats
 from sakimori.eve.file import FileInput, shrank_error
-from sakimori.eve.lines import DEFAULT_MAX_BYTES, Batch
+from sakimori.eve.lines import DEFAULT_MAX_BYTES, Batch, Lines
 
 START = "start"
 BATCH = "batch"
@@ -348,19 +350,23 @@ class _View:
         return shrank_error(source, size, end)
 
     def cut(self, codes: bytes, table: bytes, first: int, base: int, lens: array,
-            source: str) -> tuple[list[bytes], list[int], bytes] | None:
+            source: str) -> tuple[Sequence[bytes], Sequence[int], bytes] | None:
         """:func:`~eve_consumer.shard.mine` of one batch of the file (from *base* on, lengths
-        *lens*): cut from the map by the compiled router (guarded, then :meth:`verify`);
-        without it from one ``pread`` of the batch's bytes (never through the map: a read of
-        a page past a new end could not be caught in Python)."""
-        end = base + sum(lens) + len(lens) - 1
+        *lens*): cut from the map by the compiled router (guarded, then :meth:`verify`) into
+        one bytes object, handed out as a raw :class:`~sakimori.eve.lines.Lines` that the
+        compiled batch loop reads in place; without it a list, from one ``pread`` of the
+        batch's bytes (never through the map: a read of a page past a new end could not be
+        caught in Python)."""
         if not shard_mod.USE_COMPILED:
+            end = base + sum(lens) + len(lens) - 1
             if codes.translate(table).count(0) == len(codes):
                 return None  # none of the batch is this worker's: nothing to read
             data = os.pread(self.fh.fileno(), end - base, base)
             if len(data) < end - base:
                 raise self.shrank(source, end)
             return mine(codes, table, first, None, view=data, base=0, lens=lens)
+        end = compiled_route.batch_end(base, lens) if isinstance(lens, array) \
+            and lens.typecode == "I" else base + sum(lens) + len(lens) - 1
         self.cover(end, source)
         try:
             part = mine(codes, table, first, None, view=self.map, base=base, lens=lens)
@@ -399,10 +405,13 @@ class _View:
 
 
 def feed_part(consumer: Any, shard: WorkerShard, source: str,
-              part: tuple[list[bytes], list[int], bytes]) -> None:
+              part: tuple[Sequence[bytes], Sequence[int], bytes]) -> None:
     """Decode and dispatch a worker's lines of one batch: by the consumer's batch loop, its
     shared lines (flag SECONDARY) with scratch statistics; with the reference loop
-    (``Consumer.fast`` off) by :meth:`~sakimori.eve.decode.Decoder.decode_sharded`."""
+    (``Consumer.fast`` off) by :meth:`~sakimori.eve.decode.Decoder.decode_sharded`. The
+    lines: a list, or a :class:`~sakimori.eve.lines.Lines` (the compiled cut's, its numbers an
+    ``array("q")``), which the compiled loop walks in place with the numbers and flags and
+    the others list."""
     lines, numbers, flags = part
     decoder = consumer.decoder
     shared = SECONDARY in flags
@@ -417,7 +426,7 @@ def feed_part(consumer: Any, shard: WorkerShard, source: str,
 
 
 def feed_with_dns(consumer: Any, shard: WorkerShard, source: str,
-                  part: tuple[list[bytes], list[int], bytes] | None,
+                  part: tuple[Sequence[bytes], Sequence[int], bytes] | None,
                   dns_log: list[tuple[int, Any, Any, Any]]) -> None:
     """:func:`feed_part` with worker 0's changes to the IP → name map in this batch
     (``Context.dns_log``, from DNS lines this worker is not given) replayed in line order:
@@ -429,7 +438,7 @@ def feed_with_dns(consumer: Any, shard: WorkerShard, source: str,
         at = dns_log[k][0]
         j = bisect_right(numbers, at, i)
         if j > i:
-            feed_part(consumer, shard, source, (lines[i:j], numbers[i:j], flags[i:j]))
+            feed_part(consumer, shard, source, (_piece(lines, i, j), numbers[i:j], flags[i:j]))
             i = j
         end = k + 1
         while end < len(dns_log) and bisect_right(numbers, dns_log[end][0], i) == i:
@@ -437,7 +446,14 @@ def feed_with_dns(consumer: Any, shard: WorkerShard, source: str,
         consumer.ctx.replay_dns(dns_log[k:end])
         k = end
     if i < len(lines):
-        feed_part(consumer, shard, source, (lines[i:], numbers[i:], flags[i:]))
+        feed_part(consumer, shard, source,
+                  (_piece(lines, i, len(lines)), numbers[i:], flags[i:]))
+
+
+def _piece(lines: Sequence[bytes], i: int, j: int) -> Sequence[bytes]:
+    """Lines *i* to *j* of a part: a raw :class:`~sakimori.eve.lines.Lines` (the compiled
+    cut's) stays over its one bytes object (``Lines.span``), a list is sliced."""
+    return lines.span(i, j) if isinstance(lines, Lines) else lines[i:j]
 
 
 def _in_line_order(examples: list[str], source: str) -> list[str]:

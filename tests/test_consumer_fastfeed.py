@@ -27,7 +27,8 @@ import json
 import pickle
 import random
 import re
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from eve_consumer.shard import PRIMARY, SECONDARY, WorkerShard
 from eve_consumer.workers import feed_part
 from sakimori.config import load_config
 from sakimori.eve.decode import PARSE, SKIP
-from sakimori.eve.lines import Batch, LineBuffer, Lines
+from sakimori.eve.lines import Batch, LineBuffer, Lines, line_ends
 from sakimori.eve.typed import DnsRecord, FlowRecord, TcpFlags, _decode, _decode_dns
 
 
@@ -348,7 +349,9 @@ def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]] | list[Lines], comp
             if flags is None:
                 c.feed(Batch("damaged.json", lines, first))
             else:
-                numbers = list(range(first, first + 3 * len(lines), 3))
+                numbers: Sequence[int] = list(range(first, first + 3 * len(lines), 3))
+                if isinstance(lines, Lines):  # as the compiled cut gives them
+                    numbers = array("q", numbers)
                 feed_part(c, shard, "damaged.json", (lines, numbers, flags[k]))
             first += 3 * len(lines)
         assert c.feed_loop == ("per-line" if not fast else "compiled" if compiled
@@ -536,19 +539,31 @@ def _judged_alike(line: bytes) -> bool:
                for key in (b"src_ip", b"dest_ip"))
 
 
+def _as_cut(lines: list[bytes]) -> Lines:
+    """*lines* as :func:`eve_consumer._route.cut` hands a worker's share out: joined into
+    one bytes object, each ended by a newline, with the newlines' offsets (no line may hold
+    one)."""
+    assert not any(b"\n" in x for x in lines)
+    data = b"".join(x + b"\n" for x in lines)
+    return Lines(data, 0, len(data), len(lines), ends=line_ends(data, 0, len(data)))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_shared_lines_same_on_every_loop(slips_eve: Path, tmp_path: Path, seed: int) -> None:
     """A worker's share of batches (``consume --workers``) with lines flagged SECONDARY
     (shared, counted by another worker) in runs of every length, real lines and damaged ones:
     the compiled and pure batch loops call the handlers with the same events in the same
     order as the per-line reference loop (``Decoder.decode_sharded``), count only the PRIMARY
-    lines and leave the same shared state."""
+    lines and leave the same shared state — the compiled loop too when the shares are the
+    compiled cut's (a :class:`Lines` over one bytes object, read in place, with the numbers
+    as an ``array("q")``; a part listed already: read as its list)."""
     if compiled_loop() is None:
         missing("eve_consumer._fastfeed is not built (no C compiler at install)")
     rng = random.Random(seed)
     lines = [x for x in slips_eve.read_bytes().split(b"\n") if x]
     mixed = [damaged if rng.random() < 0.2 and _judged_alike(damaged := _damage(rng, x))
              else x for x in (rng.choice(lines) for _ in range(3000))]
+    mixed = [x.replace(b"\n", b"\r") for x in mixed]  # as a file's lines: no newline inside
     batches: list[list[bytes]] = []
     flags: list[bytes] = []
     while mixed:
@@ -570,8 +585,21 @@ def test_shared_lines_same_on_every_loop(slips_eve: Path, tmp_path: Path, seed: 
     ref = _spy_run(cfg, tmp_path / "ref", batches, False, flags=flags, fast=False)
     pure = _spy_run(cfg, tmp_path / "pure", batches, False, flags=flags)
     fast = _spy_run(cfg, tmp_path / "compiled", batches, True, flags=flags)
+    # the same shares as the compiled cut hands them out (eve_consumer._route.cut): one
+    # bytes object and its newline offsets, walked in place with the numbers and flags
+    cut = [_as_cut(b) for b in batches]
+    for x in cut[::7]:
+        x.as_list()  # a cut part listed (a line that held a newline): read as its list
+    lazy = _spy_run(cfg, tmp_path / "lazy", cut, True, flags=flags)
+    assert all((x.listed is None) == (k % 7 != 0) for k, x in enumerate(cut))  # not listed
+    # the pure and the per-line loops given the cut's parts read them as lists
+    pure_cut = _spy_run(cfg, tmp_path / "pure-cut", [_as_cut(b) for b in batches], False,
+                        flags=flags)
+    ref_cut = _spy_run(cfg, tmp_path / "ref-cut", [_as_cut(b) for b in batches], False,
+                       flags=flags, fast=False)
+    assert ref_cut == ref and pure_cut == pure
     for key in ref:
-        assert fast[key] == pure[key], key  # the two batch loops: byte for byte
+        assert fast[key] == pure[key] == lazy[key], key  # the batch loops: byte for byte
         if key == "stats":  # the batch loops add the "(prefiltered)" keys per batch
             assert json.loads(pure[key]) == json.loads(ref[key])
         else:

@@ -41,6 +41,7 @@ from sakimori.cli import main as cli_main
 from sakimori.config import load_config
 from sakimori.errors import InputError
 from sakimori.eve.file import FileInput
+from sakimori.eve.lines import Lines, line_ends
 from sakimori.suricata import read_pcaps
 from sakimori_demo.officesim import SimParams, generate
 
@@ -737,17 +738,27 @@ def test_feed_with_dns_replays_the_changes_in_line_order() -> None:
     events: list[Any] = []
     consumer = SimpleNamespace(
         decoder=SimpleNamespace(shard=None), shared_lines=0,
-        feed=lambda batch, numbers, flags: events.append(("feed", list(numbers))),
+        feed=lambda batch, numbers, flags: events.append(("feed", list(numbers),
+                                                          batch.lines)),
         ctx=SimpleNamespace(replay_dns=lambda log: events.append(
             ("dns", [e[0] for e in log]))))
     shard_ = shard.WorkerShard(1)
     lines = [b"a", b"b", b"c", b"d"]
     log = [(1, "ip", "n", None), (5, "ip", "n", None), (6, "ip", "n", None),
            (7, "ip", "n", None), (12, "ip", "n", None)]
-    workers_mod.feed_with_dns(consumer, shard_, "eve", (lines, [2, 5, 9, 10],
-                                                         bytes([PRIMARY] * 4)), log)
-    assert events == [("dns", [1]), ("feed", [2, 5]), ("dns", [5, 6, 7]), ("feed", [9, 10]),
-                      ("dns", [12])]
+    want = [("dns", [1]), ("feed", [2, 5], [b"a", b"b"]), ("dns", [5, 6, 7]),
+            ("feed", [9, 10], [b"c", b"d"]), ("dns", [12])]
+    # the lines as a list, and as the compiled cut hands them out: a Lines over one bytes
+    # object, cut into runs without being made into a list
+    data = b"a\nb\nc\nd\n"
+    cut = Lines(data, 0, len(data), 4, ends=line_ends(data, 0, len(data)))
+    for part_lines in (lines, cut):
+        events.clear()
+        workers_mod.feed_with_dns(consumer, shard_, "eve", (part_lines, [2, 5, 9, 10],
+                                                            bytes([PRIMARY] * 4)), log)
+        assert [e if e[0] == "dns" else (*e[:2], list(e[2])) for e in events] == want
+        assert all(type(e[2]) is type(part_lines) for e in events if e[0] == "feed")
+    assert cut.listed is None
     events.clear()
     workers_mod.feed_with_dns(consumer, shard_, "eve", None, log[:2])  # no line of its own
     assert events == [("dns", [1, 5])]

@@ -148,6 +148,39 @@ def test_lines_read_as_the_reference_list(seed: int, lazy: bool) -> None:
         pos = handed if cut else pos + len(chunk)
 
 
+@pytest.mark.parametrize("seed", range(60))
+def test_span_is_the_slice_without_listing(seed: int, lazy: bool) -> None:
+    """``Lines.span(i, j)`` of random streams' batches (a joined first line, cut over-long
+    lines, empty/CR/NUL lines) is ``lines[i:j]`` for every i ≤ j, made from the chunk by its
+    newline offsets — the batch itself never listed, a span raw unless it is empty or the
+    joined first line alone —; a batch without offsets gives its list's slice; a range
+    outside the lines is an IndexError."""
+    rng = random.Random(seed)
+    data = _stream(rng)
+    max_line = rng.choice([10, 40, 1 << 20])
+    buf, ref = LineBuffer(1000, max_line), _Reference(1000, max_line)
+    pos = 0
+    while pos < len(data):
+        chunk = data[pos:pos + rng.choice([1, 7, 33, 100, 1000])]
+        pos += len(chunk)
+        got, want = buf.split(chunk)[0], ref.split(chunk)[0]
+        assert (got.listed is None) == lazy  # (max_lines 1000: never cut here)
+        held = got.head is not None
+        for i in range(len(want) + 1):
+            for j in range(i, len(want) + 1):
+                part = got.span(i, j)
+                assert type(part) is Lines and len(part) == j - i
+                assert (part.listed is None) == (lazy and j > i and j > held)
+                assert part == want[i:j]
+        assert (got.listed is None) == lazy  # spans never list the batch
+        for i, j in ((-1, 0), (0, len(want) + 1), (2, 1)):
+            with pytest.raises(IndexError):
+                got.span(i, j)
+        if lazy and want:
+            got.ends = None  # no offsets: the list's slice
+            assert got.span(0, len(want)) == want and got.listed is not None
+
+
 def test_lines_edge_cases(lazy: bool) -> None:
     """Chunk boundaries that matter, spelled out: CRLF and empty lines, a line longer than
     the chunk, an over-long line cut across chunks, a max_lines cut, no newline at all."""

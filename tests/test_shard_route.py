@@ -24,6 +24,7 @@ from engines import missing, require_path
 
 from eve_consumer import shard
 from eve_consumer.shard import _COMPACT, Router
+from sakimori.eve.lines import Lines, line_ends
 
 
 @pytest.fixture(autouse=True)
@@ -305,7 +306,8 @@ def test_compiled_cut_gives_the_pure_cut(real_lines: list[bytes], tmp_path: Path
                 want = shard.mine(codes, table, 7, None, view=view, base=0, lens=lens)
                 monkeypatch.setattr(shard, "USE_COMPILED", True)
                 got = shard.mine(codes, table, 7, None, view=view, base=0, lens=lens)
-                assert want is not None and got == want
+                assert want is not None and got is not None
+                assert (got[0], list(got[1]), got[2]) == want  # numbers: an array("q")
                 assert shard.mine(codes, table, 7, lines) == want  # the batch's own lines
         nobody = shard.compiled_route.cut(bytes(len(lines)), shard.worker_table(1, 2), 1,
                                           view, 0, lens)
@@ -316,6 +318,102 @@ def test_compiled_cut_gives_the_pure_cut(real_lines: list[bytes], tmp_path: Path
         with pytest.raises(ValueError):
             shard.compiled_route.cut(bytes([255, 255]), shard.worker_table(1, 2), 1, view,
                                      0, array("I", [1]))
+
+
+def _cut_both(data: bytes, lines: list[bytes], codes: bytes, table: bytes, first: int,
+              path: Path) -> tuple[Any, Any]:
+    """The compiled cut and the pure ``mine`` of *lines* laid out in *data* (a file, mapped)
+    from offset 0: (compiled, pure)."""
+    path.write_bytes(data)
+    lens = array("I", map(len, lines))
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        got = shard.compiled_route.cut(codes, table, first, view, 0, lens)
+        want = shard.mine(codes, table, first, lines)
+    return got, want
+
+
+def _raw_cut(got: Any, want: Any) -> None:
+    """*got* (the compiled cut) is the part *want* (its list) as one raw Lines: the lines
+    joined, each ended by a newline, with their newlines' offsets; the same numbers (an
+    ``array("q")``, no int object per line) and flags."""
+    lines, numbers, flags = got
+    assert type(lines) is Lines and lines.listed is None and lines.head is None
+    assert lines.data == b"".join(x + b"\n" for x in want[0])
+    assert (lines.lo, lines.hi, len(lines)) == (0, len(lines.data), len(want[0]))
+    assert lines.ends == line_ends(lines.data, 0, len(lines.data))
+    assert type(numbers) is array and numbers.typecode == "q" and type(flags) is bytes
+    assert (list(numbers), flags) == want[1:]
+    assert lines == want[0]  # read as a sequence: the list
+
+
+def test_compiled_cut_is_one_raw_lines(real_lines: list[bytes], tmp_path: Path) -> None:
+    """The compiled cut hands a worker's lines out as one bytes object (a raw ``Lines`` the
+    compiled batch loop reads in place), equal to the list the pure cut makes: real lines for
+    every worker of 2 and 3; a part of one line (the first, a middle one, an empty one, the
+    last line of a file without newline); nothing (None)."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install)")
+    rng = random.Random(11)
+    lines = [*real_lines[:300], b"", b"x", *real_lines[300:500]]
+    data = b"\n".join(lines)  # no newline at the end
+    for count in (2, 3):
+        codes = bytes(rng.choice([*range(count + count * count), shard.ALL]) for _ in lines)
+        for index in range(count):
+            got, want = _cut_both(data, lines, codes, shard.worker_table(index, count), 3,
+                                  tmp_path / "eve.json")
+            assert want is not None
+            _raw_cut(got, want)
+    table = shard.worker_table(1, 2)
+    for at in (0, 150, 300, len(lines) - 1):  # one line: first, middle, empty, the last
+        codes = bytes(1 if k == at else 0 for k in range(len(lines)))
+        got, want = _cut_both(data, lines, codes, table, 1, tmp_path / "eve.json")
+        assert want is not None and len(want[0]) == 1 and want[1] == [1 + at]
+        _raw_cut(got, want)
+    got, want = _cut_both(data, lines, bytes(len(lines)), table, 1, tmp_path / "eve.json")
+    assert got is None and want is None
+    # an empty batch (of an empty file: nothing mapped)
+    assert shard.compiled_route.cut(b"", table, 1, b"", 0, array("I")) is None
+
+
+def test_batch_end_is_the_python_sum() -> None:
+    """Where a batch ends, summed in C: Python's ``base + sum(lens) + len(lens) - 1`` for
+    empty batches, empty lines and lengths near 2**32."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install)")
+    rng = random.Random(3)
+    for lens in ([], [0], [0, 0, 0], [5, 0, 7], [2**32 - 1, 2**32 - 1],
+                 [rng.randrange(0, 2000) for _ in range(10_000)]):
+        for base in (0, 1, 10**12):
+            assert shard.compiled_route.batch_end(base, array("I", lens)) == \
+                base + sum(lens) + len(lens) - 1
+
+
+def test_compiled_cut_of_hostile_lines(tmp_path: Path) -> None:
+    """Lines no parser would take — NULs, CR, bytes that are not UTF-8, empty, a lone
+    quote or brace, a long line — are copied byte for byte; a line that holds a newline (the
+    file rewritten in place after the splitter measured it) keeps the lengths' count: the
+    part is the lines as cut, listed, never split at that newline."""
+    if shard.compiled_route is None:
+        missing("eve_consumer._route is not built (no C compiler at install)")
+    rng = random.Random(5)
+    hostile = [b"\x00", b"\r", b"\xff\xfe\x80", b"", b'"', b"{", b"}" * 70_000,
+               b'{"event_type":"flow","src_ip":"\x00","src_port":1,"dest_ip":"\xff"}',
+               bytes(rng.randrange(256) for _ in range(5000)).replace(b"\n", b"\r")]
+    lines = [rng.choice(hostile) for _ in range(400)]
+    codes = bytes(rng.choice((0, 1, 2, 3, 255)) for _ in lines)
+    for index in (0, 1):
+        got, want = _cut_both(b"\n".join(lines) + b"\n", lines, codes,
+                              shard.worker_table(index, 2), 1, tmp_path / "eve.json")
+        _raw_cut(got, want)
+    # measured as [b"ab", b"cd", b"ef"] (lengths 2, 2, 2), then rewritten: "a\nb\ncd\nef"
+    # keeps the size, so the second "line" is now b"\nc" … the cut copies what is there
+    data = b"a\nb\ncd\nef\n"
+    cut = [data[0:2], data[3:5], data[6:8]]
+    assert b"\n" in cut[0] + cut[1]
+    got, want = _cut_both(data, cut, bytes([255, 255, 255]), shard.worker_table(0, 2), 4,
+                          tmp_path / "eve.json")
+    assert type(got[0]) is Lines and got[0].listed == cut == want[0]
+    assert (list(got[1]), got[2]) == want[1:] == ([4, 5, 6], bytes([1, 1, 1]))
 
 
 def _flow_mutations(line: bytes, rng: random.Random) -> list[bytes]:

@@ -18,6 +18,7 @@ the compiled module a chunk is split at once, as before (counting it first would
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -29,6 +30,7 @@ DEFAULT_MAX_LINES = 10_000  # the consumer passes consumer.queue_size
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # the consumer passes consumer.max_line_bytes
 
 _NL = b"\n"
+_BYTEORDER = sys.byteorder  # Lines.ends: native uint32
 
 # memchr scans (sakimori/eve/_lines.pyx); without them a chunk is split at once, as before:
 # counting its lines first with bytes.count would cost as much as the split itself
@@ -100,6 +102,27 @@ class Lines(Sequence[bytes]):
             self.listed, self.data, self.head, self.ends = listed, b"", None, None
             self.lo = self.hi = 0
         return listed
+
+    def span(self, i: int, j: int) -> Lines:
+        """Lines ``i`` to ``j`` (``0 <= i <= j <= len``) as a :class:`Lines` over the same
+        chunk, without listing a raw batch when its newline offsets are known (``ends``);
+        else the slice of the list. Equal to ``self[i:j]``."""
+        if not 0 <= i <= j <= self.n:
+            raise IndexError(f"Lines.span: {i}:{j} of {self.n} lines")
+        ends = self.ends
+        if j == i:
+            return Lines.of([])
+        if self.listed is not None or ends is None:
+            return Lines.of(self.as_list()[i:j])
+        held = self.head is not None  # line 0 is head; line k >= held ends at ends[k - held]
+        if j <= held:
+            return Lines.of([self.head])  # type: ignore[list-item]
+        hi = int.from_bytes(ends[4 * (j - held - 1):4 * (j - held)], _BYTEORDER) + 1
+        if i < held:  # the head and the lines up to j
+            return Lines(self.data, self.lo, hi, j, self.head, ends=ends[:4 * (j - held)])
+        lo = self.lo if i == held else \
+            int.from_bytes(ends[4 * (i - held - 1):4 * (i - held)], _BYTEORDER) + 1
+        return Lines(self.data, lo, hi, j - i, ends=ends[4 * (i - held):4 * (j - held)])
 
     def tail(self, size: int) -> bytes:
         """The last *size* bytes (fewer if there are not as many) of the lines, each followed

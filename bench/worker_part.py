@@ -1,0 +1,103 @@
+"""One worker's read of ``consume --workers N`` alone, in CPU seconds (docs/bench.md, "Issue 15
+figure 2b — workers read lazy lines").
+
+The file is routed first (untimed) as the splitter = worker 0 routes it (DNS forwarded to
+worker 0); then, in this one process pinned to one CPU, each worker's part of every batch is
+cut from the memory-mapped file (``_View.cut``: the compiled cut when built) and fed to a
+consumer of its own (``feed_part``) — the per-line work of a worker without the pipes, the
+other processes or the report. Prints one JSON object: per worker, CPU seconds and µs per
+line of the file for the cut alone and for cut + decode and handlers; robust to a shared
+machine (CPU time of one pinned process), so before/after can be compared on a busy one::
+
+    python bench/worker_part.py --config DIR/sakimori.yaml --eve DIR/big-eve.json [--cpu 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eve_consumer.pipeline import Consumer
+from eve_consumer.shard import DnsSkip, FlowSkip, Router, WorkerShard, worker_table
+from eve_consumer.workers import SplitReader, _View, feed_part
+from sakimori.config import load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--eve", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--cpu", type=int, help="pin to this CPU")
+    p.add_argument("--phases", choices=("both", "read", "none"), default="both",
+                   help="cut alone then cut + read (both), cut + read only, or neither (the "
+                        "set-up alone: subtracted from an instruction count)")
+    args = p.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    cfg = load_config(args.config)
+    count, source = args.workers, str(args.eve)
+    out: dict[str, Any] = {"loop": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        consumers = [Consumer(cfg, None, Path(tmp) / f"out{k}", Path(tmp) / f"state{k}",
+                              mail=False) for k in range(count)]
+        dec = consumers[0].decoder
+        router = Router(count, cfg.is_home, dns_wanted="dns" in dec.wanted,
+                        dns_skip=None if count > 1 else DnsSkip.of(dec),
+                        dns_forwarded=count > 1, flow_skip=FlowSkip.of(dec))
+        reader = SplitReader(args.eve, cfg.consumer, router=router)
+        batches = []
+        lines = 0
+        while (got := reader.read()) is not None:
+            first, base, lens, got_lines, codes = got
+            if codes is None:
+                codes = router.route(got_lines) if got_lines is not None else \
+                    router.route_view(reader.map, base, lens)
+            if lens is None:
+                raise SystemExit("worker_part: a batch holds a cut line (not measured)")
+            batches.append((first, base, lens, codes))
+            lines += len(lens)
+        reader.close()
+        out["lines"] = lines
+        with args.eve.open("rb") as fh:
+            for k in range(count if args.phases != "none" else 0):
+                consumer, shard, table = consumers[k], WorkerShard(k), worker_table(k, count)
+                consumer.set_shard(shard)
+                cut_s = 0.0
+                if args.phases == "both":
+                    view = _View(fh)
+                    t0 = time.process_time()
+                    for first, base, lens, codes in batches:
+                        view.cut(codes, table, first, base, lens, source)
+                    cut_s = time.process_time() - t0
+                    view.close()
+                view = _View(fh)
+                t0 = time.process_time()
+                for first, base, lens, codes in batches:
+                    part = view.cut(codes, table, first, base, lens, source)
+                    if part is not None:
+                        feed_part(consumer, shard, source, part)
+                read_s = time.process_time() - t0
+                view.close()
+                out[f"worker{k}"] = {
+                    "cut_s": round(cut_s, 4), "cut_us_per_line": round(cut_s * 1e6 / lines, 3),
+                    "read_s": round(read_s, 4),
+                    "read_us_per_line": round(read_s * 1e6 / lines, 3),
+                    "lines_decoded": consumer.decoder.stats.lines,
+                    "shared_lines": consumer.shared_lines}
+                out["loop"] = consumer.feed_loop
+        for c in consumers:
+            c.close()
+    json.dump(out, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
