@@ -925,25 +925,22 @@ cdef int _feed_chunk(_Loop loop, object lines, object first, object failed,
         k = 1
     p = s + lo
     end = s + hi
-    if e != NULL:
-        for i in range(m):
+    i = 0
+    while True:
+        if e != NULL:  # the next checked offset (as many as the lines: no count check)
+            if i >= m:
+                break
             memcpy(&x, e + 4 * i, 4)
             q = s + x
-            if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
-                loop.switch()
-            try:
-                loop.one_raw(p, q - p, k)
-            except Exception as exc:
-                failed(loop.number(k), exc)
-            k += 1
-            p = q + 1
-        return 0
-    while p < end:
-        q = <const char *>memchr(p, _NL, <size_t>(end - p))
-        if q == NULL:  # (Lines checks that its range ends with a newline)
-            q = end
-        if k >= n and (numbers is not None or fl != NULL):
-            raise ValueError(f"feed_batch: more lines in the chunk than its {n}")
+            i += 1
+        else:
+            if p >= end:
+                break
+            q = <const char *>memchr(p, _NL, <size_t>(end - p))
+            if q == NULL:  # (Lines checks that its range ends with a newline)
+                q = end
+            if k >= n and (numbers is not None or fl != NULL):
+                raise ValueError(f"feed_batch: more lines in the chunk than its {n}")
         if fl != NULL and (fl[k] == _SECONDARY) != loop.sec:
             loop.switch()
         try:

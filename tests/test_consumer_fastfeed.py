@@ -364,6 +364,18 @@ def _spy_run(cfg: Any, tmp: Path, batches: list[list[bytes]] | list[Lines], comp
                 "dns": list(ctx.dns_names.items())}
 
 
+def _damaged_cfg(tmp_path: Path) -> Any:
+    """The configuration the damaged-line comparisons run with (lines over 4,096 bytes
+    rejected, two whitelisted destinations, the long-session and URL checks on)."""
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({
+        "networks": {"home": [*SLIPS_HOME, "fe80::/10"]}, "alerts": {"enabled": False},
+        "whitelist": {"destinations": ["www.google.com", "*.myedimax.com"]},
+        "traffic": {"long_session_seconds": 3600, "url_length_threshold": 100},
+        "consumer": {"max_line_bytes": 4096}}))
+    return load_config(path)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_compiled_matches_pure_on_damaged_lines(slips_eve: Path, tmp_path: Path,
                                                 seed: int) -> None:
@@ -391,13 +403,7 @@ def test_compiled_matches_pure_on_damaged_lines(slips_eve: Path, tmp_path: Path,
         size = rng.choice((1, 7, 100, 1000))
         batches.append(mixed[:size])
         mixed = mixed[size:]
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump({
-        "networks": {"home": [*SLIPS_HOME, "fe80::/10"]}, "alerts": {"enabled": False},
-        "whitelist": {"destinations": ["www.google.com", "*.myedimax.com"]},
-        "traffic": {"long_session_seconds": 3600, "url_length_threshold": 100},
-        "consumer": {"max_line_bytes": 4096}}))
-    cfg = load_config(path)
+    cfg = _damaged_cfg(tmp_path)
     pure = _spy_run(cfg, tmp_path / "pure", batches, False)
     fast = _spy_run(cfg, tmp_path / "compiled", batches, True)
     for key in pure:
@@ -455,13 +461,7 @@ def test_compiled_reads_chunks_in_place(slips_eve: Path, tmp_path: Path, seed: i
             x.as_list()
         elif ends != "scanned":
             x.ends = None if ends == "none" else bytes(len(x.ends))  # offset 0 each
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump({
-        "networks": {"home": [*SLIPS_HOME, "fe80::/10"]}, "alerts": {"enabled": False},
-        "whitelist": {"destinations": ["www.google.com", "*.myedimax.com"]},
-        "traffic": {"long_session_seconds": 3600, "url_length_threshold": 100},
-        "consumer": {"max_line_bytes": 4096}}))
-    cfg = load_config(path)
+    cfg = _damaged_cfg(tmp_path)
     pure = _spy_run(cfg, tmp_path / "pure", listed, False)
     fast = _spy_run(cfg, tmp_path / "compiled", raw, True)
     # read in the chunk, never listed (unless listed before)

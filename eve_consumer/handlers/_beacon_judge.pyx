@@ -193,6 +193,18 @@ cdef double _select_by(double *a, Py_ssize_t n, Py_ssize_t k, object np) except?
     return p[k]
 
 
+cdef inline Py_ssize_t _bisect_right(const double *a, Py_ssize_t n, double x) noexcept nogil:
+    """``bisect.bisect_right`` of the n sorted doubles *a* and *x*."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double merge_s,
                        double merge_fraction, double min_period, double gap_factor,
                        Py_ssize_t many_beats, double min_episode, double *raw, double *tmp,
@@ -201,7 +213,7 @@ cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double m
     """The judgement of the n ≥ 2 sorted finite starts *ts* into the n-double buffers *raw*
     (then: the intervals), *tmp* (then: the intervals sorted) and *bt* (the beats): the
     number of intervals, or -1 when not judged (sorts by :func:`_sort_by` with *np*)."""
-    cdef Py_ssize_t m, i, a, b, k, nb, lo, hi, mid, most
+    cdef Py_ssize_t m, i, a, b, k, nb, lo, most
     cdef double w, lim, med, limit, longest, x, v
     m = n - 1
     for i in range(m):
@@ -266,16 +278,9 @@ cdef Py_ssize_t _judge(const double *ts, Py_ssize_t n, Py_ssize_t need, double m
         longest = x
     if most < many_beats and longest < min_episode:
         return -1
-    lo, hi = 0, m  # bisect_right(ds, limit)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if limit < tmp[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
     w_out[0] = w
     nb_out[0] = nb
-    body_out[0] = lo
+    body_out[0] = _bisect_right(tmp, m, limit)
     return m
 
 
@@ -307,25 +312,44 @@ def judge_small(list t, Py_ssize_t need, double merge_s, double merge_fraction,
         PyMem_Free(ts)
 
 
-def judge_array(const double[:] t, Py_ssize_t need, double merge_s, double merge_fraction,
-                double min_period, double gap_factor, Py_ssize_t many_beats,
-                double min_episode, object np):
-    """:func:`judge_small` of the sorted finite starts *t* (a float64 array of any length,
-    at least 2): the intervals and the sorted intervals as new float64 arrays (made by the
-    numpy module *np*, passed in: importing this module must not import numpy)."""
-    cdef Py_ssize_t n = t.shape[0], m, i, nb, body
-    cdef double w
-    cdef double *ts = NULL
+cdef double *_judged(const double[:] t, str who, Py_ssize_t need, double merge_s,
+                     double merge_fraction, double min_period, double gap_factor,
+                     Py_ssize_t many_beats, double min_episode, Py_ssize_t *m_out,
+                     double *w_out, Py_ssize_t *nb_out, Py_ssize_t *body_out,
+                     object np) except NULL:
+    """:func:`_judge` of the starts *t* (at least 2) copied into a new buffer of 4 n doubles
+    (the starts, then the intervals, the intervals sorted and the beats), which the caller
+    frees; the judgement's length in *m_out* (< 0: not judged)."""
+    cdef Py_ssize_t n = t.shape[0], i
+    cdef double *ts
     if n < 2:
-        raise ValueError("judge_array: fewer than 2 starts")
+        raise ValueError(f"{who}: fewer than 2 starts")
     ts = <double *>PyMem_Malloc(4 * n * sizeof(double))
     if ts == NULL:
         raise MemoryError()
     try:
         for i in range(n):
             ts[i] = t[i]
-        m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
-                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body, np)
+        m_out[0] = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor,
+                          many_beats, min_episode, ts + n, ts + 2 * n, ts + 3 * n, w_out,
+                          nb_out, body_out, np)
+    except BaseException:
+        PyMem_Free(ts)
+        raise
+    return ts
+
+
+def judge_array(const double[:] t, Py_ssize_t need, double merge_s, double merge_fraction,
+                double min_period, double gap_factor, Py_ssize_t many_beats,
+                double min_episode, object np):
+    """:func:`judge_small` of the sorted finite starts *t* (a float64 array of any length,
+    at least 2): the intervals and the sorted intervals as new float64 arrays (made by the
+    numpy module *np*, passed in: importing this module must not import numpy)."""
+    cdef Py_ssize_t n = t.shape[0], m, nb, body
+    cdef double w
+    cdef double *ts = _judged(t, "judge_array", need, merge_s, merge_fraction, min_period,
+                              gap_factor, many_beats, min_episode, &m, &w, &nb, &body, np)
+    try:
         if m < 0:
             return None
         d = np.empty(m)
@@ -414,7 +438,7 @@ cdef object _regularity(const double *intervals, Py_ssize_t m, double window, ob
                         double local_keep, const double *ordered):
     """:func:`regularity` of the m ≥ 1 doubles *intervals* (*ordered*: their sorted copy, or
     NULL)."""
-    cdef Py_ssize_t i, j, n, top, body, lo, hi, mid, nb, keep, rn, c
+    cdef Py_ssize_t i, j, n, top, body, nb, keep, rn, c
     cdef Py_ssize_t e0, e1
     cdef double floor, limit, x, days, shape, local, total
     cdef double *d = NULL
@@ -451,14 +475,7 @@ cdef object _regularity(const double *intervals, Py_ssize_t m, double window, ob
         top = m
         n = m
         if ds[m - 1] > limit:
-            lo, hi = 0, m  # bisect_right(ds, limit)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if limit < ds[mid]:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            body = lo
+            body = _bisect_right(ds, m, limit)
             total = _pairwise(intervals, m)
             if not isfinite(total / 86400.0):
                 return NotImplemented  # math.ceil(inf): the reference's OverflowError
@@ -554,19 +571,11 @@ def score_parts(const double[:] t, Py_ssize_t need, double merge_s, double merge
     10th, 50th and 90th percentiles of the intervals that are not gaps, the size dispersion).
     *sizes*: an int64 array (its dispersion is computed after the statistics, None when they
     are None) or None (the caller computes it)."""
-    cdef Py_ssize_t n = t.shape[0], m, i, nb, body, last
+    cdef Py_ssize_t n = t.shape[0], m, nb, body, last
     cdef double w, q10, q50, q90
-    cdef double *ts = NULL
-    if n < 2:
-        raise ValueError("score_parts: fewer than 2 starts")
-    ts = <double *>PyMem_Malloc(4 * n * sizeof(double))
-    if ts == NULL:
-        raise MemoryError()
+    cdef double *ts = _judged(t, "score_parts", need, merge_s, merge_fraction, min_period,
+                              gap_factor, many_beats, min_episode, &m, &w, &nb, &body, np)
     try:
-        for i in range(n):
-            ts[i] = t[i]
-        m = _judge(ts, n, need, merge_s, merge_fraction, min_period, gap_factor, many_beats,
-                   min_episode, ts + n, ts + 2 * n, ts + 3 * n, &w, &nb, &body, np)
         if m < 0:
             return None
         d = np.empty(m)
