@@ -57,8 +57,8 @@ from cpython.object cimport PyObject
 from cpython cimport array as carray
 
 from array import array
-from libc.stdint cimport uint32_t
-from libc.string cimport memchr, memcmp, memcpy
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from eve_consumer._jsonscan cimport top_level_keys
 
@@ -151,6 +151,42 @@ cdef unsigned char _QUOTE = 34  # "
 cdef const char *_TS_START = b'{"timestamp":'
 cdef const char *_RRNAME = b'"rrname":"'
 cdef unsigned char _FALLBACK = 254
+
+# The C cache of codes in front of FastRoutes.cache (_fc_*): 4-way sets, the set's hashes
+# in one array (one cache line read per lookup), keys of at most _FC_KEY bytes.
+cdef enum:
+    _FC_WAYS = 4
+    _FC_KEY = 112
+FAST_CACHE_KEY = _FC_KEY
+FAST_CACHE_WAYS = _FC_WAYS
+FAST_CACHE_SETS = 1024  # 4096 keys (the office capture: 1,610), 512 KiB of keys
+
+
+ctypedef struct _FcSlot:
+    uint32_t value  # code | cost class << 8
+    uint32_t len  # the slot is empty when its hash (FastRoutes.fc_hash) is 0
+    char key[_FC_KEY]
+
+
+cdef inline uint64_t _fc_hash(const char *k, Py_ssize_t n) noexcept nogil:
+    """A 64-bit hash of k[0:n] (8 bytes a step, multiply and xor-shift); never 0 (bit 0
+    set: the set is chosen from bits 40 on)."""
+    cdef uint64_t h = 0x9E3779B97F4A7C15ULL ^ <uint64_t>n
+    cdef uint64_t w
+    while n >= 8:
+        memcpy(&w, k, 8)
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL
+        h ^= h >> 32
+        k += 8
+        n -= 8
+    if n > 0:
+        w = 0
+        memcpy(&w, k, <size_t>n)
+        h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL
+    h ^= h >> 29
+    h *= 0xFF51AFD7ED558CCDULL
+    h ^= h >> 32
+    return h | 1
 
 
 cdef carray.array _UINT_ARRAY = array("I")
@@ -356,10 +392,90 @@ cdef class FastRoutes:
     cdef object flow_verdict, flow_skipped
     cdef int flow_class
     cdef Py_ssize_t count
+    cdef uint64_t *fc_hash  # per slot: its key's _fc_hash, 0 when empty
+    cdef _FcSlot *fc_slot
+    cdef Py_ssize_t fc_sets  # a power of two
+    cdef Py_ssize_t fc_entries, fc_hits, fc_tick
 
-    def __init__(self, router: object, limit: int, classes: dict) -> None:
+    def __cinit__(self, *args: object, fast_sets: int = FAST_CACHE_SETS, **kw: object) -> None:
+        if fast_sets < 1 or fast_sets & (fast_sets - 1) or fast_sets > 1 << 20:
+            raise ValueError("fast_sets: a power of two up to 2**20")
+        self.fc_sets = fast_sets
+        self.fc_hash = <uint64_t *>PyMem_Malloc(fast_sets * _FC_WAYS * sizeof(uint64_t))
+        self.fc_slot = <_FcSlot *>PyMem_Malloc(fast_sets * _FC_WAYS * sizeof(_FcSlot))
+        if self.fc_hash == NULL or self.fc_slot == NULL:
+            raise MemoryError()
+        self._fc_clear()
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.fc_hash)
+        PyMem_Free(self.fc_slot)
+
+    cdef void _fc_clear(self) noexcept:
+        """Empty the C cache (with every clear of the dict cache)."""
+        memset(self.fc_hash, 0, self.fc_sets * _FC_WAYS * sizeof(uint64_t))
+        self.fc_entries = 0
+
+    cdef void _fc_put(self, const char *k, Py_ssize_t n, uint64_t h, uint32_t value) noexcept:
+        """Cache *value* for the key k[0:n] (hash *h*), already in the dict cache with it: in
+        its set's first empty way, else in place of one of the set (in turn)."""
+        cdef Py_ssize_t base, i, way = -1
+        if n > _FC_KEY:
+            return
+        base = <Py_ssize_t>((h >> 40) & <uint64_t>(self.fc_sets - 1)) * _FC_WAYS
+        for i in range(_FC_WAYS):
+            if self.fc_hash[base + i] == h and self.fc_slot[base + i].len == n \
+                    and memcmp(self.fc_slot[base + i].key, k, <size_t>n) == 0:
+                way = i  # the key again (a dict that was changed): its new value
+                break
+            if way < 0 and self.fc_hash[base + i] == 0:
+                way = i
+        if way < 0:
+            way = self.fc_tick & (_FC_WAYS - 1)
+            self.fc_tick += 1
+        elif self.fc_hash[base + way] == 0:
+            self.fc_entries += 1
+        self.fc_hash[base + way] = h
+        self.fc_slot[base + way].len = <uint32_t>n
+        self.fc_slot[base + way].value = value
+        memcpy(self.fc_slot[base + way].key, k, <size_t>n)
+
+    cdef inline bint _fc_get(self, const char *k, Py_ssize_t n, uint64_t h,
+                             uint32_t *value) noexcept:
+        cdef Py_ssize_t base = <Py_ssize_t>((h >> 40) & <uint64_t>(self.fc_sets - 1)) * _FC_WAYS
+        cdef Py_ssize_t i
+        for i in range(_FC_WAYS):
+            if self.fc_hash[base + i] == h and self.fc_slot[base + i].len == n \
+                    and memcmp(self.fc_slot[base + i].key, k, <size_t>n) == 0:
+                value[0] = self.fc_slot[base + i].value
+                return True
+        return False
+
+    def fast_cache(self) -> list[tuple[bytes, int]]:
+        """The C cache's (key, value) pairs (tests: each is the dict cache's)."""
+        cdef Py_ssize_t i
+        out = []
+        for i in range(self.fc_sets * _FC_WAYS):
+            if self.fc_hash[i]:
+                out.append((PyBytes_FromStringAndSize(self.fc_slot[i].key,
+                                                      self.fc_slot[i].len),
+                            self.fc_slot[i].value))
+        return out
+
+    def fast_cache_stats(self) -> dict[str, int]:
+        """The C cache's entries, slots and hits so far, and the dict cache's entries."""
+        return {"entries": self.fc_entries, "slots": self.fc_sets * _FC_WAYS,
+                "hits": self.fc_hits, "dict": len(self.cache)}
+
+    def dict_cache(self) -> dict:
+        """A copy of the dict cache (tests)."""
+        return dict(self.cache)
+
+    def __init__(self, router: object, limit: int, classes: dict, *,
+                 fast_sets: int = FAST_CACHE_SETS) -> None:
         self.router = router
         self.cache = {}
+        self._fc_clear()
         self.classes = dict(classes)
         self.dns_class = classes[b"dns"]
         self.dns_wanted = router.dns_wanted
@@ -543,10 +659,10 @@ cdef class FastRoutes:
         cdef Py_ssize_t klen
         cdef Py_ssize_t at[6]
         cdef char *k
+        cdef char kb[_FC_KEY]
         cdef PyObject *hit
-        cdef long value
-        cdef unsigned char code
-        cdef int cls
+        cdef uint32_t fv = 0
+        cdef uint64_t h = 0
         if i >= b.cap:
             raise ValueError("more lines than the batch holds")
         b.ptr[i] = s
@@ -558,17 +674,34 @@ cdef class FastRoutes:
             b.fallback.append(i)
             return 0
         klen = (at[1] - at[0]) + 1 + (at[3] - at[2]) + 1 + (at[5] - at[4])
-        key = PyBytes_FromStringAndSize(NULL, klen)
-        k = PyBytes_AS_STRING(key)
-        memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
-        k += at[1] - at[0]
-        k[0] = b'"'
-        k += 1
-        memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
-        k += at[3] - at[2]
-        k[0] = b'"'
-        k += 1
-        memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+        if klen <= _FC_KEY:  # the key in C: no object on a hit of the C cache
+            k = kb
+            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+            k += at[1] - at[0]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+            k += at[3] - at[2]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+            h = _fc_hash(kb, klen)
+            if self._fc_get(kb, klen, h, &fv):
+                self.fc_hits += 1
+                return self._hit(b, i, s, ln, fv)
+            key = PyBytes_FromStringAndSize(kb, klen)
+        else:
+            key = PyBytes_FromStringAndSize(NULL, klen)
+            k = PyBytes_AS_STRING(key)
+            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+            k += at[1] - at[0]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+            k += at[3] - at[2]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
         hit = PyDict_GetItem(self.cache, key)
         if hit == NULL:
             b.miss_at.append(i)
@@ -577,7 +710,16 @@ cdef class FastRoutes:
                                 PyBytes_FromStringAndSize(s + at[2], at[3] - at[2]),
                                 PyBytes_FromStringAndSize(s + at[4], at[5] - at[4])))
             return 0
-        value = <long>(<object>hit)
+        fv = <uint32_t>(<long>(<object>hit))
+        if klen <= _FC_KEY:
+            self._fc_put(kb, klen, h, fv)
+        return self._hit(b, i, s, ln, fv)
+
+    cdef int _hit(self, _Pending b, Py_ssize_t i, const char *s, Py_ssize_t ln,
+                  uint32_t value) except -1:
+        """Line *i* of batch *b* with a cached code | cost class << 8 (*value*)."""
+        cdef unsigned char code
+        cdef int cls
         code = value & 255
         cls = value >> 8
         b.classes[i] = cls
@@ -611,11 +753,16 @@ cdef class FastRoutes:
             got = router.codes_of(miss_keys)  # places the new hosts, as the pure route
             if len(self.cache) + len(miss_keys) > self.limit:
                 self.cache.clear()
+                self._fc_clear()  # the C cache holds only what the dict holds
             for j in range(len(miss_keys)):
                 i = b.miss_at[j]
                 code = got[j]
                 cls = self.classes.get(miss_keys[j][0], 0)
-                self.cache[b.miss_fast[j]] = code | (cls << 8)
+                key = b.miss_fast[j]
+                self.cache[key] = code | (cls << 8)
+                self._fc_put(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key),
+                             _fc_hash(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key)),
+                             code | (cls << 8))
                 classes[i] = cls
                 if code == 255 and cls == self.dns_class:
                     code = self._dns_code(b.ptr[i], b.lens[i])
