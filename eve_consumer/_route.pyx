@@ -292,41 +292,83 @@ cdef bint _not_ascii(const char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
     return False
 
 
-cdef bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src, Py_ssize_t *p_dst
-                     ) noexcept nogil:
-    """In one pass over the line's quotes and colons (every text below starts with one):
-    no ``"timestamp":`` from byte 13 on, no ``:null``, one ``"event_type"`` (counted as
-    ``bytes.count`` does, without overlaps), ``"src_ip"`` and ``"dest_ip"`` once each (their
-    offsets into *p_src*/*p_dst*) — ``shard.Router.flow_code``'s byte tests."""
-    cdef const char *end = s + n
-    cdef const char *q
-    cdef Py_ssize_t k, rem, et_next = 0
-    cdef int n_et = 0
-    p_src[0] = p_dst[0] = -1
-    q = <const char *>memchr(s, 58, <size_t>n)  # :
-    while q != NULL:
-        if end - q >= 5 and memcmp(q, b":null", 5) == 0:
-            return False
-        q = <const char *>memchr(q + 1, 58, <size_t>(end - q - 1)) if end - q > 1 else NULL
-    q = <const char *>memchr(s, 34, <size_t>n)  # "
-    while q != NULL:
-        k = q - s
-        rem = n - k
-        if rem >= 12 and k >= 13 and memcmp(q, b'"timestamp":', 12) == 0:
-            return False
-        if rem >= 12 and k >= et_next and memcmp(q, b'"event_type"', 12) == 0:
-            n_et += 1
-            et_next = k + 12
-        if rem >= 8 and memcmp(q, b'"src_ip"', 8) == 0:
-            if p_src[0] >= 0:
-                return False
-            p_src[0] = k
-        if rem >= 9 and memcmp(q, b'"dest_ip"', 9) == 0:
-            if p_dst[0] >= 0:
-                return False
-            p_dst[0] = k
-        q = <const char *>memchr(q + 1, 34, <size_t>(end - q - 1)) if rem > 1 else NULL
-    return n_et == 1 and p_src[0] >= 0 and p_dst[0] >= 0
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+
+    /* The offsets of the quotes and colons of s[base:base+16] (up to n) as bits. */
+    static inline unsigned _sk_marks(const char *s, Py_ssize_t n, Py_ssize_t base) {
+        unsigned mask = 0;
+        Py_ssize_t i, m = n - base < 16 ? n - base : 16;
+    #if defined(__SSE2__)
+        if (m == 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + base));
+            return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+        }
+    #endif
+        for (i = 0; i < m; i++)
+            if (s[base + i] == '"' || s[base + i] == ':')
+                mask |= 1u << i;
+        return mask;
+    }
+
+    /* _flow_plain (below): every quote and colon of the line visited once, 16 bytes a step
+       (SSE2 when built for it). */
+    static int _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
+                              Py_ssize_t *p_dst) {
+        Py_ssize_t base, k, rem, et_next = 0;
+        int n_et = 0;
+        unsigned mask;
+        const char *q;
+        *p_src = *p_dst = -1;
+        for (base = 0; base < n; base += 16) {
+            mask = _sk_marks(s, n, base);
+            while (mask) {
+                k = base + __builtin_ctz(mask);
+                mask &= mask - 1;
+                q = s + k;
+                rem = n - k;
+                if (*q == ':') {
+                    if (rem >= 5 && memcmp(q, ":null", 5) == 0)
+                        return 0;
+                    continue;
+                }
+                if (rem >= 12 && k >= 13 && memcmp(q, "\\"timestamp\\":", 12) == 0)
+                    return 0;
+                if (rem >= 12 && k >= et_next && memcmp(q, "\\"event_type\\"", 12) == 0) {
+                    n_et += 1;
+                    et_next = k + 12;
+                }
+                if (rem >= 8 && memcmp(q, "\\"src_ip\\"", 8) == 0) {
+                    if (*p_src >= 0)
+                        return 0;
+                    *p_src = k;
+                }
+                if (rem >= 9 && memcmp(q, "\\"dest_ip\\"", 9) == 0) {
+                    if (*p_dst >= 0)
+                        return 0;
+                    *p_dst = k;
+                }
+            }
+        }
+        return n_et == 1 && *p_src >= 0 && *p_dst >= 0;
+    }
+    """
+    bint _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
+                        Py_ssize_t *p_dst) noexcept nogil
+
+
+cdef inline bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
+                             Py_ssize_t *p_dst) noexcept nogil:
+    """No ``:null``; no ``"timestamp":`` from byte 13 on; one ``"event_type"`` (counted as
+    ``bytes.count`` does, without overlaps); ``"src_ip"`` and ``"dest_ip"`` once each (their
+    offsets into *p_src*/*p_dst*) — ``shard.Router.flow_code``'s byte tests, in one pass over
+    the line's quotes and colons (every text above starts with one; ``_sk_flow_plain``)."""
+    return _sk_flow_plain(s, n, p_src, p_dst)
 
 
 cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
