@@ -70,6 +70,45 @@ cdef extern from "string.h":
 
 cdef extern from *:
     """
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+
+    /* memmem(h, n, w, k) for 2 <= k (the leftmost match): positions whose first two bytes
+       are w's found 16 at a time (SSE2 when built for it), each checked by memcmp. */
+    static const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) {
+        Py_ssize_t base = 0, last = n - k, i;  /* a match starts at most at last */
+        unsigned mask;
+        if (k < 2 || last < 0)
+            return (const char *)memmem(h, (size_t)(n < 0 ? 0 : n), w, (size_t)k);
+    #if defined(__SSE2__)
+        {
+            __m128i c0 = _mm_set1_epi8(w[0]), c1 = _mm_set1_epi8(w[1]);
+            for (; base + 16 <= last; base += 16) {  /* reads h[base .. base+16] < n */
+                __m128i v0 = _mm_loadu_si128((const __m128i *)(h + base));
+                __m128i v1 = _mm_loadu_si128((const __m128i *)(h + base + 1));
+                mask = (unsigned)_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpeq_epi8(v0, c0), _mm_cmpeq_epi8(v1, c1)));
+                while (mask) {
+                    i = base + __builtin_ctz(mask);
+                    mask &= mask - 1;
+                    if (memcmp(h + i + 2, w + 2, (size_t)(k - 2)) == 0)
+                        return h + i;
+                }
+            }
+        }
+    #endif
+        for (i = base; i <= last; i++)
+            if (h[i] == w[0] && h[i + 1] == w[1] && memcmp(h + i + 2, w + 2, (size_t)(k - 2)) == 0)
+                return h + i;
+        return NULL;
+    }
+    """
+    const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) noexcept nogil
+
+cdef extern from *:
+    """
     #include <setjmp.h>
     #include <signal.h>
     #include <string.h>
@@ -221,7 +260,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
     cdef const char *s1
     cdef const char *d0
     while end - p >= _ET_LEN:
-        hit = <const char *>memmem(p, <size_t>(end - p), _ET, <size_t>_ET_LEN)
+        hit = _sk_find(p, end - p, _ET, _ET_LEN)
         if hit == NULL:
             return False
         p = hit + 1  # the next attempt, when this one does not match
@@ -269,7 +308,7 @@ def compact_fields(line: bytes) -> tuple[bytes, bytes, bytes] | None:
 
 
 cdef inline bint _has(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
-    return n >= k and memmem(s, <size_t>n, what, <size_t>k) != NULL
+    return n >= k and _sk_find(s, n, what, k) != NULL
 
 
 cdef Py_ssize_t _find(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k,
@@ -278,7 +317,7 @@ cdef Py_ssize_t _find(const char *s, Py_ssize_t n, const char *what, Py_ssize_t 
     cdef const char *hit
     if start > n or n - start < k:
         return -1
-    hit = <const char *>memmem(s + start, <size_t>(n - start), what, <size_t>k)
+    hit = _sk_find(s + start, n - start, what, k)
     return -1 if hit == NULL else hit - s
 
 
@@ -376,7 +415,7 @@ cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t
     cdef const char *hit
     cdef Py_ssize_t found = 0
     while end - s >= k:
-        hit = <const char *>memmem(s, <size_t>(end - s), what, <size_t>k)
+        hit = _sk_find(s, end - s, what, k)
         if hit == NULL:
             break
         found += 1

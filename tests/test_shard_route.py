@@ -551,3 +551,26 @@ def test_flow_markers_at_every_offset(real_lines: list[bytes], tmp_path: Path) -
         assert fast == pure
         plain, _ = _both(lines, 17, 2)
         assert plain[0] != pure[0], "some lines go to their primary alone"
+
+
+def test_compact_marker_at_every_offset() -> None:
+    """The compact scan finds its markers 16 bytes a step (``_sk_find``): the layout after a
+    prefix of every length up to three blocks, with decoys (the marker's first bytes, the
+    marker not followed by a kind, by upper case), and cut at every byte, reads what the
+    regular expression reads."""
+    layout = b'"event_type":"flow","src_ip":"10.0.0.1","src_port":5,"dest_ip":"8.8.8.8"}'
+    decoys = [b"", b'"e', b'"ev', b'"event_type":"', b'"event_type":"X', b'"event_type":',
+              b'""e"e']
+    lines = []
+    for pad in range(49):
+        for decoy in decoys:
+            line = b"{" + b"x" * pad + decoy + b"," + layout
+            lines.append(line)
+            lines += [line[:cut] for cut in range(len(line) - len(layout) - 2, len(line))]
+    found = 0
+    for line in lines:
+        m = _COMPACT(line)
+        want = m.groups() if m else None
+        assert shard.compiled_route.compact_fields(line) == want, line
+        found += want is not None
+    assert 0 < found < len(lines)
