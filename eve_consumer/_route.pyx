@@ -3,9 +3,13 @@
 
 :class:`FastRoutes` computes :meth:`eve_consumer.shard.Router.route` for a batch with the
 per-line work in C: the (event type, ``src_ip``, ``dest_ip``) of Suricata's compact layout is
-found by scanning the line's bytes (``memmem``/``memchr`` and explicit length checks — the
+found by scanning the line's bytes (``_sk_find``/``memchr`` and explicit length checks — the
 same leftmost match as the pure router's regular expression, never reading outside the
-line), joined into one bytes key and looked up in a cache of codes. Only what the pure router
+line), joined into one key and looked up in a cache of codes: first a C cache (keys of at
+most ``FAST_CACHE_KEY`` bytes, hashed in C, ``FAST_CACHE_SETS`` sets of ``FAST_CACHE_WAYS``;
+a hit makes no Python object), then the dict cache (a ``bytes`` key). The C cache holds only
+what the dict holds — filled from it, cleared with it at its bound, a full set overwritten in
+turn — and a code never goes stale (hosts are placed once, never moved). Only what the pure router
 does in Python anyway runs Python, through the pure router itself, so the codes, the host
 placement and the load accounting are the same by construction:
 
@@ -23,7 +27,10 @@ placement and the load accounting are the same by construction:
 - the loads: per (code, cost class) in order of first occurrence, as
   :meth:`~eve_consumer.shard.Router.account` adds them.
 
-Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte.
+Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte. The
+searches (``_sk_find``: a needle's first two bytes 16 positions at a time, then ``memcmp``)
+and the flow tests' pass over quotes and colons (``_sk_flow_plain``) use SSE2 when the build
+has it (x86-64 always), a byte loop otherwise, and read no byte outside the line.
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
 memory-mapped file, in one C loop (every line checked against the end of the map): the lines
