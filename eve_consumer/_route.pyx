@@ -187,11 +187,10 @@ cdef int _SK_FAULT = -2
 # The compact layout: "event_type":"KIND","src_ip":"SRC","src_port":DIGITS,"dest_ip":"DST"
 cdef const char *_ET = b'"event_type":"'
 cdef Py_ssize_t _ET_LEN = 14
-cdef const char *_SRC = b'","src_ip":"'
+# the lengths of '","src_ip":"', '","src_port":' and ',"dest_ip":"' (_compact compares them
+# as literals: the compiler inlines the comparisons)
 cdef Py_ssize_t _SRC_LEN = 12
-cdef const char *_SPORT = b'","src_port":'
 cdef Py_ssize_t _SPORT_LEN = 13
-cdef const char *_DST = b',"dest_ip":"'
 cdef Py_ssize_t _DST_LEN = 12
 cdef unsigned char _QUOTE = 34  # "
 cdef const char *_TS_START = b'{"timestamp":'
@@ -275,7 +274,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
         mark = q
         while q < end and _is_kind(<unsigned char>q[0]):
             q += 1
-        if q == mark or end - q < _SRC_LEN or memcmp(q, _SRC, <size_t>_SRC_LEN) != 0:
+        if q == mark or end - q < _SRC_LEN or memcmp(q, b'","src_ip":"', 12) != 0:
             continue
         k1 = q
         s0 = q + _SRC_LEN
@@ -283,13 +282,13 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
         if q == NULL:
             continue
         s1 = q
-        if end - q < _SPORT_LEN or memcmp(q, _SPORT, <size_t>_SPORT_LEN) != 0:
+        if end - q < _SPORT_LEN or memcmp(q, b'","src_port":', 13) != 0:
             continue
         q += _SPORT_LEN
         mark = q
         while q < end and _is_digit(<unsigned char>q[0]):
             q += 1
-        if q == mark or end - q < _DST_LEN or memcmp(q, _DST, <size_t>_DST_LEN) != 0:
+        if q == mark or end - q < _DST_LEN or memcmp(q, b',"dest_ip":"', 12) != 0:
             continue
         d0 = q + _DST_LEN
         q = <const char *>memchr(d0, _QUOTE, <size_t>(end - d0))
