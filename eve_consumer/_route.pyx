@@ -3,9 +3,13 @@
 
 :class:`FastRoutes` computes :meth:`eve_consumer.shard.Router.route` for a batch with the
 per-line work in C: the (event type, ``src_ip``, ``dest_ip``) of Suricata's compact layout is
-found by scanning the line's bytes (``memmem``/``memchr`` and explicit length checks — the
+found by scanning the line's bytes (``_sk_find``/``memchr`` and explicit length checks — the
 same leftmost match as the pure router's regular expression, never reading outside the
-line), joined into one bytes key and looked up in a cache of codes. Only what the pure router
+line), joined into one key and looked up in a cache of codes: first a C cache (keys of at
+most ``FAST_CACHE_KEY`` bytes, hashed in C, ``FAST_CACHE_SETS`` sets of ``FAST_CACHE_WAYS``;
+a hit makes no Python object), then the dict cache (a ``bytes`` key). The C cache holds only
+what the dict holds — filled from it, cleared with it at its bound, a full set overwritten in
+turn — and a code never goes stale (hosts are placed once, never moved). Only what the pure router
 does in Python anyway runs Python, through the pure router itself, so the codes, the host
 placement and the load accounting are the same by construction:
 
@@ -23,7 +27,10 @@ placement and the load accounting are the same by construction:
 - the loads: per (code, cost class) in order of first occurrence, as
   :meth:`~eve_consumer.shard.Router.account` adds them.
 
-Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte.
+Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte. The
+searches (``_sk_find``: a needle's first two bytes 16 positions at a time, then ``memcmp``)
+and the flow tests' pass over quotes and colons (``_sk_flow_plain``) use SSE2 when the build
+has it (x86-64 always), a byte loop otherwise, and read no byte outside the line.
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
 memory-mapped file, in one C loop (every line checked against the end of the map): the lines
@@ -57,8 +64,8 @@ from cpython.object cimport PyObject
 from cpython cimport array as carray
 
 from array import array
-from libc.stdint cimport uint32_t
-from libc.string cimport memchr, memcmp, memcpy
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from eve_consumer._jsonscan cimport top_level_keys
 
@@ -67,6 +74,45 @@ from sakimori.eve.lines import Lines
 cdef extern from "string.h":
     const void *memmem(const void *haystack, size_t haystacklen, const void *needle,
                        size_t needlelen) nogil
+
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+
+    /* memmem(h, n, w, k) for 2 <= k (the leftmost match): positions whose first two bytes
+       are w's found 16 at a time (SSE2 when built for it), each checked by memcmp. */
+    static const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) {
+        Py_ssize_t base = 0, last = n - k, i;  /* a match starts at most at last */
+        unsigned mask;
+        if (k < 2 || last < 0)
+            return (const char *)memmem(h, (size_t)(n < 0 ? 0 : n), w, (size_t)k);
+    #if defined(__SSE2__)
+        {
+            __m128i c0 = _mm_set1_epi8(w[0]), c1 = _mm_set1_epi8(w[1]);
+            for (; base + 16 <= last; base += 16) {  /* reads h[base .. base+16] < n */
+                __m128i v0 = _mm_loadu_si128((const __m128i *)(h + base));
+                __m128i v1 = _mm_loadu_si128((const __m128i *)(h + base + 1));
+                mask = (unsigned)_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpeq_epi8(v0, c0), _mm_cmpeq_epi8(v1, c1)));
+                while (mask) {
+                    i = base + __builtin_ctz(mask);
+                    mask &= mask - 1;
+                    if (memcmp(h + i + 2, w + 2, (size_t)(k - 2)) == 0)
+                        return h + i;
+                }
+            }
+        }
+    #endif
+        for (i = base; i <= last; i++)
+            if (h[i] == w[0] && h[i + 1] == w[1] && memcmp(h + i + 2, w + 2, (size_t)(k - 2)) == 0)
+                return h + i;
+        return NULL;
+    }
+    """
+    const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) noexcept nogil
 
 cdef extern from *:
     """
@@ -141,16 +187,51 @@ cdef int _SK_FAULT = -2
 # The compact layout: "event_type":"KIND","src_ip":"SRC","src_port":DIGITS,"dest_ip":"DST"
 cdef const char *_ET = b'"event_type":"'
 cdef Py_ssize_t _ET_LEN = 14
-cdef const char *_SRC = b'","src_ip":"'
+# the lengths of '","src_ip":"', '","src_port":' and ',"dest_ip":"' (_compact compares them
+# as literals: the compiler inlines the comparisons)
 cdef Py_ssize_t _SRC_LEN = 12
-cdef const char *_SPORT = b'","src_port":'
 cdef Py_ssize_t _SPORT_LEN = 13
-cdef const char *_DST = b',"dest_ip":"'
 cdef Py_ssize_t _DST_LEN = 12
 cdef unsigned char _QUOTE = 34  # "
 cdef const char *_TS_START = b'{"timestamp":'
 cdef const char *_RRNAME = b'"rrname":"'
 cdef unsigned char _FALLBACK = 254
+
+# The C cache of codes in front of FastRoutes.cache (_fc_*): 4-way sets, the set's hashes
+# in one array (one cache line read per lookup), keys of at most _FC_KEY bytes.
+cdef enum:
+    _FC_WAYS = 4
+    _FC_KEY = 112
+FAST_CACHE_KEY = _FC_KEY
+FAST_CACHE_WAYS = _FC_WAYS
+FAST_CACHE_SETS = 1024  # 4096 keys (the office capture: 1,610), 512 KiB of keys
+
+
+ctypedef struct _FcSlot:
+    uint32_t value  # code | cost class << 8
+    uint32_t len  # the slot is empty when its hash (FastRoutes.fc_hash) is 0
+    char key[_FC_KEY]
+
+
+cdef inline uint64_t _fc_hash(const char *k, Py_ssize_t n) noexcept nogil:
+    """A 64-bit hash of k[0:n] (8 bytes a step, multiply and xor-shift); never 0 (bit 0
+    set: the set is chosen from bits 40 on)."""
+    cdef uint64_t h = 0x9E3779B97F4A7C15ULL ^ <uint64_t>n
+    cdef uint64_t w
+    while n >= 8:
+        memcpy(&w, k, 8)
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL
+        h ^= h >> 32
+        k += 8
+        n -= 8
+    if n > 0:
+        w = 0
+        memcpy(&w, k, <size_t>n)
+        h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL
+    h ^= h >> 29
+    h *= 0xFF51AFD7ED558CCDULL
+    h ^= h >> 32
+    return h | 1
 
 
 cdef carray.array _UINT_ARRAY = array("I")
@@ -185,7 +266,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
     cdef const char *s1
     cdef const char *d0
     while end - p >= _ET_LEN:
-        hit = <const char *>memmem(p, <size_t>(end - p), _ET, <size_t>_ET_LEN)
+        hit = _sk_find(p, end - p, _ET, _ET_LEN)
         if hit == NULL:
             return False
         p = hit + 1  # the next attempt, when this one does not match
@@ -193,7 +274,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
         mark = q
         while q < end and _is_kind(<unsigned char>q[0]):
             q += 1
-        if q == mark or end - q < _SRC_LEN or memcmp(q, _SRC, <size_t>_SRC_LEN) != 0:
+        if q == mark or end - q < _SRC_LEN or memcmp(q, b'","src_ip":"', 12) != 0:
             continue
         k1 = q
         s0 = q + _SRC_LEN
@@ -201,13 +282,13 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
         if q == NULL:
             continue
         s1 = q
-        if end - q < _SPORT_LEN or memcmp(q, _SPORT, <size_t>_SPORT_LEN) != 0:
+        if end - q < _SPORT_LEN or memcmp(q, b'","src_port":', 13) != 0:
             continue
         q += _SPORT_LEN
         mark = q
         while q < end and _is_digit(<unsigned char>q[0]):
             q += 1
-        if q == mark or end - q < _DST_LEN or memcmp(q, _DST, <size_t>_DST_LEN) != 0:
+        if q == mark or end - q < _DST_LEN or memcmp(q, b',"dest_ip":"', 12) != 0:
             continue
         d0 = q + _DST_LEN
         q = <const char *>memchr(d0, _QUOTE, <size_t>(end - d0))
@@ -233,7 +314,7 @@ def compact_fields(line: bytes) -> tuple[bytes, bytes, bytes] | None:
 
 
 cdef inline bint _has(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
-    return n >= k and memmem(s, <size_t>n, what, <size_t>k) != NULL
+    return n >= k and _sk_find(s, n, what, k) != NULL
 
 
 cdef Py_ssize_t _find(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k,
@@ -242,7 +323,7 @@ cdef Py_ssize_t _find(const char *s, Py_ssize_t n, const char *what, Py_ssize_t 
     cdef const char *hit
     if start > n or n - start < k:
         return -1
-    hit = <const char *>memmem(s + start, <size_t>(n - start), what, <size_t>k)
+    hit = _sk_find(s + start, n - start, what, k)
     return -1 if hit == NULL else hit - s
 
 
@@ -256,41 +337,83 @@ cdef bint _not_ascii(const char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
     return False
 
 
-cdef bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src, Py_ssize_t *p_dst
-                     ) noexcept nogil:
-    """In one pass over the line's quotes and colons (every text below starts with one):
-    no ``"timestamp":`` from byte 13 on, no ``:null``, one ``"event_type"`` (counted as
-    ``bytes.count`` does, without overlaps), ``"src_ip"`` and ``"dest_ip"`` once each (their
-    offsets into *p_src*/*p_dst*) — ``shard.Router.flow_code``'s byte tests."""
-    cdef const char *end = s + n
-    cdef const char *q
-    cdef Py_ssize_t k, rem, et_next = 0
-    cdef int n_et = 0
-    p_src[0] = p_dst[0] = -1
-    q = <const char *>memchr(s, 58, <size_t>n)  # :
-    while q != NULL:
-        if end - q >= 5 and memcmp(q, b":null", 5) == 0:
-            return False
-        q = <const char *>memchr(q + 1, 58, <size_t>(end - q - 1)) if end - q > 1 else NULL
-    q = <const char *>memchr(s, 34, <size_t>n)  # "
-    while q != NULL:
-        k = q - s
-        rem = n - k
-        if rem >= 12 and k >= 13 and memcmp(q, b'"timestamp":', 12) == 0:
-            return False
-        if rem >= 12 and k >= et_next and memcmp(q, b'"event_type"', 12) == 0:
-            n_et += 1
-            et_next = k + 12
-        if rem >= 8 and memcmp(q, b'"src_ip"', 8) == 0:
-            if p_src[0] >= 0:
-                return False
-            p_src[0] = k
-        if rem >= 9 and memcmp(q, b'"dest_ip"', 9) == 0:
-            if p_dst[0] >= 0:
-                return False
-            p_dst[0] = k
-        q = <const char *>memchr(q + 1, 34, <size_t>(end - q - 1)) if rem > 1 else NULL
-    return n_et == 1 and p_src[0] >= 0 and p_dst[0] >= 0
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+
+    /* The offsets of the quotes and colons of s[base:base+16] (up to n) as bits. */
+    static inline unsigned _sk_marks(const char *s, Py_ssize_t n, Py_ssize_t base) {
+        unsigned mask = 0;
+        Py_ssize_t i, m = n - base < 16 ? n - base : 16;
+    #if defined(__SSE2__)
+        if (m == 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + base));
+            return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+        }
+    #endif
+        for (i = 0; i < m; i++)
+            if (s[base + i] == '"' || s[base + i] == ':')
+                mask |= 1u << i;
+        return mask;
+    }
+
+    /* _flow_plain (below): every quote and colon of the line visited once, 16 bytes a step
+       (SSE2 when built for it). */
+    static int _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
+                              Py_ssize_t *p_dst) {
+        Py_ssize_t base, k, rem, et_next = 0;
+        int n_et = 0;
+        unsigned mask;
+        const char *q;
+        *p_src = *p_dst = -1;
+        for (base = 0; base < n; base += 16) {
+            mask = _sk_marks(s, n, base);
+            while (mask) {
+                k = base + __builtin_ctz(mask);
+                mask &= mask - 1;
+                q = s + k;
+                rem = n - k;
+                if (*q == ':') {
+                    if (rem >= 5 && memcmp(q, ":null", 5) == 0)
+                        return 0;
+                    continue;
+                }
+                if (rem >= 12 && k >= 13 && memcmp(q, "\\"timestamp\\":", 12) == 0)
+                    return 0;
+                if (rem >= 12 && k >= et_next && memcmp(q, "\\"event_type\\"", 12) == 0) {
+                    n_et += 1;
+                    et_next = k + 12;
+                }
+                if (rem >= 8 && memcmp(q, "\\"src_ip\\"", 8) == 0) {
+                    if (*p_src >= 0)
+                        return 0;
+                    *p_src = k;
+                }
+                if (rem >= 9 && memcmp(q, "\\"dest_ip\\"", 9) == 0) {
+                    if (*p_dst >= 0)
+                        return 0;
+                    *p_dst = k;
+                }
+            }
+        }
+        return n_et == 1 && *p_src >= 0 && *p_dst >= 0;
+    }
+    """
+    bint _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
+                        Py_ssize_t *p_dst) noexcept nogil
+
+
+cdef inline bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
+                             Py_ssize_t *p_dst) noexcept nogil:
+    """No ``:null``; no ``"timestamp":`` from byte 13 on; one ``"event_type"`` (counted as
+    ``bytes.count`` does, without overlaps); ``"src_ip"`` and ``"dest_ip"`` once each (their
+    offsets into *p_src*/*p_dst*) — ``shard.Router.flow_code``'s byte tests, in one pass over
+    the line's quotes and colons (every text above starts with one; ``_sk_flow_plain``)."""
+    return _sk_flow_plain(s, n, p_src, p_dst)
 
 
 cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
@@ -298,7 +421,7 @@ cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t
     cdef const char *hit
     cdef Py_ssize_t found = 0
     while end - s >= k:
-        hit = <const char *>memmem(s, <size_t>(end - s), what, <size_t>k)
+        hit = _sk_find(s, end - s, what, k)
         if hit == NULL:
             break
         found += 1
@@ -356,10 +479,90 @@ cdef class FastRoutes:
     cdef object flow_verdict, flow_skipped
     cdef int flow_class
     cdef Py_ssize_t count
+    cdef uint64_t *fc_hash  # per slot: its key's _fc_hash, 0 when empty
+    cdef _FcSlot *fc_slot
+    cdef Py_ssize_t fc_sets  # a power of two
+    cdef Py_ssize_t fc_entries, fc_hits, fc_tick
 
-    def __init__(self, router: object, limit: int, classes: dict) -> None:
+    def __cinit__(self, *args: object, fast_sets: int = FAST_CACHE_SETS, **kw: object) -> None:
+        if fast_sets < 1 or fast_sets & (fast_sets - 1) or fast_sets > 1 << 20:
+            raise ValueError("fast_sets: a power of two up to 2**20")
+        self.fc_sets = fast_sets
+        self.fc_hash = <uint64_t *>PyMem_Malloc(fast_sets * _FC_WAYS * sizeof(uint64_t))
+        self.fc_slot = <_FcSlot *>PyMem_Malloc(fast_sets * _FC_WAYS * sizeof(_FcSlot))
+        if self.fc_hash == NULL or self.fc_slot == NULL:
+            raise MemoryError()
+        self._fc_clear()
+
+    def __dealloc__(self) -> None:
+        PyMem_Free(self.fc_hash)
+        PyMem_Free(self.fc_slot)
+
+    cdef void _fc_clear(self) noexcept:
+        """Empty the C cache (with every clear of the dict cache)."""
+        memset(self.fc_hash, 0, self.fc_sets * _FC_WAYS * sizeof(uint64_t))
+        self.fc_entries = 0
+
+    cdef void _fc_put(self, const char *k, Py_ssize_t n, uint64_t h, uint32_t value) noexcept:
+        """Cache *value* for the key k[0:n] (hash *h*), already in the dict cache with it: in
+        its set's first empty way, else in place of one of the set (in turn)."""
+        cdef Py_ssize_t base, i, way = -1
+        if n > _FC_KEY:
+            return
+        base = <Py_ssize_t>((h >> 40) & <uint64_t>(self.fc_sets - 1)) * _FC_WAYS
+        for i in range(_FC_WAYS):
+            if self.fc_hash[base + i] == h and self.fc_slot[base + i].len == n \
+                    and memcmp(self.fc_slot[base + i].key, k, <size_t>n) == 0:
+                way = i  # the key again (a dict that was changed): its new value
+                break
+            if way < 0 and self.fc_hash[base + i] == 0:
+                way = i
+        if way < 0:
+            way = self.fc_tick & (_FC_WAYS - 1)
+            self.fc_tick += 1
+        elif self.fc_hash[base + way] == 0:
+            self.fc_entries += 1
+        self.fc_hash[base + way] = h
+        self.fc_slot[base + way].len = <uint32_t>n
+        self.fc_slot[base + way].value = value
+        memcpy(self.fc_slot[base + way].key, k, <size_t>n)
+
+    cdef inline bint _fc_get(self, const char *k, Py_ssize_t n, uint64_t h,
+                             uint32_t *value) noexcept:
+        cdef Py_ssize_t base = <Py_ssize_t>((h >> 40) & <uint64_t>(self.fc_sets - 1)) * _FC_WAYS
+        cdef Py_ssize_t i
+        for i in range(_FC_WAYS):
+            if self.fc_hash[base + i] == h and self.fc_slot[base + i].len == n \
+                    and memcmp(self.fc_slot[base + i].key, k, <size_t>n) == 0:
+                value[0] = self.fc_slot[base + i].value
+                return True
+        return False
+
+    def fast_cache(self) -> list[tuple[bytes, int]]:
+        """The C cache's (key, value) pairs (tests: each is the dict cache's)."""
+        cdef Py_ssize_t i
+        out = []
+        for i in range(self.fc_sets * _FC_WAYS):
+            if self.fc_hash[i]:
+                out.append((PyBytes_FromStringAndSize(self.fc_slot[i].key,
+                                                      self.fc_slot[i].len),
+                            self.fc_slot[i].value))
+        return out
+
+    def fast_cache_stats(self) -> dict[str, int]:
+        """The C cache's entries, slots and hits so far, and the dict cache's entries."""
+        return {"entries": self.fc_entries, "slots": self.fc_sets * _FC_WAYS,
+                "hits": self.fc_hits, "dict": len(self.cache)}
+
+    def dict_cache(self) -> dict:
+        """A copy of the dict cache (tests)."""
+        return dict(self.cache)
+
+    def __init__(self, router: object, limit: int, classes: dict, *,
+                 fast_sets: int = FAST_CACHE_SETS) -> None:
         self.router = router
         self.cache = {}
+        self._fc_clear()
         self.classes = dict(classes)
         self.dns_class = classes[b"dns"]
         self.dns_wanted = router.dns_wanted
@@ -543,10 +746,10 @@ cdef class FastRoutes:
         cdef Py_ssize_t klen
         cdef Py_ssize_t at[6]
         cdef char *k
+        cdef char kb[_FC_KEY]
         cdef PyObject *hit
-        cdef long value
-        cdef unsigned char code
-        cdef int cls
+        cdef uint32_t fv = 0
+        cdef uint64_t h = 0
         if i >= b.cap:
             raise ValueError("more lines than the batch holds")
         b.ptr[i] = s
@@ -558,17 +761,34 @@ cdef class FastRoutes:
             b.fallback.append(i)
             return 0
         klen = (at[1] - at[0]) + 1 + (at[3] - at[2]) + 1 + (at[5] - at[4])
-        key = PyBytes_FromStringAndSize(NULL, klen)
-        k = PyBytes_AS_STRING(key)
-        memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
-        k += at[1] - at[0]
-        k[0] = b'"'
-        k += 1
-        memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
-        k += at[3] - at[2]
-        k[0] = b'"'
-        k += 1
-        memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+        if klen <= _FC_KEY:  # the key in C: no object on a hit of the C cache
+            k = kb
+            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+            k += at[1] - at[0]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+            k += at[3] - at[2]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+            h = _fc_hash(kb, klen)
+            if self._fc_get(kb, klen, h, &fv):
+                self.fc_hits += 1
+                return self._hit(b, i, s, ln, fv)
+            key = PyBytes_FromStringAndSize(kb, klen)
+        else:
+            key = PyBytes_FromStringAndSize(NULL, klen)
+            k = PyBytes_AS_STRING(key)
+            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+            k += at[1] - at[0]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+            k += at[3] - at[2]
+            k[0] = b'"'
+            k += 1
+            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
         hit = PyDict_GetItem(self.cache, key)
         if hit == NULL:
             b.miss_at.append(i)
@@ -577,7 +797,16 @@ cdef class FastRoutes:
                                 PyBytes_FromStringAndSize(s + at[2], at[3] - at[2]),
                                 PyBytes_FromStringAndSize(s + at[4], at[5] - at[4])))
             return 0
-        value = <long>(<object>hit)
+        fv = <uint32_t>(<long>(<object>hit))
+        if klen <= _FC_KEY:
+            self._fc_put(kb, klen, h, fv)
+        return self._hit(b, i, s, ln, fv)
+
+    cdef int _hit(self, _Pending b, Py_ssize_t i, const char *s, Py_ssize_t ln,
+                  uint32_t value) except -1:
+        """Line *i* of batch *b* with a cached code | cost class << 8 (*value*)."""
+        cdef unsigned char code
+        cdef int cls
         code = value & 255
         cls = value >> 8
         b.classes[i] = cls
@@ -611,11 +840,16 @@ cdef class FastRoutes:
             got = router.codes_of(miss_keys)  # places the new hosts, as the pure route
             if len(self.cache) + len(miss_keys) > self.limit:
                 self.cache.clear()
+                self._fc_clear()  # the C cache holds only what the dict holds
             for j in range(len(miss_keys)):
                 i = b.miss_at[j]
                 code = got[j]
                 cls = self.classes.get(miss_keys[j][0], 0)
-                self.cache[b.miss_fast[j]] = code | (cls << 8)
+                key = b.miss_fast[j]
+                self.cache[key] = code | (cls << 8)
+                self._fc_put(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key),
+                             _fc_hash(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key)),
+                             code | (cls << 8))
                 classes[i] = cls
                 if code == 255 and cls == self.dns_class:
                     code = self._dns_code(b.ptr[i], b.lens[i])

@@ -526,3 +526,51 @@ def test_the_flow_skip_is_what_the_batch_loop_skips(real_lines: list[bytes], tmp
         assert consumer.loops == {"compiled" if compiled else "python": skipped}
         consumer.decoder.reference = True
         assert shard.FlowSkip.of(consumer.decoder) is None  # the reference path: no skip
+
+
+def test_flow_markers_at_every_offset(real_lines: list[bytes], tmp_path: Path) -> None:
+    """The flow byte tests visit the line 16 bytes a step (``_sk_flow_plain``): each text they
+    look for (``:null``, a second ``"src_ip"``/``"dest_ip"``/``"event_type"``, a
+    ``"timestamp":``), put at every offset of two blocks and across the end of the line, gives
+    the pure router's code."""
+    inner = [ln for ln in real_lines if _COMPACT(ln) and _COMPACT(ln).group(1) == b"flow"
+             and all(_home(x.decode()) for x in _COMPACT(ln).groups()[1:])
+             and b'"proto":"UDP"' in ln]
+    assert inner
+    base = inner[0]
+    lines = [base]
+    for marker in (b'"x":null', b'"src_ip":"1"', b'"dest_ip":"1"', b'"event_type":"f"',
+                   b'"timestamp":"t"', b'"ok":"fine"'):
+        for pad in range(33):
+            lines.append(base[:-1] + b',"p":"' + b"x" * pad + b'",' + marker + b"}")
+        for cut in range(1, len(marker) + 1):  # the marker cut short by the line's end
+            lines.append(base[:-1] + b"," + marker[:cut])
+    consumer, skip = _flow_skip(tmp_path, None)
+    with consumer:
+        pure, fast = _both(lines, 17, 2, flow_skip=skip)
+        assert fast == pure
+        plain, _ = _both(lines, 17, 2)
+        assert plain[0] != pure[0], "some lines go to their primary alone"
+
+
+def test_compact_marker_at_every_offset() -> None:
+    """The compact scan finds its markers 16 bytes a step (``_sk_find``): the layout after a
+    prefix of every length up to three blocks, with decoys (the marker's first bytes, the
+    marker not followed by a kind, by upper case), and cut at every byte, reads what the
+    regular expression reads."""
+    layout = b'"event_type":"flow","src_ip":"10.0.0.1","src_port":5,"dest_ip":"8.8.8.8"}'
+    decoys = [b"", b'"e', b'"ev', b'"event_type":"', b'"event_type":"X', b'"event_type":',
+              b'""e"e']
+    lines = []
+    for pad in range(49):
+        for decoy in decoys:
+            line = b"{" + b"x" * pad + decoy + b"," + layout
+            lines.append(line)
+            lines += [line[:cut] for cut in range(len(line) - len(layout) - 2, len(line))]
+    found = 0
+    for line in lines:
+        m = _COMPACT(line)
+        want = m.groups() if m else None
+        assert shard.compiled_route.compact_fields(line) == want, line
+        found += want is not None
+    assert 0 < found < len(lines)
