@@ -103,8 +103,13 @@ COST_OF_CLASS = (1.0, *KIND_COST.values())
 # flow skip (shared flows every decoder skips to their primary alone): worker 0 the busier
 # by 0.19–0.33 s at 0.07, 0.18–0.25 at 0.09, 0.02–0.05 at 0.11, within 0.01–0.02 s at 0.13
 # and 0.15 (3–4 alternating runs each, full bench EVE, load 2.9–3.5): 0.13.
+# With lazy lines, the compiled beacon evaluation and the splitter's C route cache (a line
+# cheaper to decode, its split ≈ 0.13–0.16 µs): worker 0 the busier by 0.24–0.27 s at 0.07,
+# 0.15–0.16 s at 0.10, 0.03–0.06 s at 0.13, 0.01–0.04 s at 0.16, worker 1 by 0.01–0.04 s at
+# 0.17, 0.03–0.06 s at 0.18 and 0.16–0.19 s at 0.25 (25 alternating runs, full bench EVE,
+# load 1.8–2.4; docs/bench.md "Issue 15 figure 2b — splitter"): 0.16.
 SPLIT_COST_LINES = 0.33
-SPLIT_COST_LINES_COMPILED = 0.13
+SPLIT_COST_LINES_COMPILED = 0.16
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts

@@ -130,9 +130,14 @@ def test_fast_paths_give_the_reference_findings(real: dict[str, Any]) -> None:
     assert ref["decode"]["fast"] == {}  # nothing bypassed the parse
 
 
+# a splitting handicap that places the office capture's hosts with flows between the two
+# workers' hosts (worker 0's handicap before 2026-12-07 evening)
+SHARING_HANDICAP = 0.13
+
+
 @pytest.mark.parametrize("n", [2, 3])
-def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int,
-                                            router_impl: str) -> None:
+def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int, router_impl: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     got = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / f"w{n}", n)
     one = real["one"]
     assert got["csv"] == one["csv"]
@@ -147,9 +152,17 @@ def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int,
         # goes to its primary alone (shard.FlowSkip), so nothing is shared
         assert "dns" not in one["decode"]["decoded"] and sum(shared) == 0
         assert one["decode"]["ignored"].get("flow (prefiltered)", 0) > 0
-    elif n == 2:  # office: TCP flows between internal hosts of the two workers (with 3
-        # workers the placement may keep every such pair on one worker)
-        assert sum(shared) > 0
+    elif n == 2:  # office: TCP flows between internal hosts of the two workers
+        # (which hosts share a worker follows worker 0's splitting handicap: the tuned one
+        # may keep every such pair on one worker, as 3 workers may); the lighter handicap of
+        # SHARING_HANDICAP places the office capture's hosts so that flows are shared: the
+        # shared-line path gives the same report too
+        monkeypatch.setattr(shard, "SPLIT_COST_LINES_COMPILED", SHARING_HANDICAP)
+        monkeypatch.setattr(shard, "SPLIT_COST_LINES", SHARING_HANDICAP)
+        again = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / "w2-shared", n)
+        assert again["csv"] == one["csv"] and again["findings"] == one["findings"]
+        assert again["decode"] == one["decode"]
+        assert sum(assert_batch_loop(again["stats"], n, router_impl)) > 0
     assert (got["stats"]["counters"].get("beacon_suppressed_prevalent", 0)
             == one["stats"]["counters"].get("beacon_suppressed_prevalent", 0))
 
