@@ -298,12 +298,18 @@ local function get(map, key)
 end
 
 local data = {
-  country = function(ip) local v = get(country_map, ip); return v and tostring(v) or nil end,
+  -- the radix maps take the address as an rspamd{ip} object: a text key would be parsed by
+  -- Rspamd again on every lookup (norm.address parses each text once per process)
+  country = function(ip)
+    local a = norm.address(ip)
+    local v = a and get(country_map, a.obj)
+    return v and tostring(v) or nil
+  end,
   history = function(d) return tonumber(get(history_map, d)) end,
   infra = function(d, k) return get(infra_map, d .. '|' .. k) ~= nil end,
   domestic = function(d) return get(domestic_map, d) ~= nil end,
   known = function(reg) return get(known_map, reg) ~= nil end,
-  relay = function(ip) return get(relay_map, ip) ~= nil end,
+  relay = function(obj) return get(relay_map, obj) ~= nil end, -- an rspamd{ip} (checks.trust)
   protected = function(reg) return protected_set[reg] ~= nil end,
   protected_list = function() return protected_list end,
   names = function(folded) return names[folded] end,

@@ -11,7 +11,7 @@ facts = {ip = 'a.b.c.d'|nil, hostname = str|nil, helo = str|nil, user = str|nil,
 cfg   = the plugin settings (internal_domains, trusted networks, relay_suffixes, thresholds)
 data  = lookups over the maps: country(ip) history(domain) infra(domain, key) domestic(domain)
         known(reg) protected(reg) protected_list() names(folded) → list of addresses
-        relay(ip) → true for a preset or learned relay network
+        relay(obj) → true for a preset or learned relay network (obj: an rspamd{ip})
 Returns {{symbol, {options...}}, ...} in check order.
 ]]--
 
@@ -39,7 +39,7 @@ M.is_internal = is_internal
 -- verified name a trusted writer recorded (never the HELO).
 local function trust(obj, name, cfg, data)
   if not N.is_public_ip(obj) or N.in_networks(obj, cfg.trusted) then return 'own' end
-  if data and data.relay and data.relay(obj:to_string()) then return 'relay' end
+  if data and data.relay and data.relay(obj) then return 'relay' end
   if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
   return nil
 end
@@ -48,7 +48,7 @@ M.trust = trust
 -- trust() of a memoised address (N.address): the same decision without re-parsing.
 local function trust_addr(a, name, cfg, data)
   if not a.public or N.in_networks(a.obj, cfg.trusted, a.str) then return 'own' end
-  if data and data.relay and data.relay(a.str) then return 'relay' end
+  if data and data.relay and data.relay(a.obj) then return 'relay' end
   if name and N.has_suffix(name, cfg.relay_suffixes) then return 'relay' end
   return nil
 end
