@@ -313,6 +313,20 @@ def compact_fields(line: bytes) -> tuple[bytes, bytes, bytes] | None:
     return b[at[0]:at[1]], b[at[2]:at[3]], b[at[4]:at[5]]
 
 
+cdef inline void _write_key(char *k, const char *s, const Py_ssize_t *at) noexcept nogil:
+    """The route key of a compact line at *k*: event type, ``"``, src, ``"``, dest (the three
+    fields :func:`_compact` found at ``at[0:2]``, ``at[2:4]``, ``at[4:6]``)."""
+    memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+    k += at[1] - at[0]
+    k[0] = b'"'
+    k += 1
+    memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+    k += at[3] - at[2]
+    k[0] = b'"'
+    k += 1
+    memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+
+
 cdef inline bint _has(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
     return n >= k and _sk_find(s, n, what, k) != NULL
 
@@ -745,7 +759,6 @@ cdef class FastRoutes:
         cdef Py_ssize_t i = b.n
         cdef Py_ssize_t klen
         cdef Py_ssize_t at[6]
-        cdef char *k
         cdef char kb[_FC_KEY]
         cdef PyObject *hit
         cdef uint32_t fv = 0
@@ -762,16 +775,7 @@ cdef class FastRoutes:
             return 0
         klen = (at[1] - at[0]) + 1 + (at[3] - at[2]) + 1 + (at[5] - at[4])
         if klen <= _FC_KEY:  # the key in C: no object on a hit of the C cache
-            k = kb
-            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
-            k += at[1] - at[0]
-            k[0] = b'"'
-            k += 1
-            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
-            k += at[3] - at[2]
-            k[0] = b'"'
-            k += 1
-            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+            _write_key(kb, s, at)
             h = _fc_hash(kb, klen)
             if self._fc_get(kb, klen, h, &fv):
                 self.fc_hits += 1
@@ -779,16 +783,7 @@ cdef class FastRoutes:
             key = PyBytes_FromStringAndSize(kb, klen)
         else:
             key = PyBytes_FromStringAndSize(NULL, klen)
-            k = PyBytes_AS_STRING(key)
-            memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
-            k += at[1] - at[0]
-            k[0] = b'"'
-            k += 1
-            memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
-            k += at[3] - at[2]
-            k[0] = b'"'
-            k += 1
-            memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+            _write_key(PyBytes_AS_STRING(key), s, at)
         hit = PyDict_GetItem(self.cache, key)
         if hit == NULL:
             b.miss_at.append(i)

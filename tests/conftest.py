@@ -83,6 +83,16 @@ def router_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture(scope="module")
+def real_lines() -> list[bytes]:
+    """The lines of the slips capture's EVE (shared by the router tests: test_shard_route,
+    test_route_fast_cache)."""
+    require_path(SLIPS_EVE)
+    lines = Path(SLIPS_EVE).read_bytes().splitlines()
+    assert len(lines) > 1000
+    return lines
+
+
+@pytest.fixture(scope="module")
 def real_eves(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[str], Path]]:
     """(name, home networks, EVE) for each real capture, read by real Suricata 7 (shared by
     the consumer comparison tests: test_consumer_fastfeed, test_flowgate)."""

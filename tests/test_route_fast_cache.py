@@ -13,12 +13,10 @@ built.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SLIPS_EVE
-from engines import missing, require_path
+from engines import missing
 
 from eve_consumer import shard
 from eve_consumer.shard import Router
@@ -34,14 +32,6 @@ def _compiled() -> None:
 
 def _home(ip: str) -> bool:
     return ip.startswith(_HOME)
-
-
-@pytest.fixture(scope="module")
-def real_lines() -> list[bytes]:
-    require_path(SLIPS_EVE)
-    lines = Path(SLIPS_EVE).read_bytes().splitlines()
-    assert len(lines) > 1000
-    return lines
 
 
 def _fast_router(count: int, *, fast_sets: int | None = None, limit: int | None = None
