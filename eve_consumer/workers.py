@@ -69,6 +69,7 @@ import fcntl
 import mmap
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -197,14 +198,15 @@ def merge_prevalence(consumer: Any, other: tuple[dict[str, Any], Any] | None) ->
 
 def _child(conn: Connection, feed: Connection, inherited: list[Connection], cfg: Config,
            baselines: dict[str, Any] | None, eve: Path, index: int, count: int,
-           fw_logs: list[Path]) -> None:
+           fw_logs: list[Path], scratch: Path) -> None:
     from eve_consumer.pipeline import Consumer
 
     _close(inherited)  # others' pipe ends: so that an end of a peer is seen (EOF)
     try:
-        with tempfile.TemporaryDirectory(prefix=f"sakimori-worker{index}-") as tmp, \
-                Consumer(cfg, baselines, Path(tmp) / "out", Path(tmp) / "state",
-                         mail=False) as consumer:
+        # its scratch report and state under the parent's directory: removed by
+        # Workers.close however this process ends (killed too)
+        with Consumer(cfg, baselines, scratch / "out", scratch / "state",
+                      mail=False) as consumer:
             shard = WorkerShard(index)
             consumer.set_shard(shard)
             _start(feed, consumer, shard, fw_logs, count_lines=False)
@@ -744,6 +746,9 @@ class Workers:
         # and every forked worker shares them instead of importing its own (≈ 0.07 s of CPU
         # each; the CLI forks before it imports the pipeline)
         import eve_consumer.pipeline  # noqa: F401
+        # the workers' scratch reports and states, one directory the parent removes in
+        # close() — a worker that was killed cannot remove its own
+        self.scratch = Path(tempfile.mkdtemp(prefix="sakimori-workers-"))
         ctx = multiprocessing.get_context("fork")
         feeds: list[Connection] = []  # the splitter's ends of the feeds
         if splitter == "process":
@@ -757,7 +762,8 @@ class Workers:
             inherited = [*feeds, *self.conns, *([self.feed] if self.feed else []), mine_end]
             proc = ctx.Process(target=_child, name=f"sakimori-worker{index}", daemon=True,
                                args=(theirs, feed, inherited, cfg, baselines, Path(eve),
-                                     index, count, self.fw_logs))
+                                     index, count, self.fw_logs,
+                                     self.scratch / f"worker{index}"))
             proc.start()
             theirs.close()
             feed.close()
@@ -866,6 +872,7 @@ class Workers:
                 proc.kill()
                 proc.join()
         self.conns, self.procs = [], []
+        shutil.rmtree(self.scratch, ignore_errors=True)  # the workers' scratch, once all ended
 
 
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import random
+import signal
+import time
 from array import array
 from datetime import datetime, timedelta
 from itertools import accumulate
@@ -75,6 +78,7 @@ def _sharded(cfg: Any, doc: Any, eve: Path, out: Path, n: int) -> dict[str, Any]
             run_sharded(c, workers, eve)
     finally:
         workers.close(0)
+    assert not workers.scratch.exists()  # the workers' scratch reports and states: removed
     return _report(out)
 
 
@@ -694,6 +698,24 @@ def test_a_failing_process_is_one_error(slips: dict[str, Any], tmp_path: Path,
     finally:
         workers.close(0)
     assert f"{who}: ValueError: boom" in str(err.value)
+    assert not workers.scratch.exists()
+
+
+def test_a_killed_worker_leaves_no_scratch(slips: dict[str, Any]) -> None:
+    """A worker killed (SIGKILL: no clean-up of its own) after it opened its scratch report
+    and state: closing the workers removes them all the same."""
+    workers = Workers(slips["cfg"], None, slips["eve"], 2)
+    try:
+        state = workers.scratch / "worker1" / "state"
+        deadline = time.monotonic() + 10
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert state.exists()  # the worker's consumer opened its store there
+        os.kill(workers.procs[0].pid, signal.SIGKILL)
+        workers.procs[0].join(10)
+    finally:
+        workers.close(0)
+    assert not workers.scratch.exists()
 
 
 def test_the_mapped_file_follows_a_growing_file(tmp_path: Path) -> None:
