@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from eve_consumer.pipeline import Consumer
-from eve_consumer.shard import FlowSkip, Router
-from eve_consumer.workers import SplitReader
+from eve_consumer.workers import SplitReader, splitter_router
 from sakimori.config import load_config
 
 
@@ -47,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         dec = Consumer(cfg, None, Path(tmp) / "out", Path(tmp) / "state", mail=False).decoder
         best = float("inf")
         for _ in range(args.reps):
-            router = Router(args.workers, cfg.is_home, dns_wanted="dns" in dec.wanted,
-                            dns_forwarded=args.workers > 1, flow_skip=FlowSkip.of(dec))
+            router = splitter_router(args.workers, cfg, dec, forward_dns=args.workers > 1)
             reader = SplitReader(args.eve, cfg.consumer,
                                  router=None if args.scan_only else router)
             codes, lines = hashlib.sha256(), 0

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from eve_consumer.pipeline import Consumer
-from eve_consumer.shard import DnsSkip, FlowSkip, Router, WorkerShard, worker_table
-from eve_consumer.workers import SplitReader, _View, feed_part
+from eve_consumer.shard import WorkerShard, worker_table
+from eve_consumer.workers import SplitReader, _View, feed_part, splitter_router
 from sakimori.config import load_config
 
 
@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         consumers = [Consumer(cfg, None, Path(tmp) / f"out{k}", Path(tmp) / f"state{k}",
                               mail=False) for k in range(count)]
         dec = consumers[0].decoder
-        router = Router(count, cfg.is_home, dns_wanted="dns" in dec.wanted,
-                        dns_skip=None if count > 1 else DnsSkip.of(dec),
-                        dns_forwarded=count > 1, flow_skip=FlowSkip.of(dec))
+        router = splitter_router(count, cfg, dec, forward_dns=count > 1)
         reader = SplitReader(args.eve, cfg.consumer, router=router)
         batches = []
         lines = 0

@@ -876,6 +876,15 @@ class Workers:
 
 
 
+def splitter_router(count: int, cfg: Config, decoder: Any, *, forward_dns: bool) -> Router:
+    """The router worker 0 splits with (also what the benchmarks route with): the skips of
+    *decoder*'s prefilter, DNS lines to worker 0 alone with its map's changes forwarded
+    (*forward_dns*) or the DNS skip."""
+    return Router(count, cfg.is_home, dns_wanted="dns" in decoder.wanted,
+                  dns_skip=None if forward_dns else DnsSkip.of(decoder),
+                  dns_forwarded=forward_dns, flow_skip=FlowSkip.of(decoder))
+
+
 def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     """Worker 0's part of a one-shot run: the firewall logs, its lines of the file (split
     by itself or received from the splitter process), the merge, the evaluation."""
@@ -919,10 +928,7 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
                 raise WorkerError(why) from exc
         else:
             forward = workers.forward_dns and count > 1
-            router = Router(count, consumer.cfg.is_home,
-                            dns_wanted="dns" in consumer.decoder.wanted,
-                            dns_skip=None if forward else DnsSkip.of(consumer.decoder),
-                            dns_forwarded=forward, flow_skip=FlowSkip.of(consumer.decoder))
+            router = splitter_router(count, consumer.cfg, consumer.decoder, forward_dns=forward)
             if forward:  # worker 0 decodes every DNS line and logs the map's changes
                 consumer.ctx.dns_log = []
             shard.hosts = router.hosts  # the live placement
