@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eve_consumer.saved import TALLY, shaped
+
 # The fixed vocabulary of design.md §2, in report order.
 VOCABULARY: tuple[str, ...] = (
     "beacon", "long_url", "non_http_on_http_port", "long_session", "fw_blocked",
@@ -177,9 +179,10 @@ class Tally:
         return [self.count, self.first, self.last, self.dests, self.flow_ids]
 
     @classmethod
-    def from_state(cls, state: list[Any]) -> Tally:
+    def from_state(cls, state: list[Any], where: str = "tally") -> Tally:
+        """From :meth:`to_state` output; ValueError naming *where* on a malformed value."""
         t = cls()
-        t.count, t.first, t.last, t.dests, t.flow_ids = state
+        t.count, t.first, t.last, t.dests, t.flow_ids = shaped(state, TALLY, where)
         t.first = float(t.first) if t.first is not None else math.inf
         t.last = float(t.last) if t.last is not None else -math.inf
         return t
@@ -190,5 +193,7 @@ def tallies_to_state(tallies: dict[str, Tally]) -> dict[str, Any]:
     return {h: t.to_state() for h, t in tallies.items() if t.count}
 
 
-def tallies_from_state(state: dict[str, Any]) -> dict[str, Tally]:
-    return {h: Tally.from_state(s) for h, s in state.items()}
+def tallies_from_state(state: dict[str, Any], where: str = "tallies") -> dict[str, Tally]:
+    """From :func:`tallies_to_state` output; ValueError naming *where* and the key."""
+    return {h: Tally.from_state(s, f"{where}[{h[:80]!r}]")
+            for h, s in shaped(state, dict[str, list[Any]], where).items()}

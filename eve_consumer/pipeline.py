@@ -40,6 +40,7 @@ from eve_consumer.mailwarn import attach as attach_mail_warnings
 from eve_consumer.model import Finding
 from eve_consumer.outputs import Report, build_outputs
 from eve_consumer.prefilter import PREFILTER_KINDS, make_prefilter
+from eve_consumer.saved import ConsumerState, shaped
 from eve_consumer.shared import attach as attach_shared
 from eve_consumer.store import StateStore
 from sakimori import progress
@@ -399,17 +400,24 @@ class Consumer:
         states = self.store.handler_states()
         for h in self.handlers:
             if h.name in states:
-                h.restore(states[h.name])
+                with self.store.reading(f"the saved state of handler {h.name!r}"):
+                    h.restore(states[h.name])
         own = states.get(_CONSUMER_STATE)
         if own:
-            self.ctx.latest_ts = float(own.get("latest_ts", 0.0))
-            self.ctx.counters.update(own.get("counters", {}))
-            self.ctx.flow_names.update({int(k): v for k, v in own.get("flow_names", {}).items()})
-            self.ctx.dns_names.update(own.get("dns_names", {}))
-            self.decoder.stats.restore(own.get("decode", {}))
-            self.input_counters = dict(own.get("input_counters", {}))
-            if own.get("proxy"):
-                self.proxy_decoder().restore(own["proxy"])
+            with self.store.reading("the consumer's saved counters and joins"):
+                self._restore_own(own)
+
+    def _restore_own(self, own: dict[str, Any]) -> None:
+        """The consumer's own part of the saved state (:meth:`_own_state`)."""
+        own = dict(shaped(own, ConsumerState, "consumer state"))
+        self.ctx.latest_ts = float(own.get("latest_ts", 0.0))
+        self.ctx.counters.update(own.get("counters", {}))
+        self.ctx.flow_names.update({int(k): v for k, v in own.get("flow_names", {}).items()})
+        self.ctx.dns_names.update(own.get("dns_names", {}))
+        self.decoder.stats.restore(own.get("decode", {}))
+        self.input_counters = dict(own.get("input_counters", {}))
+        if own.get("proxy"):
+            self.proxy_decoder().restore(own["proxy"])
 
     def follow(self, eve: str | Path, stop: threading.Event, *, poll_s: float = 0.5,
                interval_s: float = 5.0, rotate_grace: float = 1.0, proxy: bool = False) -> None:

@@ -19,11 +19,12 @@ counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,22 @@ def _check_writable(path: Path) -> None:
                             f"{_user(os.geteuid())}")
 
 
+class StateUnreadable(SakimoriError):
+    """A value saved in the state store that cannot be read back (a damaged file, or one
+    written by a different version): one line naming the file and what was being read. The
+    file is left as it is — nothing in it is lost — and the consumer does not start."""
+
+    def __init__(self, path: Path, what: str, exc: BaseException) -> None:
+        detail = repr(f"{type(exc).__name__}: {exc}"[:200])[1:-1]  # one line, escaped
+        super().__init__(f"{path}: {what} cannot be read back ({detail}); the file is left "
+                         f"unchanged — move it aside to start with an empty state (its "
+                         f"checkpoints, findings and handler windows are then forgotten)")
+
+
+# What reading back a malformed saved value raises: wrong types, shapes and lengths.
+_MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
+
+
 def _user(uid: int) -> str:
     """The name of *uid*, or ``uid N`` when the system has none."""
     try:
@@ -120,13 +137,32 @@ class StateStore:
                               " WHERE input=?", (input_name,)).fetchone()
         return Checkpoint(*row) if row else None
 
+    @contextlib.contextmanager
+    def reading(self, what: str) -> Iterator[None]:
+        """Turn a malformed saved value met while *what* is read back into
+        :class:`StateUnreadable` (one line) instead of a traceback."""
+        try:
+            yield
+        except _MALFORMED as exc:
+            raise StateUnreadable(self.path, what, exc) from exc
+
     def handler_states(self) -> dict[str, dict[str, Any]]:
+        """Each handler's saved snapshot by name; StateUnreadable names a row that is not a
+        JSON object."""
         rows = self.db.execute("SELECT name, state FROM handler_state").fetchall()
-        return {name: orjson.loads(blob) for name, blob in rows}
+        out: dict[str, dict[str, Any]] = {}
+        for name, blob in rows:
+            with self.reading(f"saved state {str(name)[:40]!r}"):
+                state = orjson.loads(blob)
+                if not isinstance(state, dict):
+                    raise TypeError(f"a JSON {type(state).__name__}, not an object")
+            out[name] = state
+        return out
 
     def findings(self) -> list[Finding]:
         rows = self.db.execute("SELECT data FROM findings ORDER BY host, detection").fetchall()
-        return [Finding.from_dict(orjson.loads(blob)) for (blob,) in rows]
+        with self.reading("a saved finding"):
+            return [Finding.from_dict(orjson.loads(blob)) for (blob,) in rows]
 
     def emitted(self) -> dict[tuple[str, str], tuple[float | None, str | None]]:
         rows = self.db.execute("SELECT host, detection, emitted, emitted_digest FROM findings")

@@ -43,6 +43,7 @@ from eve_consumer.handlers.beacon_score import (
 )
 from eve_consumer.handlers.beacon_series import PairSeries, add_chunks, prevalence_cutoff
 from eve_consumer.model import Finding, Tally, tallies_from_state, tallies_to_state
+from eve_consumer.saved import RULE_META, shaped
 from sakimori.distinct import DistinctCount
 from sakimori.eve.decode import Event, parse_ts
 from sakimori.eve.evetime import parse_many
@@ -65,6 +66,11 @@ class _Pair:
         self.series = PairSeries()
         self.flow_ids: list[int] = []
 
+
+# A saved pair (snapshot "pairs" rows, then the series' own state): host, destination key,
+# destination address and port, pending starts (texts; floats: kept-alive requests), their
+# request sizes, flow ids
+_PAIR_STATE = tuple[str, str, str, int, list[str | float], list[int], list[int]]
 
 @register
 class BeaconHandler(Handler):
@@ -338,7 +344,11 @@ class BeaconHandler(Handler):
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        for h, k, ip, port, pending, sizes, flow_ids, *series in state.get("pairs", []):
+        for i, row in enumerate(shaped(state.get("pairs", []), list[list[Any]],
+                                       "beacon pairs")):
+            h, k, ip, port, pending, sizes, flow_ids = shaped(row[:7], _PAIR_STATE,
+                                                              f"beacon pairs[{i}]")
+            series = row[7:]
             pair = self.pairs[(h, k)] = _Pair(ip, port)
             pair.pending, pair.sizes, pair.flow_ids = list(pending), list(sizes), list(flow_ids)
             if series:
@@ -349,8 +359,8 @@ class BeaconHandler(Handler):
                            for k, v in state.get("dest_hosts", {}).items()}
         self.hosts = distinct("hosts", DistinctCount.from_state(state.get("hosts", []),
                                                                 "beacon hosts"))
-        self.rule_hits = tallies_from_state(state.get("rule_hits", {}))
-        self.rule_meta = dict(state.get("rule_meta", {}))
+        self.rule_hits = tallies_from_state(state.get("rule_hits", {}), "beacon rule_hits")
+        self.rule_meta = shaped(state.get("rule_meta", {}), RULE_META, "beacon rule_meta")
 
     def prune(self, now: float) -> None:
         self._fold_all(self.pairs.values())

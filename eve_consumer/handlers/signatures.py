@@ -25,6 +25,7 @@ from eve_consumer.classes import CLASS_DETECTION
 from eve_consumer.correlate import default_class_map
 from eve_consumer.handlers import Handler, alert_host, register
 from eve_consumer.model import Finding, Tally, host_room, tallies_from_state, tallies_to_state
+from eve_consumer.saved import shaped
 from sakimori.eve.decode import Event
 
 MAX_SIGNATURES = 10
@@ -104,7 +105,8 @@ class SignaturesHandler(Handler):
                 "classes": self.classes}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.tallies = tallies_from_state(state.get("tallies", {}))
-        self.sigs = dict(state.get("sigs", {}))
-        self.conf = dict(state.get("conf", {}))
-        self.classes = {k: list(v) for k, v in state.get("classes", {}).items()}
+        self.tallies = tallies_from_state(state.get("tallies", {}), "signatures tallies")
+        self.sigs = shaped(state.get("sigs", {}), dict[str, dict[str, int]], "signatures sigs")
+        self.conf = shaped(state.get("conf", {}), dict[str, float], "signatures conf")
+        self.classes = shaped(state.get("classes", {}), dict[str, list[str]],
+                              "signatures classes")
