@@ -28,9 +28,14 @@ placement and the load accounting are the same by construction:
   :meth:`~eve_consumer.shard.Router.account` adds them.
 
 Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte. The
-searches (``_sk_find``: a needle's first two bytes 16 positions at a time, then ``memcmp``)
-and the flow tests' pass over quotes and colons (``_sk_flow_plain``) use SSE2 when the build
-has it (x86-64 always), a byte loop otherwise, and read no byte outside the line.
+searches (``_sk_find``: a needle's first two bytes 32 or 16 positions at a time, then the
+rest compared; ``_sk_find_et``, the same compiled for the compact scan's needle), the flow
+tests' pass over the quotes and colons that may start a text it looks for
+(``_sk_flow_plain``, which also notes the first ``"proto":"`` and ``"age":``) and the
+top-level key test over quotes and brackets (``_sk_top_keys``) use SSE2 when the build has it
+(x86-64 always), a byte loop otherwise, and read no byte outside the line; so do the key's
+copy, hash and compare (``_sk_copy``, ``_sk_tail``, ``_sk_eq``: overlapping loads within the
+field, no libc call for short fields).
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
 memory-mapped file, in one C loop (every line checked against the end of the map): the lines
