@@ -28,9 +28,14 @@ placement and the load accounting are the same by construction:
   :meth:`~eve_consumer.shard.Router.account` adds them.
 
 Hostile lines (truncated, escapes, NUL bytes, non-UTF-8) are only compared byte by byte. The
-searches (``_sk_find``: a needle's first two bytes 16 positions at a time, then ``memcmp``)
-and the flow tests' pass over quotes and colons (``_sk_flow_plain``) use SSE2 when the build
-has it (x86-64 always), a byte loop otherwise, and read no byte outside the line.
+searches (``_sk_find``: a needle's first two bytes 32 or 16 positions at a time, then the
+rest compared; ``_sk_find_et``, the same compiled for the compact scan's needle), the flow
+tests' pass over the quotes and colons that may start a text it looks for
+(``_sk_flow_plain``, which also notes the first ``"proto":"`` and ``"age":``) and the
+top-level key test over quotes and brackets (``_sk_top_keys``) use SSE2 when the build has it
+(x86-64 always), a byte loop otherwise, and read no byte outside the line; so do the key's
+copy, hash and compare (``_sk_copy``, ``_sk_tail``, ``_sk_eq``: overlapping loads within the
+field, no libc call for short fields).
 
 :func:`cut` is :func:`eve_consumer.shard.mine` for a worker's lines cut from the
 memory-mapped file, in one C loop (every line checked against the end of the map): the lines
@@ -56,6 +61,7 @@ after its allocation): no Python frame is left half-done; the objects of the aba
 are leaked (the run stops). Any other SIGBUS gets the previous disposition back.
 """
 
+cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
@@ -67,7 +73,6 @@ from array import array
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
 
-from eve_consumer._jsonscan cimport top_level_keys
 
 from sakimori.eve.lines import Lines
 
@@ -82,9 +87,101 @@ cdef extern from *:
     #include <emmintrin.h>
     #endif
 
+    #include <stdint.h>
+
+    /* 8 and 4 bytes at p (any alignment; memcpy of a constant size compiles to one load). */
+    static inline uint64_t _sk_ld8(const char *p) { uint64_t x; memcpy(&x, p, 8); return x; }
+    static inline uint32_t _sk_ld4(const char *p) { uint32_t x; memcpy(&x, p, 4); return x; }
+
+    /* memcmp(a, b, n) == 0 for 0 <= n: up to 16 bytes by two (overlapping) loads of each,
+       up to 32 by four, longer by 8-byte words, the last one overlapping; reading a[0:n] and
+       b[0:n] only. */
+    static inline int _sk_eq(const char *a, const char *b, Py_ssize_t n) {
+        Py_ssize_t i;
+        if (n > 16 && n <= 32)  /* an IPv4 key: four loads of each, one branch */
+            return ((_sk_ld8(a) ^ _sk_ld8(b)) | (_sk_ld8(a + 8) ^ _sk_ld8(b + 8))
+                    | (_sk_ld8(a + n - 16) ^ _sk_ld8(b + n - 16))
+                    | (_sk_ld8(a + n - 8) ^ _sk_ld8(b + n - 8))) == 0;
+        if (n >= 8) {
+            for (i = 0; i + 8 < n; i += 8)
+                if (_sk_ld8(a + i) != _sk_ld8(b + i))
+                    return 0;
+            return _sk_ld8(a + n - 8) == _sk_ld8(b + n - 8);
+        }
+        if (n >= 4)
+            return _sk_ld4(a) == _sk_ld4(b) && _sk_ld4(a + n - 4) == _sk_ld4(b + n - 4);
+        for (i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return 0;
+        return 1;
+    }
+
+    /* memcpy(d, s, n) for 0 <= n without a call for n <= 16 (two overlapping loads and
+       stores of 8 or 4 bytes, or bytes), reading s[0:n] and writing d[0:n] only. */
+    static inline void _sk_copy(char *d, const char *s, Py_ssize_t n) {
+        uint64_t a, b;
+        uint32_t c, e;
+        if (n > 16) {
+            memcpy(d, s, (size_t)n);
+        } else if (n >= 8) {
+            a = _sk_ld8(s);
+            b = _sk_ld8(s + n - 8);
+            memcpy(d, &a, 8);
+            memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+            c = _sk_ld4(s);
+            e = _sk_ld4(s + n - 4);
+            memcpy(d, &c, 4);
+            memcpy(d + n - 4, &e, 4);
+        } else if (n > 0) {
+            d[0] = s[0];
+            d[n >> 1] = s[n >> 1];
+            d[n - 1] = s[n - 1];
+        }
+    }
+
+    /* The value memcpy(&w, p, n) gives a zeroed uint64_t w, for 0 < n < 8, without a call:
+       two overlapping loads OR-ed (the overlapping bytes are the same). */
+    static inline uint64_t _sk_tail(const char *p, Py_ssize_t n) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (n >= 4)
+            return (uint64_t)_sk_ld4(p) | ((uint64_t)_sk_ld4(p + n - 4) << (8 * (n - 4)));
+        return (uint64_t)(unsigned char)p[0]
+            | ((uint64_t)(unsigned char)p[n >> 1] << (8 * (n >> 1)))
+            | ((uint64_t)(unsigned char)p[n - 1] << (8 * (n - 1)));
+    #else
+        uint64_t w = 0;
+        memcpy(&w, p, (size_t)n);
+        return w;
+    #endif
+    }
+
+    /* memchr(p, '"', end - p) for p <= end: the first 16 bytes compared at once (SSE2,
+       when they lie before end: an address fits), else memchr. */
+    static inline const char *_sk_quote(const char *p, const char *end) {
+    #if defined(__SSE2__)
+        if (end - p >= 16) {
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                _mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('"')));
+            if (m)
+                return p + __builtin_ctz(m);
+            p += 16;
+        }
+    #endif
+        return (const char *)memchr(p, '"', (size_t)(end - p));
+    }
+
+    #if defined(__GNUC__)
+    #define _SK_INLINE static inline __attribute__((always_inline))
+    #else
+    #define _SK_INLINE static inline
+    #endif
+
     /* memmem(h, n, w, k) for 2 <= k (the leftmost match): positions whose first two bytes
-       are w's found 16 at a time (SSE2 when built for it), each checked by memcmp. */
-    static const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) {
+       are w's found 32 or 16 at a time (SSE2 when built for it), each checked by _sk_eq.
+       Inlined where the needle is a constant (_sk_find_et), called elsewhere (_sk_find). */
+    _SK_INLINE const char *_sk_find_in(const char *h, Py_ssize_t n, const char *w,
+                                       Py_ssize_t k) {
         Py_ssize_t base = 0, last = n - k, i;  /* a match starts at most at last */
         unsigned mask;
         if (k < 2 || last < 0)
@@ -92,6 +189,24 @@ cdef extern from *:
     #if defined(__SSE2__)
         {
             __m128i c0 = _mm_set1_epi8(w[0]), c1 = _mm_set1_epi8(w[1]);
+            /* 32 positions a step while they fit (reads h[base .. base+33) <= n), then 16 */
+            for (; base + 32 <= last; base += 32) {
+                __m128i v0 = _mm_loadu_si128((const __m128i *)(h + base));
+                __m128i v1 = _mm_loadu_si128((const __m128i *)(h + base + 1));
+                __m128i v2 = _mm_loadu_si128((const __m128i *)(h + base + 16));
+                __m128i v3 = _mm_loadu_si128((const __m128i *)(h + base + 17));
+                unsigned m0 = (unsigned)_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpeq_epi8(v0, c0), _mm_cmpeq_epi8(v1, c1)));
+                unsigned m1 = (unsigned)_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpeq_epi8(v2, c0), _mm_cmpeq_epi8(v3, c1)));
+                mask = m0 | (m1 << 16);
+                while (mask) {
+                    i = base + __builtin_ctz(mask);
+                    mask &= mask - 1;
+                    if (_sk_eq(h + i + 2, w + 2, k - 2))
+                        return h + i;
+                }
+            }
             for (; base + 16 <= last; base += 16) {  /* reads h[base .. base+16] < n */
                 __m128i v0 = _mm_loadu_si128((const __m128i *)(h + base));
                 __m128i v1 = _mm_loadu_si128((const __m128i *)(h + base + 1));
@@ -100,19 +215,34 @@ cdef extern from *:
                 while (mask) {
                     i = base + __builtin_ctz(mask);
                     mask &= mask - 1;
-                    if (memcmp(h + i + 2, w + 2, (size_t)(k - 2)) == 0)
+                    if (_sk_eq(h + i + 2, w + 2, k - 2))
                         return h + i;
                 }
             }
         }
     #endif
         for (i = base; i <= last; i++)
-            if (h[i] == w[0] && h[i + 1] == w[1] && memcmp(h + i + 2, w + 2, (size_t)(k - 2)) == 0)
+            if (h[i] == w[0] && h[i + 1] == w[1] && _sk_eq(h + i + 2, w + 2, k - 2))
                 return h + i;
         return NULL;
     }
+
+    static const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) {
+        return _sk_find_in(h, n, w, k);
+    }
+
+    /* _sk_find(h, n, _ET, _ET_LEN) with the needle a literal: the compact scan's search,
+       compiled for this needle (its comparisons of constant length). */
+    static const char *_sk_find_et(const char *h, Py_ssize_t n) {
+        return _sk_find_in(h, n, "\\"event_type\\":\\"", 14);
+    }
     """
     const char *_sk_find(const char *h, Py_ssize_t n, const char *w, Py_ssize_t k) noexcept nogil
+    const char *_sk_find_et(const char *h, Py_ssize_t n) noexcept nogil
+    bint _sk_eq(const char *a, const char *b, Py_ssize_t n) noexcept nogil
+    void _sk_copy(char *d, const char *s, Py_ssize_t n) noexcept nogil
+    uint64_t _sk_tail(const char *p, Py_ssize_t n) noexcept nogil
+    const char *_sk_quote(const char *p, const char *end) noexcept nogil
 
 cdef extern from *:
     """
@@ -225,8 +355,7 @@ cdef inline uint64_t _fc_hash(const char *k, Py_ssize_t n) noexcept nogil:
         k += 8
         n -= 8
     if n > 0:
-        w = 0
-        memcpy(&w, k, <size_t>n)
+        w = _sk_tail(k, n)  # memcpy(&w, k, n) into a zeroed w, without a call
         h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL
     h ^= h >> 29
     h *= 0xFF51AFD7ED558CCDULL
@@ -266,7 +395,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
     cdef const char *s1
     cdef const char *d0
     while end - p >= _ET_LEN:
-        hit = _sk_find(p, end - p, _ET, _ET_LEN)
+        hit = _sk_find_et(p, end - p)  # _sk_find(p, end - p, _ET, _ET_LEN)
         if hit == NULL:
             return False
         p = hit + 1  # the next attempt, when this one does not match
@@ -278,7 +407,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
             continue
         k1 = q
         s0 = q + _SRC_LEN
-        q = <const char *>memchr(s0, _QUOTE, <size_t>(end - s0))
+        q = _sk_quote(s0, end)
         if q == NULL:
             continue
         s1 = q
@@ -291,7 +420,7 @@ cdef bint _compact(const char *s, Py_ssize_t n, Py_ssize_t *at) noexcept nogil:
         if q == mark or end - q < _DST_LEN or memcmp(q, b',"dest_ip":"', 12) != 0:
             continue
         d0 = q + _DST_LEN
-        q = <const char *>memchr(d0, _QUOTE, <size_t>(end - d0))
+        q = _sk_quote(d0, end)
         if q == NULL:
             continue
         at[0] = (hit + _ET_LEN) - s
@@ -316,15 +445,15 @@ def compact_fields(line: bytes) -> tuple[bytes, bytes, bytes] | None:
 cdef inline void _write_key(char *k, const char *s, const Py_ssize_t *at) noexcept nogil:
     """The route key of a compact line at *k*: event type, ``"``, src, ``"``, dest (the three
     fields :func:`_compact` found at ``at[0:2]``, ``at[2:4]``, ``at[4:6]``)."""
-    memcpy(k, s + at[0], <size_t>(at[1] - at[0]))
+    _sk_copy(k, s + at[0], at[1] - at[0])  # short fields: no memcpy call
     k += at[1] - at[0]
     k[0] = b'"'
     k += 1
-    memcpy(k, s + at[2], <size_t>(at[3] - at[2]))
+    _sk_copy(k, s + at[2], at[3] - at[2])
     k += at[3] - at[2]
     k[0] = b'"'
     k += 1
-    memcpy(k, s + at[4], <size_t>(at[5] - at[4]))
+    _sk_copy(k, s + at[4], at[5] - at[4])
 
 
 cdef inline bint _has(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
@@ -358,76 +487,178 @@ cdef extern from *:
     #include <emmintrin.h>
     #endif
 
-    /* The offsets of the quotes and colons of s[base:base+16] (up to n) as bits. */
+    /* The candidates of _sk_flow_plain in s[base:base+16] as bits: a quote followed by one
+       of t e s d p a (the first letters of the keys it looks for), a colon followed by n.
+       Bit i needs s[base+i+1]: a candidate at n - 1 has no next byte (and no text fits). */
     static inline unsigned _sk_marks(const char *s, Py_ssize_t n, Py_ssize_t base) {
         unsigned mask = 0;
-        Py_ssize_t i, m = n - base < 16 ? n - base : 16;
+        Py_ssize_t i, m = n - 1 - base < 16 ? n - 1 - base : 16;
+        char c, d;
     #if defined(__SSE2__)
-        if (m == 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s + base));
+        if (m == 16) {  /* reads s[base .. base+17) <= n */
+            __m128i v0 = _mm_loadu_si128((const __m128i *)(s + base));
+            __m128i v1 = _mm_loadu_si128((const __m128i *)(s + base + 1));
+            __m128i key = _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v1, _mm_set1_epi8('t')),
+                                          _mm_cmpeq_epi8(v1, _mm_set1_epi8('e'))),
+                             _mm_or_si128(_mm_cmpeq_epi8(v1, _mm_set1_epi8('s')),
+                                          _mm_cmpeq_epi8(v1, _mm_set1_epi8('d')))),
+                _mm_or_si128(_mm_cmpeq_epi8(v1, _mm_set1_epi8('p')),
+                             _mm_cmpeq_epi8(v1, _mm_set1_epi8('a'))));
             return (unsigned)_mm_movemask_epi8(_mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+                _mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8('"')), key),
+                _mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8(':')),
+                              _mm_cmpeq_epi8(v1, _mm_set1_epi8('n')))));
         }
     #endif
-        for (i = 0; i < m; i++)
-            if (s[base + i] == '"' || s[base + i] == ':')
+        for (i = 0; i < m; i++) {
+            c = s[base + i];
+            d = s[base + i + 1];
+            if ((c == '"' && (d == 't' || d == 'e' || d == 's' || d == 'd' || d == 'p'
+                              || d == 'a')) || (c == ':' && d == 'n'))
                 mask |= 1u << i;
+        }
         return mask;
     }
 
-    /* _flow_plain (below): every quote and colon of the line visited once, 16 bytes a step
-       (SSE2 when built for it). */
+    /* _flow_plain (below): the line's candidates (_sk_marks) visited once, 16 bytes a step
+       (SSE2 when built for it); the first "proto":" and "age": noted on the way. */
     static int _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
-                              Py_ssize_t *p_dst) {
+                              Py_ssize_t *p_dst, Py_ssize_t *p_proto, Py_ssize_t *p_age) {
         Py_ssize_t base, k, rem, et_next = 0;
         int n_et = 0;
         unsigned mask;
         const char *q;
-        *p_src = *p_dst = -1;
-        for (base = 0; base < n; base += 16) {
+        *p_src = *p_dst = *p_proto = *p_age = -1;
+        for (base = 0; base < n - 1; base += 16) {
             mask = _sk_marks(s, n, base);
             while (mask) {
                 k = base + __builtin_ctz(mask);
                 mask &= mask - 1;
                 q = s + k;
                 rem = n - k;
-                if (*q == ':') {
-                    if (rem >= 5 && memcmp(q, ":null", 5) == 0)
+                switch (q[1]) {  /* q[0] is a quote, or a colon before n */
+                case 'n':
+                    if (*q == ':' && rem >= 5 && memcmp(q, ":null", 5) == 0)
                         return 0;
-                    continue;
-                }
-                if (rem >= 12 && k >= 13 && memcmp(q, "\\"timestamp\\":", 12) == 0)
-                    return 0;
-                if (rem >= 12 && k >= et_next && memcmp(q, "\\"event_type\\"", 12) == 0) {
-                    n_et += 1;
-                    et_next = k + 12;
-                }
-                if (rem >= 8 && memcmp(q, "\\"src_ip\\"", 8) == 0) {
-                    if (*p_src >= 0)
+                    break;
+                case 't':
+                    if (rem >= 12 && k >= 13 && memcmp(q, "\\"timestamp\\":", 12) == 0)
                         return 0;
-                    *p_src = k;
-                }
-                if (rem >= 9 && memcmp(q, "\\"dest_ip\\"", 9) == 0) {
-                    if (*p_dst >= 0)
-                        return 0;
-                    *p_dst = k;
+                    break;
+                case 'e':
+                    if (rem >= 12 && k >= et_next && memcmp(q, "\\"event_type\\"", 12) == 0) {
+                        n_et += 1;
+                        et_next = k + 12;
+                    }
+                    break;
+                case 's':
+                    if (rem >= 8 && memcmp(q, "\\"src_ip\\"", 8) == 0) {
+                        if (*p_src >= 0)
+                            return 0;
+                        *p_src = k;
+                    }
+                    break;
+                case 'd':
+                    if (rem >= 9 && memcmp(q, "\\"dest_ip\\"", 9) == 0) {
+                        if (*p_dst >= 0)
+                            return 0;
+                        *p_dst = k;
+                    }
+                    break;
+                case 'p':
+                    if (*p_proto < 0 && rem >= 9 && memcmp(q, "\\"proto\\":\\"", 9) == 0)
+                        *p_proto = k;
+                    break;
+                case 'a':
+                    if (*p_age < 0 && rem >= 6 && memcmp(q, "\\"age\\":", 6) == 0)
+                        *p_age = k;
+                    break;
                 }
             }
         }
         return n_et == 1 && *p_src >= 0 && *p_dst >= 0;
     }
+
+    /* The quotes and brackets of s[base:base+16] (up to n) as bits. */
+    static inline unsigned _sk_structure(const char *s, Py_ssize_t n, Py_ssize_t base) {
+        unsigned mask = 0;
+        Py_ssize_t i, m = n - base < 16 ? n - base : 16;
+        char c;
+    #if defined(__SSE2__)
+        if (m == 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + base));
+            /* with bit 5 set, [ (0x5B) is { (0x7B) and ] (0x5D) is } (0x7D); no other byte */
+            __m128i u = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                _mm_or_si128(_mm_cmpeq_epi8(u, _mm_set1_epi8('{')),
+                             _mm_cmpeq_epi8(u, _mm_set1_epi8('}')))));
+        }
+    #endif
+        for (i = 0; i < m; i++) {
+            c = s[base + i];
+            if (c == '"' || c == '{' || c == '[' || c == '}' || c == ']')
+                mask |= 1u << i;
+        }
+        return mask;
+    }
+
+    /* top_level_keys (eve_consumer/_jsonscan.pxd) of a line of n bytes holding no backslash:
+       are the keys at p_src and p_dst (0 <= each < n) outside strings at depth 1? Only the
+       quotes and brackets before them (16 bytes a step) change the state. */
+    static int _sk_top_keys(const char *s, Py_ssize_t n, Py_ssize_t p_src, Py_ssize_t p_dst) {
+        Py_ssize_t base, k, last = p_src > p_dst ? p_src : p_dst;
+        int depth = 0, in_str = 0;
+        unsigned mask;
+        char c;
+        for (base = 0; base <= last; base += 16) {
+            mask = _sk_structure(s, n, base);
+            if (p_src >= base && p_src < base + 16)
+                mask |= 1u << (p_src - base);
+            if (p_dst >= base && p_dst < base + 16)
+                mask |= 1u << (p_dst - base);
+            while (mask) {
+                k = base + __builtin_ctz(mask);
+                mask &= mask - 1;
+                if (k > last)
+                    return 1;
+                if (k == p_src || k == p_dst) {
+                    if (in_str || depth != 1)
+                        return 0;
+                }
+                c = s[k];
+                if (in_str) {
+                    if (c == '"')
+                        in_str = 0;
+                } else if (c == '"') {
+                    in_str = 1;
+                } else if (c == '{' || c == '[') {
+                    depth += 1;
+                } else if (c == '}' || c == ']') {
+                    depth -= 1;
+                }
+            }
+        }
+        return 1;
+    }
     """
-    bint _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
-                        Py_ssize_t *p_dst) noexcept nogil
+    bint _sk_flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src, Py_ssize_t *p_dst,
+                        Py_ssize_t *p_proto, Py_ssize_t *p_age) noexcept nogil
+    bint _sk_top_keys(const char *s, Py_ssize_t n, Py_ssize_t p_src,
+                      Py_ssize_t p_dst) noexcept nogil
 
 
 cdef inline bint _flow_plain(const char *s, Py_ssize_t n, Py_ssize_t *p_src,
-                             Py_ssize_t *p_dst) noexcept nogil:
+                             Py_ssize_t *p_dst, Py_ssize_t *p_proto,
+                             Py_ssize_t *p_age) noexcept nogil:
     """No ``:null``; no ``"timestamp":`` from byte 13 on; one ``"event_type"`` (counted as
     ``bytes.count`` does, without overlaps); ``"src_ip"`` and ``"dest_ip"`` once each (their
     offsets into *p_src*/*p_dst*) — ``shard.Router.flow_code``'s byte tests, in one pass over
-    the line's quotes and colons (every text above starts with one; ``_sk_flow_plain``)."""
-    return _sk_flow_plain(s, n, p_src, p_dst)
+    the line's quotes and colons that may start one of these texts (a quote before t, e, s,
+    d, p or a; a colon before n: ``_sk_flow_plain``). On the way: the first ``"proto":"``
+    and ``"age":`` into *p_proto*/*p_age* (-1: none), as ``line.find`` gives them."""
+    return _sk_flow_plain(s, n, p_src, p_dst, p_proto, p_age)
 
 
 cdef Py_ssize_t _count(const char *s, Py_ssize_t n, const char *what, Py_ssize_t k) noexcept nogil:
@@ -472,6 +703,7 @@ cdef class _Pending:
         PyMem_Free(self.classes)
 
 
+@cython.final  # its cdef methods called directly (no vtable), inlined where worth it
 cdef class FastRoutes:
     """The compiled :meth:`~eve_consumer.shard.Router.route` of one pure router."""
 
@@ -547,7 +779,7 @@ cdef class FastRoutes:
         cdef Py_ssize_t i
         for i in range(_FC_WAYS):
             if self.fc_hash[base + i] == h and self.fc_slot[base + i].len == n \
-                    and memcmp(self.fc_slot[base + i].key, k, <size_t>n) == 0:
+                    and _sk_eq(self.fc_slot[base + i].key, k, n):
                 value[0] = self.fc_slot[base + i].value
                 return True
         return False
@@ -609,16 +841,17 @@ cdef class FastRoutes:
         prefilter's verdict read from the bytes (Prefilter.flow for two internal hosts:
         proto, age), by the prefilter itself for a field C does not read as it would (an
         address not ASCII, an age not plain digits)."""
-        cdef Py_ssize_t i, j, k, p_src, p_dst
+        cdef Py_ssize_t i, j, k, p_src = -1, p_dst = -1, p_proto = -1, p_age = -1
         cdef long long age = 0
         cdef bint python = False
         if self.flow_skip is None or n > self.flow_max_line or n < 13 \
                 or memcmp(s, _TS_START, 13) != 0 or s[n - 1] != b'}' \
                 or memchr(s, 92, <size_t>n) != NULL \
-                or not _flow_plain(s, n, &p_src, &p_dst) or not top_level_keys(s, p_src, p_dst):
+                or not _flow_plain(s, n, &p_src, &p_dst, &p_proto, &p_age) \
+                or not _sk_top_keys(s, n, p_src, p_dst):
             return code
         python = _not_ascii(s, n, p_src + 10) or _not_ascii(s, n, p_dst + 11)
-        i = _find(s, n, b'"proto":"', 9, 0)
+        i = p_proto  # _find(s, n, b'"proto":"', 9, 0), noted by _flow_plain
         if i < 0:
             return code
         i += 9
@@ -626,7 +859,7 @@ cdef class FastRoutes:
         if j < 0 or (j - i == 3 and memcmp(s + i, b"TCP", 3) == 0):
             return code
         if self.flow_long_on and not python:
-            i = _find(s, n, b'"age":', 6, 0)
+            i = p_age  # _find(s, n, b'"age":', 6, 0), noted by _flow_plain
             if i < 0:
                 return code
             i += 6

@@ -108,8 +108,13 @@ COST_OF_CLASS = (1.0, *KIND_COST.values())
 # 0.15–0.16 s at 0.10, 0.03–0.06 s at 0.13, 0.01–0.04 s at 0.16, worker 1 by 0.01–0.04 s at
 # 0.17, 0.03–0.06 s at 0.18 and 0.16–0.19 s at 0.25 (25 alternating runs, full bench EVE,
 # load 1.8–2.4; docs/bench.md "Issue 15 figure 2b — splitter"): 0.16.
+# With the cheaper route step (splitting ≈ 0.14–0.17 s over the full bench EVE, was
+# 0.17–0.19 in the same runs): worker 0 the busier by 0.10–0.15 s at 0.10, 0.01–0.05 s at
+# 0.12, within −0.03…+0.01 s at 0.13, worker 1 the busier by 0.03–0.08 s at 0.14, 0.02–0.04 s
+# at 0.15 and 0.02–0.06 s at 0.16 (the former build: within −0.02…0.00 s at 0.16; 36
+# alternating runs, load 1.4–3.7; docs/bench.md "Issue 15 figure 2b — the route step"): 0.13.
 SPLIT_COST_LINES = 0.33
-SPLIT_COST_LINES_COMPILED = 0.16
+SPLIT_COST_LINES_COMPILED = 0.13
 _BY_HOST = frozenset({b"flow", b"http", b"tls", b"alert", b"drop"})
 _BY_HOST_TEXT = frozenset(k.decode() for k in _BY_HOST)
 # event_type, src_ip and dest_ip as Suricata writes them (adjacent, compact); other layouts

@@ -550,6 +550,36 @@ def test_flow_markers_at_every_offset(real_lines: list[bytes], tmp_path: Path) -
         assert plain[0] != pure[0], "some lines go to their primary alone"
 
 
+@pytest.mark.parametrize("long_s", [None, 30])
+def test_flow_fields_before_the_keys_at_every_offset(real_lines: list[bytes], tmp_path: Path,
+                                                     long_s: float | None) -> None:
+    """The flow tests' pass notes the first ``"proto":"`` and ``"age":`` as it goes, and the
+    top-level test reads only the quotes and brackets before ``src_ip``/``dest_ip``, 16
+    bytes a step (``_sk_flow_plain``, ``_sk_top_keys``): an earlier proto or age, decoys,
+    brackets balanced, unbalanced and inside strings, put after the timestamp at every offset
+    of three blocks, give the pure router's code."""
+    inner = [ln for ln in real_lines if _COMPACT(ln) and _COMPACT(ln).group(1) == b"flow"
+             and all(_home(x.decode()) for x in _COMPACT(ln).groups()[1:])
+             and b'"proto":"UDP"' in ln]
+    assert inner
+    base = inner[0]
+    cut = base.index(b'",', 13) + 2  # after the timestamp's value
+    snippets = [b"", b'"proto":"TCP",', b'"proto":"ICMP",', b'"age":999999,', b'"age":1,',
+                b'"ag":1,"prot":"x","a":"p","pr":"age",', b'"o":{"a":[1,{"b":"]}"}]},',
+                b'"o":{"k":"v",', b'"o":["{",', b'"s":"{[",', b'"o":{}}],']
+    lines = [base]
+    for snippet in snippets:
+        for pad in range(48):
+            lines.append(base[:cut] + b'"p":"' + b"x" * pad + b'",' + snippet + base[cut:])
+    consumer, skip = _flow_skip(tmp_path, long_s)
+    with consumer:
+        pure, fast = _both(lines, 17, 2, flow_skip=skip)
+        assert fast == pure
+        plain, _ = _both(lines, 17, 2)
+        alone = sum(a != b for a, b in zip(pure[0], plain[0], strict=True))
+        assert 0 < alone < len(lines), "some lines go to their primary alone, some not"
+
+
 def test_compact_marker_at_every_offset() -> None:
     """The compact scan finds its markers 16 bytes a step (``_sk_find``): the layout after a
     prefix of every length up to three blocks, with decoys (the marker's first bytes, the
