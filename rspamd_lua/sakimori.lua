@@ -363,7 +363,9 @@ local HOP_POOL = 512
 local hop_pool, hop_list = {}, {}
 local function hops_of(task)
   local hops, n = hop_list, 0
-  for _, h in ipairs(task:get_received_headers() or {}) do
+  local rh = task:get_received_headers() or {}
+  for i = 1, #rh do
+    local h = rh[i]
     if not (h.flags and h.flags.artificial) then
       local hip = h.from_ip or h.real_ip -- a string in 3.4 (an rspamd_ip in some versions)
       if type(hip) == 'userdata' then hip = hip:is_valid() and hip:to_string() or nil end

@@ -27,7 +27,8 @@ local M = {}
 
 local function is_internal(domain, internal)
   if domain == '' then return false end
-  for _, d in ipairs(internal) do
+  for k = 1, #internal do -- numeric loops in the per-mail paths: ipairs is a call per step
+    local d = internal[k]
     if domain == d or N.ends_with_label(domain, d) then return true end
   end
   return false
@@ -70,7 +71,9 @@ local function external_of(f, cfg, data)
     end
   end
   local older = 1
-  for i, h in ipairs(f.hops or {}) do
+  local hops = f.hops or {}
+  for i = 1, #hops do
+    local h = hops[i]
     local ha = N.address(h.ip)
     if ha then
       local host = h.host
@@ -150,7 +153,9 @@ end
 local function domestic_via_overseas(ctx)
   local cfg = ctx.cfg
   if not ctx.ext then return nil end
-  for _, c in ipairs(ctx.senders) do
+  local senders = ctx.senders
+  for k = 1, #senders do
+    local c = senders[k]
     local d = c[1]
     -- the TLD presumption holds only for a domain without learned history
     if not is_internal(d, cfg.internal_domains) and (ctx.data.domestic(d)
@@ -181,7 +186,9 @@ local function new_infrastructure(ctx)
   if not ctx.ext then return nil end
   local keys = infra_keys(ctx.ext.ip .. '|' .. (ctx.ext.host or ''))
   if #keys == 0 then return nil end
-  for _, c in ipairs(ctx.senders) do
+  local senders = ctx.senders
+  for j = 1, #senders do
+    local c = senders[j]
     local d = c[1]
     if not is_internal(d, ctx.cfg.internal_domains)
         and (ctx.data.history(d) or 0) >= ctx.cfg.new_infra_min_history then
@@ -247,7 +254,9 @@ local function display_name_spoof(ctx)
 end
 
 local function lookalike(ctx)
-  for _, c in ipairs(ctx.senders) do
+  local senders = ctx.senders
+  for k = 1, #senders do
+    local c = senders[k]
     local d = c[1]
     local reg = N.registrable_domain(d)
     if reg ~= '' and not ctx.data.protected(reg) and not ctx.data.known(reg) then
@@ -263,8 +272,9 @@ local function header_mismatch(ctx, fired)
   -- the distinct From organisations in order; F.from_domains gives at most two domains, so
   -- two locals hold them (no table per mail)
   local o1, o2, protected = nil, nil, false
-  for _, c in ipairs(ctx.froms) do
-    local o = org(c[1])
+  local froms = ctx.froms
+  for k = 1, #froms do
+    local o = org(froms[k][1])
     if o ~= '' and o ~= o1 and o ~= o2 then
       assert(o2 == nil, 'more than two From domains')
       if o1 == nil then o1 = o else o2 = o end
@@ -325,7 +335,9 @@ function M.evaluate(f, cfg, data)
   ctx.authenticated = f.user ~= nil and f.user ~= ''
   ctx.froms, ctx.d_env, ctx.senders = froms, d_env, senders
   local results, fired = {}, false
-  for _, c in ipairs(M.CHECKS) do
+  local checks = M.CHECKS
+  for k = 1, #checks do
+    local c = checks[k]
     local opts = c[2](ctx)
     if opts then
       results[#results + 1] = {c[1], opts}
