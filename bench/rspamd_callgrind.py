@@ -20,7 +20,10 @@ from run to run (≈ 190–250 M instructions); ``rspamd_multipattern_compile`` 
 therefore subtracted from every count — without that, one variant's figure moves by up to
 ±0.2 M instructions per mail between identical runs; with it, by ≈ ±0.3 % over a span of
 200 mails (a plugin's ±30 k per mail between runs: more than a 20 k change), by 0.01–0.02 %
-over 800 — the default 100,900 (docs/bench.md, "Issue 15 item 4, sixth round").
+over 800 — the default 100,900 (docs/bench.md, "Issue 15 item 4, sixth round") — for repeated
+runs of one build; but where the span's ends fall in the Lua collector's cycles still moves a
+variant by up to ≈ ±0.5 % when its allocation changes, so a change of a few tens of k per mail
+needs ``--messages 100,2900`` (≈ 3 min per variant) and more than one run (eighth round).
 
 Under valgrind the instances get their own DBDIR base, ``--base-dir`` (never the shared
 ``/var/tmp/sakimori-rspamd`` of the tests and benches: Rspamd under valgrind sees another CPU

@@ -41,6 +41,10 @@ seconds before the scans. Variants:
 - ``nocountry``, ``onlycountry``, ``nocallback``, ``nohash``  the plugin with a subset of its
                     maps: without the country map, with only it, without the two callback
                     maps (``protected``, ``names``), without the five hash/radix maps;
+- ``nofromip``, ``nohostuser``, ``nomimefrom``, ``nosmtpfrom``, ``nofromhdr``  one task
+                    accessor of the facts left out (``get_from_ip``; ``get_hostname`` and
+                    ``get_user``; ``get_from`` mime or smtp; the From header read as a
+                    constant): with ``factsonly`` what each accessor costs (verdicts differ);
 - ``a+b``           kinds applied in turn, e.g. ``noreg+notables`` (loaded, no symbol, no
                     tables) or ``before+empty``;
 - ``*@300``         any of the above with ``map_watch_interval = 300s`` (Rspamd's default)
@@ -82,6 +86,15 @@ _MAP_SUBSETS = {  # variant → which map names (local.d/sakimori.conf, maps {})
     "onlycountry": lambda name: name == "country",
     "nocallback": lambda name: name not in _CALLBACK_MAPS,
     "nohash": lambda name: name == "country" or name in _CALLBACK_MAPS,
+}
+
+_FACT_CUTS = {  # variant → (text, replacement) in the plugin: one accessor of facts_of gone
+    "nofromip": [("task:get_from_ip()", "nil")],
+    "nohostuser": [("real_name(task:get_hostname())", "nil"), ("task:get_user()", "nil")],
+    "nomimefrom": [("task:get_from(MIME_FROM)", "nil")],
+    "nosmtpfrom": [("task:get_from(SMTP_FROM)", "nil")],
+    "nofromhdr": [("task:get_header_raw('From')", "'A <a@b.example>'"),
+                  ("task:get_header('From')", "'A <a@b.example>'")],
 }
 
 
@@ -175,6 +188,13 @@ def _apply(kind: str, dst: Path, before: Path | None) -> None:
                 assert old in text
                 text = text.replace(old, "")
         plugin.write_text(text, encoding="utf-8")
+    if kind in _FACT_CUTS:  # one task accessor of facts_of left out (with factsonly)
+        plugin = dst / "rspamd" / "plugins" / "sakimori.lua"
+        text = plugin.read_text(encoding="utf-8")
+        for old, repl in _FACT_CUTS[kind]:
+            assert old in text, f"{kind}: {old!r} not found"
+            text = text.replace(old, repl)
+        plugin.write_text(text, encoding="utf-8")
     if kind == "ballast":  # no plugin: a Lua file keeping ~40,000 small tables alive
         (dst / "rspamd" / "plugins" / "sakimori.lua").write_text(
             "local keep = {}\nfor i = 1, 40000 do keep[i] = {m = {}, i} end\n"
@@ -203,7 +223,7 @@ def _apply(kind: str, dst: Path, before: Path | None) -> None:
                         encoding="utf-8")
     elif kind not in ("plugin", "empty", "notables", "emptynotables", "noplugin", "noreg",
                       "emptyone", "before", "factsonly", "noinsert", "ballast", "notag", "jit",
-                      "zeroscore", *_MAP_SUBSETS):
+                      "zeroscore", *_MAP_SUBSETS, *_FACT_CUTS):
         raise SystemExit(f"bench/rspamd_variants.py: unknown variant {kind!r}")
 
 
