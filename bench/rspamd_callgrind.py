@@ -1,8 +1,8 @@
 """Rspamd's scanning work per mail in instructions (callgrind), per variant of the plugin.
 
 Run: ``.venv/bin/python bench/rspamd_callgrind.py [--messages 100,900]
-[--variants without,noreg,plugin] [--before DIR] [--keep DIR]`` (needs valgrind; not part of
-``make bench``: every variant and length is one Rspamd start under callgrind, ≈ 0.5–2 min
+[--variants without,noreg,plugin] [--before DIR] [--keep DIR] [--whole]`` (needs valgrind; not
+part of ``make bench``: every variant and length is one Rspamd start under callgrind, ≈ 0.5–2 min
 each).
 
 Timing Rspamd on a shared 2-core machine moves by ±3–6 % between identical instances
@@ -11,8 +11,11 @@ Timing Rspamd on a shared 2-core machine moves by ±3–6 % between identical in
 ``valgrind --tool=callgrind`` with collection only inside ``rspamd_task_process`` and
 ``rspamd_task_free`` (a task's whole processing — symbols, their Lua, the Lua garbage collector
 steps they trigger, composites, the reply's result, the task's freeing — but not start-up,
-timers or map checks; ``bench/rspamd_variants.py`` measures idle CPU). The scanner's file is
-kept. Every variant is run once per length in ``--messages`` (the example test set, cycled,
+timers or map checks; ``bench/rspamd_variants.py`` measures idle CPU). ``--whole`` counts
+every instruction of every Rspamd process instead (the HTTP request and reply, the action's
+milter headers, logging: what the CPU figure of ``bench/mail.py`` also pays; docs/bench.md,
+"Issue 15 after the night's merges"). The scanner's file is kept. Every variant is run once
+per length in ``--messages`` (the example test set, cycled,
 after the same warm-up); the figure per mail is the difference of the two counts divided by
 the difference of the lengths, so start-up and first-sight work (memo tables filling) cancel.
 Rspamd compiles some hyperscan multipatterns lazily inside the first tasks, in varying amounts
@@ -72,10 +75,13 @@ class CallgrindInstance(RspamdInstance):
                         encoding="utf-8")
 
 
-def _wrapper(path: Path, out_dir: Path) -> Path:
-    """An executable that runs rspamd under callgrind; output files ``$CG_TAG.PID.out``."""
+def _wrapper(path: Path, out_dir: Path, whole: bool = False) -> Path:
+    """An executable that runs rspamd under callgrind; output files ``$CG_TAG.PID.out``;
+    *whole*: every instruction of every process, not only the tasks'."""
+    toggles = "" if whole else \
+        "--toggle-collect=rspamd_task_process --toggle-collect=rspamd_task_free "
     path.write_text("#!/bin/sh\nexec valgrind --tool=callgrind "
-                    "--toggle-collect=rspamd_task_process --toggle-collect=rspamd_task_free "
+                    f"{toggles}"
                     f"--callgrind-out-file={out_dir}/$CG_TAG.%p.out {shutil.which('rspamd')} "
                     '"$@"\n', encoding="utf-8")
     path.chmod(0o755)
@@ -90,15 +96,17 @@ def _compile_cost(path: Path) -> int:
     return int(m.group(1).replace(",", "")) if m else 0
 
 
-def _count(out_dir: Path, tag: str) -> int:
+def _count(out_dir: Path, tag: str, whole: bool = False) -> int:
     """Instructions of the scanning worker (the largest count among the tag's processes: the
-    main process, the controller and the hs_helper run no task), lazy multipattern
-    compilation left out."""
+    main process, the controller and the hs_helper run no task) — with *whole*, of all of
+    them — lazy multipattern compilation left out."""
     counts = [(int(m.group(1)), f) for f in out_dir.glob(f"{tag}.*.out")
               if (m := _SUMMARY.search(f.read_text(encoding="utf-8", errors="replace")))]
     if not counts:
         raise SystemExit(f"bench/rspamd_callgrind.py: no callgrind output for {tag}")
     total, path = max(counts)
+    if whole:
+        total = sum(c for c, _ in counts)
     return total - _compile_cost(path)
 
 
@@ -112,6 +120,9 @@ def main() -> int:
     ap.add_argument("--base-dir", type=Path, default=Path("/var/tmp/sakimori-rspamd-callgrind"),
                     help="DBDIR slots and hyperscan cache of the instances under valgrind "
                     "(kept between runs; never the tests' /var/tmp/sakimori-rspamd)")
+    ap.add_argument("--whole", action="store_true",
+                    help="count every instruction of every Rspamd process (the HTTP request and "
+                    "reply, logging, timers, map checks), not only the tasks'")
     ap.add_argument("--keep", type=Path, help="keep the callgrind files here (for "
                     "callgrind_annotate)")
     args = ap.parse_args()
@@ -131,7 +142,7 @@ def main() -> int:
         out_dir = args.keep or (tmp / "cg")
         out_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(out_dir, 0o1777)  # the scanner writes its file as _rspamd
-        wrapper = _wrapper(tmp / "rspamd-callgrind", out_dir)
+        wrapper = _wrapper(tmp / "rspamd-callgrind", out_dir, args.whole)
         base_dir = args.base_dir
         base = plugin_build(corpus, tmp)
         counts: dict[str, list[int]] = {}
@@ -151,13 +162,14 @@ def main() -> int:
                     _scan_time(inst, batch)
                 finally:
                     inst.stop()
-                counts[name].append(_count(out_dir, tag))
+                counts[name].append(_count(out_dir, tag, args.whole))
                 print(f"  {name} {n}: {counts[name][-1]:,} instructions "
                       f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
     span = lengths[1] - lengths[0]
     per = {n: (c[1] - c[0]) / span for n, c in counts.items()}
     ref = per.get("without")
-    print(f"instructions per mail in rspamd_task_process/free, lazy multipattern compilation "
+    where = "all Rspamd processes" if args.whole else "rspamd_task_process/free"
+    print(f"instructions per mail in {where}, lazy multipattern compilation "
           f"left out (callgrind; mails {lengths[0]} and {lengths[1]} after {WARM} warm-up; "
           f"load {load})")
     print(f"{'variant':<24} {'per mail':>12} {'ratio':>7} {'+ per mail':>11}")
