@@ -136,7 +136,7 @@ def test_fast_paths_give_the_reference_findings(real: dict[str, Any]) -> None:
 
 # a splitting handicap that places the office capture's hosts with flows between the two
 # workers' hosts (worker 0's handicap before 2026-12-07 evening, and again since the route
-# step got cheaper that night: then both runs below share flows)
+# step got cheaper that night); used below only when the tuned handicap shares nothing
 SHARING_HANDICAP = 0.13
 
 
@@ -161,13 +161,16 @@ def test_workers_give_the_one_worker_report(real: dict[str, Any], n: int, router
         # (which hosts share a worker follows worker 0's splitting handicap: the tuned one
         # may keep every such pair on one worker, as 3 workers may); the lighter handicap of
         # SHARING_HANDICAP places the office capture's hosts so that flows are shared: the
-        # shared-line path gives the same report too
-        monkeypatch.setattr(shard, "SPLIT_COST_LINES_COMPILED", SHARING_HANDICAP)
-        monkeypatch.setattr(shard, "SPLIT_COST_LINES", SHARING_HANDICAP)
-        again = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / "w2-shared", n)
-        assert again["csv"] == one["csv"] and again["findings"] == one["findings"]
-        assert again["decode"] == one["decode"]
-        assert sum(assert_batch_loop(again["stats"], n, router_impl)) > 0
+        # shared-line path gives the same report too (run again only when the tuned handicap
+        # shared nothing; since 2026-12-07 night the two are the same)
+        if sum(shared) == 0:
+            monkeypatch.setattr(shard, "SPLIT_COST_LINES_COMPILED", SHARING_HANDICAP)
+            monkeypatch.setattr(shard, "SPLIT_COST_LINES", SHARING_HANDICAP)
+            again = _sharded(real["cfg"], real["doc"], real["eve"], real["tmp"] / "w2-shared", n)
+            assert again["csv"] == one["csv"] and again["findings"] == one["findings"]
+            assert again["decode"] == one["decode"]
+            shared = assert_batch_loop(again["stats"], n, router_impl)
+        assert sum(shared) > 0
     assert (got["stats"]["counters"].get("beacon_suppressed_prevalent", 0)
             == one["stats"]["counters"].get("beacon_suppressed_prevalent", 0))
 
