@@ -85,7 +85,8 @@ class StateUnreadable(SakimoriError):
         detail = repr(f"{type(exc).__name__}: {exc}"[:200])[1:-1]  # one line, escaped
         super().__init__(f"{path}: {what} cannot be read back ({detail}); the file is left "
                          f"unchanged — move it aside to start with an empty state (its "
-                         f"checkpoints, findings and handler windows are then forgotten)")
+                         f"checkpoints, findings, windows and the record of mails already sent are "
+                         f"then forgotten)")
 
 
 # What reading back a malformed saved value raises: wrong types, shapes and lengths.
