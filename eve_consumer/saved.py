@@ -17,7 +17,6 @@ TALLY = tuple[int, float | None, float | None, dict[str, int], list[int]]
 RULE_META = dict[str, dict[str, str | int | float]]
 
 
-
 class DecodeCounts(TypedDict, total=False):
     """``DecodeStats.as_dict`` (what the decoder counted)."""
 
