@@ -10,6 +10,7 @@ arguments, ``--runmode single``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sakimori.config import Config
+from sakimori.config import Config, load_config
 from sakimori.suricata import find_binary, render_offline_yaml
 
 CHILD = Path(__file__).resolve().parent / "child.py"
@@ -32,6 +33,25 @@ _PACKETS = re.compile(r"read (\d+) files?, (\d+) packets, (\d+) bytes")
 class BenchError(RuntimeError):
     """A measured step failed; the message names it and where its output is."""
 
+
+
+def part_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments shared by the in-process benches of one part of ``consume --workers``
+    (``bench/split_part.py``, ``bench/worker_part.py``): the configuration and large EVE a
+    ``bench/run.py --keep --out DIR`` run left, the worker count, a CPU to pin to."""
+    p = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--eve", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--cpu", type=int, help="pin to this CPU")
+    return p
+
+
+def pinned_config(args: argparse.Namespace) -> Config:
+    """Pin this process to ``args.cpu`` (when given) and load ``args.config``."""
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    return load_config(args.config)
 
 @dataclass
 class ProcRun:

@@ -14,7 +14,6 @@ the loads and the load average::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -24,23 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from measure import part_parser, pinned_config
+
 from eve_consumer.pipeline import Consumer
 from eve_consumer.workers import SplitReader, splitter_router
-from sakimori.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--eve", type=Path, required=True)
-    p.add_argument("--workers", type=int, default=2)
+    p = part_parser(__doc__)
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--cpu", type=int, help="pin to this CPU")
     p.add_argument("--scan-only", action="store_true", help="scan without routing")
     args = p.parse_args(argv)
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
-    cfg = load_config(args.config)
+    cfg = pinned_config(args)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         dec = Consumer(cfg, None, Path(tmp) / "out", Path(tmp) / "state", mail=False).decoder

@@ -14,34 +14,27 @@ machine (CPU time of one pinned process), so before/after can be compared on a b
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from measure import part_parser, pinned_config
+
 from eve_consumer.pipeline import Consumer
 from eve_consumer.shard import WorkerShard, worker_table
 from eve_consumer.workers import SplitReader, _View, feed_part, splitter_router
-from sakimori.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--eve", type=Path, required=True)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--cpu", type=int, help="pin to this CPU")
+    p = part_parser(__doc__)
     p.add_argument("--phases", choices=("both", "read", "none"), default="both",
                    help="cut alone then cut + read (both), cut + read only, or neither (the "
                         "set-up alone: subtracted from an instruction count)")
     args = p.parse_args(argv)
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
-    cfg = load_config(args.config)
+    cfg = pinned_config(args)
     count, source = args.workers, str(args.eve)
     out: dict[str, Any] = {"loop": None}
     with tempfile.TemporaryDirectory() as tmp:
