@@ -359,16 +359,16 @@ class _View:
         compiled batch loop reads in place; without it a list, from one ``pread`` of the
         batch's bytes (never through the map: a read of a page past a new end could not be
         caught in Python)."""
-        if not shard_mod.USE_COMPILED:
-            end = base + sum(lens) + len(lens) - 1
+        compiled = shard_mod.USE_COMPILED
+        end = compiled_route.batch_end(base, lens) if compiled and isinstance(lens, array) \
+            and lens.typecode == "I" else base + sum(lens) + len(lens) - 1
+        if not compiled:
             if codes.translate(table).count(0) == len(codes):
                 return None  # none of the batch is this worker's: nothing to read
             data = os.pread(self.fh.fileno(), end - base, base)
             if len(data) < end - base:
                 raise self.shrank(source, end)
             return mine(codes, table, first, None, view=data, base=0, lens=lens)
-        end = compiled_route.batch_end(base, lens) if isinstance(lens, array) \
-            and lens.typecode == "I" else base + sum(lens) + len(lens) - 1
         self.cover(end, source)
         try:
             part = mine(codes, table, first, None, view=self.map, base=base, lens=lens)
@@ -873,7 +873,6 @@ class Workers:
                 proc.join()
         self.conns, self.procs = [], []
         shutil.rmtree(self.scratch, ignore_errors=True)  # the workers' scratch, once all ended
-
 
 
 def splitter_router(count: int, cfg: Config, decoder: Any, *, forward_dns: bool) -> Router:
