@@ -39,8 +39,9 @@ def test_answer_does_not_wait_for_the_store(tmp_path) -> None:
         # answered before the (0.6 s slow) store ran: the outbox is still empty
         assert warnings.outbox.counts()["by_state"] == {}
         assert warnings.intake is not None and warnings.intake.flush(5)
-        assert warnings.outbox.counts()["by_state"] == {"skipped": 1} \
-            or warnings.outbox.counts()["by_state"] == {"pending": 1}
+        # read once: the drain may move the row from pending to skipped between two reads
+        stored = warnings.outbox.counts()["by_state"]
+        assert stored in ({"skipped": 1}, {"pending": 1}), stored
     finally:
         warnings.close()
     assert warnings.counts["new"] == 1
