@@ -3,11 +3,13 @@ figure 2b — workers read lazy lines").
 
 The file is routed first (untimed) as the splitter = worker 0 routes it (DNS forwarded to
 worker 0); then, in this one process pinned to one CPU, each worker's part of every batch is
-cut from the memory-mapped file (``_View.cut``: the compiled cut when built) and fed to a
-consumer of its own (``feed_part``) — the per-line work of a worker without the pipes, the
-other processes or the report. Prints one JSON object: per worker, CPU seconds and µs per
-line of the file for the cut alone and for cut + decode and handlers; robust to a shared
-machine (CPU time of one pinned process), so before/after can be compared on a busy one::
+read as the workers read it — in place from the memory-mapped file (``_View.read_in_place``,
+when the compiled loop is built), or with ``--cut`` (and without it) cut from the map
+(``_View.cut``) and fed (``feed_part``) — by a consumer of its own: the per-line work of a
+worker without the pipes, the other processes or the report. Prints one JSON object: per
+worker, CPU seconds and µs per line of the file for the cut alone (``--phases both``) and for
+the read (decode and handlers, the cut included); robust to a shared machine (CPU time of one
+pinned process), so before/after can be compared on a busy one::
 
     python bench/worker_part.py --config DIR/sakimori.yaml --eve DIR/big-eve.json [--cpu 1]
 """
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--phases", choices=("both", "read", "none"), default="both",
                    help="cut alone then cut + read (both), cut + read only, or neither (the "
                         "set-up alone: subtracted from an instruction count)")
+    p.add_argument("--cut", action="store_true",
+                   help="read: cut each batch's lines, then feed them (the path without the "
+                        "in-place read), instead of reading them in place")
     args = p.parse_args(argv)
     cfg = pinned_config(args)
     count, source = args.workers, str(args.eve)
@@ -69,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
                     cut_s = time.process_time() - t0
                     view.close()
                 view = _View(fh)
+                in_place = consumer.reads_in_place and not args.cut
                 t0 = time.process_time()
                 for first, base, lens, codes in batches:
+                    if in_place:  # as the workers read: in place from the map
+                        view.read_in_place(consumer, view.pick(codes, table, first, base,
+                                                               lens, source), None, source)
+                        continue
                     part = view.cut(codes, table, first, base, lens, source)
                     if part is not None:
                         feed_part(consumer, shard, source, part)
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 view.close()
                 out[f"worker{k}"] = {
                     "cut_s": round(cut_s, 4), "cut_us_per_line": round(cut_s * 1e6 / lines, 3),
-                    "read_s": round(read_s, 4),
+                    "read_s": round(read_s, 4), "in_place": in_place,
                     "read_us_per_line": round(read_s * 1e6 / lines, 3),
                     "lines_decoded": consumer.decoder.stats.lines,
                     "shared_lines": consumer.shared_lines}

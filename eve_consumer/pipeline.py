@@ -165,6 +165,14 @@ class Consumer:
         self.busy_s += time.perf_counter() - t0
 
     @property
+    def reads_in_place(self) -> bool:
+        """Does :meth:`feed` take a worker's :class:`~eve_consumer.picked.Picked` batch (the
+        compiled batch loop, on the fast path)? Else a worker cuts its lines."""
+        decoder = self.decoder
+        return self.fast and not decoder.reference and not decoder.keep_raw \
+            and batch_loop(self.compiled)[1] == "compiled"
+
+    @property
     def feed_loop(self) -> str:
         """Which loop :meth:`feed` runs: ``compiled`` (eve_consumer._fastfeed), ``python``
         (eve_consumer.fastfeed, the fallback) or ``per-line`` (``fast`` off, the reference);

@@ -15,6 +15,9 @@ T = TypeVar("T")
 TALLY = tuple[int, float | None, float | None, dict[str, int], list[int]]
 # handlers.rule_meta: the sakimori_* metadata of an alert's rule, as scalars
 RULE_META = dict[str, dict[str, str | int | float]]
+# inputs.proxylog.ProxyDecoder._hold: a 407 held back — start, flow id, destination, port,
+# method, Squid action (None: Apache), user (None: none logged)
+HELD_407 = tuple[float, int, str, int, str, str | None, str | None]
 
 
 class DecodeCounts(TypedDict, total=False):
@@ -31,9 +34,9 @@ class DecodeCounts(TypedDict, total=False):
 class ProxyJoin(TypedDict, total=False):
     """``ProxyDecoder.snapshot`` (the proxy log's pending joins and users)."""
 
-    pending: dict[str, list[list[Any]]]
-    users: dict[str, dict[str, Any]]
-    pair_users: dict[str, list[Any]]
+    pending: dict[str, list[HELD_407]]  # "client host" -> its held-back 407s
+    users: dict[str, dict[str, int]]  # client -> user -> requests
+    pair_users: dict[str, list[str]]  # "client host" -> users (shared PCs)
     latest: float
 
 

@@ -87,6 +87,7 @@ from eve_consumer import shard as shard_mod
 from eve_consumer.context import GAUGES
 from eve_consumer.handlers.beacon import MAX_PAIRS
 from eve_consumer.inputs.fwlog import read_fw_log
+from eve_consumer.picked import Picked, PickedShrank
 from eve_consumer.shard import (
     MAX_WORKERS,
     SECONDARY,
@@ -268,6 +269,7 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
     """A worker's read: the splitter's batches until END (the final host placement)."""
     source = str(eve)
     idle = IdleFold(consumer)
+    in_place = consumer.reads_in_place and shard_mod.USE_COMPILED
     with open(eve, "rb") as fh:
         view = _View(fh)
         try:
@@ -282,6 +284,11 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                     raise WorkerError(str(msg[1]) if msg[0] == ERROR else
                                       f"the splitter sent {msg[0]!r}")
                 _, codes, first, base, lens, lines, dns_log = msg
+                if lens is not None and in_place:
+                    view.read_in_place(consumer, view.pick(codes, table, first, base, lens,
+                                                           source), dns_log, source)
+                    view.release(base)
+                    continue
                 if lens is None:
                     part = mine(codes, table, first, lines)
                 else:
@@ -377,6 +384,27 @@ class _View:
         self.verify(end, source)
         return part
 
+    def pick(self, codes: bytes, table: bytes, first: int, base: int, lens: array,
+             source: str) -> Picked:
+        """This worker's lines of one batch (from *base* on, lengths *lens*) to be read in
+        place from the map (:class:`~eve_consumer.picked.Picked`): the map made to cover the
+        batch, the codes made this worker's mask."""
+        end = compiled_route.batch_end(base, lens)
+        self.cover(end, source)
+        return Picked(self.map, base, lens, codes.translate(table), first)
+
+    def read_in_place(self, consumer: Any, part: Picked, dns_log: list[Any] | None,
+                      source: str) -> None:
+        """:func:`feed_picked`, then the file checked to still hold the batch: a read past
+        a new end (the zero-page guard's faults, or the zeros of the last page's tail) is
+        :func:`~sakimori.eve.file.shrank_error`."""
+        end = compiled_route.batch_end(part.base, part.lens)
+        try:
+            feed_picked(consumer, source, part, dns_log)
+        except PickedShrank:
+            raise self.shrank(source, end) from None
+        self.verify(end, source)
+
     def grew(self) -> bool:
         """Map the file again if it grew since it was mapped (True: it did)."""
         if os.fstat(self.fh.fileno()).st_size <= len(self.map):
@@ -450,6 +478,39 @@ def feed_with_dns(consumer: Any, shard: WorkerShard, source: str,
     if i < len(lines):
         feed_part(consumer, shard, source,
                   (_piece(lines, i, len(lines)), numbers[i:], flags[i:]))
+
+
+def feed_picked(consumer: Any, source: str, part: Picked,
+                dns_log: list[tuple[int, Any, Any, Any]] | None) -> None:
+    """Decode and dispatch a worker's lines of one batch read in place (*part*), with worker
+    0's changes to the IP → name map (*dns_log*) replayed in line order as
+    :func:`feed_with_dns` does: each change after this worker's lines up to its line, before
+    the lines after it."""
+    if not dns_log:
+        _feed_in_place(consumer, source, part)
+        return
+    mask, first, n = part.mask, part.first, len(part)
+    i = k = 0
+    while k < len(dns_log):
+        j = min(max(dns_log[k][0] - first + 1, i), n)  # the batch's lines up to the change
+        if mask.count(0, i, j) < j - i:
+            _feed_in_place(consumer, source, part.span(i, j))
+            i = j
+        end = k + 1
+        while end < len(dns_log):  # no line of this worker between them: replayed together
+            j = min(max(dns_log[end][0] - first + 1, i), n)
+            if mask.count(0, i, j) < j - i:
+                break
+            end += 1
+        consumer.ctx.replay_dns(dns_log[k:end])
+        k = end
+    if mask.count(0, i, n) < n - i:
+        _feed_in_place(consumer, source, part.span(i, n))
+
+
+def _feed_in_place(consumer: Any, source: str, part: Picked) -> None:
+    consumer.shared_lines += part.shared
+    consumer.feed(Batch(source, part, part.first))  # type: ignore[arg-type]
 
 
 def _piece(lines: Sequence[bytes], i: int, j: int) -> Sequence[bytes]:
@@ -892,6 +953,7 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     consumer.set_shard(shard)
     consumer.input_stats.update(input="file", source=str(eve))
     source, table = str(eve), worker_table(0, count)
+    in_place = consumer.reads_in_place and shard_mod.USE_COMPILED
     fraction = None if workers.feed is not None else \
         progress.file_fraction(lambda: position[0], _size(eve))
     position = [0]
@@ -899,6 +961,13 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
     def own(reader: SplitReader, first: int, base: int, lens: Any, lines: Any,
             codes: bytes) -> list[tuple[int, Any, Any, Any]] | None:
         position[0] = reader.position
+        if lines is None and in_place:  # read in place from the mapped file, as the others
+            assert reader.view is not None
+            reader.view.read_in_place(consumer, reader.view.pick(codes, table, first, base,
+                                                                  lens, source),
+                                      None, source)
+            reader.view.release(base)
+            return _drain_dns_log(consumer)
         if lines is None:  # cut from the mapped file, as the other workers do
             assert reader.view is not None
             part = reader.view.cut(codes, table, first, base, lens, source)
@@ -908,11 +977,7 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
             feed_part(consumer, shard, source, part)
         if reader.view is not None:
             reader.view.release(base)
-        log = consumer.ctx.dns_log
-        if not log:
-            return None
-        consumer.ctx.dns_log = []  # this batch's changes, sent with it
-        return log
+        return _drain_dns_log(consumer)
 
     with progress.phase(f"reading {Path(eve).name}", fraction,
                         progress.count(lambda: consumer.decoder.stats.lines, "lines")):
@@ -953,6 +1018,16 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
         return consumer.evaluate(follow=False)
     finally:
         workers.close()
+
+
+def _drain_dns_log(consumer: Any) -> list[tuple[int, Any, Any, Any]] | None:
+    """Worker 0's changes to the IP → name map in the batch it just read (sent with it), or
+    None."""
+    log = consumer.ctx.dns_log
+    if not log:
+        return None
+    consumer.ctx.dns_log = []
+    return log  # type: ignore[no-any-return]
 
 
 def _size(path: Path) -> int:

@@ -258,3 +258,47 @@ def test_bad_line_reasons_are_few_counter_keys(tmp_path: Path) -> None:
         dec.decode(sq(1.7e9, "TCP_MISS/200", "GET", f"no-scheme-{i}"), i + 1)
     assert dict(dec.stats.bad) == {"proxy log: not a URL": 20}
     assert dec.stats.examples[0] == "<proxy-log>:1: proxy log: not a URL: 'no-scheme-0'"
+
+
+def test_a_damaged_held_407_in_the_saved_state_is_refused(tmp_path: Path) -> None:
+    """The proxy join's saved shape is checked as it is restored: a held-back 407 whose
+    fields are not what ``_hold`` saves is one line naming the consumer's state (the file
+    left as it is); the undamaged state restores the same held 407."""
+    import json
+    import sqlite3
+
+    from eve_consumer.pipeline import _CONSUMER_STATE
+    from eve_consumer.store import StateStore, StateUnreadable
+    from sakimori.eve.lines import Batch
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(CONFIG)
+    cfg, state = load_config(cfg_path), tmp_path / "state"
+    t, none = 1.7e9, "HIER_NONE/-"
+    lines = [sq(t, "TCP_DENIED/407", "GET", "http://c2.example/a", peer=none).encode(),
+             sq(t + 1, "TCP_MISS/200", "GET", "http://b.example/", user="alice").encode()]
+    with Consumer(cfg, None, tmp_path / "out", state, mail=False) as c:
+        c.feed_proxy(Batch("<proxy-log>", lines, 1))
+        c.evaluate(follow=True)  # commits; the 407 is still held (the log has not moved on)
+    db = state / StateStore.FILENAME
+    with sqlite3.connect(db) as conn:
+        (raw,) = conn.execute("SELECT state FROM handler_state WHERE name=?",
+                              (_CONSUMER_STATE,)).fetchone()
+    own = json.loads(raw)
+    held = own["proxy"]["pending"]["10.1.1.5 c2.example"]
+    assert len(held) == 1 and held[0][4:] == ["GET", "TCP_DENIED", None]
+    with Consumer(cfg, None, tmp_path / "out2", state, mail=False) as c:
+        c.restore()
+        assert c.proxy_decoder().pending == {"10.1.1.5 c2.example": held}
+    for field, odd in [(1, "x"), (3, None), (4, 7), (6, ["alice"])]:
+        bad = json.loads(raw)
+        bad["proxy"]["pending"]["10.1.1.5 c2.example"][0][field] = odd
+        for damaged in (bad, {**bad, "proxy": {**bad["proxy"], "users": {"10.1.1.5": [1]}}}):
+            with sqlite3.connect(db) as conn:
+                conn.execute("UPDATE handler_state SET state=? WHERE name=?",
+                             (json.dumps(damaged).encode(), _CONSUMER_STATE))
+            before = db.read_bytes()
+            with Consumer(cfg, None, tmp_path / "out3", state, mail=False) as c, \
+                    pytest.raises(StateUnreadable, match=r"consumer state: Expected"):
+                c.restore()
+            assert db.read_bytes() == before

@@ -15,7 +15,9 @@ the splitter being worker 0 or a process of its own:
 - truncated to a size past what was read: the read goes on to the new end, and the report is
   the one worker's of the same run;
 - a worker or splitter killed by SIGBUS all the same is named by the parent, not a hang;
-- the compiled reads of a mapped file that shrank raise ``MapShrank`` (each of them).
+- the compiled reads of a mapped file that shrank raise ``MapShrank`` (each of them), and a
+  worker's in-place read of its lines (``Picked``) raises ``PickedShrank`` after its batch —
+  the zero-page guard, no jump out of Python code.
 """
 
 from __future__ import annotations
@@ -303,6 +305,67 @@ def test_the_compiled_reads_of_a_shrunk_map_raise(tmp_path: Path, flags: list[st
     assert proc.stdout.split("\n") == ["scan MapShrank", "scan_route MapShrank",
                                        "route_view MapShrank", "cut MapShrank", ""], \
         proc.stderr[-2000:]
+    assert proc.returncode == -signal.SIGBUS
+    assert ("Fatal Python error: Bus error" in proc.stderr) == bool(flags)
+
+
+IN_PLACE = textwrap.dedent("""
+    import mmap, os, sys
+    from array import array
+    from pathlib import Path
+    from eve_consumer.picked import Picked, PickedShrank
+    from eve_consumer.pipeline import Consumer
+    from sakimori.config import load_config
+    from sakimori.eve.lines import Batch
+
+    path, cfg, tmp = sys.argv[1:4]
+    line = open(path, "rb").readline()
+    n = os.path.getsize(path) // len(line)
+    lens = array("I", [len(line) - 1] * n)
+    fh = open(path, "rb")
+    view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    other = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    c = Consumer(load_config(cfg), None, Path(tmp) / "out", Path(tmp) / "state", mail=False)
+    assert c.reads_in_place
+    mask = bytes([1, 2]) * (n // 2) + bytes([1]) * (n % 2)  # PRIMARY and SECONDARY lines
+    c.feed(Batch(path, Picked(view, 0, lens, mask, 1), 1))
+    print("read", c.decoder.stats.lines)
+    os.truncate(path, 3 * mmap.PAGESIZE + 10)
+    try:
+        c.feed(Batch(path, Picked(view, 0, lens, mask, 1), 1))
+    except PickedShrank as exc:
+        print("PickedShrank", str(exc).split(" page")[0] != "0")
+    c.feed(Batch(path, Picked(view, 0, lens[:2], mask[:2], 1), 1))  # within the file: fine
+    print("read", c.decoder.stats.lines)
+    other[5 * mmap.PAGESIZE]  # outside the guard: the earlier SIGBUS effect (killed)
+    print("not killed")
+""")
+
+
+@pytest.mark.parametrize("flags", [[], ["-X", "faulthandler"]])
+def test_an_in_place_read_of_a_shrunk_map_raises_after_its_batch(
+        big: dict[str, Any], tmp_path: Path, flags: list[str]) -> None:
+    """A worker's lines read in place (``Picked``, the compiled batch loop) from a mapped
+    file cut below them: the pages past the new end read as zeros (the zero-page guard) and
+    the batch raises ``PickedShrank`` when done — the process lives, the next batch reads;
+    outside the guard a SIGBUS has its earlier effect again (default or faulthandler's)."""
+    from eve_consumer.fastfeed import compiled_loop
+
+    if shard.compiled_route is None or compiled_loop() is None:
+        missing("the compiled accelerators are not built (no C compiler at install: "
+                "make setup)")
+    line = (b'{"timestamp":"2026-11-02T00:00:00.000000+0000","flow_id":1,"event_type":"flow",'
+            b'"src_ip":"192.168.0.1","src_port":1,"dest_ip":"10.0.0.2","dest_port":2}\n')
+    path = tmp_path / "eve.json"
+    count = 64 * PAGE // len(line)
+    path.write_bytes(line * count)
+    proc = subprocess.run([sys.executable, *flags, "-c", IN_PLACE, str(path),
+                           str(big["tmp"] / "cfg.yaml"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    primary = (count + 1) // 2  # SECONDARY lines are counted by their primary worker
+    assert proc.stdout.split("\n") == [f"read {primary}", "PickedShrank True",
+                                       f"read {2 * primary + 1}", ""], proc.stderr[-2000:]
     assert proc.returncode == -signal.SIGBUS
     assert ("Fatal Python error: Bus error" in proc.stderr) == bool(flags)
 
