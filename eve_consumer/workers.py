@@ -487,7 +487,8 @@ def feed_picked(consumer: Any, source: str, part: Picked,
     :func:`feed_with_dns` does: each change after this worker's lines up to its line, before
     the lines after it."""
     if not dns_log:
-        _feed_in_place(consumer, source, part)
+        if part.mine:  # (none of the batch is this worker's: nothing to read)
+            _feed_in_place(consumer, source, part)
         return
     mask, first, n = part.mask, part.first, len(part)
     i = k = 0
