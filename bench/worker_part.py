@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.process_time()
                 for first, base, lens, codes in batches:
                     if in_place:  # as the workers read: in place from the map
-                        view.read_in_place(consumer, view.pick(codes, table, first, base,
-                                                               lens, source), None, source)
+                        view.read_in_place(consumer, codes, table, first, base, lens, None,
+                                           source)
                         continue
                     part = view.cut(codes, table, first, base, lens, source)
                     if part is not None:

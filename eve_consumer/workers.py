@@ -285,8 +285,8 @@ def _read_routed(feed: Connection, consumer: Any, shard: WorkerShard, eve: Path,
                                       f"the splitter sent {msg[0]!r}")
                 _, codes, first, base, lens, lines, dns_log = msg
                 if lens is not None and in_place:
-                    view.read_in_place(consumer, view.pick(codes, table, first, base, lens,
-                                                           source), dns_log, source)
+                    view.read_in_place(consumer, codes, table, first, base, lens, dns_log,
+                                       source)
                     view.release(base)
                     continue
                 if lens is None:
@@ -384,21 +384,16 @@ class _View:
         self.verify(end, source)
         return part
 
-    def pick(self, codes: bytes, table: bytes, first: int, base: int, lens: array,
-             source: str) -> Picked:
-        """This worker's lines of one batch (from *base* on, lengths *lens*) to be read in
-        place from the map (:class:`~eve_consumer.picked.Picked`): the map made to cover the
-        batch, the codes made this worker's mask."""
+    def read_in_place(self, consumer: Any, codes: bytes, table: bytes, first: int, base: int,
+                      lens: array, dns_log: list[Any] | None, source: str) -> None:
+        """:func:`feed_picked` of this worker's lines of one batch (from *base* on, lengths
+        *lens*; the codes made this worker's mask), read in place from the map made to cover
+        the batch (:class:`~eve_consumer.picked.Picked`); then the file checked to still hold
+        the batch: a read past a new end (the zero-page guard's faults, or the zeros of the
+        last page's tail) is :func:`~sakimori.eve.file.shrank_error`."""
         end = compiled_route.batch_end(base, lens)
         self.cover(end, source)
-        return Picked(self.map, base, lens, codes.translate(table), first)
-
-    def read_in_place(self, consumer: Any, part: Picked, dns_log: list[Any] | None,
-                      source: str) -> None:
-        """:func:`feed_picked`, then the file checked to still hold the batch: a read past
-        a new end (the zero-page guard's faults, or the zeros of the last page's tail) is
-        :func:`~sakimori.eve.file.shrank_error`."""
-        end = compiled_route.batch_end(part.base, part.lens)
+        part = Picked(self.map, base, lens, codes.translate(table), first)
         try:
             feed_picked(consumer, source, part, dns_log)
         except PickedShrank:
@@ -964,9 +959,8 @@ def run_sharded(consumer: Any, workers: Workers, eve: Path) -> Any:
         position[0] = reader.position
         if lines is None and in_place:  # read in place from the mapped file, as the others
             assert reader.view is not None
-            reader.view.read_in_place(consumer, reader.view.pick(codes, table, first, base,
-                                                                  lens, source),
-                                      None, source)
+            reader.view.read_in_place(consumer, codes, table, first, base, lens, None,
+                                      source)
             reader.view.release(base)
             return _drain_dns_log(consumer)
         if lines is None:  # cut from the mapped file, as the other workers do
