@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RSPAMD_TEMPLATES = TEMPLATE_DIR / "rspamd"
 EVENTS_PATH = "/rspamd/events"
+EXPORT_TIMEOUT_S = 5.0  # an exporter post's timeout (rspamd_http's default)
 
 # name, default weight, description — the contract of design.md §2 plus the combination check,
 # read from the one mail-symbol catalogue (sakimori/mail/symbols.yaml)
@@ -238,10 +239,12 @@ def exporter_url(cfg: Config) -> str:
 
 def render_exporter(cfg: Config, secret: str | None = None) -> str:
     """Text of ``local.d/metadata_exporter.conf``; with *secret*, the rule authenticates to
-    the consumer (HTTP Basic, see :mod:`sakimori.listen_secret`)."""
+    the consumer (HTTP Basic, see :mod:`sakimori.listen_secret`). Up to
+    ``rspamd.export_detached`` posts per Rspamd worker are sent apart from their task, so that
+    Rspamd's reply to the MTA does not wait for the consumer's answer."""
     return _environment().get_template("metadata_exporter.conf.j2").render(
         url=exporter_url(cfg), symbols=EXPORTED_SYMBOLS, user=listen_secret.USER,
-        secret=secret)
+        secret=secret, detached=cfg.rspamd.export_detached, timeout=f"{EXPORT_TIMEOUT_S:g}")
 
 
 def render_antivirus(cfg: Config, servers: str | None = None) -> str:

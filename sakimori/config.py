@@ -126,6 +126,7 @@ class RspamdConfig:
     listen_host: str
     listen_port: int
     listen_secret_file: Path
+    export_detached: int
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,8 @@ def _build(m: dict, src: str, base_dir: Path) -> Config:
         rspamd=RspamdConfig(
             binary=rs["binary"], url=rs["url"] or None,
             listen_host=listen[0], listen_port=listen[1],
-            listen_secret_file=Path(_resolve(rs["listen_secret_file"], base_dir))),
+            listen_secret_file=Path(_resolve(rs["listen_secret_file"], base_dir)),
+            export_detached=rs["export_detached"]),
         suricata=SuricataConfig(binary=su["binary"], sid_base=su["sid_base"]),
         consumer=ConsumerConfig(
             state_dir=state_dir, queue_size=co["queue_size"],
