@@ -50,6 +50,10 @@ READ_TIMEOUT_S = 10.0
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # listen backlog (socketserver's default is 5): Rspamd's workers post apart from their
+    # tasks, up to rspamd.export_detached each at once; a full backlog drops a connect, which
+    # the client retries only after a second
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], handler: type, owner: Receiver) -> None:
         self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
