@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,10 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
-def _scan_all(cfg: Config, build_dir: Path, testset: dict, events_url: str) -> list[MailVerdict]:
+def _scan_all(cfg: Config, build_dir: Path, testset: dict, events_url: str,
+              until_posted: Callable[[int], None]) -> list[MailVerdict]:
+    """Scan every test mail; *until_posted(flagged)* runs before Rspamd stops (its exporter
+    posts apart from the scans: a post still on its way would be lost with the worker)."""
     from sakimori.rspamd import RspamdInstance
 
     root = Path(testset["dir"])
@@ -70,6 +74,7 @@ def _scan_all(cfg: Config, build_dir: Path, testset: dict, events_url: str) -> l
             got = {s for s in (reply.get("symbols") or {}) if s.startswith("SAKIMORI_")}
             verdicts.append(MailVerdict(case["name"], case["kind"],
                                         frozenset(case["expected_symbols"]), frozenset(got)))
+        until_posted(sum(1 for v in verdicts if v.got))
         errors = inst.lua_errors()
     if errors:
         raise SakimoriError(f"Rspamd logged {len(errors)} Lua error(s); first: {errors[0]}")
@@ -90,12 +95,14 @@ def run_mail_demo(cfg: Config, cfg_path: Path, build_dir: Path, testset: dict,
         _wait_port(cfg.rspamd.listen_host, cfg.rspamd.listen_port, service, SERVICE_START_S)
         print(f"==> scanning {len(testset['cases'])} mails with a private Rspamd running the "
               "generated plugin", flush=True)
-        verdicts = _scan_all(cfg, build_dir, testset, exporter_url(cfg))
-        flagged = sum(1 for v in verdicts if v.got)
-        deadline = time.monotonic() + WARNINGS_WAIT_S
-        while (_count_lines(report / "mail_warnings.jsonl") < flagged
-               and time.monotonic() < deadline):
-            time.sleep(0.2)
+
+        def until_posted(flagged: int) -> None:
+            deadline = time.monotonic() + WARNINGS_WAIT_S
+            while (_count_lines(report / "mail_warnings.jsonl") < flagged
+                   and time.monotonic() < deadline):
+                time.sleep(0.2)
+
+        verdicts = _scan_all(cfg, build_dir, testset, exporter_url(cfg), until_posted)
     finally:
         service.send_signal(signal.SIGTERM)
         try:
