@@ -24,6 +24,7 @@ from rspamd_support import make_config, make_doc, requires_rspamd
 from generator import render_rspamd as render
 from sakimori.listen_secret import authorization
 from sakimori.rspamd import RspamdInstance
+from sakimori.rspamd_local import terminate
 
 pytestmark = [pytest.mark.rspamd, requires_rspamd]
 
@@ -41,18 +42,21 @@ WAIT_S = 20.0  # how long the test waits for something that must happen
 class HoldingSink:
     """An HTTP receiver that records each post at once and answers it only when released."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: int | None = None) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []  # (Authorization, event)
         self.arrived = threading.Semaphore(0)
         self.release = threading.Event()
+        self.hold = hold  # how many posts are held (None: all)
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server API name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 sink.posts.append((self.headers.get("Authorization") or "", json.loads(body)))
+                held = sink.hold is None or len(sink.posts) <= sink.hold
                 sink.arrived.release()
-                sink.release.wait(HOLD_S)
+                if held:
+                    sink.release.wait(HOLD_S)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -174,3 +178,25 @@ def test_a_stopped_consumer_never_delays_mail(tmp_path: Path, sink: HoldingSink,
                   if "sakimori exporter: post to " + sink.url + " failed" in ln]
         assert len(failed) == 5  # one line per post, once its failure is known
         assert [ln for ln in inst.lua_errors() if ln not in failed] == []
+
+
+def test_a_post_on_its_way_when_rspamd_stops_is_sent_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that stops ends its event loop without waiting for detached posts: the ones
+    still on their way are posted again by its finish script, bound to a task it waits for."""
+    sink = HoldingSink(hold=1)  # the first post is held; the copy is answered at once
+    try:
+        with _instance(tmp_path, sink, 64, monkeypatch) as inst:
+            scan = Scan(inst, 7)
+            assert scan.done.wait(WAIT_S) and sink.arrived.acquire(timeout=WAIT_S)
+            _flagged(scan)
+            assert inst.pid is not None and inst.proc is not None
+            terminate(inst.pid)  # Rspamd's own stop (TERM), the first post still held
+            inst.proc.wait(timeout=WAIT_S)
+            assert sink.arrived.acquire(timeout=WAIT_S)  # the copy arrived meanwhile
+            errors = inst.lua_errors()
+        assert [e["message_id"] for _, e in sink.posts] == ["m-7@evil.example"] * 2
+        assert sink.posts[0] == sink.posts[1]  # the same body and credentials
+        assert errors == []
+    finally:
+        sink.close()
