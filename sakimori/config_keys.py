@@ -156,9 +156,9 @@ SECTIONS: tuple[Section, ...] = (
         k("listen_secret_file", "path", "rspamd-listen.secret",
           "Shared secret of that receiver (created by `sakimori generate`, mode 0600)."),
         k("export_detached", "int", 64,
-          "Exporter posts in flight per Rspamd worker that Rspamd's reply to the MTA does not "
-          "wait for; beyond them a reply waits for its post (0: every reply waits, as Rspamd's "
-          "stock http exporter).", ge=0, le=10_000),
+          "Exporter posts in flight per Rspamd worker (a socket each until answered) that "
+          "Rspamd's reply to the MTA does not wait for; beyond them a reply waits for its post "
+          "(0: every reply waits, as Rspamd's stock http exporter).", ge=0, le=1_000),
     ),
     section(
         "suricata", "Suricata 7.",
