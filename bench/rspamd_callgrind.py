@@ -15,9 +15,11 @@ timers or map checks; ``bench/rspamd_variants.py`` measures idle CPU). ``--whole
 every instruction of every Rspamd process instead (the HTTP request and reply, the action's
 milter headers, logging: what the CPU figure of ``bench/mail.py`` also pays; docs/bench.md,
 "Issue 15 after the night's merges"). The scanner's file is kept. Every variant is run once
-per length in ``--messages`` (the example test set, cycled,
-after the same warm-up); the figure per mail is the difference of the two counts divided by
-the difference of the lengths, so start-up and first-sight work (memo tables filling) cancel.
+per length in ``--messages`` (the example test set, cycled — ``--everyday``: the learned
+past mail, distinct mails —, after the same warm-up); the figure per mail is the difference
+of the two counts divided by the difference of the lengths, so start-up and first-sight work
+(memo tables filling) cancel (with ``--everyday`` every mail is a first sight, as in real
+flow).
 Rspamd compiles some hyperscan multipatterns lazily inside the first tasks, in varying amounts
 from run to run (≈ 190–250 M instructions); ``rspamd_multipattern_compile`` (inclusive) is
 therefore subtracted from every count — without that, one variant's figure moves by up to
@@ -54,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from mail import _batch, _scan_time  # noqa: E402
+from mail import _batch, _everyday_batch, _scan_time  # noqa: E402
 from rspamd_variants import _variant_build, plugin_build  # noqa: E402
 
 from sakimori.rspamd import RspamdInstance  # noqa: E402
@@ -125,6 +127,9 @@ def main() -> int:
                     "reply, logging, timers, map checks), not only the tasks'")
     ap.add_argument("--keep", type=Path, help="keep the callgrind files here (for "
                     "callgrind_annotate)")
+    ap.add_argument("--everyday", action="store_true",
+                    help="scan the learned past mail (distinct everyday mail: first sight for "
+                    "every mail, as in real flow) instead of the test set")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind not installed", file=sys.stderr)
@@ -151,7 +156,8 @@ def main() -> int:
             build = _variant_build(kind, base, tmp / "variants", args.before)
             counts[name] = []
             for n in lengths:
-                batch = _batch(corpus["testset"], WARM + n)
+                batch = (_everyday_batch(Path(corpus["past"]["maildir"]), WARM + n)
+                         if args.everyday else _batch(corpus["testset"], WARM + n))
                 tag = re.sub(r"[^\w]", "_", f"{name}-{n}")
                 os.environ["CG_TAG"] = tag
                 inst = CallgrindInstance(build, binary=str(wrapper), base_dir=base_dir,

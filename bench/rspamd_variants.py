@@ -7,7 +7,8 @@ item 4; ``bench/mail.py`` gives the headline figure).
 Every variant is ``--copies`` private Rspamd 3.4 instances (same offline profile, one
 scanner), started afresh and pinned with all their processes to one core (``--cpu``; default
 the fastest by a speed check, as ``bench/run.py``), before timing; the example test set
-(``sakimori_demo.mailsim``, learned as ``bench/mail.py`` does) is scanned by each in turn,
+(``sakimori_demo.mailsim``, learned as ``bench/mail.py`` does; ``--everyday``: its learned
+past mail instead, as ``bench/mail.py``'s everyday row) is scanned by each in turn,
 ``--chunk`` messages at a time (the starting instance rotating), so load changes on a shared
 machine hit all alike; ``--reps`` such passes. An instance's CPU is, for each chunk, its least
 disturbed rep (Rspamd CPU seconds of all its processes, from ``/proc``), summed; a variant's
@@ -68,7 +69,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from mail import _batch, _learn, _scan_time, pin_instance  # noqa: E402
+from mail import _batch, _everyday_batch, _learn, _scan_time, pin_instance  # noqa: E402
 from mail import _rspamd_cpu as _cpu_ns  # noqa: E402
 from measure import one_core  # noqa: E402
 
@@ -254,6 +255,9 @@ def main() -> int:
                     help="core every instance is pinned to (default: the fastest; -1: unpinned)")
     ap.add_argument("--before", type=Path, help="an older rspamd_lua/ (git archive of a "
                     "commit) for the variant 'before': its plugin and modules in today's build")
+    ap.add_argument("--everyday", action="store_true",
+                    help="scan the learned past mail (distinct everyday mail, as bench/mail.py's "
+                    "everyday row) instead of the test set")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mail")
     args = ap.parse_args()
     if args.copies < 1 or args.reps < 1:
@@ -263,7 +267,8 @@ def main() -> int:
     cpu: int | None = one_core()[0] if args.cpu is None else (None if args.cpu < 0
                                                               else args.cpu)
     corpus = generate_corpus(args.out / "corpus")
-    batch = _batch(corpus["testset"], args.messages)
+    batch = (_everyday_batch(Path(corpus["past"]["maildir"]), args.messages) if args.everyday
+             else _batch(corpus["testset"], args.messages))
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
