@@ -79,6 +79,14 @@ class DnsStub:
         self.sock.close()
 
 
+class _SinkServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # listen backlog (socketserver's default is 5): the exporter posts apart from its tasks,
+    # up to rspamd.export_detached at once; a full backlog drops a connect, which Rspamd
+    # retries only after a second — a burst of flagged mail then times out (5 s)
+    request_queue_size = 128
+
+
 class EventSink:
     """Collects what Rspamd's metadata_exporter posts (stands in for the consumer)."""
 
@@ -100,7 +108,7 @@ class EventSink:
                 pass
 
         self.events = events
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _SinkServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/rspamd/events"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
