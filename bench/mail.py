@@ -45,7 +45,6 @@ import dataclasses
 import http.client
 import logging
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -53,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import orjson
@@ -68,6 +68,7 @@ from sakimori.config import load_config  # noqa: E402
 from sakimori.listen_secret import authorization, ensure_secret, read_secret  # noqa: E402
 from sakimori.mail.checks import run_checks  # noqa: E402
 from sakimori.mail.facts import facts_from_message  # noqa: E402
+from sakimori.mail.received import parse_received  # noqa: E402
 from sakimori.rspamd import RspamdInstance  # noqa: E402
 from sakimori_demo.mailsim import generate_corpus  # noqa: E402
 from sakimori_demo.smtpsink import free_port  # noqa: E402
@@ -162,18 +163,13 @@ def _batch(testset: dict, n: int) -> list[tuple[bytes, dict]]:
     return out
 
 
-_RECEIVED_BY_MX = re.compile(
-    rb"^Received: from (\S+) \((\S*) ?\[([^\]]+)\]\)\s+by \S+ \(Postfix\) with (\w+)",
-    re.M)
-
-
 def _everyday_batch(maildir: Path, n: int) -> list[tuple[bytes, dict]]:
     """*n* mails of the learned past mail (``past/Maildir``: everyday flow, mostly external
     business mail, some internal) as the gateway's Rspamd saw them: the mailbox's own trace
     headers (``Return-Path``, ``Delivered-To``, the store's LMTP ``Received``) removed, the
-    envelope taken from them and from our MX's ``Received`` (connecting IP, HELO, verified
-    name; ``ESMTPSA``: an authenticated user). Mails without that shape (the broken ones) are
-    left out."""
+    envelope taken from them and from our MX's ``Received`` (``parse_received``: connecting
+    IP, HELO, verified name; an authenticated protocol: the sender's user). Mails without
+    that shape (the broken ones) are left out."""
     out: list[tuple[bytes, dict]] = []
     files = sorted(p for sub in ("cur", "new") for p in (maildir / sub).iterdir())
     for path in files:
@@ -190,13 +186,12 @@ def _everyday_batch(maildir: Path, n: int) -> list[tuple[bytes, dict]]:
         if b"with LMTP" not in store:
             continue
         rest = b"Received: " + rest
-        hop = _RECEIVED_BY_MX.search(rest)
-        if hop is None:
+        hop = parse_received(str(BytesHeaderParser().parsebytes(rest)["Received"]))
+        if not hop.ip:
             continue
-        helo, ptr, ip, proto = (x.decode() for x in hop.groups())
-        env = {"ip": ip, "mail_from": envelope, "rcpt": [rcpt], "helo": helo,
-               "hostname": ptr if ptr and ptr != "unknown" else None,
-               "user": envelope.partition("@")[0] if proto == "ESMTPSA" else None}
+        env = {"ip": hop.ip, "mail_from": envelope, "rcpt": [rcpt], "helo": hop.helo,
+               "hostname": hop.verified or None,
+               "user": envelope.partition("@")[0] if hop.authenticated else None}
         out.append((rest + sep + body, env))
     if not out:
         raise SystemExit(f"bench/mail.py: no mail of the expected shape in {maildir}")
