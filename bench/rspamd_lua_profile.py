@@ -39,7 +39,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,32 +194,33 @@ def run_pass(base: Path, tmp: Path, mode: str, batch: list, warmup: int, cpu: in
     (ticks, seconds) over the run, counters by kind, Rspamd CPU s per mail, the build, how
     many of the profiled mails got a SAKIMORI_ symbol: the wrapped plugin still judges)."""
     dump_dir = writable_dir()
-    dump = dump_dir / "profile.txt"
-    build = profiled_build(base, tmp / "builds", mode, dump, warmup)
-    inst = RspamdInstance(build).start()
     try:
-        if cpu is not None:
-            pin_instance(inst, cpu)
-        _scan_time(inst, batch[:warmup])
-        c0 = _rspamd_cpu(inst.pid)
-        flagged = sum(any(s.startswith("SAKIMORI_") for s in inst.scan(m, **env)["symbols"])
-                      for m, env in batch[warmup:])
-        cpu_per_mail = (_rspamd_cpu(inst.pid) - c0) / max(1, len(batch) - warmup)
-        deadline = time.monotonic() + 5
-        while not dump.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        errors = inst.lua_errors()
+        dump = dump_dir / "profile.txt"
+        build = profiled_build(base, tmp / "builds", mode, dump, warmup)
+        inst = RspamdInstance(build).start()
+        try:
+            if cpu is not None:
+                pin_instance(inst, cpu)
+            _scan_time(inst, batch[:warmup])
+            c0 = _rspamd_cpu(inst.pid)
+            flagged = sum(any(s.startswith("SAKIMORI_") for s in inst.scan(m, **env)["symbols"])
+                          for m, env in batch[warmup:])
+            cpu_per_mail = (_rspamd_cpu(inst.pid) - c0) / max(1, len(batch) - warmup)
+            errors = inst.lua_errors()
+        finally:
+            inst.stop()
+        if errors:
+            raise SystemExit(f"bench/rspamd_lua_profile.py: Lua errors in the {mode} pass: "
+                             f"{errors[0][:200]}")
+        if not dump.exists():  # written by the last mail's callback, before its reply
+            raise SystemExit(f"bench/rspamd_lua_profile.py: the {mode} pass wrote no profile "
+                             f"({dump})")
+        mails, rate, kinds = read_dump(dump)
+        if mails != len(batch) - warmup:
+            raise SystemExit(f"bench/rspamd_lua_profile.py: the {mode} pass counted {mails} "
+                             f"mails, not {len(batch) - warmup}")
     finally:
-        inst.stop()
-    if errors:
-        raise SystemExit(f"bench/rspamd_lua_profile.py: Lua errors in the {mode} pass: "
-                         f"{errors[0][:200]}")
-    if not dump.exists():
-        raise SystemExit(f"bench/rspamd_lua_profile.py: the {mode} pass wrote no profile "
-                         f"({dump})")
-    mails, rate, kinds = read_dump(dump)
-    dump.unlink()
-    dump_dir.rmdir()
+        shutil.rmtree(dump_dir, ignore_errors=True)
     return mails, rate, kinds, cpu_per_mail, build, flagged
 
 
