@@ -193,7 +193,8 @@ def test_a_post_on_its_way_when_rspamd_stops_is_sent_again(
             assert inst.pid is not None and inst.proc is not None
             terminate(inst.pid)  # Rspamd's own stop (TERM), the first post still held
             inst.proc.wait(timeout=WAIT_S)
-            assert sink.arrived.acquire(timeout=WAIT_S)  # the copy arrived meanwhile
+            # the copy arrived meanwhile (else: Rspamd's log, to tell why)
+            assert sink.arrived.acquire(timeout=WAIT_S), inst.log_text()[-6000:]
             errors = inst.lua_errors()
         assert [e["message_id"] for _, e in sink.posts] == ["m-7@evil.example"] * 2
         assert sink.posts[0] == sink.posts[1]  # the same body and credentials
