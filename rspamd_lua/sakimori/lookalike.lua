@@ -45,8 +45,8 @@ function M.skeleton(domain)
   local cps = U.decode(I.to_unicode(domain))
   local out = {}
   for _, cp in ipairs(cps) do
-    local d = t.nfkd[cp] or cp
-    if type(d) == 'number' then d = {d} end
+    local d = {}
+    U.put(d, t.nfkd[cp] or cp)
     for _, c in ipairs(d) do
       if not t.ccc[c] then
         local m = M.CONFUSABLES[c]

@@ -111,26 +111,56 @@ local function normalise_address(address)
 end
 M.normalise_address = M.memo(normalise_address)
 
--- The public suffix rules (tldextract.Trie) built once from psl.lua, flat: the text of every
--- trie node ('jp', 'co.jp', '*.kawasaki.jp', '!city.kawasaki.jp', ...) → true when a rule ends
--- there, false for an inner node. One table of strings instead of ~14,000 nested tables (each
--- a live object Rspamd's garbage collector walks again and again).
-local flat
-local function psl()
-  if flat then return flat end
-  flat = {}
+-- The public suffix rules (tldextract.Trie) built once from psl.lua: the text of every trie
+-- node ('jp', 'co.jp', '*.kawasaki.jp', '!city.kawasaki.jp', ...), and whether a rule ends
+-- there, packed into PSL_BUCKETS strings ("\n<node>\t1" a rule's end, "\n<node>\t0" an inner
+-- node) by a hash of the text. A few hundred objects for Rspamd's garbage collector instead of
+-- one string per node (~7,000): the collector walks every live object on each of its cycles,
+-- which run all the time on a busy scanner, and the per-node table cost Rspamd ≈ 3 % more CPU
+-- per mail (docs/bench.md, "item 4, tenth round"). A lookup is a plain find in a string of
+-- under a kilobyte.
+local PSL_BUCKETS = 256
+local byte, find, concat = string.byte, string.find, table.concat
+local function psl_bucket(key) -- O(1): length, first, middle and last bytes
+  local n = #key
+  return (n * 7 + byte(key, 1) * 31 + byte(key, n) + byte(key, n > 1 and n - 1 or 1) * 131
+      + byte(key, math.floor(n / 2) + 1) * 17) % PSL_BUCKETS + 1
+end
+local buckets
+local function psl_buckets()
+  if buckets then return buckets end
+  local flat, order = {}, {}
   for rule in require('sakimori.psl').rules:gmatch('[^;]+') do
     local labels = {}
     for l in rule:gmatch('[^.]+') do labels[#labels + 1] = l end
     local key
     for k = #labels, 1, -1 do
       key = key and (labels[k] .. '.' .. key) or labels[k]
-      if flat[key] == nil then flat[key] = false end
+      if flat[key] == nil then flat[key] = false; order[#order + 1] = key end
     end
     if key then flat[key] = true end
   end
-  return flat
+  local parts = {}
+  for i = 1, PSL_BUCKETS do parts[i] = {''} end
+  for _, key in ipairs(order) do -- the rules' order: the same strings in every process
+    local part = parts[psl_bucket(key)]
+    part[#part + 1] = key .. (flat[key] and '\t1' or '\t0')
+  end
+  local built = {}
+  for i = 1, PSL_BUCKETS do built[i] = concat(parts[i], '\n') .. '\n' end
+  buckets = built
+  return buckets
 end
+-- A node's rule: true (a rule ends there), false (an inner node), nil (no node). A text with
+-- a newline or tab (never a node) could match across two entries: no node.
+local function psl_rule(key)
+  if key == '' or find(key, '[\n\t]') then return nil end
+  local text = psl_buckets()[psl_bucket(key)]
+  local at = find(text, '\n' .. key .. '\t', 1, true)
+  if not at then return nil end
+  return byte(text, at + #key + 2) == 49 -- '1'
+end
+M.psl_rule = psl_rule
 
 local SCHEME = '^[%w+%-.]+$'
 
@@ -152,7 +182,9 @@ local function lenient_netloc(url)
   return (host:gsub('%.+$', ''))
 end
 
-local creg, clabel, csuffix, cache_n = {}, {}, {}, 0 -- split_domain results by text
+-- split_domain's results by text, bounded like M.memo (MEMO_MAX entries): every entry is three
+-- live strings for the collector to walk, and real mail brings ever new domains.
+local creg, clabel, csuffix, cache_n = {}, {}, {}, 0
 
 -- registrable part (eTLD+1), its label and its public suffix; '' when there is none.
 function M.split_domain(domain)
@@ -165,19 +197,19 @@ function M.split_domain(domain)
   for l in (netloc .. '.'):gmatch('([^.]*)%.') do labels[#labels + 1] = l end
   local reg, label, suffix = '', '', ''
   if not (netloc:sub(1, 1) == '[' and netloc:sub(-1) == ']') then
-    local rules, idx, suffix_idx, node = psl(), #labels + 1, #labels + 1, nil
+    local idx, suffix_idx, node = #labels + 1, #labels + 1, nil
     for k = #labels, 1, -1 do
       local l = labels[k]
       local child = node and (l .. '.' .. node) or l
-      local ends = rules[child]
+      local ends = psl_rule(child)
       if ends ~= nil then
         idx = idx - 1
         node = child
         if ends then suffix_idx = idx end
       else
-        if rules[node and ('*.' .. node) or '*'] ~= nil then
-          suffix_idx = rules[node and ('!' .. l .. '.' .. node) or ('!' .. l)] ~= nil and idx
-              or idx - 1
+        if psl_rule(node and ('*.' .. node) or '*') ~= nil then
+          suffix_idx = psl_rule(node and ('!' .. l .. '.' .. node) or ('!' .. l)) ~= nil
+              and idx or idx - 1
         end
         break
       end
@@ -188,7 +220,7 @@ function M.split_domain(domain)
       if label ~= '' and suffix ~= '' then reg = label .. '.' .. suffix else label = '' end
     end
   end
-  if cache_n > 20000 then creg, clabel, csuffix, cache_n = {}, {}, {}, 0 end
+  if cache_n >= MEMO_MAX then creg, clabel, csuffix, cache_n = {}, {}, {}, 0 end
   creg[text], clabel[text], csuffix[text] = reg, label, suffix; cache_n = cache_n + 1
   return reg, label, suffix
 end

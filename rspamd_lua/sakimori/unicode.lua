@@ -18,24 +18,36 @@ if jit then jit.off(true, true) end
 local M = {}
 local T -- parsed tables
 
--- code point → code point (a number: one code point, most entries) or a list of code points;
--- a number is no object for Rspamd's garbage collector to walk. Read with M.put.
+-- code point → code point (a number: one code point, most entries) or, for a mapping to
+-- several code points, a negative number: −(start × 32 + count), the code points being
+-- POOL[start .. start + count − 1], one flat list shared by every map. Numbers are no objects
+-- for Rspamd's garbage collector to walk: a list per mapping was ~2,500 live tables, marked
+-- and swept on every one of the collector's cycles (docs/bench.md, "item 4, tenth round").
+-- Read with M.put.
+local POOL = {}
 local function parse_map(s)
   local t = {}
   for k, v in s:gmatch('(%x+)=([%x ]+)') do
-    local cps = {}
-    for h in v:gmatch('%x+') do cps[#cps + 1] = tonumber(h, 16) end
-    t[tonumber(k, 16)] = #cps == 1 and cps[1] or cps
+    local start, count = #POOL + 1, 0
+    for h in v:gmatch('%x+') do POOL[#POOL + 1] = tonumber(h, 16); count = count + 1 end
+    if count == 1 then
+      t[tonumber(k, 16)] = POOL[start]
+      POOL[start] = nil
+    else
+      assert(count < 32, 'a Unicode mapping of 32 or more code points') -- NFKD: at most 18
+      t[tonumber(k, 16)] = -(start * 32 + count)
+    end
   end
   return t
 end
 
--- Append the mapping m of a parse_map table (a code point or a list) to out.
+-- Append the mapping m of a parse_map table (a code point or a pooled list) to out.
 local function put(out, m)
-  if type(m) == 'number' then
+  if m >= 0 then
     out[#out + 1] = m
   else
-    for j = 1, #m do out[#out + 1] = m[j] end
+    local start = math.floor(-m / 32)
+    for j = start, start + (-m) % 32 - 1 do out[#out + 1] = POOL[j] end
   end
 end
 M.put = put
