@@ -43,9 +43,9 @@ M.CONFUSABLES = {
 function M.skeleton(domain)
   local t = U.tables()
   local cps = U.decode(I.to_unicode(domain))
-  local out = {}
+  local out, d = {}, {} -- d: one code point's decomposition, refilled per code point
   for _, cp in ipairs(cps) do
-    local d = {}
+    for k = #d, 1, -1 do d[k] = nil end
     U.put(d, t.nfkd[cp] or cp)
     for _, c in ipairs(d) do
       if not t.ccc[c] then

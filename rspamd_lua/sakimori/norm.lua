@@ -115,10 +115,10 @@ M.normalise_address = M.memo(normalise_address)
 -- node ('jp', 'co.jp', '*.kawasaki.jp', '!city.kawasaki.jp', ...), and whether a rule ends
 -- there, packed into PSL_BUCKETS strings ("\n<node>\t1" a rule's end, "\n<node>\t0" an inner
 -- node) by a hash of the text. A few hundred objects for Rspamd's garbage collector instead of
--- one string per node (~7,000): the collector walks every live object on each of its cycles,
--- which run all the time on a busy scanner, and the per-node table cost Rspamd ≈ 3 % more CPU
--- per mail (docs/bench.md, "item 4, tenth round"). A lookup is a plain find in a string of
--- under a kilobyte.
+-- one string per node (~7,000): the collector walks every live object on each of its cycles
+-- (every 20-30 mails on a scanner); this and the pooled Unicode mappings (unicode.lua) cut the
+-- plugin's cost by 2-3.5 points of Rspamd's CPU (docs/bench.md, "item 4, tenth round"). A
+-- lookup is a plain find in a string of under a kilobyte.
 local PSL_BUCKETS = 256
 local byte, find, concat = string.byte, string.find, table.concat
 local function psl_bucket(key) -- O(1): length, first, middle and last bytes
@@ -160,7 +160,6 @@ local function psl_rule(key)
   if not at then return nil end
   return byte(text, at + #key + 2) == 49 -- '1'
 end
-M.psl_rule = psl_rule
 
 local SCHEME = '^[%w+%-.]+$'
 
