@@ -15,6 +15,7 @@ from rspamd_support import make_config, make_doc
 
 from generator.render_rspamd import write_rspamd
 from sakimori.mail import norm
+from sakimori.mail.checks import skeleton
 
 pytestmark = [pytest.mark.rspamd,
               pytest.mark.engine("rspamadm")]
@@ -82,9 +83,23 @@ def _random_strings(n: int) -> list[str]:
     return out
 
 
-def _run_lua(tmp_path: Path, rows: list[dict]) -> list[dict]:
+# The look-alike skeleton of each string, as hex (a skeleton is not always valid UTF-8 text).
+SKELETON_RUNNER = r"""
+local dir = arg[1]
+package.path = package.path .. ';' .. dir .. '/?.lua'
+local ucl = require 'ucl'
+local L = require('sakimori.lookalike')
+for line in io.lines(arg[2]) do
+  local p = ucl.parser(); p:parse_string(line); local o = p:get_object()
+  local hex = L.skeleton(o.s):gsub('.', function(c) return string.format('%02x', c:byte()) end)
+  io.write(ucl.to_format({hex = hex}, 'json-compact'), '\n')
+end
+"""
+
+
+def _run_lua(tmp_path: Path, rows: list[dict], runner: str = RUNNER) -> list[dict]:
     plugins = write_rspamd(make_config({}, tmp_path), make_doc({}), tmp_path / "b") / "plugins"
-    (tmp_path / "run.lua").write_text(RUNNER, encoding="utf-8")
+    (tmp_path / "run.lua").write_text(runner, encoding="utf-8")
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                    encoding="utf-8")
@@ -123,6 +138,22 @@ def test_strings_fold_and_normalise_like_python(tmp_path: Path) -> None:
             bad.append((s, diff))
     assert bad == [], f"{len(bad)} differences, first: {bad[:3]}"
     assert 100 < sum(lua["sfx"] for lua in got) < len(got) - 100  # both answers, memoised
+
+
+def test_lookalike_skeleton_like_python(tmp_path: Path) -> None:
+    """lookalike.skeleton == sakimori.mail.checks.skeleton: xn-- labels decoded, NFKD (Hangul
+    syllables into their jamo too) without combining marks, confusables, rn→m, vv→w."""
+    rnd = random.Random(20261208)
+    hangul = [chr(c) for c in range(0xAC00, 0xD7A4, 97)]
+    strings = CURATED + _random_strings(3000) + [
+        "".join(rnd.choice(hangul + POOL) for _ in range(rnd.randint(1, 8))) + ".kr"
+        for _ in range(300)] + ["xn--3e0b707e.kr", "한국.kr", "rnicrosoft.com", "vvestern.jp"]
+    got = _run_lua(tmp_path, [{"s": s} for s in strings], SKELETON_RUNNER)
+    bad = [(s, skeleton(s), bytes.fromhex(lua["hex"]).decode("utf-8", "replace"))
+           for s, lua in zip(strings, got, strict=True)
+           if bytes.fromhex(lua["hex"]) != skeleton(s).encode("utf-8", "surrogatepass")]
+    assert bad == [], f"{len(bad)} differences, first: {bad[:3]}"
+    assert skeleton("한국.kr") != "한국.kr"  # the Hangul case is exercised
 
 
 def test_ip_classes_and_infrastructure_keys_like_python(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ function M.skeleton(domain)
   local out, d = {}, {} -- d: one code point's decomposition, refilled per code point
   for _, cp in ipairs(cps) do
     for k = #d, 1, -1 do d[k] = nil end
-    U.put(d, t.nfkd[cp] or cp)
+    U.decompose(d, cp) -- NFKD, Hangul syllables included, as Python's unicodedata
     for _, c in ipairs(d) do
       if not t.ccc[c] then
         local m = M.CONFUSABLES[c]

@@ -167,26 +167,31 @@ local function compose_pair(t, a, b)
   return t.comp[a * 0x200000 + b]
 end
 
+-- Append the compatibility decomposition of code point cp to d (NFKD of one code point,
+-- before canonical ordering): Hangul syllables algorithmically, the rest from the tables t
+-- (v32: the Unicode 3.2 variant used by nameprep).
+local function decompose(t, d, cp, v32)
+  if cp >= SBase and cp < SBase + SCount then
+    local s = cp - SBase
+    d[#d + 1] = LBase + math.floor(s / NCount)
+    d[#d + 1] = VBase + math.floor((s % NCount) / TCount)
+    if s % TCount ~= 0 then d[#d + 1] = TBase + s % TCount end
+  else
+    local m = (v32 and t.nfkd32[cp]) or t.nfkd[cp]
+    if m then
+      put(d, m)
+    else
+      d[#d + 1] = cp
+    end
+  end
+end
+function M.decompose(d, cp) decompose(tables(), d, cp) end
+
 -- NFKC of a code point list (v32: the Unicode 3.2 variant used by nameprep).
 function M.nfkc(cps, v32)
   local t = tables()
   local d = {}
-  for k = 1, #cps do
-    local cp = cps[k]
-    if cp >= SBase and cp < SBase + SCount then
-      local s = cp - SBase
-      d[#d + 1] = LBase + math.floor(s / NCount)
-      d[#d + 1] = VBase + math.floor((s % NCount) / TCount)
-      if s % TCount ~= 0 then d[#d + 1] = TBase + s % TCount end
-    else
-      local m = (v32 and t.nfkd32[cp]) or t.nfkd[cp]
-      if m then
-        put(d, m)
-      else
-        d[#d + 1] = cp
-      end
-    end
-  end
+  for k = 1, #cps do decompose(t, d, cps[k], v32) end
   -- canonical ordering: stable insertion sort of each run of non-starters
   for k = 2, #d do
     local c = ccc_of(t, d[k])
