@@ -16,8 +16,9 @@ Run: ``.venv/bin/python bench/mail.py [--messages 1000] [--reps 3] [--out DIR]``
    variant's figure is the median over its copies, whose A/A spread is printed (one instance
    per variant differed from an identical one by ±3–6 %: docs/bench.md, fifth round); wall
    times are medians over reps. Each chunk's fastest rep, summed, is printed beside it as a
-   lower bound only: it drops the chunks a collector cycle fell in, more of them for a larger
-   Lua heap, so it flattered the plugin (docs/bench.md, tenth round). The goal (≤ 1.05)
+   lower bound only: it leaves out much of the collector's work, whose bursts fall unevenly
+   across chunks — more of it for a larger Lua heap — so it flattered the plugin
+   (docs/bench.md, tenth round). The goal (≤ 1.05)
    is on plugin ÷ without — the plugin's own cost. The exporter is shown apart: it formats and
    posts every flagged mail, and two thirds of this test set is flagged (in real mail flow, a
    small fraction). Its posts are sent apart from the task (the reply does not wait for them);
@@ -224,8 +225,9 @@ def _interleaved(insts: dict, order: list[tuple[str, int]], batch: list, reps: i
 
 def _fastest_chunks(per_chunk: dict) -> dict:
     """A lower bound of one instance's Rspamd CPU: each chunk's fastest rep, summed over the
-    chunks. Not the figure: the Lua collector's cycles fall in some chunks of a rep and not in
-    others, so the fastest reps leave them out — more of them the larger the Lua heap (a plugin
+    chunks. Not the figure: the Lua collector's work comes in bursts that fall unevenly across
+    the chunks of a rep, so the fastest reps leave much of it out — more the larger the Lua
+    heap (a plugin
     keeping 40,000 tables alive came out 11 % *below* Rspamd without it; docs/bench.md, tenth
     round)."""
     return {key: sum(min(v) for v in chunks.values()) for key, chunks in per_chunk.items()}
@@ -370,8 +372,8 @@ def _print_instances(mean: dict[tuple[str, int], float],
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1000,
-                    help="messages per pass (the collector's cycles come every hundred or so: "
-                    "a short pass holds too few of them for a stable mean)")
+                    help="messages per pass (the Lua collector's work comes in bursts, a "
+                    "cycle every 20-30 mails: a short pass holds too few for a stable mean)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--posts", type=int, default=300, help="direct posts per receiver")
     ap.add_argument("--chunk", type=int, default=50,
