@@ -227,9 +227,8 @@ def _fastest_chunks(per_chunk: dict) -> dict:
     """A lower bound of one instance's Rspamd CPU: each chunk's fastest rep, summed over the
     chunks. Not the figure: the Lua collector's work comes in bursts that fall unevenly across
     the chunks of a rep, so the fastest reps leave much of it out — more the larger the Lua
-    heap (a plugin
-    keeping 40,000 tables alive came out 11 % *below* Rspamd without it; docs/bench.md, tenth
-    round)."""
+    heap (a plugin keeping 40,000 tables alive came out 11 % *below* Rspamd without it;
+    docs/bench.md, tenth round)."""
     return {key: sum(min(v) for v in chunks.values()) for key, chunks in per_chunk.items()}
 
 
