@@ -71,7 +71,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from mail import _batch, _everyday_batch, _learn, _scan_time, pin_instance  # noqa: E402
+from mail import (  # noqa: E402
+    _batch,
+    _everyday_batch,
+    _fastest_chunks,
+    _learn,
+    _mean_passes,
+    _scan_time,
+    pin_instance,
+)
 from mail import _rspamd_cpu as _cpu_ns  # noqa: E402
 from measure import one_core  # noqa: E402
 
@@ -311,8 +319,8 @@ def main() -> int:
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     # one instance's CPU: the mean over reps of its whole passes (collector cycles included);
     # each chunk's fastest rep, summed, shown beside it as a lower bound only
-    per_cpu = {k: statistics.fmean(v) for k, v in cpus.items()}
-    per_fast = {k: sum(min(v) for v in per_chunk[k].values()) for k in per_chunk}
+    per_cpu = _mean_passes(cpus)
+    per_fast = _fastest_chunks(per_chunk)
     fast_of = {n: statistics.median(per_fast[(n, i)] for i in range(args.copies))
                for n in names}
     per_wall = {k: statistics.median(v) for k, v in walls.items()}
